@@ -1,0 +1,5 @@
+import sys
+
+from emqpy.cli import main
+
+sys.exit(main())

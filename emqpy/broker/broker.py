@@ -1,0 +1,555 @@
+"""The Broker: one object that owns every piece of a running emqpy node.
+
+`async with Broker(config) as broker:` starts listeners, the retainer, `$SYS` publishing and
+(when present) the HTTP API; two brokers in one process share nothing.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import secrets
+import time
+from pathlib import Path
+
+from emqpy import __version__
+from emqpy.broker.hooks import Hooks
+from emqpy.broker.message import Message
+from emqpy.broker.metrics import Metrics
+from emqpy.broker.router import Router, Subscription
+from emqpy.broker.session import Session
+from emqpy.broker.shared import SharedGroup
+from emqpy.broker.sys_topics import SysPublisher
+from emqpy.mqtt import reason_codes as rc
+from emqpy.mqtt.reason_codes import MQTTError
+from emqpy.mqtt.topic import parse_share, validate_topic_filter
+from emqpy.retainer.retainer import Retainer
+
+log = logging.getLogger("emqpy.broker")
+
+EMQX_VERSION = "5.8.1"
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _assigned_clientid() -> str:
+    n = int.from_bytes(secrets.token_bytes(16), "big")
+    out = []
+    while n:
+        n, r = divmod(n, 62)
+        out.append(_B62[r])
+    return "".join(reversed(out)) or "0"
+
+
+class Broker:
+    version = __version__
+    emqx_version = EMQX_VERSION
+
+    def __init__(self, config=None, *, data_dir: str | os.PathLike | None = None,
+                 conf_file: str | os.PathLike | None = None, env=None):
+        from emqpy.config.loader import load_config
+        from emqpy.config.schema import EmqxConfig
+
+        if isinstance(config, EmqxConfig):
+            self.config = config
+        else:
+            self.config = load_config(conf_file, env=env if env is not None else {},
+                                      overrides=config or None, data_dir=data_dir)
+        self.data_dir = Path(data_dir or self.config.node.data_dir)
+        self.node_name = self.config.node.name
+        self.hooks = Hooks()
+        self.metrics = Metrics()
+        self.router = Router()
+        self.sessions: dict[str, Session] = {}
+        self.channels: dict = {}  # clientid -> connected Channel
+        self.listeners: dict = {}
+        self.retainer = Retainer(self)
+        self.sys = SysPublisher(self)
+        self.store = None
+        self.api = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.running = False
+        self.started_at = 0.0
+        self.dirty: list = []  # channels with output waiting for this iteration's flush
+        self.current_publisher = None
+        self.authorize = None  # set by the authorization feature: fn(channel, action, topic, qos, retain)
+        self.deny_action_disconnect = False
+        self._authenticators: list = []
+        self._connect_checks: list = []
+        self._stopping = False
+        self._peaks: dict[str, int] = {}
+        self.apply_config()
+
+    # -- configuration --------------------------------------------------------------------
+
+    def apply_config(self) -> None:
+        """Cache the hot-path settings as plain attributes (re-run after a config change)."""
+        mq = self.config.mqtt
+        self.max_topic_levels = mq.max_topic_levels
+        self.max_qos_allowed = mq.max_qos_allowed
+        self.retain_available = mq.retain_available
+        self.strict_mode = mq.strict_mode
+        mar = mq.max_awaiting_rel
+        self.max_awaiting_rel = 1 << 30 if mar in (0, math.inf) else int(mar)
+        tcp = self.config.listeners.tcp.get("default")
+        opts = tcp.tcp_options if tcp is not None else None
+        self.out_high_watermark = (opts.high_watermark if opts is not None else 1 << 20)
+        send_timeout = opts.send_timeout if opts is not None else 15.0
+        self.send_timeout = send_timeout if (opts is None or opts.send_timeout_close) else 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> "Broker":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        from emqpy.listeners import start_listeners
+
+        self.loop = asyncio.get_running_loop()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.started_at = time.time()
+        self._open_store()
+        try:
+            await start_listeners(self)
+            await self._start_api()
+        except BaseException:
+            await self._close_listeners()
+            self._close_store()
+            raise
+        self.running = True
+        self.sys.start()
+        log.info("emqpy %s started as %s", self.version, self.node_name)
+
+    async def stop(self) -> None:
+        if not self.running and not self.listeners:
+            return
+        self._stopping = True
+        self.running = False
+        self.sys.stop()
+        for ch in list(self.channels.values()):
+            ch.close(rc.SERVER_SHUTTING_DOWN, "shutdown")
+        self.flush()
+        await self._close_listeners()
+        if self.api is not None:
+            await self.api.stop()
+            self.api = None
+        for sess in list(self.sessions.values()):
+            for h in (sess.expiry_handle, sess.will_handle):
+                if h is not None:
+                    h.cancel()
+        self._close_store()
+        self._stopping = False
+
+    async def _close_listeners(self) -> None:
+        for lst in list(self.listeners.values()):
+            await lst.stop()
+        self.listeners.clear()
+
+    def _open_store(self) -> None:
+        try:
+            from emqpy.store import Store
+        except ImportError:
+            return
+        self.store = Store.open(self.data_dir)
+
+    def _close_store(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    async def _start_api(self) -> None:
+        http = self.config.dashboard.listeners.http
+        if http.bind.disabled:
+            return
+        try:
+            from emqpy.api.server import ApiServer
+        except ImportError:
+            return
+        self.api = ApiServer(self)
+        await self.api.start()
+
+    # -- output batching --------------------------------------------------------------------
+
+    def schedule_flush(self) -> None:
+        self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write every channel's queued output: one write per connection per loop iteration."""
+        dirty = self.dirty
+        self.dirty = []
+        for ch in dirty:
+            ch.flush()
+
+    # -- connect ----------------------------------------------------------------------------
+
+    def add_connect_check(self, fn) -> None:
+        """fn(channel, connect_packet) -> reason code or 0; e.g. banned clients, flapping."""
+        self._connect_checks.append(fn)
+
+    def add_authenticator(self, fn) -> None:
+        """fn(channel, connect) -> None (no opinion), a reason code, a dict, or an awaitable."""
+        self._authenticators.append(fn)
+
+    def check_connect(self, ch, pkt) -> int:
+        mq = self.config.mqtt
+        if mq.use_username_as_clientid and pkt.username:
+            pkt.clientid = pkt.username
+        if not pkt.clientid:
+            if ch.version == 5 or pkt.clean_start:
+                pkt.clientid = _assigned_clientid()
+                ch.connect_pkt.props["_assigned"] = pkt.clientid
+            else:
+                return rc.CLIENT_IDENTIFIER_NOT_VALID
+        if len(pkt.clientid) > mq.max_clientid_len:
+            return rc.CLIENT_IDENTIFIER_NOT_VALID
+        if self._stopping:
+            return rc.SERVER_UNAVAILABLE
+        ch.clientid = pkt.clientid
+        ch.username = pkt.username
+        for check in self._connect_checks:
+            code = check(ch, pkt)
+            if code:
+                return code
+        return 0
+
+    def authenticate(self, ch, pkt):
+        self.metrics.c["client.authenticate"] += 1
+        if not self._authenticators:
+            self.metrics.c["client.auth.anonymous"] += 1
+            self.metrics.c["authentication.success.anonymous"] += 1
+            return 0
+        return self._run_authenticators(ch, pkt)
+
+    def _run_authenticators(self, ch, pkt):
+        for fn in self._authenticators:
+            res = fn(ch, pkt)
+            if res is not None:
+                return res
+        return 0
+
+    def establish(self, ch, pkt) -> None:
+        """Open or resume the session for an authenticated CONNECT and send CONNACK."""
+        mq = self.config.mqtt
+        clientid = pkt.clientid
+        if ch.version == 5:
+            expiry = pkt.props.get("session_expiry_interval", 0)
+        else:
+            expiry = 0 if pkt.clean_start else mq.session_expiry_interval
+        old = self.channels.get(clientid)
+        if old is not None and old is not ch:
+            self.metrics.c["session.takenover"] += 1
+            old.close(rc.SESSION_TAKEN_OVER, "takenover")
+        sess = self.sessions.get(clientid)
+        if sess is not None and pkt.clean_start:
+            self.metrics.c["session.discarded"] += 1
+            self.discard_session(sess, "discarded")
+            sess = None
+        present = sess is not None
+        if sess is None:
+            sess = Session(self, clientid, expiry)
+            self.sessions[clientid] = sess
+            self.metrics.c["session.created"] += 1
+            self.hooks.run("session.created", sess)
+        else:
+            self.metrics.c["session.resumed"] += 1
+        sess.expiry_interval = expiry
+        ch.expiry_interval = expiry
+        receive_max = pkt.props.get("receive_maximum", 65535) if ch.version == 5 else 65535
+        sess.attach(ch, receive_max)
+        ch.will = pkt.will
+        self.channels[clientid] = ch
+        ka = pkt.keepalive
+        props: dict = {}
+        if ch.version == 5:
+            props = self._connack_props(pkt)
+            if mq.server_keepalive is not None:
+                ka = mq.server_keepalive
+                props["server_keep_alive"] = ka
+        ch.mountpoint = self._mountpoint(ch) or None
+        ch.accepted(sess, present, props)
+        ch._start_keepalive(ka)
+        self.metrics.c["client.connected"] += 1
+        self._peak("connections.count", len(self.channels))
+        self._peak("sessions.count", len(self.sessions))
+        self.hooks.run("client.connected", ch)
+        self.sys.client_connected(ch)
+        if present:
+            sess.redeliver()
+
+    def _connack_props(self, pkt) -> dict:
+        mq = self.config.mqtt
+        props = {
+            "retain_available": int(mq.retain_available),
+            "maximum_packet_size": mq.max_packet_size,
+            "topic_alias_maximum": mq.max_topic_alias,
+            "wildcard_subscription_available": int(mq.wildcard_subscription),
+            "subscription_identifier_available": 1,
+            "shared_subscription_available": int(mq.shared_subscription),
+        }
+        if mq.max_qos_allowed < 2:
+            props["maximum_qos"] = mq.max_qos_allowed
+        assigned = pkt.props.pop("_assigned", None)
+        if assigned:
+            props["assigned_client_identifier"] = assigned
+        if pkt.props.get("request_response_information") == 1 and mq.response_information:
+            props["response_information"] = mq.response_information
+        return props
+
+    def _mountpoint(self, ch) -> str:
+        mp = getattr(ch.listener, "mountpoint", "")
+        if not mp:
+            return ""
+        return mp.replace("${clientid}", ch.clientid or "").replace("${username}",
+                                                                  ch.username or "")
+
+    def channel_closed(self, ch, reason: str) -> None:
+        """A connected client went away: will message, session expiry, events."""
+        sess = ch.session
+        clientid = ch.clientid
+        if self.channels.get(clientid) is ch:
+            del self.channels[clientid]
+        if sess is not None and sess.channel is ch:
+            sess.detach()
+            expiry = sess.expiry_interval
+            if ch.will is not None:
+                self._handle_will(ch, sess, expiry)
+            if expiry == 0 or self._stopping and expiry == 0:
+                self.discard_session(sess, "terminated")
+            elif expiry != math.inf and expiry < 0xFFFFFFFF:
+                sess.expiry_handle = self.loop.call_later(expiry, self._expire_session, sess)
+        self.metrics.c["client.disconnected"] += 1
+        self.hooks.run("client.disconnected", ch, reason)
+        self.sys.client_disconnected(ch, reason)
+
+    def _handle_will(self, ch, sess, expiry: float) -> None:
+        will = ch.will
+        ch.will = None
+        msg = Message(will.topic, will.payload, will.qos, will.retain,
+                      {k: v for k, v in will.props.items() if k != "will_delay_interval"} or None,
+                      ch.clientid, ch.username, ch.peerhost)
+        if ch.mountpoint:
+            msg.topic = ch.mountpoint + msg.topic
+        delay = will.props.get("will_delay_interval", 0) if ch.version == 5 else 0
+        if delay and expiry:
+            sess.pending_will = msg
+            sess.will_handle = self.loop.call_later(min(delay, expiry), self._publish_will, sess)
+        else:
+            self.publish(msg)
+
+    def _publish_will(self, sess) -> None:
+        msg, sess.pending_will, sess.will_handle = sess.pending_will, None, None
+        if msg is not None:
+            self.publish(msg)
+
+    def _expire_session(self, sess) -> None:
+        sess.expiry_handle = None
+        if sess.channel is None and self.sessions.get(sess.clientid) is sess:
+            if sess.will_handle is not None:  # the session ends before the will delay
+                sess.will_handle.cancel()
+                self._publish_will(sess)
+            self.discard_session(sess, "expired")
+
+    def discard_session(self, sess, reason: str) -> None:
+        if self.sessions.get(sess.clientid) is sess:
+            del self.sessions[sess.clientid]
+        for h in (sess.expiry_handle,):
+            if h is not None:
+                h.cancel()
+        sess.expiry_handle = None
+        pending = list(sess.pending_shared())
+        for sub in list(sess.subscriptions.values()):
+            self._remove_subscription(sess, sub)
+        sess.subscriptions.clear()
+        for msg, group in pending:  # unacked shared messages go to another member
+            group.dispatch(msg, exclude=sess)
+        sess.inflight.clear()
+        sess.mqueue.clear()
+        self.metrics.c["session.terminated"] += 1
+        self.hooks.run("session.terminated", sess, reason)
+
+    def kick(self, clientid: str) -> bool:
+        ch = self.channels.get(clientid)
+        if ch is not None:
+            ch.close(rc.ADMINISTRATIVE_ACTION, "kicked")
+            return True
+        sess = self.sessions.get(clientid)
+        if sess is not None:
+            self.discard_session(sess, "kicked")
+            return True
+        return False
+
+    def expire_awaiting_rel(self, sess) -> None:
+        timeout = self.config.mqtt.await_rel_timeout
+        deadline = time.monotonic() - timeout
+        old = [pid for pid, t in sess.awaiting_rel.items() if t <= deadline]
+        for pid in old:
+            del sess.awaiting_rel[pid]
+        self.metrics.c["messages.dropped.await_pubrel_timeout"] += len(old)
+
+    # -- publish ------------------------------------------------------------------------------
+
+    def publish(self, msg: Message) -> int:
+        """Route a message to its subscribers; returns the number of deliveries."""
+        hooks = self.hooks
+        if hooks._points and "message.publish" in hooks._points:
+            msg = hooks.fold("message.publish", msg)
+            if msg is None:
+                return 0
+        if msg.retain:
+            self.retainer.on_publish(msg)
+        n = 0
+        for route in self.router.match(msg.topic):
+            for sub in route.subs.values():
+                n += sub.session.deliver(msg, sub)
+            if route.groups:
+                for group in route.groups.values():
+                    n += group.dispatch(msg)
+        if not n:
+            self.metrics.c["messages.dropped.no_subscribers"] += 1
+        return n
+
+    def publish_from_system(self, topic: str, payload: bytes, qos: int = 0,
+                            retain: bool = False, props: dict | None = None) -> int:
+        msg = Message(topic, payload, qos, retain, props, sender="")
+        msg.flags = 1
+        self.metrics.c["messages.publish"] += 1
+        return self.publish(msg)
+
+    # -- subscribe ---------------------------------------------------------------------------
+
+    def subscribe(self, sess, topics, sub_id, ch=None) -> tuple[list[int], list]:
+        """Add subscriptions; returns SUBACK reason codes and retained-delivery callbacks."""
+        mq = self.config.mqtt
+        codes = []
+        retained = []
+        for flt, opts in topics:
+            try:
+                code = self._subscribe_one(sess, flt, opts, sub_id, ch, mq, retained)
+            except MQTTError as e:
+                code = e.reason_code
+            codes.append(code)
+            if code >= 0x80:
+                self.metrics.c["packets.subscribe.error"] += 1
+        return codes, retained
+
+    def _subscribe_one(self, sess, flt, opts, sub_id, ch, mq, retained) -> int:
+        group, real, exclusive = parse_share(flt)
+        validate_topic_filter(real, self.max_topic_levels)
+        if group is not None:
+            if not mq.shared_subscription:
+                return rc.SHARED_SUBSCRIPTIONS_NOT_SUPPORTED
+            if opts.no_local and ch is not None and ch.version == 5:
+                raise MQTTError(rc.PROTOCOL_ERROR, "no local on a shared subscription")
+        if exclusive and not mq.exclusive_subscription:
+            return rc.TOPIC_FILTER_INVALID
+        if ("+" in real or "#" in real) and not mq.wildcard_subscription:
+            return rc.WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED
+        if ch is not None and ch.mountpoint:
+            real = ch.mountpoint + real
+        existing = sess.subscriptions.get(flt)
+        if existing is None and mq.max_subscriptions != math.inf and \
+                len(sess.subscriptions) >= mq.max_subscriptions:
+            return rc.QUOTA_EXCEEDED
+        if self.authorize is not None and ch is not None and not ch.is_superuser:
+            if not self.authorize(ch, "subscribe", real, opts.qos, False):
+                self.metrics.c["packets.subscribe.auth_error"] += 1
+                if self.deny_action_disconnect:
+                    ch.close(rc.NOT_AUTHORIZED, "not_authorized")
+                return rc.NOT_AUTHORIZED
+        route = self.router.route_for(real)
+        if exclusive:
+            holder = next(iter(route.subs.values()), None)
+            if holder is not None and holder.session is not sess and holder.exclusive:
+                return rc.QUOTA_EXCEEDED
+            if any(s.session is not sess for s in route.subs.values()):
+                return rc.QUOTA_EXCEEDED
+        qos = min(opts.qos, mq.max_qos_allowed)
+        sub = Subscription(sess, flt, real, group, qos, opts.no_local, opts.retain_as_published,
+                           opts.retain_handling, sub_id, exclusive)
+        if group is None:
+            route.subs[sess.clientid] = sub
+        else:
+            g = route.groups.get(group)
+            if g is None:
+                g = route.groups[group] = SharedGroup(
+                    group, real, mq.shared_subscription_strategy,
+                    mq.shared_subscription_initial_sticky_pick)
+            g.add(sub)
+        sess.subscriptions[flt] = sub
+        self.metrics.c["client.subscribe"] += 1
+        self._peak("subscriptions.count", self.subscription_count())
+        self.hooks.run("session.subscribed", sess, sub)
+        # Retained messages: never for shared subscriptions; rh 1 only for new ones; rh 2 never.
+        if group is None and mq.retain_available and (
+                opts.retain_handling == 0 or (opts.retain_handling == 1 and existing is None)):
+            msgs = self.retainer.match(real)
+            if msgs:
+                retained.append(lambda: [sess.deliver(m, sub, None, True) for m in msgs])
+        return qos
+
+    def unsubscribe(self, sess, filters, ch=None) -> list[int]:
+        codes = []
+        for flt in filters:
+            sub = sess.subscriptions.pop(flt, None)
+            if sub is None:
+                codes.append(rc.NO_SUBSCRIPTION_EXISTED)
+                continue
+            self._remove_subscription(sess, sub)
+            self.metrics.c["client.unsubscribe"] += 1
+            self.hooks.run("session.unsubscribed", sess, flt)
+            codes.append(rc.SUCCESS)
+        return codes
+
+    def _remove_subscription(self, sess, sub) -> None:
+        route = self.router.route_for(sub.real_filter, create=False)
+        if route is None:
+            return
+        if sub.group is None:
+            if route.subs.get(sess.clientid) is sub:
+                del route.subs[sess.clientid]
+        else:
+            g = route.groups.get(sub.group)
+            if g is not None:
+                g.remove(sess)
+                if not g.members:
+                    del route.groups[sub.group]
+        self.router.drop_if_empty(route)
+
+    # -- statistics --------------------------------------------------------------------------
+
+    def subscription_count(self) -> int:
+        return sum(len(s.subscriptions) for s in self.sessions.values())
+
+    def _peak(self, name: str, value: int) -> None:
+        if value > self._peaks.get(name, 0):
+            self._peaks[name] = value
+
+    def stats(self) -> dict[str, int]:
+        subs = self.subscription_count()
+        shared = sum(1 for s in self.sessions.values() for sub in s.subscriptions.values()
+                     if sub.group is not None)
+        live = len(self.channels)
+        cur = {
+            "connections.count": live,
+            "live_connections.count": live,
+            "sessions.count": len(self.sessions),
+            "channels.count": live,
+            "topics.count": len(self.router.routes),
+            "subscriptions.count": subs,
+            "subscribers.count": subs,
+            "suboptions.count": subs,
+            "subscriptions.shared.count": shared,
+            "retained.count": len(self.retainer),
+            "delayed.count": 0,
+            "durable_subscriptions.count": 0,
+        }
+        out = {}
+        for k, v in cur.items():
+            self._peak(k, v)
+            out[k] = v
+            out[k[:-len(".count")] + ".max"] = self._peaks.get(k, v)
+        return out

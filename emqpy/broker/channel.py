@@ -1,0 +1,670 @@
+"""One MQTT connection: an asyncio.Protocol that decodes frames and runs the protocol.
+
+Each packet type has one handler here (`_on_<type>`). Output is appended to `_out` and written
+once per event-loop iteration by the broker's flusher, so a burst of deliveries becomes one
+write. `_out_bytes` counts what the broker itself has queued: when it passes the high-water mark
+the channel is congested and publishers feeding it stop reading until it drains.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from emqpy.broker.message import Message
+from emqpy.mqtt import reason_codes as rc
+from emqpy.mqtt.frames import FrameReader
+from emqpy.mqtt.packets import (
+    Connack, Connect, Disconnect, Publish, Puback, Pubcomp, Pubrec, Pubrel, Suback, Subscribe,
+    Unsuback, Unsubscribe, decode_packet,
+)
+from emqpy.mqtt.properties import encode_properties
+from emqpy.mqtt.reason_codes import MQTTError
+
+log = logging.getLogger("emqpy.channel")
+
+NEW, CONNECTING, CONNECTED, CLOSED = range(4)
+_FORWARDED_PROPS = ("payload_format_indicator", "message_expiry_interval", "content_type",
+                    "response_topic", "correlation_data", "user_property")
+_PINGRESP = b"\xd0\x00"
+_DUP_FLAG = 0x08
+
+
+class Channel(asyncio.Protocol):
+    __slots__ = (
+        "broker", "listener", "transport", "reader", "state", "version", "session", "clientid",
+        "username", "peerhost", "peerport", "sockport", "keepalive", "_recv_flag", "_ka_handle",
+        "_idle_handle", "_out", "_out_bytes", "_paused_writing", "congested", "_waiters",
+        "_read_paused", "_aliases", "will", "client_max_packet", "connected_at", "connect_pkt",
+        "_pending", "_close_reason", "_hwm", "_send_timeout_handle", "is_superuser",
+        "client_attrs", "mountpoint", "proto_name", "expiry_interval", "recv_cnt", "send_cnt",
+        "recv_oct", "send_oct", "created_at", "disconnected_at", "_drop_big", "_peer_cert",
+        "_ka_interval",
+    )
+
+    def __init__(self, broker, listener):
+        self.broker = broker
+        self.listener = listener
+        self.transport = None
+        self.reader = FrameReader(broker.config.mqtt.max_packet_size)
+        self.state = NEW
+        self.version = 4
+        self.session = None
+        self.clientid = None
+        self.username = None
+        self.peerhost = self.peerport = self.sockport = None
+        self.keepalive = 0
+        self._recv_flag = False
+        self._ka_handle = None
+        self._idle_handle = None
+        self._out = []
+        self._out_bytes = 0
+        self._paused_writing = False
+        self.congested = False
+        self._waiters = None
+        self._read_paused = False
+        self._aliases = None
+        self.will = None
+        self.client_max_packet = 0
+        self.connected_at = None
+        self.connect_pkt = None
+        self._pending = None
+        self._close_reason = None
+        self._hwm = broker.out_high_watermark
+        self._send_timeout_handle = None
+        self.is_superuser = False
+        self.client_attrs = None
+        self.mountpoint = None
+        self.proto_name = "MQTT"
+        self.expiry_interval = 0
+        self.recv_cnt = self.send_cnt = self.recv_oct = self.send_oct = 0
+        self.created_at = time.time()
+        self.disconnected_at = None
+        self._drop_big = 0
+        self._peer_cert = None
+        self._ka_interval = 0.0
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peerhost, self.peerport = peer[0], peer[1]
+        sock = transport.get_extra_info("sockname")
+        if sock:
+            self.sockport = sock[1]
+        try:
+            transport.set_write_buffer_limits(high=self._hwm)
+        except (AttributeError, NotImplementedError):
+            pass
+        self.listener.on_connection_made(self)
+        idle = self.broker.config.mqtt.idle_timeout
+        if idle and idle != float("inf"):
+            self._idle_handle = self.broker.loop.call_later(idle, self._idle_expired)
+
+    def data_received(self, data: bytes) -> None:
+        self._recv_flag = True
+        self.recv_oct += len(data)
+        broker = self.broker
+        try:
+            frames = self.reader.feed(data)
+        except MQTTError as e:
+            self._protocol_error(e)
+            return
+        if self._pending is not None:  # waiting for an asynchronous authentication
+            self._pending.extend(frames)
+            return
+        self._process(frames)
+        broker.current_publisher = None
+
+    def _process(self, frames) -> None:
+        handlers = _HANDLERS
+        self.broker.current_publisher = self
+        self.recv_cnt += len(frames)
+        for i, (byte0, body) in enumerate(frames):
+            if self.state == CLOSED:
+                return
+            try:
+                handlers[byte0 >> 4](self, byte0, body)
+            except MQTTError as e:
+                self._protocol_error(e)
+                return
+            except Exception:
+                log.exception("error handling packet from %s", self.clientid or self.peerhost)
+                self.close(rc.IMPLEMENTATION_SPECIFIC_ERROR, "internal_error")
+                return
+            if self._pending is not None:  # CONNECT went asynchronous: keep the rest for later
+                self._pending.extend(frames[i + 1:])
+                return
+
+    def eof_received(self):
+        return False  # close the transport; connection_lost follows
+
+    def connection_lost(self, exc) -> None:
+        if self.state != CLOSED:
+            self._closed("sock_closed" if exc is None else "sock_error")
+        self.transport = None
+
+    def pause_writing(self) -> None:
+        self._paused_writing = True
+        self.congested = True
+        timeout = self.broker.send_timeout
+        if timeout and self._send_timeout_handle is None:
+            self._send_timeout_handle = self.broker.loop.call_later(timeout, self._send_timed_out)
+
+    def resume_writing(self) -> None:
+        self._paused_writing = False
+        if self._send_timeout_handle is not None:
+            self._send_timeout_handle.cancel()
+            self._send_timeout_handle = None
+        if self._out_bytes <= self._hwm:
+            self._decongest()
+
+    def _send_timed_out(self) -> None:
+        self._send_timeout_handle = None
+        if self._paused_writing and self.state != CLOSED:
+            self.close(None, "send_timeout")
+
+    # -- output ----------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        out = self._out
+        if not out:
+            self.broker.dirty.append(self)
+            if len(self.broker.dirty) == 1:
+                self.broker.schedule_flush()
+        out.append(data)
+        n = self._out_bytes + len(data)
+        self._out_bytes = n
+        if n > self._hwm and not self.congested:
+            self.congested = True
+        if self.congested:
+            pub = self.broker.current_publisher
+            if pub is not None and pub is not self:
+                pub._wait_for(self)
+
+    def flush(self) -> None:
+        out = self._out
+        if not out:
+            return
+        t = self.transport
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        self._out_bytes = 0
+        self.send_oct += len(data)
+        if t is not None and not t.is_closing():
+            t.write(data)
+        if self.congested and not self._paused_writing:
+            self._decongest()
+
+    def _wait_for(self, congested) -> None:
+        """Stop reading from this publisher until `congested` drains."""
+        if congested._waiters is None:
+            congested._waiters = set()
+        congested._waiters.add(self)
+        if not self._read_paused and self.transport is not None:
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def _decongest(self) -> None:
+        self.congested = False
+        waiters = self._waiters
+        if waiters:
+            self._waiters = None
+            for pub in waiters:
+                if pub._read_paused and pub.transport is not None and pub.state != CLOSED:
+                    pub._read_paused = False
+                    pub.transport.resume_reading()
+
+    def send_packet(self, pkt, counter: str | None = None) -> None:
+        self.write(pkt.encode(self.version))
+        self.send_cnt += 1
+        if counter:
+            self.broker.metrics.c[counter] += 1
+
+    def send_publish(self, msg, qos: int, retain: bool, sub_ids, pid: int, dup: bool = False):
+        """Queue a PUBLISH for this client; returns 1 if sent, 0 if dropped as too large."""
+        v5 = self.version == 5
+        if self.mountpoint and msg.topic.startswith(self.mountpoint):
+            msg = self._unmount(msg)
+        w = msg.wire(v5, qos, retain, sub_ids if v5 else None)
+        if qos:
+            prefix, suffix = w
+            if dup:
+                prefix = bytes((prefix[0] | _DUP_FLAG,)) + prefix[1:]
+            size = len(prefix) + 2 + len(suffix)
+            if self.client_max_packet and size > self.client_max_packet:
+                self.broker.metrics.inc_dropped("too_large")
+                return 0
+            self.write(prefix + pid.to_bytes(2, "big") + suffix)
+        else:
+            if self.client_max_packet and len(w) > self.client_max_packet:
+                self.broker.metrics.inc_dropped("too_large")
+                return 0
+            self.write(w)
+        self.send_cnt += 1
+        self.broker.metrics.sent_q[qos] += 1
+        return 1
+
+    def _unmount(self, msg):
+        m = Message(msg.topic[len(self.mountpoint):], msg.payload, msg.qos, msg.retain, msg.props,
+                    msg.sender, msg.username, msg.peerhost, msg.timestamp)
+        m.expire_at = msg.expire_at
+        return m
+
+    def send_pubrel(self, pid: int, reason: int = 0) -> None:
+        self.send_packet(Pubrel(pid, reason), "packets.pubrel.sent")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self, reason_code: int | None = None, reason: str = "normal",
+              props: dict | None = None) -> None:
+        """Server-side close: DISCONNECT with `reason_code` first on MQTT 5, then close."""
+        if self.state == CLOSED:
+            return
+        if reason_code is not None and self.version == 5 and self.state == CONNECTED:
+            self.send_packet(Disconnect(reason_code, props), "packets.disconnect.sent")
+        self.flush()
+        self._closed(reason)
+        t = self.transport
+        if t is not None:
+            t.close()
+
+    def _protocol_error(self, e: MQTTError) -> None:
+        code = e.reason_code
+        if self.state == NEW and self.version == 5 and code in (rc.MALFORMED_PACKET,
+                                                               rc.PROTOCOL_ERROR,
+                                                               rc.PACKET_TOO_LARGE):
+            # Before CONNACK the reason goes in a CONNACK, not a DISCONNECT.
+            self.send_packet(Connack(False, code), "packets.connack.error")
+        self.close(code, _reason_name(code))
+
+    def _idle_expired(self) -> None:
+        self._idle_handle = None
+        if self.state in (NEW, CONNECTING):
+            self.close(None, "idle_timeout")
+
+    def _closed(self, reason: str) -> None:
+        """Everything that happens when the connection ends, whoever ended it. Runs once."""
+        prev = self.state
+        self.state = CLOSED
+        self._close_reason = self._close_reason or reason
+        for h in (self._ka_handle, self._idle_handle, self._send_timeout_handle):
+            if h is not None:
+                h.cancel()
+        self._ka_handle = self._idle_handle = self._send_timeout_handle = None
+        self._out.clear()
+        self._decongest()
+        self.listener.on_connection_lost(self)
+        if prev == CONNECTED:
+            self.disconnected_at = time.time()
+            self.broker.channel_closed(self, self._close_reason)
+
+    # -- keepalive -------------------------------------------------------------------------
+
+    def _start_keepalive(self, seconds: int) -> None:
+        self.keepalive = seconds
+        if seconds > 0:
+            self._ka_interval = seconds * self.broker.config.mqtt.keepalive_multiplier
+            self._recv_flag = False
+            self._ka_handle = self.broker.loop.call_later(self._ka_interval, self._ka_check)
+
+    def _ka_check(self) -> None:
+        self._ka_handle = None
+        if self.state != CONNECTED:
+            return
+        if self._recv_flag:
+            self._recv_flag = False
+            self._ka_handle = self.broker.loop.call_later(self._ka_interval, self._ka_check)
+        else:
+            self.close(rc.KEEP_ALIVE_TIMEOUT, "keepalive_timeout")
+
+    def set_keepalive(self, seconds: int) -> None:
+        if self._ka_handle is not None:
+            self._ka_handle.cancel()
+            self._ka_handle = None
+        self._start_keepalive(seconds)
+
+    # -- packet handlers -------------------------------------------------------------------
+
+    def _on_connect(self, byte0: int, body) -> None:
+        broker = self.broker
+        broker.metrics.c["packets.connect.received"] += 1
+        if self.state != NEW:
+            raise MQTTError(rc.PROTOCOL_ERROR, "second CONNECT")
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+        if len(body) >= 7:  # learn the version early so errors are reported in its format
+            lvl = body[6] if body[0] == 0 and body[1] == 4 else (body[8] if len(body) > 8 else 4)
+            if lvl == 5:
+                self.version = 5
+        try:
+            pkt = Connect.decode(byte0 & 0x0F, body)
+        except MQTTError as e:
+            if e.reason_code == rc.UNSUPPORTED_PROTOCOL_VERSION:
+                self.version = 4
+                self.send_packet(Connack(False, rc.V3_UNACCEPTABLE_PROTOCOL_VERSION),
+                                 "packets.connack.error")
+                self.close(None, "unsupported_protocol_version")
+                return
+            raise
+        self.version = pkt.proto_ver
+        self.proto_name = pkt.proto_name
+        self.connect_pkt = pkt
+        broker.metrics.c["client.connect"] += 1
+        if self.version == 5:
+            self.client_max_packet = pkt.props.get("maximum_packet_size", 0)
+            if pkt.props.get("authentication_method"):
+                # Enhanced authentication is not offered by the default chain.
+                self._refuse(rc.BAD_AUTHENTICATION_METHOD)
+                return
+        if pkt.will is not None:
+            w = pkt.will
+            mq = broker.config.mqtt
+            if w.qos > mq.max_qos_allowed:
+                self._refuse(rc.QOS_NOT_SUPPORTED)
+                return
+            if w.retain and not mq.retain_available:
+                self._refuse(rc.RETAIN_NOT_SUPPORTED)
+                return
+            if not w.topic or "+" in w.topic or "#" in w.topic:
+                self._refuse(rc.TOPIC_NAME_INVALID)
+                return
+        code = broker.check_connect(self, pkt)
+        if code:
+            self._refuse(code)
+            return
+        result = broker.authenticate(self, pkt)
+        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            self.state = CONNECTING
+            self._pending = []
+            self.transport.pause_reading()
+            task = asyncio.ensure_future(result)
+            task.add_done_callback(self._auth_done)
+            return
+        self._after_auth(result)
+
+    def _auth_done(self, task) -> None:
+        if self.state == CLOSED:
+            return
+        try:
+            result = task.result()
+        except Exception:
+            log.exception("authentication failed with an error")
+            result = rc.SERVER_UNAVAILABLE
+        pending, self._pending = self._pending, None
+        self._after_auth(result)
+        if self.state == CONNECTED:
+            if self.transport is not None:
+                self.transport.resume_reading()
+            if pending:
+                self._process(pending)
+                self.broker.current_publisher = None
+
+    def _after_auth(self, result) -> None:
+        """`result` is 0 / None to accept, a reason code to refuse, or a dict of auth facts."""
+        if isinstance(result, dict):
+            self.is_superuser = bool(result.get("is_superuser"))
+            self.client_attrs = result.get("client_attrs")
+            result = 0
+        if result:
+            self.broker.metrics.c["authentication.failure"] += 1
+            self._refuse(result)
+            return
+        self.broker.metrics.c["authentication.success"] += 1
+        self.broker.establish(self, self.connect_pkt)
+
+    def _refuse(self, code: int) -> None:
+        if self.version == 5:
+            self.send_packet(Connack(False, code), "packets.connack.error")
+        else:
+            self.send_packet(Connack(False, rc.connack_code_v3(code)), "packets.connack.error")
+        if code in (rc.BAD_USERNAME_OR_PASSWORD, rc.NOT_AUTHORIZED, rc.BAD_AUTHENTICATION_METHOD):
+            self.broker.metrics.c["packets.connack.auth_error"] += 1
+        self.close(None, _reason_name(code))
+
+    def accepted(self, session, present: bool, props: dict) -> None:
+        """Called by the broker once the session is attached: send CONNACK, start timers."""
+        self.session = session
+        self.state = CONNECTED
+        self.connected_at = time.time()
+        self.send_packet(Connack(present, 0, props if self.version == 5 else None),
+                         "packets.connack.sent")
+        self.broker.metrics.c["client.connack"] += 1
+
+    def _on_publish(self, byte0: int, body) -> None:
+        if self.state != CONNECTED:
+            raise MQTTError(rc.PROTOCOL_ERROR, "PUBLISH before CONNECT")
+        pkt = Publish.decode(byte0 & 0x0F, body, self.version)
+        topic = pkt.topic
+        props = pkt.props
+        broker = self.broker
+        if props is not None:
+            if "subscription_identifier" in props:
+                raise MQTTError(rc.PROTOCOL_ERROR, "subscription identifier from a client")
+            alias = props.get("topic_alias")
+            if alias is not None:
+                topic = self._resolve_alias(alias, topic)
+            if len(props) > (1 if alias is not None else 0):
+                props = {k: v for k, v in props.items() if k in _FORWARDED_PROPS} or None
+            else:
+                props = None
+        qos = pkt.qos
+        if not topic or "+" in topic or "#" in topic or "\x00" in topic or (
+                topic.count("/") >= broker.max_topic_levels):
+            broker.metrics.c["packets.publish.error"] += 1
+            raise MQTTError(rc.TOPIC_NAME_INVALID, "invalid topic name")
+        if qos > broker.max_qos_allowed:
+            raise MQTTError(rc.QOS_NOT_SUPPORTED, "QoS not supported")
+        if pkt.retain and not broker.retain_available:
+            raise MQTTError(rc.RETAIN_NOT_SUPPORTED, "retain not supported")
+        if props is not None and props.get("payload_format_indicator") == 1 and \
+                broker.strict_mode:
+            try:
+                pkt.payload.decode("utf-8")
+            except UnicodeDecodeError:
+                raise MQTTError(rc.PAYLOAD_FORMAT_INVALID, "payload is not UTF-8") from None
+        if self.mountpoint:
+            topic = self.mountpoint + topic
+        broker.metrics.recv_q[qos] += 1
+        if broker.authorize is not None and not self.is_superuser:
+            if not broker.authorize(self, "publish", topic, qos, pkt.retain):
+                broker.metrics.c["packets.publish.auth_error"] += 1
+                self._publish_denied(qos, pkt.packet_id)
+                return
+        msg = Message(topic, pkt.payload, qos, pkt.retain, props, self.clientid, self.username,
+                      self.peerhost)
+        if qos == 0:
+            broker.publish(msg)
+            return
+        pid = pkt.packet_id
+        if qos == 1:
+            n = broker.publish(msg)
+            self.send_packet(Puback(pid, 0 if n or self.version != 5 else rc.NO_MATCHING_SUBSCRIBERS),
+                             "packets.puback.sent")
+            return
+        awaiting = self.session.awaiting_rel
+        if pid in awaiting:  # a retransmission: acknowledge again, do not publish twice
+            broker.metrics.c["packets.publish.inuse"] += 1
+            self.send_packet(Pubrec(pid, rc.PACKET_IDENTIFIER_IN_USE if self.version == 5 else 0),
+                             "packets.pubrec.sent")
+            return
+        if len(awaiting) >= broker.max_awaiting_rel:
+            broker.expire_awaiting_rel(self.session)
+            if len(awaiting) >= broker.max_awaiting_rel:
+                broker.metrics.c["packets.publish.dropped"] += 1
+                if self.version == 5:
+                    self.send_packet(Pubrec(pid, rc.RECEIVE_MAXIMUM_EXCEEDED), "packets.pubrec.sent")
+                    return
+                raise MQTTError(rc.RECEIVE_MAXIMUM_EXCEEDED, "too many QoS 2 messages awaiting PUBREL")
+        n = broker.publish(msg)
+        awaiting[pid] = time.monotonic()
+        self.send_packet(Pubrec(pid, 0 if n or self.version != 5 else rc.NO_MATCHING_SUBSCRIBERS),
+                         "packets.pubrec.sent")
+
+    def _publish_denied(self, qos: int, pid) -> None:
+        if self.broker.deny_action_disconnect:
+            self.close(rc.NOT_AUTHORIZED, "not_authorized")
+            return
+        if qos == 1:
+            self.send_packet(Puback(pid, rc.NOT_AUTHORIZED if self.version == 5 else 0),
+                             "packets.puback.sent")
+        elif qos == 2:
+            self.send_packet(Pubrec(pid, rc.NOT_AUTHORIZED if self.version == 5 else 0),
+                             "packets.pubrec.sent")
+
+    def _resolve_alias(self, alias: int, topic: str) -> str:
+        if alias == 0 or alias > self.broker.config.mqtt.max_topic_alias:
+            raise MQTTError(rc.TOPIC_ALIAS_INVALID, "topic alias out of range")
+        aliases = self._aliases
+        if aliases is None:
+            aliases = self._aliases = {}
+        if topic:
+            aliases[alias] = topic
+            return topic
+        found = aliases.get(alias)
+        if found is None:
+            raise MQTTError(rc.PROTOCOL_ERROR, "unknown topic alias")
+        return found
+
+    def _on_puback(self, byte0: int, body) -> None:
+        self._require_connected()
+        pkt = Puback.decode(byte0 & 0x0F, body, self.version)
+        c = self.broker.metrics.c
+        c["packets.puback.received"] += 1
+        if not self.session.on_puback(pkt.packet_id):
+            c["packets.puback.missed"] += 1
+
+    def _on_pubrec(self, byte0: int, body) -> None:
+        self._require_connected()
+        pkt = Pubrec.decode(byte0 & 0x0F, body, self.version)
+        c = self.broker.metrics.c
+        c["packets.pubrec.received"] += 1
+        code = self.session.on_pubrec(pkt.packet_id, pkt.reason_code)
+        if code < 0:
+            return
+        if code:
+            c["packets.pubrec.missed"] += 1
+        self.send_pubrel(pkt.packet_id, code if self.version == 5 else 0)
+
+    def _on_pubrel(self, byte0: int, body) -> None:
+        self._require_connected()
+        pkt = Pubrel.decode(byte0 & 0x0F, body, self.version)
+        c = self.broker.metrics.c
+        c["packets.pubrel.received"] += 1
+        found = self.session.awaiting_rel.pop(pkt.packet_id, None) is not None
+        if not found:
+            c["packets.pubrel.missed"] += 1
+        code = 0 if found or self.version != 5 else rc.PACKET_IDENTIFIER_NOT_FOUND
+        self.send_packet(Pubcomp(pkt.packet_id, code), "packets.pubcomp.sent")
+
+    def _on_pubcomp(self, byte0: int, body) -> None:
+        self._require_connected()
+        pkt = Pubcomp.decode(byte0 & 0x0F, body, self.version)
+        c = self.broker.metrics.c
+        c["packets.pubcomp.received"] += 1
+        if not self.session.on_pubcomp(pkt.packet_id):
+            c["packets.pubcomp.missed"] += 1
+
+    def _on_subscribe(self, byte0: int, body) -> None:
+        self._require_connected()
+        pkt = Subscribe.decode(byte0 & 0x0F, body, self.version)
+        self.broker.metrics.c["packets.subscribe.received"] += 1
+        sub_id = None
+        if pkt.props:
+            ids = pkt.props.get("subscription_identifier")
+            if ids:
+                sub_id = ids[0]
+        codes, retained = self.broker.subscribe(self.session, pkt.topics, sub_id, self)
+        if self.state == CLOSED:
+            return
+        if self.version != 5:
+            codes = [c if c < 0x80 else rc.V3_SUBACK_FAILURE for c in codes]
+        self.send_packet(Suback(pkt.packet_id, codes), "packets.suback.sent")
+        for deliver in retained:  # retained messages follow the SUBACK
+            deliver()
+
+    def _on_unsubscribe(self, byte0: int, body) -> None:
+        self._require_connected()
+        pkt = Unsubscribe.decode(byte0 & 0x0F, body, self.version)
+        self.broker.metrics.c["packets.unsubscribe.received"] += 1
+        codes = self.broker.unsubscribe(self.session, pkt.topics, self)
+        self.send_packet(Unsuback(pkt.packet_id, codes), "packets.unsuback.sent")
+
+    def _on_pingreq(self, byte0: int, body) -> None:
+        self._require_connected()
+        if byte0 & 0x0F or len(body):
+            raise MQTTError(rc.MALFORMED_PACKET, "malformed PINGREQ")
+        c = self.broker.metrics.c
+        c["packets.pingreq.received"] += 1
+        c["packets.pingresp.sent"] += 1
+        self.write(_PINGRESP)
+
+    def _on_disconnect(self, byte0: int, body) -> None:
+        self._require_connected()
+        pkt = Disconnect.decode(byte0 & 0x0F, body, self.version)
+        self.broker.metrics.c["packets.disconnect.received"] += 1
+        if self.version == 5:
+            exp = pkt.props.get("session_expiry_interval")
+            if exp is not None:
+                if self.expiry_interval == 0 and exp != 0:
+                    raise MQTTError(rc.PROTOCOL_ERROR, "session expiry changed from 0")
+                self.expiry_interval = exp
+                self.session.expiry_interval = exp
+        if pkt.reason_code != rc.DISCONNECT_WITH_WILL:
+            self.will = None
+        self._close_reason = "normal" if pkt.reason_code == 0 else _reason_name(pkt.reason_code)
+        self.flush()
+        self._closed(self._close_reason)
+        if self.transport is not None:
+            self.transport.close()
+
+    def _on_auth(self, byte0: int, body) -> None:
+        decode_packet(byte0, body, self.version)
+        self.broker.metrics.c["packets.auth.received"] += 1
+        raise MQTTError(rc.PROTOCOL_ERROR, "AUTH without enhanced authentication")
+
+    def _on_server_only(self, byte0: int, body) -> None:
+        raise MQTTError(rc.PROTOCOL_ERROR, f"{rc.PACKET_NAMES.get(byte0 >> 4, 'reserved')} "
+                                           "from a client")
+
+    def _require_connected(self) -> None:
+        if self.state != CONNECTED:
+            raise MQTTError(rc.PROTOCOL_ERROR, "packet before CONNECT")
+
+    # -- facts for the API -----------------------------------------------------------------
+
+    def conn_props_block(self) -> bytes:  # used by tests of the wire format
+        return encode_properties(self.connect_pkt.props if self.connect_pkt else None)
+
+
+def _on_reserved(ch, byte0, body):
+    raise MQTTError(rc.MALFORMED_PACKET, "reserved packet type 0")
+
+
+_HANDLERS = (
+    _on_reserved, Channel._on_connect, Channel._on_server_only, Channel._on_publish,
+    Channel._on_puback, Channel._on_pubrec, Channel._on_pubrel, Channel._on_pubcomp,
+    Channel._on_subscribe, Channel._on_server_only, Channel._on_unsubscribe,
+    Channel._on_server_only, Channel._on_pingreq, Channel._on_server_only,
+    Channel._on_disconnect, Channel._on_auth,
+)
+
+_REASON_NAMES = {
+    rc.MALFORMED_PACKET: "malformed_packet", rc.PROTOCOL_ERROR: "protocol_error",
+    rc.PACKET_TOO_LARGE: "frame_too_large", rc.TOPIC_ALIAS_INVALID: "topic_alias_invalid",
+    rc.TOPIC_NAME_INVALID: "topic_name_invalid", rc.NOT_AUTHORIZED: "not_authorized",
+    rc.BAD_USERNAME_OR_PASSWORD: "bad_username_or_password", rc.BANNED: "banned",
+    rc.CLIENT_IDENTIFIER_NOT_VALID: "client_identifier_not_valid",
+    rc.QOS_NOT_SUPPORTED: "qos_not_supported", rc.RETAIN_NOT_SUPPORTED: "retain_not_supported",
+    rc.RECEIVE_MAXIMUM_EXCEEDED: "receive_maximum_exceeded",
+    rc.KEEP_ALIVE_TIMEOUT: "keepalive_timeout", rc.SESSION_TAKEN_OVER: "takenover",
+    rc.SERVER_SHUTTING_DOWN: "shutdown", rc.ADMINISTRATIVE_ACTION: "kicked",
+    rc.DISCONNECT_WITH_WILL: "disconnect_with_will",
+}
+
+
+def _reason_name(code: int) -> str:
+    return _REASON_NAMES.get(code, f"reason_0x{code:02x}")

@@ -1,0 +1,102 @@
+"""The broker's message: what was published, plus its encoded wire forms shared across subscribers."""
+from __future__ import annotations
+
+import os
+import time
+
+from emqpy.mqtt.packets import encode_publish, split_publish
+from emqpy.mqtt.properties import encode_properties
+
+_counter = int.from_bytes(os.urandom(4), "big")
+
+
+def new_message_id() -> str:
+    """A unique, roughly time-ordered id (EMQX shows message ids as 32 hex digits)."""
+    global _counter
+    _counter = (_counter + 1) & 0xFFFFFFFF
+    return f"{time.time_ns():020x}{_counter:08x}{os.getpid() & 0xFFFF:04x}"[-32:]
+
+
+class Message:
+    __slots__ = ("topic", "payload", "qos", "retain", "props", "sender", "username", "peerhost",
+                 "timestamp", "expire_at", "_id", "_topic_b", "_wire", "flags")
+
+    def __init__(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False,
+                 props: dict | None = None, sender: str = "", username: str | None = None,
+                 peerhost: str | None = None, now: float | None = None):
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self.props = props  # MQTT 5 properties to forward (no topic_alias/subscription ids)
+        self.sender = sender
+        self.username = username
+        self.peerhost = peerhost
+        self.timestamp = now if now is not None else time.time()
+        self.expire_at = None  # time.monotonic() deadline from Message Expiry Interval
+        if props:
+            mei = props.get("message_expiry_interval")
+            if mei is not None:
+                self.expire_at = time.monotonic() + mei
+        self._id = None
+        self._topic_b = None
+        self._wire = None
+        self.flags = 0  # bit 1: system message ($SYS / will), for hooks and metrics
+
+    def copy(self) -> "Message":
+        m = Message.__new__(Message)
+        for k in Message.__slots__:
+            setattr(m, k, getattr(self, k))
+        m._wire = None
+        return m
+
+    @property
+    def id(self) -> str:
+        if self._id is None:
+            self._id = new_message_id()
+        return self._id
+
+    def expired(self, now: float) -> bool:
+        return self.expire_at is not None and now >= self.expire_at
+
+    @property
+    def topic_bytes(self) -> bytes:
+        tb = self._topic_b
+        if tb is None:
+            tb = self._topic_b = self.topic.encode("utf-8")
+        return tb
+
+    def _props_block(self, sub_ids, now: float) -> bytes:
+        props = self.props
+        if self.expire_at is not None or sub_ids:
+            props = dict(props) if props else {}
+            if self.expire_at is not None:
+                props["message_expiry_interval"] = max(0, int(self.expire_at - now + 0.999))
+            if sub_ids:
+                props["subscription_identifier"] = sub_ids
+        return encode_properties(props)
+
+    def wire(self, v5: bool, qos: int, retain: bool, sub_ids=None, now: float = 0.0):
+        """Encoded PUBLISH: bytes for QoS 0, (prefix, suffix) around the packet id for QoS 1/2.
+
+        Forms without per-subscriber parts are cached on the message, so a fan-out to N
+        subscribers encodes each distinct form once.
+        """
+        cacheable = not sub_ids and (not v5 or self.expire_at is None)
+        if cacheable:
+            key = (v5 << 3) | (qos << 1) | retain
+            cache = self._wire
+            if cache is None:
+                cache = self._wire = {}
+            else:
+                w = cache.get(key)
+                if w is not None:
+                    return w
+        pb = self._props_block(sub_ids, now or time.monotonic()) if v5 else None
+        if qos:
+            w = split_publish(self.topic_bytes, self.payload, qos, retain, pb)
+        else:
+            w = encode_publish(self.topic_bytes, self.payload, 0, retain, False, None, pb)
+        if cacheable:
+            cache[key] = w
+        return w

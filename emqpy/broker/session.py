@@ -1,0 +1,206 @@
+"""An MQTT session: subscriptions, the inflight window, the message queue and QoS 2 state.
+
+A session outlives its connection when its expiry interval is non-zero. Delivery goes straight to
+the connection's output when the window has room, and to the bounded message queue otherwise
+(or when offline); the queue drains as acknowledgements free the window.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+
+from emqpy.mqtt import reason_codes as rc
+
+# inflight entry fields (a list, mutated in place)
+_MSG, _QOS, _RETAIN, _SUBIDS, _GROUP, _STATE = range(6)
+WAIT_ACK, WAIT_COMP = 0, 1
+
+
+class Session:
+    __slots__ = ("broker", "clientid", "channel", "subscriptions", "inflight", "mqueue",
+                 "awaiting_rel", "next_pid", "window", "expiry_interval", "created_at",
+                 "expiry_handle", "will_handle", "pending_will", "max_mqueue_len", "store_qos0", "upgrade_qos",
+                 "ignore_loop", "dropped", "max_inflight")
+
+    def __init__(self, broker, clientid: str, expiry_interval: float):
+        mqtt = broker.config.mqtt
+        self.broker = broker
+        self.clientid = clientid
+        self.channel = None
+        self.subscriptions: dict = {}  # topic filter as subscribed -> Subscription
+        self.inflight: dict[int, list] = {}
+        self.mqueue: deque = deque()
+        self.awaiting_rel: dict[int, float] = {}  # incoming QoS 2 packet id -> monotonic time
+        self.next_pid = 1
+        self.max_inflight = mqtt.max_inflight
+        self.window = self.max_inflight
+        self.expiry_interval = expiry_interval
+        self.created_at = time.time()
+        self.expiry_handle = None
+        self.will_handle = None
+        self.pending_will = None  # a will message waiting for its delay
+        mql = mqtt.max_mqueue_len
+        self.max_mqueue_len = 0 if mql is None or mql == math.inf else int(mql)
+        self.store_qos0 = mqtt.mqueue_store_qos0
+        self.upgrade_qos = mqtt.upgrade_qos
+        self.ignore_loop = mqtt.ignore_loop_deliver
+        self.dropped = 0
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def deliver(self, msg, sub, group=None, retained: bool = False) -> int:
+        """Deliver `msg` through subscription `sub`; returns 1 if delivered or queued."""
+        if (sub.no_local or self.ignore_loop) and msg.sender == self.clientid and not retained:
+            return 0
+        mq = msg.qos
+        sq = sub.qos
+        qos = (mq if mq > sq else sq) if self.upgrade_qos else (mq if mq < sq else sq)
+        retain = retained or (msg.retain and sub.retain_as_published)
+        ch = self.channel
+        if qos == 0:
+            if ch is not None:
+                return ch.send_publish(msg, 0, retain, sub.sub_ids, 0)
+            if self.store_qos0:
+                self._enqueue(msg, 0, retain, sub.sub_ids, group)
+                return 1
+            self.broker.metrics.inc_dropped("qos0_msg")
+            return 0
+        if ch is not None and len(self.inflight) < self.window and not self.mqueue:
+            self._send_new(ch, msg, qos, retain, sub.sub_ids, group)
+        else:
+            self._enqueue(msg, qos, retain, sub.sub_ids, group)
+        return 1
+
+    def _enqueue(self, msg, qos, retain, sub_ids, group) -> None:
+        q = self.mqueue
+        if self.max_mqueue_len and len(q) >= self.max_mqueue_len:
+            q.popleft()
+            self.dropped += 1
+            self.broker.metrics.inc_dropped("queue_full")
+        q.append((msg, qos, retain, sub_ids, group))
+
+    def _alloc_pid(self) -> int:
+        pid = self.next_pid
+        inflight = self.inflight
+        while pid in inflight:
+            pid = pid + 1 if pid < 65535 else 1
+        self.next_pid = pid + 1 if pid < 65535 else 1
+        return pid
+
+    def _send_new(self, ch, msg, qos, retain, sub_ids, group) -> None:
+        pid = self._alloc_pid()
+        self.inflight[pid] = [msg, qos, retain, sub_ids, group, WAIT_ACK]
+        if not ch.send_publish(msg, qos, retain, sub_ids, pid):
+            del self.inflight[pid]  # too large for the client: dropped and counted by the channel
+
+    def drain(self) -> None:
+        """Move queued messages into the window while there is room."""
+        ch = self.channel
+        q = self.mqueue
+        if ch is None or not q:
+            return
+        now = time.monotonic()
+        inflight = self.inflight
+        while q and len(inflight) < self.window:
+            msg, qos, retain, sub_ids, group = q.popleft()
+            if msg.expire_at is not None and now >= msg.expire_at:
+                self.broker.metrics.inc_dropped("expired")
+                continue
+            if qos == 0:
+                ch.send_publish(msg, 0, retain, sub_ids, 0)
+            else:
+                self._send_new(ch, msg, qos, retain, sub_ids, group)
+            if self.channel is None:
+                return
+
+    # -- acknowledgements from the client --------------------------------------------------
+
+    def on_puback(self, pid: int) -> bool:
+        entry = self.inflight.get(pid)
+        if entry is None or entry[_QOS] != 1:
+            return False
+        del self.inflight[pid]
+        self.broker.metrics.acked(1)
+        if self.mqueue:
+            self.drain()
+        return True
+
+    def on_pubrec(self, pid: int, reason: int) -> int:
+        """Returns the reason code for our PUBREL (0, or 0x92 when the id is unknown)."""
+        entry = self.inflight.get(pid)
+        if entry is None or entry[_QOS] != 2:
+            return rc.PACKET_IDENTIFIER_NOT_FOUND
+        if reason >= 0x80:  # the receiver refused the message: the flow ends here
+            del self.inflight[pid]
+            if self.mqueue:
+                self.drain()
+            return -1
+        entry[_STATE] = WAIT_COMP
+        entry[_MSG] = None  # the payload is no longer needed
+        return 0
+
+    def on_pubcomp(self, pid: int) -> bool:
+        entry = self.inflight.get(pid)
+        if entry is None or entry[_STATE] != WAIT_COMP:
+            return False
+        del self.inflight[pid]
+        self.broker.metrics.acked(2)
+        if self.mqueue:
+            self.drain()
+        return True
+
+    # -- connection lifecycle --------------------------------------------------------------
+
+    def attach(self, channel, receive_maximum: int) -> None:
+        self.channel = channel
+        self.window = min(self.max_inflight, receive_maximum)
+        if self.expiry_handle is not None:
+            self.expiry_handle.cancel()
+            self.expiry_handle = None
+        if self.will_handle is not None:  # reconnected within the will delay: no will
+            self.will_handle.cancel()
+            self.will_handle = None
+            self.pending_will = None
+
+    def redeliver(self) -> None:
+        """Resend unacknowledged messages (DUP set) and PUBRELs, then drain the queue."""
+        ch = self.channel
+        now = time.monotonic()
+        for pid, entry in list(self.inflight.items()):
+            if entry[_STATE] == WAIT_COMP:
+                ch.send_pubrel(pid)
+                continue
+            msg = entry[_MSG]
+            if msg.expire_at is not None and now >= msg.expire_at:
+                del self.inflight[pid]
+                self.broker.metrics.inc_dropped("expired")
+                continue
+            ch.send_publish(msg, entry[_QOS], entry[_RETAIN], entry[_SUBIDS], pid, dup=True)
+        self.drain()
+
+    def detach(self) -> None:
+        self.channel = None
+
+    def pending_shared(self):
+        """Messages received through shared subscriptions and not yet acknowledged."""
+        for entry in self.inflight.values():
+            if entry[_GROUP] is not None and entry[_MSG] is not None:
+                yield entry[_MSG], entry[_GROUP]
+        for msg, _qos, _r, _s, group in self.mqueue:
+            if group is not None and msg.qos:
+                yield msg, group
+
+    def info(self) -> dict:
+        return {
+            "clientid": self.clientid,
+            "subscriptions_cnt": len(self.subscriptions),
+            "inflight_cnt": len(self.inflight),
+            "inflight_max": self.window,
+            "mqueue_len": len(self.mqueue),
+            "mqueue_max": self.max_mqueue_len,
+            "mqueue_dropped": self.dropped,
+            "awaiting_rel_cnt": len(self.awaiting_rel),
+            "expiry_interval": self.expiry_interval,
+            "created_at": self.created_at,
+        }

@@ -1,0 +1,225 @@
+"""MQTT 5 properties: a dict keyed by snake_case name.
+
+`user_property` is a list of (name, value) pairs, `subscription_identifier` a list of ints (a
+PUBLISH may carry several); every other property is a single value. Which property may appear in
+which packet is checked on decode (MQTT 5.0 section 2.2.2.2).
+"""
+from __future__ import annotations
+
+import struct
+
+from emqpy.mqtt import reason_codes as rc
+from emqpy.mqtt.reason_codes import malformed, protocol_error
+
+BYTE, U16, U32, VARINT, UTF8, BINARY, PAIR = range(7)
+
+_C, _CA, _P, _PA, _SUB, _SA, _UNS, _UA, _D, _AU, _W = (
+    rc.CONNECT, rc.CONNACK, rc.PUBLISH, rc.PUBACK, rc.SUBSCRIBE, rc.SUBACK, rc.UNSUBSCRIBE,
+    rc.UNSUBACK, rc.DISCONNECT, rc.AUTH, 0,  # 0 stands for the Will properties of CONNECT
+)
+_ACKS = (rc.PUBACK, rc.PUBREC, rc.PUBREL, rc.PUBCOMP)
+
+# id: (name, type, packets it may appear in)
+PROPERTIES: dict[int, tuple[str, int, tuple[int, ...]]] = {
+    0x01: ("payload_format_indicator", BYTE, (_P, _W)),
+    0x02: ("message_expiry_interval", U32, (_P, _W)),
+    0x03: ("content_type", UTF8, (_P, _W)),
+    0x08: ("response_topic", UTF8, (_P, _W)),
+    0x09: ("correlation_data", BINARY, (_P, _W)),
+    0x0B: ("subscription_identifier", VARINT, (_P, _SUB)),
+    0x11: ("session_expiry_interval", U32, (_C, _CA, _D)),
+    0x12: ("assigned_client_identifier", UTF8, (_CA,)),
+    0x13: ("server_keep_alive", U16, (_CA,)),
+    0x15: ("authentication_method", UTF8, (_C, _CA, _AU)),
+    0x16: ("authentication_data", BINARY, (_C, _CA, _AU)),
+    0x17: ("request_problem_information", BYTE, (_C,)),
+    0x18: ("will_delay_interval", U32, (_W,)),
+    0x19: ("request_response_information", BYTE, (_C,)),
+    0x1A: ("response_information", UTF8, (_CA,)),
+    0x1C: ("server_reference", UTF8, (_CA, _D)),
+    0x1F: ("reason_string", UTF8, (_CA, _SA, _UA, _D, _AU) + _ACKS),
+    0x21: ("receive_maximum", U16, (_C, _CA)),
+    0x22: ("topic_alias_maximum", U16, (_C, _CA)),
+    0x23: ("topic_alias", U16, (_P,)),
+    0x24: ("maximum_qos", BYTE, (_CA,)),
+    0x25: ("retain_available", BYTE, (_CA,)),
+    0x26: ("user_property", PAIR, (_C, _CA, _P, _SUB, _SA, _UNS, _UA, _D, _AU, _W) + _ACKS),
+    0x27: ("maximum_packet_size", U32, (_C, _CA)),
+    0x28: ("wildcard_subscription_available", BYTE, (_CA,)),
+    0x29: ("subscription_identifier_available", BYTE, (_CA,)),
+    0x2A: ("shared_subscription_available", BYTE, (_CA,)),
+}
+BY_NAME = {name: (pid, typ) for pid, (name, typ, _) in PROPERTIES.items()}
+
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+
+
+def decode_varint(data, pos: int) -> tuple[int, int]:
+    value = 0
+    shift = 0
+    for i in range(4):
+        if pos >= len(data):
+            raise malformed("truncated variable byte integer")
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, pos
+        shift += 7
+    raise malformed("variable byte integer longer than 4 bytes")
+
+
+def encode_varint(n: int) -> bytes:
+    if n < 128:
+        return bytes((n,))
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def decode_utf8(data, pos: int) -> tuple[str, int]:
+    if pos + 2 > len(data):
+        raise malformed("truncated string length")
+    n = (data[pos] << 8) | data[pos + 1]
+    end = pos + 2 + n
+    if end > len(data):
+        raise malformed("truncated string")
+    try:
+        s = bytes(data[pos + 2:end]).decode("utf-8")
+    except UnicodeDecodeError:
+        raise malformed("string is not valid UTF-8") from None
+    if "\x00" in s:
+        raise malformed("string contains U+0000")
+    return s, end
+
+
+def decode_binary(data, pos: int) -> tuple[bytes, int]:
+    if pos + 2 > len(data):
+        raise malformed("truncated binary length")
+    n = (data[pos] << 8) | data[pos + 1]
+    end = pos + 2 + n
+    if end > len(data):
+        raise malformed("truncated binary data")
+    return bytes(data[pos + 2:end]), end
+
+
+def encode_utf8(s: str) -> bytes:
+    b = s.encode("utf-8")
+    return _U16.pack(len(b)) + b
+
+
+def encode_binary(b: bytes) -> bytes:
+    return _U16.pack(len(b)) + b
+
+
+def decode_properties(data, pos: int, packet_type: int) -> tuple[dict, int]:
+    """Decode a property block starting at `pos` (its length prefix included)."""
+    length, pos = decode_varint(data, pos)
+    end = pos + length
+    if end > len(data):
+        raise malformed("property length exceeds packet")
+    props: dict = {}
+    while pos < end:
+        pid, pos = decode_varint(data, pos)
+        spec = PROPERTIES.get(pid)
+        if spec is None:
+            raise malformed(f"unknown property 0x{pid:02X}")
+        name, typ, allowed = spec
+        if packet_type not in allowed:
+            raise protocol_error(f"property {name} not allowed in this packet")
+        if typ == BYTE:
+            if pos >= end:
+                raise malformed("truncated property")
+            value = data[pos]
+            pos += 1
+        elif typ == U16:
+            if pos + 2 > end:
+                raise malformed("truncated property")
+            value = (data[pos] << 8) | data[pos + 1]
+            pos += 2
+        elif typ == U32:
+            if pos + 4 > end:
+                raise malformed("truncated property")
+            value = _U32.unpack_from(data, pos)[0]
+            pos += 4
+        elif typ == VARINT:
+            value, pos = decode_varint(data, pos)
+        elif typ == UTF8:
+            value, pos = decode_utf8(data, pos)
+        elif typ == BINARY:
+            value, pos = decode_binary(data, pos)
+        else:
+            k, pos = decode_utf8(data, pos)
+            v, pos = decode_utf8(data, pos)
+            value = (k, v)
+        if pos > end:
+            raise malformed("property exceeds property length")
+        if typ == PAIR:
+            props.setdefault(name, []).append(value)
+        elif name == "subscription_identifier":
+            if value == 0:
+                raise protocol_error("subscription identifier 0")
+            props.setdefault(name, []).append(value)
+            if packet_type == rc.SUBSCRIBE and len(props[name]) > 1:
+                raise protocol_error("duplicate subscription identifier")
+        elif name in props:
+            raise protocol_error(f"duplicate property {name}")
+        else:
+            props[name] = value
+    _check_values(props)
+    return props, end
+
+
+def _check_values(props: dict) -> None:
+    for name in ("payload_format_indicator", "request_problem_information",
+                 "request_response_information"):
+        v = props.get(name)
+        if v is not None and v > 1:
+            raise protocol_error(f"{name} must be 0 or 1")
+    if props.get("receive_maximum") == 0:
+        raise protocol_error("receive_maximum 0")
+    if props.get("maximum_packet_size") == 0:
+        raise protocol_error("maximum_packet_size 0")
+
+
+def encode_properties(props: dict | None) -> bytes:
+    """Encode a property block with its length prefix; unknown names raise KeyError."""
+    if not props:
+        return b"\x00"
+    out = bytearray()
+    for name, value in props.items():
+        if value is None:
+            continue
+        pid, typ = BY_NAME[name]
+        if typ == PAIR:
+            for k, v in value:
+                out.append(pid)
+                out += encode_utf8(k)
+                out += encode_utf8(v)
+            continue
+        if name == "subscription_identifier" and isinstance(value, (list, tuple)):
+            for v in value:
+                out.append(pid)
+                out += encode_varint(v)
+            continue
+        out.append(pid)
+        if typ == BYTE:
+            out.append(value)
+        elif typ == U16:
+            out += _U16.pack(value)
+        elif typ == U32:
+            out += _U32.pack(value)
+        elif typ == VARINT:
+            out += encode_varint(value)
+        elif typ == UTF8:
+            out += encode_utf8(value)
+        else:
+            out += encode_binary(value)
+    return encode_varint(len(out)) + bytes(out)

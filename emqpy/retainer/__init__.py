@@ -1,0 +1,1 @@
+"""Retained messages (EMQX's emqx_retainer)."""

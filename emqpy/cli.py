@@ -23,7 +23,7 @@ def _ctypes_mallopt() -> None:
 
 async def _run_broker(args) -> int:
     from emqpy.broker.broker import Broker
-    from emqpy.config.base import ConfigError
+    from emqpy.config import ConfigError
 
     try:
         broker = Broker(None, conf_file=args.config, data_dir=args.data_dir, env=os.environ)

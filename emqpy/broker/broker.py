@@ -33,12 +33,8 @@ _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def _assigned_clientid() -> str:
-    n = int.from_bytes(secrets.token_bytes(16), "big")
-    out = []
-    while n:
-        n, r = divmod(n, 62)
-        out.append(_B62[r])
-    return "".join(reversed(out)) or "0"
+    """16 random base62 characters starting with a letter, the shape EMQX assigns."""
+    return secrets.choice(_B62[10:]) + "".join(secrets.choice(_B62) for _ in range(15))
 
 
 class Broker:
@@ -47,8 +43,7 @@ class Broker:
 
     def __init__(self, config=None, *, data_dir: str | os.PathLike | None = None,
                  conf_file: str | os.PathLike | None = None, env=None):
-        from emqpy.config.loader import load_config
-        from emqpy.config.schema import EmqxConfig
+        from emqpy.config import EmqxConfig, load_config
 
         if isinstance(config, EmqxConfig):
             self.config = config
@@ -91,6 +86,7 @@ class Broker:
         self.strict_mode = mq.strict_mode
         mar = mq.max_awaiting_rel
         self.max_awaiting_rel = 1 << 30 if mar in (0, math.inf) else int(mar)
+        self.await_rel_timeout = mq.await_rel_timeout
         tcp = self.config.listeners.tcp.get("default")
         opts = tcp.tcp_options if tcp is not None else None
         self.out_high_watermark = (opts.high_watermark if opts is not None else 1 << 20)
@@ -199,7 +195,7 @@ class Broker:
         if mq.use_username_as_clientid and pkt.username:
             pkt.clientid = pkt.username
         if not pkt.clientid:
-            if ch.version == 5 or pkt.clean_start:
+            if pkt.clean_start and ch.version != 3:  # MQTT 3.1 requires a client id
                 pkt.clientid = _assigned_clientid()
                 ch.connect_pkt.props["_assigned"] = pkt.clientid
             else:
@@ -290,6 +286,7 @@ class Broker:
             "subscription_identifier_available": 1,
             "shared_subscription_available": int(mq.shared_subscription),
         }
+        props["receive_maximum"] = min(mq.max_inflight, pkt.props.get("receive_maximum", 65535))
         if mq.max_qos_allowed < 2:
             props["maximum_qos"] = mq.max_qos_allowed
         assigned = pkt.props.pop("_assigned", None)
@@ -430,6 +427,8 @@ class Broker:
             try:
                 code = self._subscribe_one(sess, flt, opts, sub_id, ch, mq, retained)
             except MQTTError as e:
+                if e.reason_code == rc.PROTOCOL_ERROR:
+                    raise  # the whole connection is at fault, not this filter
                 code = e.reason_code
             codes.append(code)
             if code >= 0x80:

@@ -344,9 +344,9 @@ class Channel(asyncio.Protocol):
             pkt = Connect.decode(byte0 & 0x0F, body)
         except MQTTError as e:
             if e.reason_code == rc.UNSUPPORTED_PROTOCOL_VERSION:
-                self.version = 4
-                self.send_packet(Connack(False, rc.V3_UNACCEPTABLE_PROTOCOL_VERSION),
-                                 "packets.connack.error")
+                code = rc.UNSUPPORTED_PROTOCOL_VERSION if self.version == 5 else \
+                    rc.V3_UNACCEPTABLE_PROTOCOL_VERSION
+                self.send_packet(Connack(False, code), "packets.connack.error")
                 self.close(None, "unsupported_protocol_version")
                 return
             raise
@@ -486,6 +486,9 @@ class Channel(asyncio.Protocol):
                              "packets.puback.sent")
             return
         awaiting = self.session.awaiting_rel
+        if pid in awaiting and time.monotonic() - awaiting[pid] > broker.await_rel_timeout:
+            del awaiting[pid]  # forgotten after await_rel_timeout: a fresh flow
+            broker.metrics.c["messages.dropped.await_pubrel_timeout"] += 1
         if pid in awaiting:  # a retransmission: acknowledge again, do not publish twice
             broker.metrics.c["packets.publish.inuse"] += 1
             self.send_packet(Pubrec(pid, rc.PACKET_IDENTIFIER_IN_USE if self.version == 5 else 0),
@@ -495,9 +498,6 @@ class Channel(asyncio.Protocol):
             broker.expire_awaiting_rel(self.session)
             if len(awaiting) >= broker.max_awaiting_rel:
                 broker.metrics.c["packets.publish.dropped"] += 1
-                if self.version == 5:
-                    self.send_packet(Pubrec(pid, rc.RECEIVE_MAXIMUM_EXCEEDED), "packets.pubrec.sent")
-                    return
                 raise MQTTError(rc.RECEIVE_MAXIMUM_EXCEEDED, "too many QoS 2 messages awaiting PUBREL")
         n = broker.publish(msg)
         awaiting[pid] = time.monotonic()

@@ -1,0 +1,365 @@
+"""EMQX 5.8.1 config roots other than listeners and dashboard.
+
+Field names are EMQX's keys; defaults are EMQX 5.8.1's (``components.schemas``
+of its OpenAPI document, e.g. ``emqx.mqtt``), written in EMQX's own syntax and
+parsed at validation.  See ``types`` for the stored forms ("15s" -> 15.0,
+"1MB" -> 1048576, "infinity" -> math.inf, "disabled" -> None).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, PlainSerializer, PlainValidator, WithJsonSchema, model_validator
+
+from .base import Section
+from .types import (
+    ByteSize,
+    ByteSizeOrDisabled,
+    Duration,
+    DurationOrDisabled,
+    DurationOrInfinity,
+    DurationS,
+    Percent,
+    TimeoutDuration,
+    TimeoutDurationOrInfinity,
+    count_or_infinity,
+)
+
+
+def _no_bool(v: Any) -> Any:
+    if isinstance(v, bool):
+        raise ValueError(f"expected a number, got {v!r}")
+    return v
+
+
+def Int(ge: int | None = None, le: int | None = None):
+    """An int (booleans rejected) within [ge, le]."""
+    return Annotated[int, BeforeValidator(_no_bool), Field(ge=ge, le=le)]
+
+
+def Number(ge: float | None = None, le: float | None = None):
+    return Annotated[float, BeforeValidator(_no_bool), Field(ge=ge, le=le)]
+
+
+LogLevel = Literal["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency", "all"]
+PeerCertAs = Literal["disabled", "cn", "dn", "crt", "pem", "md5"]
+
+
+# ---------------------------------------------------------------- mqtt
+
+
+def _server_keepalive(v: Any) -> int | None:
+    if v in ("disabled", None):
+        return None
+    if isinstance(v, str) and v.strip().isdigit():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"expected a positive integer or 'disabled', got {v!r}")
+    return v
+
+
+# Seconds, or None for "disabled" (use the client's keepalive).
+ServerKeepalive = Annotated[
+    int | None,
+    PlainValidator(_server_keepalive),
+    PlainSerializer(lambda v: "disabled" if v is None else v),  # raw "disabled" passes as is
+    WithJsonSchema({"oneOf": [{"type": "string", "enum": ["disabled"]}, {"type": "integer", "minimum": 1}]}),
+]
+
+
+def _mqueue_priorities(v: Any) -> dict[str, int] | None:
+    if v in ("disabled", None):
+        return None
+    if not isinstance(v, dict):
+        raise ValueError(f"expected a map of topic to priority or 'disabled', got {v!r}")
+    out = {}
+    for topic, prio in v.items():
+        if isinstance(prio, bool) or not isinstance(prio, int) or not 1 <= prio <= 255:
+            raise ValueError(f"priority of {topic!r} must be an integer 1..255, got {prio!r}")
+        out[str(topic)] = prio
+    return out
+
+
+# Topic -> priority 1..255, or None for "disabled".
+MqueuePriorities = Annotated[
+    dict[str, int] | None,
+    PlainValidator(_mqueue_priorities),
+    PlainSerializer(lambda v: "disabled" if v is None else v if isinstance(v, str) else dict(v)),
+    WithJsonSchema({"oneOf": [{"type": "object", "example": {}}, {"type": "string", "enum": ["disabled"]}]}),
+]
+
+
+class ClientAttrsInit(Section):
+    expression: str
+    set_as_attr: str
+
+
+class Mqtt(Section):
+    """Root ``mqtt``.  Stored forms: ``idle_timeout``/``retry_interval``/
+    ``message_expiry_interval`` float seconds or ``math.inf``;
+    ``server_keepalive`` int seconds or None ("disabled");
+    ``max_awaiting_rel``/``max_mqueue_len``/``max_subscriptions`` int or
+    ``math.inf``; ``mqueue_priorities`` dict or None ("disabled");
+    ``max_packet_size`` int bytes.  ``peer_cert_as_*`` keep their enum text
+    ("disabled" included) since it selects a mode rather than a value."""
+
+    idle_timeout: DurationOrInfinity = "15s"
+    max_packet_size: Annotated[ByteSize, Field(ge=1, le=268435456)] = "1MB"
+    max_clientid_len: Int(23, 65535) = 65535
+    max_topic_levels: Int(1, 65535) = 128
+    max_topic_alias: Int(0, 65535) = 65535
+    retain_available: bool = True
+    wildcard_subscription: bool = True
+    shared_subscription: bool = True
+    shared_subscription_strategy: Literal[
+        "random", "round_robin", "round_robin_per_group", "sticky", "local", "hash_topic", "hash_clientid"
+    ] = "round_robin"
+    shared_subscription_initial_sticky_pick: Literal["random", "local", "hash_topic", "hash_clientid"] = "random"
+    exclusive_subscription: bool = False
+    ignore_loop_deliver: bool = False
+    strict_mode: bool = False
+    response_information: str = ""
+    server_keepalive: ServerKeepalive = "disabled"
+    keepalive_multiplier: Number(1.0, 65535.0) = 1.5
+    keepalive_check_interval: TimeoutDuration = "30s"
+    retry_interval: TimeoutDurationOrInfinity = "infinity"
+    use_username_as_clientid: bool = False
+    peer_cert_as_username: PeerCertAs = "disabled"
+    peer_cert_as_clientid: PeerCertAs = "disabled"
+    client_attrs_init: list[ClientAttrsInit] = []
+    session_expiry_interval: Duration = "2h"
+    message_expiry_interval: DurationOrInfinity = "infinity"
+    max_awaiting_rel: count_or_infinity(0) = 100
+    max_qos_allowed: Int(0, 2) = 2
+    mqueue_priorities: MqueuePriorities = "disabled"
+    mqueue_default_priority: Literal["highest", "lowest"] = "lowest"
+    mqueue_store_qos0: bool = True
+    max_mqueue_len: count_or_infinity(0) = 1000
+    max_inflight: Int(1, 65535) = 32
+    max_subscriptions: count_or_infinity(1) = "infinity"
+    upgrade_qos: bool = False
+    await_rel_timeout: Duration = "300s"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backoff_to_multiplier(cls, data: Any) -> Any:
+        # keepalive_backoff is EMQX's deprecated key: multiplier = 2 x backoff,
+        # unless a non-default multiplier is given.
+        if isinstance(data, dict) and "keepalive_backoff" in data:
+            data = dict(data)
+            backoff = data.pop("keepalive_backoff")
+            mult = data.get("keepalive_multiplier", 1.5)
+            if isinstance(mult, (int, float)) and round(mult * 100) == 150:
+                if isinstance(backoff, bool) or not isinstance(backoff, (int, float)):
+                    raise ValueError(f"keepalive_backoff: expected a number, got {backoff!r}")
+                data["keepalive_multiplier"] = backoff * 2
+        return data
+
+
+# ---------------------------------------------------------------- sys_topics, broker
+
+
+class EventNames(Section):
+    client_connected: bool = True
+    client_disconnected: bool = True
+    client_subscribed: bool = False
+    client_unsubscribed: bool = False
+
+
+class SysTopics(Section):
+    """Root ``sys_topics``; intervals are float seconds or None ("disabled")."""
+
+    sys_msg_interval: DurationOrDisabled = "1m"
+    sys_heartbeat_interval: DurationOrDisabled = "30s"
+    sys_event_messages: EventNames = EventNames()
+
+
+class Broker(Section):
+    """Root ``broker``.  ``session_history_retain`` is EMQX ``duration_s``
+    (bare integers are seconds)."""
+
+    ignored_keys = frozenset(
+        {
+            "session_locking_strategy",
+            "shared_subscription_strategy",
+            "shared_dispatch_ack_enabled",
+            "route_batch_clean",
+            "perf",
+            "routing",
+            "shared_subscription_group",
+        }
+    )
+
+    enable_session_registry: bool = True
+    session_history_retain: DurationS = "0s"
+
+
+class FlappingDetect(Section):
+    enable: bool = False
+    window_time: Duration = "1m"
+    max_count: Int(0) = 15
+    ban_time: Duration = "5m"
+
+
+class Alarm(Section):
+    actions: list[Literal["log", "publish"]] = ["log", "publish"]
+    size_limit: Int(1, 3000) = 1000
+    validity_period: Duration = "24h"
+
+
+class SysmonVm(Section):
+    """``long_gc``/``long_schedule`` float seconds or None; ``large_heap``
+    int bytes or None ("disabled"); watermarks are fractions (0.8 = "80%")."""
+
+    process_check_interval: Duration = "30s"
+    process_high_watermark: Percent = "80%"
+    process_low_watermark: Percent = "60%"
+    long_gc: DurationOrDisabled = "disabled"
+    long_schedule: DurationOrDisabled = "240ms"
+    large_heap: ByteSizeOrDisabled = "32MB"
+    busy_dist_port: bool = True
+    busy_port: bool = True
+
+
+class SysmonOs(Section):
+    cpu_check_interval: Duration = "60s"
+    cpu_high_watermark: Percent = "80%"
+    cpu_low_watermark: Percent = "60%"
+    mem_check_interval: DurationOrDisabled = "60s"
+    sysmem_high_watermark: Percent = "70%"
+    procmem_high_watermark: Percent = "5%"
+
+
+class Sysmon(Section):
+    ignored_keys = frozenset({"top"})
+
+    vm: SysmonVm = SysmonVm()
+    os: SysmonOs = SysmonOs()
+
+
+class ForceShutdown(Section):
+    enable: bool = True
+    max_mailbox_size: Int(0) = 1000
+    max_heap_size: ByteSize = "32MB"
+
+
+class ForceGc(Section):
+    enable: bool = True
+    count: Int(0) = 16000
+    bytes: ByteSize = "16MB"
+
+
+# ---------------------------------------------------------------- log
+
+
+class ConsoleHandler(Section):
+    level: LogLevel = "warning"
+    enable: bool = True
+    formatter: Literal["text", "json"] = "text"
+    timestamp_format: Literal["auto", "epoch", "rfc3339"] = "auto"
+    time_offset: str = "system"
+    payload_encode: Literal["hex", "text", "hidden"] = "text"
+
+
+class LogThrottling(Section):
+    ignored_keys = frozenset({"msgs"})
+
+    time_window: Duration = "1m"
+
+
+class Log(Section):
+    """Root ``log``: the console handler is modelled; ``file`` handlers are
+    kept as given (emqpy logs to the console only)."""
+
+    ignored_keys = frozenset({"audit"})
+
+    console: ConsoleHandler = ConsoleHandler()
+    file: dict[str, Any] = {"level": "warning"}
+    throttling: LogThrottling = LogThrottling()
+
+
+# ---------------------------------------------------------------- retainer
+
+
+class RetainerBackend(Section):
+    type: Literal["built_in_database"] = "built_in_database"
+    storage_type: Literal["ram", "disc"] = "ram"
+    max_retained_messages: Int(0) = 0
+    index_specs: list[list[Int(1)]] = [[1, 2, 3], [1, 3], [2, 3], [3]]
+    enable: bool = True
+
+
+class Retainer(Section):
+    """Root ``retainer``.  ``msg_expiry_interval``/``msg_clear_interval`` are
+    float seconds where 0 means never; ``delivery_rate`` keeps EMQX's rate text
+    ("1000/s" or "infinity")."""
+
+    ignored_keys = frozenset({"flow_control", "external_backends"})
+
+    enable: bool = True
+    msg_expiry_interval: Duration = "0s"
+    msg_clear_interval: TimeoutDuration = "0s"
+    max_payload_size: ByteSize = "1MB"
+    stop_publish_clear_msg: bool = False
+    delivery_rate: str = "1000/s"
+    backend: RetainerBackend = RetainerBackend()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "deliver_rate" in data:  # EMQX alias
+            data = dict(data)
+            data.setdefault("delivery_rate", data.pop("deliver_rate"))
+            data.pop("deliver_rate", None)
+        return data
+
+
+# ---------------------------------------------------------------- node, api_key
+
+
+class Node(Section):
+    """Root ``node``.  Only name, cookie and data_dir mean anything to emqpy;
+    EMQX's Erlang VM and clustering knobs are accepted and ignored."""
+
+    ignored_keys = frozenset(
+        {
+            "process_limit",
+            "max_ports",
+            "dist_buffer_size",
+            "max_ets_tables",
+            "config_files",
+            "global_gc_interval",
+            "crash_dump_file",
+            "crash_dump_seconds",
+            "crash_dump_bytes",
+            "dist_net_ticktime",
+            "backtrace_depth",
+            "applications",
+            "etc_dir",
+            "cluster_call",
+            "db_backend",
+            "role",
+            "rpc_module",
+            "tlog_push_mode",
+            "default_shard_transport",
+            "shard_transports",
+            "default_bootstrap_batch_size",
+            "broker_pool_size",
+            "generic_pool_size",
+            "channel_cleanup_batch_size",
+        }
+    )
+
+    sensitive_fields = frozenset({"cookie"})
+
+    name: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] = "emqx@127.0.0.1"
+    cookie: str = "emqxsecretcookie"
+    data_dir: str = "data"
+
+
+class ApiKey(Section):
+    bootstrap_file: str = ""
+
+
+SENSITIVE = "******"

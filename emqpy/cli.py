@@ -44,7 +44,7 @@ async def _run_broker(args) -> int:
             pass
     ports = ", ".join(f"{lid} on {lst.host}:{lst.port}" for lid, lst in broker.listeners.items())
     api = f"; HTTP API on port {broker.api.port}" if broker.api is not None else ""
-    print(f"emqpy {broker.version} is running as {broker.node_name}: {ports}{api}", flush=True)
+    print(f"emqpy {broker.emqpy_version} is running as {broker.node_name}: {ports}{api}", flush=True)
     await stop.wait()
     print("emqpy: stopping", flush=True)
     await broker.stop()

@@ -38,8 +38,11 @@ def _assigned_clientid() -> str:
 
 
 class Broker:
-    version = __version__
+    # `version` is what the wire and the API report: the EMQX release emqpy behaves as, so that
+    # tools which check it see a compatible broker; `emqpy_version` is emqpy's own.
+    version = EMQX_VERSION
     emqx_version = EMQX_VERSION
+    emqpy_version = __version__
 
     def __init__(self, config=None, *, data_dir: str | os.PathLike | None = None,
                  conf_file: str | os.PathLike | None = None, env=None):
@@ -118,7 +121,7 @@ class Broker:
             raise
         self.running = True
         self.sys.start()
-        log.info("emqpy %s started as %s", self.version, self.node_name)
+        log.info("emqpy %s started as %s", self.emqpy_version, self.node_name)
 
     async def stop(self) -> None:
         if not self.running and not self.listeners:
@@ -158,9 +161,6 @@ class Broker:
             self.store = None
 
     async def _start_api(self) -> None:
-        http = self.config.dashboard.listeners.http
-        if http.bind.disabled:
-            return
         try:
             from emqpy.api.server import ApiServer
         except ImportError:
@@ -192,7 +192,9 @@ class Broker:
 
     def check_connect(self, ch, pkt) -> int:
         mq = self.config.mqtt
-        if mq.use_username_as_clientid and pkt.username:
+        if mq.use_username_as_clientid and pkt.username is not None:
+            if not pkt.username:  # as EMQX: an empty username cannot stand for a client id
+                return rc.CLIENT_IDENTIFIER_NOT_VALID
             pkt.clientid = pkt.username
         if not pkt.clientid:
             if pkt.clean_start and ch.version != 3:  # MQTT 3.1 requires a client id

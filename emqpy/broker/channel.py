@@ -18,7 +18,7 @@ from emqpy.mqtt.packets import (
     Connack, Connect, Disconnect, Publish, Puback, Pubcomp, Pubrec, Pubrel, Suback, Subscribe,
     Unsuback, Unsubscribe, decode_packet,
 )
-from emqpy.mqtt.properties import encode_properties
+from emqpy.mqtt.properties import encode_properties, has_invalid_utf8
 from emqpy.mqtt.reason_codes import MQTTError
 
 log = logging.getLogger("emqpy.channel")
@@ -442,6 +442,8 @@ class Channel(asyncio.Protocol):
         props = pkt.props
         broker = self.broker
         if props is not None:
+            if broker.strict_mode and has_invalid_utf8(props):
+                raise MQTTError(rc.MALFORMED_PACKET, "property is not valid UTF-8")
             if "subscription_identifier" in props:
                 raise MQTTError(rc.PROTOCOL_ERROR, "subscription identifier from a client")
             alias = props.get("topic_alias")
@@ -477,6 +479,9 @@ class Channel(asyncio.Protocol):
         msg = Message(topic, pkt.payload, qos, pkt.retain, props, self.clientid, self.username,
                       self.peerhost)
         if qos == 0:
+            if props is None and pkt.props is None and not self.mountpoint:
+                msg.raw_body = body  # forwarded as is to subscribers of the same family
+                msg.raw_v5 = self.version == 5
             broker.publish(msg)
             return
         pid = pkt.packet_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 
-from emqpy.mqtt.packets import encode_publish, split_publish
+from emqpy.mqtt.packets import encode_publish, fixed_header, split_publish
 from emqpy.mqtt.properties import encode_properties
 
 _counter = int.from_bytes(os.urandom(4), "big")
@@ -19,7 +19,8 @@ def new_message_id() -> str:
 
 class Message:
     __slots__ = ("topic", "payload", "qos", "retain", "props", "sender", "username", "peerhost",
-                 "timestamp", "expire_at", "_id", "_topic_b", "_wire", "flags")
+                 "timestamp", "expire_at", "_id", "_topic_b", "_wire", "flags", "raw_body",
+                 "raw_v5", "_w1_key", "_w1")
 
     def __init__(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False,
                  props: dict | None = None, sender: str = "", username: str | None = None,
@@ -40,14 +41,22 @@ class Message:
                 self.expire_at = time.monotonic() + mei
         self._id = None
         self._topic_b = None
-        self._wire = None
+        self._wire = None  # further encoded forms, by key
+        self._w1_key = -1  # the first encoded form, kept outside a dict (fan-in has just one)
+        self._w1 = None
         self.flags = 0  # bit 1: system message ($SYS / will), for hooks and metrics
+        # The body of the QoS 0 PUBLISH this came in as: an outgoing QoS 0 PUBLISH of the same
+        # protocol family has the very same body, so it needs only a new fixed header.
+        self.raw_body = None
+        self.raw_v5 = False
 
     def copy(self) -> "Message":
         m = Message.__new__(Message)
         for k in Message.__slots__:
             setattr(m, k, getattr(self, k))
         m._wire = None
+        m._w1_key = -1
+        m._w1 = None
         return m
 
     @property
@@ -85,18 +94,30 @@ class Message:
         cacheable = not sub_ids and (not v5 or self.expire_at is None)
         if cacheable:
             key = (v5 << 3) | (qos << 1) | retain
+            if self._w1_key == key:
+                return self._w1
             cache = self._wire
-            if cache is None:
-                cache = self._wire = {}
-            else:
+            if cache is not None:
                 w = cache.get(key)
                 if w is not None:
                     return w
+            raw = self.raw_body
+            if raw is not None and not qos and self.raw_v5 == v5:
+                w = fixed_header(0x31 if retain else 0x30, len(raw)) + raw
+            else:
+                w = self._encode(v5, qos, retain, None, now)
+            if self._w1_key < 0:
+                self._w1_key = key
+                self._w1 = w
+            else:
+                if cache is None:
+                    cache = self._wire = {}
+                cache[key] = w
+            return w
+        return self._encode(v5, qos, retain, sub_ids, now)
+
+    def _encode(self, v5: bool, qos: int, retain: bool, sub_ids, now: float):
         pb = self._props_block(sub_ids, now or time.monotonic()) if v5 else None
         if qos:
-            w = split_publish(self.topic_bytes, self.payload, qos, retain, pb)
-        else:
-            w = encode_publish(self.topic_bytes, self.payload, 0, retain, False, None, pb)
-        if cacheable:
-            cache[key] = w
-        return w
+            return split_publish(self.topic_bytes, self.payload, qos, retain, pb)
+        return encode_publish(self.topic_bytes, self.payload, 0, retain, False, None, pb)

@@ -155,6 +155,8 @@ class Session:
     def attach(self, channel, receive_maximum: int) -> None:
         self.channel = channel
         self.window = min(self.max_inflight, receive_maximum)
+        # ignore_loop_deliver is for MQTT 3 clients; MQTT 5 clients choose with No Local.
+        self.ignore_loop = self.broker.config.mqtt.ignore_loop_deliver and channel.version != 5
         if self.expiry_handle is not None:
             self.expiry_handle.cancel()
             self.expiry_handle = None

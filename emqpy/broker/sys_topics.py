@@ -54,7 +54,8 @@ class SysPublisher:
         p = self.prefix
         self._pub("$SYS/brokers", b.node_name, retain=True)
         self._pub(p + "version", b.version, retain=True)
-        self._pub(p + "sysdescr", f"emqpy, an EMQX {b.emqx_version} compatible MQTT broker",
+        self._pub(p + "sysdescr", f"emqpy {b.emqpy_version}, an EMQX {b.emqx_version} "
+                                  "compatible MQTT broker",
                   retain=True)
         for name, value in b.stats().items():
             self._pub(p + "stats/" + name.replace(".", "/"), str(value))
@@ -75,9 +76,9 @@ class SysPublisher:
         now = time.time()
         payload = {
             "clientid": ch.clientid, "username": ch.username, "ipaddress": ch.peerhost,
-            "proto_name": ch.proto_name, "proto_ver": ch.version, "keepalive": ch.keepalive,
+            "protocol": "mqtt", "proto_name": ch.proto_name, "proto_ver": ch.version, "keepalive": ch.keepalive,
             "clean_start": bool(ch.connect_pkt.clean_start) if ch.connect_pkt else True,
-            "expiry_interval": ch.expiry_interval, "connected_at": int(now * 1000),
+            "expiry_interval": int(ch.expiry_interval * 1000), "connected_at": int(now * 1000),
             "sockport": ch.sockport, "ts": int(now * 1000),
         }
         self._pub(f"{self.prefix}clients/{ch.clientid}/connected", json.dumps(payload))

@@ -204,7 +204,7 @@ class Publish:
         if pos > n:
             raise malformed("truncated topic")
         try:
-            topic = bytes(body[2:pos]).decode("utf-8")
+            topic = body[2:pos].decode("utf-8")
         except UnicodeDecodeError:
             raise malformed("topic is not valid UTF-8") from None
         pid = None
@@ -221,7 +221,7 @@ class Publish:
                 pos += 1
             else:
                 props, pos = decode_properties(body, pos, rc.PUBLISH)
-        return cls(topic, bytes(body[pos:]), qos, bool(flags & 1), bool(flags & 8), pid, props)
+        return cls(topic, body[pos:], qos, bool(flags & 1), bool(flags & 8), pid, props)
 
     def encode(self, version: int) -> bytes:
         return encode_publish(self.topic.encode("utf-8"), self.payload, self.qos, self.retain,

@@ -100,6 +100,33 @@ def decode_utf8(data, pos: int) -> tuple[str, int]:
     return s, end
 
 
+def decode_utf8_lenient(data, pos: int) -> tuple[str, int]:
+    """A property string: invalid UTF-8 is kept byte for byte (surrogateescape), as EMQX
+    forwards it outside strict mode; `has_invalid_utf8` tells strict mode to refuse it."""
+    if pos + 2 > len(data):
+        raise malformed("truncated string length")
+    n = (data[pos] << 8) | data[pos + 1]
+    end = pos + 2 + n
+    if end > len(data):
+        raise malformed("truncated string")
+    return bytes(data[pos + 2:end]).decode("utf-8", "surrogateescape"), end
+
+
+def has_invalid_utf8(props: dict) -> bool:
+    for name, value in props.items():
+        values = value if name == "user_property" else (value,)
+        for v in values:
+            for s in (v if isinstance(v, tuple) else (v,)):
+                if isinstance(s, str):
+                    try:
+                        s.encode("utf-8")
+                    except UnicodeEncodeError:
+                        return True
+                    if "\x00" in s:
+                        return True
+    return False
+
+
 def decode_binary(data, pos: int) -> tuple[bytes, int]:
     if pos + 2 > len(data):
         raise malformed("truncated binary length")
@@ -111,7 +138,7 @@ def decode_binary(data, pos: int) -> tuple[bytes, int]:
 
 
 def encode_utf8(s: str) -> bytes:
-    b = s.encode("utf-8")
+    b = s.encode("utf-8", "surrogateescape")
     return _U16.pack(len(b)) + b
 
 
@@ -152,12 +179,12 @@ def decode_properties(data, pos: int, packet_type: int) -> tuple[dict, int]:
         elif typ == VARINT:
             value, pos = decode_varint(data, pos)
         elif typ == UTF8:
-            value, pos = decode_utf8(data, pos)
+            value, pos = decode_utf8_lenient(data, pos)
         elif typ == BINARY:
             value, pos = decode_binary(data, pos)
         else:
-            k, pos = decode_utf8(data, pos)
-            v, pos = decode_utf8(data, pos)
+            k, pos = decode_utf8_lenient(data, pos)
+            v, pos = decode_utf8_lenient(data, pos)
             value = (k, v)
         if pos > end:
             raise malformed("property exceeds property length")

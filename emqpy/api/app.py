@@ -1,0 +1,74 @@
+"""The FastAPI application behind port 18083.
+
+Adding a feature's endpoints: write ``emqpy/<feature>/api.py`` exposing ``router`` (an
+``APIRouter`` whose paths are relative to ``/api/v5``, guarded with
+``dependencies=[Depends(authenticated)]`` from ``emqpy.api.auth``), optionally ``root_router``
+for paths outside ``/api/v5``, and append the module name to ``ROUTER_MODULES``. Handlers reach
+the broker through ``request.app.state.ctx`` (``ctx.broker``, ``ctx.store``, ``ctx.config``).
+Raise ``emqpy.api.errors.ApiError(status, CODE, message)`` for errors; document them with
+``responses=error_responses({404: ["NOT_FOUND"]})``; list endpoints use
+``emqpy.api.pagination``. The route then appears in /api-docs/swagger.json automatically.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+
+from emqpy.api import docs, errors, openapi
+from emqpy.api.auth import LoginLock
+from emqpy.api.cfg import cfg_get, duration_seconds
+
+API_PREFIX = "/api/v5"
+
+ROUTER_MODULES: list[str] = [
+    "emqpy.api.status",
+    "emqpy.api.error_codes",
+    "emqpy.dashboard.api",
+]
+
+log = logging.getLogger("emqpy.api")
+
+
+@dataclass
+class ApiContext:
+    broker: Any
+    store: Any
+    config: Any
+    login_lock: LoginLock = field(default_factory=LoginLock)
+
+    @property
+    def token_ttl(self) -> float:
+        return duration_seconds(cfg_get(self.config, "dashboard.token_expired_time"), 3600.0)
+
+    @property
+    def allow_user_basic_auth(self) -> bool:
+        return bool(cfg_get(self.config, "dashboard.allow_user_basic_auth", True))
+
+    @property
+    def version(self) -> str:
+        return str(getattr(self.broker, "emqx_version", None) or "5.8.1")
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="EMQX API", version=ctx.version,
+        docs_url=None, redoc_url=None, openapi_url=None,  # served by emqpy.api.docs instead
+    )
+    app.openapi_version = "3.0.3"
+    app.state.ctx = ctx
+    errors.install_handlers(app)
+    app.add_middleware(errors.InternalErrorMiddleware)
+    for name in ROUTER_MODULES:
+        mod = importlib.import_module(name)
+        if getattr(mod, "router", None) is not None:
+            app.include_router(mod.router, prefix=API_PREFIX)
+        if getattr(mod, "root_router", None) is not None:
+            app.include_router(mod.root_router)
+    app.openapi = lambda: openapi.build(app, API_PREFIX)  # type: ignore[method-assign]
+    if cfg_get(ctx.config, "dashboard.swagger_support", True):
+        app.include_router(docs.router)
+    return app

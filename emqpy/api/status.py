@@ -1,0 +1,56 @@
+"""GET /status and /api/v5/status: the unauthenticated health check (200 running, 503 not)."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+router = APIRouter(tags=["Status"])
+root_router = APIRouter(include_in_schema=False)
+
+_DESC = ("Serves as a health check for the node. Returns the status of the node and the "
+         "application. Requires no authentication. Returns status code 200 if the broker is up "
+         "and running, 503 otherwise. GET /status (without the /api/v5 prefix) is an alias.")
+_RESPONSES = {
+    200: {"description": "Running. With format=json: {\"rel_vsn\", \"node_name\", "
+                         "\"broker_status\", \"app_status\"}; otherwise text such as "
+                         "\"Node emqx@127.0.0.1 is started\\nemqx is running\"",
+          "content": {"text/plain": {"schema": {"type": "string"}},
+                      "application/json": {"schema": {"type": "object", "properties": {
+                          "rel_vsn": {"type": "string"}, "node_name": {"type": "string"},
+                          "broker_status": {"type": "string"},
+                          "app_status": {"type": "string"}}}}}},
+    503: {"description": "The broker is not running (app_status \"not_running\")"},
+}
+
+Format = Annotated[Literal["text", "json"], Query(
+    description="'text' (default) for a free text body, 'json' for a JSON object")]
+
+
+def _status(request: Request, format: str):
+    broker = request.app.state.ctx.broker
+    running = bool(getattr(broker, "running", False))
+    node = str(getattr(broker, "node_name", "emqx@127.0.0.1"))
+    code = 200 if running else 503
+    if format == "json":
+        return JSONResponse({
+            "rel_vsn": str(getattr(broker, "emqx_version", "5.8.1")),
+            "node_name": node,
+            "broker_status": "started" if running else "stopped",
+            "app_status": "running" if running else "not_running",
+        }, status_code=code)
+    text = (f"Node {node} is {'started' if running else 'stopped'}\n"
+            f"emqx is {'running' if running else 'not_running'}")
+    return PlainTextResponse(text, status_code=code)
+
+
+@router.get("/status", summary="Node health check", description=_DESC, responses=_RESPONSES,
+            response_class=PlainTextResponse)
+async def get_status(request: Request, format: Format = "text"):
+    return _status(request, format)
+
+
+@root_router.get("/status")
+async def get_root_status(request: Request, format: Format = "text"):
+    return _status(request, format)

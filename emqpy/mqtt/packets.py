@@ -36,6 +36,18 @@ def _u16(body, pos: int, what: str) -> int:
     return (body[pos] << 8) | body[pos + 1]
 
 
+def _pid_and_props(flags: int, body, version: int, ptype: int) -> tuple[int, dict, int]:
+    """The start shared by SUBSCRIBE and UNSUBSCRIBE: flags 0010, packet id, v5 properties."""
+    _expect_flags(flags, 2, rc.PACKET_NAMES[ptype])
+    pid = _u16(body, 0, "packet id")
+    if pid == 0:
+        raise protocol_error("packet id 0")
+    if version == 5:
+        props, pos = decode_properties(body, 2, ptype)
+        return pid, props, pos
+    return pid, {}, 2
+
+
 def _expect_flags(flags: int, expected: int, name: str) -> None:
     if flags != expected:
         raise malformed(f"invalid fixed header flags for {name}")
@@ -345,14 +357,7 @@ class Subscribe:
 
     @classmethod
     def decode(cls, flags: int, body, version: int) -> "Subscribe":
-        _expect_flags(flags, 2, "SUBSCRIBE")
-        pid = _u16(body, 0, "packet id")
-        if pid == 0:
-            raise protocol_error("packet id 0")
-        pos = 2
-        props = {}
-        if version == 5:
-            props, pos = decode_properties(body, pos, rc.SUBSCRIBE)
+        pid, props, pos = _pid_and_props(flags, body, version, rc.SUBSCRIBE)
         topics = []
         n = len(body)
         while pos < n:
@@ -428,14 +433,7 @@ class Unsubscribe:
 
     @classmethod
     def decode(cls, flags: int, body, version: int) -> "Unsubscribe":
-        _expect_flags(flags, 2, "UNSUBSCRIBE")
-        pid = _u16(body, 0, "packet id")
-        if pid == 0:
-            raise protocol_error("packet id 0")
-        pos = 2
-        props = {}
-        if version == 5:
-            props, pos = decode_properties(body, pos, rc.UNSUBSCRIBE)
+        pid, props, pos = _pid_and_props(flags, body, version, rc.UNSUBSCRIBE)
         topics = []
         while pos < len(body):
             topic, pos = decode_utf8(body, pos)

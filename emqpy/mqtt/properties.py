@@ -84,15 +84,21 @@ def encode_varint(n: int) -> bytes:
             return bytes(out)
 
 
-def decode_utf8(data, pos: int) -> tuple[str, int]:
+def _string_bytes(data, pos: int, what: str) -> tuple[bytes, int]:
+    """A 2-byte length-prefixed field: (its bytes, position after it)."""
     if pos + 2 > len(data):
-        raise malformed("truncated string length")
+        raise malformed(f"truncated {what} length")
     n = (data[pos] << 8) | data[pos + 1]
     end = pos + 2 + n
     if end > len(data):
-        raise malformed("truncated string")
+        raise malformed(f"truncated {what}")
+    return bytes(data[pos + 2:end]), end
+
+
+def decode_utf8(data, pos: int) -> tuple[str, int]:
+    raw, end = _string_bytes(data, pos, "string")
     try:
-        s = bytes(data[pos + 2:end]).decode("utf-8")
+        s = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise malformed("string is not valid UTF-8") from None
     if "\x00" in s:
@@ -103,13 +109,8 @@ def decode_utf8(data, pos: int) -> tuple[str, int]:
 def decode_utf8_lenient(data, pos: int) -> tuple[str, int]:
     """A property string: invalid UTF-8 is kept byte for byte (surrogateescape), as EMQX
     forwards it outside strict mode; `has_invalid_utf8` tells strict mode to refuse it."""
-    if pos + 2 > len(data):
-        raise malformed("truncated string length")
-    n = (data[pos] << 8) | data[pos + 1]
-    end = pos + 2 + n
-    if end > len(data):
-        raise malformed("truncated string")
-    return bytes(data[pos + 2:end]).decode("utf-8", "surrogateescape"), end
+    raw, end = _string_bytes(data, pos, "string")
+    return raw.decode("utf-8", "surrogateescape"), end
 
 
 def has_invalid_utf8(props: dict) -> bool:
@@ -128,13 +129,7 @@ def has_invalid_utf8(props: dict) -> bool:
 
 
 def decode_binary(data, pos: int) -> tuple[bytes, int]:
-    if pos + 2 > len(data):
-        raise malformed("truncated binary length")
-    n = (data[pos] << 8) | data[pos + 1]
-    end = pos + 2 + n
-    if end > len(data):
-        raise malformed("truncated binary data")
-    return bytes(data[pos + 2:end]), end
+    return _string_bytes(data, pos, "binary data")
 
 
 def encode_utf8(s: str) -> bytes:

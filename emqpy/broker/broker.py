@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import logging
 import math
 import os
@@ -29,6 +31,19 @@ from emqpy.retainer.retainer import Retainer
 log = logging.getLogger("emqpy.broker")
 
 EMQX_VERSION = "5.8.1"
+
+# Feature packages started with the broker, in this order (stopped in reverse). A feature is a
+# package under emqpy/ whose __init__ defines `setup(broker)` (sync, after the store is open and
+# before listeners start) and `async teardown(broker)`. To add one, append its name here.
+FEATURES = (
+    "emqpy.retainer",
+    "emqpy.banned",
+    "emqpy.alarm",
+    "emqpy.authn",
+    "emqpy.authz",
+    "emqpy.flapping",
+    "emqpy.monitor",
+)
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -69,6 +84,7 @@ class Broker:
         self.running = False
         self.started_at = 0.0
         self.dirty: list = []  # channels with output waiting for this iteration's flush
+        self.flush_scheduled = False
         self.current_publisher = None
         self.authorize = None  # set by the authorization feature: fn(channel, action, topic, qos, retain)
         self.deny_action_disconnect = False
@@ -87,6 +103,7 @@ class Broker:
         self.max_qos_allowed = mq.max_qos_allowed
         self.retain_available = mq.retain_available
         self.strict_mode = mq.strict_mode
+        self.upgrade_qos = mq.upgrade_qos
         mar = mq.max_awaiting_rel
         self.max_awaiting_rel = 1 << 30 if mar in (0, math.inf) else int(mar)
         self.await_rel_timeout = mq.await_rel_timeout
@@ -112,6 +129,7 @@ class Broker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.started_at = time.time()
         self._open_store()
+        self._setup_features()
         try:
             await start_listeners(self)
             await self._start_api()
@@ -136,12 +154,35 @@ class Broker:
         if self.api is not None:
             await self.api.stop()
             self.api = None
+        await self._teardown_features()
         for sess in list(self.sessions.values()):
             for h in (sess.expiry_handle, sess.will_handle):
                 if h is not None:
                     h.cancel()
         self._close_store()
         self._stopping = False
+
+    def _setup_features(self) -> None:
+        """Start each feature package that defines `setup(broker)`, in FEATURES order."""
+        self._features = []
+        for name in FEATURES:
+            if importlib.util.find_spec(name) is None:
+                continue
+            mod = importlib.import_module(name)
+            setup = getattr(mod, "setup", None)
+            if setup is not None:
+                setup(self)
+                self._features.append(mod)
+
+    async def _teardown_features(self) -> None:
+        for mod in reversed(getattr(self, "_features", [])):
+            teardown = getattr(mod, "teardown", None)
+            if teardown is not None:
+                try:
+                    await teardown(self)
+                except Exception:
+                    log.exception("stopping %s failed", mod.__name__)
+        self._features = []
 
     async def _close_listeners(self) -> None:
         for lst in list(self.listeners.values()):
@@ -171,10 +212,12 @@ class Broker:
     # -- output batching --------------------------------------------------------------------
 
     def schedule_flush(self) -> None:
+        self.flush_scheduled = True
         self.loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Write every channel's queued output: one write per connection per loop iteration."""
+        self.flush_scheduled = False
         dirty = self.dirty
         self.dirty = []
         for ch in dirty:
@@ -192,6 +235,12 @@ class Broker:
 
     def check_connect(self, ch, pkt) -> int:
         mq = self.config.mqtt
+        # The listener's say first: client certificate as username/client id, quick deny.
+        enrich = getattr(ch.listener, "enrich_connect", None)
+        if enrich is not None:
+            code = enrich(ch, pkt)
+            if code:
+                return code
         if mq.use_username_as_clientid and pkt.username is not None:
             if not pkt.username:  # as EMQX: an empty username cannot stand for a client id
                 return rc.CLIENT_IDENTIFIER_NOT_VALID
@@ -216,7 +265,7 @@ class Broker:
 
     def authenticate(self, ch, pkt):
         self.metrics.c["client.authenticate"] += 1
-        if not self._authenticators:
+        if not self._authenticators or getattr(ch.listener, "enable_authn", True) is False:
             self.metrics.c["client.auth.anonymous"] += 1
             self.metrics.c["authentication.success.anonymous"] += 1
             return 0
@@ -268,6 +317,8 @@ class Broker:
                 ka = mq.server_keepalive
                 props["server_keep_alive"] = ka
         ch.mountpoint = self._mountpoint(ch) or None
+        if ch.version == 5:
+            ch.alias_max = pkt.props.get("topic_alias_maximum", 0)
         ch.accepted(sess, present, props)
         ch._start_keepalive(ka)
         self.metrics.c["client.connected"] += 1
@@ -401,15 +452,59 @@ class Broker:
         if msg.retain:
             self.retainer.on_publish(msg)
         n = 0
+        fast = msg.qos == 0 and msg.expire_at is None and not self.upgrade_qos
         for route in self.router.match(msg.topic):
-            for sub in route.subs.values():
-                n += sub.session.deliver(msg, sub)
+            if fast:
+                n += self._fanout_qos0(msg, route.subs)
+            else:
+                for sub in route.subs.values():
+                    n += sub.session.deliver(msg, sub)
             if route.groups:
                 for group in route.groups.values():
                     n += group.dispatch(msg)
         if not n:
             self.metrics.c["messages.dropped.no_subscribers"] += 1
         return n
+
+    def _fanout_qos0(self, msg: Message, subs: dict) -> int:
+        """Session.deliver + Channel.send_publish + Channel.write, inlined for the common case
+        of a QoS 0 message to connected subscribers: fan-out runs this once per subscriber."""
+        w4 = w5 = None
+        sender = msg.sender
+        retain = msg.retain
+        dirty = self.dirty
+        n = 0  # written here
+        other = 0  # handed to Session.deliver (which counts its own)
+        for sub in subs.values():
+            sess = sub.session
+            ch = sess.channel
+            if ch is None or ch.mountpoint or ch.alias_max or (
+                    retain and sub.retain_as_published) or (sub.sub_ids and ch.version == 5):
+                other += sess.deliver(msg, sub)
+                continue
+            if (sub.no_local or sess.ignore_loop) and sender == sess.clientid:
+                continue
+            if ch.version == 5:
+                w = w5 if w5 is not None else (w5 := msg.wire(True, 0, False))
+            else:
+                w = w4 if w4 is not None else (w4 := msg.wire(False, 0, False))
+            size = len(w)
+            if ch.client_max_packet and size > ch.client_max_packet:
+                self.metrics.inc_dropped("too_large")
+                continue
+            out = ch._out
+            if not out:
+                dirty.append(ch)
+                if not self.flush_scheduled:
+                    self.schedule_flush()
+            out.append(w)
+            size += ch._out_bytes
+            ch._out_bytes = size
+            if size > ch._hwm or ch.congested:
+                ch.on_congested()
+            n += 1
+        self.metrics.sent_q[0] += n
+        return n + other
 
     def publish_from_system(self, topic: str, payload: bytes, qos: int = 0,
                             retain: bool = False, props: dict | None = None) -> int:

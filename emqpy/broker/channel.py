@@ -39,7 +39,7 @@ class Channel(asyncio.Protocol):
         "_pending", "_close_reason", "_hwm", "_send_timeout_handle", "is_superuser",
         "client_attrs", "mountpoint", "proto_name", "expiry_interval", "recv_cnt", "send_cnt",
         "recv_oct", "send_oct", "created_at", "disconnected_at", "_drop_big", "_peer_cert",
-        "_ka_interval",
+        "_ka_interval", "alias_max", "_out_aliases",
     )
 
     def __init__(self, broker, listener):
@@ -83,6 +83,8 @@ class Channel(asyncio.Protocol):
         self._drop_big = 0
         self._peer_cert = None
         self._ka_interval = 0.0
+        self.alias_max = 0  # the client's Topic Alias Maximum: aliases we may assign (MQTT 5)
+        self._out_aliases = None
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -107,6 +109,7 @@ class Channel(asyncio.Protocol):
         self._recv_flag = True
         self.recv_oct += len(data)
         broker = self.broker
+        broker.metrics.c["bytes.received"] += len(data)  # EMQX node metric bytes.received
         try:
             frames = self.reader.feed(data)
         except MQTTError as e:
@@ -171,28 +174,34 @@ class Channel(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         out = self._out
         if not out:
-            self.broker.dirty.append(self)
-            if len(self.broker.dirty) == 1:
-                self.broker.schedule_flush()
+            broker = self.broker
+            broker.dirty.append(self)
+            if not broker.flush_scheduled:
+                broker.schedule_flush()
         out.append(data)
         n = self._out_bytes + len(data)
         self._out_bytes = n
-        if n > self._hwm and not self.congested:
-            self.congested = True
-        if self.congested:
-            pub = self.broker.current_publisher
-            if pub is not None and pub is not self:
-                pub._wait_for(self)
+        if n > self._hwm or self.congested:
+            self.on_congested()
+
+    def on_congested(self) -> None:
+        """Over the high-water mark: the publisher being processed stops reading until we drain."""
+        self.congested = True
+        pub = self.broker.current_publisher
+        if pub is not None and pub is not self:
+            pub._wait_for(self)
 
     def flush(self) -> None:
         out = self._out
         if not out:
             return
         t = self.transport
+        self.send_cnt += len(out)  # one chunk per packet
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
         self._out_bytes = 0
         self.send_oct += len(data)
+        self.broker.metrics.c["bytes.sent"] += len(data)  # EMQX node metric bytes.sent
         if t is not None and not t.is_closing():
             t.write(data)
         if self.congested and not self._paused_writing:
@@ -219,7 +228,6 @@ class Channel(asyncio.Protocol):
 
     def send_packet(self, pkt, counter: str | None = None) -> None:
         self.write(pkt.encode(self.version))
-        self.send_cnt += 1
         if counter:
             self.broker.metrics.c[counter] += 1
 
@@ -228,7 +236,10 @@ class Channel(asyncio.Protocol):
         v5 = self.version == 5
         if self.mountpoint and msg.topic.startswith(self.mountpoint):
             msg = self._unmount(msg)
-        w = msg.wire(v5, qos, retain, sub_ids if v5 else None)
+        if self.alias_max:
+            w = self._aliased_wire(msg, qos, retain, sub_ids)
+        else:
+            w = msg.wire(v5, qos, retain, sub_ids if v5 else None)
         if qos:
             prefix, suffix = w
             if dup:
@@ -243,9 +254,22 @@ class Channel(asyncio.Protocol):
                 self.broker.metrics.inc_dropped("too_large")
                 return 0
             self.write(w)
-        self.send_cnt += 1
         self.broker.metrics.sent_q[qos] += 1
         return 1
+
+    def _aliased_wire(self, msg, qos: int, retain: bool, sub_ids):
+        """Outgoing topic aliases as EMQX assigns them: a new topic takes the next free alias
+        and is sent with its name once; later PUBLISHes carry only the alias."""
+        aliases = self._out_aliases
+        if aliases is None:
+            aliases = self._out_aliases = {}
+        alias = aliases.get(msg.topic)
+        send_topic = alias is None
+        if alias is None and len(aliases) < self.alias_max:
+            alias = aliases[msg.topic] = len(aliases) + 1
+        if alias is None:
+            return msg.wire(True, qos, retain, sub_ids)
+        return msg.encode_with(qos, retain, sub_ids, alias, send_topic)
 
     def _unmount(self, msg):
         m = Message(msg.topic[len(self.mountpoint):], msg.payload, msg.qos, msg.retain, msg.props,

@@ -116,6 +116,21 @@ class Message:
             return w
         return self._encode(v5, qos, retain, sub_ids, now)
 
+    def encode_with(self, qos: int, retain: bool, sub_ids, alias: int, send_topic: bool):
+        """An MQTT 5 form carrying a topic alias (never cached: alias state is per connection)."""
+        props = dict(self.props) if self.props else {}
+        if self.expire_at is not None:
+            props["message_expiry_interval"] = max(0, int(self.expire_at - time.monotonic()
+                                                          + 0.999))
+        if sub_ids:
+            props["subscription_identifier"] = sub_ids
+        props["topic_alias"] = alias
+        topic = self.topic_bytes if send_topic else b""
+        pb = encode_properties(props)
+        if qos:
+            return split_publish(topic, self.payload, qos, retain, pb)
+        return encode_publish(topic, self.payload, 0, retain, False, None, pb)
+
     def _encode(self, v5: bool, qos: int, retain: bool, sub_ids, now: float):
         pb = self._props_block(sub_ids, now or time.monotonic()) if v5 else None
         if qos:

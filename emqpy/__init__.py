@@ -4,6 +4,12 @@ __version__ = "0.1.0"
 # EMQX release whose behaviour and API emqpy reproduces.
 EMQX_COMPAT_VERSION = "5.8.1"
 
-from emqpy.broker.broker import Broker  # noqa: E402
-
 __all__ = ["Broker", "__version__"]
+
+
+def __getattr__(name: str):
+    # Lazy, so that light commands (`emqpy bench`, `emqpy ctl`) do not load the whole broker.
+    if name == "Broker":
+        from emqpy.broker.broker import Broker
+        return Broker
+    raise AttributeError(f"module 'emqpy' has no attribute {name!r}")

@@ -43,6 +43,7 @@ FEATURES = (
     "emqpy.authz",
     "emqpy.flapping",
     "emqpy.monitor",
+    "emqpy.prometheus",
 )
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -135,6 +136,7 @@ class Broker:
             await self._start_api()
         except BaseException:
             await self._close_listeners()
+            await self._teardown_features()
             self._close_store()
             raise
         self.running = True
@@ -265,7 +267,7 @@ class Broker:
 
     def authenticate(self, ch, pkt):
         self.metrics.c["client.authenticate"] += 1
-        if not self._authenticators or getattr(ch.listener, "enable_authn", True) is False:
+        if not self._authenticators:
             self.metrics.c["client.auth.anonymous"] += 1
             self.metrics.c["authentication.success.anonymous"] += 1
             return 0
@@ -450,6 +452,7 @@ class Broker:
             if msg is None:
                 return 0
         if msg.retain:
+            self.metrics.c["messages.retained"] += 1
             self.retainer.on_publish(msg)
         n = 0
         fast = msg.qos == 0 and msg.expire_at is None and not self.upgrade_qos
@@ -629,11 +632,14 @@ class Broker:
         shared = sum(1 for s in self.sessions.values() for sub in s.subscriptions.values()
                      if sub.group is not None)
         live = len(self.channels)
+        # As EMQX counts them: connections and channels include disconnected persistent
+        # sessions; live_connections only the clients connected now.
+        sessions = len(self.sessions)
         cur = {
-            "connections.count": live,
+            "connections.count": sessions,
             "live_connections.count": live,
-            "sessions.count": len(self.sessions),
-            "channels.count": live,
+            "sessions.count": sessions,
+            "channels.count": sessions,
             "topics.count": len(self.router.routes),
             "subscriptions.count": subs,
             "subscribers.count": subs,

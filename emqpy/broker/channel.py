@@ -11,11 +11,12 @@ import asyncio
 import logging
 import time
 
+from emqpy.authz.deferred import Deferred
 from emqpy.broker.message import Message
 from emqpy.mqtt import reason_codes as rc
 from emqpy.mqtt.frames import FrameReader
 from emqpy.mqtt.packets import (
-    Connack, Connect, Disconnect, Publish, Puback, Pubcomp, Pubrec, Pubrel, Suback, Subscribe,
+    Auth, Connack, Connect, Disconnect, Publish, Puback, Pubcomp, Pubrec, Pubrel, Suback, Subscribe,
     Unsuback, Unsubscribe, decode_packet,
 )
 from emqpy.mqtt.properties import encode_properties, has_invalid_utf8
@@ -24,8 +25,6 @@ from emqpy.mqtt.reason_codes import MQTTError
 log = logging.getLogger("emqpy.channel")
 
 NEW, CONNECTING, CONNECTED, CLOSED = range(4)
-_FORWARDED_PROPS = ("payload_format_indicator", "message_expiry_interval", "content_type",
-                    "response_topic", "correlation_data", "user_property")
 _PINGRESP = b"\xd0\x00"
 _DUP_FLAG = 0x08
 
@@ -39,7 +38,7 @@ class Channel(asyncio.Protocol):
         "_pending", "_close_reason", "_hwm", "_send_timeout_handle", "is_superuser",
         "client_attrs", "mountpoint", "proto_name", "expiry_interval", "recv_cnt", "send_cnt",
         "recv_oct", "send_oct", "created_at", "disconnected_at", "_drop_big", "_peer_cert",
-        "_ka_interval", "alias_max", "_out_aliases",
+        "_ka_interval", "alias_max", "_out_aliases", "_auth_method", "_auth_state", "_auth_data",
     )
 
     def __init__(self, broker, listener):
@@ -85,6 +84,7 @@ class Channel(asyncio.Protocol):
         self._ka_interval = 0.0
         self.alias_max = 0  # the client's Topic Alias Maximum: aliases we may assign (MQTT 5)
         self._out_aliases = None
+        self._auth_method = self._auth_state = self._auth_data = None  # MQTT 5 enhanced auth
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -133,6 +133,9 @@ class Channel(asyncio.Protocol):
             except MQTTError as e:
                 self._protocol_error(e)
                 return
+            except Deferred as d:  # authorization must ask a server: wait, then replay
+                self._defer(d.awaitable, frames[i:])
+                return
             except Exception:
                 log.exception("error handling packet from %s", self.clientid or self.peerhost)
                 self.close(rc.IMPLEMENTATION_SPECIFIC_ERROR, "internal_error")
@@ -140,6 +143,25 @@ class Channel(asyncio.Protocol):
             if self._pending is not None:  # CONNECT went asynchronous: keep the rest for later
                 self._pending.extend(frames[i + 1:])
                 return
+
+    def _defer(self, awaitable, frames) -> None:
+        """Stop reading until `awaitable` is done, then process `frames` again."""
+        self._pending = list(frames)
+        self.recv_cnt -= len(frames)  # counted again on replay
+        if self.transport is not None:
+            self.transport.pause_reading()
+        asyncio.ensure_future(awaitable).add_done_callback(self._resume)
+
+    def _resume(self, task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("deferred check failed: %r", task.exception())
+        if self.state == CLOSED:
+            return
+        pending, self._pending = self._pending, None
+        if self.transport is not None:
+            self.transport.resume_reading()
+        self._process(pending)
+        self.broker.current_publisher = None
 
     def eof_received(self):
         return False  # close the transport; connection_lost follows
@@ -380,9 +402,9 @@ class Channel(asyncio.Protocol):
         broker.metrics.c["client.connect"] += 1
         if self.version == 5:
             self.client_max_packet = pkt.props.get("maximum_packet_size", 0)
-            if pkt.props.get("authentication_method"):
-                # Enhanced authentication is not offered by the default chain.
-                self._refuse(rc.BAD_AUTHENTICATION_METHOD)
+            self._auth_method = pkt.props.get("authentication_method")
+            if self._auth_method and getattr(broker, "enhanced_auth", None) is None:
+                self._refuse(rc.BAD_AUTHENTICATION_METHOD)  # no SCRAM authenticator offered
                 return
         if pkt.will is not None:
             w = pkt.will
@@ -399,6 +421,11 @@ class Channel(asyncio.Protocol):
         code = broker.check_connect(self, pkt)
         if code:
             self._refuse(code)
+            return
+        if self._auth_method:
+            self.state = CONNECTING
+            self._enhanced(broker.enhanced_auth.start(self, pkt, self._auth_method,
+                                                      pkt.props.get("authentication_data")))
             return
         result = broker.authenticate(self, pkt)
         if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
@@ -427,11 +454,30 @@ class Channel(asyncio.Protocol):
                 self._process(pending)
                 self.broker.current_publisher = None
 
+    def _enhanced(self, result) -> None:
+        """An enhanced-auth step answered: ("continue", data, state) sends AUTH 0x18 and waits
+        for the client's AUTH; anything else is a final authentication result."""
+        if isinstance(result, tuple) and result and result[0] == "continue":
+            self._auth_state = result[2]
+            self.send_packet(Auth(rc.CONTINUE_AUTHENTICATION, {
+                "authentication_method": self._auth_method, "authentication_data": result[1]}),
+                "packets.auth.sent")
+            idle = self.broker.config.mqtt.idle_timeout
+            if idle and idle != float("inf"):  # a client that never answers is dropped
+                self._idle_handle = self.broker.loop.call_later(idle, self._idle_expired)
+            return
+        self._auth_state = None
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+        self._after_auth(result)
+
     def _after_auth(self, result) -> None:
         """`result` is 0 / None to accept, a reason code to refuse, or a dict of auth facts."""
         if isinstance(result, dict):
             self.is_superuser = bool(result.get("is_superuser"))
             self.client_attrs = result.get("client_attrs")
+            self._auth_data = result.get("auth_data")
             result = 0
         if result:
             self.broker.metrics.c["authentication.failure"] += 1
@@ -454,6 +500,10 @@ class Channel(asyncio.Protocol):
         self.session = session
         self.state = CONNECTED
         self.connected_at = time.time()
+        if self._auth_method and self.version == 5:
+            props["authentication_method"] = self._auth_method
+            if self._auth_data is not None:
+                props["authentication_data"] = self._auth_data
         self.send_packet(Connack(present, 0, props if self.version == 5 else None),
                          "packets.connack.sent")
         self.broker.metrics.c["client.connack"] += 1
@@ -473,9 +523,9 @@ class Channel(asyncio.Protocol):
             alias = props.get("topic_alias")
             if alias is not None:
                 topic = self._resolve_alias(alias, topic)
-            if len(props) > (1 if alias is not None else 0):
-                props = {k: v for k, v in props.items() if k in _FORWARDED_PROPS} or None
-            else:
+            if alias is not None:
+                props = {k: v for k, v in props.items() if k != "topic_alias"} or None
+            elif not props:
                 props = None
         qos = pkt.qos
         if not topic or "+" in topic or "#" in topic or "\x00" in topic or (
@@ -503,8 +553,10 @@ class Channel(asyncio.Protocol):
         msg = Message(topic, pkt.payload, qos, pkt.retain, props, self.clientid, self.username,
                       self.peerhost)
         if qos == 0:
-            if props is None and pkt.props is None and not self.mountpoint:
-                msg.raw_body = body  # forwarded as is to subscribers of the same family
+            # Without a topic alias, mountpoint or expiry to rewrite, an outgoing QoS 0 PUBLISH
+            # of the same protocol family has exactly this body: forward it as is.
+            if props is pkt.props and not self.mountpoint and msg.expire_at is None:
+                msg.raw_body = body
                 msg.raw_v5 = self.version == 5
             broker.publish(msg)
             return
@@ -600,6 +652,9 @@ class Channel(asyncio.Protocol):
     def _on_subscribe(self, byte0: int, body) -> None:
         self._require_connected()
         pkt = Subscribe.decode(byte0 & 0x0F, body, self.version)
+        prefetch = getattr(self.broker, "authorize_prefetch", None)
+        if prefetch is not None:  # may raise Deferred before anything is subscribed or counted
+            prefetch(self, pkt.topics)
         self.broker.metrics.c["packets.subscribe.received"] += 1
         sub_id = None
         if pkt.props:
@@ -651,8 +706,15 @@ class Channel(asyncio.Protocol):
             self.transport.close()
 
     def _on_auth(self, byte0: int, body) -> None:
-        decode_packet(byte0, body, self.version)
+        pkt = decode_packet(byte0, body, self.version)
         self.broker.metrics.c["packets.auth.received"] += 1
+        if self.state == CONNECTING and self._auth_state is not None:
+            if pkt.reason_code != rc.CONTINUE_AUTHENTICATION or \
+                    pkt.props.get("authentication_method") != self._auth_method:
+                raise MQTTError(rc.PROTOCOL_ERROR, "unexpected AUTH during authentication")
+            self._enhanced(self.broker.enhanced_auth.step(
+                self, pkt.props.get("authentication_data"), self._auth_state))
+            return
         raise MQTTError(rc.PROTOCOL_ERROR, "AUTH without enhanced authentication")
 
     def _on_server_only(self, byte0: int, body) -> None:

@@ -27,7 +27,7 @@ NAMES = (
     "messages.transformation_failed", "messages.transformation_succeeded",
     "messages.dropped.await_pubrel_timeout", "messages.dropped.no_subscribers",
     "messages.forward", "messages.delayed", "messages.delivered", "messages.acked",
-    "messages.persisted", "delivery.dropped", "delivery.dropped.no_local",
+    "messages.persisted", "messages.retained", "delivery.dropped", "delivery.dropped.no_local",
     "delivery.dropped.too_large", "delivery.dropped.qos0_msg", "delivery.dropped.queue_full",
     "delivery.dropped.expired", "client.connect", "client.connack", "client.connected",
     "client.authenticate", "client.auth.anonymous", "client.authorize", "client.subscribe",

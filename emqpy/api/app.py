@@ -28,6 +28,8 @@ ROUTER_MODULES: list[str] = [
     "emqpy.api.status",
     "emqpy.api.error_codes",
     "emqpy.dashboard.api",
+    "emqpy.mgmt.clients_api", "emqpy.mgmt.topics_api", "emqpy.mgmt.publish_api",
+    "emqpy.mgmt.nodes_api", "emqpy.mgmt.stats_api", "emqpy.monitor.api", "emqpy.prometheus.api",
 ]
 
 log = logging.getLogger("emqpy.api")

@@ -42,6 +42,7 @@ FEATURES = (
     "emqpy.authn",
     "emqpy.authz",
     "emqpy.flapping",
+    "emqpy.mgmt",
     "emqpy.monitor",
     "emqpy.prometheus",
 )

@@ -1,0 +1,762 @@
+"""EMQX's "Clients" endpoints: list, look up, kick, subscribe on behalf of, inspect the queues.
+
+Everything is read straight from the running broker (``broker.sessions``: every session,
+connected or not, in creation order; ``broker.channels``: the connected ones). Handlers are
+synchronous over those dicts (no ``await`` between reading and answering), so a page is a
+consistent snapshot. Listing without filters pages with ``islice`` and counts with ``len``;
+filters are applied while iterating, never by copying or sorting all sessions.
+
+A disconnected session that outlives its connection (expiry interval > 0) is listed with
+``connected: false`` and the facts of its last connection, which the hooks installed by
+``setup()`` remember (``ClientTracker``).
+"""
+from __future__ import annotations
+
+import base64
+import itertools
+import math
+import weakref
+from datetime import datetime, timezone
+from typing import Annotated, Any, Iterable, Iterator, Literal, Optional
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, WithJsonSchema
+
+from emqpy.api.auth import authenticated
+from emqpy.api.errors import ApiError, error_responses
+
+router = APIRouter(tags=["Clients"], dependencies=[Depends(authenticated)])
+
+MAX_LIMIT = 10000  # EMQX's public.limit maximum
+NOT_FOUND = error_responses({404: ["CLIENTID_NOT_FOUND"]})
+
+
+# -- shared helpers (also used by the subscriptions, topics and publish endpoints) ----------
+
+def _page(page: Annotated[int, Query(ge=1, description="Page number of the results to fetch.",
+                                     examples=[1])] = 1,
+          limit: Annotated[int, Query(ge=1, le=MAX_LIMIT,
+                                      description="Results per page(max 10000)",
+                                      examples=[50])] = 100) -> tuple[int, int]:
+    return page, limit
+
+
+Page = Annotated[tuple[int, int], Depends(_page)]
+
+
+def broker_of(request: Request):
+    broker = request.app.state.ctx.broker
+    ClientTracker.of(broker)  # make sure disconnections are being remembered
+    return broker
+
+
+def check_node(broker, node: str | None) -> None:
+    if node is not None and node != broker.node_name:
+        raise ApiError(400, "INVALID_PARAMETER", f"Node {node} not found in the cluster")
+
+
+class _Counted:
+    """An iterator that counts what it yields (to count matches while paging a scan)."""
+    __slots__ = ("it", "n")
+
+    def __init__(self, items: Iterable):
+        self.it, self.n = iter(items), 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        v = next(self.it)
+        self.n += 1
+        return v
+
+
+def page_of(items: Iterable, page: int, limit: int, total: int | None, *,
+            count: bool = True) -> dict:
+    """One page of ``items`` (an iterable of rows in listing order).
+
+    ``total`` known (an index answered it): slice with islice and stop. ``total`` None: scan
+    the rest to count the matches, or with ``count=False`` (EMQX's fuzzy searches, whose meta
+    has no ``count``) look only one row past the page to answer ``hasnext``."""
+    start = (page - 1) * limit
+    meta: dict[str, Any] = {"page": page, "limit": limit}
+    if total is not None:
+        rows = list(itertools.islice(items, start, start + limit))
+        meta["count"] = total
+        meta["hasnext"] = start + len(rows) < total
+    elif not count:
+        it = iter(items)
+        rows = list(itertools.islice(it, start, start + limit))
+        meta["hasnext"] = next(it, None) is not None
+    else:
+        it = _Counted(items)
+        rows = list(itertools.islice(it, start, start + limit))
+        for _ in it:
+            pass
+        meta["count"] = it.n
+        meta["hasnext"] = start + len(rows) < it.n
+    return {"data": rows, "meta": meta}
+
+
+def reply(content: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(content, status_code=status)
+
+
+def rfc3339_ms(ts: float | None) -> str | None:
+    """Epoch seconds -> ``2024-01-01T12:34:56.789+08:00`` (EMQX's time format, local offset)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
+
+
+def parse_time(name: str, value: str | None) -> float | None:
+    """A ``gte_/lte_*_at`` query value: epoch milliseconds or RFC 3339 -> epoch seconds."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        return int(text) / 1000.0
+    if text.endswith(("z", "Z")):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ApiError(400, "INVALID_PARAMETER",
+                       f"{name}: expected epoch milliseconds or an RFC 3339 date-time, "
+                       f"got {value!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def _count(v) -> int | str:
+    return "infinity" if v is None or v == math.inf else int(v)
+
+
+def sub_topic(sub) -> str:
+    """The subscription as EMQX shows it: ``$share/<group>/<filter>`` for shared ones."""
+    if sub.group is not None:
+        if sub.group == "$queue" and sub.topic_filter.startswith("$queue/"):
+            return "$queue/" + sub.real_filter
+        return f"$share/{sub.group}/{sub.real_filter}"
+    if sub.exclusive:
+        return "$exclusive/" + sub.real_filter
+    return sub.real_filter
+
+
+def sub_info(broker, clientid: str, sub) -> dict:
+    return {"clientid": clientid, "topic": sub_topic(sub), "qos": sub.qos,
+            "nl": int(sub.no_local), "rap": int(sub.retain_as_published),
+            "rh": sub.retain_handling, "node": broker.node_name, "durable": False}
+
+
+# -- remembering the last connection of offline sessions ---------------------------------------
+
+class ClientTracker:
+    """clientid -> the Channel that last served a session which is now offline."""
+
+    _by_broker: "weakref.WeakKeyDictionary[Any, ClientTracker]" = weakref.WeakKeyDictionary()
+
+    def __init__(self, broker):
+        # weak: the registry's values must not keep their broker keys alive
+        self._broker = weakref.ref(broker)
+        self.last: dict[str, Any] = {}
+        broker.hooks.add("client.connected", self._connected)
+        broker.hooks.add("client.disconnected", self._disconnected)
+        broker.hooks.add("session.terminated", self._terminated)
+
+    @classmethod
+    def of(cls, broker) -> "ClientTracker":
+        t = cls._by_broker.get(broker)
+        if t is None:
+            t = cls._by_broker[broker] = cls(broker)
+        return t
+
+    def _connected(self, ch) -> None:
+        self.last.pop(ch.clientid, None)
+
+    def _disconnected(self, ch, reason) -> None:
+        broker = self._broker()
+        sess = broker.sessions.get(ch.clientid) if broker is not None else None
+        if sess is not None and sess is ch.session and sess.channel is None:
+            self.last[ch.clientid] = ch
+
+    def _terminated(self, sess, reason) -> None:
+        ch = self.last.get(sess.clientid)
+        if ch is not None and ch.session is sess:
+            del self.last[sess.clientid]
+
+    def channel(self, sess):
+        """The live channel of `sess`, else its last one (None if not known)."""
+        ch = sess.channel
+        if ch is not None:
+            return ch
+        ch = self.last.get(sess.clientid)
+        return ch if ch is not None and ch.session is sess else None
+
+
+def setup(broker_or_ctx) -> None:
+    """Start remembering last connections from broker start (a Broker or the API context)."""
+    ClientTracker.of(getattr(broker_or_ctx, "broker", broker_or_ctx))
+
+
+# -- client info ------------------------------------------------------------------------------
+
+CLIENT_FIELDS = [
+    "client_attrs", "awaiting_rel_cnt", "awaiting_rel_max", "clean_start", "clientid",
+    "connected", "connected_at", "created_at", "disconnected_at", "expiry_interval", "heap_size",
+    "inflight_cnt", "inflight_max", "ip_address", "is_bridge", "is_expired", "keepalive",
+    "mailbox_len", "mqueue_dropped", "mqueue_len", "mqueue_max", "node", "port", "proto_name",
+    "proto_ver", "recv_cnt", "recv_msg", "recv_msg.dropped",
+    "recv_msg.dropped.await_pubrel_timeout", "recv_msg.qos0", "recv_msg.qos1", "recv_msg.qos2",
+    "recv_oct", "recv_pkt", "reductions", "send_cnt", "send_msg", "send_msg.dropped",
+    "send_msg.dropped.expired", "send_msg.dropped.queue_full", "send_msg.dropped.too_large",
+    "send_msg.qos0", "send_msg.qos1", "send_msg.qos2", "send_oct", "send_pkt",
+    "subscriptions_cnt", "subscriptions_max", "username", "mountpoint", "durable", "n_streams",
+    "seqno_q1_comm", "seqno_q1_dup", "seqno_q1_next", "seqno_q2_comm", "seqno_q2_dup",
+    "seqno_q2_rec", "seqno_q2_next",
+]
+
+
+def client_info(broker, sess, ch) -> dict:
+    """EMQX's client object. Erlang process figures (heap_size, reductions, mailbox_len),
+    per-client message counters the broker does not keep, and durable-session sequence numbers
+    are left out rather than invented."""
+    mq = broker.config.mqtt
+    connected = sess.channel is not None
+    info: dict[str, Any] = {
+        "clientid": sess.clientid,
+        "node": broker.node_name,
+        "connected": connected,
+        "created_at": rfc3339_ms(sess.created_at),
+        "expiry_interval": _count(sess.expiry_interval),
+        "is_persistent": bool(sess.expiry_interval),
+        "durable": False,
+        "is_expired": False,
+        "subscriptions_cnt": len(sess.subscriptions),
+        "subscriptions_max": _count(mq.max_subscriptions),
+        "inflight_cnt": len(sess.inflight),
+        "inflight_max": sess.window,
+        "mqueue_len": len(sess.mqueue),
+        "mqueue_max": sess.max_mqueue_len or "infinity",
+        "mqueue_dropped": sess.dropped,
+        "awaiting_rel_cnt": len(sess.awaiting_rel),
+        "awaiting_rel_max": _count(None if mq.max_awaiting_rel in (0, math.inf)
+                                   else mq.max_awaiting_rel),
+    }
+    if ch is not None:
+        pkt = ch.connect_pkt
+        listener = ch.listener
+        cfg = getattr(listener, "cfg", None)
+        info.update({
+            "username": ch.username,
+            "ip_address": ch.peerhost,
+            "port": ch.peerport,
+            "peerport": ch.peerport,
+            "listener": getattr(listener, "id", None),
+            "enable_authn": getattr(cfg, "enable_authn", True),
+            "proto_name": ch.proto_name,
+            "proto_ver": ch.version,
+            "clean_start": bool(pkt.clean_start) if pkt is not None else True,
+            "keepalive": ch.keepalive,
+            "is_bridge": False,
+            "mountpoint": ch.mountpoint or None,
+            "connected_at": rfc3339_ms(ch.connected_at),
+            "recv_cnt": ch.recv_cnt, "recv_pkt": ch.recv_cnt, "recv_oct": ch.recv_oct,
+            "send_cnt": ch.send_cnt, "send_pkt": ch.send_cnt, "send_oct": ch.send_oct,
+            "client_attrs": ch.client_attrs or {},
+        })
+        if not connected:
+            info["disconnected_at"] = rfc3339_ms(ch.disconnected_at)
+    return info
+
+
+def _fields(fields: list[str] | None) -> list[str] | None:
+    """``fields=a,b`` or ``fields=a&fields=b``; ``all`` (the default) means every field."""
+    wanted = [f.strip() for v in fields or () for f in v.split(",") if f.strip()]
+    if not wanted or "all" in wanted:
+        return None
+    bad = [f for f in wanted if f not in CLIENT_FIELDS]
+    if bad:
+        raise ApiError(400, "INVALID_PARAMETER", f"unknown client fields: {', '.join(bad)}")
+    return wanted
+
+
+def _session(broker, clientid: str):
+    sess = broker.sessions.get(clientid)
+    if sess is None:
+        raise ApiError(404, "CLIENTID_NOT_FOUND", "Client ID not found")
+    return sess
+
+
+# -- documentation schemas ----------------------------------------------------------------------
+
+_TIME = {"oneOf": [{"type": "integer", "description": "epoch-millisecond",
+                    "example": 1640995200000},
+                   {"type": "string", "format": "date-time",
+                    "example": "2022-01-01T00:00:00.000Z"}]}
+_INT_FIELDS = [f for f in CLIENT_FIELDS if f not in (
+    "client_attrs", "clean_start", "clientid", "connected", "connected_at", "created_at",
+    "disconnected_at", "ip_address", "is_bridge", "is_expired", "node", "proto_name", "username",
+    "mountpoint", "durable", "subscriptions_max", "mqueue_max", "awaiting_rel_max",
+    "expiry_interval")]
+CLIENT_SCHEMA = {"type": "object", "properties": {
+    **{f: {"type": "integer"} for f in _INT_FIELDS},
+    **{f: {"type": "boolean"} for f in ("clean_start", "connected", "is_bridge", "is_expired",
+                                        "durable", "is_persistent", "enable_authn")},
+    **{f: {"type": "string"} for f in ("clientid", "ip_address", "node", "proto_name",
+                                       "username", "mountpoint", "listener")},
+    **{f: {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["infinity"]}]}
+       for f in ("subscriptions_max", "mqueue_max", "awaiting_rel_max", "expiry_interval")},
+    "connected_at": _TIME, "created_at": _TIME, "disconnected_at": _TIME,
+    "client_attrs": {"type": "object"},
+}}
+META_SCHEMA = {"type": "object", "required": ["hasnext"], "properties": {
+    "page": {"type": "integer", "minimum": 1}, "limit": {"type": "integer", "maximum": MAX_LIMIT},
+    "count": {"type": "integer", "minimum": 0,
+              "description": "present only if the query needs no full scan (no fuzzy filter)"},
+    "hasnext": {"type": "boolean"}}}
+SUBSCRIPTION_SCHEMA = {"type": "object", "properties": {
+    "node": {"type": "string", "example": "emqx@127.0.0.1"},
+    "topic": {"type": "string", "example": "testtopic/1"},
+    "clientid": {"type": "string"}, "qos": {"type": "integer", "minimum": 0, "maximum": 2},
+    "nl": {"type": "integer"}, "rap": {"type": "integer"}, "rh": {"type": "integer"},
+    "durable": {"type": "boolean"}}}
+
+
+def ok(schema: dict, description: str = "") -> dict:
+    return {200: {"description": description,
+                  "content": {"application/json": {"schema": schema}}}}
+
+
+# -- GET /clients -----------------------------------------------------------------------------
+
+TimeQuery = Annotated[Optional[str], WithJsonSchema(_TIME), Query(
+    description="rfc3339 or timestamp(millisecond)")]
+_FIELDS_SCHEMA = {"default": "all", "oneOf": [
+    {"type": "array", "items": {"type": "string", "enum": CLIENT_FIELDS}},
+    {"type": "string", "enum": ["all"]}]}
+
+
+@router.get("/clients", description="List clients",
+            responses={**ok({"type": "object", "properties": {
+                "data": {"type": "array", "items": CLIENT_SCHEMA}, "meta": META_SCHEMA}}),
+                **error_responses({400: ["INVALID_PARAMETER"]})})
+async def list_clients(
+    request: Request, pg: Page,
+    node: Annotated[Optional[str], Query(description="Node name",
+                                         examples=["emqx@127.0.0.1"])] = None,
+    username: Annotated[Optional[list[str]], Query(
+        description="User name, multiple values can be specified by repeating the parameter: "
+                    "username=u1&username=u2")] = None,
+    ip_address: Annotated[Optional[str], Query(description="Client's IP address",
+                                               examples=["127.0.0.1"])] = None,
+    conn_state: Annotated[Optional[Literal["connected", "idle", "disconnected"]], Query(
+        description="The current connection status of the client, the possible values are "
+                    "connected,idle,disconnected")] = None,
+    clean_start: Annotated[Optional[bool], Query(
+        description="Whether the client uses a new session")] = None,
+    proto_ver: Annotated[Optional[str], Query(description="Client protocol version")] = None,
+    like_clientid: Annotated[Optional[str], Query(
+        description="Fuzzy search `clientid` as substring")] = None,
+    like_username: Annotated[Optional[str], Query(
+        description="Fuzzy search `username` as substring")] = None,
+    gte_created_at: TimeQuery = None, lte_created_at: TimeQuery = None,
+    gte_connected_at: TimeQuery = None, lte_connected_at: TimeQuery = None,
+    clientid: Annotated[Optional[list[str]], Query(
+        description="Client ID, multiple values can be specified by repeating the parameter: "
+                    "clientid=c1&clientid=c2")] = None,
+    fields: Annotated[Optional[list[str]], WithJsonSchema(_FIELDS_SCHEMA), Query(
+        description="Comma separated list of client fields to return in the response")] = None,
+):
+    broker = broker_of(request)
+    tracker = ClientTracker.of(broker)
+    check_node(broker, node)
+    wanted = _fields(fields)
+    page, limit = pg
+    times = [(parse_time(n, v), n) for n, v in (
+        ("gte_created_at", gte_created_at), ("lte_created_at", lte_created_at),
+        ("gte_connected_at", gte_connected_at), ("lte_connected_at", lte_connected_at))]
+    (gte_cr, _), (lte_cr, _), (gte_co, _), (lte_co, _) = times
+    if ip_address is not None:
+        import ipaddress
+        try:
+            ipaddress.ip_address(ip_address)
+        except ValueError:
+            raise ApiError(400, "INVALID_PARAMETER",
+                           f"ip_address: not an IP address: {ip_address!r}") from None
+    sessions = broker.sessions
+    if clientid:  # the index: direct lookups
+        source: Iterable = (sessions[c] for c in dict.fromkeys(clientid) if c in sessions)
+    else:
+        source = sessions.values()
+    # Session checks run first; the (last) channel is looked up only for rows that pass them.
+    s_checks: list = []
+    c_checks: list = []
+    if conn_state == "connected":
+        s_checks.append(lambda s: s.channel is not None)
+    elif conn_state == "disconnected":
+        s_checks.append(lambda s: s.channel is None)
+    elif conn_state == "idle":  # idle connections have no session yet: never listed
+        s_checks.append(lambda s: False)
+    if like_clientid is not None:
+        s_checks.append(lambda s: like_clientid in s.clientid)
+    if gte_cr is not None:
+        s_checks.append(lambda s: s.created_at >= gte_cr)
+    if lte_cr is not None:
+        s_checks.append(lambda s: s.created_at <= lte_cr)
+    if username:
+        names = set(username)
+        c_checks.append(lambda ch: ch.username in names)
+    if ip_address is not None:
+        c_checks.append(lambda ch: ch.peerhost == ip_address)
+    if clean_start is not None:
+        c_checks.append(lambda ch: ch.connect_pkt is not None
+                        and bool(ch.connect_pkt.clean_start) == clean_start)
+    if proto_ver is not None:
+        try:
+            want_ver = int(proto_ver)
+        except ValueError:
+            raise ApiError(400, "INVALID_PARAMETER",
+                           f"proto_ver: an integer is expected, got {proto_ver!r}") from None
+        c_checks.append(lambda ch: ch.version == want_ver)
+    if like_username is not None:
+        c_checks.append(lambda ch: ch.username is not None and like_username in ch.username)
+    if gte_co is not None:
+        c_checks.append(lambda ch: ch.connected_at is not None and ch.connected_at >= gte_co)
+    if lte_co is not None:
+        c_checks.append(lambda ch: ch.connected_at is not None and ch.connected_at <= lte_co)
+
+    s_ok, c_ok = _conjunction(s_checks), _conjunction(c_checks)
+
+    def rows(sessions_iter) -> Iterator[tuple]:
+        last_channel = tracker.channel
+        for s in sessions_iter:
+            if s_ok is not None and not s_ok(s):
+                continue
+            ch = last_channel(s)
+            if c_ok is not None and (ch is None or not c_ok(ch)):
+                continue
+            yield s, ch
+
+    fuzzy = like_clientid is not None or like_username is not None
+    if not s_checks and not c_checks and not clientid:
+        result = page_of(sessions.values(), page, limit, len(sessions))
+        result["data"] = [(s, tracker.channel(s)) for s in result["data"]]
+    else:
+        result = page_of(rows(source), page, limit, None, count=not fuzzy)
+
+    def fmt(pair) -> dict:
+        info = client_info(broker, *pair)
+        if wanted is not None:
+            info = {k: info[k] for k in wanted if k in info}
+        return info
+
+    result["data"] = [fmt(p) for p in result["data"]]
+    return reply(result)
+
+
+def _conjunction(checks: list):
+    """One predicate for all `checks` (None for none), without a generator per row."""
+    if not checks:
+        return None
+    if len(checks) == 1:
+        return checks[0]
+    return lambda x: all(c(x) for c in checks)
+
+
+# -- one client ------------------------------------------------------------------------------
+
+ClientId = Annotated[str, Path()]
+
+
+@router.get("/clients/{clientid}", description="Get clients info by client ID",
+            responses={**ok(CLIENT_SCHEMA), **NOT_FOUND})
+async def get_client(request: Request, clientid: ClientId):
+    broker = broker_of(request)
+    sess = _session(broker, clientid)
+    return reply(client_info(broker, sess, ClientTracker.of(broker).channel(sess)))
+
+
+@router.delete("/clients/{clientid}", description="Kick out client by client ID",
+               status_code=204,
+               responses={204: {"description": "Kick out client successfully"}, **NOT_FOUND})
+async def kick_client(request: Request, clientid: ClientId):
+    broker = broker_of(request)
+    if not kick(broker, clientid):
+        raise ApiError(404, "CLIENTID_NOT_FOUND", "Client ID not found")
+    return Response(status_code=204)
+
+
+def kick(broker, clientid: str) -> bool:
+    """Disconnect the client and end its session, as EMQX's kick does (a kicked persistent
+    session does not stay behind offline)."""
+    if not broker.kick(clientid):
+        return False
+    sess = broker.sessions.get(clientid)
+    if sess is not None and sess.channel is None:
+        broker.discard_session(sess, "kicked")
+    return True
+
+
+@router.post("/clients/kickout/bulk", status_code=204,
+             description="Kick out a batch of client by client IDs",
+             responses={204: {"description": "Kick out clients successfully"}})
+async def kick_bulk(request: Request, clientids: Annotated[list[str], Field(
+        examples=[["emqx_clientid_985bb09d", "emqx_clientid_211cc01c"]])]):
+    broker = broker_of(request)
+    for cid in clientids:
+        kick(broker, cid)
+    return Response(status_code=204)
+
+
+class KeepaliveBody(BaseModel):
+    interval: int = Field(ge=0, le=65535, description="Keepalive time, with the unit of second")
+
+
+# EMQX keeps this operation out of its published API document, so it is hidden here too.
+@router.put("/clients/{clientid}/keepalive", include_in_schema=False)
+async def set_keepalive(request: Request, clientid: ClientId, body: KeepaliveBody):
+    broker = broker_of(request)
+    ch = broker.channels.get(clientid)
+    if ch is None:
+        raise ApiError(404, "CLIENTID_NOT_FOUND", "Client ID not found")
+    ch.set_keepalive(body.interval)
+    return reply(client_info(broker, ch.session, ch))
+
+
+@router.get("/sessions_count", tags=["Clients"],
+            description="Get the total number of sessions in the cluster.<br/>By default, it "
+                        "includes only those sessions that have not expired.",
+            responses=ok({"type": "integer"}, "Number of sessions"))
+async def sessions_count(request: Request, since: Annotated[int, Query(
+        ge=0, description="Include sessions expired after this time (UNIX Epoch in seconds "
+                          "precision)", examples=[1705391625])] = 0):
+    # Expired sessions are not kept (broker.session_history_retain = 0s): the live ones count.
+    return reply(len(broker_of(request).sessions))
+
+
+# -- subscriptions of one client ----------------------------------------------------------------
+
+class SubscribeBody(BaseModel):
+    topic: str = Field(description="Topic", examples=["testtopic/#"])
+    qos: int = Field(0, ge=0, le=2, description="QoS", examples=[0])
+    nl: int = Field(0, ge=0, le=1, description="No Local")
+    rap: int = Field(0, ge=0, le=1, description="Retain as Published")
+    rh: int = Field(0, ge=0, le=2, description="Retain Handling")
+
+
+class UnsubscribeBody(BaseModel):
+    topic: str = Field(description="Topic", examples=["testtopic/#"])
+
+
+@router.get("/clients/{clientid}/subscriptions", description="Get client subscriptions",
+            responses={**ok({"type": "array", "items": SUBSCRIPTION_SCHEMA}), **NOT_FOUND})
+async def client_subscriptions(request: Request, clientid: ClientId):
+    broker = broker_of(request)
+    sess = _session(broker, clientid)
+    return reply([sub_info(broker, clientid, s) for s in sess.subscriptions.values()])
+
+
+def _subscribe(broker, sess, items: list[SubscribeBody]) -> list[dict]:
+    from emqpy.mqtt.packets import SubOpts
+
+    from emqpy.mqtt.reason_codes import MQTTError
+    from emqpy.mqtt.topic import parse_share, validate_topic_filter
+
+    for b in items:  # all or nothing: check every filter before subscribing any
+        try:
+            group, real, _excl = parse_share(b.topic)
+            validate_topic_filter(real, broker.max_topic_levels)
+        except MQTTError as e:
+            raise ApiError(400, "INVALID_PARAMETER", f"bad topic filter {b.topic!r}: {e}") \
+                from None
+        if group is not None and b.nl:
+            raise ApiError(400, "INVALID_PARAMETER",
+                           f"no local is not allowed on a shared subscription: {b.topic!r}")
+    ch = sess.channel
+    topics = [(b.topic, SubOpts(b.qos, bool(b.nl), bool(b.rap), b.rh)) for b in items]
+    try:
+        codes, retained = broker.subscribe(sess, topics, None, ch)
+    except Exception as e:  # a protocol error of the request (e.g. no local on a share)
+        raise ApiError(400, "INVALID_PARAMETER", f"subscribe refused: {e}") from None
+    bad = [(b.topic, c) for b, c in zip(items, codes) if c >= 0x80]
+    for deliver in retained:
+        deliver()
+    if bad:
+        names = ", ".join(f"{t!r}: reason code 0x{c:02x}" for t, c in bad)
+        raise ApiError(400, "INVALID_PARAMETER", f"subscribe refused: {names}")
+    out = []
+    for b in items:
+        sub = sess.subscriptions.get(b.topic)
+        if sub is not None:
+            out.append(sub_info(broker, sess.clientid, sub))
+    return out
+
+
+@router.post("/clients/{clientid}/subscribe", description="Subscribe",
+             responses={**ok(SUBSCRIPTION_SCHEMA), **NOT_FOUND,
+                        **error_responses({400: ["INVALID_PARAMETER", "BAD_REQUEST"]})})
+async def subscribe(request: Request, clientid: ClientId, body: SubscribeBody):
+    broker = broker_of(request)
+    return reply(_subscribe(broker, _session(broker, clientid), [body])[0])
+
+
+@router.post("/clients/{clientid}/subscribe/bulk", description="Subscribe bulk",
+             responses={**ok({"type": "array", "items": SUBSCRIPTION_SCHEMA}), **NOT_FOUND,
+                        **error_responses({400: ["INVALID_PARAMETER", "BAD_REQUEST"]})})
+async def subscribe_bulk(request: Request, clientid: ClientId, body: list[SubscribeBody]):
+    broker = broker_of(request)
+    return reply(_subscribe(broker, _session(broker, clientid), body))
+
+
+@router.post("/clients/{clientid}/unsubscribe", description="Unsubscribe", status_code=204,
+             responses={204: {"description": "Unsubscribe OK"}, **NOT_FOUND})
+async def unsubscribe(request: Request, clientid: ClientId, body: UnsubscribeBody):
+    broker = broker_of(request)
+    sess = _session(broker, clientid)
+    broker.unsubscribe(sess, [body.topic], sess.channel)
+    return Response(status_code=204)
+
+
+@router.post("/clients/{clientid}/unsubscribe/bulk", description="Unsubscribe bulk",
+             status_code=204,
+             responses={204: {"description": "Unsubscribe OK"}, **NOT_FOUND})
+async def unsubscribe_bulk(request: Request, clientid: ClientId,
+                           body: list[UnsubscribeBody]):
+    broker = broker_of(request)
+    sess = _session(broker, clientid)
+    broker.unsubscribe(sess, [b.topic for b in body], sess.channel)
+    return Response(status_code=204)
+
+
+# -- message queue and inflight window ------------------------------------------------------------
+
+_UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024 ** 2, "gb": 1024 ** 3}
+
+
+def _bytesize(text: str) -> int:
+    t = text.strip().lower()
+    num = t.rstrip("kmgb")
+    unit = t[len(num):]
+    if not num.isdigit() or unit not in _UNITS or int(num) == 0:
+        raise ApiError(400, "INVALID_PARAMETER",
+                       f"max_payload_bytes: expected a byte size above 0 such as 1MB, got {text!r}")
+    return int(num) * _UNITS[unit]
+
+
+PayloadEnc = Annotated[Literal["none", "base64", "plain"], Query(
+    description="Client's inflight/mqueue messages payload encoding. If set to `none`, no "
+                "payload is returned in the response.")]
+MaxPayload = Annotated[str, Query(
+    description="Client's inflight/mqueue messages payload limit. The total payload size of "
+                "all messages in the response will not exceed this value. Messages beyond the "
+                "limit will be silently omitted in the response. The only exception to this "
+                "rule is when the first message payload is already larger than the limit. In "
+                "this case, the first message will be returned in the response.",
+    examples=["32MB"])]
+Position = Annotated[Optional[str], WithJsonSchema({"oneOf": [
+    {"type": "string"}, {"type": "string", "enum": ["end_of_data"]},
+    {"type": "string", "enum": ["none"]}]}), Query(
+    description="An opaque token that can then be in subsequent requests to get the next chunk "
+                "of results: \"?position={prev_response.meta.position}\"<br/>Can be omitted or "
+                "set to \"none\" to get the first chunk of data.", examples=["none"])]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Results per page(max 10000)",
+                             examples=[50])]
+_MSG_SCHEMA = {"type": "object", "properties": {
+    "msgid": {"type": "string"}, "topic": {"type": "string"},
+    "qos": {"type": "integer", "minimum": 0, "maximum": 2},
+    "publish_at": {"type": "integer", "description": "epoch milliseconds"},
+    "from_clientid": {"type": "string"}, "from_username": {"type": "string"},
+    "payload": {"type": "string"}, "inserted_at": {"type": "string"}}}
+_CONT_META = {"type": "object", "required": ["start"], "properties": {
+    "start": {"type": "string"}, "position": {"type": "string"}}}
+_QUEUE_RESPONSES = {
+    **ok({"type": "object", "properties": {"data": {"type": "array", "items": _MSG_SCHEMA},
+                                           "meta": _CONT_META}}),
+    **error_responses({400: ["INVALID_PARAMETER"], 404: ["CLIENTID_NOT_FOUND"]})}
+
+
+def _message_rows(broker, entries: Iterable[tuple[Any, int]], position: str | None,
+                  limit: int, payload: str, max_bytes: int) -> dict:
+    """Position-paged messages. A position is ``<msgid>_<n>``: the message id of the last row
+    returned and how many rows of that same message came before it (one message can be queued
+    twice through overlapping subscriptions). If that row is gone (acknowledged meanwhile), the
+    next page starts at the first message with a later id: ids are time-ordered."""
+    after_id, after_n = None, 0
+    if position not in (None, "", "none"):
+        mid, sep, n = position.rpartition("_")
+        if not sep or not n.isdigit() or len(mid) != 32:
+            raise ApiError(400, "INVALID_PARAMETER", f"bad position: {position!r}")
+        after_id, after_n = mid, int(n)
+    rows: list[dict] = []
+    start = None
+    last = None
+    seen: dict[str, int] = {}
+    used = 0
+    more = False
+    skipping = after_id is not None
+    found = False
+    for msg, qos in entries:
+        mid = msg.id
+        k = seen.get(mid, 0)
+        seen[mid] = k + 1
+        token = f"{mid}_{k}"
+        if skipping:
+            if mid == after_id and k == after_n:
+                found = True
+                continue
+            if found or mid > after_id or (mid == after_id and k > after_n):
+                skipping = False
+            else:
+                continue
+        if len(rows) >= limit:
+            more = True
+            break
+        size = len(msg.payload) if payload != "none" else 0
+        if rows and used + size > max_bytes:
+            more = True
+            break
+        used += size
+        row = {"msgid": mid.upper(), "topic": msg.topic, "qos": qos,
+               "publish_at": int(msg.timestamp * 1000),
+               "from_clientid": msg.sender or "", "from_username": msg.username or ""}
+        if payload == "base64":
+            row["payload"] = base64.b64encode(msg.payload).decode()
+        elif payload == "plain":
+            row["payload"] = msg.payload.decode("utf-8", "replace")
+        rows.append(row)
+        if start is None:
+            start = token
+        last = token
+    meta = {"start": start or "none", "position": last if more else "end_of_data"}
+    return {"data": rows, "meta": meta}
+
+
+@router.get("/clients/{clientid}/mqueue_messages", description="Get client mqueue messages",
+            responses=_QUEUE_RESPONSES)
+async def mqueue_messages(request: Request, clientid: ClientId, payload: PayloadEnc = "base64",
+                          max_payload_bytes: MaxPayload = "1MB", position: Position = None,
+                          limit: Limit = 100):
+    broker = broker_of(request)
+    sess = _session(broker, clientid)
+    entries = ((e[0], e[1]) for e in sess.mqueue)
+    out = _message_rows(broker, entries, position, limit, payload,
+                        _bytesize(max_payload_bytes))
+    for row in out["data"]:
+        row["mqueue_priority"] = 0  # one FIFO queue: every message has priority 0
+    return reply(out)
+
+
+@router.get("/clients/{clientid}/inflight_messages",
+            description="Get client in-flight messages", responses=_QUEUE_RESPONSES)
+async def inflight_messages(request: Request, clientid: ClientId,
+                            payload: PayloadEnc = "base64", max_payload_bytes: MaxPayload = "1MB",
+                            position: Position = None, limit: Limit = 100):
+    broker = broker_of(request)
+    sess = _session(broker, clientid)
+    # Entries whose PUBREC came back no longer hold the message (only the PUBREL is pending).
+    entries = ((e[0], e[1]) for e in sess.inflight.values() if e[0] is not None)
+    return reply(_message_rows(broker, entries, position, limit, payload,
+                              _bytesize(max_payload_bytes)))

@@ -1,0 +1,211 @@
+"""EMQX's "Subscriptions" and "Topics" endpoints, read from the live router and sessions.
+
+Indexes serve the common filters: ``clientid`` is a session lookup, ``topic`` a route lookup,
+``match_topic`` a walk over the routes (not the sessions); only ``qos``/``share_group`` filter
+while iterating.
+A topic in ``/topics`` is a route: one row per filter with plain subscribers, and one per shared
+group on it (shown as ``$share/<group>/<filter>``), all on this node.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Iterator, Optional
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from emqpy.api.auth import authenticated
+from emqpy.api.errors import ApiError, error_responses
+from emqpy.mgmt.clients_api import (
+    META_SCHEMA, SUBSCRIPTION_SCHEMA, Page, broker_of, check_node, ok, page_of, reply, sub_info,
+)
+from emqpy.mqtt.reason_codes import MQTTError
+from emqpy.mqtt.topic import parse_share, validate_topic_filter
+
+subscriptions_router = APIRouter(tags=["Subscriptions"], dependencies=[Depends(authenticated)])
+topics_router = APIRouter(tags=["Topics"], dependencies=[Depends(authenticated)])
+router = APIRouter()
+
+
+def _parse_filter(name: str, value: str) -> tuple[str | None, str]:
+    try:
+        group, real, _ = parse_share(value)
+        validate_topic_filter(real)
+    except MQTTError as e:
+        raise ApiError(400, "INVALID_PARAMETER", f"{name}: bad topic {value!r}: {e}") from None
+    return group, real
+
+
+@subscriptions_router.get(
+    "/subscriptions", description="List subscriptions",
+    responses={**ok({"type": "object", "properties": {
+        "data": {"type": "array", "items": SUBSCRIPTION_SCHEMA}, "meta": META_SCHEMA}}),
+        **error_responses({400: ["INVALID_PARAMETER"]})})
+async def list_subscriptions(
+    request: Request, pg: Page,
+    node: Annotated[Optional[str], Query(description="Node name",
+                                         examples=["emqx@127.0.0.1"])] = None,
+    clientid: Annotated[Optional[str], Query(description="Client ID")] = None,
+    qos: Annotated[Optional[int], Query(ge=0, le=2, description="QoS", examples=[0])] = None,
+    topic: Annotated[Optional[str], Query(description="Topic, url encoding")] = None,
+    match_topic: Annotated[Optional[str], Query(
+        description="Match topic string, url encoding")] = None,
+    share_group: Annotated[Optional[str], Query(
+        description="Shared subscription group name")] = None,
+    durable: Annotated[Optional[bool], Query(
+        description="Filter subscriptions by durability")] = None,
+):
+    broker = broker_of(request)
+    check_node(broker, node)
+    page, limit = pg
+    sessions = broker.sessions
+    if topic is not None:
+        # As EMQX: a plain topic selects plain subscriptions, with share_group (or written as
+        # $share/<group>/<topic>) that group's shared subscriptions on it.
+        t_group, t_real = _parse_filter("topic", topic)
+        if t_group is None:
+            t_group = share_group
+    if match_topic is not None:
+        try:
+            m_group, _, _ = parse_share(match_topic)
+            validate_topic_filter(match_topic)
+        except MQTTError:
+            m_group = "invalid"
+        if m_group is not None:
+            raise ApiError(400, "INVALID_PARAMETER", "match_topic_invalid")
+        m_words = match_topic.split("/")
+
+    # Candidates in listing order, from the narrowest index available.
+    if clientid is not None:
+        sess = sessions.get(clientid)
+        cands: Iterator = iter(()) if sess is None else iter(sess.subscriptions.values())
+    elif topic is not None:
+        route = broker.router.routes.get(t_real)
+        cands = iter(()) if route is None else _route_subs(route, t_group, plain_only=True)
+    elif match_topic is not None:
+        routes = broker.router.routes
+        if "+" in match_topic or "#" in match_topic:
+            cands = (s for flt, r in routes.items() if filter_covers(m_words, flt)
+                     for s in _route_subs(r, None))
+        else:  # a plain name only covers that very filter: one route lookup
+            r = routes.get(match_topic)
+            cands = iter(()) if r is None else _route_subs(r, None)
+    else:
+        cands = (s for sess in sessions.values() for s in sess.subscriptions.values())
+
+    checks = []
+    if clientid is not None and topic is not None:
+        checks.append(lambda s: s.real_filter == t_real and s.group == t_group)
+    if clientid is not None and match_topic is not None or \
+            topic is not None and match_topic is not None:
+        checks.append(lambda s: filter_covers(m_words, s.real_filter))
+    if qos is not None:
+        checks.append(lambda s: s.qos == qos)
+    if share_group is not None:
+        checks.append(lambda s: s.group == share_group)
+    if durable:  # no durable sessions on this broker
+        checks.append(lambda s: False)
+
+    unfiltered = not checks and clientid is None and topic is None and match_topic is None
+    if unfiltered:
+        total = sum(len(s.subscriptions) for s in sessions.values())
+        result = page_of(cands, page, limit, total)
+    else:
+        rows = (s for s in cands if all(c(s) for c in checks)) if checks else cands
+        # match_topic is EMQX's fuzzy filter: its meta carries no count.
+        result = page_of(rows, page, limit, None, count=match_topic is None)
+    result["data"] = [sub_info(broker, s.session.clientid, s) for s in result["data"]]
+    return reply(result)
+
+
+def filter_covers(words: list[str], topic: str) -> bool:
+    """EMQX's ``match_topic``: does the filter (split in ``words``) match the subscription's
+    topic, itself possibly a filter? ``+`` in the query matches any one level (also ``+`` or
+    ``#``), ``#`` the rest; a wildcard first level does not match ``$`` topics."""
+    levels = topic.split("/")
+    if topic.startswith("$") and words[0] in ("+", "#"):
+        return False
+    for i, w in enumerate(words):
+        if w == "#":
+            return True
+        if i >= len(levels) or (w != "+" and w != levels[i]):
+            return False
+    return len(words) == len(levels)
+
+
+def _route_subs(route, group: str | None, plain_only: bool = False) -> Iterator:
+    """The subscriptions on one route: plain ones, then each shared group's members (or only
+    the plain ones, or only the members of `group`)."""
+    if group is None:
+        yield from route.subs.values()
+        if plain_only:
+            return
+        for g in route.groups.values():
+            yield from g.members
+    else:
+        g = route.groups.get(group)
+        if g is not None:
+            yield from g.members
+
+
+_TOPIC_SCHEMA = {"type": "object", "required": ["node", "topic"], "properties": {
+    "topic": {"type": "string", "description": "Topic Name"},
+    "node": {"type": "string", "description": "Node"}}}
+
+
+def _route_rows(broker, route) -> Iterator[dict]:
+    if route.subs:
+        yield {"topic": route.filter, "node": broker.node_name}
+    for name in route.groups:
+        prefix = "$queue/" if name == "$queue" else f"$share/{name}/"
+        yield {"topic": prefix + route.filter, "node": broker.node_name}
+
+
+@topics_router.get(
+    "/topics", description="Topics list",
+    responses={**ok({"type": "object", "properties": {
+        "data": {"type": "array", "items": _TOPIC_SCHEMA}, "meta": META_SCHEMA}}),
+        **error_responses({400: ["INVALID_PARAMETER"]})})
+async def list_topics(
+    request: Request, pg: Page,
+    topic: Annotated[Optional[str], Query(description="Topic Name", examples=[""])] = None,
+    node: Annotated[Optional[str], Query(description="Node Name",
+                                         examples=["emqx@127.0.0.1"])] = None,
+):
+    broker = broker_of(request)
+    page, limit = pg
+    routes = broker.router.routes
+    if node is not None and node != broker.node_name:  # a filter: no route has that node
+        return reply(page_of((), page, limit, 0))
+    if topic is not None:
+        # As EMQX: "t" selects the plain route of t, "$share/g/t" the route of group g on t.
+        group, real = _parse_filter("topic", topic)
+        route = routes.get(real)
+        want = topic if group is not None else real
+        rows = [] if route is None else [r for r in _route_rows(broker, route)
+                                         if r["topic"] == want]
+        return reply(page_of(rows, page, limit, len(rows)))
+    # Rows are routes plus shared groups: counting them walks the routes once (no copies).
+    total = sum((1 if r.subs else 0) + len(r.groups) for r in routes.values())
+    rows_iter = (row for r in routes.values() for row in _route_rows(broker, r))
+    return reply(page_of(rows_iter, page, limit, total))
+
+
+@topics_router.get(
+    "/topics/{topic:path}", description="Lookup topic info by name",
+    responses={**ok({"type": "array", "items": _TOPIC_SCHEMA}),
+               **error_responses({404: ["TOPIC_NOT_FOUND"]})})
+async def get_topic(request: Request, topic: Annotated[str, Path(description="Topic Name")]):
+    broker = broker_of(request)
+    try:
+        group, real, _ = parse_share(topic)
+    except MQTTError:
+        raise ApiError(404, "TOPIC_NOT_FOUND", "Topic not found") from None
+    route = broker.router.routes.get(real)
+    rows = [] if route is None else [r for r in _route_rows(broker, route)
+                                     if group is None or r["topic"] == topic]
+    if not rows:
+        raise ApiError(404, "TOPIC_NOT_FOUND", "Topic not found")
+    return reply(rows)
+
+
+router.include_router(subscriptions_router)
+router.include_router(topics_router)

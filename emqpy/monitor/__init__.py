@@ -1,0 +1,26 @@
+"""Dashboard monitor (time series of the broker's figures) and this node's system readings.
+
+The broker starts this feature through its FEATURES list: ``setup(broker)`` at start (store
+open, loop running) starts the sampler; ``await teardown(broker)`` at stop ends it.
+"""
+from __future__ import annotations
+
+
+def setup(broker) -> None:
+    from emqpy.monitor import sampler, storage
+
+    if broker.store is not None:
+        broker.store.migrate(storage.COMPONENT)  # idempotent; a no-op once at the latest version
+    sampler.get(broker).start()
+    # The Prometheus Pushgateway client rides on this feature's start/stop until
+    # "emqpy.prometheus" is listed in the broker's FEATURES (its setup is idempotent).
+    from emqpy.prometheus import push
+    push.setup(broker)
+
+
+async def teardown(broker) -> None:
+    from emqpy.monitor import sampler
+
+    await sampler.stop(broker)
+    from emqpy.prometheus import push
+    await push.teardown(broker)

@@ -1,0 +1,13 @@
+"""Prometheus metrics of the broker in EMQX's names (GET /api/v5/prometheus/stats)."""
+
+
+def setup(broker) -> None:
+    from emqpy.prometheus import push
+
+    push.setup(broker)
+
+
+async def teardown(broker) -> None:
+    from emqpy.prometheus import push
+
+    await push.teardown(broker)

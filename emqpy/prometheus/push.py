@@ -1,0 +1,99 @@
+"""Prometheus Pushgateway client: while ``prometheus.push_gateway.enable`` is true, POST this
+node's metrics (text format) to ``<url>/metrics/job/<job_name>`` every ``interval``, as EMQX
+does. Runs in the broker's event loop; settings are re-read before every push, so a
+``PUT /prometheus`` takes effect without a restart."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from emqpy.api.cfg import duration_seconds
+from emqpy.prometheus import collector, config
+
+log = logging.getLogger("emqpy.prometheus")
+
+IDLE_CHECK = 1.0  # seconds between looks at the settings while pushing is off
+
+
+def push_url(broker, url: str, job_name: str) -> str:
+    name, _, host = str(broker.node_name).partition("@")
+    job = job_name.replace("${name}", name).replace("${host}", host)
+    return url.rstrip("/") + "/metrics/job/" + job
+
+
+class Pusher:
+    def __init__(self, broker):
+        self.broker = broker
+        self._task: asyncio.Task | None = None
+        self.pushed = 0  # successful pushes, for observability
+        self.wake = asyncio.Event()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(),
+                                                                name="emqpy-prometheus-push")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    async def _sleep(self, seconds: float) -> None:
+        self.wake.clear()
+        try:
+            await asyncio.wait_for(self.wake.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _run(self) -> None:
+        async with httpx.AsyncClient(timeout=10) as http:
+            while True:
+                pg = config.current(self.broker.config)["push_gateway"]
+                if not pg["enable"]:
+                    await self._sleep(IDLE_CHECK)
+                    continue
+                await self._sleep(max(0.1, duration_seconds(pg["interval"], 15.0)))
+                pg = config.current(self.broker.config)["push_gateway"]
+                if not pg["enable"]:
+                    continue
+                await self._push(http, pg)
+
+    async def _push(self, http: httpx.AsyncClient, pg: dict) -> None:
+        url = push_url(self.broker, pg["url"], pg["job_name"])
+        families = collector.collect(self.broker, "node") + collector.process_families(
+            self.broker)
+        body = collector.render_text(families)
+        headers = {**pg.get("headers", {}), "Content-Type": "text/plain"}
+        try:
+            r = await http.post(url, content=body.encode(), headers=headers)
+            if r.status_code >= 300:
+                log.error("push to Prometheus Pushgateway %s failed: HTTP %s %s", url,
+                          r.status_code, r.text[:200])
+            else:
+                self.pushed += 1
+        except httpx.HTTPError as e:
+            log.error("push to Prometheus Pushgateway %s failed: %s", url, e)
+
+
+def get(broker) -> Pusher:
+    p = getattr(broker, "prometheus_pusher", None)
+    if p is None:
+        p = Pusher(broker)
+        broker.prometheus_pusher = p
+    return p
+
+
+def setup(broker) -> None:
+    get(broker).start()
+
+
+async def teardown(broker) -> None:
+    p = getattr(broker, "prometheus_pusher", None)
+    if p is not None:
+        await p.stop()

@@ -1,0 +1,124 @@
+"""GET /monitor, /monitor/nodes/{node}, /monitor_current(/nodes/{node}): samples taken every
+dashboard.sample_interval (1 s here), stored in SQLite, surviving a restart."""
+from __future__ import annotations
+
+import threading
+
+from emqpy.monitor import storage
+from mgmt.node_support import make_node, node, uid, wait_until  # noqa: F401  (fixtures)
+
+SAMPLE_KEYS = set(storage.SAMPLER_KEYS)
+
+
+def _received_sample(node, path="/monitor", latest=120, at_least=1):
+    """A stored sample that counted at least ``at_least`` received messages."""
+    def find():
+        for s in node.get(path, params={"latest": latest}):
+            if s.get("received", 0) >= at_least:
+                return s
+        return None
+    return wait_until(find)
+
+
+def test_samples_count_traffic(node):
+    sub = node.mqtt(uid("msub"))
+    topic = uid("mon/t")
+    sub.subscribe(topic, 1)
+    pub = node.mqtt(uid("mpub"))
+    for _ in range(5):
+        pub.publish(topic, b"x", qos=1).wait_for_publish(10)
+    total = wait_until(lambda: sum(s.get("received", 0) for s in node.get(
+        "/monitor", params={"latest": 120})) >= 5 and node.get(
+        "/monitor", params={"latest": 120}))
+    samples = [s for s in total if len(s) > 1]
+    assert samples, total
+    stamps = [s["time_stamp"] for s in total]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    assert all(s["time_stamp"] % 1000 == 0 for s in total)
+    for s in samples:  # gap fillers hold only time_stamp
+        assert SAMPLE_KEYS <= set(s) and "subscriptions_ram" in s
+    # the newest sample sees the two connected clients and the subscription
+    latest = wait_until(lambda: (lambda s: s if s["live_connections"] >= 2 else None)(
+        [s for s in node.get("/monitor", params={"latest": 120}) if len(s) > 1][-1]))
+    assert latest["connections"] >= 2 and latest["subscriptions"] >= 1
+    assert sum(s.get("sent", 0) for s in node.get("/monitor", params={"latest": 120})) >= 5
+
+
+def test_node_variant_and_all(node):
+    per_node = node.get(f"/monitor/nodes/{node.name}", params={"latest": 60})
+    real = [s for s in per_node if len(s) > 1]
+    assert real and "subscriptions_ram" not in real[-1] and SAMPLE_KEYS <= set(real[-1])
+    everything = node.get("/monitor/nodes/all", params={"latest": 60})
+    assert [s for s in everything if len(s) > 1][-1].keys() >= {"subscriptions_ram"}
+    # without latest: everything stored, in wide buckets
+    assert node.get("/monitor")
+
+
+def test_current_rates_follow_traffic(node):
+    sub = node.mqtt(uid("rsub"))
+    topic = uid("mon/rate")
+    sub.subscribe(topic, 0)
+    pub = node.mqtt(uid("rpub"))
+    stop = threading.Event()
+
+    def publish_loop():
+        while not stop.is_set():
+            pub.publish(topic, b"r", qos=0)
+            stop.wait(0.02)
+    t = threading.Thread(target=publish_loop, daemon=True)
+    t.start()
+    try:
+        cur = wait_until(lambda: (lambda c: c if c["received_msg_rate"] > 0 and
+                                  c["sent_msg_rate"] > 0 else None)(
+            node.get("/monitor_current")))
+    finally:
+        stop.set()
+        t.join(5)
+    assert cur["live_connections"] >= 2 and cur["connections"] >= 2
+    assert cur["subscriptions"] >= 1 and cur["topics"] >= 1
+    assert {"retained_msg_count", "shared_subscriptions", "subscriptions_ram",
+            "dropped_msg_rate", "persisted_rate"} <= set(cur)
+    assert "node_uptime" not in cur
+
+    mine = node.get(f"/monitor_current/nodes/{node.name}")
+    assert mine["node_uptime"] > 0 and "subscriptions_durable" not in mine
+    assert mine["live_connections"] >= 2
+
+
+def test_unknown_node_and_bad_latest(node):
+    for path in ("/monitor/nodes/nobody@nowhere", "/monitor_current/nodes/nobody@nowhere"):
+        body = node.get(path, status=404)
+        assert body == {"code": "NOT_FOUND", "message": "Node not found: nobody@nowhere",
+                        "reason": "Node not found: nobody@nowhere"}
+    assert isinstance(node.get("/monitor", params={"latest": 10 ** 15}), list)
+    for bad in ("0", "-5", "soon"):
+        r = node.http.get("/monitor", params={"latest": bad})
+        assert r.status_code == 400 and r.json()["code"] == "BAD_REQUEST"
+
+
+def test_samples_survive_restart(make_node, tmp_path):
+    n = make_node({"dashboard": {"sample_interval": "1s"}}, data_dir=tmp_path)
+    pub = n.mqtt(uid("keep"))
+    for _ in range(3):
+        pub.publish(uid("mon/keep"), b"k", qos=1).wait_for_publish(10)
+    # latest <= 60 s: one-second buckets, i.e. the samples as stored
+    before = _received_sample(n, latest=60, at_least=3)
+    assert n.broker.store.version(storage.COMPONENT) == 1
+    n.restart()
+    after = n.get("/monitor", params={"latest": 60})
+    match = [s for s in after if s["time_stamp"] == before["time_stamp"]]
+    assert match and match[0]["received"] == before["received"], (before, after)
+    # and sampling goes on after the restart
+    wait_until(lambda: max(s["time_stamp"] for s in n.get("/monitor", params={"latest": 3600})
+                           if len(s) > 1) > before["time_stamp"])
+
+
+def test_compaction_buckets():
+    now = 10 * storage.DAY
+    samples = [(now - 2 * storage.HOUR + i * 10 * storage.SECOND,
+                {"received": 1, "connections": i}) for i in range(12)]
+    compacted = storage.compact(now, samples)
+    # two hours old: one-minute buckets; deltas add up, gauges keep the newest value
+    assert [ts % storage.MINUTE for ts, _ in compacted] == [0] * len(compacted)
+    assert sum(d["received"] for _, d in compacted) == 12
+    assert compacted[-1][1]["connections"] == 11

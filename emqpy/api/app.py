@@ -28,6 +28,8 @@ ROUTER_MODULES: list[str] = [
     "emqpy.api.status",
     "emqpy.api.error_codes",
     "emqpy.dashboard.api",
+    "emqpy.retainer.api", "emqpy.banned.api", "emqpy.alarm.api",
+    "emqpy.mgmt.listeners_api", "emqpy.mgmt.configs_api", "emqpy.mgmt.ctl_api",
     "emqpy.mgmt.clients_api", "emqpy.mgmt.topics_api", "emqpy.mgmt.publish_api",
     "emqpy.mgmt.nodes_api", "emqpy.mgmt.stats_api", "emqpy.monitor.api", "emqpy.prometheus.api",
 ]

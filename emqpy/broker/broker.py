@@ -588,7 +588,7 @@ class Broker:
                 opts.retain_handling == 0 or (opts.retain_handling == 1 and existing is None)):
             msgs = self.retainer.match(real)
             if msgs:
-                retained.append(lambda: [sess.deliver(m, sub, None, True) for m in msgs])
+                retained.append(lambda: self.retainer.dispatch(sess, sub, msgs))
         return qos
 
     def unsubscribe(self, sess, filters, ch=None) -> list[int]:

@@ -1,4 +1,10 @@
-"""Retained messages kept in a topic trie, so a wildcard subscribe walks only matching branches."""
+"""Retained messages kept in a topic trie, so a wildcard subscribe walks only matching branches.
+
+Expiry deadlines are `time.monotonic()` values on the messages (`msg.expire_at`); the store
+keeps the topics that have one in `expiring`, so a periodic purge looks at those only.
+`on_expire(topic)` is called for every message the store drops as expired (the retainer uses
+it to delete the persisted copy).
+"""
 from __future__ import annotations
 
 import time
@@ -13,9 +19,11 @@ class _Node:
 
 
 class RetainedStore:
-    def __init__(self):
+    def __init__(self, on_expire=None):
         self._root = _Node()
         self._by_topic: dict[str, object] = {}
+        self.expiring: dict[str, float] = {}  # topic -> monotonic deadline
+        self.on_expire = on_expire
 
     def __len__(self) -> int:
         return len(self._by_topic)
@@ -32,10 +40,15 @@ class RetainedStore:
             node = child
         node.msg = msg
         self._by_topic[msg.topic] = msg
+        if msg.expire_at is not None:
+            self.expiring[msg.topic] = msg.expire_at
+        else:
+            self.expiring.pop(msg.topic, None)
 
     def delete(self, topic: str) -> bool:
         if self._by_topic.pop(topic, None) is None:
             return False
+        self.expiring.pop(topic, None)
         levels = topic.split("/")
         path = [self._root]
         for level in levels:
@@ -52,9 +65,23 @@ class RetainedStore:
     def clear(self) -> None:
         self._root = _Node()
         self._by_topic.clear()
+        self.expiring.clear()
 
     def topics(self):
         return self._by_topic.keys()
+
+    def messages(self):
+        return self._by_topic.values()
+
+    def purge_expired(self, now: float | None = None) -> list[str]:
+        """Drop every expired message; returns their topics."""
+        now = time.monotonic() if now is None else now
+        gone = [t for t, deadline in self.expiring.items() if deadline <= now]
+        for topic in gone:
+            self.delete(topic)
+            if self.on_expire is not None:
+                self.on_expire(topic)
+        return gone
 
     def match(self, flt: str) -> list:
         """Retained messages matching a topic filter; expired ones are removed on the way."""
@@ -65,12 +92,16 @@ class RetainedStore:
                 out.append(m)
         else:
             self._walk(self._root, flt.split("/"), 0, out)
+        if not self.expiring:
+            return out
         now = time.monotonic()
         live = [m for m in out if m.expire_at is None or m.expire_at > now]
         if len(live) != len(out):
             for m in out:
                 if m.expire_at is not None and m.expire_at <= now:
                     self.delete(m.topic)
+                    if self.on_expire is not None:
+                        self.on_expire(m.topic)
         return live
 
     def _walk(self, node: _Node, levels: list, i: int, out: list) -> None:

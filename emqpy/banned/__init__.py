@@ -1,0 +1,30 @@
+"""Banned clients (EMQX's emqx_banned), durable in the broker's SQLite store.
+
+`setup(broker)` (at start, once the store is open, before the listeners) loads the bans,
+installs the CONNECT check and the expiry purge; `await teardown(broker)` stops the purge.
+The ban list is `broker.banned`.
+"""
+from __future__ import annotations
+
+
+def setup(broker) -> None:
+    from emqpy.banned.banned import Banned
+
+    banned = getattr(broker, "banned", None)
+    if banned is None:
+        banned = broker.banned = Banned(broker)
+        if broker.store is not None:
+            banned.attach(broker.store)
+        broker.add_connect_check(banned.check)
+    elif broker.store is not None:  # a restart of the same Broker object: reload
+        banned.exact = {k: {} for k in banned.exact}
+        banned.rules = {}
+        banned.attach(broker.store)
+    banned.stop()
+    banned._arm()
+
+
+async def teardown(broker) -> None:
+    banned = getattr(broker, "banned", None)
+    if banned is not None:
+        banned.stop()

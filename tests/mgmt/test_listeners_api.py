@@ -1,0 +1,228 @@
+"""Listeners API against a real broker: runtime start/stop/create/update/delete of MQTT
+listeners, per-listener limits, and persistence across a restart."""
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+
+from conftest import free_port
+from emqpy.testing import BrokerThread
+from protocol.mqttclient import MqttClient, uid
+from protocol.rawmqtt import RawClient
+
+pytestmark = pytest.mark.emqpy_only
+
+
+class Node:
+    def __init__(self, data_dir, overrides=None):
+        self.data_dir = str(data_dir)
+        self.overrides = overrides or {}
+        self.bt = None
+
+    def start(self) -> "Node":
+        self.bt = BrokerThread(self.overrides, data_dir=self.data_dir).start()
+        self.broker = self.bt.broker
+        self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.bt.http_port}/api/v5",
+                                auth=("admin", "public"), timeout=30)
+        return self
+
+    def stop(self) -> None:
+        if self.bt is not None:
+            self.api.close()
+            self.bt.stop()
+            self.bt = None
+
+    def port(self, lid: str) -> int:
+        return self.broker.listeners[lid].port
+
+
+@pytest.fixture
+def node(tmp_path):
+    n = Node(tmp_path).start()
+    yield n
+    n.stop()
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def _create(node, name: str, port: int, **conf) -> dict:
+    r = node.api.post("/listeners", json={"type": "tcp", "name": name,
+                                          "bind": f"127.0.0.1:{port}", **conf})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_list_get_and_status_shapes(node):
+    c = MqttClient("127.0.0.1", node.port("tcp:default")).connect()
+    try:
+        items = node.api.get("/listeners", params={"type": "tcp"}).json()
+        assert [i["id"] for i in items] == ["tcp:default"]
+        d = items[0]
+        assert d["name"] == "default" and d["type"] == "tcp" and d["enable"] is True
+        assert d["status"] == {"running": True, "max_connections": "infinity",
+                               "current_connections": 1}
+        assert d["node_status"] == [{"node": node.broker.node_name, "status": d["status"]}]
+        assert all(i["type"] == "ssl"
+                   for i in node.api.get("/listeners", params={"type": "ssl"}).json())
+        assert node.api.get("/listeners", params={"type": "bogus"}).status_code == 400
+
+        one = node.api.get("/listeners/tcp:default").json()
+        assert one["id"] == "tcp:default" and one["type"] == "tcp"
+        assert one["running"] is True and one["current_connections"] == 1
+        assert one["bind"] == "127.0.0.1:0" and "tcp_options" in one
+
+        st = {s["type"]: s for s in node.api.get("/listeners_status").json()}
+        assert st["tcp"]["ids"] == ["tcp:default"]
+        assert st["tcp"]["status"]["current_connections"] == 1
+    finally:
+        c.disconnect()
+
+
+def test_bad_and_unknown_ids(node):
+    r = node.api.get("/listeners/tcp:nope")
+    assert (r.status_code, r.json()["code"]) == (404, "BAD_LISTENER_ID")
+    r = node.api.get("/listeners/nocolon")
+    assert (r.status_code, r.json()["code"]) == (400, "BAD_LISTENER_ID")
+    assert node.api.post("/listeners/tcp:nope/stop").status_code == 404
+    assert node.api.delete("/listeners/tcp:nope").status_code == 404
+
+
+def test_create_listener_and_connect(node):
+    port = free_port()
+    view = _create(node, "extra", port, max_connections=100)
+    assert view["id"] == "tcp:extra" and view["running"] is True
+    assert view["max_connections"] == 100
+    c = MqttClient("127.0.0.1", port).connect()
+    assert node.api.get("/listeners/tcp:extra").json()["current_connections"] == 1
+    c.disconnect()
+
+    r = node.api.post("/listeners", json={"type": "tcp", "name": "extra",
+                                          "bind": f"127.0.0.1:{free_port()}"})
+    assert (r.status_code, r.json()["code"]) == (400, "BAD_LISTENER_ID")
+    r = node.api.post("/listeners", json={"type": "tcp", "name": "bad name",
+                                          "bind": f"127.0.0.1:{free_port()}"})
+    assert (r.status_code, r.json()["code"]) == (400, "BAD_REQUEST")
+    r = node.api.post("/listeners", json={"type": "tcp", "name": "nobind"})
+    assert (r.status_code, r.json()["code"]) == (400, "BAD_REQUEST")
+    r = node.api.post("/listeners", json={"type": "tcp", "name": "bad",
+                                          "bind": "127.0.0.1:1", "max_connections": 0})
+    assert r.status_code == 400 and "max_connections" in r.json()["message"]
+    # A busy port: refused, and nothing is kept in the config.
+    r = node.api.post("/listeners", json={"type": "tcp", "name": "busy",
+                                          "bind": f"127.0.0.1:{port}"})
+    assert (r.status_code, r.json()["code"]) == (400, "BAD_REQUEST")
+    assert node.api.get("/listeners/tcp:busy").status_code == 404
+
+
+def test_stop_drops_only_that_listeners_clients(node):
+    port = free_port()
+    _create(node, "second", port)
+    stay = MqttClient("127.0.0.1", node.port("tcp:default"), uid("stay")).connect()
+    gone = MqttClient("127.0.0.1", port, uid("gone")).connect()
+    try:
+        assert node.api.post("/listeners/tcp:second/stop").status_code == 200
+        gone.wait_disconnected()
+        assert _refused(port)
+        view = node.api.get("/listeners/tcp:second").json()
+        assert view["running"] is False and view["enable"] is False
+        # The client on the other listener is still served.
+        stay.subscribe("ls/t", 1)
+        stay.publish("ls/t", b"still here", 1)
+        assert stay.get().payload == b"still here"
+
+        assert node.api.post("/listeners/tcp:second/start").status_code == 200
+        again = MqttClient("127.0.0.1", port).connect()
+        again.disconnect()
+        assert node.api.get("/listeners/tcp:second").json()["enable"] is True
+
+        assert node.api.post("/listeners/tcp:second/restart").status_code == 200
+        MqttClient("127.0.0.1", port).connect().disconnect()
+    finally:
+        stay.disconnect()
+
+
+def test_update_max_connections_and_mountpoint(node):
+    port = free_port()
+    _create(node, "limited", port)
+    first = MqttClient("127.0.0.1", port).connect()
+    r = node.api.put("/listeners/tcp:limited", json={"type": "tcp", "max_connections": 1,
+                                                     "mountpoint": "mp/"})
+    assert r.status_code == 200, r.text
+    assert r.json()["max_connections"] == 1 and r.json()["mountpoint"] == "mp/"
+    # A hot change: the connected client stays; the next one is over the limit.
+    first.subscribe("x", 0)
+    raw = RawClient("127.0.0.1", port)
+    raw.send(b"\x10\x0d\x00\x04MQTT\x05\x02\x00\x3c\x00\x00\x00")
+    raw.expect_close()
+    raw.close()
+    first.disconnect()
+
+    watcher = MqttClient("127.0.0.1", node.port("tcp:default")).connect()
+    watcher.subscribe("mp/in", 0)
+    mounted = MqttClient("127.0.0.1", port).connect()
+    mounted.publish("in", b"mounted", 1)
+    msg = watcher.get()
+    assert (msg.topic, msg.payload) == ("mp/in", b"mounted")
+    mounted.disconnect()
+    watcher.disconnect()
+
+    r = node.api.put("/listeners/tcp:limited", json={"type": "tcp", "max_connections": -3})
+    assert (r.status_code, r.json()["code"]) == (400, "BAD_REQUEST")
+    assert "max_connections" in r.json()["message"]
+    r = node.api.put("/listeners/tcp:limited", json={"type": "tcp", "id": "tcp:other"})
+    assert (r.status_code, r.json()["code"]) == (400, "BAD_LISTENER_ID")
+
+
+def test_delete_listener(node):
+    port = free_port()
+    _create(node, "temp", port)
+    c = MqttClient("127.0.0.1", port).connect()
+    assert node.api.delete("/listeners/tcp:temp").status_code == 204
+    c.wait_disconnected()
+    assert _refused(port)
+    assert node.api.get("/listeners/tcp:temp").status_code == 404
+    assert "tcp:temp" not in node.broker.listeners
+
+
+def test_changes_survive_restart(tmp_path):
+    n = Node(tmp_path).start()
+    keep, drop = free_port(), free_port()
+    try:
+        _create(n, "kept", keep, max_connections=50)
+        _create(n, "dropped", drop)
+        assert n.api.delete("/listeners/tcp:dropped").status_code == 204
+        assert n.api.post("/listeners/tcp:kept/stop").status_code == 200
+        assert n.api.post("/listeners/tcp:kept/start").status_code == 200
+    finally:
+        n.stop()
+    n.start()
+    try:
+        view = n.api.get("/listeners/tcp:kept").json()
+        assert view["running"] is True and view["max_connections"] == 50
+        assert view["bind"] == f"127.0.0.1:{keep}"
+        assert n.api.get("/listeners/tcp:dropped").status_code == 404
+        MqttClient("127.0.0.1", keep).connect().disconnect()
+    finally:
+        n.stop()
+
+
+def test_unusable_settings_leave_the_listener_as_it_was(node):
+    port = free_port()
+    _create(node, "steady", port)
+    c = MqttClient("127.0.0.1", port).connect()
+    for bad in ({"max_conn_rate": "fast"}, {"bind": "127.0.0.1:1", "max_conn_rate": "fast"}):
+        r = node.api.put("/listeners/tcp:steady", json={"type": "tcp", **bad})
+        assert (r.status_code, r.json()["code"]) == (400, "BAD_REQUEST"), r.text
+    view = node.api.get("/listeners/tcp:steady").json()
+    assert view["running"] is True and view["max_conn_rate"] == "infinity"
+    assert view["bind"] == f"127.0.0.1:{port}"
+    c.subscribe("steady/t", 0)  # the connected client was not dropped
+    c.disconnect()

@@ -20,7 +20,7 @@ def _merge(base: dict, extra: dict) -> dict:
 
 # Loopback and OS-chosen ports, so that tests never collide with each other or a real broker.
 TEST_DEFAULTS = {
-    "listeners": {"tcp": {"default": {"bind": "127.0.0.1:0"}}},
+    "listeners": {t: {"default": {"bind": "127.0.0.1:0"}} for t in ("tcp", "ssl", "ws", "wss")},
     "dashboard": {"listeners": {"http": {"bind": "127.0.0.1:0"}}},
 }
 

@@ -2,9 +2,8 @@
 
 Each listener type is a map name -> listener, like EMQX.  As in EMQX, a
 ``default`` listener is always present unless the config sets it to
-``"marked_for_deletion"``; emqpy does that only for the types listed in
-``DEFAULT_LISTENER_TYPES`` (tcp for now; the others are added once their
-transports exist).  ``bind`` is a ``Bind`` (see ``types``): a string with
+``"marked_for_deletion"``: ``tcp:default`` 1883, ``ssl:default`` 8883,
+``ws:default`` 8083 and ``wss:default`` 8084 (the last two on path ``/mqtt``).  ``bind`` is a ``Bind`` (see ``types``): a string with
 ``.host``/``.port`` attributes.
 """
 
@@ -21,8 +20,8 @@ from .types import BindType, ByteSize, CommaList, Duration, DurationS, count_or_
 
 TOMBSTONE = "marked_for_deletion"
 LISTENER_TYPES = ("tcp", "ssl", "ws", "wss")
-# Types whose "default" listener exists unless deleted (EMQX: all four).
-DEFAULT_LISTENER_TYPES: tuple[str, ...] = ("tcp",)
+# Types whose "default" listener exists unless deleted (as in EMQX: all four).
+DEFAULT_LISTENER_TYPES: tuple[str, ...] = LISTENER_TYPES
 
 _TLS_VERSIONS = Literal["tlsv1.3", "tlsv1.2", "tlsv1.1", "tlsv1"]
 _SSL_LOG_LEVEL = Literal["emergency", "alert", "critical", "error", "warning", "notice", "info", "debug", "none", "all"]

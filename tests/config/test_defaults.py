@@ -130,10 +130,18 @@ def test_parsed_forms():
     assert type(m.max_inflight) is int and isinstance(m.idle_timeout, float)
 
 
-def test_only_tcp_default_listener_for_now():
+def test_four_default_listeners():
     ls = EmqxConfig().listeners
     assert list(ls.tcp) == ["default"]
     bind = ls.tcp["default"].bind
     assert bind == "0.0.0.0:1883" and (bind.host, bind.port) == ("0.0.0.0", 1883)
-    assert ls.ssl == {} and ls.ws == {} and ls.wss == {}
+    assert [(t, list(getattr(ls, t)), getattr(ls, t)["default"].bind.port)
+            for t in ("ssl", "ws", "wss")] == [
+        ("ssl", ["default"], 8883), ("ws", ["default"], 8083), ("wss", ["default"], 8084)]
+    assert ls.ws["default"].websocket.mqtt_path == "/mqtt"
+    assert ls.wss["default"].websocket.mqtt_path == "/mqtt"
+    ssl = ls.ssl["default"].ssl_options
+    assert (ssl.certfile, ssl.keyfile, ssl.cacertfile) == (
+        "${EMQX_ETC_DIR}/certs/cert.pem", "${EMQX_ETC_DIR}/certs/key.pem",
+        "${EMQX_ETC_DIR}/certs/cacert.pem")
     assert ls.tcp["default"].tcp_options.send_timeout == 15.0

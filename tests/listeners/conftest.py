@@ -1,0 +1,2 @@
+"""Fixtures for the listener tests (defined in helpers.py)."""
+from .helpers import clients, pki  # noqa: F401

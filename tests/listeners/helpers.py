@@ -1,0 +1,276 @@
+"""Helpers for the listener tests: a test PKI made here with `cryptography` (independent of
+emqpy's own default-certificate code) and paho clients over tcp/ssl/ws/wss."""
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import queue
+import socket
+import ssl
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+WAIT = 10  # seconds an expected event may take before the test fails (not a speed check)
+
+
+def _cert(subject_cn, issuer_key, issuer_name, key, *, ca=False, sans=(), eku=None):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "test"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)])
+    b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer_name or name)
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(hours=1))
+         .not_valid_after(now + datetime.timedelta(days=2))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if sans:
+        b = b.add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address(s)) if s[0].isdigit() else x509.DNSName(s)
+             for s in sans]), critical=False)
+    if eku:
+        b = b.add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+    return b.sign(issuer_key, hashes.SHA256())
+
+
+@dataclass
+class Pki:
+    dir: Path
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    deep_client_cert: Path  # signed by an intermediate CA (chain depth 1)
+    deep_client_key: Path
+    deep_chain: Path        # intermediate CA certificate, sent by the client
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory) -> Pki:
+    d = tmp_path_factory.mktemp("pki")
+
+    def key():
+        return ec.generate_private_key(ec.SECP256R1())
+
+    def write(name, obj):
+        p = d / name
+        if isinstance(obj, x509.Certificate):
+            p.write_bytes(obj.public_bytes(serialization.Encoding.PEM))
+        else:
+            p.write_bytes(obj.private_bytes(serialization.Encoding.PEM,
+                                            serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+        return p
+
+    ca_key = key()
+    ca = _cert("Test Root CA", ca_key, None, ca_key, ca=True)
+    skey = key()
+    srv = _cert("localhost", ca_key, ca.subject, skey, sans=("localhost", "127.0.0.1"),
+                eku=ExtendedKeyUsageOID.SERVER_AUTH)
+    ckey = key()
+    cli = _cert("device-42", ca_key, ca.subject, ckey, eku=ExtendedKeyUsageOID.CLIENT_AUTH)
+    ikey = key()
+    inter = _cert("Test Intermediate", ca_key, ca.subject, ikey, ca=True)
+    dkey = key()
+    deep = _cert("deep-device", ikey, inter.subject, dkey, eku=ExtendedKeyUsageOID.CLIENT_AUTH)
+    deep_path = d / "deep-client.pem"
+    deep_path.write_bytes(deep.public_bytes(serialization.Encoding.PEM)
+                          + inter.public_bytes(serialization.Encoding.PEM))
+    return Pki(d, write("ca.pem", ca), write("server.pem", srv), write("server.key", skey),
+               write("client.pem", cli), write("client.key", ckey), deep_path,
+               write("deep-client.key", dkey), write("inter.pem", inter))
+
+
+def ssl_opts(pki: Pki, **extra) -> dict:
+    return {"certfile": str(pki.server_cert), "keyfile": str(pki.server_key),
+            "cacertfile": str(pki.ca), **extra}
+
+
+class Client:
+    """A paho client with blocking helpers: connect() waits for CONNACK, messages in a queue."""
+
+    def __init__(self, port, *, transport="tcp", ca=None, cert=None, key=None,
+                 client_id="", version=mqtt.MQTTv311, ws_path="/mqtt", username=None):
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                             transport=transport, protocol=version)
+        self.port = port
+        if transport == "websockets":
+            self.c.ws_set_options(path=ws_path)
+        if ca is not None:
+            self.c.tls_set(ca_certs=str(ca), certfile=cert and str(cert),
+                           keyfile=key and str(key))
+        if username is not None:
+            self.c.username_pw_set(username)
+        self.messages: queue.Queue = queue.Queue()
+        self.connack: queue.Queue = queue.Queue()
+        self.subacks: queue.Queue = queue.Queue()
+        self.disconnected = threading.Event()
+        self.c.on_connect = lambda c, u, f, rc, p=None: self.connack.put(rc)
+        self.c.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload))
+        self.c.on_subscribe = lambda c, u, mid, rcs, p=None: self.subacks.put(rcs)
+        self.c.on_disconnect = lambda *a: self.disconnected.set()
+
+    def connect(self):
+        self.c.connect("127.0.0.1", self.port, keepalive=30)
+        self.c.loop_start()
+        rc = self.connack.get(timeout=WAIT)
+        return rc
+
+    def subscribe(self, topic, qos=1):
+        self.c.subscribe(topic, qos)
+        return self.subacks.get(timeout=WAIT)
+
+    def publish(self, topic, payload, qos=1):
+        self.c.publish(topic, payload, qos).wait_for_publish(WAIT)
+
+    def get(self):
+        return self.messages.get(timeout=WAIT)
+
+    def close(self):
+        try:
+            self.c.disconnect()
+        finally:
+            self.c.loop_stop()
+
+
+@pytest.fixture
+def clients():
+    made = []
+
+    def factory(*a, **kw):
+        c = Client(*a, **kw)
+        made.append(c)
+        return c
+
+    yield factory
+    for c in made:
+        c.close()
+
+
+def connect_packet(clientid: str, username: str | None = None) -> bytes:
+    """An MQTT 3.1.1 CONNECT, written out by hand."""
+    def s(x: str) -> bytes:
+        b = x.encode()
+        return len(b).to_bytes(2, "big") + b
+    flags = 0x02 | (0x80 if username is not None else 0)
+    body = s("MQTT") + bytes((4, flags)) + (60).to_bytes(2, "big") + s(clientid)
+    if username is not None:
+        body += s(username)
+    return bytes((0x10, len(body))) + body
+
+
+def recv_exactly(sock, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError(f"closed after {buf!r}")
+        buf += chunk
+    return buf
+
+
+def wait_for(fn, what="condition"):
+    """Poll `fn` until it is true (the broker works in its own thread)."""
+    import time
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def closed_by_peer(sock) -> bool:
+    """True once the server has closed `sock` (reads EOF or a reset)."""
+    sock.settimeout(WAIT)
+    try:
+        while sock.recv(4096):
+            pass
+    except (ConnectionResetError, ssl.SSLError):
+        pass
+    except socket.timeout:
+        return False
+    return True
+
+
+def call(broker, fn, *args):
+    """Run `fn(*args)` (a coroutine function or a plain one) in the broker's event loop."""
+    import asyncio
+
+    async def runner():
+        res = fn(*args)
+        if asyncio.iscoroutine(res):
+            res = await res
+        return res
+    return asyncio.run_coroutine_threadsafe(runner(), broker.loop).result(WAIT)
+
+
+class RawWs:
+    """A WebSocket client over a plain socket (wsproto, client side) for byte-level checks."""
+
+    def __init__(self, port, path="/mqtt", subprotocols=("mqtt",), headers=(), ctx=None,
+                 extensions=()):
+        from wsproto import ConnectionType, WSConnection
+        from wsproto.events import Request
+
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        if ctx is not None:
+            self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.events = []
+        self.sock.sendall(self.ws.send(Request(
+            host="127.0.0.1", target=path, subprotocols=list(subprotocols),
+            extensions=list(extensions),
+            extra_headers=[(k.encode(), v.encode()) for k, v in headers])))
+        self.status, self.subprotocol = None, None
+        from wsproto.events import AcceptConnection, RejectConnection
+        while self.status is None:
+            for ev in self._read():
+                if isinstance(ev, AcceptConnection):
+                    self.status, self.subprotocol = 101, ev.subprotocol
+                    self.accepted_extensions = ev.extensions
+                elif isinstance(ev, RejectConnection):
+                    self.status = ev.status_code
+                else:
+                    self.events.append(ev)
+
+    def _read(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("closed")
+        self.ws.receive_data(data)
+        return list(self.ws.events())
+
+    def send(self, data: bytes) -> None:
+        from wsproto.events import BytesMessage
+        self.sock.sendall(self.ws.send(BytesMessage(data=data)))
+
+    def send_event(self, ev) -> None:
+        self.sock.sendall(self.ws.send(ev))
+
+    def next_event(self):
+        while not self.events:
+            self.events.extend(self._read())
+        return self.events.pop(0)
+
+    def recv_frame(self) -> bytes:
+        """The payload of the next binary message (skipping nothing else)."""
+        from wsproto.events import BytesMessage
+        ev = self.next_event()
+        assert isinstance(ev, BytesMessage), ev
+        data = bytes(ev.data)
+        while not ev.message_finished:
+            ev = self.next_event()
+            data += bytes(ev.data)
+        return data
+
+    def close(self):
+        self.sock.close()

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 
-from emqpy.authz.deferred import Deferred
+from emqpy.broker.deferred import Deferred
 from emqpy.broker.message import Message
 from emqpy.mqtt import reason_codes as rc
 from emqpy.mqtt.frames import FrameReader
@@ -463,13 +463,24 @@ class Channel(asyncio.Protocol):
                 "authentication_method": self._auth_method, "authentication_data": result[1]}),
                 "packets.auth.sent")
             idle = self.broker.config.mqtt.idle_timeout
-            if idle and idle != float("inf"):  # a client that never answers is dropped
+            if self.state == CONNECTING and idle and idle != float("inf"):
+                # a client that never answers is dropped
                 self._idle_handle = self.broker.loop.call_later(idle, self._idle_expired)
             return
         self._auth_state = None
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
+        if self.state == CONNECTED:  # re-authentication: AUTH 0x00 or DISCONNECT
+            if isinstance(result, dict):
+                self.is_superuser = bool(result.get("is_superuser"))
+                props = {"authentication_method": self._auth_method}
+                if result.get("auth_data") is not None:
+                    props["authentication_data"] = result["auth_data"]
+                self.send_packet(Auth(rc.SUCCESS, props), "packets.auth.sent")
+            else:
+                self.close(result or rc.NOT_AUTHORIZED, _reason_name(result or rc.NOT_AUTHORIZED))
+            return
         self._after_auth(result)
 
     def _after_auth(self, result) -> None:
@@ -544,12 +555,14 @@ class Channel(asyncio.Protocol):
                 raise MQTTError(rc.PAYLOAD_FORMAT_INVALID, "payload is not UTF-8") from None
         if self.mountpoint:
             topic = self.mountpoint + topic
-        broker.metrics.recv_q[qos] += 1
         if broker.authorize is not None and not self.is_superuser:
+            # (checked before counting: a check that must wait replays this packet)
             if not broker.authorize(self, "publish", topic, qos, pkt.retain):
+                broker.metrics.recv_q[qos] += 1
                 broker.metrics.c["packets.publish.auth_error"] += 1
                 self._publish_denied(qos, pkt.packet_id)
                 return
+        broker.metrics.recv_q[qos] += 1
         msg = Message(topic, pkt.payload, qos, pkt.retain, props, self.clientid, self.username,
                       self.peerhost)
         if qos == 0:
@@ -715,6 +728,17 @@ class Channel(asyncio.Protocol):
             self._enhanced(self.broker.enhanced_auth.step(
                 self, pkt.props.get("authentication_data"), self._auth_state))
             return
+        if self.state == CONNECTED and self._auth_method:  # re-authentication (MQTT 5 4.12.1)
+            if pkt.props.get("authentication_method") != self._auth_method:
+                raise MQTTError(rc.PROTOCOL_ERROR, "re-authentication with another method")
+            data = pkt.props.get("authentication_data")
+            if pkt.reason_code == rc.REAUTHENTICATE and self._auth_state is None:
+                self._enhanced(self.broker.enhanced_auth.start(self, self.connect_pkt,
+                                                               self._auth_method, data))
+                return
+            if pkt.reason_code == rc.CONTINUE_AUTHENTICATION and self._auth_state is not None:
+                self._enhanced(self.broker.enhanced_auth.step(self, data, self._auth_state))
+                return
         raise MQTTError(rc.PROTOCOL_ERROR, "AUTH without enhanced authentication")
 
     def _on_server_only(self, byte0: int, body) -> None:

@@ -1,0 +1,241 @@
+"""REST API of the global authentication chain (EMQX's /authentication operations)."""
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from emqpy.api.auth import AUTH_RESPONSES, authenticated
+from emqpy.api.errors import ApiError, error_responses
+from emqpy.api.pagination import Page, paginate
+from emqpy.authn import AlreadyExists, NotFound
+from emqpy.authn.config import ConfigInvalid
+from emqpy.authn.core import mask_secrets
+
+router = APIRouter(tags=["Authentication"], dependencies=[Depends(authenticated)],
+                   responses=AUTH_RESPONSES)
+
+E400 = error_responses({400: ["BAD_REQUEST"]})
+E404 = error_responses({404: ["NOT_FOUND"]})
+E400_404 = error_responses({400: ["BAD_REQUEST"], 404: ["NOT_FOUND"]})
+
+
+class UserCreate(BaseModel):
+    user_id: str
+    password: str
+    is_superuser: bool = False
+
+
+class UserUpdate(BaseModel):
+    password: str | None = None
+    is_superuser: bool | None = None
+
+
+class UserOut(BaseModel):
+    user_id: str
+    is_superuser: bool = False
+
+
+class OrderItem(BaseModel):
+    id: str = Field(examples=["password_based:built_in_database"])
+
+
+def _svc(request: Request):
+    svc = getattr(request.app.state.ctx.broker, "authn", None)
+    if svc is None:
+        raise ApiError(503, "SERVICE_UNAVAILABLE", "authentication is not running")
+    return svc
+
+
+def _get(svc, aid: str):
+    try:
+        return svc.get(aid)
+    except NotFound:
+        raise ApiError(404, "NOT_FOUND", f"Authenticator not found: {aid}") from None
+
+
+def _users_of(svc, aid: str):
+    a = _get(svc, aid)
+    if not hasattr(a, "list_users"):
+        raise ApiError(400, "BAD_REQUEST", f"Authenticator {aid} does not manage users")
+    return a
+
+
+@router.get("/authentication", summary="List authenticators for global authentication.")
+async def list_authenticators(request: Request) -> list[dict[str, Any]]:
+    return [mask_secrets(c) for c in _svc(request).configs()]
+
+
+@router.post("/authentication", responses={**E400, **error_responses({409: ["ALREADY_EXISTS"]})},
+             summary="Create authenticator for global authentication.")
+async def create_authenticator(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
+    try:
+        cfg = await _svc(request).create(body)
+    except ConfigInvalid as e:
+        raise ApiError(400, "BAD_REQUEST", str(e)) from None
+    except AlreadyExists as e:
+        raise ApiError(409, "ALREADY_EXISTS", f"Authenticator already exists: {e}") from None
+    return mask_secrets(cfg)
+
+
+@router.put("/authentication/order", status_code=204, responses=E400,
+            summary="Reorder all authenticators in global authentication chain.")
+async def reorder(request: Request, body: list[OrderItem]) -> Response:
+    try:
+        _svc(request).reorder([i.id for i in body])
+    except ConfigInvalid as e:
+        raise ApiError(400, "BAD_REQUEST", str(e)) from None
+    return Response(status_code=204)
+
+
+@router.get("/authentication/{id}", responses=E404,
+            summary="Get authenticator from global authentication chain.")
+async def get_authenticator(request: Request, id: str) -> dict[str, Any]:
+    return mask_secrets(_get(_svc(request), id).cfg)
+
+
+@router.put("/authentication/{id}", status_code=204,
+            responses={**E400_404, **error_responses({409: ["ALREADY_EXISTS"]})},
+            summary="Update authenticator from global authentication chain.")
+async def update_authenticator(request: Request, id: str,
+                               body: Annotated[Any, Body()]) -> Response:
+    svc = _svc(request)
+    _get(svc, id)
+    try:
+        await svc.update(id, body)
+    except ConfigInvalid as e:
+        raise ApiError(400, "BAD_REQUEST", str(e)) from None
+    return Response(status_code=204)
+
+
+@router.delete("/authentication/{id}", status_code=204, responses=E404,
+               summary="Delete authenticator from global authentication chain.")
+async def delete_authenticator(request: Request, id: str) -> Response:
+    svc = _svc(request)
+    _get(svc, id)
+    await svc.delete(id)
+    return Response(status_code=204)
+
+
+@router.put("/authentication/{id}/position/{position}", status_code=204, responses=E400_404,
+            summary="Move authenticator in global authentication chain.")
+async def move_authenticator(request: Request, id: str, position: str) -> Response:
+    svc = _svc(request)
+    _get(svc, id)
+    try:
+        svc.move(id, position)
+    except NotFound as e:
+        raise ApiError(404, "NOT_FOUND", f"Authenticator not found: {e}") from None
+    except ConfigInvalid as e:
+        raise ApiError(400, "BAD_REQUEST", str(e)) from None
+    return Response(status_code=204)
+
+
+@router.get("/authentication/{id}/status",
+            responses={**E404, **error_responses({500: ["INTERNAL_ERROR"]})},
+            summary="Get authenticator status from global authentication chain.")
+async def authenticator_status(request: Request, id: str) -> dict[str, Any]:
+    broker = request.app.state.ctx.broker
+    a = _get(_svc(request), id)
+    status = await a.status()
+    metrics = a.metrics.as_dict()
+    node = broker.node_name
+    res_metrics = {"matched": metrics["total"], "success": metrics["success"],
+                   "failed": metrics["failed"], "rate": 0.0, "rate_max": 0.0,
+                   "rate_last5m": 0.0}
+    out = {"status": status, "metrics": metrics, "resource_metrics": res_metrics,
+           "node_status": [{"node": node, "status": status}],
+           "node_metrics": [{"node": node, "metrics": metrics}],
+           "node_resource_metrics": [{"node": node, "metrics": res_metrics}],
+           "node_error": []}
+    if a.last_error:
+        out["node_error"] = [{"node": node, "error": a.last_error}]
+    return out
+
+
+# -- users of the built-in database -------------------------------------------------------------
+
+@router.get("/authentication/{id}/users", responses=E404,
+            summary="List users in authenticator in global authentication chain.")
+async def list_users(request: Request, id: str, page: Page,
+                     like_user_id: Annotated[str | None, Query(
+                         description="Fuzzy search user_id (username or clientid).")] = None,
+                     is_superuser: Annotated[bool | None, Query(
+                         description="Is superuser")] = None) -> dict[str, Any]:
+    a = _users_of(_svc(request), id)
+    return paginate(a.list_users(page.offset, page.limit, like_user_id, is_superuser), page)
+
+
+@router.post("/authentication/{id}/users", status_code=201, responses=E400_404,
+             summary="Create users for authenticator in global authentication chain.")
+async def create_user(request: Request, id: str, body: UserCreate) -> UserOut:
+    from emqpy.authn.builtin import UserError
+    a = _users_of(_svc(request), id)
+    try:
+        return UserOut(**a.add_user(body.user_id, body.password, body.is_superuser))
+    except FileExistsError:
+        raise ApiError(409, "ALREADY_EXISTS", f"User already exists: {body.user_id}") from None
+    except UserError as e:
+        raise ApiError(400, "BAD_REQUEST", str(e)) from None
+
+
+@router.get("/authentication/{id}/users/{user_id}", responses=E404,
+            summary="Get user from authenticator in global authentication chain.")
+async def get_user(request: Request, id: str, user_id: str) -> UserOut:
+    u = _users_of(_svc(request), id).get_user(user_id)
+    if u is None:
+        raise ApiError(404, "NOT_FOUND", f"User not found: {user_id}")
+    return UserOut(**u)
+
+
+@router.put("/authentication/{id}/users/{user_id}", responses=E400_404,
+            summary="Update user in authenticator in global authentication chain.")
+async def update_user(request: Request, id: str, user_id: str, body: UserUpdate) -> UserOut:
+    from emqpy.authn.builtin import UserError
+    a = _users_of(_svc(request), id)
+    try:
+        u = a.update_user(user_id, body.password, body.is_superuser)
+    except UserError as e:
+        raise ApiError(400, "BAD_REQUEST", str(e)) from None
+    if u is None:
+        raise ApiError(404, "NOT_FOUND", f"User not found: {user_id}")
+    return UserOut(**u)
+
+
+@router.delete("/authentication/{id}/users/{user_id}", status_code=204, responses=E404,
+               summary="Delete user in authenticator in global authentication chain.")
+async def delete_user(request: Request, id: str, user_id: str) -> Response:
+    if not _users_of(_svc(request), id).delete_user(user_id):
+        raise ApiError(404, "NOT_FOUND", f"User not found: {user_id}")
+    return Response(status_code=204)
+
+
+@router.post("/authentication/{id}/import_users", status_code=204, responses=E400_404,
+             summary="Import users into authenticator in global authentication chain.")
+async def import_users(request: Request, id: str,
+                       type: Annotated[Literal["plain", "hash"], Query(
+                           description="The import file template type, enum with "
+                                       "`plain`,`hash`")]) -> Response:
+    from emqpy.authn.builtin import UserError
+    a = _users_of(_svc(request), id)
+    ctype = request.headers.get("content-type", "")
+    try:
+        if ctype.startswith("multipart/form-data"):
+            form = await request.form()
+            upload = form.get("filename")
+            if upload is None or isinstance(upload, str):
+                raise UserError("a file in form field 'filename' is required")
+            a.import_users(type, upload.filename, await upload.read())
+        else:
+            try:
+                data = json.loads(await request.body())
+            except ValueError as e:
+                raise UserError(f"malformed JSON body: {e}") from None
+            if not isinstance(data, list):
+                raise UserError("a JSON list of users is expected")
+            a.import_users(type, None, data)
+    except UserError as e:
+        raise ApiError(400, "BAD_REQUEST", str(e)) from None
+    return Response(status_code=204)

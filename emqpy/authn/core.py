@@ -1,0 +1,171 @@
+"""The authentication chain: ordered authenticators, first definite answer wins.
+
+Each authenticator's `check(ch, pkt)` answers None (ignore: ask the next one), a reason code
+(deny), or a dict (allow, with `is_superuser`), or an awaitable of those. The chain stays
+synchronous until an authenticator needs I/O, so the common built-in case costs no task.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+
+from emqpy.mqtt import reason_codes as rc
+
+log = logging.getLogger("emqpy.authn")
+
+MASK = "******"
+SECRET_KEYS = ("password", "secret")
+
+
+def mask_secrets(cfg):
+    """What GET responses show: secrets replaced by EMQX's mask."""
+    if isinstance(cfg, dict):
+        return {k: (MASK if k in SECRET_KEYS and isinstance(v, str) and v else mask_secrets(v))
+                for k, v in cfg.items()}
+    if isinstance(cfg, list):
+        return [mask_secrets(v) for v in cfg]
+    return cfg
+
+
+def unmask(new, old):
+    """A PUT that sends the mask back keeps the stored secret."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        return {k: (old.get(k) if k in SECRET_KEYS and v == MASK and k in old
+                    else unmask(v, old.get(k))) for k, v in new.items()}
+    return new
+
+
+def authenticator_id(cfg: dict) -> str:
+    mech = cfg.get("mechanism")
+    backend = cfg.get("backend")
+    return f"{mech}:{backend}" if backend else str(mech)
+
+
+class Metrics:
+    __slots__ = ("total", "success", "failed", "nomatch")
+
+    def __init__(self):
+        self.total = self.success = self.failed = self.nomatch = 0
+
+    def count(self, result) -> None:
+        self.total += 1
+        if result is None:
+            self.nomatch += 1
+        elif isinstance(result, dict):
+            self.success += 1
+        else:
+            self.failed += 1
+
+    def as_dict(self) -> dict:
+        return {"total": self.total, "success": self.success, "failed": self.failed,
+                "nomatch": self.nomatch, "rate": 0.0, "rate_max": 0.0, "rate_last5m": 0.0}
+
+
+class Authenticator:
+    """Base class: subclasses set `self.cfg` (normalised config) and implement `check`."""
+
+    needs_resource = False  # True for backends with a connection (status reflects reachability)
+
+    def __init__(self, broker, cfg: dict):
+        self.broker = broker
+        self.cfg = cfg
+        self.id = authenticator_id(cfg)
+        self.metrics = Metrics()
+        self.last_error: str | None = None
+
+    @property
+    def enable(self) -> bool:
+        return self.cfg.get("enable", True)
+
+    def check(self, ch, pkt):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def destroy(self) -> None:
+        """The authenticator is removed from the chain for good (drop its data)."""
+        await self.close()
+
+    async def health(self) -> bool:
+        return True
+
+    async def status(self) -> str:
+        if not self.enable:
+            return "disconnected"
+        try:
+            return "connected" if await self.health() else "disconnected"
+        except Exception as e:  # a broken backend is reported, never raised
+            self.last_error = str(e)
+            return "disconnected"
+
+
+def credentials(pkt) -> tuple[str | None, str | None]:
+    pw = pkt.password
+    if isinstance(pw, (bytes, bytearray)):
+        pw = bytes(pw).decode("utf-8", "replace")
+    return pkt.username, pw
+
+
+class Chain:
+    def __init__(self, broker):
+        self.broker = broker
+        self.authenticators: list[Authenticator] = []
+
+    def get(self, aid: str) -> Authenticator | None:
+        for a in self.authenticators:
+            if a.id == aid:
+                return a
+        return None
+
+    def authenticate(self, ch, pkt):
+        """The broker's authenticator hook."""
+        lst = getattr(ch.listener, "cfg", None)
+        enable_authn = getattr(lst, "enable_authn", True) if lst is not None else True
+        if enable_authn is False:
+            return 0
+        active = [a for a in self.authenticators if a.enable]
+        if not active:  # no authenticator: everyone may connect, as EMQX's default
+            c = self.broker.metrics.c
+            c["client.auth.anonymous"] += 1
+            c["authentication.success.anonymous"] += 1
+            return 0
+        if enable_authn == "quick_deny_anonymous" and not pkt.username and not pkt.password:
+            return rc.NOT_AUTHORIZED
+        for i, a in enumerate(active):
+            res = self._safe(a, ch, pkt)
+            if inspect.isawaitable(res):
+                return self._continue(res, a, active[i + 1:], ch, pkt)
+            a.metrics.count(res)
+            if res is not None:
+                return res
+        return rc.NOT_AUTHORIZED  # every authenticator ignored the client
+
+    @staticmethod
+    def _safe(a, ch, pkt):
+        try:
+            return a.check(ch, pkt)
+        except Exception as e:
+            a.last_error = str(e)
+            log.warning("authenticator %s failed: %s", a.id, e)
+            return None
+
+    async def _continue(self, pending, a, rest, ch, pkt):
+        for nxt in [None, *rest]:
+            if nxt is not None:
+                a, pending = nxt, self._safe(nxt, ch, pkt)
+            res = pending
+            if inspect.isawaitable(pending):
+                try:
+                    res = await pending
+                except Exception as e:  # an unreachable backend means "ignore", never a crash
+                    a.last_error = str(e)
+                    log.warning("authenticator %s failed: %s", a.id, e)
+                    res = None
+            a.metrics.count(res)
+            if res is not None:
+                return res
+        return rc.NOT_AUTHORIZED

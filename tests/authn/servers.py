@@ -1,0 +1,127 @@
+"""Real Redis and PostgreSQL servers for the backend tests, started in temp dirs on free
+ports (Debian packages redis-server and postgresql); tests skip when the binaries are absent."""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+REDIS_PASSWORD = "r3dis-pw"
+PG_PASSWORD = "pg-pw"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, proc=None, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("server exited at start")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+class RedisServer:
+    def __init__(self):
+        exe = shutil.which("redis-server")
+        if exe is None:
+            pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        self.dir = tempfile.mkdtemp(prefix="redis-")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir, "--requirepass", REDIS_PASSWORD],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_port(self.port, self.proc)
+
+    def client(self):
+        import redis
+        return redis.Redis(port=self.port, password=REDIS_PASSWORD)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    cands = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return cands[-1] if cands else None
+
+
+class PostgresServer:
+    """initdb + pg_ctl as the `postgres` system user when run as root (postgres refuses root)."""
+
+    def __init__(self):
+        initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+        if not initdb or not pg_ctl:
+            pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+        self.pg_ctl = pg_ctl
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            if not shutil.which("runuser"):
+                pytest.skip("running as root without runuser")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.dir = tempfile.mkdtemp(prefix="pg-")
+        if self.as_user:
+            shutil.chown(self.dir, "postgres")
+        self.data = os.path.join(self.dir, "data")
+        pw = os.path.join(self.dir, "pw")
+        with open(pw, "w") as f:
+            f.write(PG_PASSWORD)
+        if self.as_user:
+            shutil.chown(pw, "postgres")
+        self.port = free_port()
+        self._run([initdb, "-D", self.data, "-U", "postgres", "-A", "scram-sha-256",
+                   "--pwfile", pw])
+        self._run([pg_ctl, "-D", self.data, "-w", "-l", os.path.join(self.dir, "log"),
+                   "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start"])
+        _wait_port(self.port)
+
+    def _run(self, cmd):
+        subprocess.run(self.as_user + cmd, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=120)
+
+    def dsn(self, db="postgres") -> dict:
+        return {"host": "127.0.0.1", "port": self.port, "user": "postgres",
+                "password": PG_PASSWORD, "database": db}
+
+    def sql(self, *statements, db="postgres"):
+        import asyncio
+
+        import asyncpg
+
+        async def go():
+            conn = await asyncpg.connect(**self.dsn(db))
+            try:
+                for st in statements:
+                    if isinstance(st, tuple):
+                        await conn.execute(st[0], *st[1:])
+                    else:
+                        await conn.execute(st)
+            finally:
+                await conn.close()
+        asyncio.run(go())
+
+    def stop(self):
+        try:
+            self._run([self.pg_ctl, "-D", self.data, "-m", "immediate", "-w", "stop"])
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)

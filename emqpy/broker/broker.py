@@ -457,7 +457,10 @@ class Broker:
             self.retainer.on_publish(msg)
         n = 0
         fast = msg.qos == 0 and msg.expire_at is None and not self.upgrade_qos
-        for route in self.router.match(msg.topic):
+        routes = self.router._cache.get(msg.topic)
+        if routes is None:
+            routes = self.router.match(msg.topic)
+        for route in routes:
             if fast:
                 n += self._fanout_qos0(msg, route.subs)
             else:
@@ -490,8 +493,14 @@ class Broker:
                 continue
             if ch.version == 5:
                 w = w5 if w5 is not None else (w5 := msg.wire(True, 0, False))
+            elif w4 is not None:
+                w = w4
             else:
-                w = w4 if w4 is not None else (w4 := msg.wire(False, 0, False))
+                raw = msg.raw_body
+                if raw is not None and not msg.raw_v5 and len(raw) < 128:
+                    w = w4 = b"\x30" + bytes((len(raw),)) + raw  # the incoming body, reused
+                else:
+                    w = w4 = msg.wire(False, 0, False)
             size = len(w)
             if ch.client_max_packet and size > ch.client_max_packet:
                 self.metrics.inc_dropped("too_large")

@@ -520,6 +520,26 @@ class Channel(asyncio.Protocol):
         self.broker.metrics.c["client.connack"] += 1
 
     def _on_publish(self, byte0: int, body) -> None:
+        if byte0 == 0x30 and self.version != 5 and self.state == CONNECTED and \
+                not self.mountpoint and self.broker.authorize is None:
+            # The most common PUBLISH (QoS 0, no retain, MQTT 3) decoded inline; anything
+            # unusual falls through to the general path, which reports the error.
+            broker = self.broker
+            n = len(body)
+            end = 2 + ((body[0] << 8) | body[1]) if n >= 2 else n + 1
+            if end <= n:
+                try:
+                    topic = body[2:end].decode("utf-8")
+                except UnicodeDecodeError:
+                    topic = ""
+                if topic and "+" not in topic and "#" not in topic and "\x00" not in topic and \
+                        topic.count("/") < broker.max_topic_levels:
+                    broker.metrics.recv_q[0] += 1
+                    msg = Message(topic, body[end:], 0, False, None, self.clientid,
+                                  self.username, self.peerhost)
+                    msg.raw_body = body
+                    broker.publish(msg)
+                    return
         if self.state != CONNECTED:
             raise MQTTError(rc.PROTOCOL_ERROR, "PUBLISH before CONNECT")
         pkt = Publish.decode(byte0 & 0x0F, body, self.version)
@@ -576,8 +596,11 @@ class Channel(asyncio.Protocol):
         pid = pkt.packet_id
         if qos == 1:
             n = broker.publish(msg)
-            self.send_packet(Puback(pid, 0 if n or self.version != 5 else rc.NO_MATCHING_SUBSCRIBERS),
-                             "packets.puback.sent")
+            broker.metrics.c["packets.puback.sent"] += 1
+            if n or self.version != 5:
+                self.write(b"\x40\x02" + pid.to_bytes(2, "big"))
+            else:
+                self.write(Puback(pid, rc.NO_MATCHING_SUBSCRIBERS).encode(5))
             return
         awaiting = self.session.awaiting_rel
         if pid in awaiting and time.monotonic() - awaiting[pid] > broker.await_rel_timeout:
@@ -625,10 +648,15 @@ class Channel(asyncio.Protocol):
 
     def _on_puback(self, byte0: int, body) -> None:
         self._require_connected()
-        pkt = Puback.decode(byte0 & 0x0F, body, self.version)
+        if byte0 == 0x40 and len(body) == 2:  # the usual 2-byte PUBACK, without an object
+            pid = (body[0] << 8) | body[1]
+            if not pid:
+                raise MQTTError(rc.PROTOCOL_ERROR, "packet id 0")
+        else:
+            pid = Puback.decode(byte0 & 0x0F, body, self.version).packet_id
         c = self.broker.metrics.c
         c["packets.puback.received"] += 1
-        if not self.session.on_puback(pkt.packet_id):
+        if not self.session.on_puback(pid):
             c["packets.puback.missed"] += 1
 
     def _on_pubrec(self, byte0: int, body) -> None:

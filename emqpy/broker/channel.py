@@ -15,6 +15,7 @@ from emqpy.broker.deferred import Deferred
 from emqpy.broker.message import Message
 from emqpy.mqtt import reason_codes as rc
 from emqpy.mqtt.frames import FrameReader
+from emqpy.mqtt.packets import fixed_header
 from emqpy.mqtt.packets import (
     Auth, Connack, Connect, Disconnect, Publish, Puback, Pubcomp, Pubrec, Pubrel, Suback, Subscribe,
     Unsuback, Unsubscribe, decode_packet,
@@ -520,26 +521,41 @@ class Channel(asyncio.Protocol):
         self.broker.metrics.c["client.connack"] += 1
 
     def _on_publish(self, byte0: int, body) -> None:
-        if byte0 == 0x30 and self.version != 5 and self.state == CONNECTED and \
-                not self.mountpoint and self.broker.authorize is None:
-            # The most common PUBLISH (QoS 0, no retain, MQTT 3) decoded inline; anything
+        if (byte0 == 0x30 or byte0 == 0x32) and self.version != 5 and self.state == CONNECTED \
+                and not self.mountpoint and self.broker.authorize is None:
+            # The most common PUBLISHes (QoS 0 or 1, no retain, MQTT 3) decoded inline; anything
             # unusual falls through to the general path, which reports the error.
             broker = self.broker
             n = len(body)
             end = 2 + ((body[0] << 8) | body[1]) if n >= 2 else n + 1
-            if end <= n:
+            qos1 = byte0 == 0x32
+            if end + (2 if qos1 else 0) <= n:
                 try:
                     topic = body[2:end].decode("utf-8")
                 except UnicodeDecodeError:
                     topic = ""
                 if topic and "+" not in topic and "#" not in topic and "\x00" not in topic and \
                         topic.count("/") < broker.max_topic_levels:
-                    broker.metrics.recv_q[0] += 1
-                    msg = Message(topic, body[end:], 0, False, None, self.clientid,
-                                  self.username, self.peerhost)
-                    msg.raw_body = body
-                    broker.publish(msg)
-                    return
+                    if not qos1:
+                        broker.metrics.recv_q[0] += 1
+                        msg = Message(topic, body[end:], 0, False, None, self.clientid,
+                                      self.username, self.peerhost)
+                        msg.raw_body = body
+                        broker.publish(msg)
+                        return
+                    pid = (body[end] << 8) | body[end + 1]
+                    if pid and broker.max_qos_allowed >= 1:
+                        broker.metrics.recv_q[1] += 1
+                        payload = body[end + 2:]
+                        msg = Message(topic, payload, 1, False, None, self.clientid,
+                                      self.username, self.peerhost)
+                        # An MQTT 3 QoS 1 subscriber gets this very body around its own
+                        # packet id: seed that wire form instead of encoding it again.
+                        msg.seed_wire(2, (fixed_header(0x32, n) + body[:end], payload))
+                        broker.publish(msg)
+                        broker.metrics.c["packets.puback.sent"] += 1
+                        self.write(b"\x40\x02" + body[end:end + 2])
+                        return
         if self.state != CONNECTED:
             raise MQTTError(rc.PROTOCOL_ERROR, "PUBLISH before CONNECT")
         pkt = Publish.decode(byte0 & 0x0F, body, self.version)

@@ -50,6 +50,11 @@ class Message:
         self.raw_body = None
         self.raw_v5 = False
 
+    def seed_wire(self, key: int, wire) -> None:
+        """Provide an already-encoded form (key as in `wire`: v5 << 3 | qos << 1 | retain)."""
+        self._w1_key = key
+        self._w1 = wire
+
     def copy(self) -> "Message":
         m = Message.__new__(Message)
         for k in Message.__slots__:

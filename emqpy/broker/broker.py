@@ -420,7 +420,7 @@ class Broker:
         for msg, group in pending:  # unacked shared messages go to another member
             group.dispatch(msg, exclude=sess)
         sess.inflight.clear()
-        sess.mqueue.clear()
+        sess.clear_queue()
         self.metrics.c["session.terminated"] += 1
         self.hooks.run("session.terminated", sess, reason)
 

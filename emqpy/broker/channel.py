@@ -516,8 +516,11 @@ class Channel(asyncio.Protocol):
             props["authentication_method"] = self._auth_method
             if self._auth_data is not None:
                 props["authentication_data"] = self._auth_data
-        self.send_packet(Connack(present, 0, props if self.version == 5 else None),
-                         "packets.connack.sent")
+        if self.version == 5:
+            self.send_packet(Connack(present, 0, props), "packets.connack.sent")
+        else:
+            self.write(b"\x20\x02\x01\x00" if present else b"\x20\x02\x00\x00")
+            self.broker.metrics.c["packets.connack.sent"] += 1
         self.broker.metrics.c["client.connack"] += 1
 
     def _on_publish(self, byte0: int, body) -> None:

@@ -62,11 +62,14 @@ class Router:
         self._root = _Node()
         self._cache: dict[str, tuple] = {}
         self._n_wild = 0
+        self.n_dollar = 0  # filters starting with "$": only they can match $SYS topics
 
     def route_for(self, flt: str, create: bool = True) -> Route | None:
         route = self.routes.get(flt)
         if route is None and create:
             route = self.routes[flt] = Route(flt)
+            if flt[:1] == "$":
+                self.n_dollar += 1
             if "+" in flt or "#" in flt:
                 node = self._root
                 for level in flt.split("/"):
@@ -86,6 +89,8 @@ class Router:
             return
         flt = route.filter
         del self.routes[flt]
+        if flt[:1] == "$":
+            self.n_dollar -= 1
         self._cache.clear()
         if flt in self._exact:
             del self._exact[flt]

@@ -18,7 +18,7 @@ WAIT_ACK, WAIT_COMP = 0, 1
 
 
 class Session:
-    __slots__ = ("broker", "clientid", "channel", "subscriptions", "inflight", "mqueue",
+    __slots__ = ("broker", "clientid", "channel", "subscriptions", "inflight", "_mq",
                  "awaiting_rel", "next_pid", "window", "expiry_interval", "created_at",
                  "expiry_handle", "will_handle", "pending_will", "max_mqueue_len", "store_qos0", "upgrade_qos",
                  "ignore_loop", "dropped", "max_inflight")
@@ -30,7 +30,7 @@ class Session:
         self.channel = None
         self.subscriptions: dict = {}  # topic filter as subscribed -> Subscription
         self.inflight: dict[int, list] = {}
-        self.mqueue: deque = deque()
+        self._mq: deque | None = None  # created on first use: an empty deque costs 760 bytes
         self.awaiting_rel: dict[int, float] = {}  # incoming QoS 2 packet id -> monotonic time
         self.next_pid = 1
         self.max_inflight = mqtt.max_inflight
@@ -46,6 +46,14 @@ class Session:
         self.upgrade_qos = mqtt.upgrade_qos
         self.ignore_loop = mqtt.ignore_loop_deliver
         self.dropped = 0
+
+    @property
+    def mqueue(self):
+        """The queued messages, (msg, qos, retain, sub_ids, group) each, oldest first."""
+        return self._mq if self._mq is not None else ()
+
+    def clear_queue(self) -> None:
+        self._mq = None
 
     # -- delivery -------------------------------------------------------------------------
 
@@ -66,14 +74,16 @@ class Session:
                 return 1
             self.broker.metrics.inc_dropped("qos0_msg")
             return 0
-        if ch is not None and len(self.inflight) < self.window and not self.mqueue:
+        if ch is not None and len(self.inflight) < self.window and not self._mq:
             self._send_new(ch, msg, qos, retain, sub.sub_ids, group)
         else:
             self._enqueue(msg, qos, retain, sub.sub_ids, group)
         return 1
 
     def _enqueue(self, msg, qos, retain, sub_ids, group) -> None:
-        q = self.mqueue
+        q = self._mq
+        if q is None:
+            q = self._mq = deque()
         if self.max_mqueue_len and len(q) >= self.max_mqueue_len:
             q.popleft()
             self.dropped += 1
@@ -97,7 +107,7 @@ class Session:
     def drain(self) -> None:
         """Move queued messages into the window while there is room."""
         ch = self.channel
-        q = self.mqueue
+        q = self._mq
         if ch is None or not q:
             return
         now = time.monotonic()
@@ -122,7 +132,7 @@ class Session:
             return False
         del self.inflight[pid]
         self.broker.metrics.acked(1)
-        if self.mqueue:
+        if self._mq:
             self.drain()
         return True
 
@@ -133,7 +143,7 @@ class Session:
             return rc.PACKET_IDENTIFIER_NOT_FOUND
         if reason >= 0x80:  # the receiver refused the message: the flow ends here
             del self.inflight[pid]
-            if self.mqueue:
+            if self._mq:
                 self.drain()
             return -1
         entry[_STATE] = WAIT_COMP
@@ -146,7 +156,7 @@ class Session:
             return False
         del self.inflight[pid]
         self.broker.metrics.acked(2)
-        if self.mqueue:
+        if self._mq:
             self.drain()
         return True
 

@@ -71,7 +71,9 @@ class SysPublisher:
         return getattr(self.broker.config.sys_topics.sys_event_messages, name, False)
 
     def client_connected(self, ch) -> None:
-        if not self._event_enabled("client_connected"):
+        # Building the event costs more than the rest of a CONNECT: skip it unless some
+        # subscription could receive it (only "$..." filters match $SYS topics).
+        if not self.broker.router.n_dollar or not self._event_enabled("client_connected"):
             return
         now = time.time()
         payload = {
@@ -84,7 +86,7 @@ class SysPublisher:
         self._pub(f"{self.prefix}clients/{ch.clientid}/connected", json.dumps(payload))
 
     def client_disconnected(self, ch, reason: str) -> None:
-        if not self._event_enabled("client_disconnected"):
+        if not self.broker.router.n_dollar or not self._event_enabled("client_disconnected"):
             return
         now = time.time()
         payload = {

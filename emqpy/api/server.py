@@ -139,26 +139,31 @@ class ApiServer:
             self.app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"],
                                     allow_headers=["*"])
         try:
-            http = parse_bind(cfg_get(conf, "dashboard.listeners.http.bind", 18083), 18083)
-            if http is not None and cfg_get(conf, "dashboard.listeners.http.enable", True):
-                backlog = int(cfg_get(conf, "dashboard.listeners.http.backlog", 1024))
-                lst = _Listener(self.app, _listen(*http, backlog), None)
-                await lst.start()
-                self._listeners.append(lst)
-                self.port = lst.port
-                log.info("dashboard HTTP listener on %s:%d", http[0], lst.port)
-            https = parse_bind(cfg_get(conf, "dashboard.listeners.https.bind", 0), 18084)
-            if https is not None and cfg_get(conf, "dashboard.listeners.https.enable", True):
-                ssl_ctx = _ssl_context(cfg_get(conf, "dashboard.listeners.https.ssl_options"))
-                backlog = int(cfg_get(conf, "dashboard.listeners.https.backlog", 1024))
-                lst = _Listener(self.app, _listen(*https, backlog), ssl_ctx)
-                await lst.start()
-                self._listeners.append(lst)
-                self.https_port = lst.port
-                log.info("dashboard HTTPS listener on %s:%d", https[0], lst.port)
+            # HTTP is on 18083 unless configured off; HTTPS only when given a bind.
+            http = await self._listener("http", 18083, 18083)
+            if http is not None:
+                self.port = http.port
+            https = await self._listener("https", 0, 18084)
+            if https is not None:
+                self.https_port = https.port
         except BaseException:
             await self.stop()
             raise
+
+    async def _listener(self, scheme: str, default_bind, default_port: int):
+        """Start the dashboard.listeners.<scheme> listener, or None when it is off."""
+        key = f"dashboard.listeners.{scheme}."
+        bind = parse_bind(cfg_get(self.config, key + "bind", default_bind), default_port)
+        if bind is None or not cfg_get(self.config, key + "enable", True):
+            return None
+        ssl_ctx = _ssl_context(cfg_get(self.config, key + "ssl_options")) \
+            if scheme == "https" else None
+        backlog = int(cfg_get(self.config, key + "backlog", 1024))
+        lst = _Listener(self.app, _listen(*bind, backlog), ssl_ctx)
+        await lst.start()
+        self._listeners.append(lst)
+        log.info("dashboard %s listener on %s:%d", scheme.upper(), bind[0], lst.port)
+        return lst
 
     async def stop(self) -> None:
         listeners, self._listeners = self._listeners, []

@@ -14,7 +14,7 @@ import json
 import logging
 
 from emqpy.authn.config import ConfigInvalid, validate
-from emqpy.authn.core import Chain, authenticator_id, unmask
+from emqpy.authn.core import Chain, authenticator_id, moved, unmask
 
 log = logging.getLogger("emqpy.authn")
 META_KEY = "authn.chain"
@@ -150,21 +150,9 @@ class AuthnService:
         await a.destroy()
 
     def move(self, aid: str, position: str) -> None:
-        a = self.get(aid)
-        lst = self.chain.authenticators
-        rest = [x for x in lst if x is not a]
-        if position == "front":
-            rest.insert(0, a)
-        elif position == "rear":
-            rest.append(a)
-        elif position.startswith(("before:", "after:")):
-            where, other = position.split(":", 1)
-            target = self.chain.get(other)
-            if target is None or target is a:
-                raise NotFound(other)
-            i = rest.index(target)
-            rest.insert(i if where == "before" else i + 1, a)
-        else:
+        rest = moved(self.chain.authenticators, self.get(aid), position, self.chain.get,
+                     NotFound)
+        if rest is None:
             raise ConfigInvalid(f"invalid position {position!r}: use front, rear, "
                                 "before:{id} or after:{id}")
         self.chain.authenticators[:] = rest

@@ -13,13 +13,10 @@ from emqpy.api.pagination import Page, paginate
 from emqpy.authn import AlreadyExists, NotFound
 from emqpy.authn.config import ConfigInvalid
 from emqpy.authn.core import mask_secrets
+from emqpy.connectors.api import E400, E400_404, E404, entry, move, service, status_body
 
 router = APIRouter(tags=["Authentication"], dependencies=[Depends(authenticated)],
                    responses=AUTH_RESPONSES)
-
-E400 = error_responses({400: ["BAD_REQUEST"]})
-E404 = error_responses({404: ["NOT_FOUND"]})
-E400_404 = error_responses({400: ["BAD_REQUEST"], 404: ["NOT_FOUND"]})
 
 
 class UserCreate(BaseModel):
@@ -43,17 +40,11 @@ class OrderItem(BaseModel):
 
 
 def _svc(request: Request):
-    svc = getattr(request.app.state.ctx.broker, "authn", None)
-    if svc is None:
-        raise ApiError(503, "SERVICE_UNAVAILABLE", "authentication is not running")
-    return svc
+    return service(request, "authn", "authentication")
 
 
 def _get(svc, aid: str):
-    try:
-        return svc.get(aid)
-    except NotFound:
-        raise ApiError(404, "NOT_FOUND", f"Authenticator not found: {aid}") from None
+    return entry(svc, aid, NotFound, "Authenticator not found")
 
 
 def _users_of(svc, aid: str):
@@ -122,14 +113,7 @@ async def delete_authenticator(request: Request, id: str) -> Response:
 @router.put("/authentication/{id}/position/{position}", status_code=204, responses=E400_404,
             summary="Move authenticator in global authentication chain.")
 async def move_authenticator(request: Request, id: str, position: str) -> Response:
-    svc = _svc(request)
-    _get(svc, id)
-    try:
-        svc.move(id, position)
-    except NotFound as e:
-        raise ApiError(404, "NOT_FOUND", f"Authenticator not found: {e}") from None
-    except ConfigInvalid as e:
-        raise ApiError(400, "BAD_REQUEST", str(e)) from None
+    move(_svc(request), id, position, NotFound, "Authenticator not found", ConfigInvalid)
     return Response(status_code=204)
 
 
@@ -137,22 +121,11 @@ async def move_authenticator(request: Request, id: str, position: str) -> Respon
             responses={**E404, **error_responses({500: ["INTERNAL_ERROR"]})},
             summary="Get authenticator status from global authentication chain.")
 async def authenticator_status(request: Request, id: str) -> dict[str, Any]:
-    broker = request.app.state.ctx.broker
     a = _get(_svc(request), id)
     status = await a.status()
-    metrics = a.metrics.as_dict()
-    node = broker.node_name
-    res_metrics = {"matched": metrics["total"], "success": metrics["success"],
-                   "failed": metrics["failed"], "rate": 0.0, "rate_max": 0.0,
-                   "rate_last5m": 0.0}
-    out = {"status": status, "metrics": metrics, "resource_metrics": res_metrics,
-           "node_status": [{"node": node, "status": status}],
-           "node_metrics": [{"node": node, "metrics": metrics}],
-           "node_resource_metrics": [{"node": node, "metrics": res_metrics}],
-           "node_error": []}
-    if a.last_error:
-        out["node_error"] = [{"node": node, "error": a.last_error}]
-    return out
+    m = a.metrics.as_dict()
+    return status_body(request.app.state.ctx.broker.node_name, status, m, m["total"],
+                       m["success"], m["failed"], a.last_error)
 
 
 # -- users of the built-in database -------------------------------------------------------------

@@ -6,18 +6,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from emqpy.authn import hashing
-from emqpy.config import parse_duration
-
-_HTTP_POST_HEADERS = {"accept": "application/json", "cache-control": "no-cache",
-                      "connection": "keep-alive", "content-type": "application/json",
-                      "keep-alive": "timeout=30, max=1000"}
-
-
-def _duration(v: Any) -> Any:
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return f"{int(v)}ms"  # HOCON numbers are milliseconds
-    parse_duration(v)  # raises ValueError with a clear message
-    return v
+from emqpy.connectors import validation_text
+from emqpy.connectors.http import HttpConnectorCfg
+from emqpy.connectors.postgresql import PostgresConnectorCfg
+from emqpy.connectors.redis import RedisConnectorCfg
 
 
 class _Base(BaseModel):
@@ -25,13 +17,10 @@ class _Base(BaseModel):
     enable: bool = True
 
 
-class BuiltinCfg(_Base):
+class _Hashed(_Base):
+    """A password_based authenticator that checks stored hashes."""
     mechanism: Literal["password_based"]
-    backend: Literal["built_in_database"]
-    user_id_type: Literal["clientid", "username"] = "username"
     password_hash_algorithm: dict = {"name": "sha256", "salt_position": "prefix"}
-    bootstrap_file: str | None = None
-    bootstrap_type: Literal["hash", "plain"] = "plain"
 
     @field_validator("password_hash_algorithm")
     @classmethod
@@ -39,40 +28,16 @@ class BuiltinCfg(_Base):
         return hashing.validate_algorithm(v)
 
 
-class HttpCfg(_Base):
+class BuiltinCfg(_Hashed):
+    backend: Literal["built_in_database"]
+    user_id_type: Literal["clientid", "username"] = "username"
+    bootstrap_file: str | None = None
+    bootstrap_type: Literal["hash", "plain"] = "plain"
+
+
+class HttpCfg(_Base, HttpConnectorCfg):
     mechanism: Literal["password_based"]
     backend: Literal["http"]
-    method: Literal["post", "get"] = "post"
-    url: str
-    headers: dict[str, str] | None = None
-    body: dict = {}
-    request_timeout: str = "5s"
-    connect_timeout: str = "15s"
-    pool_size: int = Field(8, ge=1)
-    enable_pipelining: int = Field(100, ge=1)
-    ssl: dict = {"enable": False}
-    max_retries: int | None = None
-    retry_interval: str | None = None
-    request: dict | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str):
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("url must start with http:// or https://")
-        return v
-
-    @field_validator("request_timeout", "connect_timeout", mode="before")
-    @classmethod
-    def _dur(cls, v):
-        return _duration(v)
-
-    def model_post_init(self, _ctx) -> None:
-        if self.headers is None:
-            h = dict(_HTTP_POST_HEADERS)
-            if self.method == "get":
-                h.pop("content-type")
-            self.headers = h
 
 
 class JwtCfg(_Base):
@@ -113,35 +78,9 @@ class ScramCfg(_Base):
     iteration_count: int = Field(4096, ge=0)
 
 
-class _DbBase(_Base):
-    mechanism: Literal["password_based"]
-    password_hash_algorithm: dict = {"name": "sha256", "salt_position": "prefix"}
-    server: str
-    pool_size: int = Field(8, ge=1)
-    username: str | None = None
-    password: str | None = None
-    ssl: dict = {"enable": False}
-    auto_reconnect: bool | None = None
-
-    @field_validator("password_hash_algorithm")
-    @classmethod
-    def _alg(cls, v):
-        return hashing.validate_algorithm(v)
-
-    @field_validator("server")
-    @classmethod
-    def _server(cls, v: str):
-        host, _, port = v.rpartition(":")
-        if host and not port.isdigit():
-            raise ValueError("server: expected host or host:port")
-        return v
-
-
-class RedisCfg(_DbBase):
+class RedisCfg(_Hashed, RedisConnectorCfg):
     backend: Literal["redis"]
-    redis_type: Literal["single"] = "single"
     cmd: str
-    database: int = Field(0, ge=0)
 
     @field_validator("cmd")
     @classmethod
@@ -151,12 +90,8 @@ class RedisCfg(_DbBase):
         return v
 
 
-class PostgresCfg(_DbBase):
+class PostgresCfg(_Hashed, PostgresConnectorCfg):
     backend: Literal["postgresql"]
-    database: str
-    username: str
-    query: str
-    disable_prepared_statements: bool = False
 
 
 MODELS = {("password_based", "built_in_database"): BuiltinCfg,
@@ -182,11 +117,7 @@ def validate(cfg: Any) -> dict:
     try:
         m = model.model_validate(cfg)
     except ValidationError as e:
-        msgs = []
-        for err in e.errors():
-            loc = ".".join(str(p) for p in err.get("loc", ()))
-            msg = err.get("msg", "invalid").removeprefix("Value error, ")
-            msgs.append(f"{loc}: {msg}" if loc else msg)
-        raise ConfigInvalid("; ".join(msgs)) from None
+        raise ConfigInvalid(validation_text(e)) from None
     out = m.model_dump(by_alias=True, exclude_none=True)
-    return out
+    # what it is first, as written, before the connector fields the model inherits
+    return {**{k: out[k] for k in ("enable", "mechanism", "backend") if k in out}, **out}

@@ -35,6 +35,27 @@ def unmask(new, old):
     return new
 
 
+def moved(items: list, item, position: str, find, not_found: type[Exception]) -> list | None:
+    """`items` with `item` at EMQX's `position` (front, rear, before:<id>, after:<id>), also
+    for authorization sources; `find(id)` is the other entry or None (raises `not_found(id)`).
+    None when `position` is none of those."""
+    rest = [x for x in items if x is not item]
+    if position == "front":
+        rest.insert(0, item)
+    elif position == "rear":
+        rest.append(item)
+    elif position.startswith(("before:", "after:")):
+        where, other = position.split(":", 1)
+        target = find(other)
+        if target is None or target is item:
+            raise not_found(other)
+        i = rest.index(target)
+        rest.insert(i if where == "before" else i + 1, item)
+    else:
+        return None
+    return rest
+
+
 def authenticator_id(cfg: dict) -> str:
     mech = cfg.get("mechanism")
     backend = cfg.get("backend")

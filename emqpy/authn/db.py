@@ -8,23 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 
 from emqpy.authn import hashing
 from emqpy.authn.core import Authenticator, credentials
-from emqpy.authn.placeholders import client_vars, render
+from emqpy.connectors import OP_TIMEOUT
+from emqpy.connectors.placeholders import client_vars, render
+from emqpy.connectors.postgresql import PgPool, pg_query
+from emqpy.connectors.redis import RedisConnector
 from emqpy.mqtt import reason_codes as rc
 
 log = logging.getLogger("emqpy.authn")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")
-OP_TIMEOUT = 5.0
-
-
-def split_server(server: str, default_port: int) -> tuple[str, int]:
-    host, _, port = server.rpartition(":")
-    if not host:
-        return server, default_port
-    return host.strip("[]"), int(port)
 
 
 def truthy(v) -> bool:
@@ -43,6 +36,7 @@ def _text(v):
 
 class _PasswordDB(Authenticator):
     needs_resource = True
+    conn = None  # the subclass's connector (emqpy.connectors)
 
     def __init__(self, broker, cfg):
         super().__init__(broker, cfg)
@@ -78,48 +72,35 @@ class _PasswordDB(Authenticator):
     async def lookup(self, variables) -> dict | None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-
-class RedisAuthn(_PasswordDB):
-    def __init__(self, broker, cfg):
-        super().__init__(broker, cfg)
-        self.cmd, self.key, self.fields = parse_redis_cmd(cfg["cmd"])
-        self._client = None
-
-    def _redis(self):
-        if self._client is None:
-            import redis.asyncio as aioredis
-            host, port = split_server(self.cfg["server"], 6379)
-            self._client = aioredis.Redis(
-                host=host, port=port, db=self.cfg.get("database", 0),
-                username=self.cfg.get("username") or None,
-                password=self.cfg.get("password") or None,
-                max_connections=self.cfg.get("pool_size", 8), socket_connect_timeout=OP_TIMEOUT,
-                socket_timeout=OP_TIMEOUT)
-        return self._client
-
-    async def lookup(self, variables):
-        key = render(self.key, variables)
-        fields = [render(f, variables) for f in self.fields]
-        if self.cmd == "HGET":
-            v = await self._redis().hget(key, fields[0])
-            values = [v]
-        else:
-            values = await self._redis().hmget(key, fields)
-        if all(v is None for v in values):
-            return None
-        return {f: v for f, v in zip(fields, values) if v is not None}
-
     async def health(self) -> bool:
         try:
-            return bool(await asyncio.wait_for(self._redis().ping(), OP_TIMEOUT))
+            return await self.conn.ping()
         except Exception as e:
             self.last_error = f"{type(e).__name__}: {e}"
             return False
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self.conn.close()
+
+
+class RedisAuthn(_PasswordDB):
+    def __init__(self, broker, cfg):
+        super().__init__(broker, cfg)
+        self.cmd, self.key, self.fields = parse_redis_cmd(cfg["cmd"])
+        self.conn = RedisConnector(cfg)
+
+    async def lookup(self, variables):
+        key = render(self.key, variables)
+        fields = [render(f, variables) for f in self.fields]
+        if self.cmd == "HGET":
+            v = await self.conn.client().hget(key, fields[0])
+            values = [v]
+        else:
+            values = await self.conn.client().hmget(key, fields)
+        if all(v is None for v in values):
+            return None
+        return {f: v for f, v in zip(fields, values) if v is not None}
+
 
 
 def parse_redis_cmd(cmd: str) -> tuple[str, str, list[str]]:
@@ -136,54 +117,13 @@ def parse_redis_cmd(cmd: str) -> tuple[str, str, list[str]]:
     return op, parts[1], fields
 
 
-def pg_query(template: str) -> tuple[str, list[str]]:
-    """`${var}` placeholders become $1, $2... parameters (never string-spliced into SQL)."""
-    names: list[str] = []
-
-    def sub(m):
-        names.append(m.group(1))
-        return f"${len(names)}"
-    return _VAR.sub(sub, template), names
-
-
 class PostgresAuthn(_PasswordDB):
     def __init__(self, broker, cfg):
         super().__init__(broker, cfg)
         self.sql, self.params = pg_query(cfg["query"])
-        self._pool = None
-        self._pool_lock = asyncio.Lock()
-
-    async def _get_pool(self):
-        async with self._pool_lock:
-            if self._pool is None:
-                import asyncpg
-                host, port = split_server(self.cfg["server"], 5432)
-                self._pool = await asyncpg.create_pool(
-                    host=host, port=port, user=self.cfg["username"],
-                    password=self.cfg.get("password") or None, database=self.cfg["database"],
-                    min_size=0, max_size=self.cfg.get("pool_size", 8), timeout=OP_TIMEOUT,
-                    command_timeout=OP_TIMEOUT,
-                    statement_cache_size=0 if self.cfg.get("disable_prepared_statements")
-                    else 100)
-            return self._pool
+        self.conn = PgPool(cfg)
 
     async def lookup(self, variables):
-        pool = await self._get_pool()
+        pool = await self.conn.get()
         row = await pool.fetchrow(self.sql, *[variables.get(n, "") for n in self.params])
         return dict(row) if row is not None else None
-
-    async def health(self) -> bool:
-        try:
-            pool = await asyncio.wait_for(self._get_pool(), OP_TIMEOUT)
-            return await pool.fetchval("SELECT 1") == 1
-        except Exception as e:
-            self.last_error = f"{type(e).__name__}: {e}"
-            return False
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            try:
-                await asyncio.wait_for(pool.close(), OP_TIMEOUT)
-            except Exception:
-                pool.terminate()

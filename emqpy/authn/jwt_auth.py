@@ -17,7 +17,7 @@ import jwt
 from jwt import PyJWKSet
 
 from emqpy.authn.core import Authenticator, credentials
-from emqpy.authn.placeholders import client_vars, render
+from emqpy.connectors.placeholders import client_vars, render
 from emqpy.mqtt import reason_codes as rc
 
 log = logging.getLogger("emqpy.authn")

@@ -17,8 +17,9 @@ from collections import OrderedDict
 from pathlib import Path
 
 from emqpy.broker.deferred import Deferred
-from emqpy.authz.match import first_match, topic_match
+from emqpy.authz.match import first_match
 from emqpy.config import parse_duration
+from emqpy.mqtt.topic import matches
 
 log = logging.getLogger("emqpy.authz")
 META_KEY = "authz.config"
@@ -172,6 +173,36 @@ class SourceMetrics:
                 "rate_last5m": 0.0}
 
 
+def _answer(src, *request) -> str | None:
+    """A source's answer; a failing source is logged and answers None (no match)."""
+    try:
+        return src.authorize(*request)
+    except Exception:
+        log.exception("authorization source %s failed", src.type)
+        return None
+
+
+async def _answer_async(src, *request) -> str | None:
+    if not hasattr(src, "authorize_async"):
+        return _answer(src, *request)
+    try:
+        return await src.authorize_async(*request)
+    except Exception:
+        log.exception("authorization source %s failed", src.type)
+        return None
+
+
+def _tally(sm: SourceMetrics, res: str | None) -> str | None:
+    """Count a source's answer ("allow", "deny" or None for no match) and return it."""
+    if res is None:
+        sm.nomatch += 1
+    elif res == "allow":
+        sm.allow += 1
+    else:
+        sm.deny += 1
+    return res
+
+
 class AuthzService:
     def __init__(self, broker):
         self.broker = broker
@@ -254,7 +285,7 @@ class AuthzService:
     def authorize(self, ch, action: str, topic: str, qos: int, retain: bool) -> bool:
         """The broker's hook. Raises Deferred when an I/O source must be asked first."""
         m = self.broker.metrics.c
-        if self.cache_enabled and not any(topic_match(topic, f) for f in self.cache_excludes):
+        if self.cache_enabled and not any(matches(f, topic) for f in self.cache_excludes):
             cache = self.cache.get(ch.clientid)
             key = (action, topic, qos, bool(retain))
             now = time.monotonic()
@@ -316,28 +347,11 @@ class AuthzService:
             if res is not None:
                 self._fresh[(ch.clientid, action, topic, qos, bool(retain))] = res == "allow"
                 continue
-            for src in self.sources:
-                if not src.cfg.get("enable", True):
-                    continue
-                sm = self.metrics[src.type]
-                sm.total += 1
-                try:
-                    if hasattr(src, "authorize_async"):
-                        res = await src.authorize_async(ch, action, topic, qos, retain)
-                    else:
-                        res = src.authorize(ch, action, topic, qos, retain)
-                except Exception:
-                    log.exception("authorization source %s failed", src.type)
-                    res = None
-                if res is None:
-                    sm.nomatch += 1
-                    continue
-                if res == "allow":
-                    sm.allow += 1
-                else:
-                    sm.deny += 1
-                allowed = res == "allow"
-                break
+            for src, sm in self._enabled_sources():
+                res = await _answer_async(src, ch, action, topic, qos, retain)
+                if _tally(sm, res) is not None:
+                    allowed = res == "allow"
+                    break
             self._fresh[(ch.clientid, action, topic, qos, bool(retain))] = allowed
 
     def _count(self, allowed: bool) -> bool:
@@ -361,25 +375,20 @@ class AuthzService:
         res = self._from_client_acl(ch, action, topic, qos, retain)
         if res is not None:
             return res == "allow"
-        for src in self.sources:
-            if not src.cfg.get("enable", True):
-                continue
-            sm = self.metrics[src.type]
-            sm.total += 1
-            try:
-                res = src.authorize(ch, action, topic, qos, retain)
-            except Exception:
-                log.exception("authorization source %s failed", src.type)
-                res = None
-            if res is None:
-                sm.nomatch += 1
-                continue
-            if res == "allow":
-                sm.allow += 1
-                return True
-            sm.deny += 1
-            return False
+        for src, sm in self._enabled_sources():
+            res = _answer(src, ch, action, topic, qos, retain)
+            if _tally(sm, res) is not None:
+                return res == "allow"
         return self.no_match_allow
+
+    def _enabled_sources(self):
+        """(source, its metrics) of the enabled sources in order, each counted as asked.
+        The metrics are taken now: a source deleted while it is asked counts on its own."""
+        for src in self.sources:
+            if src.cfg.get("enable", True):
+                sm = self.metrics[src.type]
+                sm.total += 1
+                yield src, sm
 
     # -- cache ----------------------------------------------------------------------------
 
@@ -444,20 +453,9 @@ class AuthzService:
         await src.destroy()
 
     def move(self, t: str, position: str) -> None:
-        src = self.get(t)
-        rest = [s for s in self.sources if s is not src]
-        if position == "front":
-            rest.insert(0, src)
-        elif position == "rear":
-            rest.append(src)
-        elif position.startswith(("before:", "after:")):
-            where, other = position.split(":", 1)
-            target = self.find(other)
-            if target is None or target is src:
-                raise NotFound(other)
-            i = rest.index(target)
-            rest.insert(i if where == "before" else i + 1, src)
-        else:
+        from emqpy.authn.core import moved
+        rest = moved(self.sources, self.get(t), position, self.find, NotFound)
+        if rest is None:
             raise Invalid(f"invalid position {position!r}")
         self.sources[:] = rest
         self.persist()

@@ -9,12 +9,10 @@ from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.api.pagination import Page, paginate
 from emqpy.authz import TYPES, Invalid, NotFound
+from emqpy.connectors.api import E400, E400_404, E404, entry, move, service, status_body
 
 router = APIRouter(tags=["Authorization"], dependencies=[Depends(authenticated)],
                    responses=AUTH_RESPONSES)
-E400 = error_responses({400: ["BAD_REQUEST"]})
-E404 = error_responses({404: ["NOT_FOUND"]})
-E400_404 = error_responses({400: ["BAD_REQUEST"], 404: ["NOT_FOUND"]})
 SourceType = Literal["file", "built_in_database", "http", "redis", "mysql", "postgresql",
                      "mongodb", "ldap"]
 RULES = "/authorization/sources/built_in_database/rules"
@@ -29,17 +27,11 @@ class OrderItem(BaseModel):
 
 
 def _svc(request: Request):
-    svc = getattr(request.app.state.ctx.broker, "authz", None)
-    if svc is None:
-        raise ApiError(503, "SERVICE_UNAVAILABLE", "authorization is not running")
-    return svc
+    return service(request, "authz", "authorization")
 
 
 def _source(svc, t: str):
-    try:
-        return svc.get(t)
-    except NotFound:
-        raise ApiError(404, "NOT_FOUND", f"Not found: {t}") from None
+    return entry(svc, t, NotFound, "Not found")
 
 
 def _view(src) -> dict:
@@ -283,28 +275,16 @@ async def delete_source(request: Request, type: SourceType) -> Response:
 async def source_status(request: Request, type: SourceType) -> dict[str, Any]:
     svc = _svc(request)
     src = _source(svc, type)
-    node = request.app.state.ctx.broker.node_name
     status = await src.status() if src.cfg.get("enable", True) else "disconnected"
     m = svc.metrics[type].as_dict()
-    rm = {"matched": m["allow"] + m["deny"], "success": m["allow"] + m["deny"], "failed": 0,
-          "rate": 0.0, "rate_max": 0.0, "rate_last5m": 0.0}
-    return {"status": status, "metrics": m, "resource_metrics": rm,
-            "node_status": [{"node": node, "status": status}],
-            "node_metrics": [{"node": node, "metrics": m}],
-            "node_resource_metrics": [{"node": node, "metrics": rm}], "node_error": []}
+    answered = m["allow"] + m["deny"]
+    return status_body(request.app.state.ctx.broker.node_name, status, m, answered, answered, 0)
 
 
 @router.post("/authorization/sources/{type}/move", status_code=204, responses=E400_404,
              summary="Change the exection order of sources")
 async def move_source(request: Request, type: SourceType, body: Position) -> Response:
-    svc = _svc(request)
-    _source(svc, type)
-    try:
-        svc.move(type, body.position)
-    except NotFound as e:
-        raise ApiError(404, "NOT_FOUND", f"Not found: {e}") from None
-    except Invalid as e:
-        raise _bad(e) from None
+    move(_svc(request), type, body.position, NotFound, "Not found", Invalid)
     return Response(status_code=204)
 
 

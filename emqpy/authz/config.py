@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from emqpy.authn.config import _duration
+from emqpy.connectors import validation_text
+from emqpy.connectors.http import HttpConnectorCfg
+from emqpy.connectors.postgresql import PostgresConnectorCfg
+from emqpy.connectors.redis import RedisConnectorCfg
 
 
 class _Base(BaseModel):
@@ -13,55 +16,14 @@ class _Base(BaseModel):
     enable: bool = True
 
 
-class HttpSourceCfg(_Base):
+class HttpSourceCfg(_Base, HttpConnectorCfg):
     type: Literal["http"]
-    method: Literal["post", "get"] = "post"
-    url: str
-    headers: dict[str, str] | None = None
-    body: dict = {}
-    request_timeout: str = "30s"
-    connect_timeout: str = "15s"
-    pool_size: int = Field(8, ge=1)
-    enable_pipelining: int = Field(100, ge=1)
-    ssl: dict = {"enable": False}
-    max_retries: int | None = None
-    retry_interval: str | None = None
-    request: dict | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v):
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("url must start with http:// or https://")
-        return v
-
-    @field_validator("request_timeout", "connect_timeout", mode="before")
-    @classmethod
-    def _dur(cls, v):
-        return _duration(v)
-
-    def model_post_init(self, _ctx) -> None:
-        if self.headers is None:
-            self.headers = {"accept": "application/json", "cache-control": "no-cache",
-                            "connection": "keep-alive", "keep-alive": "timeout=30, max=1000"}
-            if self.method == "post":
-                self.headers["content-type"] = "application/json"
+    request_timeout: str = "30s"  # EMQX's authz default (authentication's is 5s)
 
 
-class _Db(_Base):
-    server: str
-    pool_size: int = Field(8, ge=1)
-    username: str | None = None
-    password: str | None = None
-    ssl: dict = {"enable": False}
-    auto_reconnect: bool | None = None
-
-
-class RedisSourceCfg(_Db):
+class RedisSourceCfg(_Base, RedisConnectorCfg):
     type: Literal["redis"]
-    redis_type: Literal["single"] = "single"
     cmd: str
-    database: int = Field(0, ge=0)
 
     @field_validator("cmd")
     @classmethod
@@ -72,12 +34,8 @@ class RedisSourceCfg(_Db):
         return v
 
 
-class PostgresSourceCfg(_Db):
+class PostgresSourceCfg(_Base, PostgresConnectorCfg):
     type: Literal["postgresql"]
-    database: str
-    username: str
-    query: str
-    disable_prepared_statements: bool = False
 
 
 MODELS = {"http": HttpSourceCfg, "redis": RedisSourceCfg, "postgresql": PostgresSourceCfg}
@@ -87,10 +45,7 @@ def validate_io(cfg: dict) -> dict:
     try:
         m = MODELS[cfg["type"]].model_validate(cfg)
     except ValidationError as e:
-        msgs = []
-        for err in e.errors():
-            loc = ".".join(str(p) for p in err.get("loc", ()))
-            msg = err.get("msg", "invalid").removeprefix("Value error, ")
-            msgs.append(f"{loc}: {msg}" if loc else msg)
-        raise ValueError("; ".join(msgs)) from None
-    return m.model_dump(exclude_none=True)
+        raise ValueError(validation_text(e)) from None
+    out = m.model_dump(exclude_none=True)
+    # what it is first, as written, before the connector fields the model inherits
+    return {"enable": out.pop("enable"), "type": out.pop("type"), **out}

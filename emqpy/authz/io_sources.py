@@ -9,10 +9,13 @@ import asyncio
 import json
 import logging
 
-from emqpy.authn.db import OP_TIMEOUT, pg_query, split_server
-from emqpy.authn.http import HttpClient, parse_result
-from emqpy.authn.placeholders import client_vars, render
+from emqpy.authn.http import parse_result
 from emqpy.authz.match import Rule, TopicSpec
+from emqpy.connectors import OP_TIMEOUT
+from emqpy.connectors.http import HttpClient
+from emqpy.connectors.placeholders import client_vars, render
+from emqpy.connectors.postgresql import PgPool, pg_query
+from emqpy.connectors.redis import RedisConnector
 
 log = logging.getLogger("emqpy.authz")
 
@@ -53,6 +56,13 @@ class _IOSource:
 
     async def destroy(self) -> None:
         await self.close()
+
+    # redis and postgresql: self.conn is their connector (emqpy.connectors); http overrides
+    async def health(self) -> bool:
+        return await self.conn.ping()
+
+    async def close(self) -> None:
+        await self.conn.close()
 
 
 class HttpSource(_IOSource):
@@ -118,23 +128,11 @@ class RedisSource(_IOSource):
         super().__init__(broker, cfg)
         parts = cfg["cmd"].split()
         self.key = parts[1]
-        self._client = None
-
-    def _redis(self):
-        if self._client is None:
-            import redis.asyncio as aioredis
-            host, port = split_server(self.cfg["server"], 6379)
-            self._client = aioredis.Redis(
-                host=host, port=port, db=self.cfg.get("database", 0),
-                username=self.cfg.get("username") or None,
-                password=self.cfg.get("password") or None,
-                max_connections=self.cfg.get("pool_size", 8),
-                socket_connect_timeout=OP_TIMEOUT, socket_timeout=OP_TIMEOUT)
-        return self._client
+        self.conn = RedisConnector(cfg)
 
     async def _ask(self, ch, action, topic, qos, retain):
         key = render(self.key, request_vars(ch, action, topic, qos, retain))
-        data = await self._redis().hgetall(key)
+        data = await self.conn.client().hgetall(key)
         rules = []
         for flt, val in data.items():
             flt, val = flt.decode(), val.decode()
@@ -145,14 +143,6 @@ class RedisSource(_IOSource):
             rules.append(_rule_from_row({**spec, "topic": flt, "permission": "allow"}))
         return _first(rules, ch, action, topic, qos, retain)
 
-    async def health(self) -> bool:
-        return bool(await asyncio.wait_for(self._redis().ping(), OP_TIMEOUT))
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
 
 class PostgresSource(_IOSource):
     """`query` returns rows with permission, action, topic (and optionally qos, retain),
@@ -162,35 +152,10 @@ class PostgresSource(_IOSource):
     def __init__(self, broker, cfg):
         super().__init__(broker, cfg)
         self.sql, self.params = pg_query(cfg["query"])
-        self._pool = None
-        self._lock = asyncio.Lock()
-
-    async def _get_pool(self):
-        async with self._lock:
-            if self._pool is None:
-                import asyncpg
-                host, port = split_server(self.cfg["server"], 5432)
-                self._pool = await asyncpg.create_pool(
-                    host=host, port=port, user=self.cfg["username"],
-                    password=self.cfg.get("password") or None, database=self.cfg["database"],
-                    min_size=0, max_size=self.cfg.get("pool_size", 8), timeout=OP_TIMEOUT,
-                    command_timeout=OP_TIMEOUT)
-            return self._pool
+        self.conn = PgPool(cfg)
 
     async def _ask(self, ch, action, topic, qos, retain):
         v = request_vars(ch, action, topic, qos, retain)
-        pool = await self._get_pool()
+        pool = await self.conn.get()
         rows = await pool.fetch(self.sql, *[v.get(n, "") for n in self.params])
         return _first([_rule_from_row(dict(r)) for r in rows], ch, action, topic, qos, retain)
-
-    async def health(self) -> bool:
-        pool = await asyncio.wait_for(self._get_pool(), OP_TIMEOUT)
-        return await pool.fetchval("SELECT 1") == 1
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            try:
-                await asyncio.wait_for(pool.close(), OP_TIMEOUT)
-            except Exception:
-                pool.terminate()

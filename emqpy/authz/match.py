@@ -1,23 +1,13 @@
 """Rule matching shared by the file and built-in database sources."""
 from __future__ import annotations
 
-from emqpy.authn.placeholders import render
+from emqpy.connectors.placeholders import render
+from emqpy.mqtt.topic import matches
 
 
 def topic_match(name: str, flt: str) -> bool:
     """EMQX's emqx_topic:match: `name` (possibly itself a filter) against filter `flt`."""
-    if name.startswith("$") and flt[:1] in ("+", "#"):
-        return False
-    nw = name.split("/")
-    fw = flt.split("/")
-    for i, f in enumerate(fw):
-        if f == "#":
-            return True
-        if i >= len(nw):
-            return False
-        if f != "+" and f != nw[i]:
-            return False
-    return len(nw) == len(fw)
+    return matches(flt, name)
 
 
 class TopicSpec:
@@ -31,7 +21,7 @@ class TopicSpec:
         flt = self.filter
         if self.templated:
             flt = render(flt, {"clientid": ch.clientid or "", "username": ch.username or ""})
-        return topic == flt if self.eq else topic_match(topic, flt)
+        return topic == flt if self.eq else matches(flt, topic)
 
 
 class Rule:

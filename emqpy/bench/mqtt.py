@@ -1,12 +1,14 @@
 """Minimal MQTT 3.1/3.1.1/5.0 client-side encoding for the load tool.
 
-Independent of emqpy's broker codec on purpose: the bench must be usable against any broker and
-must not share bugs with the thing it measures. Only what a load generator sends is encoded;
-the receive side is a frame-header scanner in client.py.
+Kept apart from emqpy's broker codec, which parses what a broker receives: only what a load
+generator sends is encoded here (the variable byte integer is the codec's encode_varint); the
+receive side is a frame-header scanner in client.py.
 """
 from __future__ import annotations
 
 import struct
+
+from emqpy.mqtt.properties import encode_varint as varint
 
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 12, 13, 14
@@ -19,18 +21,6 @@ PID = struct.Struct(">H")
 # Properties put on MQTT 5 PUBLISHes so that brokers pay for parsing/forwarding them:
 # payload format indicator = 0 and one user property ("bench", "emqpy").
 V5_PUBLISH_PROPS = b"\x01\x00" + b"\x26" + b"\x00\x05bench" + b"\x00\x05emqpy"
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 def _s(b: bytes | str) -> bytes:

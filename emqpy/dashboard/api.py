@@ -121,8 +121,16 @@ class ApiKeyUpdate(_ExpiryMixin):
     enable: Optional[bool] = Field(None, description="Enable/Disable")
 
 
-class ApiKey(BaseModel):
+class _KeyId(BaseModel):
     api_key: str = Field(examples=["a4697a5c75a769f6"])
+
+
+class _KeySecret(BaseModel):
+    api_secret: str = Field(description="Returned only once, when the key is created",
+                            examples=["LECuyY4VAnndsYRkjtWO2vFTi80FvohmhVgOeNeorMN"])
+
+
+class _KeyInfo(BaseModel):
     created_at: str = Field(description="ApiKey create datetime (RFC 3339)",
                             examples=["2022-06-21T22:28:23+02:00"])
     desc: str = Field(examples=["Note"])
@@ -133,18 +141,13 @@ class ApiKey(BaseModel):
     name: str = Field(examples=["EMQX-API-KEY-1"])
 
 
-class ApiKeyWithSecret(BaseModel):  # fields in the seed's order, api_secret second
-    api_key: str = Field(examples=["a87465f14ca0d420"])
-    api_secret: str = Field(description="Returned only once, when the key is created",
-                            examples=["LECuyY4VAnndsYRkjtWO2vFTi80FvohmhVgOeNeorMN"])
-    created_at: str = Field(description="ApiKey create datetime (RFC 3339)",
-                            examples=["2022-06-21T22:28:23+02:00"])
-    desc: str = Field(examples=["for testing"])
-    enable: bool
-    expired: bool
-    expired_at: str = Field(description="RFC 3339 date-time, or \"infinity\"",
-                            examples=["2022-12-05T03:01:34+01:00"])
-    name: str = Field(examples=["EMQX-API-KEY-3"])
+# Fields come from the last base first: api_key, then api_secret (the seed's order), then info.
+class ApiKey(_KeyInfo, _KeyId):
+    pass
+
+
+class ApiKeyWithSecret(_KeyInfo, _KeySecret, _KeyId):
+    pass
 
 
 # -- login ------------------------------------------------------------------------------------

@@ -330,6 +330,17 @@ def ok(schema: dict, description: str = "") -> dict:
                   "content": {"application/json": {"schema": schema}}}}
 
 
+def page_responses(item_schema: dict) -> dict:
+    """`responses` of a paginated list endpoint: its 200 body and 400 for bad parameters."""
+    return {**ok({"type": "object", "properties": {
+        "data": {"type": "array", "items": item_schema}, "meta": META_SCHEMA}}),
+        **error_responses({400: ["INVALID_PARAMETER"]})}
+
+
+NodeQuery = Annotated[Optional[str], Query(description="Node name",
+                                           examples=["emqx@127.0.0.1"])]
+
+
 # -- GET /clients -----------------------------------------------------------------------------
 
 TimeQuery = Annotated[Optional[str], WithJsonSchema(_TIME), Query(
@@ -339,14 +350,10 @@ _FIELDS_SCHEMA = {"default": "all", "oneOf": [
     {"type": "string", "enum": ["all"]}]}
 
 
-@router.get("/clients", description="List clients",
-            responses={**ok({"type": "object", "properties": {
-                "data": {"type": "array", "items": CLIENT_SCHEMA}, "meta": META_SCHEMA}}),
-                **error_responses({400: ["INVALID_PARAMETER"]})})
+@router.get("/clients", description="List clients", responses=page_responses(CLIENT_SCHEMA))
 async def list_clients(
     request: Request, pg: Page,
-    node: Annotated[Optional[str], Query(description="Node name",
-                                         examples=["emqx@127.0.0.1"])] = None,
+    node: NodeQuery = None,
     username: Annotated[Optional[list[str]], Query(
         description="User name, multiple values can be specified by repeating the parameter: "
                     "username=u1&username=u2")] = None,

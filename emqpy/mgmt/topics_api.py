@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from emqpy.api.auth import authenticated
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.mgmt.clients_api import (
-    META_SCHEMA, SUBSCRIPTION_SCHEMA, Page, broker_of, check_node, ok, page_of, reply, sub_info,
+    SUBSCRIPTION_SCHEMA, NodeQuery, Page, broker_of, check_node, ok, page_of, page_responses,
+    reply, sub_info,
 )
 from emqpy.mqtt.reason_codes import MQTTError
 from emqpy.mqtt.topic import parse_share, validate_topic_filter
@@ -34,15 +35,11 @@ def _parse_filter(name: str, value: str) -> tuple[str | None, str]:
     return group, real
 
 
-@subscriptions_router.get(
-    "/subscriptions", description="List subscriptions",
-    responses={**ok({"type": "object", "properties": {
-        "data": {"type": "array", "items": SUBSCRIPTION_SCHEMA}, "meta": META_SCHEMA}}),
-        **error_responses({400: ["INVALID_PARAMETER"]})})
+@subscriptions_router.get("/subscriptions", description="List subscriptions",
+                          responses=page_responses(SUBSCRIPTION_SCHEMA))
 async def list_subscriptions(
     request: Request, pg: Page,
-    node: Annotated[Optional[str], Query(description="Node name",
-                                         examples=["emqx@127.0.0.1"])] = None,
+    node: NodeQuery = None,
     clientid: Annotated[Optional[str], Query(description="Client ID")] = None,
     qos: Annotated[Optional[int], Query(ge=0, le=2, description="QoS", examples=[0])] = None,
     topic: Annotated[Optional[str], Query(description="Topic, url encoding")] = None,
@@ -159,11 +156,7 @@ def _route_rows(broker, route) -> Iterator[dict]:
         yield {"topic": prefix + route.filter, "node": broker.node_name}
 
 
-@topics_router.get(
-    "/topics", description="Topics list",
-    responses={**ok({"type": "object", "properties": {
-        "data": {"type": "array", "items": _TOPIC_SCHEMA}, "meta": META_SCHEMA}}),
-        **error_responses({400: ["INVALID_PARAMETER"]})})
+@topics_router.get("/topics", description="Topics list", responses=page_responses(_TOPIC_SCHEMA))
 async def list_topics(
     request: Request, pg: Page,
     topic: Annotated[Optional[str], Query(description="Topic Name", examples=[""])] = None,

@@ -17,6 +17,7 @@ import logging
 import time
 
 from emqpy.api.cfg import cfg_get, duration_seconds
+from emqpy.background import BackgroundTask, per_broker
 from emqpy.monitor import node, storage
 
 log = logging.getLogger("emqpy.monitor")
@@ -30,12 +31,8 @@ RATE_KEYS = {"received": "received_msg_rate", "sent": "sent_msg_rate",
              "dropped": "dropped_msg_rate", "persisted": "persisted_rate"}
 # Cluster-level figures only /monitor_current (not the per-node variant) reports.
 CLUSTER_ONLY = ("subscriptions_durable", "disconnected_durable_sessions")
-_METRIC_OF = {"received": "messages.received", "sent": "messages.sent",
-              "validation_succeeded": "messages.validation_succeeded",
-              "validation_failed": "messages.validation_failed",
-              "transformation_succeeded": "messages.transformation_succeeded",
-              "transformation_failed": "messages.transformation_failed",
-              "dropped": "messages.dropped", "persisted": "messages.persisted"}
+# Each counter of a sample is the broker metric "messages.<name>".
+_METRIC_OF = {key: "messages." + key for key in RATE_KEYS}
 
 
 def now_ms() -> int:
@@ -46,7 +43,7 @@ class Monitor:
     def __init__(self, broker):
         self.broker = broker
         self.last: tuple[int, dict] | None = None  # (time ms, raw cumulative sample)
-        self._task: asyncio.Task | None = None
+        self._task = BackgroundTask(self._run, "emqpy-monitor")
         self._writes: set[asyncio.Task] = set()
 
     @property
@@ -113,18 +110,11 @@ class Monitor:
         storage.downsample_stored(store, t)
 
     def start(self) -> None:
-        if self._task is None and self.broker.store is not None:
-            self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                                name="emqpy-monitor")
+        if self.broker.store is not None:
+            self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await self._task.stop()
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -180,11 +170,7 @@ def adjust_cluster(m: dict) -> dict:
 
 def get(broker) -> Monitor:
     """The broker's monitor (created on first use, sampling or not)."""
-    mon = getattr(broker, "monitor", None)
-    if mon is None:
-        mon = Monitor(broker)
-        broker.monitor = mon
-    return mon
+    return per_broker(broker, "monitor", Monitor)
 
 
 async def stop(broker) -> None:

@@ -12,77 +12,57 @@ import math
 import os
 
 from emqpy.api.cfg import cfg_get
+from emqpy.broker.metrics import NAMES
 from emqpy.monitor import node, system
 
 log = logging.getLogger("emqpy.prometheus")
 
 MODES = ("node", "all_nodes_aggregated", "all_nodes_unaggregated")
 
+# EMQX's Prometheus names are "emqx_" + the key with "." as "_", but for these.
+_RENAMED = {"packets.connect.received": "emqx_packets_connect",
+            "messages.dropped.await_pubrel_timeout": "emqx_messages_dropped_expired"}
+
+
+def _m(*keys: str) -> list[tuple[str, str]]:
+    """(Prometheus name, EMQX key) of each key."""
+    return [(_RENAMED.get(k, f"emqx_{k.replace('.', '_')}"), k) for k in keys]
+
+
+# Broker counters EMQX's Prometheus export leaves out.
+_NOT_EXPORTED = ("messages.validation_", "messages.transformation_", "messages.persisted")
+# Counters EMQX exports that the broker does not keep (yet): shown once it does.
+_NOT_COUNTED = {"authorization.": ("authorization.superuser", "authorization.nomatch",
+                                   "authorization.matched_allow",
+                                   "authorization.matched_deny")}
+
+
+def _group(*prefixes: str) -> list[tuple[str, str]]:
+    """The broker's counters (emqpy.broker.metrics.NAMES) under `prefixes`, in its order."""
+    keys = [k for k in NAMES if k.startswith(prefixes) and not k.startswith(_NOT_EXPORTED)]
+    return _m(*keys, *(k for p in prefixes for k in _NOT_COUNTED.get(p, ())))
+
+
 # (prometheus name, EMQX key) per group; groups keep EMQX's JSON section names.
-STATS = [(f"emqx_{k.replace('.', '_')}", k) for k in (
-    "connections.count", "connections.max", "live_connections.count", "live_connections.max",
-    "sessions.count", "sessions.max", "channels.count", "channels.max", "suboptions.count",
-    "suboptions.max", "subscribers.count", "subscribers.max", "subscriptions.count",
-    "subscriptions.max", "durable_subscriptions.count", "durable_subscriptions.max",
-    "delayed.count", "delayed.max")]
+STATS = _m("connections.count", "connections.max", "live_connections.count",
+           "live_connections.max", "sessions.count", "sessions.max", "channels.count",
+           "channels.max", "suboptions.count", "suboptions.max", "subscribers.count",
+           "subscribers.max", "subscriptions.count", "subscriptions.max",
+           "durable_subscriptions.count", "durable_subscriptions.max", "delayed.count",
+           "delayed.max")
 # One value for the whole cluster: never labelled with a node.
-STATS_CLUSTER = [(f"emqx_{k.replace('.', '_')}", k) for k in (
-    "cluster_sessions.count", "cluster_sessions.max", "topics.max", "topics.count",
-    "retained.count", "retained.max", "subscriptions.shared.count",
-    "subscriptions.shared.max")]
+STATS_CLUSTER = _m("cluster_sessions.count", "cluster_sessions.max", "topics.max",
+                   "topics.count", "retained.count", "retained.max",
+                   "subscriptions.shared.count", "subscriptions.shared.max")
 VM = [("emqx_vm_cpu_use", "cpu_use"), ("emqx_vm_cpu_idle", "cpu_idle"),
       ("emqx_vm_run_queue", "run_queue"),
       ("emqx_vm_process_messages_in_queues", "process_total_messages"),
       ("emqx_vm_total_memory", "total_memory"), ("emqx_vm_used_memory", "used_memory")]
 CLUSTER = [("emqx_cluster_nodes_running", None), ("emqx_cluster_nodes_stopped", None)]
-
-
-def _m(*keys: str) -> list[tuple[str, str]]:
-    return [(f"emqx_{k.replace('.', '_')}", k) for k in keys]
-
-
-PACKETS = [("emqx_bytes_received", "bytes.received"), ("emqx_bytes_sent", "bytes.sent"),
-           ("emqx_packets_received", "packets.received"), ("emqx_packets_sent", "packets.sent"),
-           ("emqx_packets_connect", "packets.connect.received")] + _m(
-    "packets.connack.sent", "packets.connack.error", "packets.connack.auth_error",
-    "packets.subscribe.received", "packets.subscribe.auth_error", "packets.subscribe.error",
-    "packets.suback.sent", "packets.unsubscribe.received", "packets.unsubscribe.error",
-    "packets.unsuback.sent", "packets.publish.received", "packets.publish.sent",
-    "packets.publish.inuse", "packets.publish.error", "packets.publish.auth_error",
-    "packets.publish.dropped", "packets.puback.received", "packets.puback.sent",
-    "packets.puback.inuse", "packets.puback.missed", "packets.pubrec.received",
-    "packets.pubrec.sent", "packets.pubrec.inuse", "packets.pubrec.missed",
-    "packets.pubrel.received", "packets.pubrel.sent", "packets.pubrel.missed",
-    "packets.pubcomp.received", "packets.pubcomp.sent", "packets.pubcomp.inuse",
-    "packets.pubcomp.missed", "packets.pingreq.received", "packets.pingresp.sent",
-    "packets.disconnect.received", "packets.disconnect.sent", "packets.auth.received",
-    "packets.auth.sent")
-MESSAGES = _m("messages.received", "messages.sent", "messages.qos0.received",
-              "messages.qos0.sent", "messages.qos1.received", "messages.qos1.sent",
-              "messages.qos2.received", "messages.qos2.sent", "messages.publish",
-              "messages.dropped") + [
-    ("emqx_messages_dropped_expired", "messages.dropped.await_pubrel_timeout")] + _m(
-    "messages.dropped.no_subscribers", "messages.forward", "messages.retained",
-    "messages.delayed", "messages.delivered", "messages.acked")
-DELIVERY = _m("delivery.dropped", "delivery.dropped.no_local", "delivery.dropped.too_large",
-              "delivery.dropped.qos0_msg", "delivery.dropped.queue_full",
-              "delivery.dropped.expired")
-CLIENT = _m("client.connect", "client.connack", "client.connected", "client.authenticate",
-            "client.auth.anonymous", "client.authorize", "client.subscribe",
-            "client.unsubscribe", "client.disconnected")
-SESSION = _m("session.created", "session.resumed", "session.takenover", "session.discarded",
-             "session.terminated")
-OLP = _m("overload_protection.delay.ok", "overload_protection.delay.timeout",
-         "overload_protection.hibernation", "overload_protection.gc",
-         "overload_protection.new_conn")
-ACL = _m("authorization.allow", "authorization.deny", "authorization.cache_hit",
-         "authorization.cache_miss", "authorization.superuser", "authorization.nomatch",
-         "authorization.matched_allow", "authorization.matched_deny")
-AUTHN = _m("authentication.success", "authentication.success.anonymous",
-           "authentication.failure")
-METRIC_GROUPS = [("packets", PACKETS), ("messages", MESSAGES), ("delivery", DELIVERY),
-                 ("client", CLIENT), ("session", SESSION), ("olp", OLP), ("acl", ACL),
-                 ("authn", AUTHN)]
+METRIC_GROUPS = [("packets", _group("bytes.", "packets.")), ("messages", _group("messages.")),
+                 ("delivery", _group("delivery.")), ("client", _group("client.")),
+                 ("session", _group("session.")), ("olp", _group("overload_protection.")),
+                 ("acl", _group("authorization.")), ("authn", _group("authentication."))]
 
 
 class Family:

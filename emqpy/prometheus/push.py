@@ -10,6 +10,7 @@ import logging
 import httpx
 
 from emqpy.api.cfg import duration_seconds
+from emqpy.background import BackgroundTask, per_broker
 from emqpy.prometheus import collector, config
 
 log = logging.getLogger("emqpy.prometheus")
@@ -26,23 +27,15 @@ def push_url(broker, url: str, job_name: str) -> str:
 class Pusher:
     def __init__(self, broker):
         self.broker = broker
-        self._task: asyncio.Task | None = None
+        self._task = BackgroundTask(self._run, "emqpy-prometheus-push")
         self.pushed = 0  # successful pushes, for observability
         self.wake = asyncio.Event()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                                name="emqpy-prometheus-push")
+        self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await self._task.stop()
 
     async def _sleep(self, seconds: float) -> None:
         self.wake.clear()
@@ -82,11 +75,7 @@ class Pusher:
 
 
 def get(broker) -> Pusher:
-    p = getattr(broker, "prometheus_pusher", None)
-    if p is None:
-        p = Pusher(broker)
-        broker.prometheus_pusher = p
-    return p
+    return per_broker(broker, "prometheus_pusher", Pusher)
 
 
 def setup(broker) -> None:

@@ -1,9 +1,10 @@
-"""EMQX `${var}` placeholders in authenticator/authorizer templates (URLs, bodies, commands)."""
+"""EMQX `${var}` placeholders in authenticator/authorizer templates (URLs, bodies, commands,
+queries)."""
 from __future__ import annotations
 
 import re
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 
 
 def client_vars(ch, password: str | None = None, **extra) -> dict:
@@ -25,7 +26,7 @@ def client_vars(ch, password: str | None = None, **extra) -> dict:
 
 def render(template: str, variables: dict) -> str:
     """Replace known placeholders; unknown ones become empty, as EMQX renders undefined vars."""
-    return _VAR.sub(lambda m: variables.get(m.group(1), ""), template)
+    return VAR.sub(lambda m: variables.get(m.group(1), ""), template)
 
 
 def render_obj(obj, variables: dict):

@@ -20,7 +20,7 @@ from emqpy.mqtt.packets import (
     Auth, Connack, Connect, Disconnect, Publish, Puback, Pubcomp, Pubrec, Pubrel, Suback, Subscribe,
     Unsuback, Unsubscribe, decode_packet,
 )
-from emqpy.mqtt.properties import encode_properties, has_invalid_utf8
+from emqpy.mqtt.properties import decode_properties, encode_properties, has_invalid_utf8
 from emqpy.mqtt.reason_codes import MQTTError
 
 log = logging.getLogger("emqpy.channel")
@@ -524,41 +524,10 @@ class Channel(asyncio.Protocol):
         self.broker.metrics.c["client.connack"] += 1
 
     def _on_publish(self, byte0: int, body) -> None:
-        if (byte0 == 0x30 or byte0 == 0x32) and self.version != 5 and self.state == CONNECTED \
-                and not self.mountpoint and self.broker.authorize is None:
-            # The most common PUBLISHes (QoS 0 or 1, no retain, MQTT 3) decoded inline; anything
-            # unusual falls through to the general path, which reports the error.
-            broker = self.broker
-            n = len(body)
-            end = 2 + ((body[0] << 8) | body[1]) if n >= 2 else n + 1
-            qos1 = byte0 == 0x32
-            if end + (2 if qos1 else 0) <= n:
-                try:
-                    topic = body[2:end].decode("utf-8")
-                except UnicodeDecodeError:
-                    topic = ""
-                if topic and "+" not in topic and "#" not in topic and "\x00" not in topic and \
-                        topic.count("/") < broker.max_topic_levels:
-                    if not qos1:
-                        broker.metrics.recv_q[0] += 1
-                        msg = Message(topic, body[end:], 0, False, None, self.clientid,
-                                      self.username, self.peerhost)
-                        msg.raw_body = body
-                        broker.publish(msg)
-                        return
-                    pid = (body[end] << 8) | body[end + 1]
-                    if pid and broker.max_qos_allowed >= 1:
-                        broker.metrics.recv_q[1] += 1
-                        payload = body[end + 2:]
-                        msg = Message(topic, payload, 1, False, None, self.clientid,
-                                      self.username, self.peerhost)
-                        # An MQTT 3 QoS 1 subscriber gets this very body around its own
-                        # packet id: seed that wire form instead of encoding it again.
-                        msg.seed_wire(2, (fixed_header(0x32, n) + body[:end], payload))
-                        broker.publish(msg)
-                        broker.metrics.c["packets.puback.sent"] += 1
-                        self.write(b"\x40\x02" + body[end:end + 2])
-                        return
+        if (byte0 == 0x30 or byte0 == 0x32) and self.state == CONNECTED \
+                and not self.mountpoint and self.broker.authorize is None \
+                and self._fast_publish(byte0 == 0x32, body):
+            return
         if self.state != CONNECTED:
             raise MQTTError(rc.PROTOCOL_ERROR, "PUBLISH before CONNECT")
         pkt = Publish.decode(byte0 & 0x0F, body, self.version)
@@ -639,6 +608,61 @@ class Channel(asyncio.Protocol):
         awaiting[pid] = time.monotonic()
         self.send_packet(Pubrec(pid, 0 if n or self.version != 5 else rc.NO_MATCHING_SUBSCRIBERS),
                          "packets.pubrec.sent")
+
+    def _fast_publish(self, qos1: bool, body) -> bool:
+        """The most common PUBLISHes (QoS 0 or 1, no retain, no topic alias or expiry) decoded
+        inline, with the incoming body reused as the outgoing one for subscribers of the same
+        protocol family. Returns False for anything unusual: the general path handles it (and
+        reports the error)."""
+        broker = self.broker
+        n = len(body)
+        end = 2 + ((body[0] << 8) | body[1]) if n >= 2 else n + 1
+        pos = end + 2 if qos1 else end
+        if pos > n:
+            return False
+        try:
+            topic = body[2:end].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        if not topic or "+" in topic or "#" in topic or "\x00" in topic or \
+                topic.count("/") >= broker.max_topic_levels:
+            return False
+        v5 = self.version == 5
+        props = None
+        if v5:
+            if pos < n and body[pos] == 0:
+                pos += 1
+            else:
+                if broker.strict_mode:
+                    return False
+                props, pos = decode_properties(body, pos, rc.PUBLISH)
+                if "topic_alias" in props or "message_expiry_interval" in props or \
+                        "subscription_identifier" in props:
+                    return False
+        if not qos1:
+            broker.metrics.recv_q[0] += 1
+            msg = Message(topic, body[pos:], 0, False, props, self.clientid, self.username,
+                          self.peerhost)
+            msg.raw_body = body
+            msg.raw_v5 = v5
+            broker.publish(msg)
+            return True
+        pid = (body[end] << 8) | body[end + 1]
+        if not pid or broker.max_qos_allowed < 1:
+            return False
+        broker.metrics.recv_q[1] += 1
+        msg = Message(topic, body[pos:], 1, False, props, self.clientid, self.username,
+                      self.peerhost)
+        # A QoS 1 subscriber of the same family gets this very body around its own packet id:
+        # seed that wire form instead of encoding it again.
+        msg.seed_wire(10 if v5 else 2, (fixed_header(0x32, n) + body[:end], body[end + 2:]))
+        n_out = broker.publish(msg)
+        broker.metrics.c["packets.puback.sent"] += 1
+        if n_out or not v5:
+            self.write(b"\x40\x02" + body[end:end + 2])
+        else:
+            self.write(Puback(pid, rc.NO_MATCHING_SUBSCRIBERS).encode(5))
+        return True
 
     def _publish_denied(self, qos: int, pid) -> None:
         if self.broker.deny_action_disconnect:

@@ -350,6 +350,7 @@ class Cfg:
     retained_timeout: float
     workers: int
     quick: bool
+    settle: float = 0.0  # seconds to watch emqpy's RSS after the load stops
 
 
 @dataclass
@@ -595,11 +596,30 @@ def notes(results: dict, names: list[str]) -> list[str]:
     return out
 
 
+def after_load(b: Broker, o: "Outcome", settle: float) -> None:
+    """The load has stopped: memory must not keep growing, and the log must hold no errors."""
+    if settle > 0:
+        before = rss_kb(b.pid) / 1024
+        time.sleep(settle)
+        later = rss_kb(b.pid) / 1024
+        o.notes.append(f"RSS {before:.1f} MiB when the load stopped, {later:.1f} MiB "
+                       f"{settle:g} s later" + (" (GREW)" if later > before * 1.05 + 1 else ""))
+    log = getattr(b, "log", None)
+    if log is not None:
+        log.flush()
+        with open(log.name, errors="replace") as f:
+            bad = [l for l in f if "Traceback" in l or "ERROR" in l or "[error]" in l.lower()]
+        if bad:
+            o.notes.append(f"{len(bad)} error line(s) in the broker log, first: {bad[0].strip()}")
+
+
 def run_once(b: Broker, fn, cfg: Cfg):
     """One scenario run on a freshly started broker: an Outcome, or why there is none."""
     try:
         b.start()
         o = fn(b, cfg)
+        if b.name == "emqpy":
+            after_load(b, o, cfg.settle)
         print(f"    {o.metrics} cpu={fmt(o.cpu)}% rss={fmt(o.rss_mb)}MiB "
               f"bench={fmt(o.gen_cpu)}% other={fmt(o.other_cpu)}% "
               f"{' '.join(o.notes)}", file=sys.stderr, flush=True)
@@ -630,6 +650,9 @@ def main(argv=None) -> int:
                          "repeated (see --busy-retries), keeping the least disturbed attempt")
     ap.add_argument("--busy-retries", type=int, default=None,
                     help="extra attempts for a disturbed run (default 1; --quick 0)")
+    ap.add_argument("--settle", type=float, default=None,
+                    help="after each emqpy run, seconds to wait before reading its RSS again "
+                         "(default 10; --quick 0)")
     ap.add_argument("--out", default=None,
                     help="Markdown file (default bench/results/<date>.md; none with --quick)")
     a = ap.parse_args(argv)
@@ -647,11 +670,12 @@ def main(argv=None) -> int:
     if a.quick:
         cfg = Cfg(warmup=0.3, duration=a.duration or 1.0, latency_duration=a.duration or 1.0,
                   conns=200, retained_topics=1000, retained_subs=10, retained_timeout=10,
-                  workers=a.workers, quick=True)
+                  workers=a.workers, quick=True, settle=a.settle or 0.0)
     else:
         cfg = Cfg(warmup=1.0, duration=a.duration or 3.0, latency_duration=a.duration or 5.0,
                   conns=10000, retained_topics=10000, retained_subs=1000, retained_timeout=30,
-                  workers=a.workers, quick=False)
+                  workers=a.workers, quick=False,
+                  settle=10.0 if a.settle is None else a.settle)
     try:  # 10,000 connections: raise our (and the brokers' inherited) open-file limit
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -49,6 +49,15 @@ class DbConnectorCfg(BaseModel):
     ssl: dict = {"enable": False}
     auto_reconnect: bool | None = None
 
+    @field_validator("ssl")
+    @classmethod
+    def _no_tls(cls, v: dict):
+        # Refused rather than ignored: a user asking for TLS must not get plain TCP silently.
+        if v.get("enable") in (True, "true"):
+            raise ValueError("ssl: TLS connections to this database are not supported by emqpy "
+                             "yet; use a TLS-terminating proxy on localhost")
+        return v
+
     @field_validator("server")
     @classmethod
     def _server(cls, v: str):

@@ -35,6 +35,17 @@ class HttpConnectorCfg(BaseModel):
     retry_interval: str | None = None
     request: dict | None = None
 
+    @field_validator("ssl")
+    @classmethod
+    def _tls_supported(cls, v: dict):
+        # https with the system's CAs works; client certificates and private CAs do not yet,
+        # and are refused rather than ignored.
+        if v.get("enable") in (True, "true") and any(
+                v.get(k) for k in ("certfile", "keyfile", "cacertfile")):
+            raise ValueError("ssl: certfile/keyfile/cacertfile for HTTP backends are not "
+                             "supported by emqpy yet")
+        return v
+
     @field_validator("url")
     @classmethod
     def _url(cls, v: str):

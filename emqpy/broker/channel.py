@@ -20,7 +20,7 @@ from emqpy.mqtt.packets import (
     Auth, Connack, Connect, Disconnect, Publish, Puback, Pubcomp, Pubrec, Pubrel, Suback, Subscribe,
     Unsuback, Unsubscribe, decode_packet,
 )
-from emqpy.mqtt.properties import decode_properties, encode_properties, has_invalid_utf8
+from emqpy.mqtt.properties import encode_properties, has_invalid_utf8, scan_plain_publish_props
 from emqpy.mqtt.reason_codes import MQTTError
 
 log = logging.getLogger("emqpy.channel")
@@ -635,14 +635,17 @@ class Channel(asyncio.Protocol):
             else:
                 if broker.strict_mode:
                     return False
-                props, pos = decode_properties(body, pos, rc.PUBLISH)
-                if "topic_alias" in props or "message_expiry_interval" in props or \
-                        "subscription_identifier" in props:
+                end_props = scan_plain_publish_props(body, pos)
+                if end_props < 0:
                     return False
+                props = body[pos:end_props]  # decoded only if someone needs the values
+                pos = end_props
         if not qos1:
             broker.metrics.recv_q[0] += 1
-            msg = Message(topic, body[pos:], 0, False, props, self.clientid, self.username,
+            msg = Message(topic, body[pos:], 0, False, None, self.clientid, self.username,
                           self.peerhost)
+            if props is not None:
+                msg.lazy_props(props)
             msg.raw_body = body
             msg.raw_v5 = v5
             broker.publish(msg)
@@ -651,8 +654,10 @@ class Channel(asyncio.Protocol):
         if not pid or broker.max_qos_allowed < 1:
             return False
         broker.metrics.recv_q[1] += 1
-        msg = Message(topic, body[pos:], 1, False, props, self.clientid, self.username,
+        msg = Message(topic, body[pos:], 1, False, None, self.clientid, self.username,
                       self.peerhost)
+        if props is not None:
+            msg.lazy_props(props)
         # A QoS 1 subscriber of the same family gets this very body around its own packet id:
         # seed that wire form instead of encoding it again.
         msg.seed_wire(10 if v5 else 2, (fixed_header(0x32, n) + body[:end], body[end + 2:]))

@@ -5,7 +5,10 @@ import os
 import time
 
 from emqpy.mqtt.packets import encode_publish, fixed_header, split_publish
-from emqpy.mqtt.properties import encode_properties
+from emqpy.mqtt.properties import decode_properties, encode_properties
+from emqpy.mqtt.reason_codes import PUBLISH
+
+_LAZY = object()
 
 _counter = int.from_bytes(os.urandom(4), "big")
 
@@ -18,7 +21,8 @@ def new_message_id() -> str:
 
 
 class Message:
-    __slots__ = ("topic", "payload", "qos", "retain", "props", "sender", "username", "peerhost",
+    __slots__ = ("topic", "payload", "qos", "retain", "_props", "_props_raw", "sender", "username",
+                 "peerhost",
                  "timestamp", "expire_at", "_id", "_topic_b", "_wire", "flags", "raw_body",
                  "raw_v5", "_w1_key", "_w1")
 
@@ -29,7 +33,8 @@ class Message:
         self.payload = payload
         self.qos = qos
         self.retain = retain
-        self.props = props  # MQTT 5 properties to forward (no topic_alias/subscription ids)
+        self._props = props  # MQTT 5 properties to forward (no topic_alias/subscription ids)
+        self._props_raw = None
         self.sender = sender
         self.username = username
         self.peerhost = peerhost
@@ -49,6 +54,22 @@ class Message:
         # protocol family has the very same body, so it needs only a new fixed header.
         self.raw_body = None
         self.raw_v5 = False
+
+    @property
+    def props(self) -> dict | None:
+        p = self._props
+        if p is _LAZY:  # decoded on first use from the block it arrived with
+            p = self._props = decode_properties(self._props_raw, 0, PUBLISH)[0] or None
+        return p
+
+    @props.setter
+    def props(self, value: dict | None) -> None:
+        self._props = value
+
+    def lazy_props(self, block: bytes) -> None:
+        """Keep an incoming property block (only forwarded kinds) undecoded until needed."""
+        self._props = _LAZY
+        self._props_raw = block
 
     def seed_wire(self, key: int, wire) -> None:
         """Provide an already-encoded form (key as in `wire`: v5 << 3 | qos << 1 | retain)."""

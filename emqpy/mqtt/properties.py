@@ -239,6 +239,48 @@ def decode_properties(data, pos: int, packet_type: int) -> tuple[dict, int]:
     return props, end
 
 
+_PLAIN_PUBLISH_PROPS = {0x01: 0, 0x03: 1, 0x08: 1, 0x09: 1, 0x26: 2}  # id -> strings to skip
+
+
+def scan_plain_publish_props(data, pos: int) -> int:
+    """End of a PUBLISH property block holding only properties that are forwarded unchanged
+    (payload format, content type, response topic, correlation data, user properties), checked
+    as `decode_properties` would; -1 for anything else (topic alias, expiry, subscription id,
+    a duplicate, a bad value or a malformed block), which the caller decodes the full way.
+    Decoding into a dict is then left for whoever needs the values."""
+    n = len(data)
+    if pos >= n or data[pos] >= 128:
+        return -1
+    end = pos + 1 + data[pos]
+    if end > n:
+        return -1
+    pos += 1
+    seen = 0
+    while pos < end:
+        pid = data[pos]
+        strings = _PLAIN_PUBLISH_PROPS.get(pid)
+        if strings is None:
+            return -1
+        if pid != 0x26:
+            bit = 1 << (pid & 0x0F)
+            if seen & bit:
+                return -1
+            seen |= bit
+        pos += 1
+        if strings == 0:
+            if pos >= end or data[pos] > 1:
+                return -1
+            pos += 1
+            continue
+        for _ in range(strings):
+            if pos + 2 > end:
+                return -1
+            pos += 2 + ((data[pos] << 8) | data[pos + 1])
+        if pos > end:
+            return -1
+    return end
+
+
 def encode_properties(props: dict | None) -> bytes:
     """Encode a property block with its length prefix; unknown names raise KeyError."""
     if not props:

@@ -45,3 +45,21 @@ def test_mutated_valid_packets(noise):
                 decode_packet(byte0, body, 5)
         except MQTTError:
             pass
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0x01, 0x02, 0x03, 0x08, 0x09, 0x0B, 0x23, 0x26, 0x21]),
+                          st.binary(max_size=6)), max_size=5))
+def test_plain_publish_scan_agrees_with_decode(parts):
+    """A block the fast scan accepts decodes cleanly and holds only forwarded properties."""
+    from emqpy.mqtt import reason_codes as rc
+    from emqpy.mqtt.properties import decode_properties, encode_varint, scan_plain_publish_props
+    raw = b"".join(bytes((pid,)) + val for pid, val in parts)
+    block = encode_varint(len(raw)) + raw + b"payload"
+    end = scan_plain_publish_props(block, 0)
+    if end < 0:
+        return
+    props, dend = decode_properties(block, 0, rc.PUBLISH)
+    assert dend == end
+    assert set(props) <= {"payload_format_indicator", "content_type", "response_topic",
+                          "correlation_data", "user_property"}

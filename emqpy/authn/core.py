@@ -6,6 +6,7 @@ synchronous until an authenticator needs I/O, so the common built-in case costs 
 """
 from __future__ import annotations
 
+import abc
 import inspect
 import logging
 
@@ -82,7 +83,7 @@ class Metrics:
                 "nomatch": self.nomatch, "rate": 0.0, "rate_max": 0.0, "rate_last5m": 0.0}
 
 
-class Authenticator:
+class Authenticator(abc.ABC):
     """Base class: subclasses set `self.cfg` (normalised config) and implement `check`."""
 
     needs_resource = False  # True for backends with a connection (status reflects reachability)
@@ -98,8 +99,9 @@ class Authenticator:
     def enable(self) -> bool:
         return self.cfg.get("enable", True)
 
-    def check(self, ch, pkt):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def check(self, ch, pkt):
+        """None (no opinion), a reason code, a dict of auth facts, or an awaitable of those."""
 
     async def start(self) -> None:
         pass

@@ -6,6 +6,7 @@ server is unreachable, recording the error for the status endpoint.
 """
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 
@@ -69,8 +70,9 @@ class _PasswordDB(Authenticator):
             return rc.BAD_USERNAME_OR_PASSWORD
         return {"is_superuser": truthy(row.get("is_superuser", False))}
 
-    async def lookup(self, variables) -> dict | None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def lookup(self, variables) -> dict | None:
+        """The user's row (password_hash, salt, is_superuser) from the backend, or None."""
 
     async def health(self) -> bool:
         try:

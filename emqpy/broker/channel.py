@@ -97,10 +97,7 @@ class Channel(asyncio.Protocol):
         sock = transport.get_extra_info("sockname")
         if sock:
             self.sockport = sock[1]
-        try:
-            transport.set_write_buffer_limits(high=self._hwm)
-        except (AttributeError, NotImplementedError):
-            pass
+        transport.set_write_buffer_limits(high=self._hwm)  # every listener's transport has it
         self.listener.on_connection_made(self)
         idle = self.broker.config.mqtt.idle_timeout
         if idle and idle != float("inf"):

@@ -1,18 +1,1 @@
-import pytest
-
-from authn.helpers import Node
-
-
-@pytest.fixture
-def node(tmp_path):
-    """node(overrides=None) -> started Node; all stopped after the test."""
-    made = []
-
-    def factory(overrides=None, data_dir=None):
-        n = Node(data_dir or tmp_path / f"data{len(made)}", overrides).start()
-        made.append(n)
-        return n
-
-    yield factory
-    for n in made:
-        n.stop()
+from authn.fixtures import node  # noqa: F401  (shared fixtures)

@@ -20,7 +20,7 @@ from emqpy.mqtt.packets import (
     Auth, Connack, Connect, Disconnect, Publish, Puback, Pubcomp, Pubrec, Pubrel, Suback, Subscribe,
     Unsuback, Unsubscribe, decode_packet,
 )
-from emqpy.mqtt.properties import encode_properties, has_invalid_utf8, scan_plain_publish_props
+from emqpy.mqtt.properties import has_invalid_utf8, scan_plain_publish_props
 from emqpy.mqtt.reason_codes import MQTTError
 
 log = logging.getLogger("emqpy.channel")
@@ -38,7 +38,7 @@ class Channel(asyncio.Protocol):
         "_read_paused", "_aliases", "will", "client_max_packet", "connected_at", "connect_pkt",
         "_pending", "_close_reason", "_hwm", "_send_timeout_handle", "is_superuser",
         "client_attrs", "mountpoint", "proto_name", "expiry_interval", "recv_cnt", "send_cnt",
-        "recv_oct", "send_oct", "created_at", "disconnected_at", "_drop_big", "_peer_cert",
+        "recv_oct", "send_oct", "created_at", "disconnected_at", "_peer_cert",
         "_ka_interval", "alias_max", "_out_aliases", "_auth_method", "_auth_state", "_auth_data",
     )
 
@@ -80,7 +80,6 @@ class Channel(asyncio.Protocol):
         self.recv_cnt = self.send_cnt = self.recv_oct = self.send_oct = 0
         self.created_at = time.time()
         self.disconnected_at = None
-        self._drop_big = 0
         self._peer_cert = None
         self._ka_interval = 0.0
         self.alias_max = 0  # the client's Topic Alias Maximum: aliases we may assign (MQTT 5)
@@ -821,11 +820,6 @@ class Channel(asyncio.Protocol):
     def _require_connected(self) -> None:
         if self.state != CONNECTED:
             raise MQTTError(rc.PROTOCOL_ERROR, "packet before CONNECT")
-
-    # -- facts for the API -----------------------------------------------------------------
-
-    def conn_props_block(self) -> bytes:  # used by tests of the wire format
-        return encode_properties(self.connect_pkt.props if self.connect_pkt else None)
 
 
 def _on_reserved(ch, byte0, body):

@@ -91,9 +91,6 @@ class Message:
             self._id = new_message_id()
         return self._id
 
-    def expired(self, now: float) -> bool:
-        return self.expire_at is not None and now >= self.expire_at
-
     @property
     def topic_bytes(self) -> bytes:
         tb = self._topic_b

@@ -156,6 +156,3 @@ class Router:
                         found.append(h.route)
                 else:
                     self._walk(plus, levels, i + 1, found, dollar)
-
-    def topics(self) -> list[str]:
-        return list(self.routes)

@@ -202,17 +202,3 @@ class Session:
         for msg, _qos, _r, _s, group in self.mqueue:
             if group is not None and msg.qos:
                 yield msg, group
-
-    def info(self) -> dict:
-        return {
-            "clientid": self.clientid,
-            "subscriptions_cnt": len(self.subscriptions),
-            "inflight_cnt": len(self.inflight),
-            "inflight_max": self.window,
-            "mqueue_len": len(self.mqueue),
-            "mqueue_max": self.max_mqueue_len,
-            "mqueue_dropped": self.dropped,
-            "awaiting_rel_cnt": len(self.awaiting_rel),
-            "expiry_interval": self.expiry_interval,
-            "created_at": self.created_at,
-        }

@@ -40,10 +40,6 @@ def validate_topic_filter(flt: str, max_levels: int = 128) -> None:
             raise MQTTError(rc.TOPIC_FILTER_INVALID, "'+' must be a whole level")
 
 
-def is_wildcard(flt: str) -> bool:
-    return "+" in flt or "#" in flt
-
-
 def parse_share(flt: str) -> tuple[str | None, str, bool]:
     """Split a subscription filter into (share group, real filter, exclusive).
 

@@ -24,6 +24,7 @@ from emqpy.broker.session import Session
 from emqpy.broker.shared import SharedGroup
 from emqpy.broker.sys_topics import SysPublisher
 from emqpy.mqtt import reason_codes as rc
+from emqpy.mqtt.packets import fixed_header
 from emqpy.mqtt.reason_codes import MQTTError
 from emqpy.mqtt.topic import parse_share, validate_topic_filter
 from emqpy.retainer.retainer import Retainer
@@ -491,16 +492,21 @@ class Broker:
                 continue
             if (sub.no_local or sess.ignore_loop) and sender == sess.clientid:
                 continue
-            if ch.version == 5:
-                w = w5 if w5 is not None else (w5 := msg.wire(True, 0, False))
-            elif w4 is not None:
-                w = w4
-            else:
+            v5 = ch.version == 5
+            w = w5 if v5 else w4
+            if w is None:
                 raw = msg.raw_body
-                if raw is not None and not msg.raw_v5 and len(raw) < 128:
-                    w = w4 = b"\x30" + bytes((len(raw),)) + raw  # the incoming body, reused
+                if raw is not None and msg.raw_v5 == v5:  # the incoming body, reused
+                    size = len(raw)
+                    w = (bytes((0x30, size)) if size < 128 else
+                         bytes((0x30, size & 0x7F | 0x80, size >> 7)) if size < 16384 else
+                         fixed_header(0x30, size)) + raw
                 else:
-                    w = w4 = msg.wire(False, 0, False)
+                    w = msg.wire(v5, 0, False)
+                if v5:
+                    w5 = w
+                else:
+                    w4 = w
             size = len(w)
             if ch.client_max_packet and size > ch.client_max_packet:
                 self.metrics.inc_dropped("too_large")

@@ -18,9 +18,9 @@ from emqpy.mqtt.frames import FrameReader
 from emqpy.mqtt.packets import fixed_header
 from emqpy.mqtt.packets import (
     Auth, Connack, Connect, Disconnect, Publish, Puback, Pubcomp, Pubrec, Pubrel, Suback, Subscribe,
-    Unsuback, Unsubscribe, decode_packet,
+    Unsuback, Unsubscribe, decode_packet, parse_plain_publish,
 )
-from emqpy.mqtt.properties import has_invalid_utf8, scan_plain_publish_props
+from emqpy.mqtt.properties import has_invalid_utf8
 from emqpy.mqtt.reason_codes import MQTTError
 
 log = logging.getLogger("emqpy.channel")
@@ -611,34 +611,14 @@ class Channel(asyncio.Protocol):
         protocol family. Returns False for anything unusual: the general path handles it (and
         reports the error)."""
         broker = self.broker
-        n = len(body)
-        end = 2 + ((body[0] << 8) | body[1]) if n >= 2 else n + 1
-        pos = end + 2 if qos1 else end
-        if pos > n:
-            return False
-        try:
-            topic = body[2:end].decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-        if not topic or "+" in topic or "#" in topic or "\x00" in topic or \
-                topic.count("/") >= broker.max_topic_levels:
-            return False
         v5 = self.version == 5
-        props = None
-        if v5:
-            if pos < n and body[pos] == 0:
-                pos += 1
-            else:
-                if broker.strict_mode:
-                    return False
-                end_props = scan_plain_publish_props(body, pos)
-                if end_props < 0:
-                    return False
-                props = body[pos:end_props]  # decoded only if someone needs the values
-                pos = end_props
+        parsed = parse_plain_publish(body, qos1, v5, broker.strict_mode, broker.max_topic_levels)
+        if parsed is None:
+            return False
+        topic, payload, props, end, pid = parsed
         if not qos1:
             broker.metrics.recv_q[0] += 1
-            msg = Message(topic, body[pos:], 0, False, None, self.clientid, self.username,
+            msg = Message(topic, payload, 0, False, None, self.clientid, self.username,
                           self.peerhost)
             if props is not None:
                 msg.lazy_props(props)
@@ -646,20 +626,20 @@ class Channel(asyncio.Protocol):
             msg.raw_v5 = v5
             broker.publish(msg)
             return True
-        pid = (body[end] << 8) | body[end + 1]
         if not pid or broker.max_qos_allowed < 1:
             return False
         broker.metrics.recv_q[1] += 1
-        msg = Message(topic, body[pos:], 1, False, None, self.clientid, self.username,
+        msg = Message(topic, payload, 1, False, None, self.clientid, self.username,
                       self.peerhost)
         if props is not None:
             msg.lazy_props(props)
         # A QoS 1 subscriber of the same family gets this very body around its own packet id:
         # seed that wire form instead of encoding it again.
-        msg.seed_wire(10 if v5 else 2, (fixed_header(0x32, n) + body[:end], body[end + 2:]))
-        n_out = broker.publish(msg)
+        msg.seed_wire(10 if v5 else 2,
+                      (fixed_header(0x32, len(body)) + body[:end], body[end + 2:]))
+        n = broker.publish(msg)
         broker.metrics.c["packets.puback.sent"] += 1
-        if n_out or not v5:
+        if n or not v5:
             self.write(b"\x40\x02" + body[end:end + 2])
         else:
             self.write(Puback(pid, rc.NO_MATCHING_SUBSCRIBERS).encode(5))

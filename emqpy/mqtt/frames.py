@@ -5,6 +5,7 @@ complete, before any of the body is buffered, so an oversized packet costs no me
 """
 from __future__ import annotations
 
+from emqpy.mqtt.accel import pick
 from emqpy.mqtt.reason_codes import PACKET_TOO_LARGE, MQTTError, malformed
 
 
@@ -61,3 +62,7 @@ class FrameReader:
             pos = end
         self._buf = buf[pos:] if pos < n else b""
         return frames
+
+
+FrameReaderPy = FrameReader
+FrameReader = pick(FrameReader)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import struct
 
 from emqpy.mqtt import reason_codes as rc
+from emqpy.mqtt.accel import pick
 from emqpy.mqtt.properties import (
     decode_binary, decode_properties, decode_utf8, encode_binary, encode_properties,
-    encode_utf8, encode_varint,
+    encode_utf8, encode_varint, scan_plain_publish_props,
 )
 from emqpy.mqtt.reason_codes import MQTTError, malformed, protocol_error
 
@@ -239,6 +240,43 @@ class Publish:
         return encode_publish(self.topic.encode("utf-8"), self.payload, self.qos, self.retain,
                               self.dup, self.packet_id,
                               encode_properties(self.props) if version == 5 else None)
+
+
+def parse_plain_publish(body, qos1: bool, v5: bool, strict: bool, max_levels: int):
+    """The common PUBLISH (QoS 0 or 1, no retain, DUP or topic alias, forwarded properties
+    only) in one step, for the broker's inline path: (topic, payload, property block or None,
+    end of the topic in `body`, packet id or 0). None for anything else (a bad or wildcard topic,
+    `max_levels` levels or more, other properties, properties under `strict` UTF-8 checking),
+    which `Publish.decode` then handles and reports."""
+    n = len(body)
+    end = 2 + ((body[0] << 8) | body[1]) if n >= 2 else n + 1
+    pos = end + 2 if qos1 else end
+    if pos > n:
+        return None
+    try:
+        topic = body[2:end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not topic or "+" in topic or "#" in topic or "\x00" in topic or \
+            topic.count("/") >= max_levels:
+        return None
+    props = None
+    if v5:
+        if pos < n and body[pos] == 0:
+            pos += 1
+        else:
+            if strict:
+                return None
+            end_props = scan_plain_publish_props(body, pos)
+            if end_props < 0:
+                return None
+            props = body[pos:end_props]  # decoded only if someone needs the values
+            pos = end_props
+    return topic, body[pos:], props, end, (body[end] << 8) | body[end + 1] if qos1 else 0
+
+
+parse_plain_publish_py = parse_plain_publish
+parse_plain_publish = pick(parse_plain_publish)
 
 
 def encode_publish(topic: bytes, payload: bytes, qos: int, retain: bool, dup: bool,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 
 from emqpy.mqtt import reason_codes as rc
+from emqpy.mqtt.accel import pick
 from emqpy.mqtt.reason_codes import malformed, protocol_error
 
 BYTE, U16, U32, VARINT, UTF8, BINARY, PAIR = range(7)
@@ -279,6 +280,10 @@ def scan_plain_publish_props(data, pos: int) -> int:
         if pos > end:
             return -1
     return end
+
+
+scan_plain_publish_props_py = scan_plain_publish_props
+scan_plain_publish_props = pick(scan_plain_publish_props)
 
 
 def encode_properties(props: dict | None) -> bytes:

@@ -1,0 +1,164 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled twins of the codec's per-message functions (see emqpy/mqtt/accel.py).
+
+Each function here has a pure-Python original with the same name, arguments, results and
+errors: `FrameReader` in frames.py, `scan_plain_publish_props` in properties.py and
+`parse_plain_publish` in packets.py. tests/mqtt/test_speedups.py checks that the two agree.
+"""
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+
+from emqpy.mqtt.reason_codes import PACKET_TOO_LARGE, MQTTError, malformed
+
+
+cdef class FrameReader:
+    """Splits a byte stream into MQTT frames; see emqpy.mqtt.frames.FrameReader."""
+    cdef public object max_packet_size
+    cdef bytes _buf
+
+    def __init__(self, max_packet_size=1024 * 1024):
+        self.max_packet_size = max_packet_size
+        self._buf = b""
+
+    @property
+    def buffered(self):
+        return PyBytes_GET_SIZE(self._buf)
+
+    def feed(self, data):
+        cdef bytes buf
+        if PyBytes_GET_SIZE(self._buf):
+            buf = self._buf + bytes(data)
+        elif type(data) is bytes:
+            buf = <bytes>data
+        else:
+            buf = bytes(data)
+        cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(buf)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(buf)
+        cdef Py_ssize_t pos = 0, hdr, end, length
+        cdef unsigned char b
+        cdef int shift
+        # a limit above what 4 length bytes can say never refuses anything
+        cdef Py_ssize_t limit = <Py_ssize_t>min(self.max_packet_size, 1 << 30)
+        frames = []
+        while n - pos >= 2:
+            b = p[pos + 1]
+            hdr = 2
+            if b < 128:
+                length = b
+            else:
+                length = b & 0x7F
+                shift = 7
+                while True:
+                    if pos + hdr >= n:
+                        self._buf = buf[pos:]
+                        return frames
+                    b = p[pos + hdr]
+                    hdr += 1
+                    length |= (<Py_ssize_t>(b & 0x7F)) << shift
+                    if not b & 0x80:
+                        break
+                    shift += 7
+                    if hdr > 4:
+                        raise malformed("remaining length longer than 4 bytes")
+            if length + hdr > limit:
+                raise MQTTError(PACKET_TOO_LARGE, f"packet of {length + hdr} bytes exceeds "
+                                f"max_packet_size {self.max_packet_size}")
+            end = pos + hdr + length
+            if end > n:
+                break
+            frames.append((p[pos], PyBytes_FromStringAndSize(<const char *>p + pos + hdr, length)))
+            pos = end
+        self._buf = buf[pos:] if pos < n else b""
+        return frames
+
+
+cdef inline Py_ssize_t _scan_props(const unsigned char *p, Py_ssize_t n, Py_ssize_t pos):
+    cdef Py_ssize_t end, strings
+    cdef unsigned char pid
+    cdef unsigned int seen = 0, bit
+    if pos >= n or p[pos] >= 128:
+        return -1
+    end = pos + 1 + p[pos]
+    if end > n:
+        return -1
+    pos += 1
+    while pos < end:
+        pid = p[pos]
+        if pid == 0x01:
+            strings = 0
+        elif pid == 0x03 or pid == 0x08 or pid == 0x09:
+            strings = 1
+        elif pid == 0x26:
+            strings = 2
+        else:
+            return -1
+        if pid != 0x26:
+            bit = 1u << (pid & 0x0F)
+            if seen & bit:
+                return -1
+            seen |= bit
+        pos += 1
+        if strings == 0:
+            if pos >= end or p[pos] > 1:
+                return -1
+            pos += 1
+            continue
+        while strings:
+            if pos + 2 > end:
+                return -1
+            pos += 2 + ((p[pos] << 8) | p[pos + 1])
+            strings -= 1
+        if pos > end:
+            return -1
+    return end
+
+
+def scan_plain_publish_props(data, Py_ssize_t pos):
+    """See emqpy.mqtt.properties.scan_plain_publish_props."""
+    cdef bytes b = data if type(data) is bytes else bytes(data)
+    if pos < 0:
+        return -1
+    return _scan_props(<const unsigned char *>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), pos)
+
+
+def parse_plain_publish(body, bint qos1, bint v5, bint strict, Py_ssize_t max_levels):
+    """See emqpy.mqtt.packets.parse_plain_publish."""
+    cdef bytes b = body if type(body) is bytes else bytes(body)
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(b)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(b)
+    cdef Py_ssize_t end, pos, i, levels = 0, end_props
+    cdef unsigned char c
+    cdef int pid = 0
+    if n < 2:
+        return None
+    end = 2 + ((p[0] << 8) | p[1])
+    pos = end + 2 if qos1 else end
+    if pos > n or end == 2:
+        return None
+    for i in range(2, end):
+        c = p[i]
+        if c == 0x2F:  # '/'
+            levels += 1
+        elif c == 0x2B or c == 0x23 or c == 0:  # '+', '#', NUL
+            return None
+    if levels >= max_levels:
+        return None
+    try:
+        topic = PyUnicode_DecodeUTF8(<const char *>p + 2, end - 2, NULL)
+    except UnicodeDecodeError:
+        return None
+    if qos1:
+        pid = (p[end] << 8) | p[end + 1]
+    props = None
+    if v5:
+        if pos < n and p[pos] == 0:
+            pos += 1
+        else:
+            if strict:
+                return None
+            end_props = _scan_props(p, n, pos)
+            if end_props < 0:
+                return None
+            props = PyBytes_FromStringAndSize(<const char *>p + pos, end_props - pos)
+            pos = end_props
+    return topic, PyBytes_FromStringAndSize(<const char *>p + pos, n - pos), props, end, pid

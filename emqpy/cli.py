@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -35,6 +36,11 @@ async def _run_broker(args) -> int:
     except Exception as e:  # e.g. a busy port: one line, no traceback
         print(f"emqpy: cannot start: {e}", file=sys.stderr)
         return 1
+    # What start-up built (config, HTTP app, OpenAPI models: ~100k objects) lives as long as the
+    # process: keep it out of the garbage collector's scans, which otherwise walk it again in
+    # every full collection (measured: a third of the Python cost of a CONNECT in a connect storm).
+    gc.collect()
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -155,8 +155,10 @@ class Banned:
 
     def find(self, ch) -> Ban | None:
         """The ban that applies to a client (clientid, username, peerhost), if any."""
-        now = time.time()
         ex = self.exact
+        if not (self.rules or ex["clientid"] or ex["username"] or ex["peerhost"]):
+            return None  # nobody is banned: the usual case, on every CONNECT
+        now = time.time()
         for kind, value in (("clientid", ch.clientid), ("username", ch.username),
                             ("peerhost", ch.peerhost)):
             if value is None or not ex[kind]:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from emqpy import __version__
+from emqpy.broker.deadlines import DeadlineWheel
 from emqpy.broker.hooks import Hooks
 from emqpy.broker.message import Message
 from emqpy.broker.metrics import Metrics
@@ -24,7 +25,7 @@ from emqpy.broker.session import Session
 from emqpy.broker.shared import SharedGroup
 from emqpy.broker.sys_topics import SysPublisher
 from emqpy.mqtt import reason_codes as rc
-from emqpy.mqtt.packets import fixed_header
+from emqpy.mqtt.packets import Connack, fixed_header
 from emqpy.mqtt.reason_codes import MQTTError
 from emqpy.mqtt.topic import parse_share, validate_topic_filter
 from emqpy.retainer.retainer import Retainer
@@ -84,6 +85,7 @@ class Broker:
         self.store = None
         self.api = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.deadlines: DeadlineWheel | None = None  # handshake and keep-alive deadlines
         self.running = False
         self.started_at = 0.0
         self.dirty: list = []  # channels with output waiting for this iteration's flush
@@ -102,6 +104,7 @@ class Broker:
     def apply_config(self) -> None:
         """Cache the hot-path settings as plain attributes (re-run after a config change)."""
         mq = self.config.mqtt
+        self._connack_cache: dict[tuple, bytes] = {}
         self.max_topic_levels = mq.max_topic_levels
         self.max_qos_allowed = mq.max_qos_allowed
         self.retain_available = mq.retain_available
@@ -129,6 +132,7 @@ class Broker:
         from emqpy.listeners import start_listeners
 
         self.loop = asyncio.get_running_loop()
+        self.deadlines = DeadlineWheel(self.loop)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.started_at = time.time()
         self._open_store()
@@ -164,6 +168,7 @@ class Broker:
                 if h is not None:
                     h.cancel()
         self._close_store()
+        self.deadlines.close()
         self._stopping = False
 
     def _setup_features(self) -> None:
@@ -324,7 +329,7 @@ class Broker:
         if ch.version == 5:
             ch.alias_max = pkt.props.get("topic_alias_maximum", 0)
         ch.accepted(sess, present, props)
-        ch._start_keepalive(ka)
+        ch.set_keepalive(ka)
         self.metrics.c["client.connected"] += 1
         self._peak("connections.count", len(self.channels))
         self._peak("sessions.count", len(self.sessions))
@@ -332,6 +337,18 @@ class Broker:
         self.sys.client_connected(ch)
         if present:
             sess.redeliver()
+
+    def connack_v5(self, present: bool, props: dict) -> bytes:
+        """The encoded MQTT 5 CONNACK (success). Most clients get the same properties (they
+        follow the config), so the encoded forms are kept, a few at most."""
+        key = (present, *props.items())
+        wire = self._connack_cache.get(key)
+        if wire is None:
+            wire = Connack(present, 0, props).encode(5)
+            if len(self._connack_cache) < 16 and "assigned_client_identifier" not in props \
+                    and "authentication_method" not in props:  # (per client: not kept)
+                self._connack_cache[key] = wire
+        return wire
 
     def _connack_props(self, pkt) -> dict:
         mq = self.config.mqtt

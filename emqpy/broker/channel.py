@@ -33,8 +33,8 @@ _DUP_FLAG = 0x08
 class Channel(asyncio.Protocol):
     __slots__ = (
         "broker", "listener", "transport", "reader", "state", "version", "session", "clientid",
-        "username", "peerhost", "peerport", "sockport", "keepalive", "_recv_flag", "_ka_handle",
-        "_idle_handle", "_out", "_out_bytes", "_paused_writing", "congested", "_waiters",
+        "username", "peerhost", "peerport", "sockport", "keepalive", "_recv_flag", "_deadline",
+        "_out", "_out_bytes", "_paused_writing", "congested", "_waiters",
         "_read_paused", "_aliases", "will", "client_max_packet", "connected_at", "connect_pkt",
         "_pending", "_close_reason", "_hwm", "_send_timeout_handle", "is_superuser",
         "client_attrs", "mountpoint", "proto_name", "expiry_interval", "recv_cnt", "send_cnt",
@@ -55,8 +55,7 @@ class Channel(asyncio.Protocol):
         self.peerhost = self.peerport = self.sockport = None
         self.keepalive = 0
         self._recv_flag = False
-        self._ka_handle = None
-        self._idle_handle = None
+        self._deadline = None  # second of the handshake or keep-alive deadline (DeadlineWheel)
         self._out = []
         self._out_bytes = 0
         self._paused_writing = False
@@ -100,7 +99,7 @@ class Channel(asyncio.Protocol):
         self.listener.on_connection_made(self)
         idle = self.broker.config.mqtt.idle_timeout
         if idle and idle != float("inf"):
-            self._idle_handle = self.broker.loop.call_later(idle, self._idle_expired)
+            self._deadline = self.broker.deadlines.add(self, idle)
 
     def data_received(self, data: bytes) -> None:
         self._recv_flag = True
@@ -323,20 +322,15 @@ class Channel(asyncio.Protocol):
             self.send_packet(Connack(False, code), "packets.connack.error")
         self.close(code, _reason_name(code))
 
-    def _idle_expired(self) -> None:
-        self._idle_handle = None
-        if self.state in (NEW, CONNECTING):
-            self.close(None, "idle_timeout")
-
     def _closed(self, reason: str) -> None:
         """Everything that happens when the connection ends, whoever ended it. Runs once."""
         prev = self.state
         self.state = CLOSED
         self._close_reason = self._close_reason or reason
-        for h in (self._ka_handle, self._idle_handle, self._send_timeout_handle):
-            if h is not None:
-                h.cancel()
-        self._ka_handle = self._idle_handle = self._send_timeout_handle = None
+        self._deadline = None
+        if self._send_timeout_handle is not None:
+            self._send_timeout_handle.cancel()
+            self._send_timeout_handle = None
         self._out.clear()
         self._decongest()
         self.listener.on_connection_lost(self)
@@ -346,28 +340,29 @@ class Channel(asyncio.Protocol):
 
     # -- keepalive -------------------------------------------------------------------------
 
-    def _start_keepalive(self, seconds: int) -> None:
+    def set_keepalive(self, seconds: int) -> None:
+        """Start (at CONNACK) or change (from the API) the keep-alive check."""
         self.keepalive = seconds
+        self._deadline = None
         if seconds > 0:
             self._ka_interval = seconds * self.broker.config.mqtt.keepalive_multiplier
             self._recv_flag = False
-            self._ka_handle = self.broker.loop.call_later(self._ka_interval, self._ka_check)
+            self._deadline = self.broker.deadlines.add(self, self._ka_interval)
 
-    def _ka_check(self) -> None:
-        self._ka_handle = None
-        if self.state != CONNECTED:
-            return
-        if self._recv_flag:
-            self._recv_flag = False
-            self._ka_handle = self.broker.loop.call_later(self._ka_interval, self._ka_check)
-        else:
-            self.close(rc.KEEP_ALIVE_TIMEOUT, "keepalive_timeout")
-
-    def set_keepalive(self, seconds: int) -> None:
-        if self._ka_handle is not None:
-            self._ka_handle.cancel()
-            self._ka_handle = None
-        self._start_keepalive(seconds)
+    def on_deadline(self, second: int) -> None:
+        """Called by the broker's DeadlineWheel: the idle timeout before CONNECT (and during
+        enhanced authentication), then the keep-alive check every keep alive x multiplier."""
+        if second != self._deadline:
+            return  # moved or dropped since
+        self._deadline = None
+        if self.state == CONNECTED:
+            if self._recv_flag:
+                self._recv_flag = False
+                self._deadline = self.broker.deadlines.add(self, self._ka_interval)
+            else:
+                self.close(rc.KEEP_ALIVE_TIMEOUT, "keepalive_timeout")
+        elif self.state != CLOSED:
+            self.close(None, "idle_timeout")
 
     # -- packet handlers -------------------------------------------------------------------
 
@@ -376,9 +371,7 @@ class Channel(asyncio.Protocol):
         broker.metrics.c["packets.connect.received"] += 1
         if self.state != NEW:
             raise MQTTError(rc.PROTOCOL_ERROR, "second CONNECT")
-        if self._idle_handle is not None:
-            self._idle_handle.cancel()
-            self._idle_handle = None
+        self._deadline = None  # no idle timeout once CONNECT is in
         if len(body) >= 7:  # learn the version early so errors are reported in its format
             lvl = body[6] if body[0] == 0 and body[1] == 4 else (body[8] if len(body) > 8 else 4)
             if lvl == 5:
@@ -462,12 +455,11 @@ class Channel(asyncio.Protocol):
             idle = self.broker.config.mqtt.idle_timeout
             if self.state == CONNECTING and idle and idle != float("inf"):
                 # a client that never answers is dropped
-                self._idle_handle = self.broker.loop.call_later(idle, self._idle_expired)
+                self._deadline = self.broker.deadlines.add(self, idle)
             return
         self._auth_state = None
-        if self._idle_handle is not None:
-            self._idle_handle.cancel()
-            self._idle_handle = None
+        if self.state == CONNECTING:
+            self._deadline = None
         if self.state == CONNECTED:  # re-authentication: AUTH 0x00 or DISCONNECT
             if isinstance(result, dict):
                 self.is_superuser = bool(result.get("is_superuser"))
@@ -513,10 +505,10 @@ class Channel(asyncio.Protocol):
             if self._auth_data is not None:
                 props["authentication_data"] = self._auth_data
         if self.version == 5:
-            self.send_packet(Connack(present, 0, props), "packets.connack.sent")
+            self.write(self.broker.connack_v5(present, props))
         else:
             self.write(b"\x20\x02\x01\x00" if present else b"\x20\x02\x00\x00")
-            self.broker.metrics.c["packets.connack.sent"] += 1
+        self.broker.metrics.c["packets.connack.sent"] += 1
         self.broker.metrics.c["client.connack"] += 1
 
     def _on_publish(self, byte0: int, body) -> None:

@@ -96,7 +96,7 @@ class Broker:
         self._authenticators: list = []
         self._connect_checks: list = []
         self._stopping = False
-        self._peaks: dict[str, int] = {}
+        self._peaks: dict[str, int] = {"connections.count": 0, "sessions.count": 0}
         self.apply_config()
 
     # -- configuration --------------------------------------------------------------------
@@ -113,6 +113,11 @@ class Broker:
         mar = mq.max_awaiting_rel
         self.max_awaiting_rel = 1 << 30 if mar in (0, math.inf) else int(mar)
         self.await_rel_timeout = mq.await_rel_timeout
+        mql = mq.max_mqueue_len
+        # what each new Session starts with (see Session.__init__)
+        self.session_defaults = (mq.max_inflight,
+                                 0 if mql is None or mql == math.inf else int(mql),
+                                 mq.mqueue_store_qos0, mq.upgrade_qos, mq.ignore_loop_deliver)
         tcp = self.config.listeners.tcp.get("default")
         opts = tcp.tcp_options if tcp is not None else None
         self.out_high_watermark = (opts.high_watermark if opts is not None else 1 << 20)
@@ -309,7 +314,8 @@ class Broker:
             sess = Session(self, clientid, expiry)
             self.sessions[clientid] = sess
             self.metrics.c["session.created"] += 1
-            self.hooks.run("session.created", sess)
+            if "session.created" in self.hooks._points:
+                self.hooks.run("session.created", sess)
         else:
             self.metrics.c["session.resumed"] += 1
         sess.expiry_interval = expiry
@@ -325,16 +331,22 @@ class Broker:
             if mq.server_keepalive is not None:
                 ka = mq.server_keepalive
                 props["server_keep_alive"] = ka
-        ch.mountpoint = self._mountpoint(ch) or None
+        if getattr(ch.listener, "mountpoint", ""):
+            ch.mountpoint = self._mountpoint(ch) or None
         if ch.version == 5:
             ch.alias_max = pkt.props.get("topic_alias_maximum", 0)
         ch.accepted(sess, present, props)
         ch.set_keepalive(ka)
         self.metrics.c["client.connected"] += 1
-        self._peak("connections.count", len(self.channels))
-        self._peak("sessions.count", len(self.sessions))
-        self.hooks.run("client.connected", ch)
-        self.sys.client_connected(ch)
+        peaks = self._peaks
+        if len(self.channels) > peaks["connections.count"]:
+            peaks["connections.count"] = len(self.channels)
+        if len(self.sessions) > peaks["sessions.count"]:
+            peaks["sessions.count"] = len(self.sessions)
+        if "client.connected" in self.hooks._points:
+            self.hooks.run("client.connected", ch)
+        if self.router.n_dollar:  # only "$..." filters can receive $SYS client events
+            self.sys.client_connected(ch)
         if present:
             sess.redeliver()
 

@@ -33,7 +33,7 @@ _DUP_FLAG = 0x08
 class Channel(asyncio.Protocol):
     __slots__ = (
         "broker", "listener", "transport", "reader", "state", "version", "session", "clientid",
-        "username", "peerhost", "peerport", "sockport", "keepalive", "_recv_flag", "_deadline",
+        "username", "peerhost", "peerport", "_sockport", "keepalive", "_recv_flag", "_deadline",
         "_out", "_out_bytes", "_paused_writing", "congested", "_waiters",
         "_read_paused", "_aliases", "will", "client_max_packet", "connected_at", "connect_pkt",
         "_pending", "_close_reason", "_hwm", "_send_timeout_handle", "is_superuser",
@@ -52,7 +52,7 @@ class Channel(asyncio.Protocol):
         self.session = None
         self.clientid = None
         self.username = None
-        self.peerhost = self.peerport = self.sockport = None
+        self.peerhost = self.peerport = self._sockport = None
         self.keepalive = 0
         self._recv_flag = False
         self._deadline = None  # second of the handshake or keep-alive deadline (DeadlineWheel)
@@ -92,14 +92,20 @@ class Channel(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.peerhost, self.peerport = peer[0], peer[1]
-        sock = transport.get_extra_info("sockname")
-        if sock:
-            self.sockport = sock[1]
         transport.set_write_buffer_limits(high=self._hwm)  # every listener's transport has it
         self.listener.on_connection_made(self)
         idle = self.broker.config.mqtt.idle_timeout
         if idle and idle != float("inf"):
             self._deadline = self.broker.deadlines.add(self, idle)
+
+    @property
+    def sockport(self) -> int | None:
+        """The local port the client connected to (the listener's, unless PROXY said else)."""
+        return self._sockport if self._sockport is not None else self.listener.port
+
+    @sockport.setter
+    def sockport(self, port: int | None) -> None:
+        self._sockport = port
 
     def data_received(self, data: bytes) -> None:
         self._recv_flag = True
@@ -418,7 +424,8 @@ class Channel(asyncio.Protocol):
                                                       pkt.props.get("authentication_data")))
             return
         result = broker.authenticate(self, pkt)
-        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+        if result.__class__ is not int and result is not None and (
+                asyncio.iscoroutine(result) or isinstance(result, asyncio.Future)):
             self.state = CONNECTING
             self._pending = []
             self.transport.pause_reading()

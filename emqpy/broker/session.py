@@ -6,7 +6,6 @@ the connection's output when the window has room, and to the bounded message que
 """
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 
@@ -24,7 +23,6 @@ class Session:
                  "ignore_loop", "dropped", "max_inflight")
 
     def __init__(self, broker, clientid: str, expiry_interval: float):
-        mqtt = broker.config.mqtt
         self.broker = broker
         self.clientid = clientid
         self.channel = None
@@ -33,18 +31,14 @@ class Session:
         self._mq: deque | None = None  # created on first use: an empty deque costs 760 bytes
         self.awaiting_rel: dict[int, float] = {}  # incoming QoS 2 packet id -> monotonic time
         self.next_pid = 1
-        self.max_inflight = mqtt.max_inflight
+        (self.max_inflight, self.max_mqueue_len, self.store_qos0, self.upgrade_qos,
+         self.ignore_loop) = broker.session_defaults
         self.window = self.max_inflight
         self.expiry_interval = expiry_interval
         self.created_at = time.time()
         self.expiry_handle = None
         self.will_handle = None
         self.pending_will = None  # a will message waiting for its delay
-        mql = mqtt.max_mqueue_len
-        self.max_mqueue_len = 0 if mql is None or mql == math.inf else int(mql)
-        self.store_qos0 = mqtt.mqueue_store_qos0
-        self.upgrade_qos = mqtt.upgrade_qos
-        self.ignore_loop = mqtt.ignore_loop_deliver
         self.dropped = 0
 
     @property
@@ -166,7 +160,7 @@ class Session:
         self.channel = channel
         self.window = min(self.max_inflight, receive_maximum)
         # ignore_loop_deliver is for MQTT 3 clients; MQTT 5 clients choose with No Local.
-        self.ignore_loop = self.broker.config.mqtt.ignore_loop_deliver and channel.version != 5
+        self.ignore_loop = self.broker.session_defaults[4] and channel.version != 5
         if self.expiry_handle is not None:
             self.expiry_handle.cancel()
             self.expiry_handle = None

@@ -4,7 +4,8 @@
 Starts each broker fresh on free loopback ports (persistence off, anonymous access) for every
 scenario run, alternates brokers (A B A B ...), takes medians over the repetitions and prints
 one Markdown table with the figures, the emqpy/Mosquitto ratio and the brokers' CPU% and RSS
-(read from /proc). Without --quick the table is also written to bench/results/<date>.md.
+(read from /proc). Without --quick the table is also written to bench/results/<date>.md
+(<date>-2.md, ... for later runs the same day).
 
     python bench/compare.py                       # everything, 3 repetitions
     python bench/compare.py --quick --brokers mosquitto --scenarios fanin
@@ -771,7 +772,10 @@ def main(argv=None) -> int:
     print(text)
     out = a.out
     if out is None and not a.quick:
-        out = os.path.join(ROOT, "bench", "results", f"{dt.date.today():%Y-%m-%d}.md")
+        base = os.path.join(ROOT, "bench", "results", f"{dt.date.today():%Y-%m-%d}")
+        out, n = base + ".md", 2
+        while os.path.exists(out):  # a later run the same day: keep the earlier ones
+            out, n = f"{base}-{n}.md", n + 1
     if out:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         with open(out, "w") as f:

@@ -2,11 +2,12 @@
 """Compiled twins of the codec's per-message functions (see emqpy/mqtt/accel.py).
 
 Each function here has a pure-Python original with the same name, arguments, results and
-errors: `FrameReader` in frames.py, `scan_plain_publish_props` in properties.py and
-`parse_plain_publish` in packets.py. tests/mqtt/test_speedups.py checks that the two agree.
+errors: `FrameReader` in frames.py, `scan_plain_publish_props`, `decode_utf8` and
+`decode_binary` in properties.py, and `parse_plain_publish` in packets.py. tests/mqtt/test_speedups.py checks that the two agree.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.string cimport memchr
 
 from emqpy.mqtt.reason_codes import PACKET_TOO_LARGE, MQTTError, malformed
 
@@ -162,3 +163,37 @@ def parse_plain_publish(body, bint qos1, bint v5, bint strict, Py_ssize_t max_le
             props = PyBytes_FromStringAndSize(<const char *>p + pos, end_props - pos)
             pos = end_props
     return topic, PyBytes_FromStringAndSize(<const char *>p + pos, n - pos), props, end, pid
+
+
+cdef inline Py_ssize_t _field_end(const unsigned char *p, Py_ssize_t n, Py_ssize_t pos,
+                                  str what) except -1:
+    """End of the 2-byte length-prefixed field at `pos` (see properties._string_bytes)."""
+    cdef Py_ssize_t end
+    if pos < 0 or pos + 2 > n:
+        raise malformed(f"truncated {what} length")
+    end = pos + 2 + ((p[pos] << 8) | p[pos + 1])
+    if end > n:
+        raise malformed(f"truncated {what}")
+    return end
+
+
+def decode_utf8(data, Py_ssize_t pos):
+    """See emqpy.mqtt.properties.decode_utf8."""
+    cdef bytes b = data if type(data) is bytes else bytes(data)
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(b)
+    cdef Py_ssize_t end = _field_end(p, PyBytes_GET_SIZE(b), pos, "string")
+    try:
+        s = PyUnicode_DecodeUTF8(<const char *>p + pos + 2, end - pos - 2, NULL)
+    except UnicodeDecodeError:
+        raise malformed("string is not valid UTF-8") from None
+    if memchr(p + pos + 2, 0, end - pos - 2) != NULL:
+        raise malformed("string contains U+0000")
+    return s, end
+
+
+def decode_binary(data, Py_ssize_t pos):
+    """See emqpy.mqtt.properties.decode_binary."""
+    cdef bytes b = data if type(data) is bytes else bytes(data)
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(b)
+    cdef Py_ssize_t end = _field_end(p, PyBytes_GET_SIZE(b), pos, "binary data")
+    return PyBytes_FromStringAndSize(<const char *>p + pos + 2, end - pos - 2), end

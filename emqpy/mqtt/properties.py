@@ -133,6 +133,10 @@ def decode_binary(data, pos: int) -> tuple[bytes, int]:
     return _string_bytes(data, pos, "binary data")
 
 
+decode_utf8_py, decode_binary_py = decode_utf8, decode_binary
+decode_utf8, decode_binary = pick(decode_utf8), pick(decode_binary)
+
+
 def encode_utf8(s: str) -> bytes:
     b = s.encode("utf-8", "surrogateescape")
     return _U16.pack(len(b)) + b

@@ -25,17 +25,20 @@ def test_selection_follows_the_environment_switch():
     as a second pure-Python run."""
     code = ("from emqpy.mqtt import frames, packets, properties\n"
             "print(frames.FrameReader.__module__, packets.parse_plain_publish.__module__,"
-            " properties.scan_plain_publish_props.__module__)")
+            " properties.scan_plain_publish_props.__module__, properties.decode_utf8.__module__)")
     env = dict(os.environ, EMQPY_NO_EXTENSIONS="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
-    assert out == ["emqpy.mqtt.frames", "emqpy.mqtt.packets", "emqpy.mqtt.properties"]
+    assert out == ["emqpy.mqtt.frames", "emqpy.mqtt.packets", "emqpy.mqtt.properties",
+                   "emqpy.mqtt.properties"]
     if os.environ.get("EMQPY_REQUIRE_EXTENSIONS") == "1":
         assert speedups is not None and not accel.NO_EXTENSIONS
     if speedups is not None:
         assert frames.FrameReader is speedups.FrameReader
         assert packets.parse_plain_publish is speedups.parse_plain_publish
         assert properties.scan_plain_publish_props is speedups.scan_plain_publish_props
+        assert properties.decode_utf8 is speedups.decode_utf8
+        assert properties.decode_binary is speedups.decode_binary
     else:
         assert frames.FrameReader is frames.FrameReaderPy
 
@@ -108,3 +111,26 @@ def test_publish_parse_twins_agree(topic, payload, pid, parts, qos1, v5, strict,
         if got is not None and (got[4] or not qos1):  # and agree with the full decoder
             full = Publish.decode(2 if qos1 else 0, b, 5 if v5 else 4)
             assert (full.topic, full.payload, full.packet_id or 0) == (got[0], got[1], got[4])
+
+
+def _outcome(fn, data, pos):
+    try:
+        return fn(data, pos)
+    except MQTTError as e:
+        return ("error", e.reason_code, str(e))
+
+
+@needs_build
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(st.binary(max_size=12),
+                 st.text(max_size=8).map(lambda t: properties.encode_utf8(t) + b"!"),
+                 st.binary(max_size=6).map(lambda b: len(b).to_bytes(2, "big") + b)),
+       st.binary(max_size=3), st.integers(0, 5))
+def test_string_field_twins_agree(field, prefix, pos):
+    data = prefix + field
+    for fast, slow in ((speedups.decode_utf8, properties.decode_utf8_py),
+                       (speedups.decode_binary, properties.decode_binary_py)):
+        assert _outcome(fast, data, pos) == _outcome(slow, data, pos)
+    if len(prefix) <= 5:  # the field itself, where it starts
+        assert _outcome(speedups.decode_utf8, data, len(prefix)) == \
+            _outcome(properties.decode_utf8_py, data, len(prefix))

@@ -98,6 +98,11 @@ class Channel(asyncio.Protocol):
         if idle and idle != float("inf"):
             self._deadline = self.broker.deadlines.add(self, idle)
 
+    def _drop_deadline(self) -> None:
+        if self._deadline is not None:
+            self.broker.deadlines.discard(self, self._deadline)
+            self._deadline = None
+
     @property
     def sockport(self) -> int | None:
         """The local port the client connected to (the listener's, unless PROXY said else)."""
@@ -333,7 +338,7 @@ class Channel(asyncio.Protocol):
         prev = self.state
         self.state = CLOSED
         self._close_reason = self._close_reason or reason
-        self._deadline = None
+        self._drop_deadline()
         if self._send_timeout_handle is not None:
             self._send_timeout_handle.cancel()
             self._send_timeout_handle = None
@@ -349,7 +354,7 @@ class Channel(asyncio.Protocol):
     def set_keepalive(self, seconds: int) -> None:
         """Start (at CONNACK) or change (from the API) the keep-alive check."""
         self.keepalive = seconds
-        self._deadline = None
+        self._drop_deadline()
         if seconds > 0:
             self._ka_interval = seconds * self.broker.config.mqtt.keepalive_multiplier
             self._recv_flag = False
@@ -359,8 +364,8 @@ class Channel(asyncio.Protocol):
         """Called by the broker's DeadlineWheel: the idle timeout before CONNECT (and during
         enhanced authentication), then the keep-alive check every keep alive x multiplier."""
         if second != self._deadline:
-            return  # moved or dropped since
-        self._deadline = None
+            return  # (not expected: a moved or dropped deadline leaves its bucket)
+        self._deadline = None  # the wheel has taken it out of its bucket
         if self.state == CONNECTED:
             if self._recv_flag:
                 self._recv_flag = False
@@ -377,7 +382,7 @@ class Channel(asyncio.Protocol):
         broker.metrics.c["packets.connect.received"] += 1
         if self.state != NEW:
             raise MQTTError(rc.PROTOCOL_ERROR, "second CONNECT")
-        self._deadline = None  # no idle timeout once CONNECT is in
+        self._drop_deadline()  # no idle timeout once CONNECT is in
         if len(body) >= 7:  # learn the version early so errors are reported in its format
             lvl = body[6] if body[0] == 0 and body[1] == 4 else (body[8] if len(body) > 8 else 4)
             if lvl == 5:
@@ -462,11 +467,12 @@ class Channel(asyncio.Protocol):
             idle = self.broker.config.mqtt.idle_timeout
             if self.state == CONNECTING and idle and idle != float("inf"):
                 # a client that never answers is dropped
+                self._drop_deadline()
                 self._deadline = self.broker.deadlines.add(self, idle)
             return
         self._auth_state = None
         if self.state == CONNECTING:
-            self._deadline = None
+            self._drop_deadline()
         if self.state == CONNECTED:  # re-authentication: AUTH 0x00 or DISCONNECT
             if isinstance(result, dict):
                 self.is_superuser = bool(result.get("is_superuser"))

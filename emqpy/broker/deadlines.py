@@ -3,8 +3,8 @@
 A TimerHandle per connection costs about 600 bytes and a microsecond or two to create under
 uvloop, and neither deadline needs better than one-second resolution. A channel is filed under
 the first whole second (of loop.time()) at or after its deadline; when that second has come the
-wheel calls `channel.on_deadline(second)`. Moving or dropping a deadline is the channel's own
-business: it ignores a call for a second that is no longer its current deadline.
+wheel calls `channel.on_deadline(second)`. A channel that moves or drops its deadline takes
+itself out of the old second's bucket (`discard`), so nothing holds on to closed connections.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class DeadlineWheel:
 
     def __init__(self, loop):
         self.loop = loop
-        self._buckets: dict[int, list] = {}
+        self._buckets: dict[int, dict] = {}  # second -> {obj: None}, in filing order
         self._cursor = int(loop.time())  # the earliest second that may still hold a bucket
         self._handle = None
 
@@ -27,15 +27,25 @@ class DeadlineWheel:
         """File `obj` for `delay` seconds from now (never earlier); returns its second."""
         now = self.loop.time()
         due = math.ceil(now + delay)
+        if due < self._cursor:  # (only while a tick is running, for delay 0)
+            due = self._cursor
         bucket = self._buckets.get(due)
         if bucket is None:
-            self._buckets[due] = [obj]
+            self._buckets[due] = {obj: None}
         else:
-            bucket.append(obj)
+            bucket[obj] = None
         if self._handle is None:  # idle until now: nothing is filed before this second
             self._cursor = max(self._cursor, int(now))
             self._handle = self.loop.call_at(self._cursor + 1, self._tick)
         return due
+
+    def discard(self, obj, second: int) -> None:
+        """Take `obj` out of the bucket of `second` (what `add` returned), if still there."""
+        bucket = self._buckets.get(second)
+        if bucket is not None:
+            bucket.pop(obj, None)
+            if not bucket:
+                del self._buckets[second]
 
     def _tick(self) -> None:
         now = self.loop.time()

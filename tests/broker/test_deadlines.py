@@ -39,7 +39,13 @@ class Conn:
         self.fired = []
 
     def set(self, delay):
+        self.drop()
         self.deadline = self.wheel.add(self, delay)
+
+    def drop(self):
+        if self.deadline is not None:
+            self.wheel.discard(self, self.deadline)
+            self.deadline = None
 
     def on_deadline(self, second):
         if second == self.deadline:
@@ -65,7 +71,8 @@ def test_moved_and_dropped_deadlines_do_not_fire():
     for c in (moved, dropped, kept):
         c.set(2)
     moved.set(5)
-    dropped.deadline = None
+    dropped.drop()
+    assert len(w) == 2
     loop.advance(12.5)
     assert (moved.fired, dropped.fired, kept.fired) == ([], [], [12])
     loop.advance(15.0)
@@ -98,3 +105,18 @@ def test_a_failing_handler_does_not_stop_the_others(caplog):
     loop.advance(1.0)
     assert c.fired == [1]
     assert "deadline handler failed" in caplog.text
+
+
+def test_a_dropped_deadline_keeps_no_reference():
+    """A closed connection is not held until its keep-alive second comes (minutes away)."""
+    import gc
+    import weakref
+    loop = ClockLoop(0.0)
+    w = DeadlineWheel(loop)
+    c = Conn(w)
+    c.set(450)
+    ref = weakref.ref(c)
+    c.drop()
+    del c
+    gc.collect()
+    assert ref() is None and len(w) == 0 and not w._buckets

@@ -345,8 +345,7 @@ class Broker:
             peaks["sessions.count"] = len(self.sessions)
         if "client.connected" in self.hooks._points:
             self.hooks.run("client.connected", ch)
-        if self.router.n_dollar:  # only "$..." filters can receive $SYS client events
-            self.sys.client_connected(ch)
+        self.sys.client_connected(ch)  # (returns at once unless a "$..." filter exists)
         if present:
             sess.redeliver()
 

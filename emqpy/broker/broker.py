@@ -336,7 +336,7 @@ class Broker:
         if ch.version == 5:
             ch.alias_max = pkt.props.get("topic_alias_maximum", 0)
         ch.accepted(sess, present, props)
-        ch.set_keepalive(ka)
+        ch.start_keepalive(ka)
         self.metrics.c["client.connected"] += 1
         peaks = self._peaks
         if len(self.channels) > peaks["connections.count"]:

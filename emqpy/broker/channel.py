@@ -39,7 +39,7 @@ class Channel(asyncio.Protocol):
         "_pending", "_close_reason", "_hwm", "_send_timeout_handle", "is_superuser",
         "client_attrs", "mountpoint", "proto_name", "expiry_interval", "recv_cnt", "send_cnt",
         "recv_oct", "send_oct", "created_at", "disconnected_at", "_peer_cert",
-        "_ka_interval", "alias_max", "_out_aliases", "_auth_method", "_auth_state", "_auth_data",
+        "_ka_interval", "_ka_start", "alias_max", "_out_aliases", "_auth_method", "_auth_state", "_auth_data",
     )
 
     def __init__(self, broker, listener):
@@ -81,6 +81,7 @@ class Channel(asyncio.Protocol):
         self.disconnected_at = None
         self._peer_cert = None
         self._ka_interval = 0.0
+        self._ka_start = None  # loop time keep alive started, while the handshake deadline stands in
         self.alias_max = 0  # the client's Topic Alias Maximum: aliases we may assign (MQTT 5)
         self._out_aliases = None
         self._auth_method = self._auth_state = self._auth_data = None  # MQTT 5 enhanced auth
@@ -351,9 +352,29 @@ class Channel(asyncio.Protocol):
 
     # -- keepalive -------------------------------------------------------------------------
 
-    def set_keepalive(self, seconds: int) -> None:
-        """Start (at CONNACK) or change (from the API) the keep-alive check."""
+    def start_keepalive(self, seconds: int) -> None:
+        """Start the keep-alive check at CONNACK. The handshake deadline filed when the socket
+        opened usually falls before the first check: it then stays filed and, when it comes,
+        files the first check (on_deadline), which spares the connect path two wheel updates."""
         self.keepalive = seconds
+        self._recv_flag = False
+        d = self._deadline
+        if seconds > 0:
+            self._ka_interval = seconds * self.broker.config.mqtt.keepalive_multiplier
+            if d is None or d > (now := self.broker.loop.time()) + self._ka_interval:
+                self._drop_deadline()
+                self._deadline = self.broker.deadlines.add(self, self._ka_interval)
+                return
+        elif d is None:
+            return
+        else:
+            now = self.broker.loop.time()
+        self._ka_start = now
+
+    def set_keepalive(self, seconds: int) -> None:
+        """Change the keep-alive check of a connected client (from the API)."""
+        self.keepalive = seconds
+        self._ka_start = None
         self._drop_deadline()
         if seconds > 0:
             self._ka_interval = seconds * self.broker.config.mqtt.keepalive_multiplier
@@ -367,6 +388,13 @@ class Channel(asyncio.Protocol):
             return  # (not expected: a moved or dropped deadline leaves its bucket)
         self._deadline = None  # the wheel has taken it out of its bucket
         if self.state == CONNECTED:
+            start = self._ka_start
+            if start is not None:  # the handshake deadline, kept at CONNECT (start_keepalive)
+                self._ka_start = None
+                if self.keepalive > 0:
+                    rest = start + self._ka_interval - self.broker.loop.time()
+                    self._deadline = self.broker.deadlines.add(self, rest)
+                return
             if self._recv_flag:
                 self._recv_flag = False
                 self._deadline = self.broker.deadlines.add(self, self._ka_interval)
@@ -382,7 +410,6 @@ class Channel(asyncio.Protocol):
         broker.metrics.c["packets.connect.received"] += 1
         if self.state != NEW:
             raise MQTTError(rc.PROTOCOL_ERROR, "second CONNECT")
-        self._drop_deadline()  # no idle timeout once CONNECT is in
         if len(body) >= 7:  # learn the version early so errors are reported in its format
             lvl = body[6] if body[0] == 0 and body[1] == 4 else (body[8] if len(body) > 8 else 4)
             if lvl == 5:
@@ -423,8 +450,11 @@ class Channel(asyncio.Protocol):
         if code:
             self._refuse(code)
             return
+        # The handshake deadline stands while CONNECT is answered at once (start_keepalive takes
+        # it over); a client waiting for its authentication has no idle timeout.
         if self._auth_method:
             self.state = CONNECTING
+            self._drop_deadline()
             self._enhanced(broker.enhanced_auth.start(self, pkt, self._auth_method,
                                                       pkt.props.get("authentication_data")))
             return
@@ -432,6 +462,7 @@ class Channel(asyncio.Protocol):
         if result.__class__ is not int and result is not None and (
                 asyncio.iscoroutine(result) or isinstance(result, asyncio.Future)):
             self.state = CONNECTING
+            self._drop_deadline()
             self._pending = []
             self.transport.pause_reading()
             task = asyncio.ensure_future(result)

@@ -2,6 +2,7 @@
 keep alive, gone from it once they close."""
 import asyncio
 import socket
+import threading
 import time
 
 from tests.protocol import rawmqtt as R
@@ -37,3 +38,41 @@ def test_closed_connections_leave_the_wheel(make_broker):
     for s in clients + [silent]:
         s.close()
     assert _wait(lambda: _filed(b) == 0)  # minutes before any of them was due
+
+
+def test_handshake_deadline_stands_in_for_the_first_keepalive_check(make_broker):
+    """idle_timeout 1 s, keep alive 2 s (checked every 3 s): the handshake deadline comes first
+    and stays filed at CONNECT; when it comes it must file the check, not close the client."""
+    b = make_broker({"mqtt": {"idle_timeout": "1s"}})
+    silent = R.RawClient("127.0.0.1", b.port, 4)
+    pinging = R.RawClient("127.0.0.1", b.port, 4)
+    t0 = time.monotonic()
+    silent.connect(uid("ka"), keepalive=2)
+    pinging.connect(uid("ka"), keepalive=2)
+    pongs = []
+
+    def ping():  # 5 s of pings every second: each keep-alive check passes
+        for _ in range(5):
+            time.sleep(1.0)
+            pinging.send(R.PINGREQ_PACKET)
+            pongs.append(pinging.expect(R.PINGRESP).raw())
+
+    t = threading.Thread(target=ping)
+    t.start()
+    silent.expect_close(timeout=6)
+    waited = time.monotonic() - t0
+    t.join()
+    assert 3.0 <= waited < 5.5, f"silent client closed after {waited:.1f}s (keep alive x 1.5 = 3s)"
+    assert pongs == [b"\xd0\x00"] * 5
+    pinging.close()
+
+
+def test_no_keepalive_outlives_the_handshake_deadline(make_broker):
+    b = make_broker({"mqtt": {"idle_timeout": "1s"}})
+    r = R.RawClient("127.0.0.1", b.port, 4)
+    r.connect(uid("ka0"), keepalive=0)
+    time.sleep(2.5)  # past the handshake deadline, which the connected client outlives
+    r.send(R.PINGREQ_PACKET)
+    assert r.expect(R.PINGRESP).raw() == b"\xd0\x00"
+    assert _filed(b) == 0
+    r.close()

@@ -249,27 +249,29 @@ class Broker:
 
     def check_connect(self, ch, pkt) -> int:
         mq = self.config.mqtt
-        # The listener's say first: client certificate as username/client id, quick deny.
-        enrich = getattr(ch.listener, "enrich_connect", None)
-        if enrich is not None:
-            code = enrich(ch, pkt)
+        # The listener's say first: client certificate as username/client id, quick deny. (A
+        # plain listener has nothing to add unless a PROXY header carried a certificate.)
+        lst = ch.listener
+        if lst.tls or ch._peer_cert is not None:
+            code = lst.enrich_connect(ch, pkt)
             if code:
                 return code
         if mq.use_username_as_clientid and pkt.username is not None:
             if not pkt.username:  # as EMQX: an empty username cannot stand for a client id
                 return rc.CLIENT_IDENTIFIER_NOT_VALID
             pkt.clientid = pkt.username
-        if not pkt.clientid:
+        clientid = pkt.clientid
+        if not clientid:
             if pkt.clean_start and ch.version != 3:  # MQTT 3.1 requires a client id
-                pkt.clientid = _assigned_clientid()
-                ch.connect_pkt.props["_assigned"] = pkt.clientid
+                clientid = pkt.clientid = _assigned_clientid()
+                ch.connect_pkt.props["_assigned"] = clientid
             else:
                 return rc.CLIENT_IDENTIFIER_NOT_VALID
-        if len(pkt.clientid) > mq.max_clientid_len:
+        if len(clientid) > mq.max_clientid_len:
             return rc.CLIENT_IDENTIFIER_NOT_VALID
         if self._stopping:
             return rc.SERVER_UNAVAILABLE
-        ch.clientid = pkt.clientid
+        ch.clientid = clientid
         ch.username = pkt.username
         for check in self._connect_checks:
             code = check(ch, pkt)
@@ -278,14 +280,12 @@ class Broker:
         return 0
 
     def authenticate(self, ch, pkt):
-        self.metrics.c["client.authenticate"] += 1
+        c = self.metrics.c
+        c["client.authenticate"] += 1
         if not self._authenticators:
-            self.metrics.c["client.auth.anonymous"] += 1
-            self.metrics.c["authentication.success.anonymous"] += 1
+            c["client.auth.anonymous"] += 1
+            c["authentication.success.anonymous"] += 1
             return 0
-        return self._run_authenticators(ch, pkt)
-
-    def _run_authenticators(self, ch, pkt):
         for fn in self._authenticators:
             res = fn(ch, pkt)
             if res is not None:
@@ -295,55 +295,57 @@ class Broker:
     def establish(self, ch, pkt) -> None:
         """Open or resume the session for an authenticated CONNECT and send CONNACK."""
         mq = self.config.mqtt
+        c = self.metrics.c
+        hooks = self.hooks._points
         clientid = pkt.clientid
-        if ch.version == 5:
+        v5 = ch.version == 5
+        if v5:
             expiry = pkt.props.get("session_expiry_interval", 0)
         else:
             expiry = 0 if pkt.clean_start else mq.session_expiry_interval
         old = self.channels.get(clientid)
         if old is not None and old is not ch:
-            self.metrics.c["session.takenover"] += 1
+            c["session.takenover"] += 1
             old.close(rc.SESSION_TAKEN_OVER, "takenover")
         sess = self.sessions.get(clientid)
         if sess is not None and pkt.clean_start:
-            self.metrics.c["session.discarded"] += 1
+            c["session.discarded"] += 1
             self.discard_session(sess, "discarded")
             sess = None
         present = sess is not None
         if sess is None:
-            sess = Session(self, clientid, expiry)
-            self.sessions[clientid] = sess
-            self.metrics.c["session.created"] += 1
-            if "session.created" in self.hooks._points:
+            sess = self.sessions[clientid] = Session(self, clientid, expiry)
+            c["session.created"] += 1
+            if "session.created" in hooks:
                 self.hooks.run("session.created", sess)
         else:
-            self.metrics.c["session.resumed"] += 1
-        sess.expiry_interval = expiry
+            sess.expiry_interval = expiry
+            c["session.resumed"] += 1
         ch.expiry_interval = expiry
-        receive_max = pkt.props.get("receive_maximum", 65535) if ch.version == 5 else 65535
-        sess.attach(ch, receive_max)
+        sess.attach(ch, pkt.props.get("receive_maximum", 65535) if v5 else 65535)
         ch.will = pkt.will
         self.channels[clientid] = ch
+        if present and "session.resumed" in hooks:
+            self.hooks.run("session.resumed", sess)
         ka = pkt.keepalive
-        props: dict = {}
-        if ch.version == 5:
+        props = None
+        if v5:
             props = self._connack_props(pkt)
             if mq.server_keepalive is not None:
                 ka = mq.server_keepalive
                 props["server_keep_alive"] = ka
-        if getattr(ch.listener, "mountpoint", ""):
-            ch.mountpoint = self._mountpoint(ch) or None
-        if ch.version == 5:
             ch.alias_max = pkt.props.get("topic_alias_maximum", 0)
+        if ch.listener.mountpoint:
+            ch.mountpoint = self._mountpoint(ch) or None
         ch.accepted(sess, present, props)
         ch.start_keepalive(ka)
-        self.metrics.c["client.connected"] += 1
+        c["client.connected"] += 1
         peaks = self._peaks
         if len(self.channels) > peaks["connections.count"]:
             peaks["connections.count"] = len(self.channels)
         if len(self.sessions) > peaks["sessions.count"]:
             peaks["sessions.count"] = len(self.sessions)
-        if "client.connected" in self.hooks._points:
+        if "client.connected" in hooks:
             self.hooks.run("client.connected", ch)
         self.sys.client_connected(ch)  # (returns at once unless a "$..." filter exists)
         if present:

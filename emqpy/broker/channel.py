@@ -539,21 +539,24 @@ class Channel(asyncio.Protocol):
             self.broker.metrics.c["packets.connack.auth_error"] += 1
         self.close(None, _reason_name(code))
 
-    def accepted(self, session, present: bool, props: dict) -> None:
-        """Called by the broker once the session is attached: send CONNACK, start timers."""
+    def accepted(self, session, present: bool, props: dict | None) -> None:
+        """Called by the broker once the session is attached: send CONNACK (`props` are its
+        MQTT 5 properties)."""
         self.session = session
         self.state = CONNECTED
         self.connected_at = time.time()
-        if self._auth_method and self.version == 5:
-            props["authentication_method"] = self._auth_method
-            if self._auth_data is not None:
-                props["authentication_data"] = self._auth_data
+        broker = self.broker
         if self.version == 5:
-            self.write(self.broker.connack_v5(present, props))
+            if self._auth_method:
+                props["authentication_method"] = self._auth_method
+                if self._auth_data is not None:
+                    props["authentication_data"] = self._auth_data
+            self.write(broker.connack_v5(present, props))
         else:
             self.write(b"\x20\x02\x01\x00" if present else b"\x20\x02\x00\x00")
-        self.broker.metrics.c["packets.connack.sent"] += 1
-        self.broker.metrics.c["client.connack"] += 1
+        c = broker.metrics.c
+        c["packets.connack.sent"] += 1
+        c["client.connack"] += 1
 
     def _on_publish(self, byte0: int, body) -> None:
         if (byte0 == 0x30 or byte0 == 0x32) and self.state == CONNECTED \

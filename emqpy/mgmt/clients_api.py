@@ -162,7 +162,9 @@ class ClientTracker:
         # weak: the registry's values must not keep their broker keys alive
         self._broker = weakref.ref(broker)
         self.last: dict[str, Any] = {}
-        broker.hooks.add("client.connected", self._connected)
+        # A session that resumes is served again (a new session cannot be in `last`: its
+        # predecessor's end ran session.terminated), so that is when to forget.
+        broker.hooks.add("session.resumed", self._resumed)
         broker.hooks.add("client.disconnected", self._disconnected)
         broker.hooks.add("session.terminated", self._terminated)
 
@@ -173,8 +175,8 @@ class ClientTracker:
             t = cls._by_broker[broker] = cls(broker)
         return t
 
-    def _connected(self, ch) -> None:
-        self.last.pop(ch.clientid, None)
+    def _resumed(self, sess) -> None:
+        self.last.pop(sess.clientid, None)
 
     def _disconnected(self, ch, reason) -> None:
         broker = self._broker()

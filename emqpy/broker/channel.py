@@ -18,7 +18,7 @@ from emqpy.mqtt.frames import FrameReader
 from emqpy.mqtt.packets import fixed_header
 from emqpy.mqtt.packets import (
     Auth, Connack, Connect, Disconnect, Publish, Puback, Pubcomp, Pubrec, Pubrel, Suback, Subscribe,
-    Unsuback, Unsubscribe, decode_packet, parse_plain_publish,
+    Unsuback, Unsubscribe, decode_connect, decode_packet, parse_plain_publish,
 )
 from emqpy.mqtt.properties import has_invalid_utf8
 from emqpy.mqtt.reason_codes import MQTTError
@@ -415,7 +415,7 @@ class Channel(asyncio.Protocol):
             if lvl == 5:
                 self.version = 5
         try:
-            pkt = Connect.decode(byte0 & 0x0F, body)
+            pkt = decode_connect(byte0 & 0x0F, body)
         except MQTTError as e:
             if e.reason_code == rc.UNSUPPORTED_PROTOCOL_VERSION:
                 code = rc.UNSUPPORTED_PROTOCOL_VERSION if self.version == 5 else \

@@ -3,13 +3,16 @@
 
 Each function here has a pure-Python original with the same name, arguments, results and
 errors: `FrameReader` in frames.py, `scan_plain_publish_props`, `decode_utf8` and
-`decode_binary` in properties.py, and `parse_plain_publish` in packets.py. tests/mqtt/test_speedups.py checks that the two agree.
+`decode_binary` in properties.py, and `parse_plain_publish` and `decode_connect` in
+packets.py. tests/mqtt/test_speedups.py checks that the two agree.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memchr
 
-from emqpy.mqtt.reason_codes import PACKET_TOO_LARGE, MQTTError, malformed
+from emqpy.mqtt.reason_codes import (
+    CONNECT, PACKET_TOO_LARGE, UNSUPPORTED_PROTOCOL_VERSION, MQTTError, malformed, protocol_error,
+)
 
 
 cdef class FrameReader:
@@ -197,3 +200,95 @@ def decode_binary(data, Py_ssize_t pos):
     cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(b)
     cdef Py_ssize_t end = _field_end(p, PyBytes_GET_SIZE(b), pos, "binary data")
     return PyBytes_FromStringAndSize(<const char *>p + pos + 2, end - pos - 2), end
+
+
+cdef inline str _utf8_field(const unsigned char *p, Py_ssize_t n, Py_ssize_t *pos):
+    """The string at pos[0] (as decode_utf8); moves pos[0] past it."""
+    cdef Py_ssize_t start = pos[0]
+    cdef Py_ssize_t end = _field_end(p, n, start, "string")
+    try:
+        s = PyUnicode_DecodeUTF8(<const char *>p + start + 2, end - start - 2, NULL)
+    except UnicodeDecodeError:
+        raise malformed("string is not valid UTF-8") from None
+    if memchr(p + start + 2, 0, end - start - 2) != NULL:
+        raise malformed("string contains U+0000")
+    pos[0] = end
+    return s
+
+
+cdef inline bytes _binary_field(const unsigned char *p, Py_ssize_t n, Py_ssize_t *pos):
+    cdef Py_ssize_t start = pos[0]
+    cdef Py_ssize_t end = _field_end(p, n, start, "binary data")
+    pos[0] = end
+    return PyBytes_FromStringAndSize(<const char *>p + start + 2, end - start - 2)
+
+
+# Bound on first use: packets.py imports this module, so it cannot be imported from here.
+cdef object _Connect = None, _Will = None, _decode_properties = None
+
+
+cdef _bind_connect():
+    global _Connect, _Will, _decode_properties
+    from emqpy.mqtt import packets, properties
+    _Will = packets.Will
+    _decode_properties = properties.decode_properties
+    _Connect = packets.Connect
+
+
+def decode_connect(flags, body):
+    """See emqpy.mqtt.packets.decode_connect."""
+    if _Connect is None:
+        _bind_connect()
+    if flags != 0:
+        raise malformed("invalid fixed header flags for CONNECT")
+    cdef bytes b = body if type(body) is bytes else bytes(body)
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(b)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(b)
+    cdef Py_ssize_t pos = 0
+    cdef int level, cflags, keepalive, will_qos
+    name = _utf8_field(p, n, &pos)
+    if pos >= n:
+        raise malformed("truncated CONNECT")
+    level = p[pos]
+    pos += 1
+    if not ((level == 4 or level == 5) and name == "MQTT") and not (level == 3 and name == "MQIsdp"):
+        if name != "MQTT" and name != "MQIsdp":
+            raise protocol_error(f"unknown protocol name {name!r}")
+        # Right name, unsupported level: the caller answers CONNACK 0x01 / 0x84.
+        raise MQTTError(UNSUPPORTED_PROTOCOL_VERSION, f"unsupported protocol level {level}")
+    if pos + 3 > n:
+        raise malformed("truncated CONNECT")
+    cflags = p[pos]
+    keepalive = (p[pos + 1] << 8) | p[pos + 2]
+    pos += 3
+    if cflags & 0x01:
+        raise malformed("CONNECT reserved flag set")
+    props = {}
+    if level == 5:
+        props, pos = _decode_properties(b, pos, CONNECT)
+    clientid = _utf8_field(p, n, &pos)
+    will = None
+    will_qos = (cflags >> 3) & 0x03
+    will_retain = (cflags & 0x20) != 0
+    if cflags & 0x04:
+        if will_qos == 3:
+            raise malformed("will QoS 3")
+        wprops = {}
+        if level == 5:
+            wprops, pos = _decode_properties(b, pos, 0)
+        wtopic = _utf8_field(p, n, &pos)
+        wpayload = _binary_field(p, n, &pos)
+        will = _Will(wtopic, wpayload, will_qos, will_retain, wprops)
+    elif will_qos or will_retain:
+        raise malformed("will QoS/retain set without will flag")
+    username = password = None
+    if cflags & 0x80:
+        username = _utf8_field(p, n, &pos)
+    if cflags & 0x40:
+        if level != 5 and username is None:
+            raise malformed("password without username")
+        password = _binary_field(p, n, &pos)
+    if pos != n:
+        raise malformed("trailing bytes in CONNECT")
+    return _Connect(clientid, level, (cflags & 0x02) != 0, keepalive, will, username, password,
+                    props, name)

@@ -86,54 +86,7 @@ class Connect:
 
     @classmethod
     def decode(cls, flags: int, body, version: int = 0) -> "Connect":
-        _expect_flags(flags, 0, "CONNECT")
-        name, pos = decode_utf8(body, 0)
-        if pos >= len(body):
-            raise malformed("truncated CONNECT")
-        level = body[pos]
-        pos += 1
-        if (name, level) not in (("MQTT", 4), ("MQTT", 5), ("MQIsdp", 3)):
-            if name not in ("MQTT", "MQIsdp"):
-                raise protocol_error(f"unknown protocol name {name!r}")
-            # Right name, unsupported level: the caller answers CONNACK 0x01 / 0x84.
-            raise MQTTError(rc.UNSUPPORTED_PROTOCOL_VERSION, f"unsupported protocol level {level}")
-        if pos + 3 > len(body):
-            raise malformed("truncated CONNECT")
-        cflags = body[pos]
-        keepalive = (body[pos + 1] << 8) | body[pos + 2]
-        pos += 3
-        if cflags & 0x01:
-            raise malformed("CONNECT reserved flag set")
-        props = {}
-        if level == 5:
-            props, pos = decode_properties(body, pos, rc.CONNECT)
-        clientid, pos = decode_utf8(body, pos)
-        will = None
-        will_flag = cflags & 0x04
-        will_qos = (cflags >> 3) & 0x03
-        will_retain = bool(cflags & 0x20)
-        if will_flag:
-            if will_qos == 3:
-                raise malformed("will QoS 3")
-            wprops = {}
-            if level == 5:
-                wprops, pos = decode_properties(body, pos, 0)
-            wtopic, pos = decode_utf8(body, pos)
-            wpayload, pos = decode_binary(body, pos)
-            will = Will(wtopic, wpayload, will_qos, will_retain, wprops)
-        elif will_qos or will_retain:
-            raise malformed("will QoS/retain set without will flag")
-        username = password = None
-        if cflags & 0x80:
-            username, pos = decode_utf8(body, pos)
-        if cflags & 0x40:
-            if level != 5 and username is None:
-                raise malformed("password without username")
-            password, pos = decode_binary(body, pos)
-        if pos != len(body):
-            raise malformed("trailing bytes in CONNECT")
-        return cls(clientid, level, bool(cflags & 0x02), keepalive, will, username, password,
-                   props, name)
+        return decode_connect(flags, body)
 
     def encode(self, version: int | None = None) -> bytes:
         v = self.proto_ver
@@ -161,6 +114,62 @@ class Connect:
         if self.password is not None:
             body += encode_binary(self.password)
         return _packet(0x10, bytes(body))
+
+
+def decode_connect(flags: int, body) -> Connect:
+    """A CONNECT body (the protocol level is in it). Compiled twin in _speedups."""
+    _expect_flags(flags, 0, "CONNECT")
+    name, pos = decode_utf8(body, 0)
+    if pos >= len(body):
+        raise malformed("truncated CONNECT")
+    level = body[pos]
+    pos += 1
+    if (name, level) not in (("MQTT", 4), ("MQTT", 5), ("MQIsdp", 3)):
+        if name not in ("MQTT", "MQIsdp"):
+            raise protocol_error(f"unknown protocol name {name!r}")
+        # Right name, unsupported level: the caller answers CONNACK 0x01 / 0x84.
+        raise MQTTError(rc.UNSUPPORTED_PROTOCOL_VERSION, f"unsupported protocol level {level}")
+    if pos + 3 > len(body):
+        raise malformed("truncated CONNECT")
+    cflags = body[pos]
+    keepalive = (body[pos + 1] << 8) | body[pos + 2]
+    pos += 3
+    if cflags & 0x01:
+        raise malformed("CONNECT reserved flag set")
+    props = {}
+    if level == 5:
+        props, pos = decode_properties(body, pos, rc.CONNECT)
+    clientid, pos = decode_utf8(body, pos)
+    will = None
+    will_flag = cflags & 0x04
+    will_qos = (cflags >> 3) & 0x03
+    will_retain = bool(cflags & 0x20)
+    if will_flag:
+        if will_qos == 3:
+            raise malformed("will QoS 3")
+        wprops = {}
+        if level == 5:
+            wprops, pos = decode_properties(body, pos, 0)
+        wtopic, pos = decode_utf8(body, pos)
+        wpayload, pos = decode_binary(body, pos)
+        will = Will(wtopic, wpayload, will_qos, will_retain, wprops)
+    elif will_qos or will_retain:
+        raise malformed("will QoS/retain set without will flag")
+    username = password = None
+    if cflags & 0x80:
+        username, pos = decode_utf8(body, pos)
+    if cflags & 0x40:
+        if level != 5 and username is None:
+            raise malformed("password without username")
+        password, pos = decode_binary(body, pos)
+    if pos != len(body):
+        raise malformed("trailing bytes in CONNECT")
+    return Connect(clientid, level, bool(cflags & 0x02), keepalive, will, username, password,
+               props, name)
+
+
+decode_connect_py = decode_connect
+decode_connect = pick(decode_connect)
 
 
 class Connack:

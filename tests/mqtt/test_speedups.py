@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from emqpy.mqtt import accel, frames, packets, properties
-from emqpy.mqtt.packets import Publish
+from emqpy.mqtt.packets import Connect, Publish, Will
 from emqpy.mqtt.reason_codes import MQTTError
 
 speedups = accel.speedups
@@ -25,12 +25,13 @@ def test_selection_follows_the_environment_switch():
     as a second pure-Python run."""
     code = ("from emqpy.mqtt import frames, packets, properties\n"
             "print(frames.FrameReader.__module__, packets.parse_plain_publish.__module__,"
-            " properties.scan_plain_publish_props.__module__, properties.decode_utf8.__module__)")
+            " properties.scan_plain_publish_props.__module__, properties.decode_utf8.__module__,"
+            " packets.decode_connect.__module__)")
     env = dict(os.environ, EMQPY_NO_EXTENSIONS="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["emqpy.mqtt.frames", "emqpy.mqtt.packets", "emqpy.mqtt.properties",
-                   "emqpy.mqtt.properties"]
+                   "emqpy.mqtt.properties", "emqpy.mqtt.packets"]
     if os.environ.get("EMQPY_REQUIRE_EXTENSIONS") == "1":
         assert speedups is not None and not accel.NO_EXTENSIONS
     if speedups is not None:
@@ -39,6 +40,7 @@ def test_selection_follows_the_environment_switch():
         assert properties.scan_plain_publish_props is speedups.scan_plain_publish_props
         assert properties.decode_utf8 is speedups.decode_utf8
         assert properties.decode_binary is speedups.decode_binary
+        assert packets.decode_connect is speedups.decode_connect
     else:
         assert frames.FrameReader is frames.FrameReaderPy
 
@@ -134,3 +136,54 @@ def test_string_field_twins_agree(field, prefix, pos):
     if len(prefix) <= 5:  # the field itself, where it starts
         assert _outcome(speedups.decode_utf8, data, len(prefix)) == \
             _outcome(properties.decode_utf8_py, data, len(prefix))
+
+
+def _connect_outcome(fn, body):
+    try:
+        c = fn(0, body)
+    except MQTTError as e:
+        return ("error", e.reason_code, str(e))
+    w = c.will
+    return (c.proto_name, c.proto_ver, c.clean_start, c.keepalive, c.clientid, c.username,
+            c.password, c.props,
+            None if w is None else (w.topic, w.payload, w.qos, w.retain, w.props))
+
+
+_FIELD = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                 max_size=8)  # a valid MQTT string
+_USER_PROPS = st.lists(st.tuples(_FIELD, _FIELD), min_size=1, max_size=2)
+_CONNECT_PROPS = st.fixed_dictionaries({}, optional={
+    "session_expiry_interval": st.integers(0, 2**32 - 1),
+    "receive_maximum": st.integers(1, 65535), "user_property": _USER_PROPS})
+_WILL_PROPS = st.fixed_dictionaries({}, optional={
+    "will_delay_interval": st.integers(0, 2**32 - 1), "user_property": _USER_PROPS})
+
+
+@needs_build
+@settings(max_examples=1500, deadline=None)
+@given(_FIELD, st.sampled_from([3, 4, 5]), st.booleans(), st.integers(0, 65535),
+       st.none() | st.tuples(_FIELD, st.binary(max_size=6), st.integers(0, 2),
+                             st.booleans(), _WILL_PROPS),
+       st.none() | _FIELD, st.none() | st.binary(max_size=6), _CONNECT_PROPS,
+       st.integers(0, 60), st.binary(min_size=1, max_size=3))
+def test_connect_decode_twins_agree(clientid, level, clean, keepalive, will, username, password,
+                                    props, cut, noise):
+    w = None
+    if will is not None:
+        w = Will(will[0], will[1], will[2], will[3], will[4] if level == 5 else None)
+    c = Connect(clientid, level, clean, keepalive, w, username, password,
+                props if level == 5 else None)
+    raw = c.encode()
+    i = 1
+    while raw[i] & 0x80:  # (the remaining length)
+        i += 1
+    body = raw[i + 1:]
+    cut = min(cut, len(body) - 1)
+    flipped = body[:cut] + bytes([body[cut] ^ noise[0]]) + body[cut + 1:]
+    variants = [body, body[:cut], body + noise, noise + body[len(noise):], flipped]
+    for b in variants:
+        fast = _connect_outcome(speedups.decode_connect, b)
+        assert fast == _connect_outcome(packets.decode_connect_py, b)
+    if level != 5 and password is not None and username is None:
+        return  # (MQTT 3 forbids a password without a user name: an error both ways)
+    assert _connect_outcome(speedups.decode_connect, body)[4:7] == (clientid, username, password)

@@ -26,6 +26,7 @@ from emqpy.mqtt.reason_codes import MQTTError
 log = logging.getLogger("emqpy.channel")
 
 NEW, CONNECTING, CONNECTED, CLOSED = range(4)
+_INF = float("inf")
 _PINGRESP = b"\xd0\x00"
 _DUP_FLAG = 0x08
 
@@ -96,7 +97,7 @@ class Channel(asyncio.Protocol):
         transport.set_write_buffer_limits(high=self._hwm)  # every listener's transport has it
         self.listener.on_connection_made(self)
         idle = self.broker.config.mqtt.idle_timeout
-        if idle and idle != float("inf"):
+        if idle and idle != _INF:
             self._deadline = self.broker.deadlines.add(self, idle)
 
     def _drop_deadline(self) -> None:
@@ -407,7 +408,8 @@ class Channel(asyncio.Protocol):
 
     def _on_connect(self, byte0: int, body) -> None:
         broker = self.broker
-        broker.metrics.c["packets.connect.received"] += 1
+        c = broker.metrics.c
+        c["packets.connect.received"] += 1
         if self.state != NEW:
             raise MQTTError(rc.PROTOCOL_ERROR, "second CONNECT")
         if len(body) >= 7:  # learn the version early so errors are reported in its format
@@ -427,7 +429,7 @@ class Channel(asyncio.Protocol):
         self.version = pkt.proto_ver
         self.proto_name = pkt.proto_name
         self.connect_pkt = pkt
-        broker.metrics.c["client.connect"] += 1
+        c["client.connect"] += 1
         if self.version == 5:
             self.client_max_packet = pkt.props.get("maximum_packet_size", 0)
             self._auth_method = pkt.props.get("authentication_method")
@@ -496,7 +498,7 @@ class Channel(asyncio.Protocol):
                 "authentication_method": self._auth_method, "authentication_data": result[1]}),
                 "packets.auth.sent")
             idle = self.broker.config.mqtt.idle_timeout
-            if self.state == CONNECTING and idle and idle != float("inf"):
+            if self.state == CONNECTING and idle and idle != _INF:
                 # a client that never answers is dropped
                 self._drop_deadline()
                 self._deadline = self.broker.deadlines.add(self, idle)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import ipaddress
 import logging
 import math
@@ -222,12 +223,14 @@ class Listener:
             self._sock = sock
             self._accept_task = loop.create_task(self._accept_loop(sock))
         else:
-            self._server = await loop.create_server(self._plain_protocol, sock=sock,
+            self._server = await loop.create_server(self._plain_factory(), sock=sock,
                                                     backlog=self.cfg.tcp_options.backlog)
         log.info("listener %s started on %s:%s", self.id, self.host, self.port)
 
-    def _plain_protocol(self):
-        return self._inner()
+    def _plain_factory(self):
+        """What loop.create_server calls per connection: `_inner()` without the Python
+        frames in between (a partial of the class is called from C)."""
+        return functools.partial(Channel, self.broker, self)
 
     def _bind(self) -> socket.socket:
         host, port = self.host, self.cfg.bind.port

@@ -9,6 +9,7 @@ per packet with `mqtt_piggyback = single`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import struct
 
@@ -387,6 +388,9 @@ class WsListener(Listener):
 
     def _inner(self, proxy=None):
         return WsProtocol(self, proxy)
+
+    def _plain_factory(self):
+        return functools.partial(WsProtocol, self, None)
 
 
 class WssListener(WsListener):

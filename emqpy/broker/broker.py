@@ -113,6 +113,13 @@ class Broker:
         mar = mq.max_awaiting_rel
         self.max_awaiting_rel = 1 << 30 if mar in (0, math.inf) else int(mar)
         self.await_rel_timeout = mq.await_rel_timeout
+        # read on every CONNECT (config models are slow to read: pydantic's __getattr__ hook)
+        self.max_packet_size = mq.max_packet_size
+        idle = mq.idle_timeout
+        self.idle_timeout = idle if idle and idle != math.inf else 0  # 0: none
+        self.keepalive_multiplier = mq.keepalive_multiplier
+        self.max_clientid_len = mq.max_clientid_len
+        self.use_username_as_clientid = mq.use_username_as_clientid
         mql = mq.max_mqueue_len
         # what each new Session starts with (see Session.__init__)
         self.session_defaults = (mq.max_inflight,
@@ -248,7 +255,6 @@ class Broker:
         self._authenticators.append(fn)
 
     def check_connect(self, ch, pkt) -> int:
-        mq = self.config.mqtt
         # The listener's say first: client certificate as username/client id, quick deny. (A
         # plain listener has nothing to add unless a PROXY header carried a certificate.)
         lst = ch.listener
@@ -256,7 +262,7 @@ class Broker:
             code = lst.enrich_connect(ch, pkt)
             if code:
                 return code
-        if mq.use_username_as_clientid and pkt.username is not None:
+        if self.use_username_as_clientid and pkt.username is not None:
             if not pkt.username:  # as EMQX: an empty username cannot stand for a client id
                 return rc.CLIENT_IDENTIFIER_NOT_VALID
             pkt.clientid = pkt.username
@@ -267,7 +273,7 @@ class Broker:
                 ch.connect_pkt.props["_assigned"] = clientid
             else:
                 return rc.CLIENT_IDENTIFIER_NOT_VALID
-        if len(clientid) > mq.max_clientid_len:
+        if len(clientid) > self.max_clientid_len:
             return rc.CLIENT_IDENTIFIER_NOT_VALID
         if self._stopping:
             return rc.SERVER_UNAVAILABLE
@@ -294,7 +300,6 @@ class Broker:
 
     def establish(self, ch, pkt) -> None:
         """Open or resume the session for an authenticated CONNECT and send CONNACK."""
-        mq = self.config.mqtt
         c = self.metrics.c
         hooks = self.hooks._points
         clientid = pkt.clientid
@@ -302,7 +307,7 @@ class Broker:
         if v5:
             expiry = pkt.props.get("session_expiry_interval", 0)
         else:
-            expiry = 0 if pkt.clean_start else mq.session_expiry_interval
+            expiry = 0 if pkt.clean_start else self.config.mqtt.session_expiry_interval
         old = self.channels.get(clientid)
         if old is not None and old is not ch:
             c["session.takenover"] += 1
@@ -331,9 +336,9 @@ class Broker:
         props = None
         if v5:
             props = self._connack_props(pkt)
-            if mq.server_keepalive is not None:
-                ka = mq.server_keepalive
-                props["server_keep_alive"] = ka
+            server_ka = self.config.mqtt.server_keepalive
+            if server_ka is not None:
+                ka = props["server_keep_alive"] = server_ka
             ch.alias_max = pkt.props.get("topic_alias_maximum", 0)
         if ch.listener.mountpoint:
             ch.mountpoint = self._mountpoint(ch) or None

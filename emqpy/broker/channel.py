@@ -26,7 +26,6 @@ from emqpy.mqtt.reason_codes import MQTTError
 log = logging.getLogger("emqpy.channel")
 
 NEW, CONNECTING, CONNECTED, CLOSED = range(4)
-_INF = float("inf")
 _PINGRESP = b"\xd0\x00"
 _DUP_FLAG = 0x08
 
@@ -47,7 +46,7 @@ class Channel(asyncio.Protocol):
         self.broker = broker
         self.listener = listener
         self.transport = None
-        self.reader = FrameReader(broker.config.mqtt.max_packet_size)
+        self.reader = FrameReader(broker.max_packet_size)
         self.state = NEW
         self.version = 4
         self.session = None
@@ -96,8 +95,8 @@ class Channel(asyncio.Protocol):
             self.peerhost, self.peerport = peer[0], peer[1]
         transport.set_write_buffer_limits(high=self._hwm)  # every listener's transport has it
         self.listener.on_connection_made(self)
-        idle = self.broker.config.mqtt.idle_timeout
-        if idle and idle != _INF:
+        idle = self.broker.idle_timeout
+        if idle:
             self._deadline = self.broker.deadlines.add(self, idle)
 
     def _drop_deadline(self) -> None:
@@ -361,7 +360,7 @@ class Channel(asyncio.Protocol):
         self._recv_flag = False
         d = self._deadline
         if seconds > 0:
-            self._ka_interval = seconds * self.broker.config.mqtt.keepalive_multiplier
+            self._ka_interval = seconds * self.broker.keepalive_multiplier
             if d is None or d > (now := self.broker.loop.time()) + self._ka_interval:
                 self._drop_deadline()
                 self._deadline = self.broker.deadlines.add(self, self._ka_interval)
@@ -378,7 +377,7 @@ class Channel(asyncio.Protocol):
         self._ka_start = None
         self._drop_deadline()
         if seconds > 0:
-            self._ka_interval = seconds * self.broker.config.mqtt.keepalive_multiplier
+            self._ka_interval = seconds * self.broker.keepalive_multiplier
             self._recv_flag = False
             self._deadline = self.broker.deadlines.add(self, self._ka_interval)
 
@@ -497,8 +496,8 @@ class Channel(asyncio.Protocol):
             self.send_packet(Auth(rc.CONTINUE_AUTHENTICATION, {
                 "authentication_method": self._auth_method, "authentication_data": result[1]}),
                 "packets.auth.sent")
-            idle = self.broker.config.mqtt.idle_timeout
-            if self.state == CONNECTING and idle and idle != _INF:
+            idle = self.broker.idle_timeout
+            if self.state == CONNECTING and idle:
                 # a client that never answers is dropped
                 self._drop_deadline()
                 self._deadline = self.broker.deadlines.add(self, idle)

@@ -147,8 +147,8 @@ class WsProtocol(asyncio.Protocol):
                 transport.abort()
                 return
         lst._pending.add(self)
-        idle = lst.broker.config.mqtt.idle_timeout
-        if idle and idle != float("inf"):  # the upgrade request must come in time
+        idle = lst.broker.idle_timeout
+        if idle:  # the upgrade request must come in time
             self._timer = lst.broker.loop.call_later(idle, self._handshake_timeout)
 
     def data_received(self, data: bytes) -> None:

@@ -411,13 +411,13 @@ class Channel(asyncio.Protocol):
         c["packets.connect.received"] += 1
         if self.state != NEW:
             raise MQTTError(rc.PROTOCOL_ERROR, "second CONNECT")
-        if len(body) >= 7:  # learn the version early so errors are reported in its format
-            lvl = body[6] if body[0] == 0 and body[1] == 4 else (body[8] if len(body) > 8 else 4)
-            if lvl == 5:
-                self.version = 5
         try:
             pkt = decode_connect(byte0 & 0x0F, body)
         except MQTTError as e:
+            if len(body) >= 7:  # the protocol level, if there is one, sets the error's format
+                lvl = body[6] if body[0] == 0 and body[1] == 4 else (body[8] if len(body) > 8 else 4)
+                if lvl == 5:
+                    self.version = 5
             if e.reason_code == rc.UNSUPPORTED_PROTOCOL_VERSION:
                 code = rc.UNSUPPORTED_PROTOCOL_VERSION if self.version == 5 else \
                     rc.V3_UNACCEPTABLE_PROTOCOL_VERSION

@@ -3,7 +3,8 @@
 Points used by the broker: `client.connected(channel)`, `client.disconnected(channel, reason)`,
 `session.subscribed(session, sub)`, `session.unsubscribed(session, filter)`,
 `message.publish(msg)` (may return a replacement message or None to drop it),
-`message.delivered`, `session.created(session)`, `session.terminated(session, reason)`.
+`message.delivered`, `session.created(session)`, `session.resumed(session)` (a client took up
+its stored session), `session.terminated(session, reason)`.
 Callbacks run in registration order by priority (higher first).
 """
 from __future__ import annotations

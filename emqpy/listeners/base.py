@@ -15,6 +15,7 @@ import functools
 import ipaddress
 import logging
 import math
+import os
 import re
 import socket
 import ssl
@@ -24,6 +25,9 @@ from emqpy.broker.channel import Channel
 from emqpy.mqtt import reason_codes as rc
 
 log = logging.getLogger("emqpy.listeners")
+
+
+MAX_ACCEPTORS = 64  # accept watchers per plain listener (EMQX's `acceptors`, capped)
 
 
 class ListenerError(RuntimeError):
@@ -140,6 +144,7 @@ class Listener:
         self.counters: collections.Counter = collections.Counter()
         self.ssl_context: ssl.SSLContext | None = None
         self._server: asyncio.AbstractServer | None = None
+        self._more_servers: list[asyncio.AbstractServer] = []  # (see `acceptors` in start)
         self._sock: socket.socket | None = None
         self._accept_task: asyncio.Task | None = None
         self._setups: set[asyncio.Task] = set()
@@ -223,8 +228,15 @@ class Listener:
             self._sock = sock
             self._accept_task = loop.create_task(self._accept_loop(sock))
         else:
-            self._server = await loop.create_server(self._plain_factory(), sock=sock,
-                                                    backlog=self.cfg.tcp_options.backlog)
+            factory, backlog = self._plain_factory(), self.cfg.tcp_options.backlog
+            self._server = await loop.create_server(factory, sock=sock, backlog=backlog)
+            # EMQX's `acceptors`. libuv accepts one connection per watcher and loop iteration,
+            # so a burst of connections would cost an iteration each: more watchers on the same
+            # listening socket (duplicated descriptors) accept up to that many per iteration.
+            for _ in range(min(self.cfg.acceptors, MAX_ACCEPTORS) - 1):
+                dup = socket.socket(fileno=os.dup(sock.fileno()))
+                self._more_servers.append(
+                    await loop.create_server(factory, sock=dup, backlog=backlog))
         log.info("listener %s started on %s:%s", self.id, self.host, self.port)
 
     def _plain_factory(self):
@@ -271,6 +283,9 @@ class Listener:
     async def stop(self) -> None:
         if not self.running and not self.connections and not self._pending:
             return
+        for srv in self._more_servers:
+            srv.close()
+        self._more_servers.clear()
         if self._server is not None:
             self._server.close()
             self._server = None

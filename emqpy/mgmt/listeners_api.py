@@ -30,7 +30,8 @@ router = APIRouter(tags=["Listeners"], dependencies=[Depends(authenticated)],
                    responses=AUTH_RESPONSES)
 
 NOT_FOUND_MSG = "Listener id not found"
-# Settings a running listener takes without a restart (they apply to new connections).
+# Settings a running listener takes without a restart (they apply to new connections;
+# `acceptors`, the number of accept watchers, when the listener next starts).
 HOT_KEYS = frozenset({"enable", "max_connections", "mountpoint", "zone", "enable_authn",
                       "access_rules", "max_conn_rate", "messages_rate", "bytes_rate",
                       "acceptors"})

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""How fast can any asyncio broker on uvloop accept MQTT connections on this machine?
+"""How fast can an asyncio server with one accept watcher take MQTT connections here?
 
 Runs compare.py's connection scenario (10,000 MQTT 3.1.1 connections, at most 64 handshakes in
 progress, `emqpy bench` as the load generator) against Mosquitto and against the least an
 asyncio server can do: a uvloop `create_server` whose protocol answers every read with a
-CONNACK and keeps nothing. That server is the ceiling for the connect rate of emqpy, or of any
-Python broker built on asyncio: the accept path (uvloop's transport set-up and the kernel) is
-all it spends.
+CONNACK and keeps nothing: the accept path (uvloop's transport set-up and the kernel) is all
+it spends. libuv accepts one connection per watcher and loop iteration; emqpy watches a plain
+listener's socket `acceptors` times, so this is a reference point, not emqpy's ceiling.
 
     python bench/accept_floor.py [--reps 3] [--conns 10000]
 """

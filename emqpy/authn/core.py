@@ -146,17 +146,14 @@ class Chain:
 
     def authenticate(self, ch, pkt):
         """The broker's authenticator hook."""
-        if not self.authenticators:  # no authenticator: everyone may connect, as EMQX's default
-            c = self.broker.metrics.c
-            c["client.auth.anonymous"] += 1
-            c["authentication.success.anonymous"] += 1
-            return 0
-        lst = getattr(ch.listener, "cfg", None)
-        enable_authn = getattr(lst, "enable_authn", True) if lst is not None else True
-        if enable_authn is False:
-            return 0
-        active = [a for a in self.authenticators if a.enable]
-        if not active:  # none enabled: as if there were none
+        active = None
+        if self.authenticators:
+            lst = getattr(ch.listener, "cfg", None)
+            enable_authn = getattr(lst, "enable_authn", True) if lst is not None else True
+            if enable_authn is False:
+                return 0
+            active = [a for a in self.authenticators if a.enable]
+        if not active:  # none (enabled): everyone may connect, as EMQX's default
             c = self.broker.metrics.c
             c["client.auth.anonymous"] += 1
             c["authentication.success.anonymous"] += 1

@@ -345,11 +345,8 @@ class Broker:
         ch.accepted(sess, present, props)
         ch.start_keepalive(ka)
         c["client.connected"] += 1
-        peaks = self._peaks
-        if len(self.channels) > peaks["connections.count"]:
-            peaks["connections.count"] = len(self.channels)
-        if len(self.sessions) > peaks["sessions.count"]:
-            peaks["sessions.count"] = len(self.sessions)
+        self._peak("connections.count", len(self.channels))
+        self._peak("sessions.count", len(self.sessions))
         if "client.connected" in hooks:
             self.hooks.run("client.connected", ch)
         self.sys.client_connected(ch)  # (returns at once unless a "$..." filter exists)

@@ -39,7 +39,8 @@ class Channel(asyncio.Protocol):
         "_pending", "_close_reason", "_hwm", "_send_timeout_handle", "is_superuser",
         "client_attrs", "mountpoint", "proto_name", "expiry_interval", "recv_cnt", "send_cnt",
         "recv_oct", "send_oct", "created_at", "disconnected_at", "_peer_cert",
-        "_ka_interval", "_ka_start", "alias_max", "_out_aliases", "_auth_method", "_auth_state", "_auth_data",
+        "_ka_interval", "_ka_start", "alias_max", "_out_aliases", "_auth_method", "_auth_state",
+        "_auth_data",
     )
 
     def __init__(self, broker, listener):
@@ -81,7 +82,7 @@ class Channel(asyncio.Protocol):
         self.disconnected_at = None
         self._peer_cert = None
         self._ka_interval = 0.0
-        self._ka_start = None  # loop time keep alive started, while the handshake deadline stands in
+        self._ka_start = None  # loop time keep alive started (the handshake deadline stands in)
         self.alias_max = 0  # the client's Topic Alias Maximum: aliases we may assign (MQTT 5)
         self._out_aliases = None
         self._auth_method = self._auth_state = self._auth_data = None  # MQTT 5 enhanced auth
@@ -373,13 +374,9 @@ class Channel(asyncio.Protocol):
 
     def set_keepalive(self, seconds: int) -> None:
         """Change the keep-alive check of a connected client (from the API)."""
-        self.keepalive = seconds
         self._ka_start = None
         self._drop_deadline()
-        if seconds > 0:
-            self._ka_interval = seconds * self.broker.keepalive_multiplier
-            self._recv_flag = False
-            self._deadline = self.broker.deadlines.add(self, self._ka_interval)
+        self.start_keepalive(seconds)
 
     def on_deadline(self, second: int) -> None:
         """Called by the broker's DeadlineWheel: the idle timeout before CONNECT (and during
@@ -415,7 +412,8 @@ class Channel(asyncio.Protocol):
             pkt = decode_connect(byte0 & 0x0F, body)
         except MQTTError as e:
             if len(body) >= 7:  # the protocol level, if there is one, sets the error's format
-                lvl = body[6] if body[0] == 0 and body[1] == 4 else (body[8] if len(body) > 8 else 4)
+                lvl = body[6] if body[0] == 0 and body[1] == 4 else \
+                    (body[8] if len(body) > 8 else 4)
                 if lvl == 5:
                     self.version = 5
             if e.reason_code == rc.UNSUPPORTED_PROTOCOL_VERSION:

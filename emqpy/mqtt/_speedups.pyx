@@ -180,28 +180,6 @@ cdef inline Py_ssize_t _field_end(const unsigned char *p, Py_ssize_t n, Py_ssize
     return end
 
 
-def decode_utf8(data, Py_ssize_t pos):
-    """See emqpy.mqtt.properties.decode_utf8."""
-    cdef bytes b = data if type(data) is bytes else bytes(data)
-    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(b)
-    cdef Py_ssize_t end = _field_end(p, PyBytes_GET_SIZE(b), pos, "string")
-    try:
-        s = PyUnicode_DecodeUTF8(<const char *>p + pos + 2, end - pos - 2, NULL)
-    except UnicodeDecodeError:
-        raise malformed("string is not valid UTF-8") from None
-    if memchr(p + pos + 2, 0, end - pos - 2) != NULL:
-        raise malformed("string contains U+0000")
-    return s, end
-
-
-def decode_binary(data, Py_ssize_t pos):
-    """See emqpy.mqtt.properties.decode_binary."""
-    cdef bytes b = data if type(data) is bytes else bytes(data)
-    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(b)
-    cdef Py_ssize_t end = _field_end(p, PyBytes_GET_SIZE(b), pos, "binary data")
-    return PyBytes_FromStringAndSize(<const char *>p + pos + 2, end - pos - 2), end
-
-
 cdef inline str _utf8_field(const unsigned char *p, Py_ssize_t n, Py_ssize_t *pos):
     """The string at pos[0] (as decode_utf8); moves pos[0] past it."""
     cdef Py_ssize_t start = pos[0]
@@ -221,6 +199,20 @@ cdef inline bytes _binary_field(const unsigned char *p, Py_ssize_t n, Py_ssize_t
     cdef Py_ssize_t end = _field_end(p, n, start, "binary data")
     pos[0] = end
     return PyBytes_FromStringAndSize(<const char *>p + start + 2, end - start - 2)
+
+
+def decode_utf8(data, Py_ssize_t pos):
+    """See emqpy.mqtt.properties.decode_utf8."""
+    cdef bytes b = data if type(data) is bytes else bytes(data)
+    s = _utf8_field(<const unsigned char *>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), &pos)
+    return s, pos
+
+
+def decode_binary(data, Py_ssize_t pos):
+    """See emqpy.mqtt.properties.decode_binary."""
+    cdef bytes b = data if type(data) is bytes else bytes(data)
+    v = _binary_field(<const unsigned char *>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), &pos)
+    return v, pos
 
 
 # Bound on first use: packets.py imports this module, so it cannot be imported from here.
@@ -251,7 +243,8 @@ def decode_connect(flags, body):
         raise malformed("truncated CONNECT")
     level = p[pos]
     pos += 1
-    if not ((level == 4 or level == 5) and name == "MQTT") and not (level == 3 and name == "MQIsdp"):
+    if not ((level == 4 or level == 5) and name == "MQTT") and \
+            not (level == 3 and name == "MQIsdp"):
         if name != "MQTT" and name != "MQIsdp":
             raise protocol_error(f"unknown protocol name {name!r}")
         # Right name, unsupported level: the caller answers CONNACK 0x01 / 0x84.

@@ -6,7 +6,7 @@ app-wide dependency), so every route of every feature module gets them.
 Path parameters are routed on the raw path. uvicorn percent-decodes the path before routing, so
 a client id ``device/42`` sent as ``/clients/device%2F42`` would be split at its ``/`` and miss
 its route. ``RawPathRouting`` rebuilds the routed path from the raw one, decoding each segment
-but keeping ``%`` and ``/`` escaped inside it; ``request_rules`` (the first dependency of every
+but keeping ``%``, ``/``, ``?`` and ``#`` escaped inside it; ``request_rules`` (the first dependency of every
 route) then decodes each path parameter, so handlers see the client's value intact.
 
 A JSON-body operation refuses a body of another media type with EMQX's 415
@@ -19,25 +19,31 @@ from __future__ import annotations
 
 from urllib.parse import unquote, unquote_to_bytes
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Request
 
 from emqpy.api import auth
 from emqpy.api.errors import ApiError
 
 JSON = "application/json"
-_AUTH_POLICIES = (auth.authenticated, auth.dashboard_user)
+_AUTH_POLICIES = (auth.dashboard_user, auth.authenticated)  # strictest first
+
+
+# Kept escaped inside a segment: "/" would split it, "%" would make decoding ambiguous, and
+# "?" / "#" would cut the URL Starlette rebuilds from the path (request.url, redirects).
+_IN_SEGMENT = str.maketrans({"%": "%25", "/": "%2F", "?": "%3F", "#": "%23"})
+_IN_DECODED_PATH = str.maketrans({"%": "%25", "?": "%3F", "#": "%23"})
 
 
 def routed_path(scope) -> str:
-    """The path to route on: each raw segment decoded, with ``%`` and ``/`` inside a segment
-    left escaped (``%25``, ``%2F``) so that segment stays one path parameter."""
+    """The path to route on: each raw segment decoded, with ``%``, ``/``, ``?`` and ``#`` inside
+    a segment left escaped so that the segment stays one path parameter."""
     raw = scope.get("raw_path")
-    if raw is None:  # a server that only gives the decoded path: only "%" needs escaping
-        return scope["path"].replace("%", "%25")
+    if raw is None:  # a server that only gives the decoded path: its "/" are all separators
+        return scope["path"].translate(_IN_DECODED_PATH)
     if b"%" not in raw:  # nothing was encoded: the decoded path is the raw one
         return scope["path"]
     segments = (unquote_to_bytes(s).decode("utf-8", "replace") for s in raw.split(b"/"))
-    return "/".join(s.replace("%", "%25").replace("/", "%2F") for s in segments)
+    return "/".join(s.translate(_IN_SEGMENT) for s in segments)
 
 
 class RawPathRouting:
@@ -67,14 +73,13 @@ def body_media_types(route) -> set[str]:
 
 
 def _auth_policy(dependant):
-    """The first authentication policy among a route's dependencies, or None."""
-    for dep in dependant.dependencies:
-        if dep.call in _AUTH_POLICIES:
-            return dep.call
-        found = _auth_policy(dep)
-        if found is not None:
-            return found
-    return None
+    """The authentication a route requires (the stricter one if it names both), or None."""
+    calls, stack = set(), [dependant]
+    while stack:
+        dep = stack.pop()
+        calls.add(dep.call)
+        stack.extend(dep.dependencies)
+    return next((policy for policy in _AUTH_POLICIES if policy in calls), None)
 
 
 def _has_body(request: Request) -> bool:
@@ -89,7 +94,7 @@ async def request_rules(request: Request) -> None:
     """App-wide dependency, solved before each route's own dependencies and parameters."""
     params = request.path_params
     for name, value in params.items():
-        if isinstance(value, str) and "%" in value:
+        if isinstance(value, str) and "%" in value:  # escaped by routed_path
             params[name] = unquote(value)
     if not _has_body(request):
         return

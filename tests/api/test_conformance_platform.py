@@ -14,6 +14,8 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from protocol.mqttclient import MqttClient
 
+from emqpy.api import routing
+
 from .test_platform import assert_error
 
 
@@ -90,6 +92,16 @@ def test_415_comes_after_authentication_like_emqx(api):
                      401, "AUTHORIZATION_HEADER_ERROR")
         assert_error(c.post("/api/v5/api_key", content=b"x", headers=h, auth=("admin", "bad")),
                      401, "WRONG_USERNAME_OR_PWD_OR_API_KEY_OR_API_SECRET")
+        # an API key on a dashboard-user-only endpoint is refused as such first
+        key = api.new_key("ct415")
+        r = c.post("/api/v5/users", content=b"x", headers=h,
+                   auth=(key["api_key"], key["api_secret"]))
+        assert_error(r, 401, "API_KEY_NOT_ALLOW")
+        r = c.post("/api/v5/publish", content=b"x", headers=h,
+                   auth=(key["api_key"], key["api_secret"]))
+        assert_error(r, 415, "UNSUPPORTED_MEDIA_TYPE", UNSUPPORTED)
+        with api.client(auth=("admin", "public")) as admin:
+            assert admin.delete("/api/v5/api_key/ct415").status_code == 204
         # an endpoint without authentication refuses the media type straight away
         assert_error(c.post("/api/v5/login", content=b"x", headers=h), 415,
                      "UNSUPPORTED_MEDIA_TYPE", UNSUPPORTED)
@@ -281,4 +293,15 @@ def test_ordinary_paths_queries_and_docs_still_work(api):
             r = c.get(page, follow_redirects=True)
             assert r.status_code == 200, (page, r.status_code)
         assert is_platform_404(c.get("/api/v5/clients/a%2Fb/no-such-child"))
-        assert is_platform_404(c.get("/api/v5/no%2Fsuch"))
+        # the 404 names the whole path, an encoded "?" or "#" does not cut it
+        assert_error(c.get("/api/v5/no%2Fsuch%3Fthing%23here"), 404, "NOT_FOUND",
+                     "Request path not found: /api/v5/no%2Fsuch%3Fthing%23here")
+
+
+def test_routed_path_of_a_server_without_raw_path():
+    """ASGI servers need not pass raw_path; then every "/" is a separator, and decoding the
+    parameters must still give back what the server decoded."""
+    scope = {"type": "http", "path": "/api/v5/clients/100% a?b#c"}
+    assert routing.routed_path(scope) == "/api/v5/clients/100%25 a%3Fb%23c"
+    scope["raw_path"] = b"/api/v5/clients/100%25%20a%3Fb%23c%2Fd"
+    assert routing.routed_path(scope) == "/api/v5/clients/100%25 a%3Fb%23c%2Fd"

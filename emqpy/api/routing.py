@@ -6,8 +6,9 @@ app-wide dependency), so every route of every feature module gets them.
 Path parameters are routed on the raw path. uvicorn percent-decodes the path before routing, so
 a client id ``device/42`` sent as ``/clients/device%2F42`` would be split at its ``/`` and miss
 its route. ``RawPathRouting`` rebuilds the routed path from the raw one, decoding each segment
-but keeping ``%``, ``/``, ``?`` and ``#`` escaped inside it; ``request_rules`` (the first dependency of every
-route) then decodes each path parameter, so handlers see the client's value intact.
+but keeping ``%``, ``/``, ``?`` and ``#`` escaped inside it; ``request_rules`` (the first
+dependency of every route) then decodes each path parameter, so handlers see the client's value
+intact.
 
 A JSON-body operation refuses a body of another media type with EMQX's 415
 ``UNSUPPORTED_MEDIA_TYPE``, after authentication (EMQX authorizes a request before it reads the
@@ -91,7 +92,8 @@ def _has_body(request: Request) -> bool:
 
 
 async def request_rules(request: Request) -> None:
-    """App-wide dependency, solved before each route's own dependencies and parameters."""
+    """App-wide dependency, solved before each route's own dependencies and parameters: decode
+    the path parameters, then refuse a body the route does not take (see the module docstring)."""
     params = request.path_params
     for name, value in params.items():
         if isinstance(value, str) and "%" in value:  # escaped by routed_path
@@ -106,7 +108,6 @@ async def request_rules(request: Request) -> None:
     if JSON not in declared or media_type in declared:
         return
     policy = _auth_policy(route.dependant)
-    if policy is not None:
+    if policy is not None:  # answer 401 first, as EMQX does; the route's own check is not reached
         await policy(request, None, None)
     raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", f"content-type:{JSON} Required")
-

@@ -8,6 +8,8 @@ the broker through ``request.app.state.ctx`` (``ctx.broker``, ``ctx.store``, ``c
 Raise ``emqpy.api.errors.ApiError(status, CODE, message)`` for errors; document them with
 ``responses=error_responses({404: ["NOT_FOUND"]})``; list endpoints use
 ``emqpy.api.pagination``. The route then appears in /api-docs/swagger.json automatically.
+Every route also gets ``emqpy.api.routing``'s rules without code of its own: percent-encoded path
+parameters arrive decoded and intact, and a JSON request body of another media type is a 415.
 """
 from __future__ import annotations
 
@@ -16,9 +18,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from emqpy.api import docs, errors, openapi
+from emqpy.api import docs, errors, openapi, routing
 from emqpy.api.auth import LoginLock
 from emqpy.api.cfg import cfg_get, duration_seconds
 
@@ -72,11 +74,13 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app = FastAPI(
         title="EMQX API", version=ctx.version,
         docs_url=None, redoc_url=None, openapi_url=None,  # served by emqpy.api.docs instead
+        dependencies=[Depends(routing.request_rules)],
     )
     app.openapi_version = "3.0.3"
     app.state.ctx = ctx
     errors.install_handlers(app)
     app.add_middleware(errors.InternalErrorMiddleware)
+    app.add_middleware(routing.RawPathRouting)
     for name in ROUTER_MODULES:
         mod = importlib.import_module(name)
         if getattr(mod, "router", None) is not None:

@@ -1,7 +1,7 @@
 """GET /status and /api/v5/status: the unauthenticated health check (200 running, 503 not)."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -24,8 +24,9 @@ _RESPONSES = {
     503: {"description": "The broker is not running (app_status \"not_running\")"},
 }
 
-Format = Annotated[Literal["text", "json"], Query(
-    description="'text' (default) for a free text body, 'json' for a JSON object")]
+# EMQX's `format` is a free string: "json" picks the JSON body, any other value the text one.
+Format = Annotated[str, Query(
+    description="'json' for a JSON object; anything else (default 'text') for a free text body")]
 
 
 def _status(request: Request, format: str):
@@ -33,16 +34,17 @@ def _status(request: Request, format: str):
     running = bool(getattr(broker, "running", False))
     node = str(getattr(broker, "node_name", "emqx@127.0.0.1"))
     code = 200 if running else 503
+    headers = {"retry-after": "15"}  # as EMQX sends with every status answer
     if format == "json":
         return JSONResponse({
             "rel_vsn": str(getattr(broker, "emqx_version", "5.8.1")),
             "node_name": node,
             "broker_status": "started" if running else "stopped",
             "app_status": "running" if running else "not_running",
-        }, status_code=code)
+        }, status_code=code, headers=headers)
     text = (f"Node {node} is {'started' if running else 'stopped'}\n"
             f"emqx is {'running' if running else 'not_running'}")
-    return PlainTextResponse(text, status_code=code)
+    return PlainTextResponse(text, status_code=code, headers=headers)
 
 
 @router.get("/status", summary="Node health check", description=_DESC, responses=_RESPONSES,

@@ -1,6 +1,7 @@
 """Test-only routes, mounted by conftest through ``emqpy.api.app.ROUTER_MODULES`` exactly as a
 feature module's ``api.py`` is: an authenticated endpoint that API keys may use, a paginated
-list, and a route that crashes (to check the 500 INTERNAL_ERROR path)."""
+list, routes echoing their path parameters, and a route that crashes (to check the 500
+INTERNAL_ERROR path)."""
 from fastapi import APIRouter, Depends
 
 from emqpy.api.auth import AUTH_RESPONSES, Actor, authenticated
@@ -18,6 +19,16 @@ async def whoami(actor: Actor = Depends(authenticated)):
 @router.get("/items")
 async def items(page: Page):
     return paginate([{"n": i} for i in range(250)], page)
+
+
+@router.get("/echo/{first}/{second}")
+async def echo(first: str, second: str):
+    return {"first": first, "second": second}
+
+
+@router.get("/echo-path/{rest:path}")
+async def echo_path(rest: str):
+    return {"rest": rest}
 
 
 @router.get("/crash")

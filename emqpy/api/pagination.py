@@ -13,13 +13,14 @@ out where EMQX leaves it out (fuzzy searches, whose total is not computed).
 
 A page can hold 10,000 rows of a kilobyte each, and the API runs in the broker's event loop:
 ``page_response`` formats and serialises the rows a slice at a time and lets the loop run
-between slices, so MQTT traffic is never held up for the whole page.
+between slices, so MQTT traffic is never held up for the whole page (bench/api_load.py).
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
+import time
 from dataclasses import dataclass
 from itertools import islice
 from typing import Annotated, Any, AsyncIterator, Callable, Iterable, Sequence
@@ -30,9 +31,10 @@ from starlette.responses import Response, StreamingResponse
 
 MAX_LIMIT = 10000  # EMQX's ?MAX_ROW_LIMIT (emqx_dashboard_swagger)
 DEFAULT_LIMIT = 100
-# Rows formatted and serialised per event-loop turn: a client row takes ~10 µs to format and
-# ~2 µs to serialise, so a slice holds the loop for a few milliseconds at most.
-SLICE_ROWS = 200
+# Formatting and serialising a page gives the event loop a turn whenever it has worked this
+# long: a client row takes ~8 µs, so 10,000 of them would otherwise hold MQTT traffic ~80 ms.
+SLICE_SECONDS = 0.001
+BLOCK_ROWS = 25  # rows between clock checks
 
 
 @dataclass(frozen=True)
@@ -121,27 +123,30 @@ def sliced_page(rows: list, total: int, params: PageParams) -> dict:
 
 async def page_response(result: dict, fmt: Callable[[Any], Any] | None = None) -> Response:
     """The JSON response of a page from ``paginate``/``sliced_page``, each row passed through
-    ``fmt`` first. Rows are formatted and serialised ``SLICE_ROWS`` at a time with a turn of
-    the event loop in between; the body is sent as those pieces (with a Content-Length)."""
+    ``fmt`` first. Rows are formatted and serialised a block at a time, with a turn of the event
+    loop whenever ``SLICE_SECONDS`` have been spent; a large body is sent in those pieces (with
+    a Content-Length, not chunked)."""
     rows = result["data"]
-    pieces: list[bytes] = []
-    for i in range(0, len(rows), SLICE_ROWS):
-        if i:
-            await asyncio.sleep(0)
-        chunk = rows[i:i + SLICE_ROWS]
+    pieces: list[bytes] = [b'{"data":[']
+    blocks: list[bytes] = []
+    deadline = time.perf_counter() + SLICE_SECONDS
+    for i in range(0, len(rows), BLOCK_ROWS):
+        block = rows[i:i + BLOCK_ROWS]
         if fmt is not None:
-            chunk = [fmt(r) for r in chunk]
-        body = orjson.dumps(chunk, option=orjson.OPT_NON_STR_KEYS)[1:-1]
-        pieces.append(b"," + body if i else body)
+            block = [fmt(r) for r in block]
+        blocks.append(orjson.dumps(block, option=orjson.OPT_NON_STR_KEYS)[1:-1])
+        if time.perf_counter() >= deadline and i + BLOCK_ROWS < len(rows):
+            pieces.append(b",".join(blocks) + b",")
+            blocks = []
+            await asyncio.sleep(0)
+            deadline = time.perf_counter() + SLICE_SECONDS
     # meta by the standard library: `page` has no upper bound and orjson stops at 64 bits
-    pieces.insert(0, b'{"data":[')
-    pieces.append(b'],"meta":' + json.dumps(result["meta"], separators=(",", ":")).encode()
-                  + b"}")
-    if len(rows) <= SLICE_ROWS:
-        return Response(b"".join(pieces), media_type="application/json")
-    length = sum(map(len, pieces))
+    pieces.append(b",".join(blocks) + b'],"meta":'
+                  + json.dumps(result["meta"], separators=(",", ":")).encode() + b"}")
+    if len(pieces) == 2:
+        return Response(pieces[0] + pieces[1], media_type="application/json")
     return StreamingResponse(_pieces(pieces), media_type="application/json",
-                             headers={"content-length": str(length)})
+                             headers={"content-length": str(sum(map(len, pieces)))})
 
 
 async def _pieces(pieces: list[bytes]) -> AsyncIterator[bytes]:

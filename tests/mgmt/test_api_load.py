@@ -5,6 +5,7 @@ Latency figures are bench/api_load.py's job; this checks behaviour only, with bo
 enough for a busy machine."""
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -81,32 +82,43 @@ def test_mqtt_flows_while_a_big_page_is_built(loaded):
     # raw blocking sockets: paho's select() cannot take this process's fd numbers (> 10,000)
     c = RawClient(broker.host, broker.port, timeout=30)  # generous: slow is not a failure
     c.connect(uid("live"))
+    # Connecting 10,000 clients left a full collection pending (~0.1 s here, for the whole
+    # process); have it now rather than during the measurement.
+    gc.collect()
     try:
         c.send(subscribe_packet(1, [(topic, 0)]))
         c.expect(SUBACK)
-        marks: dict[str, float] = {}
-        body: dict = {}
-
-        def big_request():
-            marks["sent"] = time.monotonic()
-            with http.stream("GET", "/clients", params={"limit": N}) as r:
-                marks["headers"] = time.monotonic()
-                body["status"], body["bytes"] = r.status_code, r.read()
-
-        trips: list[tuple[float, float]] = []
-        t = threading.Thread(target=big_request)
-        t.start()
-        while t.is_alive():
-            t0 = time.monotonic()
-            c.send(publish_packet(topic, b"ping"))
-            c.expect(PUBLISH)
-            trips.append((t0, time.monotonic()))
-        t.join()
-        assert body["status"] == 200 and body["bytes"].count(b'"clientid"') == N
-        building = marks["headers"] - marks["sent"]
-        during = [b - a for a, b in trips if b > marks["sent"] and a < marks["headers"]]
-        # Before, one round trip waited for the whole page to be built; now each waits for a
-        # slice at most. A quarter of the request's time is a bound no busy machine reaches.
-        assert during and max(during) < building / 4, (max(during), building, len(during))
+        # Best of three requests, so that one hiccup of a busy machine is not a failure;
+        # before, every request held MQTT for almost all of its time.
+        ratios = [_longest_stall(http, c, topic) for _ in range(3)]
+        assert min(ratios) < 0.25, ratios
     finally:
         c.close()
+
+
+def _longest_stall(http, c, topic) -> float:
+    """The longest MQTT round trip during one GET /clients?limit=10000, as a fraction of the
+    time between sending it and receiving its headers (when the page has been built)."""
+    marks: dict[str, float] = {}
+    body: dict = {}
+
+    def big_request():
+        marks["sent"] = time.monotonic()
+        with http.stream("GET", "/clients", params={"limit": N}) as r:
+            marks["headers"] = time.monotonic()
+            body["status"], body["bytes"] = r.status_code, r.read()
+
+    trips: list[tuple[float, float]] = []
+    t = threading.Thread(target=big_request)
+    t.start()
+    while t.is_alive():
+        t0 = time.monotonic()
+        c.send(publish_packet(topic, b"ping"))
+        c.expect(PUBLISH)
+        trips.append((t0, time.monotonic()))
+    t.join()
+    assert body["status"] == 200 and body["bytes"].count(b'"clientid"') == N
+    building = marks["headers"] - marks["sent"]
+    during = [b - a for a, b in trips if b > marks["sent"] and a < marks["headers"]]
+    assert during
+    return max(during) / building

@@ -1,21 +1,23 @@
 #!/usr/bin/env python3
 """MQTT latency while the management API serves its heaviest requests.
 
-    python bench/api_load.py [--clients 10000] [--rate 1000] [--duration 15]
+    python bench/api_load.py [--clients 10000] [--rate 1000] [--duration 10] [--rounds 2]
 
 Starts `python -m emqpy start` on free loopback ports (as bench/compare.py does), connects
 `--clients` idle MQTT 3.1.1 clients, each subscribed to its own topic (so /clients,
 /subscriptions and /topics have that many rows), plus one QoS 0 publisher -> subscriber pair
 paced at `--rate` msg/s that measures publish-to-delivery latency (emqpy's bench load
-generator). Two windows of `--duration` seconds each follow:
+generator). Then `--rounds` pairs of windows of `--duration` seconds each, alternating (the
+load of a shared machine drifts):
 
 1. no API load: the reference;
 2. API load: one HTTP client polls GET /clients?limit=10000 back to back while a second one
    cycles through GET /subscriptions?limit=10000, /topics?limit=10000, /monitor,
    /monitor_current, /stats, /metrics and /prometheus/stats back to back.
 
-It prints both windows side by side (latency percentiles, delivered rate, CPU%) and what the
-pollers got done, then stops everything. Only 127.0.0.1 is used.
+It prints every window (latency percentiles, delivered rate, broker and other CPU%), the
+median p99 of each kind, and what the pollers got done, then stops everything. Only
+127.0.0.1 is used.
 """
 from __future__ import annotations
 
@@ -117,7 +119,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=10000, help="idle subscribed clients")
     ap.add_argument("--rate", type=float, default=1000.0, help="paced publisher, msg/s")
-    ap.add_argument("--duration", type=float, default=15.0, help="seconds per window")
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per window")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="pairs of windows (no API load, API load), alternating")
     ap.add_argument("--warmup", type=float, default=3.0)
     a = ap.parse_args(argv)
 
@@ -130,6 +134,7 @@ def main(argv=None) -> int:
     b = Emqpy(make_certs(certs_dir))
     b.start()
     pollers: list[Poller] = []
+    windows: list[tuple[str, dict, Outcome]] = []
     try:
         base = f"http://127.0.0.1:{b.http_port}/api/v5"
         groups = [Group("sub", a.clients, topic="idle/%i", prefix="idle"),
@@ -149,16 +154,19 @@ def main(argv=None) -> int:
             print(check_complete(base, token, a.clients), flush=True)
             run.go()
             time.sleep(a.warmup)
-            quiet, quiet_cpu = window(b, run, a.duration)
-            pollers = [Poller(base, token, CLIENT_POLL), Poller(base, token, OTHER_POLLS)]
-            for p in pollers:
-                p.start()
-            time.sleep(1.0)  # the first big responses are on their way
-            loaded, loaded_cpu = window(b, run, a.duration)
-            for p in pollers:
-                p.stop_flag.set()
-            for p in pollers:
-                p.join(120)
+            for _ in range(a.rounds):  # alternate: this machine's other load drifts
+                windows.append(("no API load", *window(b, run, a.duration)))
+                round_pollers = [Poller(base, token, CLIENT_POLL),
+                                 Poller(base, token, OTHER_POLLS)]
+                for p in round_pollers:
+                    p.start()
+                time.sleep(1.0)  # the first big responses are on their way
+                windows.append(("API load", *window(b, run, a.duration)))
+                for p in round_pollers:
+                    p.stop_flag.set()
+                for p in round_pollers:
+                    p.join(120)
+                pollers += round_pollers
             errors = run.totals()
             errs = {k: errors[k] for k in ("conn_fail", "errors", "sub_fail", "pub_errors")
                     if errors[k]}
@@ -170,26 +178,34 @@ def main(argv=None) -> int:
 
     print()
     print(f"MQTT QoS 0 publish -> receive latency at {a.rate:g} msg/s, {a.clients} idle "
-          f"clients, {a.duration:g} s windows")
+          f"clients, {a.duration:g} s windows, in the order measured")
     print()
     print("| window | msg/s delivered | p50 ms | p99 ms | p99.9 ms | max ms | broker CPU% "
           "| other CPU% |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, res, cpu in (("no API load", quiet, quiet_cpu), ("API load", loaded, loaded_cpu)):
+    for name, res, cpu in windows:
         lat = res["latency_us"]
         print(f"| {name} | {res['recv_rate']:,.0f} | {fmt_ms(lat['p50'])} | "
               f"{fmt_ms(lat['p99'])} | {fmt_ms(lat['p99.9'])} | {fmt_ms(lat['max'])} | "
               f"{cpu.cpu:.0f} | {cpu.other_cpu:.0f} |")
+    for name in ("no API load", "API load"):
+        p99 = [r["latency_us"]["p99"] for n, r, _ in windows if n == name
+               and r["latency_us"]["p99"] is not None]
+        if p99:
+            print(f"\n{name}: median p99 over {len(p99)} windows "
+                  f"{statistics.median(p99) / 1000:.2f} ms", end="")
     print()
-    print("API requests completed during the load window (and the second before it):")
+    print()
+    print("API requests completed during the load windows (and the second before each):")
     print()
     print("| request | count | median ms | max ms | response bytes |")
     print("|---|---|---|---|---|")
-    for p in pollers:
-        for name, times in p.times.items():
-            med = f"{statistics.median(times):.1f}" if times else "-"
-            mx = f"{max(times):.1f}" if times else "-"
-            print(f"| GET {name} | {len(times)} | {med} | {mx} | {p.sizes.get(name, 0):,} |")
+    for name, _ in CLIENT_POLL + OTHER_POLLS:
+        times = [t for p in pollers for t in p.times.get(name, [])]
+        size = max((p.sizes.get(name, 0) for p in pollers), default=0)
+        med = f"{statistics.median(times):.1f}" if times else "-"
+        mx = f"{max(times):.1f}" if times else "-"
+        print(f"| GET {name} | {len(times)} | {med} | {mx} | {size:,} |")
     problems = [e for p in pollers for e in p.errors] + ([str(errs)] if errs else [])
     if problems:
         print("\nerrors: " + "; ".join(problems[:10]))

@@ -398,7 +398,7 @@ async def list_clients(
 
     fuzzy = like_clientid is not None or like_username is not None
     if not s_checks and not c_checks and not clientid:
-        result = paginate(iter(sessions.values()), page, len(sessions))
+        result = paginate(sessions.values(), page, len(sessions))
     else:
         result = paginate(rows(source), page, count=not fuzzy)
 

@@ -260,7 +260,7 @@ class Emqpy(Broker):
 
     def start(self):
         self.dir = tempfile.mkdtemp(prefix="cmp-emqpy-")
-        self.port, self.tls_port = free_port(), free_port()
+        self.port, self.tls_port, self.http_port = free_port(), free_port(), free_port()
         c = self.certs
         env = dict(os.environ)
         env.update({
@@ -274,7 +274,7 @@ class Emqpy(Broker):
             "EMQX_LISTENERS__WSS__DEFAULT__BIND": f"127.0.0.1:{free_port()}",
             # the HTTP API stays on, as in any real deployment, but off 18083 (parallel runs,
             # a real EMQX); it is idle during the scenarios
-            "EMQX_DASHBOARD__LISTENERS__HTTP__BIND": f"127.0.0.1:{free_port()}",
+            "EMQX_DASHBOARD__LISTENERS__HTTP__BIND": f"127.0.0.1:{self.http_port}",
             "EMQX_DURABLE_SESSIONS__ENABLE": "false",
             # EMQX throttles retained delivery to 1000/s by default; Mosquitto has no such
             # limit, so measure the machinery, not the throttle

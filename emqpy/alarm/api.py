@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from emqpy.api.auth import authenticated
-from emqpy.api.pagination import Page
+from emqpy.api.pagination import Page, page_response, paginate
 
 router = APIRouter(tags=["Alarms"], dependencies=[Depends(authenticated)])
 
@@ -57,10 +57,9 @@ async def list_alarms(
     broker = request.app.state.ctx.broker
     # EMQX 5.8.1 lists the active alarms when `activated` is left out.
     alarms = broker.alarms.list(True if activated is None else activated)
-    rows = alarms[page.offset:page.offset + page.limit]
-    return {"data": [a.format(broker.node_name) for a in rows],
-            "meta": {"page": page.page, "limit": page.limit, "count": len(alarms),
-                     "hasnext": page.offset + len(rows) < len(alarms)}}
+    node = broker.node_name
+    # response_model documents the shape; the rows already have it (no None fields)
+    return await page_response(paginate(alarms, page), lambda a: a.format(node))
 
 
 @router.delete("/alarms", status_code=204, response_class=Response,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
-from emqpy.api.pagination import Page, paginate
+from emqpy.api.pagination import Page, page_response, sliced_page
 from emqpy.authn import AlreadyExists, NotFound
 from emqpy.authn.config import ConfigInvalid
 from emqpy.authn.core import mask_secrets
@@ -138,7 +138,8 @@ async def list_users(request: Request, id: str, page: Page,
                      is_superuser: Annotated[bool | None, Query(
                          description="Is superuser")] = None) -> dict[str, Any]:
     a = _users_of(_svc(request), id)
-    return paginate(a.list_users(page.offset, page.limit, like_user_id, is_superuser), page)
+    rows, total = a.list_users(page.offset, page.limit, like_user_id, is_superuser)
+    return await page_response(sliced_page(rows, total, page))
 
 
 @router.post("/authentication/{id}/users", status_code=201, responses=E400_404,

@@ -84,6 +84,8 @@ class BuiltinDB(Authenticator):
             params.append(int(is_superuser))
         total = self.store.query_one(f"SELECT count(*) AS n FROM authn_users WHERE {where}",
                                      params)["n"]
+        if offset >= total:  # past the end (an offset SQLite's 64 bits may not even hold)
+            return [], total
         rows = self.store.query(f"SELECT user_id, is_superuser FROM authn_users WHERE {where} "
                                 "ORDER BY created_at, user_id LIMIT ? OFFSET ?",
                                 [*params, limit, offset])

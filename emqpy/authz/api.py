@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
-from emqpy.api.pagination import Page, paginate
+from emqpy.api.pagination import Page, page_response, sliced_page
 from emqpy.authz import TYPES, Invalid, NotFound
 from emqpy.connectors.api import E400, E400_404, E404, entry, move, service, status_body
 
@@ -180,7 +180,8 @@ def _who_routes(plural: str, kind: str, field: str):
                              alias=like, description=f"Fuzzy search `{field}` as substring"
                          )] = None) -> dict[str, Any]:
         rows, total = _db(request)[1].list(kind, page.offset, page.limit, like_value)
-        return paginate(([{field: w, "rules": r} for w, r in rows], total), page)
+        return await page_response(sliced_page(rows, total, page),
+                                   lambda row: {field: row[0], "rules": row[1]})
 
     @router.post(f"{RULES}/{plural}", status_code=204, name=f"add_{plural}_rules",
                  responses={**E400, **error_responses({409: ["ALREADY_EXISTS"]})},

@@ -126,6 +126,8 @@ class BuiltinSource:
             params.append(like)
         total = self.store.query_one(f"SELECT count(*) AS n FROM authz_rules WHERE {where}",
                                      params)["n"]
+        if offset >= total:  # past the end (an offset SQLite's 64 bits may not even hold)
+            return [], total
         rows = self.store.query(f"SELECT who, rules FROM authz_rules WHERE {where} "
                                 "ORDER BY created_at, who LIMIT ? OFFSET ?",
                                 [*params, limit, offset])

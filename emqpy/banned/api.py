@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from emqpy.api.auth import authenticated
 from emqpy.api.errors import ApiError, error_responses
-from emqpy.api.pagination import Page, page_schema
+from emqpy.api.pagination import Page, page_response, page_schema, paginate
 from emqpy.banned.banned import KINDS, Ban, BanError, normalize
 from emqpy.dashboard.timefmt import parse_expiry, rfc3339
 
@@ -113,12 +113,7 @@ async def list_banned(
     if len(filters) > 1:
         raise ApiError(400, "BAD_REQUEST", "too_many_filters")
     if not filters:
-        bans = banned.all()
-        total = len(bans)
-        rows = bans[page.offset:page.offset + page.limit]
-        return {"data": [_format(b) for b in rows],
-                "meta": {"page": page.page, "limit": page.limit, "count": total,
-                         "hasnext": page.offset + len(rows) < total}}
+        return await page_response(paginate(banned.all(), page), _format)
     (name, value), = filters.items()
     if name in ("clientid", "username", "peerhost"):
         try:
@@ -126,10 +121,7 @@ async def list_banned(
         except BanError as e:
             raise ApiError(400, "BAD_REQUEST", str(e)) from None
         ban = banned.get(name, who)
-        found = [ban] if ban is not None else []
-        return {"data": [_format(b) for b in found],
-                "meta": {"page": page.page, "limit": page.limit, "count": len(found),
-                         "hasnext": False}}
+        return await page_response(paginate([] if ban is None else [ban], page), _format)
     try:
         rx = re.compile(value)
     except re.error as e:
@@ -138,10 +130,7 @@ async def list_banned(
             "reason": str(e.msg), "position": e.pos, "filter": value})) from None
     kinds = _LIKE[name]
     bans = [b for b in banned.all() if b.kind in kinds and rx.search(b.who)]
-    rows = bans[page.offset:page.offset + page.limit]
-    return {"data": [_format(b) for b in rows],
-            "meta": {"page": page.page, "limit": page.limit, "count": len(bans),
-                     "hasnext": page.offset + len(rows) < len(bans)}}
+    return await page_response(paginate(bans, page), _format)
 
 
 # -- create / delete ------------------------------------------------------------------------------

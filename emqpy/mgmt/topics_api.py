@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from emqpy.api.auth import authenticated
 from emqpy.api.errors import ApiError, error_responses
+from emqpy.api.pagination import Page, page_response, paginate
 from emqpy.mgmt.clients_api import (
-    SUBSCRIPTION_SCHEMA, NodeQuery, Page, broker_of, check_node, ok, page_of, page_responses,
-    reply, sub_info,
+    SUBSCRIPTION_SCHEMA, NodeQuery, broker_of, check_node, ok, page_responses, reply, sub_info,
 )
 from emqpy.mqtt.reason_codes import MQTTError
 from emqpy.mqtt.topic import parse_share, validate_topic_filter
@@ -38,7 +38,7 @@ def _parse_filter(name: str, value: str) -> tuple[str | None, str]:
 @subscriptions_router.get("/subscriptions", description="List subscriptions",
                           responses=page_responses(SUBSCRIPTION_SCHEMA))
 async def list_subscriptions(
-    request: Request, pg: Page,
+    request: Request, page: Page,
     node: NodeQuery = None,
     clientid: Annotated[Optional[str], Query(description="Client ID")] = None,
     qos: Annotated[Optional[int], Query(ge=0, le=2, description="QoS", examples=[0])] = None,
@@ -52,7 +52,6 @@ async def list_subscriptions(
 ):
     broker = broker_of(request)
     check_node(broker, node)
-    page, limit = pg
     sessions = broker.sessions
     if topic is not None:
         # As EMQX: a plain topic selects plain subscriptions, with share_group (or written as
@@ -104,13 +103,12 @@ async def list_subscriptions(
     unfiltered = not checks and clientid is None and topic is None and match_topic is None
     if unfiltered:
         total = sum(len(s.subscriptions) for s in sessions.values())
-        result = page_of(cands, page, limit, total)
+        result = paginate(cands, page, total)
     else:
         rows = (s for s in cands if all(c(s) for c in checks)) if checks else cands
         # match_topic is EMQX's fuzzy filter: its meta carries no count.
-        result = page_of(rows, page, limit, None, count=match_topic is None)
-    result["data"] = [sub_info(broker, s.session.clientid, s) for s in result["data"]]
-    return reply(result)
+        result = paginate(rows, page, count=match_topic is None)
+    return await page_response(result, lambda s: sub_info(broker, s.session.clientid, s))
 
 
 def filter_covers(words: list[str], topic: str) -> bool:
@@ -158,16 +156,15 @@ def _route_rows(broker, route) -> Iterator[dict]:
 
 @topics_router.get("/topics", description="Topics list", responses=page_responses(_TOPIC_SCHEMA))
 async def list_topics(
-    request: Request, pg: Page,
+    request: Request, page: Page,
     topic: Annotated[Optional[str], Query(description="Topic Name", examples=[""])] = None,
     node: Annotated[Optional[str], Query(description="Node Name",
                                          examples=["emqx@127.0.0.1"])] = None,
 ):
     broker = broker_of(request)
-    page, limit = pg
     routes = broker.router.routes
     if node is not None and node != broker.node_name:  # a filter: no route has that node
-        return reply(page_of((), page, limit, 0))
+        return await page_response(paginate((), page))
     if topic is not None:
         # As EMQX: "t" selects the plain route of t, "$share/g/t" the route of group g on t.
         group, real = _parse_filter("topic", topic)
@@ -175,11 +172,11 @@ async def list_topics(
         want = topic if group is not None else real
         rows = [] if route is None else [r for r in _route_rows(broker, route)
                                          if r["topic"] == want]
-        return reply(page_of(rows, page, limit, len(rows)))
+        return await page_response(paginate(rows, page))
     # Rows are routes plus shared groups: counting them walks the routes once (no copies).
     total = sum((1 if r.subs else 0) + len(r.groups) for r in routes.values())
     rows_iter = (row for r in routes.values() for row in _route_rows(broker, r))
-    return reply(page_of(rows_iter, page, limit, total))
+    return await page_response(paginate(rows_iter, page, total))
 
 
 @topics_router.get(

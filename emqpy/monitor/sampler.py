@@ -143,8 +143,11 @@ class Monitor:
 
     async def samples(self, latest: int | None, *, cluster: bool) -> list[dict]:
         """GET /monitor: stored samples of the last ``latest`` seconds (all when None), oldest
-        first, each with ``time_stamp`` (ms)."""
-        since = 0 if latest is None else max(0, now_ms() - latest * 1000)
+        first, each with ``time_stamp`` (ms). A window longer than the retention period is cut
+        to it: nothing older is stored, and the gap filling would otherwise build an empty
+        entry per bucket back to ``since`` (83,000 of them for ``latest=50000000``)."""
+        now = now_ms()
+        since = 0 if latest is None else max(now - storage.RETENTION, now - latest * 1000)
         store = self.broker.store
         if store is None:
             return []

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from emqpy.api.auth import authenticated
 from emqpy.api.errors import ApiError, error_responses
+from emqpy.api.pagination import MAX_LIMIT, Page, page_response, paginate
 from emqpy.config import ConfigError, save_cluster_override, update_root
 from emqpy.mqtt.reason_codes import MQTTError
 from emqpy.mqtt.topic import validate_topic_filter
@@ -17,7 +18,6 @@ from emqpy.retainer.retainer import parse_rate
 
 router = APIRouter(tags=["Retainer"], dependencies=[Depends(authenticated)])
 
-MAX_LIMIT = 10000
 # Detail views carry the payload only up to this size, as EMQX does.
 MAX_PAYLOAD_SIZE = 1048576
 
@@ -163,13 +163,9 @@ async def put_config(request: Request, body: RetainerConfig):
             response_model_exclude_none=True, description="List retained messages.",
             responses=_BAD)
 async def list_messages(
-    request: Request,
+    request: Request, page: Page,
     topic: Annotated[Optional[str], Query(description="Topic filter, supports wildcards, omit "
                                                       "this to match all messages.")] = None,
-    page: Annotated[int, Query(ge=1, description="Page number of the results to fetch.",
-                               examples=[1])] = 1,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Results per page(max 10000)",
-                                examples=[50])] = 100,
 ):
     broker = _broker(request)
     ret = broker.retainer
@@ -178,12 +174,8 @@ async def list_messages(
     else:
         _check_filter(topic, broker)
         msgs = ret.lookup(topic)
-    start = (page - 1) * limit
-    rows = msgs[start:start + limit]
-    meta = {"page": page, "limit": limit, "hasnext": start + len(rows) < len(msgs)}
-    if topic is None:  # as EMQX: the total only for the unfiltered listing
-        meta["count"] = len(msgs)
-    return {"data": [_summary(m) for m in rows], "meta": meta}
+    # As EMQX: the total only for the unfiltered listing.
+    return await page_response(paginate(msgs, page, count=topic is None), _summary)
 
 
 @router.delete("/mqtt/retainer/messages", status_code=204, response_class=Response,

@@ -88,7 +88,7 @@ def test_bad_input_gives_400_naming_the_field(api):
                      400, "BAD_REQUEST", "username")
         assert_error(c.get("/api/v5/probe/items", params={"limit": "abc"}),
                      400, "BAD_REQUEST", "limit")
-        assert_error(c.get("/api/v5/probe/items", params={"limit": 1001}),
+        assert_error(c.get("/api/v5/probe/items", params={"limit": 10001}),
                      400, "BAD_REQUEST", "limit")
         assert_error(c.get("/api/v5/probe/items", params={"page": 0}),
                      400, "BAD_REQUEST", "page")

@@ -3,6 +3,7 @@ dashboard.sample_interval (1 s here), stored in SQLite, surviving a restart."""
 from __future__ import annotations
 
 import threading
+import time
 
 from emqpy.monitor import storage
 from mgmt.node_support import make_node, node, uid, wait_until  # noqa: F401  (fixtures)
@@ -122,3 +123,24 @@ def test_compaction_buckets():
     assert [ts % storage.MINUTE for ts, _ in compacted] == [0] * len(compacted)
     assert sum(d["received"] for _, d in compacted) == 12
     assert compacted[-1][1]["connections"] == 11
+
+
+def test_latest_longer_than_retention_is_cut_to_it(node):
+    """`latest` past the 7 days samples are kept answers what 7 days do, not an empty entry
+    per 10-minute bucket back to then (50,000,000 s built 83,000 of them in the event loop)."""
+    week_s = storage.RETENTION // 1000
+    wait_until(lambda: [s for s in node.get("/monitor", params={"latest": 60}) if len(s) > 1])
+    # a sample from two hours ago, as a broker running that long has stored
+    now = int(time.time() * 1000)
+    old = now - now % storage.HOUR - 2 * storage.HOUR
+    storage.store_sample(node.broker.store, old, {k: 1 for k in storage.SAMPLER_KEYS})
+    for path in ("/monitor", f"/monitor/nodes/{node.name}"):
+        for latest in (50_000_000, 10 ** 20):
+            got = node.get(path, params={"latest": latest})
+            week = node.get(path, params={"latest": week_s})
+            # one entry per 10-minute bucket at most
+            assert 2 <= len(got) <= week_s // 600 + 2, len(got)
+            assert got[0]["time_stamp"] >= now - storage.RETENTION - 600_000
+            stored = [s for s in got if len(s) > 1]
+            assert stored[0] == [s for s in week if len(s) > 1][0]
+            assert stored[0]["time_stamp"] == old and stored[0]["received"] == 1

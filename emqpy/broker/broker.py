@@ -375,7 +375,12 @@ class Broker:
             "subscription_identifier_available": 1,
             "shared_subscription_available": int(mq.shared_subscription),
         }
-        props["receive_maximum"] = min(mq.max_inflight, pkt.props.get("receive_maximum", 65535))
+        # Our Receive Maximum bounds the client's unacknowledged QoS 1/2 PUBLISHes to us (MQTT 5
+        # 3.2.2.3.3). QoS 1 is acknowledged at once, so only QoS 2 awaiting PUBREL can be
+        # outstanding: announce mqtt.max_awaiting_rel, the limit _on_publish enforces with
+        # DISCONNECT 0x93. (EMQX announces min(max_inflight, the client's Receive Maximum),
+        # which bounds the other direction, while enforcing max_awaiting_rel.)
+        props["receive_maximum"] = min(self.max_awaiting_rel, 65535)
         if mq.max_qos_allowed < 2:
             props["maximum_qos"] = mq.max_qos_allowed
         assigned = pkt.props.pop("_assigned", None)

@@ -7,12 +7,18 @@ the connection's output when the window has room, and to the bounded message que
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 from collections import deque
+from itertools import islice
+from time import time_ns
 
 from emqpy.mqtt import reason_codes as rc
 
-# inflight entry fields (a list, mutated in place)
-_MSG, _QOS, _RETAIN, _SUBIDS, _GROUP, _STATE = range(6)
+# inflight entry fields (a list, mutated in place); a queue entry is a tuple of the first five
+# and the insertion time. Insertion times (wall clock, ns, as EMQX's inserted_at) are strictly
+# increasing within a session, so the API can page both collections by them.
+_MSG, _QOS, _RETAIN, _SUBIDS, _GROUP, _STATE, _INFLIGHT_TS = range(7)
+_QUEUED_TS = 5
 WAIT_ACK, WAIT_COMP = 0, 1
 
 
@@ -20,7 +26,7 @@ class Session:
     __slots__ = ("broker", "clientid", "channel", "subscriptions", "inflight", "_mq",
                  "awaiting_rel", "next_pid", "window", "expiry_interval", "created_at",
                  "expiry_handle", "will_handle", "pending_will", "max_mqueue_len", "store_qos0", "upgrade_qos",
-                 "ignore_loop", "dropped", "max_inflight")
+                 "ignore_loop", "dropped", "max_inflight", "_last_ts")
 
     def __init__(self, broker, clientid: str, expiry_interval: float):
         self.broker = broker
@@ -40,11 +46,40 @@ class Session:
         self.will_handle = None
         self.pending_will = None  # a will message waiting for its delay
         self.dropped = 0
+        self._last_ts = 0  # the latest insertion time handed out (see _stamp)
 
     @property
     def mqueue(self):
-        """The queued messages, (msg, qos, retain, sub_ids, group) each, oldest first."""
+        """The queued messages, (msg, qos, retain, sub_ids, group, inserted_at) each, oldest
+        first."""
         return self._mq if self._mq is not None else ()
+
+    def _stamp(self) -> int:
+        """An insertion time: time.time_ns(), but always above the previous one."""
+        t = time_ns()
+        if t <= self._last_ts:
+            t = self._last_ts + 1
+        self._last_ts = t
+        return t
+
+    def queued_after(self, after: int | None):
+        """(msg, qos, inserted_at) of the queued messages inserted after `after` (ns; None: all),
+        oldest first. Finding the start is a bisection: insertion times increase along the
+        queue."""
+        q = self._mq
+        if not q:
+            return iter(())
+        start = 0 if after is None else bisect_right(q, after, key=_queued_ts)
+        return ((e[_MSG], e[_QOS], e[_QUEUED_TS]) for e in islice(q, start, None))
+
+    def inflight_after(self, after: int | None):
+        """(msg, qos, inserted_at) of the unacknowledged messages inserted in the window after
+        `after` (ns; None: all), oldest first; QoS 2 messages whose PUBREC came back no longer
+        hold the message and are left out."""
+        entries = list(self.inflight.values())  # in insertion order, so by insertion time
+        start = 0 if after is None else bisect_right(entries, after, key=_inflight_ts)
+        return ((e[_MSG], e[_QOS], e[_INFLIGHT_TS]) for e in islice(entries, start, None)
+                if e[_MSG] is not None)
 
     def clear_queue(self) -> None:
         self._mq = None
@@ -82,7 +117,7 @@ class Session:
             q.popleft()
             self.dropped += 1
             self.broker.metrics.inc_dropped("queue_full")
-        q.append((msg, qos, retain, sub_ids, group))
+        q.append((msg, qos, retain, sub_ids, group, self._stamp()))
 
     def _alloc_pid(self) -> int:
         pid = self.next_pid
@@ -94,7 +129,11 @@ class Session:
 
     def _send_new(self, ch, msg, qos, retain, sub_ids, group) -> None:
         pid = self._alloc_pid()
-        self.inflight[pid] = [msg, qos, retain, sub_ids, group, WAIT_ACK]
+        t = time_ns()  # (self._stamp(), inlined: every QoS 1/2 delivery passes here)
+        if t <= self._last_ts:
+            t = self._last_ts + 1
+        self._last_ts = t
+        self.inflight[pid] = [msg, qos, retain, sub_ids, group, WAIT_ACK, t]
         if not ch.send_publish(msg, qos, retain, sub_ids, pid):
             del self.inflight[pid]  # too large for the client: dropped and counted by the channel
 
@@ -107,7 +146,7 @@ class Session:
         now = time.monotonic()
         inflight = self.inflight
         while q and len(inflight) < self.window:
-            msg, qos, retain, sub_ids, group = q.popleft()
+            msg, qos, retain, sub_ids, group, _ts = q.popleft()
             if msg.expire_at is not None and now >= msg.expire_at:
                 self.broker.metrics.inc_dropped("expired")
                 continue
@@ -193,6 +232,14 @@ class Session:
         for entry in self.inflight.values():
             if entry[_GROUP] is not None and entry[_MSG] is not None:
                 yield entry[_MSG], entry[_GROUP]
-        for msg, _qos, _r, _s, group in self.mqueue:
+        for msg, _qos, _r, _s, group, _ts in self.mqueue:
             if group is not None and msg.qos:
                 yield msg, group
+
+
+def _queued_ts(entry) -> int:
+    return entry[_QUEUED_TS]
+
+
+def _inflight_ts(entry) -> int:
+    return entry[_INFLIGHT_TS]

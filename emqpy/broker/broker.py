@@ -479,7 +479,8 @@ class Broker:
         old = [pid for pid, t in sess.awaiting_rel.items() if t <= deadline]
         for pid in old:
             del sess.awaiting_rel[pid]
-        self.metrics.c["messages.dropped.await_pubrel_timeout"] += len(old)
+        if old:
+            sess.count_drop("await_pubrel_timeout", len(old))
 
     # -- publish ------------------------------------------------------------------------------
 
@@ -546,7 +547,7 @@ class Broker:
                     w4 = w
             size = len(w)
             if ch.client_max_packet and size > ch.client_max_packet:
-                self.metrics.inc_dropped("too_large")
+                sess.count_drop("too_large")
                 continue
             out = ch._out
             if not out:

@@ -26,7 +26,7 @@ class Session:
     __slots__ = ("broker", "clientid", "channel", "subscriptions", "inflight", "_mq",
                  "awaiting_rel", "next_pid", "window", "expiry_interval", "created_at",
                  "expiry_handle", "will_handle", "pending_will", "max_mqueue_len", "store_qos0", "upgrade_qos",
-                 "ignore_loop", "dropped", "max_inflight", "_last_ts")
+                 "ignore_loop", "drops", "max_inflight", "_last_ts")
 
     def __init__(self, broker, clientid: str, expiry_interval: float):
         self.broker = broker
@@ -45,7 +45,7 @@ class Session:
         self.expiry_handle = None
         self.will_handle = None
         self.pending_will = None  # a will message waiting for its delay
-        self.dropped = 0
+        self.drops: dict[str, int] | None = None  # reason -> messages dropped (see count_drop)
         self._last_ts = 0  # the latest insertion time handed out (see _stamp)
 
     @property
@@ -84,6 +84,27 @@ class Session:
     def clear_queue(self) -> None:
         self._mq = None
 
+    @property
+    def dropped(self) -> int:
+        """Messages the full queue dropped (EMQX's mqueue_dropped)."""
+        return self.drops.get("queue_full", 0) if self.drops else 0
+
+    def count_drop(self, reason: str, n: int = 1) -> None:
+        """Count `n` messages dropped for this client: a delivery dropped (EMQX's reasons
+        queue_full, expired, too_large, qos0_msg), or incoming QoS 2 flows forgotten after
+        await_rel_timeout ("await_pubrel_timeout"). Node metrics and the session's own tally
+        (its clients' send_msg.dropped.* / recv_msg.dropped.* counters)."""
+        c = self.broker.metrics.c
+        if reason == "await_pubrel_timeout":
+            c["messages.dropped.await_pubrel_timeout"] += n
+        else:
+            c["delivery.dropped." + reason] += n
+            c["delivery.dropped"] += n
+        drops = self.drops
+        if drops is None:
+            drops = self.drops = {}  # (created on first use: most sessions never drop)
+        drops[reason] = drops.get(reason, 0) + n
+
     # -- delivery -------------------------------------------------------------------------
 
     def deliver(self, msg, sub, group=None, retained: bool = False) -> int:
@@ -101,7 +122,7 @@ class Session:
             if self.store_qos0:
                 self._enqueue(msg, 0, retain, sub.sub_ids, group)
                 return 1
-            self.broker.metrics.inc_dropped("qos0_msg")
+            self.count_drop("qos0_msg")
             return 0
         if ch is not None and len(self.inflight) < self.window and not self._mq:
             self._send_new(ch, msg, qos, retain, sub.sub_ids, group)
@@ -115,8 +136,7 @@ class Session:
             q = self._mq = deque()
         if self.max_mqueue_len and len(q) >= self.max_mqueue_len:
             q.popleft()
-            self.dropped += 1
-            self.broker.metrics.inc_dropped("queue_full")
+            self.count_drop("queue_full")
         q.append((msg, qos, retain, sub_ids, group, self._stamp()))
 
     def _alloc_pid(self) -> int:
@@ -148,7 +168,7 @@ class Session:
         while q and len(inflight) < self.window:
             msg, qos, retain, sub_ids, group, _ts = q.popleft()
             if msg.expire_at is not None and now >= msg.expire_at:
-                self.broker.metrics.inc_dropped("expired")
+                self.count_drop("expired")
                 continue
             if qos == 0:
                 ch.send_publish(msg, 0, retain, sub_ids, 0)
@@ -219,7 +239,7 @@ class Session:
             msg = entry[_MSG]
             if msg.expire_at is not None and now >= msg.expire_at:
                 del self.inflight[pid]
-                self.broker.metrics.inc_dropped("expired")
+                self.count_drop("expired")
                 continue
             ch.send_publish(msg, entry[_QOS], entry[_RETAIN], entry[_SUBIDS], pid, dup=True)
         self.drain()

@@ -38,9 +38,8 @@ class Channel(asyncio.Protocol):
         "_read_paused", "_aliases", "will", "client_max_packet", "connected_at", "connect_pkt",
         "_pending", "_close_reason", "_hwm", "_send_timeout_handle", "is_superuser",
         "client_attrs", "mountpoint", "proto_name", "expiry_interval", "recv_cnt", "send_cnt",
-        "recv_oct", "send_oct", "recv_pkt", "send_pkt", "recv_other", "send_other", "recv_q1",
-        "recv_q2", "send_q1", "send_q2", "_drops_base", "created_at", "disconnected_at",
-        "_peer_cert",
+        "recv_oct", "send_oct", "send_pkt", "send_other", "send_q1", "send_q2", "_drops_base",
+        "created_at", "disconnected_at", "_peer_cert",
         "_ka_interval", "_ka_start", "alias_max", "_out_aliases", "_auth_method", "_auth_state",
         "_auth_data",
     )
@@ -79,12 +78,12 @@ class Channel(asyncio.Protocol):
         self.mountpoint = None
         self.proto_name = "MQTT"
         self.expiry_interval = 0
-        # Counters (see stats): socket reads/writes and bytes; MQTT packets received (processed)
-        # and handed to the socket; of those, the non-PUBLISH ones and the QoS 1/2 PUBLISHes.
-        # QoS 0 PUBLISHes are what remains, so the QoS 0 paths count nothing per message.
+        # Counters (see stats): socket reads/writes and their bytes; MQTT packets handed to the
+        # socket, and of those the non-PUBLISH ones and the QoS 1/2 PUBLISHes (QoS 0 is what
+        # remains, so the QoS 0 fan-out counts nothing per message). The frame reader counts
+        # received packets the same way.
         self.recv_cnt = self.send_cnt = self.recv_oct = self.send_oct = 0
-        self.recv_pkt = self.send_pkt = self.recv_other = self.send_other = 0
-        self.recv_q1 = self.recv_q2 = self.send_q1 = self.send_q2 = 0
+        self.send_pkt = self.send_other = self.send_q1 = self.send_q2 = 0
         self._drops_base = None  # the session's drop tally when this connection began
         self.created_at = time.time()
         self.disconnected_at = None
@@ -142,33 +141,22 @@ class Channel(asyncio.Protocol):
     def _process(self, frames) -> None:
         handlers = _HANDLERS
         self.broker.current_publisher = self
-        n = len(frames)
-        self.recv_pkt += n  # (less the frames left unprocessed, on the early returns below)
         for i, (byte0, body) in enumerate(frames):
             if self.state == CLOSED:
-                self.recv_pkt -= n - i
                 return
             try:
                 handlers[byte0 >> 4](self, byte0, body)
             except MQTTError as e:
-                _count_received(self, byte0)
-                self.recv_pkt -= n - i - 1
                 self._protocol_error(e)
                 return
             except Deferred as d:  # authorization must ask a server: wait, then replay
-                self.recv_pkt -= n - i  # counted when replayed
                 self._defer(d.awaitable, frames[i:])
                 return
             except Exception:
-                _count_received(self, byte0)
-                self.recv_pkt -= n - i - 1
                 log.exception("error handling packet from %s", self.clientid or self.peerhost)
                 self.close(rc.IMPLEMENTATION_SPECIFIC_ERROR, "internal_error")
                 return
-            if byte0 != 0x30:  # (a plain QoS 0 PUBLISH is counted as what remains: see stats)
-                _count_received(self, byte0)
             if self._pending is not None:  # CONNECT went asynchronous: keep the rest for later
-                self.recv_pkt -= n - i - 1  # counted when processed
                 self._pending.extend(frames[i + 1:])
                 return
 
@@ -260,23 +248,24 @@ class Channel(asyncio.Protocol):
     def stats(self) -> dict[str, int]:
         """EMQX's per-connection counters (emqx_connection / emqx_channel CHANNEL_METRICS):
         recv_cnt/send_cnt count reads from and writes to the socket, recv_oct/send_oct their
-        bytes, recv_pkt/send_pkt MQTT packets (received and processed / handed to the socket),
+        bytes, recv_pkt/send_pkt MQTT packets (split off the stream / handed to the socket),
         recv_msg/send_msg the PUBLISH packets among them (retransmissions included). Drops
         count from when this connection began, including while its session is offline after
         it (EMQX's disconnected channel process keeps counting too). mailbox_len: received
         packets waiting for an authentication or authorization answer."""
         send_pkt = self.send_pkt + len(self._out)  # (queued ones are counted by kind already)
         send_msg = send_pkt - self.send_other
-        recv_msg = self.recv_pkt - self.recv_other
+        r = self.reader
+        recv_msg = r.n_frames - r.n_other
         sess = self.session
         drops = dict(sess.drops) if sess is not None and sess.drops else {}
         for reason, n in (self._drops_base or {}).items():
             drops[reason] -= n
         rel = drops.pop("await_pubrel_timeout", 0)
         return {
-            "recv_cnt": self.recv_cnt, "recv_oct": self.recv_oct, "recv_pkt": self.recv_pkt,
-            "recv_msg": recv_msg, "recv_msg.qos0": recv_msg - self.recv_q1 - self.recv_q2,
-            "recv_msg.qos1": self.recv_q1, "recv_msg.qos2": self.recv_q2,
+            "recv_cnt": self.recv_cnt, "recv_oct": self.recv_oct, "recv_pkt": r.n_frames,
+            "recv_msg": recv_msg, "recv_msg.qos0": recv_msg - r.n_qos1 - r.n_qos2,
+            "recv_msg.qos1": r.n_qos1, "recv_msg.qos2": r.n_qos2,
             "recv_msg.dropped": rel, "recv_msg.dropped.await_pubrel_timeout": rel,
             "send_cnt": self.send_cnt, "send_oct": self.send_oct, "send_pkt": send_pkt,
             "send_msg": send_msg, "send_msg.qos0": send_msg - self.send_q1 - self.send_q2,
@@ -901,16 +890,6 @@ class Channel(asyncio.Protocol):
     def _require_connected(self) -> None:
         if self.state != CONNECTED:
             raise MQTTError(rc.PROTOCOL_ERROR, "packet before CONNECT")
-
-
-def _count_received(ch, byte0: int) -> None:
-    """Count a processed packet other than a plain QoS 0 PUBLISH by kind (see Channel.stats)."""
-    if byte0 >> 4 != 3:
-        ch.recv_other += 1
-    elif byte0 & 0x06 == 0x02:
-        ch.recv_q1 += 1
-    elif byte0 & 0x06 == 0x04:
-        ch.recv_q2 += 1
 
 
 def _on_reserved(ch, byte0, body):

@@ -61,9 +61,6 @@ class Metrics:
     def inc(self, name: str, n: int = 1) -> None:
         self.c[name] += n
 
-    def acked(self, qos: int) -> None:
-        self.c["messages.acked"] += 1
-
     def snapshot(self) -> dict[str, int]:
         c = dict(self.c)
         rq, sq = self.recv_q, self.sent_q

@@ -139,23 +139,20 @@ class Session:
             self.count_drop("queue_full")
         q.append((msg, qos, retain, sub_ids, group, self._stamp()))
 
-    def _alloc_pid(self) -> int:
+    def _send_new(self, ch, msg, qos, retain, sub_ids, group) -> None:
+        # (every QoS 1/2 delivery passes here: packet id allocation and _stamp are inlined)
         pid = self.next_pid
         inflight = self.inflight
         while pid in inflight:
             pid = pid + 1 if pid < 65535 else 1
         self.next_pid = pid + 1 if pid < 65535 else 1
-        return pid
-
-    def _send_new(self, ch, msg, qos, retain, sub_ids, group) -> None:
-        pid = self._alloc_pid()
-        t = time_ns()  # (self._stamp(), inlined: every QoS 1/2 delivery passes here)
+        t = time_ns()
         if t <= self._last_ts:
             t = self._last_ts + 1
         self._last_ts = t
-        self.inflight[pid] = [msg, qos, retain, sub_ids, group, WAIT_ACK, t]
+        inflight[pid] = [msg, qos, retain, sub_ids, group, WAIT_ACK, t]
         if not ch.send_publish(msg, qos, retain, sub_ids, pid):
-            del self.inflight[pid]  # too large for the client: dropped and counted by the channel
+            del inflight[pid]  # too large for the client: dropped and counted by the channel
 
     def drain(self) -> None:
         """Move queued messages into the window while there is room."""
@@ -184,7 +181,7 @@ class Session:
         if entry is None or entry[_QOS] != 1:
             return False
         del self.inflight[pid]
-        self.broker.metrics.acked(1)
+        self.broker.metrics.c["messages.acked"] += 1
         if self._mq:
             self.drain()
         return True
@@ -208,7 +205,7 @@ class Session:
         if entry is None or entry[_STATE] != WAIT_COMP:
             return False
         del self.inflight[pid]
-        self.broker.metrics.acked(2)
+        self.broker.metrics.c["messages.acked"] += 1
         if self._mq:
             self.drain()
         return True

@@ -375,7 +375,12 @@ class Broker:
             "subscription_identifier_available": 1,
             "shared_subscription_available": int(mq.shared_subscription),
         }
-        props["receive_maximum"] = min(mq.max_inflight, pkt.props.get("receive_maximum", 65535))
+        # Our Receive Maximum bounds the client's unacknowledged QoS 1/2 PUBLISHes to us (MQTT 5
+        # 3.2.2.3.3). QoS 1 is acknowledged at once, so only QoS 2 awaiting PUBREL can be
+        # outstanding: announce mqtt.max_awaiting_rel, the limit _on_publish enforces with
+        # DISCONNECT 0x93. (EMQX announces min(max_inflight, the client's Receive Maximum),
+        # which bounds the other direction, while enforcing max_awaiting_rel.)
+        props["receive_maximum"] = min(self.max_awaiting_rel, 65535)
         if mq.max_qos_allowed < 2:
             props["maximum_qos"] = mq.max_qos_allowed
         assigned = pkt.props.pop("_assigned", None)
@@ -474,7 +479,8 @@ class Broker:
         old = [pid for pid, t in sess.awaiting_rel.items() if t <= deadline]
         for pid in old:
             del sess.awaiting_rel[pid]
-        self.metrics.c["messages.dropped.await_pubrel_timeout"] += len(old)
+        if old:
+            sess.count_drop("await_pubrel_timeout", len(old))
 
     # -- publish ------------------------------------------------------------------------------
 
@@ -541,7 +547,7 @@ class Broker:
                     w4 = w
             size = len(w)
             if ch.client_max_packet and size > ch.client_max_packet:
-                self.metrics.inc_dropped("too_large")
+                sess.count_drop("too_large")
                 continue
             out = ch._out
             if not out:

@@ -38,7 +38,8 @@ class Channel(asyncio.Protocol):
         "_read_paused", "_aliases", "will", "client_max_packet", "connected_at", "connect_pkt",
         "_pending", "_close_reason", "_hwm", "_send_timeout_handle", "is_superuser",
         "client_attrs", "mountpoint", "proto_name", "expiry_interval", "recv_cnt", "send_cnt",
-        "recv_oct", "send_oct", "created_at", "disconnected_at", "_peer_cert",
+        "recv_oct", "send_oct", "send_pkt", "send_other", "send_q1", "send_q2", "_drops_base",
+        "created_at", "disconnected_at", "_peer_cert",
         "_ka_interval", "_ka_start", "alias_max", "_out_aliases", "_auth_method", "_auth_state",
         "_auth_data",
     )
@@ -77,7 +78,13 @@ class Channel(asyncio.Protocol):
         self.mountpoint = None
         self.proto_name = "MQTT"
         self.expiry_interval = 0
+        # Counters (see stats): socket reads/writes and their bytes; MQTT packets handed to the
+        # socket, and of those the non-PUBLISH ones and the QoS 1/2 PUBLISHes (QoS 0 is what
+        # remains, so the QoS 0 fan-out counts nothing per message). The frame reader counts
+        # received packets the same way.
         self.recv_cnt = self.send_cnt = self.recv_oct = self.send_oct = 0
+        self.send_pkt = self.send_other = self.send_q1 = self.send_q2 = 0
+        self._drops_base = None  # the session's drop tally when this connection began
         self.created_at = time.time()
         self.disconnected_at = None
         self._peer_cert = None
@@ -116,6 +123,7 @@ class Channel(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._recv_flag = True
+        self.recv_cnt += 1
         self.recv_oct += len(data)
         broker = self.broker
         broker.metrics.c["bytes.received"] += len(data)  # EMQX node metric bytes.received
@@ -133,7 +141,6 @@ class Channel(asyncio.Protocol):
     def _process(self, frames) -> None:
         handlers = _HANDLERS
         self.broker.current_publisher = self
-        self.recv_cnt += len(frames)
         for i, (byte0, body) in enumerate(frames):
             if self.state == CLOSED:
                 return
@@ -156,7 +163,6 @@ class Channel(asyncio.Protocol):
     def _defer(self, awaitable, frames) -> None:
         """Stop reading until `awaitable` is done, then process `frames` again."""
         self._pending = list(frames)
-        self.recv_cnt -= len(frames)  # counted again on replay
         if self.transport is not None:
             self.transport.pause_reading()
         asyncio.ensure_future(awaitable).add_done_callback(self._resume)
@@ -227,16 +233,49 @@ class Channel(asyncio.Protocol):
         if not out:
             return
         t = self.transport
-        self.send_cnt += len(out)  # one chunk per packet
+        self.send_pkt += len(out)  # one chunk per packet
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
         self._out_bytes = 0
         self.send_oct += len(data)
         self.broker.metrics.c["bytes.sent"] += len(data)  # EMQX node metric bytes.sent
         if t is not None and not t.is_closing():
+            self.send_cnt += 1
             t.write(data)
         if self.congested and not self._paused_writing:
             self._decongest()
+
+    def stats(self) -> dict[str, int]:
+        """EMQX's per-connection counters (emqx_connection / emqx_channel CHANNEL_METRICS):
+        recv_cnt/send_cnt count reads from and writes to the socket, recv_oct/send_oct their
+        bytes, recv_pkt/send_pkt MQTT packets (split off the stream / handed to the socket),
+        recv_msg/send_msg the PUBLISH packets among them (retransmissions included). Drops
+        count from when this connection began, including while its session is offline after
+        it (EMQX's disconnected channel process keeps counting too). mailbox_len: received
+        packets waiting for an authentication or authorization answer."""
+        send_pkt = self.send_pkt + len(self._out)  # (queued ones are counted by kind already)
+        send_msg = send_pkt - self.send_other
+        r = self.reader
+        recv_msg = r.n_frames - r.n_other
+        sess = self.session
+        drops = dict(sess.drops) if sess is not None and sess.drops else {}
+        for reason, n in (self._drops_base or {}).items():
+            drops[reason] -= n
+        rel = drops.pop("await_pubrel_timeout", 0)
+        return {
+            "recv_cnt": self.recv_cnt, "recv_oct": self.recv_oct, "recv_pkt": r.n_frames,
+            "recv_msg": recv_msg, "recv_msg.qos0": recv_msg - r.n_qos1 - r.n_qos2,
+            "recv_msg.qos1": r.n_qos1, "recv_msg.qos2": r.n_qos2,
+            "recv_msg.dropped": rel, "recv_msg.dropped.await_pubrel_timeout": rel,
+            "send_cnt": self.send_cnt, "send_oct": self.send_oct, "send_pkt": send_pkt,
+            "send_msg": send_msg, "send_msg.qos0": send_msg - self.send_q1 - self.send_q2,
+            "send_msg.qos1": self.send_q1, "send_msg.qos2": self.send_q2,
+            "send_msg.dropped": sum(drops.values()),  # (qos0_msg has no key of its own)
+            "send_msg.dropped.expired": drops.get("expired", 0),
+            "send_msg.dropped.queue_full": drops.get("queue_full", 0),
+            "send_msg.dropped.too_large": drops.get("too_large", 0),
+            "mailbox_len": len(self._pending) if self._pending else 0,
+        }
 
     def _wait_for(self, congested) -> None:
         """Stop reading from this publisher until `congested` drains."""
@@ -258,7 +297,9 @@ class Channel(asyncio.Protocol):
                     pub.transport.resume_reading()
 
     def send_packet(self, pkt, counter: str | None = None) -> None:
+        """Queue a packet other than PUBLISH (`counter`: the node metric to count it in)."""
         self.write(pkt.encode(self.version))
+        self.send_other += 1
         if counter:
             self.broker.metrics.c[counter] += 1
 
@@ -277,12 +318,16 @@ class Channel(asyncio.Protocol):
                 prefix = bytes((prefix[0] | _DUP_FLAG,)) + prefix[1:]
             size = len(prefix) + 2 + len(suffix)
             if self.client_max_packet and size > self.client_max_packet:
-                self.broker.metrics.inc_dropped("too_large")
+                self.session.count_drop("too_large")
                 return 0
             self.write(prefix + pid.to_bytes(2, "big") + suffix)
+            if qos == 1:
+                self.send_q1 += 1
+            else:
+                self.send_q2 += 1
         else:
             if self.client_max_packet and len(w) > self.client_max_packet:
-                self.broker.metrics.inc_dropped("too_large")
+                self.session.count_drop("too_large")
                 return 0
             self.write(w)
         self.broker.metrics.sent_q[qos] += 1
@@ -344,6 +389,7 @@ class Channel(asyncio.Protocol):
         if self._send_timeout_handle is not None:
             self._send_timeout_handle.cancel()
             self._send_timeout_handle = None
+        self.send_pkt += len(self._out)  # handed to the connection, if never written
         self._out.clear()
         self._decongest()
         self.listener.on_connection_lost(self)
@@ -544,6 +590,8 @@ class Channel(asyncio.Protocol):
         self.session = session
         self.state = CONNECTED
         self.connected_at = time.time()
+        if session.drops:  # this connection's drop counters start from here (as in EMQX)
+            self._drops_base = dict(session.drops)
         broker = self.broker
         if self.version == 5:
             if self._auth_method:
@@ -553,6 +601,7 @@ class Channel(asyncio.Protocol):
             self.write(broker.connack_v5(present, props))
         else:
             self.write(b"\x20\x02\x01\x00" if present else b"\x20\x02\x00\x00")
+        self.send_other += 1
         c = broker.metrics.c
         c["packets.connack.sent"] += 1
         c["client.connack"] += 1
@@ -619,6 +668,7 @@ class Channel(asyncio.Protocol):
         if qos == 1:
             n = broker.publish(msg)
             broker.metrics.c["packets.puback.sent"] += 1
+            self.send_other += 1
             if n or self.version != 5:
                 self.write(b"\x40\x02" + pid.to_bytes(2, "big"))
             else:
@@ -627,7 +677,7 @@ class Channel(asyncio.Protocol):
         awaiting = self.session.awaiting_rel
         if pid in awaiting and time.monotonic() - awaiting[pid] > broker.await_rel_timeout:
             del awaiting[pid]  # forgotten after await_rel_timeout: a fresh flow
-            broker.metrics.c["messages.dropped.await_pubrel_timeout"] += 1
+            self.session.count_drop("await_pubrel_timeout")
         if pid in awaiting:  # a retransmission: acknowledge again, do not publish twice
             broker.metrics.c["packets.publish.inuse"] += 1
             self.send_packet(Pubrec(pid, rc.PACKET_IDENTIFIER_IN_USE if self.version == 5 else 0),
@@ -677,6 +727,7 @@ class Channel(asyncio.Protocol):
                       (fixed_header(0x32, len(body)) + body[:end], body[end + 2:]))
         n = broker.publish(msg)
         broker.metrics.c["packets.puback.sent"] += 1
+        self.send_other += 1
         if n or not v5:
             self.write(b"\x40\x02" + body[end:end + 2])
         else:
@@ -787,6 +838,7 @@ class Channel(asyncio.Protocol):
         c = self.broker.metrics.c
         c["packets.pingreq.received"] += 1
         c["packets.pingresp.sent"] += 1
+        self.send_other += 1
         self.write(_PINGRESP)
 
     def _on_disconnect(self, byte0: int, body) -> None:

@@ -61,14 +61,6 @@ class Metrics:
     def inc(self, name: str, n: int = 1) -> None:
         self.c[name] += n
 
-    def inc_dropped(self, reason: str) -> None:
-        c = self.c
-        c["delivery.dropped." + reason] += 1
-        c["delivery.dropped"] += 1
-
-    def acked(self, qos: int) -> None:
-        self.c["messages.acked"] += 1
-
     def snapshot(self) -> dict[str, int]:
         c = dict(self.c)
         rq, sq = self.recv_q, self.sent_q

@@ -7,12 +7,18 @@ the connection's output when the window has room, and to the bounded message que
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 from collections import deque
+from itertools import islice
+from time import time_ns
 
 from emqpy.mqtt import reason_codes as rc
 
-# inflight entry fields (a list, mutated in place)
-_MSG, _QOS, _RETAIN, _SUBIDS, _GROUP, _STATE = range(6)
+# inflight entry fields (a list, mutated in place); a queue entry is a tuple of the first five
+# and the insertion time. Insertion times (wall clock, ns, as EMQX's inserted_at) are strictly
+# increasing within a session, so the API can page both collections by them.
+_MSG, _QOS, _RETAIN, _SUBIDS, _GROUP, _STATE, _INFLIGHT_TS = range(7)
+_QUEUED_TS = 5
 WAIT_ACK, WAIT_COMP = 0, 1
 
 
@@ -20,7 +26,7 @@ class Session:
     __slots__ = ("broker", "clientid", "channel", "subscriptions", "inflight", "_mq",
                  "awaiting_rel", "next_pid", "window", "expiry_interval", "created_at",
                  "expiry_handle", "will_handle", "pending_will", "max_mqueue_len", "store_qos0", "upgrade_qos",
-                 "ignore_loop", "dropped", "max_inflight")
+                 "ignore_loop", "drops", "max_inflight", "_last_ts")
 
     def __init__(self, broker, clientid: str, expiry_interval: float):
         self.broker = broker
@@ -39,15 +45,65 @@ class Session:
         self.expiry_handle = None
         self.will_handle = None
         self.pending_will = None  # a will message waiting for its delay
-        self.dropped = 0
+        self.drops: dict[str, int] | None = None  # reason -> messages dropped (see count_drop)
+        self._last_ts = 0  # the latest insertion time handed out (see _stamp)
 
     @property
     def mqueue(self):
-        """The queued messages, (msg, qos, retain, sub_ids, group) each, oldest first."""
+        """The queued messages, (msg, qos, retain, sub_ids, group, inserted_at) each, oldest
+        first."""
         return self._mq if self._mq is not None else ()
+
+    def _stamp(self) -> int:
+        """An insertion time: time.time_ns(), but always above the previous one."""
+        t = time_ns()
+        if t <= self._last_ts:
+            t = self._last_ts + 1
+        self._last_ts = t
+        return t
+
+    def queued_after(self, after: int | None):
+        """(msg, qos, inserted_at) of the queued messages inserted after `after` (ns; None: all),
+        oldest first. Finding the start is a bisection: insertion times increase along the
+        queue."""
+        q = self._mq
+        if not q:
+            return iter(())
+        start = 0 if after is None else bisect_right(q, after, key=_queued_ts)
+        return ((e[_MSG], e[_QOS], e[_QUEUED_TS]) for e in islice(q, start, None))
+
+    def inflight_after(self, after: int | None):
+        """(msg, qos, inserted_at) of the unacknowledged messages inserted in the window after
+        `after` (ns; None: all), oldest first; QoS 2 messages whose PUBREC came back no longer
+        hold the message and are left out."""
+        entries = list(self.inflight.values())  # in insertion order, so by insertion time
+        start = 0 if after is None else bisect_right(entries, after, key=_inflight_ts)
+        return ((e[_MSG], e[_QOS], e[_INFLIGHT_TS]) for e in islice(entries, start, None)
+                if e[_MSG] is not None)
 
     def clear_queue(self) -> None:
         self._mq = None
+
+    @property
+    def dropped(self) -> int:
+        """Messages the full queue dropped (EMQX's mqueue_dropped)."""
+        return self.drops.get("queue_full", 0) if self.drops else 0
+
+    def count_drop(self, reason: str, n: int = 1) -> None:
+        """Count `n` messages dropped for this client: a delivery dropped (EMQX's reasons
+        queue_full, expired, too_large, qos0_msg), or incoming QoS 2 flows forgotten after
+        await_rel_timeout ("await_pubrel_timeout"). Node metrics and the session's own tally
+        (its clients' send_msg.dropped.* / recv_msg.dropped.* counters)."""
+        c = self.broker.metrics.c
+        if reason == "await_pubrel_timeout":
+            c["messages.dropped.await_pubrel_timeout"] += n
+        else:
+            c["delivery.dropped." + reason] += n
+            c["delivery.dropped"] += n
+        drops = self.drops
+        if drops is None:
+            drops = self.drops = {}  # (created on first use: most sessions never drop)
+        drops[reason] = drops.get(reason, 0) + n
 
     # -- delivery -------------------------------------------------------------------------
 
@@ -66,7 +122,7 @@ class Session:
             if self.store_qos0:
                 self._enqueue(msg, 0, retain, sub.sub_ids, group)
                 return 1
-            self.broker.metrics.inc_dropped("qos0_msg")
+            self.count_drop("qos0_msg")
             return 0
         if ch is not None and len(self.inflight) < self.window and not self._mq:
             self._send_new(ch, msg, qos, retain, sub.sub_ids, group)
@@ -80,23 +136,23 @@ class Session:
             q = self._mq = deque()
         if self.max_mqueue_len and len(q) >= self.max_mqueue_len:
             q.popleft()
-            self.dropped += 1
-            self.broker.metrics.inc_dropped("queue_full")
-        q.append((msg, qos, retain, sub_ids, group))
+            self.count_drop("queue_full")
+        q.append((msg, qos, retain, sub_ids, group, self._stamp()))
 
-    def _alloc_pid(self) -> int:
+    def _send_new(self, ch, msg, qos, retain, sub_ids, group) -> None:
+        # (every QoS 1/2 delivery passes here: packet id allocation and _stamp are inlined)
         pid = self.next_pid
         inflight = self.inflight
         while pid in inflight:
             pid = pid + 1 if pid < 65535 else 1
         self.next_pid = pid + 1 if pid < 65535 else 1
-        return pid
-
-    def _send_new(self, ch, msg, qos, retain, sub_ids, group) -> None:
-        pid = self._alloc_pid()
-        self.inflight[pid] = [msg, qos, retain, sub_ids, group, WAIT_ACK]
+        t = time_ns()
+        if t <= self._last_ts:
+            t = self._last_ts + 1
+        self._last_ts = t
+        inflight[pid] = [msg, qos, retain, sub_ids, group, WAIT_ACK, t]
         if not ch.send_publish(msg, qos, retain, sub_ids, pid):
-            del self.inflight[pid]  # too large for the client: dropped and counted by the channel
+            del inflight[pid]  # too large for the client: dropped and counted by the channel
 
     def drain(self) -> None:
         """Move queued messages into the window while there is room."""
@@ -107,9 +163,9 @@ class Session:
         now = time.monotonic()
         inflight = self.inflight
         while q and len(inflight) < self.window:
-            msg, qos, retain, sub_ids, group = q.popleft()
+            msg, qos, retain, sub_ids, group, _ts = q.popleft()
             if msg.expire_at is not None and now >= msg.expire_at:
-                self.broker.metrics.inc_dropped("expired")
+                self.count_drop("expired")
                 continue
             if qos == 0:
                 ch.send_publish(msg, 0, retain, sub_ids, 0)
@@ -125,7 +181,7 @@ class Session:
         if entry is None or entry[_QOS] != 1:
             return False
         del self.inflight[pid]
-        self.broker.metrics.acked(1)
+        self.broker.metrics.c["messages.acked"] += 1
         if self._mq:
             self.drain()
         return True
@@ -149,7 +205,7 @@ class Session:
         if entry is None or entry[_STATE] != WAIT_COMP:
             return False
         del self.inflight[pid]
-        self.broker.metrics.acked(2)
+        self.broker.metrics.c["messages.acked"] += 1
         if self._mq:
             self.drain()
         return True
@@ -180,7 +236,7 @@ class Session:
             msg = entry[_MSG]
             if msg.expire_at is not None and now >= msg.expire_at:
                 del self.inflight[pid]
-                self.broker.metrics.inc_dropped("expired")
+                self.count_drop("expired")
                 continue
             ch.send_publish(msg, entry[_QOS], entry[_RETAIN], entry[_SUBIDS], pid, dup=True)
         self.drain()
@@ -193,6 +249,14 @@ class Session:
         for entry in self.inflight.values():
             if entry[_GROUP] is not None and entry[_MSG] is not None:
                 yield entry[_MSG], entry[_GROUP]
-        for msg, _qos, _r, _s, group in self.mqueue:
+        for msg, _qos, _r, _s, group, _ts in self.mqueue:
             if group is not None and msg.qos:
                 yield msg, group
+
+
+def _queued_ts(entry) -> int:
+    return entry[_QUEUED_TS]
+
+
+def _inflight_ts(entry) -> int:
+    return entry[_INFLIGHT_TS]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import weakref
 from datetime import datetime, timezone
 from typing import Annotated, Any, Iterable, Iterator, Literal, Optional
@@ -168,9 +169,11 @@ CLIENT_FIELDS = [
 
 
 def client_info(broker, sess, ch) -> dict:
-    """EMQX's client object. Erlang process figures (heap_size, reductions, mailbox_len),
-    per-client message counters the broker does not keep, and durable-session sequence numbers
-    are left out rather than invented."""
+    """EMQX's client object; the counters are the connection's (Channel.stats), of the last
+    connection for an offline session. Erlang process figures have no per-connection
+    equivalent in one Python process: heap_size and reductions are 0, mailbox_len counts
+    received packets waiting for an authentication or authorization answer. Durable-session
+    sequence numbers are left out rather than invented."""
     mq = broker.config.mqtt
     connected = sess.channel is not None
     info: dict[str, Any] = {
@@ -211,10 +214,10 @@ def client_info(broker, sess, ch) -> dict:
             "is_bridge": False,
             "mountpoint": ch.mountpoint or None,
             "connected_at": rfc3339_ms(ch.connected_at),
-            "recv_cnt": ch.recv_cnt, "recv_pkt": ch.recv_cnt, "recv_oct": ch.recv_oct,
-            "send_cnt": ch.send_cnt, "send_pkt": ch.send_cnt, "send_oct": ch.send_oct,
             "client_attrs": ch.client_attrs or {},
+            "heap_size": 0, "reductions": 0,
         })
+        info.update(ch.stats())
         if not connected:
             info["disconnected_at"] = rfc3339_ms(ch.disconnected_at)
     return info
@@ -634,60 +637,55 @@ _QUEUE_RESPONSES = {
     **error_responses({400: ["INVALID_PARAMETER"], 404: ["CLIENTID_NOT_FOUND"]})}
 
 
-def _message_rows(broker, entries: Iterable[tuple[Any, int]], position: str | None,
-                  limit: int, payload: str, max_bytes: int) -> dict:
-    """Position-paged messages. A position is ``<msgid>_<n>``: the message id of the last row
-    returned and how many rows of that same message came before it (one message can be queued
-    twice through overlapping subscriptions). If that row is gone (acknowledged meanwhile), the
-    next page starts at the first message with a later id: ids are time-ordered."""
-    after_id, after_n = None, 0
-    if position not in (None, "", "none"):
-        mid, sep, n = position.rpartition("_")
-        if not sep or not n.isdigit() or len(mid) != 32:
-            raise ApiError(400, "INVALID_PARAMETER", f"bad position: {position!r}")
-        after_id, after_n = mid, int(n)
+def _message_rows(entries: Iterable[tuple[Any, int, int]], limit: int, payload: str,
+                  max_bytes: int) -> tuple[list[dict], int | None]:
+    """Rows for (msg, qos, inserted_at) entries, as EMQX formats them, and the insertion time of
+    the last row (None if none). At most `limit` rows, and past the first row no more than
+    `max_bytes` of payload as sent (base64 counts its encoded length, as in EMQX)."""
     rows: list[dict] = []
-    start = None
-    last = None
-    seen: dict[str, int] = {}
     used = 0
-    more = False
-    skipping = after_id is not None
-    found = False
-    for msg, qos in entries:
-        mid = msg.id
-        k = seen.get(mid, 0)
-        seen[mid] = k + 1
-        token = f"{mid}_{k}"
-        if skipping:
-            if mid == after_id and k == after_n:
-                found = True
-                continue
-            if found or mid > after_id or (mid == after_id and k > after_n):
-                skipping = False
-            else:
-                continue
-        if len(rows) >= limit:
-            more = True
-            break
-        size = len(msg.payload) if payload != "none" else 0
-        if rows and used + size > max_bytes:
-            more = True
-            break
-        used += size
-        row = {"msgid": mid.upper(), "topic": msg.topic, "qos": qos,
+    last = None
+    for msg, qos, inserted_at in itertools.islice(entries, limit):
+        row = {"msgid": msg.id.upper(), "topic": msg.topic, "qos": qos,
                "publish_at": int(msg.timestamp * 1000),
-               "from_clientid": msg.sender or "", "from_username": msg.username or ""}
+               "from_clientid": msg.sender or "", "from_username": msg.username or "",
+               "inserted_at": str(inserted_at)}
+        size = 0
         if payload == "base64":
             row["payload"] = base64.b64encode(msg.payload).decode()
+            size = len(row["payload"])
         elif payload == "plain":
             row["payload"] = msg.payload.decode("utf-8", "replace")
+            size = len(msg.payload)
+        if rows and used + size > max_bytes:
+            break  # (EMQX drops the rest of the page; we end it here, so paging on finds them)
+        used += size
         rows.append(row)
-        if start is None:
-            start = token
-        last = token
-    meta = {"start": start or "none", "position": last if more else "end_of_data"}
-    return {"data": rows, "meta": meta}
+        last = inserted_at
+    return rows, last
+
+
+# Paging tokens are EMQX's: an inserted_at (ns) for the window, "<inserted_at>_<priority>" for
+# the queue (one FIFO queue here: every message has priority 0). A page starts after the message
+# inserted at the token's time; meta.start is the token of the collection's first message and
+# meta.position that of the page's last one (the request's own token when the page is empty).
+def _ns(text: str) -> int:
+    if re.fullmatch(r"-?[0-9]{1,30}", text) is None:
+        raise ApiError(400, "INVALID_PARAMETER", f"position_limit_invalid: {text!r}")
+    return int(text)
+
+
+def _queue_position(position: str | None) -> tuple[int, float] | None:
+    if position in (None, "", "none"):
+        return None
+    ts, sep, prio = position.partition("_")
+    if not sep:
+        raise ApiError(400, "INVALID_PARAMETER", f"position_limit_invalid: {position!r}")
+    return _ns(ts), math.inf if prio == "infinity" else _ns(prio)
+
+
+def _queue_token(ts: int, prio: float) -> str:
+    return f"{ts}_{'infinity' if prio == math.inf else prio}"
 
 
 @router.get("/clients/{clientid}/mqueue_messages", description="Get client mqueue messages",
@@ -697,12 +695,20 @@ async def mqueue_messages(request: Request, clientid: ClientId, payload: Payload
                           limit: Limit = 100):
     broker = broker_of(request)
     sess = _session(broker, clientid)
-    entries = ((e[0], e[1]) for e in sess.mqueue)
-    out = _message_rows(broker, entries, position, limit, payload,
-                        _bytesize(max_payload_bytes))
-    for row in out["data"]:
-        row["mqueue_priority"] = 0  # one FIFO queue: every message has priority 0
-    return reply(out)
+    max_bytes = _bytesize(max_payload_bytes)
+    after = _queue_position(position)
+    first = next(sess.queued_after(None), None)
+    if after is not None and after[1] < 0:
+        entries = iter(())  # EMQX: queues of a priority above the token's are done (ours is 0)
+    else:
+        entries = sess.queued_after(None if after is None else after[0])
+    rows, last = _message_rows(entries, limit, payload, max_bytes)
+    for row in rows:
+        row["mqueue_priority"] = 0
+    meta = {"start": "none" if first is None else _queue_token(first[2], 0),
+            "position": _queue_token(last, 0) if last is not None else
+            "none" if after is None else _queue_token(*after)}
+    return reply({"data": rows, "meta": meta})
 
 
 @router.get("/clients/{clientid}/inflight_messages",
@@ -712,7 +718,11 @@ async def inflight_messages(request: Request, clientid: ClientId,
                             position: Position = None, limit: Limit = 100):
     broker = broker_of(request)
     sess = _session(broker, clientid)
-    # Entries whose PUBREC came back no longer hold the message (only the PUBREL is pending).
-    entries = ((e[0], e[1]) for e in sess.inflight.values() if e[0] is not None)
-    return reply(_message_rows(broker, entries, position, limit, payload,
-                              _bytesize(max_payload_bytes)))
+    max_bytes = _bytesize(max_payload_bytes)
+    after = None if position in (None, "", "none") else _ns(position)
+    first = next(sess.inflight_after(None), None)
+    rows, last = _message_rows(sess.inflight_after(after), limit, payload, max_bytes)
+    meta = {"start": "none" if first is None else str(first[2]),
+            "position": str(last) if last is not None else
+            "none" if after is None else str(after)}
+    return reply({"data": rows, "meta": meta})

@@ -19,10 +19,12 @@ cdef class FrameReader:
     """Splits a byte stream into MQTT frames; see emqpy.mqtt.frames.FrameReader."""
     cdef public object max_packet_size
     cdef bytes _buf
+    cdef public unsigned long long n_frames, n_other, n_qos1, n_qos2
 
     def __init__(self, max_packet_size=1024 * 1024):
         self.max_packet_size = max_packet_size
         self._buf = b""
+        self.n_frames = self.n_other = self.n_qos1 = self.n_qos2 = 0
 
     @property
     def buffered(self):
@@ -39,7 +41,7 @@ cdef class FrameReader:
         cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(buf)
         cdef Py_ssize_t n = PyBytes_GET_SIZE(buf)
         cdef Py_ssize_t pos = 0, hdr, end, length
-        cdef unsigned char b
+        cdef unsigned char b, byte0
         cdef int shift
         # a limit above what 4 length bytes can say never refuses anything
         cdef Py_ssize_t limit = <Py_ssize_t>min(self.max_packet_size, 1 << 30)
@@ -70,7 +72,15 @@ cdef class FrameReader:
             end = pos + hdr + length
             if end > n:
                 break
-            frames.append((p[pos], PyBytes_FromStringAndSize(<const char *>p + pos + hdr, length)))
+            byte0 = p[pos]
+            frames.append((byte0, PyBytes_FromStringAndSize(<const char *>p + pos + hdr, length)))
+            self.n_frames += 1
+            if byte0 >> 4 != 3:
+                self.n_other += 1
+            elif byte0 & 0x06 == 0x02:
+                self.n_qos1 += 1
+            elif byte0 & 0x06 == 0x04:
+                self.n_qos2 += 1
             pos = end
         self._buf = buf[pos:] if pos < n else b""
         return frames

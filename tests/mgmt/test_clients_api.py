@@ -207,21 +207,30 @@ def test_mqueue_messages_paging(env):
     c.disconnect()
     wait_until(lambda: not env.ok("GET", f"/clients/{cid}")["connected"])
     payloads = [f"msg-{i}".encode() for i in range(5)]
+    before = time.time_ns()
     for i, p in enumerate(payloads):
         env.ok("POST", "/publish", json={"topic": f"q/{i}", "payload": p.decode(), "qos": 1})
-    got, pos = [], None
+    # EMQX's paging: tokens are "<inserted_at ns>_<priority>"; meta.start is the first queued
+    # message's, meta.position the page's last one's (the request's own past the end).
+    got, pos, pages = [], None, []
     while True:
         params = {"limit": 2}
         if pos:
             params["position"] = pos
         r = env.ok("GET", f"/clients/{cid}/mqueue_messages", params=params)
-        got += r["data"]
-        pos = r["meta"]["position"]
-        assert r["meta"]["start"] != "none"
-        if pos == "end_of_data":
+        pages.append(len(r["data"]))
+        if not r["data"]:
+            assert r["meta"] == {"start": got[0]["inserted_at"] + "_0", "position": pos}
             break
-        assert len(r["data"]) == 2
+        got += r["data"]
+        last = r["data"][-1]
+        assert r["meta"]["position"] == f"{last['inserted_at']}_{last['mqueue_priority']}"
+        assert r["meta"]["start"] == got[0]["inserted_at"] + "_0"
+        pos = r["meta"]["position"]
+    assert pages == [2, 2, 1, 0]
     assert [base64.b64decode(m["payload"]) for m in got] == payloads
+    stamps = [int(m["inserted_at"]) for m in got]
+    assert before < stamps[0] and stamps == sorted(set(stamps)) and stamps[-1] < time.time_ns()
     assert [m["topic"] for m in got] == [f"q/{i}" for i in range(5)]
     assert all(m["qos"] == 1 and m["from_clientid"] == "http_api" and m["mqueue_priority"] == 0
                for m in got)
@@ -229,15 +238,19 @@ def test_mqueue_messages_paging(env):
     assert [m["payload"] for m in r["data"]] == [p.decode() for p in payloads]
     r = env.ok("GET", f"/clients/{cid}/mqueue_messages", params={"payload": "none"})
     assert all("payload" not in m for m in r["data"]) and len(r["data"]) == 5
-    # the byte budget cuts the page (but always returns at least one message)
-    r = env.ok("GET", f"/clients/{cid}/mqueue_messages", params={"max_payload_bytes": "12"})
-    assert len(r["data"]) == 2 and r["meta"]["position"] != "end_of_data"
+    # the byte budget (of payload as sent: 8 base64 characters each) cuts the page, but always
+    # returns at least one message
+    r = env.ok("GET", f"/clients/{cid}/mqueue_messages", params={"max_payload_bytes": "16"})
+    assert len(r["data"]) == 2
+    assert r["meta"]["position"] == r["data"][1]["inserted_at"] + "_0"
     r = env.ok("GET", f"/clients/{cid}/mqueue_messages", params={"max_payload_bytes": "1"})
     assert len(r["data"]) == 1
     for bad in ({"position": "garbage"}, {"max_payload_bytes": "lots"}, {"payload": "hex"},
-                {"max_payload_bytes": "0"},
+                {"max_payload_bytes": "0"}, {"position": str(stamps[0])},
+                {"position": "1_x"}, {"position": "--1_0"},
                 {"limit": 0}):
-        assert env.get(f"/clients/{cid}/mqueue_messages", params=bad).status_code == 400
+        r = env.get(f"/clients/{cid}/mqueue_messages", params=bad)
+        assert r.status_code == 400 and r.json()["code"] in ("INVALID_PARAMETER", "BAD_REQUEST")
     assert env.get("/clients/nobody/mqueue_messages").status_code == 404
 
     # the client comes back and receives exactly what the API listed
@@ -256,17 +269,27 @@ def test_inflight_messages(env):
     got = c.get_many(3)  # received, not acknowledged
     r = env.ok("GET", f"/clients/{cid}/inflight_messages", params={"payload": "plain"})
     assert [m["payload"] for m in r["data"]] == [m.payload.decode() for m in got]
-    assert r["meta"]["position"] == "end_of_data"
+    stamps = [m["inserted_at"] for m in r["data"]]  # EMQX's token for the window: inserted_at
+    assert r["meta"] == {"start": stamps[0], "position": stamps[-1]}
+    assert [int(t) for t in stamps] == sorted({int(t) for t in stamps})
     first = env.ok("GET", f"/clients/{cid}/inflight_messages", params={"limit": 1})
+    assert first["meta"] == {"start": stamps[0], "position": stamps[0]}
     rest = env.ok("GET", f"/clients/{cid}/inflight_messages",
                   params={"position": first["meta"]["position"]})
+    assert rest["meta"] == {"start": stamps[0], "position": stamps[-1]}
     assert [m["topic"] for m in first["data"] + rest["data"]] == ["inf/0", "inf/1", "inf/2"]
+    past = env.ok("GET", f"/clients/{cid}/inflight_messages", params={"position": stamps[-1]})
+    assert past == {"data": [], "meta": {"start": stamps[0], "position": stamps[-1]}}
+    for bad in ("1_0", "x", "1.5"):
+        r = env.get(f"/clients/{cid}/inflight_messages", params={"position": bad})
+        assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER"
     assert env.ok("GET", f"/clients/{cid}")["inflight_cnt"] == 3
     for m in got:
         c.ack(m)
     wait_until(lambda: env.ok("GET", f"/clients/{cid}")["inflight_cnt"] == 0,
                what="acks processed")
-    assert env.ok("GET", f"/clients/{cid}/inflight_messages")["data"] == []
+    assert env.ok("GET", f"/clients/{cid}/inflight_messages") == {
+        "data": [], "meta": {"start": "none", "position": "none"}}
 
 
 def test_keepalive_and_sessions_count(env):

@@ -199,3 +199,17 @@ def test_frame_reader_splits_and_limits():
     with pytest.raises(MQTTError) as e:
         FrameReader().feed(b"\x30\xff\xff\xff\xff\x01")
     assert e.value.reason_code == rc.MALFORMED_PACKET
+
+
+def test_frame_reader_counts_what_it_returns():
+    # the connection's recv_pkt / recv_msg.qos1 / .qos2 counters (and non-PUBLISH packets)
+    stream = (Publish("a", b"0", 0).encode(4) + Publish("a", b"1", 1, packet_id=1).encode(4) +
+              Publish("a", b"2", 2, dup=True, packet_id=2).encode(4) + Pingreq().encode() +
+              Publish("a", b"r", 0, retain=True).encode(4))
+    r = FrameReader()
+    counts = []
+    for i in range(len(stream)):  # split anywhere: a frame counts once it is complete
+        r.feed(stream[i:i + 1])
+        counts.append((r.n_frames, r.n_other, r.n_qos1, r.n_qos2))
+    assert counts[-1] == (5, 1, 1, 1)
+    assert counts == sorted(counts)

@@ -53,7 +53,7 @@ def _feed_all(cls, limit, chunks):
             out.append(r.feed(chunk))
     except MQTTError as e:
         out.append(("error", e.reason_code, str(e)))
-    return out, r.buffered
+    return out, r.buffered, (r.n_frames, r.n_other, r.n_qos1, r.n_qos2)
 
 
 @needs_build

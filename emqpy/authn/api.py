@@ -12,7 +12,7 @@ from emqpy.api.errors import ApiError, error_responses
 from emqpy.api.pagination import Page, paginate
 from emqpy.authn import AlreadyExists, NotFound
 from emqpy.authn.config import ConfigInvalid
-from emqpy.authn.core import mask_secrets
+from emqpy.authn.core import authenticator_id, mask_secrets
 from emqpy.connectors.api import E400, E400_404, E404, entry, move, service, status_body
 
 router = APIRouter(tags=["Authentication"], dependencies=[Depends(authenticated)],
@@ -43,6 +43,12 @@ def _svc(request: Request):
     return service(request, "authn", "authentication")
 
 
+def _view(cfg: dict) -> dict[str, Any]:
+    """An authenticator as the API shows it: its id (EMQX's emqx_authn_api adds it), then its
+    config with the secrets masked."""
+    return {"id": authenticator_id(cfg), **mask_secrets(cfg)}
+
+
 def _get(svc, aid: str):
     return entry(svc, aid, NotFound, "Authenticator not found")
 
@@ -56,7 +62,7 @@ def _users_of(svc, aid: str):
 
 @router.get("/authentication", summary="List authenticators for global authentication.")
 async def list_authenticators(request: Request) -> list[dict[str, Any]]:
-    return [mask_secrets(c) for c in _svc(request).configs()]
+    return [_view(c) for c in _svc(request).configs()]
 
 
 @router.post("/authentication", responses={**E400, **error_responses({409: ["ALREADY_EXISTS"]})},
@@ -68,7 +74,7 @@ async def create_authenticator(request: Request, body: Annotated[Any, Body()]) -
         raise ApiError(400, "BAD_REQUEST", str(e)) from None
     except AlreadyExists as e:
         raise ApiError(409, "ALREADY_EXISTS", f"Authenticator already exists: {e}") from None
-    return mask_secrets(cfg)
+    return _view(cfg)
 
 
 @router.put("/authentication/order", status_code=204, responses=E400,
@@ -84,7 +90,7 @@ async def reorder(request: Request, body: list[OrderItem]) -> Response:
 @router.get("/authentication/{id}", responses=E404,
             summary="Get authenticator from global authentication chain.")
 async def get_authenticator(request: Request, id: str) -> dict[str, Any]:
-    return mask_secrets(_get(_svc(request), id).cfg)
+    return _view(_get(_svc(request), id).cfg)
 
 
 @router.put("/authentication/{id}", status_code=204,
@@ -94,6 +100,8 @@ async def update_authenticator(request: Request, id: str,
                                body: Annotated[Any, Body()]) -> Response:
     svc = _svc(request)
     _get(svc, id)
+    if isinstance(body, dict) and body.get("id") == id:
+        body = {k: v for k, v in body.items() if k != "id"}  # a GET answer sent back as is
     try:
         await svc.update(id, body)
     except ConfigInvalid as e:

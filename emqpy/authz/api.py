@@ -246,22 +246,20 @@ async def get_source(request: Request, type: SourceType) -> dict[str, Any]:
     return _view(_source(_svc(request), type))
 
 
-@router.put("/authorization/sources/{type}", status_code=204, responses=E400,
+@router.put("/authorization/sources/{type}", status_code=204, responses=E400_404,
             summary="Update source")
 async def update_source(request: Request, type: SourceType,
                         body: Annotated[Any, Body()]) -> Response:
     svc = _svc(request)
+    _source(svc, type)  # only an existing source is updated (POST adds one), as in EMQX
     try:
-        if svc.find(type) is None:
-            await svc.add_source({**body, "type": type} if isinstance(body, dict) else body)
-        else:
-            await svc.update_source(type, body)
+        await svc.update_source(type, body)
     except Invalid as e:
         raise _bad(e) from None
     return Response(status_code=204)
 
 
-@router.delete("/authorization/sources/{type}", status_code=204, responses=E400,
+@router.delete("/authorization/sources/{type}", status_code=204, responses=E400_404,
                summary="Delete source")
 async def delete_source(request: Request, type: SourceType) -> Response:
     svc = _svc(request)

@@ -218,6 +218,11 @@ def test_sources_api(node):
     assert sub(c, "y", pid=3) == 0
     assert n.api.delete("/authorization/sources/file").status_code == 204
     assert_error(n.api.get("/authorization/sources/file"), 404, "NOT_FOUND")
+    # PUT only updates: a source that does not exist is 404 (as in EMQX), not created
+    assert_error(n.api.put("/authorization/sources/file", json={"type": "file", "rules": rules}),
+                 404, "NOT_FOUND")
+    assert_error(n.api.get("/authorization/sources/file"), 404, "NOT_FOUND")
+    assert_error(n.api.delete("/authorization/sources/file"), 404, "NOT_FOUND")
     s = n.api.get("/authorization/settings").json()
     assert s == {"no_match": "allow", "deny_action": "ignore",
                  "cache": {"enable": True, "max_size": 32, "ttl": "1m", "excludes": []}}

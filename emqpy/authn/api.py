@@ -9,14 +9,17 @@ from pydantic import BaseModel, Field
 
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
+from emqpy.api.openapi import model_schema, one_of
 from emqpy.api.pagination import Page, paginate
 from emqpy.authn import AlreadyExists, NotFound
-from emqpy.authn.config import ConfigInvalid
+from emqpy.authn.config import MODELS, ConfigInvalid
 from emqpy.authn.core import authenticator_id, mask_secrets
-from emqpy.connectors.api import E400, E400_404, E404, entry, move, service, status_body
+from emqpy.connectors.api import (
+    E400, E400_404, E404, E409, E503, entry, move, service, status_body,
+)
 
 router = APIRouter(tags=["Authentication"], dependencies=[Depends(authenticated)],
-                   responses=AUTH_RESPONSES)
+                   responses={**AUTH_RESPONSES, **E503})
 
 
 class UserCreate(BaseModel):
@@ -37,6 +40,25 @@ class UserOut(BaseModel):
 
 class OrderItem(BaseModel):
     id: str = Field(examples=["password_based:built_in_database"])
+
+
+# The request body of POST and PUT: one of the authenticator types, each a component named as
+# EMQX names it where the type is the same (one emqpy type covers e.g. EMQX's jwt_hmac,
+# jwt_public_key and jwt_jwks).
+_TYPE_NAMES = {("password_based", "built_in_database"): "authn.builtin_db_api",
+               ("scram", "built_in_database"): "authn.scram", ("jwt", None): "authn.jwt",
+               ("password_based", "http"): "authn.http",
+               ("password_based", "redis"): "authn.redis",
+               ("password_based", "postgresql"): "authn.postgresql"}
+_BODY = one_of({_TYPE_NAMES[key]: model_schema(model) for key, model in MODELS.items()},
+               examples={"password_based:built_in_database": {"value": {
+                   "mechanism": "password_based", "backend": "built_in_database",
+                   "user_id_type": "username",
+                   "password_hash_algorithm": {"name": "sha256", "salt_position": "suffix"}}},
+                   "jwt": {"value": {"mechanism": "jwt", "algorithm": "hmac-based",
+                                     "secret": "mysecret", "secret_base64_encoded": False,
+                                     "use_jwks": False,
+                                     "verify_claims": {"username": "${username}"}}}})
 
 
 def _svc(request: Request):
@@ -65,7 +87,7 @@ async def list_authenticators(request: Request) -> list[dict[str, Any]]:
     return [_view(c) for c in _svc(request).configs()]
 
 
-@router.post("/authentication", responses={**E400, **error_responses({409: ["ALREADY_EXISTS"]})},
+@router.post("/authentication", responses={**E400, **E409}, openapi_extra=_BODY,
              summary="Create authenticator for global authentication.")
 async def create_authenticator(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
     try:
@@ -93,9 +115,8 @@ async def get_authenticator(request: Request, id: str) -> dict[str, Any]:
     return _view(_get(_svc(request), id).cfg)
 
 
-@router.put("/authentication/{id}", status_code=204,
-            responses={**E400_404, **error_responses({409: ["ALREADY_EXISTS"]})},
-            summary="Update authenticator from global authentication chain.")
+@router.put("/authentication/{id}", status_code=204, responses={**E400_404, **E409},
+            openapi_extra=_BODY, summary="Update authenticator from global authentication chain.")
 async def update_authenticator(request: Request, id: str,
                                body: Annotated[Any, Body()]) -> Response:
     svc = _svc(request)
@@ -149,7 +170,7 @@ async def list_users(request: Request, id: str, page: Page,
     return paginate(a.list_users(page.offset, page.limit, like_user_id, is_superuser), page)
 
 
-@router.post("/authentication/{id}/users", status_code=201, responses=E400_404,
+@router.post("/authentication/{id}/users", status_code=201, responses={**E400_404, **E409},
              summary="Create users for authenticator in global authentication chain.")
 async def create_user(request: Request, id: str, body: UserCreate) -> UserOut:
     from emqpy.authn.builtin import UserError

@@ -43,4 +43,4 @@ def parse_expiry(value) -> float | None:
     # Any time, past ones included (as EMQX); the bounds are what RFC 3339 can show.
     if not _MIN_EPOCH <= epoch <= _MAX_EPOCH:
         raise ValueError("out of range (years 0002 to 9998)")
-    return float(epoch // 1)
+    return float(epoch) if isinstance(value, str) else float(int(epoch))

@@ -1,8 +1,9 @@
 """The OpenAPI 3.0 document (``/api-docs/swagger.json``), generated from the routes.
 
 FastAPI emits JSON Schema 2020-12 flavoured schemas (OpenAPI 3.1 style); EMQX publishes 3.0,
-so we down-convert them, replace FastAPI's 422 with EMQX's 400 BAD_REQUEST, and add
-``security`` plus the 401 codes of each operation from its auth dependency.
+so we down-convert them, replace FastAPI's 422 with EMQX's 400 BAD_REQUEST, declare 415
+UNSUPPORTED_MEDIA_TYPE for every JSON request body, and add ``security`` plus the 401 codes of
+each operation from its auth dependency.
 """
 from __future__ import annotations
 
@@ -14,6 +15,47 @@ from emqpy.api import auth
 from emqpy.api.errors import error_responses
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+# Key of ``openapi_extra`` that carries component schemas an operation refers to (see one_of).
+_COMPONENTS = "x-emqpy-components"
+
+
+def model_schema(model) -> dict:
+    """A pydantic model's JSON schema with its nested models written in place (no $defs)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def walk(node):
+        if isinstance(node, list):
+            return [walk(x) for x in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return walk(defs[node["$ref"].rsplit("/", 1)[-1]])
+        return {k: walk(v) for k, v in node.items()}
+    return walk(schema)
+
+
+def one_of(schemas: dict[str, dict], examples: dict | None = None) -> dict:
+    """``openapi_extra`` for a JSON request body that is one of several object types, typed the
+    way EMQX types them: a ``oneOf`` of references to one component schema per type."""
+    content: dict[str, Any] = {"schema": {"oneOf": [{"$ref": f"#/components/schemas/{name}"}
+                                                   for name in schemas]}}
+    if examples:
+        content["examples"] = examples
+    return {"requestBody": {"required": True, "content": {"application/json": content}},
+            _COMPONENTS: schemas}
+
+
+def _declare(responses: dict, status: int, code: str) -> None:
+    """Add the error `code` to the `status` response, keeping the codes already declared."""
+    resp = responses.get(str(status))
+    schema = (((resp or {}).get("content") or {}).get("application/json") or {}).get("schema")
+    enum = ((schema or {}).get("properties") or {}).get("code", {}).get("enum")
+    if enum is None:
+        responses[str(status)] = error_responses({status: [code]})[status]
+    elif code not in enum:
+        enum.append(code)
+        resp["description"] = ", ".join(enum)
 
 
 def _to_30(node: Any) -> Any:
@@ -79,16 +121,22 @@ def build(app, prefix: str) -> dict:
                                   "or a bearer token from POST /login.",
                       routes=app.routes)
     paths = {}
+    components: dict[str, dict] = {}
     for path, ops in doc.get("paths", {}).items():
         if not path.startswith(prefix + "/"):
             continue
         for method, op in ops.items():
             if method not in _METHODS:
                 continue
+            components.update(op.pop(_COMPONENTS, None) or {})
+            body = (op.get("requestBody") or {}).get("content") or {}
+            if "application/json" in body:
+                body["application/json"]["schema"].pop("title", None)  # FastAPI's "Body"
             responses = op.setdefault("responses", {})
-            if responses.pop("422", None) is not None and "400" not in responses:
-                responses.update({str(k): v for k, v in
-                                  error_responses({400: ["BAD_REQUEST"]}).items()})
+            if responses.pop("422", None) is not None:
+                _declare(responses, 400, "BAD_REQUEST")
+            if "application/json" in body:
+                _declare(responses, 415, "UNSUPPORTED_MEDIA_TYPE")
             if op.get("security"):
                 if "401" not in responses:
                     responses.update({str(k): v for k, v in auth.AUTH_RESPONSES.items()})
@@ -99,8 +147,9 @@ def build(app, prefix: str) -> dict:
             op.pop("operationId", None)  # FastAPI's generated ids are noise in Swagger UI
         paths[path[len(prefix):]] = ops
     doc["paths"] = paths
+    doc.setdefault("components", {}).setdefault("schemas", {}).update(components)
     doc = _to_30(doc)
-    comps = doc.setdefault("components", {})
+    comps = doc["components"]
     schemas = comps.get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)

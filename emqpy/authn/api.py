@@ -9,14 +9,17 @@ from pydantic import BaseModel, Field
 
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
+from emqpy.api.openapi import model_schema, one_of
 from emqpy.api.pagination import Page, page_response, sliced_page
 from emqpy.authn import AlreadyExists, NotFound
-from emqpy.authn.config import ConfigInvalid
-from emqpy.authn.core import mask_secrets
-from emqpy.connectors.api import E400, E400_404, E404, entry, move, service, status_body
+from emqpy.authn.config import MODELS, ConfigInvalid
+from emqpy.authn.core import authenticator_id, mask_secrets
+from emqpy.connectors.api import (
+    E400, E400_404, E404, E409, E503, entry, move, service, status_body,
+)
 
 router = APIRouter(tags=["Authentication"], dependencies=[Depends(authenticated)],
-                   responses=AUTH_RESPONSES)
+                   responses={**AUTH_RESPONSES, **E503})
 
 
 class UserCreate(BaseModel):
@@ -39,8 +42,33 @@ class OrderItem(BaseModel):
     id: str = Field(examples=["password_based:built_in_database"])
 
 
+# The request body of POST and PUT: one of the authenticator types, each a component named as
+# EMQX names it where the type is the same (one emqpy type covers e.g. EMQX's jwt_hmac,
+# jwt_public_key and jwt_jwks).
+_TYPE_NAMES = {("password_based", "built_in_database"): "authn.builtin_db_api",
+               ("scram", "built_in_database"): "authn.scram", ("jwt", None): "authn.jwt",
+               ("password_based", "http"): "authn.http",
+               ("password_based", "redis"): "authn.redis",
+               ("password_based", "postgresql"): "authn.postgresql"}
+_BODY = one_of({_TYPE_NAMES[key]: model_schema(model) for key, model in MODELS.items()},
+               examples={"password_based:built_in_database": {"value": {
+                   "mechanism": "password_based", "backend": "built_in_database",
+                   "user_id_type": "username",
+                   "password_hash_algorithm": {"name": "sha256", "salt_position": "suffix"}}},
+                   "jwt": {"value": {"mechanism": "jwt", "algorithm": "hmac-based",
+                                     "secret": "mysecret", "secret_base64_encoded": False,
+                                     "use_jwks": False,
+                                     "verify_claims": {"username": "${username}"}}}})
+
+
 def _svc(request: Request):
     return service(request, "authn", "authentication")
+
+
+def _view(cfg: dict) -> dict[str, Any]:
+    """An authenticator as the API shows it: its id (EMQX's emqx_authn_api adds it), then its
+    config with the secrets masked."""
+    return {"id": authenticator_id(cfg), **mask_secrets(cfg)}
 
 
 def _get(svc, aid: str):
@@ -56,10 +84,10 @@ def _users_of(svc, aid: str):
 
 @router.get("/authentication", summary="List authenticators for global authentication.")
 async def list_authenticators(request: Request) -> list[dict[str, Any]]:
-    return [mask_secrets(c) for c in _svc(request).configs()]
+    return [_view(c) for c in _svc(request).configs()]
 
 
-@router.post("/authentication", responses={**E400, **error_responses({409: ["ALREADY_EXISTS"]})},
+@router.post("/authentication", responses={**E400, **E409}, openapi_extra=_BODY,
              summary="Create authenticator for global authentication.")
 async def create_authenticator(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
     try:
@@ -68,7 +96,7 @@ async def create_authenticator(request: Request, body: Annotated[Any, Body()]) -
         raise ApiError(400, "BAD_REQUEST", str(e)) from None
     except AlreadyExists as e:
         raise ApiError(409, "ALREADY_EXISTS", f"Authenticator already exists: {e}") from None
-    return mask_secrets(cfg)
+    return _view(cfg)
 
 
 @router.put("/authentication/order", status_code=204, responses=E400,
@@ -84,16 +112,17 @@ async def reorder(request: Request, body: list[OrderItem]) -> Response:
 @router.get("/authentication/{id}", responses=E404,
             summary="Get authenticator from global authentication chain.")
 async def get_authenticator(request: Request, id: str) -> dict[str, Any]:
-    return mask_secrets(_get(_svc(request), id).cfg)
+    return _view(_get(_svc(request), id).cfg)
 
 
-@router.put("/authentication/{id}", status_code=204,
-            responses={**E400_404, **error_responses({409: ["ALREADY_EXISTS"]})},
-            summary="Update authenticator from global authentication chain.")
+@router.put("/authentication/{id}", status_code=204, responses={**E400_404, **E409},
+            openapi_extra=_BODY, summary="Update authenticator from global authentication chain.")
 async def update_authenticator(request: Request, id: str,
                                body: Annotated[Any, Body()]) -> Response:
     svc = _svc(request)
     _get(svc, id)
+    if isinstance(body, dict) and body.get("id") == id:
+        body = {k: v for k, v in body.items() if k != "id"}  # a GET answer sent back as is
     try:
         await svc.update(id, body)
     except ConfigInvalid as e:
@@ -142,7 +171,7 @@ async def list_users(request: Request, id: str, page: Page,
     return await page_response(sliced_page(rows, total, page))
 
 
-@router.post("/authentication/{id}/users", status_code=201, responses=E400_404,
+@router.post("/authentication/{id}/users", status_code=201, responses={**E400_404, **E409},
              summary="Create users for authenticator in global authentication chain.")
 async def create_user(request: Request, id: str, body: UserCreate) -> UserOut:
     from emqpy.authn.builtin import UserError

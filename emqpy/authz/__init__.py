@@ -311,6 +311,9 @@ class AuthzService:
         return self._count(allowed)
 
     def _fresh_or_check(self, ch, action, topic, qos, retain) -> bool:
+        if ch.is_superuser:  # allowed before any source is asked, as EMQX's emqx_authz does
+            self.broker.metrics.c["authorization.superuser"] += 1
+            return True
         fresh = self._fresh.pop((ch.clientid, action, topic, qos, bool(retain)), None)
         if fresh is not None:  # fetched by the deferred check this packet waited for
             return fresh
@@ -342,17 +345,24 @@ class AuthzService:
 
     async def _check_async(self, ch, items) -> None:
         for action, topic, qos, retain in items:
-            allowed = self.no_match_allow
             res = self._from_client_acl(ch, action, topic, qos, retain)
-            if res is not None:
-                self._fresh[(ch.clientid, action, topic, qos, bool(retain))] = res == "allow"
-                continue
-            for src, sm in self._enabled_sources():
-                res = await _answer_async(src, ch, action, topic, qos, retain)
-                if _tally(sm, res) is not None:
-                    allowed = res == "allow"
-                    break
-            self._fresh[(ch.clientid, action, topic, qos, bool(retain))] = allowed
+            if res is None:
+                for src, sm in self._enabled_sources():
+                    res = _tally(sm, await _answer_async(src, ch, action, topic, qos, retain))
+                    if res is not None:
+                        break
+            self._fresh[(ch.clientid, action, topic, qos, bool(retain))] = self._decide(res)
+
+    def _decide(self, res: str | None) -> bool:
+        """What the first matching rule said ("allow", "deny", None for no match) -> allowed,
+        counted as EMQX's emqx_authz counts it (authorization.matched.allow/deny, nomatch)."""
+        c = self.broker.metrics.c
+        if res is None:
+            c["authorization.nomatch"] += 1
+            return self.no_match_allow
+        allowed = res == "allow"
+        c["authorization.matched.allow" if allowed else "authorization.matched.deny"] += 1
+        return allowed
 
     def _count(self, allowed: bool) -> bool:
         self.broker.metrics.c["authorization.allow" if allowed else "authorization.deny"] += 1
@@ -373,13 +383,12 @@ class AuthzService:
 
     def _check(self, ch, action, topic, qos, retain) -> bool:
         res = self._from_client_acl(ch, action, topic, qos, retain)
-        if res is not None:
-            return res == "allow"
-        for src, sm in self._enabled_sources():
-            res = _answer(src, ch, action, topic, qos, retain)
-            if _tally(sm, res) is not None:
-                return res == "allow"
-        return self.no_match_allow
+        if res is None:
+            for src, sm in self._enabled_sources():
+                res = _tally(sm, _answer(src, ch, action, topic, qos, retain))
+                if res is not None:
+                    break
+        return self._decide(res)
 
     def _enabled_sources(self):
         """(source, its metrics) of the enabled sources in order, each counted as asked.
@@ -470,7 +479,14 @@ class AuthzService:
         self.clean_cache()
 
 
+# Counters authorization adds to the broker's (EMQX's emqx_authz ensures the same ones).
+METRICS = ("authorization.superuser", "authorization.matched.allow",
+           "authorization.matched.deny", "authorization.nomatch")
+
+
 def setup(broker) -> AuthzService:
+    for name in METRICS:
+        broker.metrics.c.setdefault(name, 0)
     svc = AuthzService(broker)
     broker.authz = svc
     svc.load()

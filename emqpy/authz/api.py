@@ -7,12 +7,16 @@ from pydantic import BaseModel
 
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
+from emqpy.api.openapi import model_schema, one_of
 from emqpy.api.pagination import Page, page_response, sliced_page
 from emqpy.authz import TYPES, Invalid, NotFound
-from emqpy.connectors.api import E400, E400_404, E404, entry, move, service, status_body
+from emqpy.authz.config import MODELS as IO_MODELS
+from emqpy.connectors.api import (
+    E400, E400_404, E404, E409, E503, entry, move, service, status_body,
+)
 
 router = APIRouter(tags=["Authorization"], dependencies=[Depends(authenticated)],
-                   responses=AUTH_RESPONSES)
+                   responses={**AUTH_RESPONSES, **E503})
 SourceType = Literal["file", "built_in_database", "http", "redis", "mysql", "postgresql",
                      "mongodb", "ldap"]
 RULES = "/authorization/sources/built_in_database/rules"
@@ -24,6 +28,26 @@ class Position(BaseModel):
 
 class OrderItem(BaseModel):
     type: str
+
+
+_ENABLE = {"type": "boolean", "default": True}
+# The request body of POST and PUT: one of the source types, each a component named as EMQX
+# names it where the type is the same (one emqpy type covers e.g. EMQX's http_get and http_post).
+_BODY = one_of({
+    "authz.api_file": {
+        "type": "object", "required": ["type"], "additionalProperties": False,
+        "description": "ACL rules in EMQX's file format, given as `rules` text or as the "
+                       "`path` of a file on the node",
+        "properties": {"type": {"type": "string", "enum": ["file"]}, "enable": _ENABLE,
+                       "rules": {"type": "string",
+                                 "example": '{allow, all, subscribe, ["open/#"]}.'},
+                       "path": {"type": "string"}}},
+    "authz.builtin_db": {
+        "type": "object", "required": ["type"], "additionalProperties": False,
+        "properties": {"type": {"type": "string", "enum": ["built_in_database"]},
+                       "enable": _ENABLE,
+                       "max_rules": {"type": "integer", "minimum": 1, "default": 100}}},
+    **{f"authz.{t}": model_schema(model) for t, model in IO_MODELS.items()}})
 
 
 def _svc(request: Request):
@@ -94,7 +118,7 @@ async def list_sources(request: Request) -> dict[str, Any]:
     return {"sources": [_view(s) for s in _svc(request).sources]}
 
 
-@router.post("/authorization/sources", status_code=204, responses=E400,
+@router.post("/authorization/sources", status_code=204, responses=E400, openapi_extra=_BODY,
              summary="Add a new source")
 async def add_source(request: Request, body: Annotated[Any, Body()]) -> Response:
     try:
@@ -126,14 +150,13 @@ def _db(request: Request):
 
 
 def _set_rules(request, kind, who, rules, create_only=False):
+    """Raises FileExistsError when `create_only` and `who` has rules already."""
     from emqpy.authz.builtin import RuleError
     svc, src = _db(request)
     try:
         src.set(kind, who, rules, create_only)
     except RuleError as e:
         raise _bad(e) from None
-    except FileExistsError:
-        raise ApiError(409, "ALREADY_EXISTS", f"Rules for {who} already exist") from None
     svc.clean_cache()
 
 
@@ -141,19 +164,20 @@ def _rules_in(items) -> list[dict]:
     return [i.model_dump() for i in items]
 
 
-@router.get(RULES + "/all", summary="Show the list of rules for 'all'")
+@router.get(RULES + "/all", responses=E404, summary="Show the list of rules for 'all'")
 async def get_all_rules(request: Request) -> dict[str, Any]:
     return {"rules": _db(request)[1].get("all", "") or []}
 
 
-@router.post(RULES + "/all", status_code=204, responses=E400,
+@router.post(RULES + "/all", status_code=204, responses=E400_404,
              summary="Create/Update the list of rules for 'all'.")
 async def set_all_rules(request: Request, body: Annotated[dict[str, Any], Body()]) -> Response:
     _set_rules(request, "all", "", body.get("rules", []))
     return Response(status_code=204)
 
 
-@router.delete(RULES + "/all", status_code=204, summary="Delete rules for 'all'")
+@router.delete(RULES + "/all", status_code=204, responses=E404,
+               summary="Delete rules for 'all'")
 async def delete_all_rules(request: Request) -> Response:
     svc, src = _db(request)
     src.delete("all", "")
@@ -161,7 +185,7 @@ async def delete_all_rules(request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.delete(RULES, status_code=204, responses=E400,
+@router.delete(RULES, status_code=204, responses=E400_404,
                summary="Delete all rules for all 'users', 'clients' and 'all'")
 async def delete_every_rule(request: Request) -> Response:
     svc, src = _db(request)
@@ -173,7 +197,7 @@ async def delete_every_rule(request: Request) -> Response:
 def _who_routes(plural: str, kind: str, field: str):
     like = "like_" + field
 
-    @router.get(f"{RULES}/{plural}", name=f"list_{plural}_rules",
+    @router.get(f"{RULES}/{plural}", name=f"list_{plural}_rules", responses=E404,
                 summary=f"Show the list of rules for {plural}")
     async def list_rules(request: Request, page: Page,
                          like_value: Annotated[str | None, Query(
@@ -184,7 +208,7 @@ def _who_routes(plural: str, kind: str, field: str):
                                    lambda row: {field: row[0], "rules": row[1]})
 
     @router.post(f"{RULES}/{plural}", status_code=204, name=f"add_{plural}_rules",
-                 responses={**E400, **error_responses({409: ["ALREADY_EXISTS"]})},
+                 responses={**E400_404, **E409},
                  summary=f"Add new rule for '{field}'")
     async def add_rules(request: Request, body: Annotated[list[dict[str, Any]], Body()]
                         ) -> Response:
@@ -201,8 +225,11 @@ def _who_routes(plural: str, kind: str, field: str):
                 entries.append((who, [normalise_rule(r) for r in e.get("rules", [])]))
             except RuleError as err:
                 raise _bad(err) from None
-        for who, rules in entries:
-            _set_rules(request, kind, who, rules, create_only=True)
+        try:
+            for who, rules in entries:
+                _set_rules(request, kind, who, rules, create_only=True)
+        except FileExistsError as e:  # the same name twice in the body
+            raise ApiError(409, "ALREADY_EXISTS", f"Rules for {e} already exist") from None
         return Response(status_code=204)
 
     @router.get(f"{RULES}/{plural}/{{{field}}}", name=f"get_{field}_rules", responses=E404,
@@ -214,7 +241,7 @@ def _who_routes(plural: str, kind: str, field: str):
         return {field: who, "rules": rules}
 
     @router.put(f"{RULES}/{plural}/{{{field}}}", status_code=204, name=f"set_{field}_rules",
-                responses=E400, summary=f"Set rule for '{field}'")
+                responses=E400_404, summary=f"Set rule for '{field}'")
     async def set_rules(request: Request, body: Annotated[dict[str, Any], Body()],
                         who: str = _path(field)) -> Response:
         if body.get(field, who) != who:
@@ -247,22 +274,21 @@ async def get_source(request: Request, type: SourceType) -> dict[str, Any]:
     return _view(_source(_svc(request), type))
 
 
-@router.put("/authorization/sources/{type}", status_code=204, responses=E400,
+@router.put("/authorization/sources/{type}", status_code=204, responses=E400_404,
+            openapi_extra=_BODY,
             summary="Update source")
 async def update_source(request: Request, type: SourceType,
                         body: Annotated[Any, Body()]) -> Response:
     svc = _svc(request)
+    _source(svc, type)  # only an existing source is updated (POST adds one), as in EMQX
     try:
-        if svc.find(type) is None:
-            await svc.add_source({**body, "type": type} if isinstance(body, dict) else body)
-        else:
-            await svc.update_source(type, body)
+        await svc.update_source(type, body)
     except Invalid as e:
         raise _bad(e) from None
     return Response(status_code=204)
 
 
-@router.delete("/authorization/sources/{type}", status_code=204, responses=E400,
+@router.delete("/authorization/sources/{type}", status_code=204, responses=E400_404,
                summary="Delete source")
 async def delete_source(request: Request, type: SourceType) -> Response:
     svc = _svc(request)

@@ -607,7 +607,7 @@ class Broker:
         if existing is None and mq.max_subscriptions != math.inf and \
                 len(sess.subscriptions) >= mq.max_subscriptions:
             return rc.QUOTA_EXCEEDED
-        if self.authorize is not None and ch is not None and not ch.is_superuser:
+        if self.authorize is not None and ch is not None:
             if not self.authorize(ch, "subscribe", real, opts.qos, False):
                 self.metrics.c["packets.subscribe.auth_error"] += 1
                 if self.deny_action_disconnect:

@@ -646,7 +646,7 @@ class Channel(asyncio.Protocol):
                 raise MQTTError(rc.PAYLOAD_FORMAT_INVALID, "payload is not UTF-8") from None
         if self.mountpoint:
             topic = self.mountpoint + topic
-        if broker.authorize is not None and not self.is_superuser:
+        if broker.authorize is not None:  # (superusers too: authorization counts them)
             # (checked before counting: a check that must wait replays this packet)
             if not broker.authorize(self, "publish", topic, qos, pkt.retain):
                 broker.metrics.recv_q[qos] += 1

@@ -244,7 +244,9 @@ BindType = Annotated[
     Bind,
     PlainValidator(_validate_bind),
     PlainSerializer(lambda b: Bind(b).json_value()),
-    WithJsonSchema({"type": "string", "example": "0.0.0.0:1883"}),
+    # Shown as "host:port", or as the bare port number when no host was given (0: disabled).
+    WithJsonSchema({"oneOf": [{"type": "string"}, {"type": "integer"}],
+                    "example": "0.0.0.0:1883"}),
 ]
 
 

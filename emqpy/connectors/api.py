@@ -11,6 +11,8 @@ from emqpy.api.errors import ApiError, error_responses
 E400 = error_responses({400: ["BAD_REQUEST"]})
 E404 = error_responses({404: ["NOT_FOUND"]})
 E400_404 = error_responses({400: ["BAD_REQUEST"], 404: ["NOT_FOUND"]})
+E409 = error_responses({409: ["ALREADY_EXISTS"]})
+E503 = error_responses({503: ["SERVICE_UNAVAILABLE"]})  # every route that asks `service`
 
 
 def service(request: Request, attr: str, what: str):

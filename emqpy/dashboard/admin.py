@@ -319,8 +319,7 @@ def create_api_key(store: Store, name: str, *, expired_at: float | None, desc: s
         raise AdminError(400, "BAD_REQUEST", "name: Name Length must =< 256")
     if not API_KEY_NAME_RE.match(name):
         raise AdminError(400, "BAD_REQUEST", "name: Name should be ^[A-Za-z]+[A-Za-z0-9-_]*$")
-    if expired_at is not None and expired_at <= time.time():
-        raise AdminError(400, "BAD_REQUEST", "expired_at: the expiry time is in the past")
+    # An expiry in the past is accepted, as EMQX accepts it: the key is created expired.
     api_key = api_key or new_api_key()
     api_secret = api_secret or new_api_secret()
     with store.transaction() as conn:
@@ -350,8 +349,6 @@ def update_api_key(store: Store, name: str, *, enable=_KEEP, expired_at=_KEEP, d
         sets.append("enable=?")
         params.append(1 if enable else 0)
     if expired_at is not _KEEP:
-        if expired_at is not None and expired_at <= time.time():
-            raise AdminError(400, "BAD_REQUEST", "expired_at: the expiry time is in the past")
         sets.append("expired_at=?")
         params.append(expired_at)
     if desc is not _KEEP and desc is not None:

@@ -262,13 +262,13 @@ async def get_api_key(name: KeyName, request: Request):
 
 
 @keys.put("/api_key/{name}", summary="Update the specific api_key",
-          description="Changes enable, expired_at and/or desc." + _KEY_DESC,
+          description="Changes enable and/or desc (left out: unchanged) and expired_at "
+                      "(left out: \"infinity\")." + _KEY_DESC,
           response_model=ApiKey,
           responses=error_responses({400: ["BAD_REQUEST"], 404: ["NOT_FOUND"]}))
 async def update_api_key(name: KeyName, body: ApiKeyUpdate, request: Request):
-    changes: dict = {}
-    if "expired_at" in body.model_fields_set:
-        changes["expired_at"] = body.expired_at
+    # Left out, expired_at becomes "infinity" (EMQX's ensure_expired_at), unlike desc and enable.
+    changes: dict = {"expired_at": body.expired_at}
     if body.desc is not None:
         changes["desc"] = body.desc
     if body.enable is not None:

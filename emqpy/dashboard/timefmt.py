@@ -5,6 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 
+# Years 0002 to 9998, so that any local UTC offset still gives a 4-digit year.
+_MIN_EPOCH = int(datetime(2, 1, 1, tzinfo=timezone.utc).timestamp())
+_MAX_EPOCH = int(datetime(9998, 12, 31, 23, 59, 59, tzinfo=timezone.utc).timestamp())
+
+
 def rfc3339(ts: float) -> str:
     """Epoch seconds -> ``2022-06-21T22:28:23+02:00`` (the offset in force at that instant)."""
     return datetime.fromtimestamp(int(ts)).astimezone().isoformat(timespec="seconds")
@@ -18,10 +23,8 @@ def parse_expiry(value) -> float | None:
     if isinstance(value, bool):
         raise ValueError("expected an RFC 3339 date-time, epoch seconds or \"infinity\"")
     if isinstance(value, (int, float)):
-        if value < 0 or value > 253402300799:
-            raise ValueError("epoch seconds out of range")
-        return float(int(value))
-    if isinstance(value, str):
+        epoch = value  # NaN and the infinities fail the range check below
+    elif isinstance(value, str):
         text = value.strip()
         if text.endswith(("z", "Z")):
             text = text[:-1] + "+00:00"
@@ -31,5 +34,13 @@ def parse_expiry(value) -> float | None:
             raise ValueError(f"not an RFC 3339 date-time: {value!r}") from None
         if "T" not in text.upper() or dt.tzinfo is None:
             raise ValueError(f"RFC 3339 date-time with a time zone offset expected: {value!r}")
-        return dt.astimezone(timezone.utc).timestamp()
-    raise ValueError("expected an RFC 3339 date-time, epoch seconds or \"infinity\"")
+        try:
+            epoch = dt.astimezone(timezone.utc).timestamp()
+        except OverflowError:
+            epoch = float("nan")
+    else:
+        raise ValueError("expected an RFC 3339 date-time, epoch seconds or \"infinity\"")
+    # Any time, past ones included (as EMQX); the bounds are what RFC 3339 can show.
+    if not _MIN_EPOCH <= epoch <= _MAX_EPOCH:
+        raise ValueError("out of range (years 0002 to 9998)")
+    return float(epoch) if isinstance(value, str) else float(int(epoch))

@@ -391,7 +391,7 @@ def _api_error(e: Exception) -> ApiError:
 ListenerType = Annotated[Optional[Literal["tcp", "ssl", "ws", "wss", "quic"]],
                          Query(description="Listener type", examples=["tcp"])]
 ListenerId = Annotated[str, Path(description="Listener id", examples=["tcp:demo"])]
-_ID_ERRORS = error_responses({404: ["BAD_LISTENER_ID", "BAD_REQUEST"]})
+_ID_ERRORS = error_responses({400: ["BAD_LISTENER_ID"], 404: ["BAD_LISTENER_ID", "BAD_REQUEST"]})
 _LISTENER_BODY = {"type": "object", "description": "Listener config (EMQX listeners.<type> "
                                                    "fields) with `type` and `name` (or `id`)",
                   "example": {"name": "demo", "type": "tcp", "bind": "0.0.0.0:1884",
@@ -452,7 +452,7 @@ async def get_listener(request: Request, id: ListenerId):
 
 @router.put("/listeners/{id}", summary="Update a listener",
             description="Update the specified listener on all nodes.",
-            responses=error_responses({400: ["BAD_REQUEST"],
+            responses=error_responses({400: ["BAD_REQUEST", "BAD_LISTENER_ID"],
                                        404: ["BAD_LISTENER_ID", "BAD_REQUEST"]}))
 async def update_listener(request: Request, id: ListenerId,
                           body: Annotated[dict, Body(json_schema_extra=_LISTENER_BODY)]):
@@ -471,7 +471,8 @@ async def update_listener(request: Request, id: ListenerId,
 @router.delete("/listeners/{id}", summary="Delete a listener",
                description="Delete the specified listener on all nodes.", status_code=204,
                responses={204: {"description": "Listener deleted"},
-                          **error_responses({404: ["BAD_LISTENER_ID"]})})
+                          **error_responses({400: ["BAD_LISTENER_ID"],
+                                             404: ["BAD_LISTENER_ID"]})})
 async def delete_listener(request: Request, id: ListenerId):
     broker = _broker(request)
     async with config_lock(broker):
@@ -499,7 +500,8 @@ async def _action(request: Request, lid: str, action: str):
 
 
 _ACTION_RESPONSES = {200: {"description": "Updated"},
-                     **error_responses({400: ["BAD_REQUEST", "BAD_LISTENER_ID"]})}
+                     **error_responses({400: ["BAD_REQUEST", "BAD_LISTENER_ID"],
+                                        404: ["BAD_LISTENER_ID"]})}
 
 
 @router.post("/listeners/{id}/start", summary="Start a listener",

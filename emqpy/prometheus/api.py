@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
+from emqpy.api.openapi import model_schema
 from emqpy.config import ConfigError, save_cluster_override, update_root
 from emqpy.prometheus import collector, config
 
@@ -28,7 +29,8 @@ Mode = Annotated[Literal["node", "all_nodes_aggregated", "all_nodes_unaggregated
 
 _RESPONSES = {200: {"description": "Get Prometheus Data.", "content": {
     "text/plain": {"schema": {"type": "string"}},
-    "application/json": {"schema": {"type": "object"}}}}}
+    "application/json": {"schema": {"type": "object"}}}},
+    **AUTH_RESPONSES}  # only with prometheus.enable_basic_auth
 
 
 @router.get("/prometheus/stats", description="Get Prometheus Metrics", responses=_RESPONSES,
@@ -44,28 +46,12 @@ async def prometheus_stats(request: Request, mode: Mode = "node"):
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
-def _inline(model) -> dict:
-    """A model's JSON schema with its nested models written in place (no $defs/$ref)."""
-    schema = model.model_json_schema()
-    defs = schema.pop("$defs", {})
-
-    def walk(node):
-        if isinstance(node, list):
-            return [walk(x) for x in node]
-        if not isinstance(node, dict):
-            return node
-        if "$ref" in node:
-            return walk(defs[node["$ref"].rsplit("/", 1)[-1]])
-        return {k: walk(v) for k, v in node.items()}
-    return walk(schema)
-
-
-_SETTING_SCHEMA = _inline(config.RecommendSetting)
+_SETTING_SCHEMA = model_schema(config.RecommendSetting)
 _SETTING = {"description": "The prometheus settings (always in the recommend form)",
             "content": {"application/json": {"schema": _SETTING_SCHEMA,
                                              "example": config.DEFAULTS}}}
 _BODY = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
-    _inline(config.LegacySetting), _SETTING_SCHEMA]}}}}
+    model_schema(config.LegacySetting), _SETTING_SCHEMA]}}}}
 
 
 @settings.get("/prometheus", description="Get Prometheus config info",

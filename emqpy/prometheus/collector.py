@@ -31,16 +31,18 @@ def _m(*keys: str) -> list[tuple[str, str]]:
 
 # Broker counters EMQX's Prometheus export leaves out.
 _NOT_EXPORTED = ("messages.validation_", "messages.transformation_", "messages.persisted")
-# Counters EMQX exports that the broker does not keep (yet): shown once it does.
-_NOT_COUNTED = {"authorization.": ("authorization.superuser", "authorization.nomatch",
-                                   "authorization.matched_allow",
-                                   "authorization.matched_deny")}
+# Counters a feature adds to the broker's when it starts (exported while they exist), in EMQX's
+# order. EMQX 5.8.1 reads emqx_authorization_matched_allow/deny from keys its authz never bumps
+# ("authorization.matched_allow"): here they show the "authorization.matched.allow" count.
+_FEATURE_COUNTERS = {"authorization.": ("authorization.superuser", "authorization.nomatch",
+                                        "authorization.matched.allow",
+                                        "authorization.matched.deny")}
 
 
 def _group(*prefixes: str) -> list[tuple[str, str]]:
     """The broker's counters (emqpy.broker.metrics.NAMES) under `prefixes`, in its order."""
     keys = [k for k in NAMES if k.startswith(prefixes) and not k.startswith(_NOT_EXPORTED)]
-    return _m(*keys, *(k for p in prefixes for k in _NOT_COUNTED.get(p, ())))
+    return _m(*keys, *(k for p in prefixes for k in _FEATURE_COUNTERS.get(p, ())))
 
 
 # (prometheus name, EMQX key) per group; groups keep EMQX's JSON section names.

@@ -15,7 +15,7 @@ def local_rfc3339(ts: float) -> str:
 
 
 def test_seed_create_then_use_the_key(api):
-    # The seed's request (with an expiry in the future: past dates are refused).
+    # The seed's request, with an expiry in the future.
     with api.client(auth=("admin", "public"), headers={"accept": "application/json"}) as c:
         r = c.post("/api/v5/api_key", json={"name": "EMQX-API-KEY-3",
                                             "expired_at": "2099-12-05T02:01:34.186Z",
@@ -45,14 +45,28 @@ def test_seed_create_then_use_the_key(api):
         assert one in listed
 
 
-def test_seed_past_expiry_is_refused(api):
-    # The seed's literal date (2022) has passed: creating an already expired key is refused.
+def test_seed_past_expiry_creates_an_expired_key(api):
+    # The seed's literal date (2022) has passed; EMQX still creates the key, already expired,
+    # and refuses it when used.
     with api.client(auth=("admin", "public")) as c:
         r = c.post("/api/v5/api_key", json={"name": "EMQX-API-KEY-PAST",
                                             "expired_at": "2022-12-05T02:01:34.186Z",
                                             "desc": "for testing", "enable": True})
-        assert_error(r, 400, "BAD_REQUEST", "expired_at")
-        assert c.get("/api/v5/api_key/EMQX-API-KEY-PAST").status_code == 404
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["expired"] is True
+        expect_exp = datetime(2022, 12, 5, 2, 1, 34, tzinfo=timezone.utc).timestamp()
+        assert body["expired_at"] == local_rfc3339(expect_exp)
+        assert c.get("/api/v5/api_key/EMQX-API-KEY-PAST").json()["expired"] is True
+    with api.client(auth=(body["api_key"], body["api_secret"])) as c:
+        assert_error(c.get("/api/v5/probe/whoami"), 401,
+                     "WRONG_USERNAME_OR_PWD_OR_API_KEY_OR_API_SECRET")
+    # Moving the expiry to the future makes the same key usable.
+    with api.client(auth=("admin", "public")) as c:
+        r = c.put("/api/v5/api_key/EMQX-API-KEY-PAST", json={"expired_at": "2099-01-01T00:00:00Z"})
+        assert r.status_code == 200 and r.json()["expired"] is False
+    with api.client(auth=(body["api_key"], body["api_secret"])) as c:
+        assert c.get("/api/v5/probe/whoami").json()["kind"] == "api_key"
 
 
 def test_expired_at_forms_and_defaults(api):
@@ -70,11 +84,16 @@ def test_expired_at_forms_and_defaults(api):
                                             "expired_at": "2099-01-01T10:00:00+02:00"})
         ts = datetime(2099, 1, 1, 8, 0, 0, tzinfo=timezone.utc).timestamp()
         assert r.json()["expired_at"] == local_rfc3339(ts)
-        for bad in ("tomorrow", "2099-01-01", "2099-01-01T00:00:00", True, -5, [1]):
+        for bad in ("tomorrow", "2099-01-01", "2099-01-01T00:00:00", True, [1], 10**20,
+                    "0001-01-01T00:00:00+01:00"):
             assert_error(c.post("/api/v5/api_key", json={"name": "k-bad", "expired_at": bad}),
                          400, "BAD_REQUEST", "expired_at")
-        assert_error(c.post("/api/v5/api_key", json={"name": "k-bad", "expired_at": 1000}),
-                     400, "BAD_REQUEST", "past")
+        # Any epoch second is taken, past ones too (EMQX's ensure_expired_at has no past check).
+        for name, past in (("k-past", 1000), ("k-pre-epoch", -5)):
+            r = c.post("/api/v5/api_key", json={"name": name, "expired_at": past})
+            assert r.status_code == 200, r.text
+            assert r.json()["expired"] is True
+            assert r.json()["expired_at"] == local_rfc3339(past)
 
 
 def test_name_rules_and_conflicts(api):
@@ -95,10 +114,16 @@ def test_update_get_delete(api):
         b = r.json()
         assert b["desc"] == "two" and b["enable"] is False and b["expired_at"].startswith("2099")
         assert b["api_key"] == created["api_key"] and "api_secret" not in b
-        # fields left out keep their values
+        # desc and enable left out keep their values; expired_at left out becomes "infinity",
+        # as EMQX's ensure_expired_at(_) -> infinity makes it.
         b2 = c.put("/api/v5/api_key/k-upd", json={"enable": True}).json()
-        assert b2["desc"] == "two" and b2["expired_at"] == b["expired_at"]
-        assert_error(c.put("/api/v5/api_key/k-upd", json={"expired_at": 5}), 400, "BAD_REQUEST")
+        assert b2["desc"] == "two" and b2["enable"] is True
+        assert b2["expired_at"] == "infinity" and b2["expired"] is False
+        b3 = c.put("/api/v5/api_key/k-upd", json={"expired_at": 5}).json()
+        assert b3["expired"] is True and b3["expired_at"] == local_rfc3339(5)
+        assert c.put("/api/v5/api_key/k-upd", json={}).json()["expired_at"] == "infinity"
+        assert_error(c.put("/api/v5/api_key/k-upd", json={"expired_at": "soon"}), 400,
+                     "BAD_REQUEST", "expired_at")
         assert_error(c.put("/api/v5/api_key/k-missing", json={"desc": "x"}), 404, "NOT_FOUND")
         assert_error(c.get("/api/v5/api_key/k-missing"), 404, "NOT_FOUND")
         r = c.delete("/api/v5/api_key/k-upd")

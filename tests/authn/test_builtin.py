@@ -180,6 +180,26 @@ def test_authenticator_crud_and_validation(node):
     assert n.api.get(f"/authentication/{BUILTIN}/users").json()["meta"]["count"] == 0
 
 
+def test_authenticators_carry_their_id(node):
+    # EMQX's emqx_authn_api adds `id` to every authenticator it shows: list, one, and the
+    # POST answer; a GET answer sent back to PUT (id included) is accepted.
+    n = node()
+    assert add_builtin(n)["id"] == BUILTIN
+    r = n.api.post("/authentication", json={"mechanism": "jwt", "algorithm": "hmac-based",
+                                            "secret": "topsecret"})
+    assert r.status_code == 200 and r.json()["id"] == "jwt"
+    assert [a["id"] for a in n.api.get("/authentication").json()] == [BUILTIN, "jwt"]
+    one = n.api.get(f"/authentication/{BUILTIN}").json()
+    assert one["id"] == BUILTIN and one["backend"] == "built_in_database"
+    assert n.api.get("/authentication/jwt").json()["id"] == "jwt"
+    assert n.api.put(f"/authentication/{BUILTIN}", json={**one, "enable": False}
+                     ).status_code == 204
+    assert n.api.get(f"/authentication/{BUILTIN}").json() == {**one, "enable": False}
+    # an id that is not this authenticator's is not a field of its config
+    assert_error(n.api.put("/authentication/jwt", json={
+        **n.api.get("/authentication/jwt").json(), "id": BUILTIN}), 400, "BAD_REQUEST")
+
+
 def test_order_and_position(node):
     n = node()
     add_builtin(n)

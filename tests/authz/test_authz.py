@@ -93,6 +93,40 @@ def test_no_match_and_superuser(node):
     assert sub(c, "any", pid=2) == 0
 
 
+def test_outcome_counters(node):
+    # EMQX's emqx_authz counters: superuser (allowed before any source), matched.allow and
+    # matched.deny (a source's rule decided), nomatch (none did); on /metrics and Prometheus.
+    n = node({"authorization": {"no_match": "deny", "sources": [],
+                                "cache": {"enable": False}},
+              "authentication": [{"mechanism": "password_based",
+                                  "backend": "built_in_database"}]})
+    base = "/authentication/password_based:built_in_database/users"
+    n.api.post(base, json={"user_id": "root", "password": "pw", "is_superuser": True})
+    n.api.post(base, json={"user_id": "joe", "password": "pw"})
+    rules = '{allow, all, subscribe, ["open/#"]}.\n{deny, all, subscribe, ["closed/#"]}.\n'
+    assert n.api.post("/authorization/sources",
+                      json={"type": "file", "rules": rules}).status_code == 204
+    c, _ = n.connect("j", username="joe", password="pw")
+    assert sub(c, "open/a") == 0 and sub(c, "closed/a", pid=2) == 0x87
+    assert sub(c, "other", pid=3) == 0x87
+    s, _ = n.connect("r", username="root", password="pw")
+    assert sub(s, "closed/a") == 0
+    assert pub(s, "closed/b") == 0x10  # allowed (no subscribers)
+    m = n.api.get("/metrics").json()[0]
+    assert {k: m[k] for k in ("authorization.superuser", "authorization.matched.allow",
+                              "authorization.matched.deny", "authorization.nomatch",
+                              "authorization.allow", "authorization.deny",
+                              "client.authorize")} == {
+        "authorization.superuser": 2, "authorization.matched.allow": 1,
+        "authorization.matched.deny": 1, "authorization.nomatch": 1,
+        "authorization.allow": 3, "authorization.deny": 2, "client.authorize": 5}
+    text = n.api.get("/prometheus/stats").text
+    for name, value in (("emqx_authorization_superuser", 2), ("emqx_authorization_nomatch", 1),
+                        ("emqx_authorization_matched_allow", 1),
+                        ("emqx_authorization_matched_deny", 1)):
+        assert f"# TYPE {name} counter\n" in text and f"\n{name} {value}\n" in text, name
+
+
 def test_builtin_database_rules(node):
     n = node({"authorization": {"sources": [{"type": "built_in_database"}],
                                 "no_match": "deny"}})
@@ -218,6 +252,11 @@ def test_sources_api(node):
     assert sub(c, "y", pid=3) == 0
     assert n.api.delete("/authorization/sources/file").status_code == 204
     assert_error(n.api.get("/authorization/sources/file"), 404, "NOT_FOUND")
+    # PUT only updates: a source that does not exist is 404 (as in EMQX), not created
+    assert_error(n.api.put("/authorization/sources/file", json={"type": "file", "rules": rules}),
+                 404, "NOT_FOUND")
+    assert_error(n.api.get("/authorization/sources/file"), 404, "NOT_FOUND")
+    assert_error(n.api.delete("/authorization/sources/file"), 404, "NOT_FOUND")
     s = n.api.get("/authorization/settings").json()
     assert s == {"no_match": "allow", "deny_action": "ignore",
                  "cache": {"enable": True, "max_size": 32, "ttl": "1m", "excludes": []}}

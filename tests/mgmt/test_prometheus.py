@@ -45,8 +45,12 @@ def test_text_format_parses_with_emqx_names(node):
                  "emqx_vm_total_memory", "emqx_vm_used_memory", "emqx_cluster_nodes_running",
                  "emqx_bytes_received", "emqx_packets_connect", "emqx_messages_dropped_expired",
                  "emqx_session_created", "emqx_client_connected", "emqx_authentication_success",
-                 "emqx_delivery_dropped"):
+                 "emqx_delivery_dropped", "emqx_authorization_allow",
+                 # kept by authorization, as EMQX's emqx_authz keeps them
+                 "emqx_authorization_superuser", "emqx_authorization_nomatch",
+                 "emqx_authorization_matched_allow", "emqx_authorization_matched_deny"):
         assert (name, ()) in values, name
+    assert "# TYPE emqx_authorization_matched_deny counter" in text
     assert _v(values, "emqx_cluster_nodes_running") == 1
     assert ("process_resident_memory_bytes", ()) not in values  # collectors are off
     assert 0 <= _v(values, "emqx_vm_cpu_use") <= 100

@@ -12,8 +12,10 @@ from typing import Any, Iterable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import compile_path
 
 log = logging.getLogger("emqpy.api")
 
@@ -132,6 +134,17 @@ _STATUS_CODES = {400: "BAD_REQUEST", 401: "BAD_TOKEN", 403: "NOT_ALLOWED", 404: 
                  405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 415: "UNSUPPORTED_MEDIA_TYPE"}
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on the request's path (Starlette's 405 names only those
+    of the first route that matched the path, and FastAPI makes a route per method)."""
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.methods and route.path_format and compile_path(route.path_format)[0].match(path):
+            methods.update(route.methods)
+    return sorted(methods)
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -147,6 +160,8 @@ def install_handlers(app: FastAPI) -> None:
             msg = f"Request path not found: {request.url.path}"
         elif exc.status_code == 405:
             msg = f"Method {request.method} is not allowed on {request.url.path}"
+            headers = {"allow": ", ".join(allowed_methods(request))}
+            return error_response(405, "METHOD_NOT_ALLOWED", msg, headers)
         else:
             msg = str(exc.detail)
         code = _STATUS_CODES.get(exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500

@@ -31,13 +31,15 @@ _AUTH_POLICIES = (auth.dashboard_user, auth.authenticated)  # strictest first
 
 # Kept escaped inside a segment: "/" would split it, "%" would make decoding ambiguous, and
 # "?" / "#" would cut the URL Starlette rebuilds from the path (request.url, redirects).
-_IN_SEGMENT = str.maketrans({"%": "%25", "/": "%2F", "?": "%3F", "#": "%23"})
+# Control characters too: Starlette's ``{x:path}`` pattern (``.*``) stops at a newline.
+_CONTROL = {c: f"%{c:02X}" for c in (*range(0x20), 0x7F)}
+_IN_SEGMENT = str.maketrans({"%": "%25", "/": "%2F", "?": "%3F", "#": "%23", **_CONTROL})
 _IN_DECODED_PATH = str.maketrans({"%": "%25", "?": "%3F", "#": "%23"})
 
 
 def routed_path(scope) -> str:
-    """The path to route on: each raw segment decoded, with ``%``, ``/``, ``?`` and ``#`` inside
-    a segment left escaped so that the segment stays one path parameter."""
+    """The path to route on: each raw segment decoded, with ``%``, ``/``, ``?``, ``#`` and control
+    characters inside a segment left escaped so that the segment stays one path parameter."""
     raw = scope.get("raw_path")
     if raw is None:  # a server that only gives the decoded path: its "/" are all separators
         return scope["path"].translate(_IN_DECODED_PATH)

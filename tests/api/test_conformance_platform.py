@@ -179,7 +179,8 @@ def routes_with_parameters(api):
     return out
 
 
-def test_every_route_with_a_parameter_routes_an_encoded_value(api):
+@pytest.mark.parametrize("value", [NASTY, "line\nbreak\ttab\x17\x7f"])
+def test_every_route_with_a_parameter_routes_an_encoded_value(api, value):
     routes = routes_with_parameters(api)
     assert len(routes) > 50
     checked = 0
@@ -187,7 +188,7 @@ def test_every_route_with_a_parameter_routes_an_encoded_value(api):
         for method, template in routes:
             if template.startswith("/api-docs/"):
                 continue  # a file name: unknown ones answer 404 "Request path not found" by design
-            path = re.sub(r"\{[^}]+\}", enc(NASTY), template)
+            path = re.sub(r"\{[^}]+\}", enc(value), template)
             kw = {"json": {}} if method in ("POST", "PUT") else {}
             r = c.request(method, path, **kw)
             assert not is_platform_404(r) and r.status_code != 405, (method, template, r.text)
@@ -214,6 +215,13 @@ def test_client_with_encoded_id_round_trip(api):
             assert_error(c.get(base), 404, "CLIENTID_NOT_FOUND")
     finally:
         mqtt.close()
+
+
+def test_405_names_every_method_of_the_path(api):
+    with api.client(auth=("admin", "public")) as c:
+        r = c.patch("/api/v5/clients/x")
+        assert_error(r, 405, "METHOD_NOT_ALLOWED")
+        assert r.headers["allow"] == "DELETE, GET"
 
 
 def test_banned_entry_with_encoded_name_round_trip(api):

@@ -631,10 +631,14 @@ _MSG_SCHEMA = {"type": "object", "properties": {
     "payload": {"type": "string"}, "inserted_at": {"type": "string"}}}
 _CONT_META = {"type": "object", "required": ["start"], "properties": {
     "start": {"type": "string"}, "position": {"type": "string"}}}
-_QUEUE_RESPONSES = {
-    **ok({"type": "object", "properties": {"data": {"type": "array", "items": _MSG_SCHEMA},
-                                           "meta": _CONT_META}}),
-    **error_responses({400: ["INVALID_PARAMETER"], 404: ["CLIENTID_NOT_FOUND"]})}
+_MQUEUE_MSG_SCHEMA = {**_MSG_SCHEMA, "properties": {
+    **_MSG_SCHEMA["properties"], "mqueue_priority": {"type": "integer"}}}
+
+
+def _queue_responses(item_schema: dict) -> dict:
+    return {**ok({"type": "object", "properties": {
+                "data": {"type": "array", "items": item_schema}, "meta": _CONT_META}}),
+            **error_responses({400: ["INVALID_PARAMETER"], 404: ["CLIENTID_NOT_FOUND"]})}
 
 
 def _message_rows(entries: Iterable[tuple[Any, int, int]], limit: int, payload: str,
@@ -689,7 +693,7 @@ def _queue_token(ts: int, prio: float) -> str:
 
 
 @router.get("/clients/{clientid}/mqueue_messages", description="Get client mqueue messages",
-            responses=_QUEUE_RESPONSES)
+            responses=_queue_responses(_MQUEUE_MSG_SCHEMA))
 async def mqueue_messages(request: Request, clientid: ClientId, payload: PayloadEnc = "base64",
                           max_payload_bytes: MaxPayload = "1MB", position: Position = None,
                           limit: Limit = 100):
@@ -712,7 +716,7 @@ async def mqueue_messages(request: Request, clientid: ClientId, payload: Payload
 
 
 @router.get("/clients/{clientid}/inflight_messages",
-            description="Get client in-flight messages", responses=_QUEUE_RESPONSES)
+            description="Get client in-flight messages", responses=_queue_responses(_MSG_SCHEMA))
 async def inflight_messages(request: Request, clientid: ClientId,
                             payload: PayloadEnc = "base64", max_payload_bytes: MaxPayload = "1MB",
                             position: Position = None, limit: Limit = 100):

@@ -14,6 +14,7 @@ A disconnected session that outlives its connection (expiry interval > 0) is lis
 from __future__ import annotations
 
 import base64
+import itertools
 import math
 import re
 import weakref

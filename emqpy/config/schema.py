@@ -15,18 +15,21 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .base import ConfigError, Section
+from .features import Prometheus
 from .listeners import TOMBSTONE, Dashboard, Listeners
 from .sections import (
     SENSITIVE,
     Alarm,
     ApiKey,
     Broker,
+    Cluster,
     FlappingDetect,
     ForceGc,
     ForceShutdown,
     Log,
     Mqtt,
     Node,
+    OverloadProtection,
     Retainer,
     Sysmon,
     SysTopics,
@@ -50,6 +53,9 @@ class EmqxConfig(BaseModel):
     dashboard: Dashboard = Dashboard()
     listeners: Listeners = Listeners()
     api_key: ApiKey = ApiKey()
+    cluster: Cluster = Cluster()
+    overload_protection: OverloadProtection = OverloadProtection()
+    prometheus: Prometheus = Prometheus()
 
     def dump(self, root: str | None = None, *, redact: bool = False, hidden: bool = False) -> dict[str, Any]:
         """EMQX's JSON form (as ``GET /api/v5/configs`` shows it): durations
@@ -190,6 +196,20 @@ def update_root(cfg: EmqxConfig, root: str, new: dict[str, Any]) -> EmqxConfig:
     extra[root] = deep_merge(extra.get(root) or {}, new)
     data = {name: cfg.__dict__[name] for name in ROOTS}
     return EmqxConfig(**data, **extra)
+
+
+def replace_root(cfg: EmqxConfig, root: str, new: dict[str, Any]) -> EmqxConfig:
+    """Like ``update_root`` but ``new`` replaces the root (keys it leaves out get their
+    defaults) instead of being merged onto it."""
+    if root not in ROOTS:
+        raise ConfigError(root, "unknown config root")
+    if not isinstance(new, dict):
+        raise ConfigError(root, f"expected an object, got {type(new).__name__}")
+    try:
+        section = EmqxConfig.model_fields[root].annotation.model_validate(new)
+    except ValidationError as exc:
+        raise config_error(exc, (root,)) from None
+    return cfg.model_copy(update={root: section})
 
 
 def raw_config(cfg: EmqxConfig) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from pydantic import ValidationError
 
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
-from emqpy.config import ConfigError, EmqxConfig, update_root
+from emqpy.config import (ConfigError, EmqxConfig, commit, config_lock, persist, replace_root,
+                          update_root)
 from emqpy.config.loader import parse_hocon_string
 from emqpy.config.schema import ROOTS, config_error
 from emqpy.mgmt import listeners_api as la
@@ -58,15 +59,7 @@ def build(config: EmqxConfig, changes: dict[str, Any], mode: str = "merge") -> E
         if not isinstance(value, dict):
             raise ConfigError(root, f"expected an object, got {type(value).__name__}")
         value = la.unmask(value, config.dump(root, hidden=True))
-        if mode == "replace":
-            model_cls = EmqxConfig.model_fields[root].annotation
-            try:
-                section = model_cls.model_validate(value)
-            except ValidationError as exc:
-                raise config_error(exc, (root,)) from None
-            new = new.model_copy(update={root: section})
-        else:
-            new = update_root(new, root, value)
+        new = (replace_root if mode == "replace" else update_root)(new, root, value)
     return new
 
 
@@ -80,7 +73,7 @@ async def apply(broker, new: EmqxConfig, roots: list[str]) -> None:
     old = broker.config
     if "listeners" in roots:
         await la.reconcile(broker, old, new)
-    la.commit_config(broker, new)
+    commit(broker, new)
     if "sys_topics" in roots and broker.running:  # restart the $SYS timers at the new pace
         broker.sys.stop()
         broker.sys.start()
@@ -90,8 +83,7 @@ async def apply(broker, new: EmqxConfig, roots: list[str]) -> None:
         console = new.log.console
         if console.enable:
             logging.getLogger("emqpy").setLevel(_LOG_LEVELS.get(console.level, logging.WARNING))
-    for root in roots:
-        await la.persist_root(broker, root)
+    await persist(broker, *roots)
     if "dashboard" in roots and _dashboard_server_changed(old, new):
         # As EMQX, the HTTP listeners restart with the new settings; after this response
         # has gone out, in a task of its own (the server being stopped runs this request).
@@ -122,15 +114,15 @@ async def restart_api(broker, previous) -> None:
     except Exception as e:
         log.error("cannot start the dashboard listeners with the new config (%s); "
                   "restoring the previous dashboard config", e)
-        la.commit_config(broker, broker.config.model_copy(update={"dashboard": previous}))
-        await la.persist_root(broker, "dashboard")
+        commit(broker, broker.config.model_copy(update={"dashboard": previous}))
+        await persist(broker, "dashboard")
         new = ApiServer(broker)
         await new.start()
     broker.api = new
 
 
 async def update_roots(broker, changes: dict[str, Any], mode: str = "merge") -> EmqxConfig:
-    async with la.config_lock(broker):
+    async with config_lock(broker):
         new = build(broker.config, changes, mode)
         await apply(broker, new, list(changes))
         return new
@@ -455,7 +447,7 @@ async def reset_config(request: Request,
         raise ApiError(400, "NO_DEFAULT_VALUE", f"{rootname}.{conf_path}: no default value")
     broker = _broker(request)
     try:
-        async with la.config_lock(broker):
+        async with config_lock(broker):
             value = default if not path else \
                 _replace_at(broker.config.dump(rootname, hidden=True), path, default)
             new = build(broker.config, {rootname: value}, mode="replace")

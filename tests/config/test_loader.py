@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from emqpy.config import ConfigError, load_config, save_cluster_override
+from emqpy.config import ConfigError, load_config, save_cluster_override, validate_config
 
 
 def write(path, text):
@@ -265,3 +265,32 @@ def test_several_problems_still_one_line(data_dir):
         load_config(env={}, overrides={"mqtt": {"max_inflight": 0, "max_qos_allowed": 7}}, data_dir=data_dir)
     # the first problem in schema order is named; the rest are counted
     assert str(ei.value).startswith("mqtt.max_qos_allowed: ") and str(ei.value).endswith("(and 1 more problem)")
+
+
+def test_feature_roots_are_typed_with_emqx_defaults(data_dir):
+    """prometheus, cluster and overload_protection are models: defaults in one place, env vars
+    reach them, and a bad value stops loading with its key named."""
+    cfg = load_config(env={"EMQX_PROMETHEUS__PUSH_GATEWAY__INTERVAL": "30s",
+                           "EMQX_CLUSTER__NAME": "c1"}, data_dir=data_dir)
+    assert cfg.prometheus.push_gateway.interval == 30.0
+    assert cfg.prometheus.enable_basic_auth is False and cfg.overload_protection.enable is False
+    assert cfg.cluster.name == "c1"
+    with pytest.raises(ConfigError, match=r"^prometheus\.collectors\.vm_memory: "):
+        validate_config({"prometheus": {"collectors": {"vm_memory": "maybe"}}})
+    with pytest.raises(ConfigError, match=r"^prometheus\.push_gateway\.interval: must be greater"):
+        validate_config({"prometheus": {"interval": "0s"}})  # the deprecated flat form
+
+
+def test_prometheus_legacy_form_is_converted():
+    cfg = validate_config({"prometheus": {"enable": True, "push_gateway_server": "http://gw:1",
+                                          "vm_memory_collector": "enabled"}})
+    assert cfg.dump("prometheus")["push_gateway"]["url"] == "http://gw:1"
+    assert cfg.prometheus.push_gateway.enable and cfg.prometheus.collectors.vm_memory == "enabled"
+
+
+def test_login_lockout_keys_are_accepted_and_hidden():
+    cfg = validate_config({"dashboard": {"unsuccessful_login_max_attempts": 3,
+                                         "unsuccessful_login_lock_duration": "1m"}})
+    assert cfg.dashboard.unsuccessful_login_max_attempts == 3
+    assert cfg.dashboard.unsuccessful_login_lock_duration == 60.0
+    assert "unsuccessful_login_max_attempts" not in cfg.dump("dashboard")

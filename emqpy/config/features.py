@@ -1,13 +1,14 @@
 """EMQX 5.8.1 config roots of optional features: ``prometheus`` (and the deprecated flat form
-EMQX still accepts for it)."""
+EMQX still accepts for it), ``authentication`` and ``authorization``."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
 from .base import Section
+from .sections import Int
 from .types import Duration
 
 Switch = Literal["enabled", "disabled"]
@@ -76,3 +77,48 @@ class Prometheus(Section):
             else:
                 out.setdefault(section, {})[name] = value
         return out
+
+
+# ---------------------------------------------------------------- authentication, authorization
+
+
+class Authenticator(Section):
+    """One entry of root ``authentication``.  What it is (``mechanism``, ``backend``) is
+    modelled; its other keys depend on those and are kept as given: the authn feature checks
+    each entry when it builds the authenticator, and skips (logs) a bad one as EMQX does."""
+
+    model_config = ConfigDict(extra="allow")
+
+    mechanism: str
+    backend: str | None = None
+    enable: bool = True
+
+
+def _authenticator_list(v: Any) -> Any:
+    """A single authenticator object is a chain of one; ``{"1": {...}, "2": {...}}`` (how
+    ``EMQX_AUTHENTICATION__1__...`` variables spell an array) is that array."""
+    if isinstance(v, dict):
+        if v and all(isinstance(k, str) and k.isdigit() for k in v):
+            return [v[k] for k in sorted(v, key=int)]
+        return [v]
+    return v
+
+
+AuthenticatorChain = Annotated[list[Authenticator], BeforeValidator(_authenticator_list)]
+
+
+class AuthorizationCache(Section):
+    enable: bool = True
+    max_size: Int(1, 1048576) = 32
+    ttl: Duration = "1m"
+    excludes: list[str] = []
+
+
+class Authorization(Section):
+    """Root ``authorization``.  Each of ``sources`` is checked by the authz feature when it
+    builds the source (their fields depend on the type), and a bad one is logged and skipped."""
+
+    no_match: Literal["allow", "deny"] = "allow"
+    deny_action: Literal["ignore", "disconnect"] = "ignore"
+    cache: AuthorizationCache = AuthorizationCache()
+    sources: list[dict[str, Any]] = []

@@ -127,7 +127,7 @@ def _is_path(model: type, path: list[str]) -> bool:
         return True
     field = model.model_fields.get(name)
     if field is None:
-        return False
+        return model.model_config.get("extra") == "allow"  # a struct keeping other keys as given
     return _is_type_path(field.annotation, rest)
 
 

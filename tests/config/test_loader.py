@@ -134,7 +134,7 @@ def test_env_vars_that_are_not_config_are_ignored(data_dir):
     env = {
         "EMQX_LOG_DIR": "/var/log/emqx",  # unknown root: ignored
         "EMQX_NODE_NAME": "x",  # single underscore: not a path
-        "EMQX_AUTHENTICATION__1__MECHANISM": "password_based",  # a root emqpy does not model
+        "EMQX_RULE_ENGINE__RULES__R1__SQL": "SELECT 1",  # a root emqpy does not model
         "EMQX_MQTT__NO_SUCH_KEY": "1",  # known root, unknown key: warned and dropped
         "EMQX_": "1",
         "PATH": "/bin",
@@ -294,3 +294,20 @@ def test_login_lockout_keys_are_accepted_and_hidden():
     assert cfg.dashboard.unsuccessful_login_max_attempts == 3
     assert cfg.dashboard.unsuccessful_login_lock_duration == 60.0
     assert "unsuccessful_login_max_attempts" not in cfg.dump("dashboard")
+
+
+def test_authentication_and_authorization_roots(data_dir):
+    """Array roots from env vars as EMQX spells them; settings checked at load."""
+    cfg = load_config(env={"EMQX_AUTHENTICATION__1__MECHANISM": "password_based",
+                           "EMQX_AUTHENTICATION__1__BACKEND": "built_in_database",
+                           "EMQX_AUTHENTICATION__1__USER_ID_TYPE": "clientid",
+                           "EMQX_AUTHORIZATION__NO_MATCH": "deny"}, data_dir=data_dir)
+    assert [(a.mechanism, a.backend) for a in cfg.authentication] == [
+        ("password_based", "built_in_database")]
+    assert cfg.dump("authentication")[0]["user_id_type"] == "clientid"  # kept as given
+    assert cfg.authorization.no_match == "deny" and cfg.authorization.cache.ttl == 60.0
+    assert validate_config({}).dump("authentication") == []
+    with pytest.raises(ConfigError, match=r"^authorization\.cache\.max_size: "):
+        validate_config({"authorization": {"cache": {"max_size": 0}}})
+    with pytest.raises(ConfigError, match=r"^authentication\.0\.mechanism: required key missing"):
+        validate_config({"authentication": [{"backend": "http"}]})

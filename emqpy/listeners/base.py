@@ -21,7 +21,7 @@ import ssl
 import time
 
 from emqpy.broker.channel import Channel
-from emqpy.config.units import parse_rate
+from emqpy.config import parse_rate
 from emqpy.mqtt import reason_codes as rc
 
 log = logging.getLogger("emqpy.listeners")

@@ -12,7 +12,7 @@ import threading
 import time
 
 from emqpy.broker.message import Message
-from emqpy.config.units import parse_rate
+from emqpy.config import parse_rate
 from emqpy.retainer import persist
 from emqpy.retainer.store import RetainedStore
 

@@ -17,14 +17,13 @@ from typing import Annotated, Any, Literal, Optional
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import ValidationError
 
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.config import (ConfigError, EmqxConfig, commit, config_lock, persist, replace_root,
                           update_root)
 from emqpy.config.loader import parse_hocon_string
-from emqpy.config.schema import ROOTS, config_error
+from emqpy.config.schema import ROOTS
 from emqpy.mgmt import listeners_api as la
 
 log = logging.getLogger("emqpy.mgmt")

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.api.openapi import model_schema
-from emqpy.config import ConfigError, EmqxConfig, commit, config_lock, persist
+from emqpy.config import ConfigError, commit, config_lock, persist
 from emqpy.config.features import LEGACY_KEYS, Prometheus
 from emqpy.prometheus import collector, config
 
@@ -59,7 +59,7 @@ def _legacy_schema() -> dict:
 
 _SETTING = {"description": "The prometheus settings (always in the recommend form)",
             "content": {"application/json": {"schema": _SETTING_SCHEMA,
-                                             "example": EmqxConfig().dump("prometheus")}}}
+                                             "example": Prometheus().model_dump(mode="json")}}}
 _BODY = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
     _legacy_schema(), _SETTING_SCHEMA]}}}}
 

@@ -147,6 +147,7 @@ def test_commit_applies_and_persist_saves_for_the_next_start(tmp_path):
 
         bt.call(change)
         assert broker.config.mqtt.max_inflight == 7
+        assert broker.session_defaults[0] == 7  # the hot-path cache follows
     saved = load_config(env={}, data_dir=str(tmp_path))
     assert saved.mqtt.max_inflight == 7
     assert cluster_hocon_path(tmp_path).is_file()

@@ -22,7 +22,7 @@ from fastapi import Depends, FastAPI
 
 from emqpy.api import docs, errors, openapi, routing
 from emqpy.api.auth import LoginLock
-from emqpy.api.cfg import cfg_get, duration_seconds
+from emqpy.config import EmqxConfig
 
 API_PREFIX = "/api/v5"
 
@@ -54,16 +54,21 @@ log = logging.getLogger("emqpy.api")
 class ApiContext:
     broker: Any
     store: Any
-    config: Any
     login_lock: LoginLock = field(default_factory=LoginLock)
 
     @property
+    def config(self) -> EmqxConfig:
+        """The running config (the broker's: a committed change shows at once); EMQX's
+        defaults for an app built without a broker (for its OpenAPI document)."""
+        return self.broker.config if self.broker is not None else EmqxConfig()
+
+    @property
     def token_ttl(self) -> float:
-        return duration_seconds(cfg_get(self.config, "dashboard.token_expired_time"), 3600.0)
+        return self.config.dashboard.token_expired_time
 
     @property
     def allow_user_basic_auth(self) -> bool:
-        return bool(cfg_get(self.config, "dashboard.allow_user_basic_auth", True))
+        return self.config.dashboard.allow_user_basic_auth
 
     @property
     def version(self) -> str:
@@ -88,6 +93,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
         if getattr(mod, "root_router", None) is not None:
             app.include_router(mod.root_router)
     app.openapi = lambda: openapi.build(app, API_PREFIX)  # type: ignore[method-assign]
-    if cfg_get(ctx.config, "dashboard.swagger_support", True):
+    if ctx.config.dashboard.swagger_support:
         app.include_router(docs.router)
     return app

@@ -63,8 +63,7 @@ class AuthnService:
         saved = store.get_meta(META_KEY) if store is not None else None
         if saved is not None:
             return json.loads(saved)
-        raw = (self.broker.config.model_extra or {}).get("authentication") or []
-        return raw if isinstance(raw, list) else [raw]
+        return self.broker.config.dump("authentication", hidden=True)
 
     def load(self) -> None:
         from emqpy.authn import builtin  # noqa: F401  (registers the users table)

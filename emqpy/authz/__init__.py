@@ -16,9 +16,13 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from emqpy.broker.deferred import Deferred
 from emqpy.authz.match import first_match
 from emqpy.config import parse_duration
+from emqpy.config.features import Authorization
+from emqpy.config.schema import config_error, deep_merge
 from emqpy.mqtt.topic import matches
 
 log = logging.getLogger("emqpy.authz")
@@ -26,8 +30,9 @@ META_KEY = "authz.config"
 TYPES = ("file", "built_in_database", "http", "redis", "mysql", "postgresql", "mongodb", "ldap")
 SUPPORTED = ("file", "built_in_database", "http", "redis", "postgresql")
 IO_TYPES = ("http", "redis", "postgresql")
-DEFAULT_SETTINGS = {"no_match": "allow", "deny_action": "ignore",
-                    "cache": {"enable": True, "max_size": 32, "ttl": "1m", "excludes": []}}
+# The settings part of the ``authorization`` root (its sources are kept as objects apart).
+DEFAULT_SETTINGS = {k: v for k, v in Authorization().model_dump(mode="json").items()
+                    if k != "sources"}
 
 
 class Invalid(ValueError):
@@ -39,42 +44,16 @@ class NotFound(LookupError):
 
 
 def validate_settings(raw: dict, base: dict | None = None) -> dict:
-    out = copy.deepcopy(base or DEFAULT_SETTINGS)
+    """``raw`` merged onto ``base`` (default: EMQX's defaults) and checked with the config
+    model; Invalid names the bad key."""
     if not isinstance(raw, dict):
         raise Invalid("settings: an object is expected")
-    for k, v in raw.items():
-        if k == "no_match":
-            if v not in ("allow", "deny"):
-                raise Invalid("no_match: must be allow or deny")
-            out[k] = v
-        elif k == "deny_action":
-            if v not in ("ignore", "disconnect"):
-                raise Invalid("deny_action: must be ignore or disconnect")
-            out[k] = v
-        elif k == "cache":
-            if not isinstance(v, dict):
-                raise Invalid("cache: an object is expected")
-            c = out["cache"]
-            for ck, cv in v.items():
-                if ck == "enable" and isinstance(cv, bool):
-                    c[ck] = cv
-                elif ck == "max_size" and isinstance(cv, int) and not isinstance(cv, bool) \
-                        and 1 <= cv <= 1048576:
-                    c[ck] = cv
-                elif ck == "ttl":
-                    try:
-                        parse_duration(cv)
-                    except (TypeError, ValueError) as e:
-                        raise Invalid(f"cache.ttl: {e}") from None
-                    c[ck] = cv
-                elif ck == "excludes" and isinstance(cv, list) and \
-                        all(isinstance(x, str) for x in cv):
-                    c[ck] = cv
-                else:
-                    raise Invalid(f"cache.{ck}: invalid value {cv!r}")
-        elif k != "sources":
-            raise Invalid(f"unknown field {k!r}")
-    return out
+    change = {k: v for k, v in raw.items() if k != "sources"}
+    try:
+        settings = Authorization.model_validate(deep_merge(base or DEFAULT_SETTINGS, change))
+    except ValidationError as e:
+        raise Invalid(str(config_error(e))) from None
+    return {k: v for k, v in settings.model_dump(mode="json").items() if k != "sources"}
 
 
 class FileSource:
@@ -221,7 +200,7 @@ class AuthzService:
         self.broker.store.migrate(builtin.COMPONENT)
         saved = self.broker.store.get_meta(META_KEY)
         raw = json.loads(saved) if saved is not None else \
-            (self.broker.config.model_extra or {}).get("authorization") or {}
+            self.broker.config.dump("authorization", hidden=True)
         try:
             self.settings = validate_settings(raw)
         except Invalid as e:

@@ -16,7 +16,7 @@ from pydantic import PlainValidator, PrivateAttr, WithJsonSchema, field_validato
 
 from .base import Section
 from .sections import Int
-from .types import BindType, ByteSize, CommaList, Duration, DurationS, count_or_infinity
+from .types import BindType, ByteSize, CommaList, Duration, DurationS, Rate, count_or_infinity
 
 TOMBSTONE = "marked_for_deletion"
 LISTENER_TYPES = ("tcp", "ssl", "ws", "wss")
@@ -162,7 +162,7 @@ class MqttListener(Section):
         PlainValidator(_enable_authn),
         WithJsonSchema({"type": "string", "enum": [True, False, "quick_deny_anonymous"]}),
     ] = True
-    max_conn_rate: str = "infinity"
+    max_conn_rate: Rate = "infinity"
     messages_rate: str | None = None
     bytes_rate: str | None = None
     access_rules: list[str] = ["allow all"]
@@ -304,7 +304,9 @@ class Dashboard(Section):
     username/password on the REST API (EMQX 5 only takes API keys there)."""
 
     ignored_keys = frozenset({"i18n_lang", "bootstrap_users_file", "sso"})
-    hidden_fields = frozenset({"default_username", "sample_interval"})
+    hidden_fields = frozenset({"default_username", "sample_interval",
+                               "unsuccessful_login_max_attempts", "unsuccessful_login_interval",
+                               "unsuccessful_login_lock_duration"})
     sensitive_fields = frozenset({"default_password"})
 
     listeners: DashboardListeners = DashboardListeners()
@@ -315,6 +317,10 @@ class Dashboard(Section):
     cors: bool = False
     swagger_support: bool = True
     allow_user_basic_auth: bool = True
+    # Login lock-out: this many failures within the interval lock the user for the duration.
+    unsuccessful_login_max_attempts: Int(1) = 5
+    unsuccessful_login_interval: Duration = "5m"
+    unsuccessful_login_lock_duration: Duration = "10m"
 
     @field_validator("sample_interval")
     @classmethod

@@ -127,7 +127,7 @@ def _is_path(model: type, path: list[str]) -> bool:
         return True
     field = model.model_fields.get(name)
     if field is None:
-        return False
+        return model.model_config.get("extra") == "allow"  # a struct keeping other keys as given
     return _is_type_path(field.annotation, rest)
 
 
@@ -233,11 +233,11 @@ def _hocon_text(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def save_cluster_override(data_dir: str | Path, root: str, value: dict[str, Any]) -> Path:
+def save_cluster_override(data_dir: str | Path, root: str, value: dict[str, Any] | list) -> Path:
     """Store ``value`` as root ``root`` of ``<data_dir>/configs/cluster.hocon``
     (other roots in the file are kept), atomically: temp file, fsync, rename.
     The next ``load_config`` on this data_dir applies it."""
-    if not isinstance(value, dict):
+    if not isinstance(value, (dict, list)):  # a list: an array root (authentication)
         raise ConfigError(root, f"expected an object, got {type(value).__name__}")
     path = cluster_hocon_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,30 +3,33 @@
 Attribute access uses EMQX's key names (``cfg.mqtt.max_inflight``,
 ``cfg.listeners.tcp["default"].bind.port``).  Models are frozen: runtime
 changes go through ``update_root`` which validates and returns a new config.
-Roots emqpy does not model yet (``authentication``, ``rule_engine``, ...) are
-kept unvalidated in ``cfg.model_extra`` and dumped as given.
+Roots emqpy does not model (``rule_engine``, ``gateway``, ...) are kept
+unvalidated in ``cfg.model_extra`` and dumped as given; nothing reads them.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from .base import ConfigError, Section
+from .features import AuthenticatorChain, Authorization, Prometheus
 from .listeners import TOMBSTONE, Dashboard, Listeners
 from .sections import (
     SENSITIVE,
     Alarm,
     ApiKey,
     Broker,
+    Cluster,
     FlappingDetect,
     ForceGc,
     ForceShutdown,
     Log,
     Mqtt,
     Node,
+    OverloadProtection,
     Retainer,
     Sysmon,
     SysTopics,
@@ -50,6 +53,11 @@ class EmqxConfig(BaseModel):
     dashboard: Dashboard = Dashboard()
     listeners: Listeners = Listeners()
     api_key: ApiKey = ApiKey()
+    cluster: Cluster = Cluster()
+    overload_protection: OverloadProtection = OverloadProtection()
+    prometheus: Prometheus = Prometheus()
+    authentication: AuthenticatorChain = []
+    authorization: Authorization = Authorization()
 
     def dump(self, root: str | None = None, *, redact: bool = False, hidden: bool = False) -> dict[str, Any]:
         """EMQX's JSON form (as ``GET /api/v5/configs`` shows it): durations
@@ -66,6 +74,9 @@ class EmqxConfig(BaseModel):
 
 
 ROOTS: tuple[str, ...] = tuple(EmqxConfig.model_fields)
+# Validates one root's value as its field does (the field's own before-validators included).
+_ROOT_ADAPTERS = {name: TypeAdapter(Annotated[(f.annotation, *f.metadata)]) if f.metadata
+                  else TypeAdapter(f.annotation) for name, f in EmqxConfig.model_fields.items()}
 
 
 def _fix(model: BaseModel, data: dict, public: bool, redact: bool) -> None:
@@ -103,16 +114,21 @@ def _fix(model: BaseModel, data: dict, public: bool, redact: bool) -> None:
                 data.setdefault(ltype, {})[n] = TOMBSTONE
 
 
+def _dump_value(value: BaseModel | list, public: bool, redact: bool) -> Any:
+    if isinstance(value, list):  # a root that is an array (authentication)
+        return [_dump_value(v, public, redact) for v in value]
+    data = value.model_dump(mode="json")
+    _fix(value, data, public, redact)
+    return data
+
+
 def _dump(cfg: EmqxConfig, root: str | None, *, public: bool, redact: bool = False) -> dict[str, Any]:
     if root is None:
         data = cfg.model_dump(mode="json")
         _fix(cfg, data, public, redact)
         return data
     if root in ROOTS:
-        section = cfg.__dict__[root]
-        data = section.model_dump(mode="json")
-        _fix(section, data, public, redact)
-        return data
+        return _dump_value(cfg.__dict__[root], public, redact)
     extra = cfg.model_extra or {}
     if root in extra:
         return copy.deepcopy(extra[root])
@@ -174,22 +190,30 @@ def update_root(cfg: EmqxConfig, root: str, new: dict[str, Any]) -> EmqxConfig:
     """Apply a runtime change to one root (the PUT /configs case): ``new`` is
     deep-merged onto the root's current value, as EMQX does, validated, and a
     new EmqxConfig is returned; ``cfg`` is unchanged.  ConfigError names the
-    bad key (``mqtt.max_inflight: ...``)."""
+    bad key (``mqtt.max_inflight: ...``).  An array root (``authentication``)
+    is replaced: use ``replace_root``."""
+    if isinstance(cfg.__dict__.get(root), list):
+        return replace_root(cfg, root, new)
     if not isinstance(new, dict):
         raise ConfigError(root, f"expected an object, got {type(new).__name__}")
     if root in ROOTS:
-        current = _dump(cfg, root, public=False)
-        merged = deep_merge(current, new)
-        model_cls = EmqxConfig.model_fields[root].annotation
-        try:
-            section = model_cls.model_validate(merged)
-        except ValidationError as exc:
-            raise config_error(exc, (root,)) from None
-        return cfg.model_copy(update={root: section})
+        return replace_root(cfg, root, deep_merge(_dump(cfg, root, public=False), new))
     extra = dict(cfg.model_extra or {})
     extra[root] = deep_merge(extra.get(root) or {}, new)
     data = {name: cfg.__dict__[name] for name in ROOTS}
     return EmqxConfig(**data, **extra)
+
+
+def replace_root(cfg: EmqxConfig, root: str, new: dict[str, Any]) -> EmqxConfig:
+    """Like ``update_root`` but ``new`` replaces the root (keys it leaves out get their
+    defaults) instead of being merged onto it."""
+    if root not in ROOTS:
+        raise ConfigError(root, "unknown config root")
+    try:
+        value = _ROOT_ADAPTERS[root].validate_python(new)
+    except ValidationError as exc:
+        raise config_error(exc, (root,)) from None
+    return cfg.model_copy(update={root: value})
 
 
 def raw_config(cfg: EmqxConfig) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PlainSerializer, PlainValidator, WithJsonSchema, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, model_validator
 
 from .base import Section
 from .types import (
@@ -21,6 +21,7 @@ from .types import (
     DurationOrInfinity,
     DurationS,
     Percent,
+    Rate,
     TimeoutDuration,
     TimeoutDurationOrInfinity,
     count_or_infinity,
@@ -302,7 +303,7 @@ class Retainer(Section):
     msg_clear_interval: TimeoutDuration = "0s"
     max_payload_size: ByteSize = "1MB"
     stop_publish_clear_msg: bool = False
-    delivery_rate: str = "1000/s"
+    delivery_rate: Rate = "1000/s"
     backend: RetainerBackend = RetainerBackend()
 
     @model_validator(mode="before")
@@ -360,6 +361,26 @@ class Node(Section):
 
 class ApiKey(Section):
     bootstrap_file: str = ""
+
+
+class Cluster(Section):
+    """Root ``cluster``.  emqpy runs one node: ``name`` is what ``GET /cluster`` shows; the
+    discovery settings (``static``, ``dns``, ``autoclean``, ...) are kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = "emqxcl"
+    discovery_strategy: Literal["manual", "static", "dns", "etcd", "k8s", "mcast", "singleton"] = "manual"
+
+
+class OverloadProtection(Section):
+    """Root ``overload_protection`` (off by default; emqpy reports ``enable`` in its metrics)."""
+
+    enable: bool = False
+    backoff_delay: Int(0, 120000) = 1
+    backoff_gc: bool = False
+    backoff_hibernation: bool = True
+    backoff_new_conn: bool = True
 
 
 SENSITIVE = "******"

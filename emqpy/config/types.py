@@ -30,6 +30,7 @@ from .units import (
     parse_bytesize,
     parse_duration,
     parse_percent,
+    parse_rate,
 )
 
 _DUR_SCHEMA = {"type": "string", "example": "12m"}
@@ -182,6 +183,16 @@ def count_or_infinity(minimum: int):
             {"oneOf": [{"type": "integer", "minimum": minimum}, {"type": "string", "enum": ["infinity"]}]}
         ),
     ]
+
+
+def _validate_rate(v: Any) -> str:
+    parse_rate(v)
+    return v
+
+
+# EMQX rate text ("1000/s", "infinity"), checked and kept as written; users read it with
+# ``units.parse_rate``.
+Rate = Annotated[str, PlainValidator(_validate_rate), WithJsonSchema({"type": "string", "example": "1000/s"})]
 
 
 def _validate_percent(v: Any) -> float:

@@ -16,12 +16,12 @@ import ipaddress
 import logging
 import math
 import os
-import re
 import socket
 import ssl
 import time
 
 from emqpy.broker.channel import Channel
+from emqpy.config import parse_rate
 from emqpy.mqtt import reason_codes as rc
 
 log = logging.getLogger("emqpy.listeners")
@@ -57,24 +57,6 @@ def apply_proxy_info(ch, info) -> None:
         ch.sockport = info.dst[1]
     if info.ssl_cn is not None:  # the proxy verified the client certificate
         ch._peer_cert = {"common_name": info.ssl_cn}
-
-
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d*)\s*(ms|s|m|h|d)\s*$")
-_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_rate(text: str | None) -> tuple[float, float] | None:
-    """EMQX rate text ("1000/s", "10/10s", "infinity") -> (tokens per second, burst)."""
-    if text is None or str(text).strip() in ("infinity", ""):
-        return None
-    m = _RATE.match(str(text))
-    if not m:
-        raise ListenerError(f"invalid max_conn_rate {text!r}: expected e.g. '1000/s' or 'infinity'")
-    n, k, unit = float(m.group(1)), m.group(2), m.group(3)
-    period = (int(k) if k else 1) * _UNIT[unit]
-    if n <= 0 or period <= 0:
-        raise ListenerError(f"invalid max_conn_rate {text!r}")
-    return n / period, max(n, 1.0)
 
 
 class TokenBucket:

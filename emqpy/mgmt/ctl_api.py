@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Request
 
 from emqpy.api.auth import authenticated
+from emqpy.config import config_lock
 from emqpy.mgmt import listeners_api as la
 
 router = APIRouter(dependencies=[Depends(authenticated)], include_in_schema=False)
@@ -218,7 +219,7 @@ async def cmd_listeners(broker, args) -> str:
             if cfg is None:
                 return f"Invalid listener: {lid!r}\n"
             # As emqx_listeners: a runtime action; the config (enable) is not changed.
-            async with la.config_lock(broker):
+            async with config_lock(broker):
                 if action == "stop":
                     if not await la.stop_listener(broker, lid):
                         return f"Failed to stop {lid} listener: not_found\n"

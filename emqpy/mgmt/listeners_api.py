@@ -10,18 +10,16 @@ without changes.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import re
-import weakref
 from typing import Annotated, Any, Literal, Optional
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
-from emqpy.config import ConfigError, save_cluster_override, update_root
+from emqpy.config import ConfigError, commit, config_lock, persist, update_root
 from emqpy.config.listeners import LISTENER_TYPES as CONFIG_TYPES, TOMBSTONE
 
 log = logging.getLogger("emqpy.mgmt")
@@ -35,17 +33,6 @@ NOT_FOUND_MSG = "Listener id not found"
 HOT_KEYS = frozenset({"enable", "max_connections", "mountpoint", "zone", "enable_authn",
                       "access_rules", "max_conn_rate", "messages_rate", "bytes_rate",
                       "acceptors"})
-
-_locks: "weakref.WeakKeyDictionary[Any, asyncio.Lock]" = weakref.WeakKeyDictionary()
-
-
-def config_lock(broker) -> asyncio.Lock:
-    """One lock per broker serialises runtime config changes (handlers interleave at awaits)."""
-    lock = _locks.get(broker)
-    if lock is None:
-        lock = _locks[broker] = asyncio.Lock()
-    return lock
-
 
 def implemented_types() -> dict:
     from emqpy.listeners import LISTENER_TYPES
@@ -233,22 +220,8 @@ async def change_listeners(broker, new_root: dict, *, force: frozenset = frozens
     old = broker.config
     new = update_root(old, "listeners", new_root)
     await reconcile(broker, old, new, force)
-    commit_config(broker, new)
-    await persist_root(broker, "listeners")
-
-
-def commit_config(broker, new) -> None:
-    broker.config = new
-    broker.apply_config()
-    api = getattr(broker, "api", None)
-    app = getattr(api, "app", None)
-    if app is not None:  # the API reads dashboard settings from its context
-        app.state.ctx.config = new
-
-
-async def persist_root(broker, root: str) -> None:
-    value = broker.config.dump(root, hidden=True)
-    await asyncio.to_thread(save_cluster_override, broker.data_dir, root, value)
+    commit(broker, new)
+    await persist(broker, "listeners")
 
 
 # -- views ------------------------------------------------------------------------------------

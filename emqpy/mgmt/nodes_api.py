@@ -10,7 +10,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
-from emqpy.api.cfg import cfg_get
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.mgmt import stats_api
 from emqpy.monitor import node as nodeinfo
@@ -96,5 +95,5 @@ async def get_node_stats(request: Request, node: NodeName):
                 "self": {**_S, "description": "Self node name"}}})})
 async def cluster_info(request: Request):
     broker = _broker(request)
-    return {"name": str(cfg_get(broker.config, "cluster.name", "emqxcl")),
+    return {"name": broker.config.cluster.name,
             "nodes": [broker.node_name], "self": broker.node_name}

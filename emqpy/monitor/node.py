@@ -11,7 +11,6 @@ import platform
 import time
 
 import emqpy
-from emqpy.api.cfg import cfg_get
 from emqpy.monitor import system
 
 # Stats EMQX keeps cluster-wide (one value for the whole cluster, not summed per node).
@@ -78,8 +77,7 @@ def queued_messages(broker) -> int:
 
 
 def _log_path(broker) -> str:
-    conf = broker.config
-    fcfg = cfg_get(conf, "log.file", {}) or {}
+    fcfg = broker.config.log.file
     handlers = [fcfg] if isinstance(fcfg, dict) and "path" in fcfg else (
         [v for v in fcfg.values() if isinstance(v, dict)] if isinstance(fcfg, dict) else [])
     for h in handlers:

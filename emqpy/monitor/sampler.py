@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 
-from emqpy.api.cfg import cfg_get, duration_seconds
 from emqpy.background import BackgroundTask, per_broker
 from emqpy.monitor import node, storage
 
@@ -48,9 +47,8 @@ class Monitor:
 
     @property
     def interval(self) -> float:
-        """Seconds between samples (dashboard.sample_interval, at least 1 s)."""
-        value = cfg_get(self.broker.config, "dashboard.sample_interval", 10)
-        return max(1.0, duration_seconds(value, 10.0))
+        """Seconds between samples (dashboard.sample_interval, 1..60 s)."""
+        return self.broker.config.dashboard.sample_interval
 
     # -- sampling -------------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ As in EMQX, the scrape endpoint needs no authentication unless
 ``prometheus.enable_basic_auth`` is true."""
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated, Literal
 
@@ -14,7 +13,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.api.openapi import model_schema
-from emqpy.config import ConfigError, save_cluster_override, update_root
+from emqpy.config import ConfigError, commit, config_lock, persist
+from emqpy.config.features import LEGACY_KEYS, Prometheus
 from emqpy.prometheus import collector, config
 
 router = APIRouter(tags=["Monitor"])
@@ -37,7 +37,7 @@ _RESPONSES = {200: {"description": "Get Prometheus Data.", "content": {
             response_class=PlainTextResponse)
 async def prometheus_stats(request: Request, mode: Mode = "node"):
     broker = request.app.state.ctx.broker
-    if config.current(broker.config)["enable_basic_auth"]:
+    if broker.config.prometheus.enable_basic_auth:
         await authenticated(request, None, None)
     families = collector.collect(broker, mode)
     if request.headers.get("accept", "").split(";")[0].strip().lower() == "application/json":
@@ -46,18 +46,28 @@ async def prometheus_stats(request: Request, mode: Mode = "node"):
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
-_SETTING_SCHEMA = model_schema(config.RecommendSetting)
+_SETTING_SCHEMA = model_schema(Prometheus)
+
+
+def _legacy_schema() -> dict:
+    """The deprecated flat form: each key documented as the recommended key it stands for."""
+    props = {key: {**_SETTING_SCHEMA["properties"][section]["properties"][name],
+                   "description": f"Deprecated since 5.4.0, use `prometheus.{section}.{name}`"}
+             for key, (section, name) in LEGACY_KEYS.items()}
+    return {"type": "object", "properties": props}
+
+
 _SETTING = {"description": "The prometheus settings (always in the recommend form)",
             "content": {"application/json": {"schema": _SETTING_SCHEMA,
-                                             "example": config.DEFAULTS}}}
+                                             "example": Prometheus().model_dump(mode="json")}}}
 _BODY = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
-    model_schema(config.LegacySetting), _SETTING_SCHEMA]}}}}
+    _legacy_schema(), _SETTING_SCHEMA]}}}}
 
 
 @settings.get("/prometheus", description="Get Prometheus config info",
               responses={200: _SETTING})
 async def get_settings(request: Request):
-    return config.current(request.app.state.ctx.broker.config)
+    return request.app.state.ctx.broker.config.dump("prometheus")
 
 
 @settings.put("/prometheus", description="Update Prometheus config",
@@ -69,18 +79,17 @@ async def put_settings(request: Request):
         body = json.loads(await request.body() or b"null")
     except ValueError as e:
         raise ApiError(400, "BAD_REQUEST", f"malformed JSON body: {e}") from None
-    try:
-        new = config.updated(broker.config, body)
-        cfg = update_root(broker.config, "prometheus", new)
-    except (ValueError, ConfigError) as e:
-        raise ApiError(400, "BAD_REQUEST", f"prometheus: {e}") from None
-    await asyncio.to_thread(save_cluster_override, broker.data_dir, "prometheus",
-                            config.current(cfg))
-    broker.config = cfg
+    async with config_lock(broker):
+        try:
+            new = config.updated(broker.config, body)
+        except ConfigError as e:
+            raise ApiError(400, "BAD_REQUEST", str(e)) from None
+        commit(broker, new)
+        await persist(broker, "prometheus")
     pusher = getattr(broker, "prometheus_pusher", None)
     if pusher is not None:
         pusher.wake.set()  # pick up the new push settings now
-    return config.current(cfg)
+    return new.dump("prometheus")
 
 
 router.include_router(settings)

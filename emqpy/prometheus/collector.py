@@ -11,7 +11,6 @@ import logging
 import math
 import os
 
-from emqpy.api.cfg import cfg_get
 from emqpy.broker.metrics import NAMES
 from emqpy.monitor import node, system
 
@@ -75,7 +74,7 @@ class Family:
 
 
 def _olp_enabled(broker) -> bool:
-    return bool(cfg_get(broker.config, "overload_protection.enable", False))
+    return broker.config.overload_protection.enable
 
 
 def cert_points(broker) -> list[tuple[dict, float]]:
@@ -150,24 +149,22 @@ def process_families(broker) -> list[Family]:
     EMQX switches its Erlang VM collectors: vm_memory (memory), vm_statistics (CPU time,
     garbage collections), vm_system_info (descriptors, threads, start time) and mnesia (the
     SQLite store's size). vm_dist and vm_msacc have no counterpart in one Python process."""
-    from emqpy.prometheus import config
-
-    on = config.current(broker.config)["collectors"]
+    on = broker.config.prometheus.collectors
     fams: list[Family] = []
-    if on.get("vm_memory") == "enabled":
+    if on.vm_memory == "enabled":
         fams += [
             Family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
                    [({}, system.rss_bytes())]),
             Family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
                    [({}, system.vms_bytes())])]
-    if on.get("vm_statistics") == "enabled":
+    if on.vm_statistics == "enabled":
         fams += [
             Family("process_cpu_seconds_total", "counter", "Total user and system CPU time "
                    "spent in seconds.", [({}, system.process_cpu_seconds())]),
             Family("python_gc_collections_total", "counter", "Garbage collections per "
                    "generation.", [({"generation": str(g)}, st["collections"])
                                    for g, st in enumerate(gc.get_stats())])]
-    if on.get("vm_system_info") == "enabled":
+    if on.vm_system_info == "enabled":
         fams += [
             Family("process_open_fds", "gauge", "Number of open file descriptors.",
                    [({}, system.open_fds())]),
@@ -177,7 +174,7 @@ def process_families(broker) -> list[Family]:
                    [({}, system.thread_count())]),
             Family("process_start_time_seconds", "gauge", "Start time of the process since "
                    "unix epoch in seconds.", [({}, system.process_start_time())])]
-    if on.get("mnesia") == "enabled":
+    if on.mnesia == "enabled":
         fams.append(Family("emqpy_store_size_bytes", "gauge", "Size of the SQLite store "
                            "(database and write-ahead log) in bytes.",
                            [({}, _store_size(broker))]))

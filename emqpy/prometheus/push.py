@@ -9,9 +9,8 @@ import logging
 
 import httpx
 
-from emqpy.api.cfg import duration_seconds
 from emqpy.background import BackgroundTask, per_broker
-from emqpy.prometheus import collector, config
+from emqpy.prometheus import collector
 
 log = logging.getLogger("emqpy.prometheus")
 
@@ -47,22 +46,22 @@ class Pusher:
     async def _run(self) -> None:
         async with httpx.AsyncClient(timeout=10) as http:
             while True:
-                pg = config.current(self.broker.config)["push_gateway"]
-                if not pg["enable"]:
+                pg = self.broker.config.prometheus.push_gateway
+                if not pg.enable:
                     await self._sleep(IDLE_CHECK)
                     continue
-                await self._sleep(max(0.1, duration_seconds(pg["interval"], 15.0)))
-                pg = config.current(self.broker.config)["push_gateway"]
-                if not pg["enable"]:
+                await self._sleep(max(0.1, pg.interval))
+                pg = self.broker.config.prometheus.push_gateway
+                if not pg.enable:
                     continue
                 await self._push(http, pg)
 
-    async def _push(self, http: httpx.AsyncClient, pg: dict) -> None:
-        url = push_url(self.broker, pg["url"], pg["job_name"])
+    async def _push(self, http: httpx.AsyncClient, pg) -> None:
+        url = push_url(self.broker, pg.url, pg.job_name)
         families = collector.collect(self.broker, "node") + collector.process_families(
             self.broker)
         body = collector.render_text(families)
-        headers = {**pg.get("headers", {}), "Content-Type": "text/plain"}
+        headers = {**pg.headers, "Content-Type": "text/plain"}
         try:
             r = await http.post(url, content=body.encode(), headers=headers)
             if r.status_code >= 300:

@@ -11,10 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from emqpy.api.auth import authenticated
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.api.pagination import MAX_LIMIT, Page, page_response, paginate
-from emqpy.config import ConfigError, save_cluster_override, update_root
+from emqpy.config import ConfigError, commit, config_lock, persist, update_root
 from emqpy.mqtt.reason_codes import MQTTError
 from emqpy.mqtt.topic import validate_topic_filter
-from emqpy.retainer.retainer import parse_rate
 
 router = APIRouter(tags=["Retainer"], dependencies=[Depends(authenticated)])
 
@@ -141,19 +140,14 @@ async def get_config(request: Request):
 async def put_config(request: Request, body: RetainerConfig):
     broker = _broker(request)
     change = body.model_dump(exclude_unset=True)
-    if "delivery_rate" in change:
+    async with config_lock(broker):
         try:
-            parse_rate(change["delivery_rate"])
-        except ValueError as e:
-            raise ApiError(400, "UPDATE_FAILED", f"retainer.delivery_rate: {e}") from None
-    try:
-        new = update_root(broker.config, "retainer", change)
-    except ConfigError as e:
-        raise ApiError(400, "UPDATE_FAILED", str(e)) from None
-    save_cluster_override(broker.data_dir, "retainer", new.dump("retainer", hidden=True))
-    broker.config = new
-    broker.apply_config()
-    broker.retainer.apply_config()
+            new = update_root(broker.config, "retainer", change)
+        except ConfigError as e:
+            raise ApiError(400, "UPDATE_FAILED", str(e)) from None
+        commit(broker, new)
+        broker.retainer.apply_config()
+        await persist(broker, "retainer")
     return new.dump("retainer")
 
 

@@ -8,33 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 import time
 
 from emqpy.broker.message import Message
+from emqpy.config import parse_rate
 from emqpy.retainer import persist
 from emqpy.retainer.store import RetainedStore
 
 log = logging.getLogger("emqpy.retainer")
-
-
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d*)\s*(ms|s|m|h|d)\s*$")
-
-
-def parse_rate(text) -> float | None:
-    """EMQX rate text ("1000/s", "100/10s", "infinity") -> per second; None for no limit.
-    Raises ValueError for anything else."""
-    if text is None or str(text).strip() == "infinity":
-        return None
-    m = _RATE.match(str(text))
-    if m is None:
-        raise ValueError(f"bad rate {text!r} (expected e.g. \"1000/s\" or \"infinity\")")
-    count, n, unit = float(m.group(1)), int(m.group(2) or 1), _UNIT[m.group(3)]
-    if count <= 0 or n <= 0:
-        raise ValueError(f"bad rate {text!r}: must be positive")
-    return count / (n * unit)
 
 
 class Retainer:
@@ -119,11 +101,8 @@ class Retainer:
             self._hooked = False
 
     def _config_rate(self) -> float | None:
-        try:
-            return parse_rate(self.config.delivery_rate)
-        except ValueError as e:
-            log.error("retainer.delivery_rate: %s; using 1000/s", e)
-            return 1000.0
+        rate = parse_rate(self.config.delivery_rate)  # checked when the config was validated
+        return None if rate is None else rate[0]
 
     def _clear_tick(self) -> None:
         self._clear_handle = None

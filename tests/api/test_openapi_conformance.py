@@ -29,7 +29,7 @@ from emqpy.api.app import API_PREFIX, ApiContext, create_app
 
 @pytest.fixture(scope="module")
 def app_and_doc():
-    app = create_app(ApiContext(broker=None, store=None, config=None))
+    app = create_app(ApiContext(broker=None, store=None))
     return app, openapi.build(app, API_PREFIX)
 
 

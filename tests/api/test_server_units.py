@@ -1,39 +1,7 @@
-"""Small pure helpers of the server: bind parsing, durations, config access; and CORS."""
-import types
-
+"""Small pure helpers of the server (expiry times); and CORS."""
 import pytest
 
-from emqpy.api.cfg import cfg_get, duration_seconds
-from emqpy.api.server import parse_bind
 from emqpy.dashboard.timefmt import parse_expiry, rfc3339
-
-
-def test_parse_bind():
-    assert parse_bind(18083, 1) == ("0.0.0.0", 18083)
-    assert parse_bind("18083", 1) == ("0.0.0.0", 18083)
-    assert parse_bind("127.0.0.1:0", 1) == ("127.0.0.1", 0)
-    assert parse_bind("[::1]:18083", 1) == ("::1", 18083)
-    assert parse_bind(0, 1) is None and parse_bind("0", 1) is None
-    assert parse_bind(None, 18083) == ("0.0.0.0", 18083)
-    with pytest.raises(ValueError):
-        parse_bind("localhost:http", 1)
-
-
-def test_duration_seconds():
-    assert duration_seconds("60m", 1) == 3600
-    assert duration_seconds("1h30m", 1) == 5400
-    assert duration_seconds("500ms", 1) == 0.5
-    assert duration_seconds("1500", 1) == 1.5  # bare digits: milliseconds, as in HOCON
-    assert duration_seconds(90.0, 1) == 90.0   # the config model's parsed seconds
-    assert duration_seconds("soon", 7) == 7 and duration_seconds(None, 7) == 7
-
-
-def test_cfg_get_on_dicts_and_objects():
-    ns = types.SimpleNamespace(dashboard=types.SimpleNamespace(cors=True))
-    assert cfg_get(ns, "dashboard.cors") is True
-    assert cfg_get({"dashboard": {"cors": False}}, "dashboard.cors", True) is False
-    assert cfg_get({}, "dashboard.cors", "d") == "d"
-    assert cfg_get(ns, "dashboard.nope.deeper", 3) == 3
 
 
 def test_expiry_parsing():

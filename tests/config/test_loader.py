@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from emqpy.config import ConfigError, load_config, save_cluster_override
+from emqpy.config import ConfigError, load_config, save_cluster_override, validate_config
 
 
 def write(path, text):
@@ -70,7 +70,8 @@ def test_emqx_style_conf_file(tmp_path, data_dir):
     http = cfg.dashboard.listeners.http.bind
     assert (http.host, http.port, http.disabled) == ("127.0.0.1", 0, False)
     assert cfg.log.console.level == "info"
-    assert cfg.model_extra["cluster"] == {"name": "emqxcl", "discovery_strategy": "manual"}
+    assert cfg.cluster.name == "emqxcl"
+    assert cfg.dump("cluster") == {"name": "emqxcl", "discovery_strategy": "manual"}
     # as written, like EMQX's GET /configs
     assert cfg.dump("mqtt")["idle_timeout"] == "1h30m"
     assert cfg.dump("mqtt")["session_expiry_interval"] == "7200s"
@@ -133,7 +134,7 @@ def test_env_vars_that_are_not_config_are_ignored(data_dir):
     env = {
         "EMQX_LOG_DIR": "/var/log/emqx",  # unknown root: ignored
         "EMQX_NODE_NAME": "x",  # single underscore: not a path
-        "EMQX_AUTHENTICATION__1__MECHANISM": "password_based",  # a root emqpy does not model
+        "EMQX_RULE_ENGINE__RULES__R1__SQL": "SELECT 1",  # a root emqpy does not model
         "EMQX_MQTT__NO_SUCH_KEY": "1",  # known root, unknown key: warned and dropped
         "EMQX_": "1",
         "PATH": "/bin",
@@ -264,3 +265,49 @@ def test_several_problems_still_one_line(data_dir):
         load_config(env={}, overrides={"mqtt": {"max_inflight": 0, "max_qos_allowed": 7}}, data_dir=data_dir)
     # the first problem in schema order is named; the rest are counted
     assert str(ei.value).startswith("mqtt.max_qos_allowed: ") and str(ei.value).endswith("(and 1 more problem)")
+
+
+def test_feature_roots_are_typed_with_emqx_defaults(data_dir):
+    """prometheus, cluster and overload_protection are models: defaults in one place, env vars
+    reach them, and a bad value stops loading with its key named."""
+    cfg = load_config(env={"EMQX_PROMETHEUS__PUSH_GATEWAY__INTERVAL": "30s",
+                           "EMQX_CLUSTER__NAME": "c1"}, data_dir=data_dir)
+    assert cfg.prometheus.push_gateway.interval == 30.0
+    assert cfg.prometheus.enable_basic_auth is False and cfg.overload_protection.enable is False
+    assert cfg.cluster.name == "c1"
+    with pytest.raises(ConfigError, match=r"^prometheus\.collectors\.vm_memory: "):
+        validate_config({"prometheus": {"collectors": {"vm_memory": "maybe"}}})
+    with pytest.raises(ConfigError, match=r"^prometheus\.push_gateway\.interval: must be greater"):
+        validate_config({"prometheus": {"interval": "0s"}})  # the deprecated flat form
+
+
+def test_prometheus_legacy_form_is_converted():
+    cfg = validate_config({"prometheus": {"enable": True, "push_gateway_server": "http://gw:1",
+                                          "vm_memory_collector": "enabled"}})
+    assert cfg.dump("prometheus")["push_gateway"]["url"] == "http://gw:1"
+    assert cfg.prometheus.push_gateway.enable and cfg.prometheus.collectors.vm_memory == "enabled"
+
+
+def test_login_lockout_keys_are_accepted_and_hidden():
+    cfg = validate_config({"dashboard": {"unsuccessful_login_max_attempts": 3,
+                                         "unsuccessful_login_lock_duration": "1m"}})
+    assert cfg.dashboard.unsuccessful_login_max_attempts == 3
+    assert cfg.dashboard.unsuccessful_login_lock_duration == 60.0
+    assert "unsuccessful_login_max_attempts" not in cfg.dump("dashboard")
+
+
+def test_authentication_and_authorization_roots(data_dir):
+    """Array roots from env vars as EMQX spells them; settings checked at load."""
+    cfg = load_config(env={"EMQX_AUTHENTICATION__1__MECHANISM": "password_based",
+                           "EMQX_AUTHENTICATION__1__BACKEND": "built_in_database",
+                           "EMQX_AUTHENTICATION__1__USER_ID_TYPE": "clientid",
+                           "EMQX_AUTHORIZATION__NO_MATCH": "deny"}, data_dir=data_dir)
+    assert [(a.mechanism, a.backend) for a in cfg.authentication] == [
+        ("password_based", "built_in_database")]
+    assert cfg.dump("authentication")[0]["user_id_type"] == "clientid"  # kept as given
+    assert cfg.authorization.no_match == "deny" and cfg.authorization.cache.ttl == 60.0
+    assert validate_config({}).dump("authentication") == []
+    with pytest.raises(ConfigError, match=r"^authorization\.cache\.max_size: "):
+        validate_config({"authorization": {"cache": {"max_size": 0}}})
+    with pytest.raises(ConfigError, match=r"^authentication\.0\.mechanism: required key missing"):
+        validate_config({"authentication": [{"backend": "http"}]})

@@ -128,3 +128,26 @@ def test_config_is_frozen_and_picklable():
     assert clone == cfg
     assert clone.dump("mqtt")["idle_timeout"] == "1h"
     assert clone.listeners.tcp["default"].bind.port == 1883
+
+
+def test_commit_applies_and_persist_saves_for_the_next_start(tmp_path):
+    """The one way the APIs change a running node: commit makes the config current (the broker
+    re-reads its cached settings), persist saves the root to cluster.hocon."""
+    from emqpy.config import commit, config_lock, persist
+    from emqpy.config.loader import cluster_hocon_path
+    from emqpy.testing import BrokerThread
+
+    with BrokerThread(data_dir=str(tmp_path)) as bt:
+        broker = bt.broker
+
+        async def change():
+            async with config_lock(broker):
+                commit(broker, update_root(broker.config, "mqtt", {"max_inflight": 7}))
+                await persist(broker, "mqtt")
+
+        bt.call(change)
+        assert broker.config.mqtt.max_inflight == 7
+        assert broker.session_defaults[0] == 7  # the hot-path cache follows
+    saved = load_config(env={}, data_dir=str(tmp_path))
+    assert saved.mqtt.max_inflight == 7
+    assert cluster_hocon_path(tmp_path).is_file()

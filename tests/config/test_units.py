@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from emqpy.config import format_bytesize, format_duration, parse_bind, parse_bytesize, parse_duration
-from emqpy.config.units import format_bind, format_percent, parse_percent
+from emqpy.config import ConfigError, validate_config
+from emqpy.config.units import format_bind, format_percent, parse_percent, parse_rate
 
 
 @pytest.mark.parametrize(
@@ -144,3 +145,31 @@ def test_percent():
     for bad in ("80", "101%", "x%", 0.8):
         with pytest.raises(ValueError):
             parse_percent(bad)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("infinity", None),
+    ("1000/s", (1000.0, 1000.0)),
+    ("10/10s", (1.0, 10.0)),
+    ("60/m", (1.0, 60.0)),
+    ("5/100ms", (50.0, 5.0)),
+    (" 2.5 / h ", (2.5 / 3600, 2.5)),
+])
+def test_rate(text, expected):
+    assert parse_rate(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["fast", "", "0/s", "10/0s", "10", "10/x", 10, None, "-1/s"])
+def test_rate_rejects(bad):
+    with pytest.raises(ValueError):
+        parse_rate(bad)
+
+
+def test_rate_keys_are_checked_at_load():
+    """A bad rate stops loading with the key named, like any other value."""
+    with pytest.raises(ConfigError, match=r"^retainer\.delivery_rate: invalid rate 'fast'"):
+        validate_config({"retainer": {"delivery_rate": "fast"}})
+    with pytest.raises(ConfigError, match=r"^listeners\.tcp\.default\.max_conn_rate: invalid rate"):
+        validate_config({"listeners": {"tcp": {"default": {"max_conn_rate": "1/fortnight"}}}})
+    cfg = validate_config({"retainer": {"delivery_rate": "10/10s"}})
+    assert cfg.dump("retainer")["delivery_rate"] == "10/10s"  # kept as written

@@ -228,3 +228,23 @@ def test_dashboard_listener_moves(node):
                 f"127.0.0.1:{new_port}"
         finally:
             busy.close()
+
+
+def test_feature_roots_are_validated_and_secrets_masked(node):
+    """authorization, authentication and prometheus are typed roots: a PUT is checked (400
+    naming the key), GET shows EMQX's defaults, and an authenticator's secret is masked."""
+    r = node.api.put("/configs", content="authorization { cache { max_size = 0 } }",
+                     headers={"content-type": "text/plain"})
+    assert r.status_code == 400 and "authorization.cache.max_size" in r.json()["message"], r.text
+    r = node.api.put("/configs", content="prometheus { push_gateway { interval = soon } }",
+                     headers={"content-type": "text/plain"})
+    assert r.status_code == 400 and "prometheus.push_gateway.interval" in r.json()["message"]
+    authn = ('authentication = [{mechanism = password_based, backend = http, '
+             'url = "http://127.0.0.1:1/auth", body { password = "hush" }, password = "hush"}]')
+    r = node.api.put("/configs", content=authn, headers={"content-type": "text/plain"})
+    assert r.status_code == 200, r.text
+    assert node.broker.config.authentication[0].backend == "http"
+    j = node.api.get("/configs", headers={"accept": "application/json"}).json()
+    assert j["authentication"][0]["password"] == "******" and "hush" not in str(j)
+    assert j["authorization"]["no_match"] == "allow" and j["authorization"]["sources"] == []
+    assert j["prometheus"]["push_gateway"]["interval"] == "15s"

@@ -8,7 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .helpers import assert_error
+from support.node import assert_error
+from support.rawmqtt import connect_packet
 
 HTTP_ID = "password_based:http"
 
@@ -95,8 +96,8 @@ def add_http(n, url, **cfg):
     return r.json()
 
 
-def test_post_json(node, service):
-    n = node()
+def test_post_json(make_broker, service):
+    n = make_broker()
     add_http(n, f"http://127.0.0.1:{service.port}/auth/${{clientid}}")
     assert n.connack("c1", username="alice", password="good") == 0
     method, path, headers, params = service.requests[-1]
@@ -116,13 +117,13 @@ def test_post_json(node, service):
     assert m["metrics"]["success"] == 3 and m["metrics"]["failed"] == 2
 
 
-def test_get_and_form(node, service):
-    n = node()
+def test_get_and_form(make_broker, service):
+    n = make_broker()
     add_http(n, f"http://127.0.0.1:{service.port}/check", method="get")
     assert n.connack("g1", username="bob", password="good") == 0
     method, path, headers, params = service.requests[-1]
     assert method == "GET" and path.startswith("/check?") and params["clientid"] == "g1"
-    n2 = node()
+    n2 = make_broker()
     add_http(n2, f"http://127.0.0.1:{service.port}/form",
              headers={"content-type": "application/x-www-form-urlencoded"})
     assert n2.connack("f1", username="bob", password="good") == 0
@@ -130,11 +131,11 @@ def test_get_and_form(node, service):
     assert service.requests[-1][2]["content-type"].startswith("application/x-www-form")
 
 
-def test_unreachable_and_slow_backends(node, service):
+def test_unreachable_and_slow_backends(make_broker, service):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]  # nothing listens there once closed
-    n = node()
+    n = make_broker()
     add_http(n, f"http://127.0.0.1:{dead}/auth")
     assert n.connack("c1", username="alice", password="good") == 0x87
     st = n.api.get(f"/authentication/{HTTP_ID}/status").json()
@@ -147,17 +148,16 @@ def test_unreachable_and_slow_backends(node, service):
                json={"user_id": "local", "password": "pw"})
     assert n.connack("c2", username="local", password="pw") == 0
     # a backend slower than request_timeout: ignored; the broker keeps serving others meanwhile
-    n2 = node()
+    n2 = make_broker()
     add_http(n2, f"http://127.0.0.1:{service.port}/auth")
     slow = n2.raw()
-    slow.send(__import__("protocol.rawmqtt", fromlist=["x"]).connect_packet(
-        "slowpoke", username="slow", password=b"good"))
+    slow.send(connect_packet("slowpoke", username="slow", password=b"good"))
     assert n2.connack("fast", username="alice", password="good") == 0
     assert slow.expect(2, timeout=10).rc == 0x87
 
 
-def test_validation(node):
-    n = node()
+def test_validation(make_broker):
+    n = make_broker()
     assert_error(n.api.post("/authentication", json={
         "mechanism": "password_based", "backend": "http", "url": "ftp://x"}),
         400, "BAD_REQUEST")

@@ -5,8 +5,8 @@ import socket
 import threading
 import time
 
-from tests.protocol import rawmqtt as R
-from tests.protocol.mqttclient import uid
+from support import rawmqtt as R
+from support.mqttclient import uid
 
 
 def _filed(b) -> int:

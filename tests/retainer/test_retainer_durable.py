@@ -12,17 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from emqpy.testing import BrokerThread
 
-from .mqtt_util import Client, uid, wait_until
-
-
-def _start(data_dir, overrides=None) -> BrokerThread:
-    return BrokerThread(overrides or {}, data_dir=str(data_dir)).start()
+from support.mqttclient import uid
+from support.paho_client import Client
+from support.servers import free_port
+from support.waiting import wait_until
 
 
-def test_retained_survive_restart(tmp_path):
-    bt = _start(tmp_path)
+def test_retained_survive_restart(make_broker, tmp_path):
+    bt = make_broker(data_dir=tmp_path)
     try:
         pub = Client(bt.port)
         pub.publish("keep/a", b"alpha", qos=1, retain=True, UserProperty=[("k", "v")],
@@ -35,7 +33,7 @@ def test_retained_survive_restart(tmp_path):
     finally:
         bt.stop()
 
-    bt = _start(tmp_path)
+    bt.start()
     try:
         assert bt.broker.retainer.store.get("keep/a").id == msgid
         sub = Client(bt.port)
@@ -57,8 +55,8 @@ def test_retained_survive_restart(tmp_path):
         bt.stop()
 
 
-def test_message_expiry_is_absolute_across_restart(tmp_path):
-    bt = _start(tmp_path)
+def test_message_expiry_is_absolute_across_restart(make_broker, tmp_path):
+    bt = make_broker(data_dir=tmp_path)
     try:
         pub = Client(bt.port)
         pub.publish("exp/short", b"s", qos=1, retain=True, MessageExpiryInterval=1)
@@ -71,8 +69,8 @@ def test_message_expiry_is_absolute_across_restart(tmp_path):
         assert rows["exp/long"] - rows["exp/short"] == pytest.approx(3599, abs=5)
     finally:
         bt.stop()
-    wait_until(lambda: rows["exp/short"] < time.time(), "the short expiry")
-    bt = _start(tmp_path)
+    wait_until(lambda: rows["exp/short"] < time.time(), what="the short expiry")
+    bt.start()
     try:
         assert bt.broker.retainer.store.get("exp/short") is None  # dropped at load
         sub = Client(bt.port)
@@ -90,9 +88,9 @@ def test_message_expiry_is_absolute_across_restart(tmp_path):
         bt.stop()
 
 
-def test_clear_interval_purges_expired(tmp_path):
-    bt = _start(tmp_path, {"retainer": {"msg_expiry_interval": "1s",
-                                        "msg_clear_interval": "1s"}})
+def test_clear_interval_purges_expired(make_broker, tmp_path):
+    bt = make_broker({"retainer": {"msg_expiry_interval": "1s",
+                                   "msg_clear_interval": "1s"}}, data_dir=tmp_path)
     try:
         pub = Client(bt.port)
         pub.publish("purge/me", b"p", qos=1, retain=True)
@@ -100,7 +98,7 @@ def test_clear_interval_purges_expired(tmp_path):
         assert bt.broker.retainer.store.get("purge/me") is not None
         # no subscriber and no API call looks at it: only the periodic purge can remove it
         wait_until(lambda: bt.call(lambda: bt.broker.retainer.store.get("purge/me")) is None,
-                   "the purge")
+                   what="the purge")
         assert bt.broker.retainer.sync(10)
         n = sqlite3.connect(tmp_path / "emqpy.db").execute(
             "SELECT count(*) FROM retained WHERE topic='purge/me'").fetchone()[0]
@@ -109,16 +107,10 @@ def test_clear_interval_purges_expired(tmp_path):
         bt.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _spawn(data_dir: Path, port: int) -> subprocess.Popen:
     env = dict(os.environ,
                EMQX_LISTENERS__TCP__DEFAULT__BIND=f"127.0.0.1:{port}",
-               EMQX_DASHBOARD__LISTENERS__HTTP__BIND=f"127.0.0.1:{_free_port()}",
+               EMQX_DASHBOARD__LISTENERS__HTTP__BIND=f"127.0.0.1:{free_port()}",
                # only the one TCP listener: the default ports may be taken on a test machine
                EMQX_LISTENERS__SSL__DEFAULT__ENABLE="false",
                EMQX_LISTENERS__WS__DEFAULT__ENABLE="false",
@@ -137,12 +129,12 @@ def _spawn(data_dir: Path, port: int) -> subprocess.Popen:
             return True
         except OSError:
             return False
-    wait_until(up, "the broker subprocess to listen", 30)
+    wait_until(up, what="the broker subprocess to listen", timeout=30)
     return proc
 
 
 def test_retained_survive_kill_9(tmp_path):
-    port = _free_port()
+    port = free_port()
     t = uid("k9")
     proc = _spawn(tmp_path, port)
     try:
@@ -153,7 +145,7 @@ def test_retained_survive_kill_9(tmp_path):
         db = sqlite3.connect(tmp_path / "emqpy.db")
         wait_until(lambda: db.execute("SELECT count(*) FROM retained WHERE topic LIKE ?",
                                       (t + "/%",)).fetchone()[0] == 50,
-                   "the retained messages to be committed")
+                   what="the retained messages to be committed")
         db.close()
     finally:
         proc.send_signal(signal.SIGKILL)

@@ -22,7 +22,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_port(port: int, proc=None, seconds: float = 30) -> None:
+def wait_port(port: int, proc=None, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -46,7 +46,7 @@ class RedisServer:
             [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir, "--requirepass", REDIS_PASSWORD],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_port(self.port, self.proc)
+        wait_port(self.port, self.proc)
 
     def client(self):
         import redis
@@ -93,7 +93,7 @@ class PostgresServer:
                    "--pwfile", pw])
         self._run([pg_ctl, "-D", self.data, "-w", "-l", os.path.join(self.dir, "log"),
                    "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start"])
-        _wait_port(self.port)
+        wait_port(self.port)
 
     def _run(self, cmd):
         subprocess.run(self.as_user + cmd, check=True, stdout=subprocess.DEVNULL,

@@ -1,35 +1,14 @@
-"""Small helpers shared by the retainer, banned and alarm tests: paho clients that record
-what they receive, a raw MQTT 3.1.1 CONNECT, an API client, and waiting for a condition."""
+"""`Client`: a paho client connected at construction that records what it receives (CONNACK
+code, messages, SUBACKs, disconnects), as the retainer, banned and alarm tests use it."""
 from __future__ import annotations
 
-import itertools
 import queue
-import socket
-import time
 
-import httpx
 import paho.mqtt.client as mqtt
-from paho.mqtt.properties import Properties
-from paho.mqtt.packettypes import PacketTypes
 
-WAIT = 10.0  # generous upper bound when waiting for something that must happen
-_ids = itertools.count()
-
-
-def uid(prefix: str) -> str:
-    return f"{prefix}-{time.time_ns() % 10**9}-{next(_ids)}"
-
-
-def wait_until(cond, what: str, timeout: float = WAIT):
-    """Poll `cond()` until it returns something truthy (returned); fail with `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        res = cond()
-        if res:
-            return res
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+from support.mqttclient import props as make_props
+from support.mqttclient import uid
+from support.waiting import WAIT
 
 
 class Client:
@@ -68,11 +47,7 @@ class Client:
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,
                 **props):
-        p = None
-        if props and self.v5:
-            p = Properties(PacketTypes.PUBLISH)
-            for k, v in props.items():
-                setattr(p, k, v)
+        p = make_props("PUBLISH", **props) if props and self.v5 else None
         info = self.c.publish(topic, payload, qos=qos, retain=retain, properties=p)
         if qos:
             info.wait_for_publish(WAIT)
@@ -93,29 +68,3 @@ class Client:
             self.c.disconnect()
         finally:
             self.c.loop_stop()
-
-
-def raw_connect_v311(port: int, clientid: str, username: str | None = None) -> bytes:
-    """Send an MQTT 3.1.1 CONNECT on a raw socket; returns the CONNACK bytes (4 bytes)."""
-    def s(b: bytes) -> bytes:
-        return len(b).to_bytes(2, "big") + b
-    flags = 0x02 | (0x80 if username is not None else 0)
-    payload = s(clientid.encode()) + (s(username.encode()) if username is not None else b"")
-    body = s(b"MQTT") + bytes([4, flags]) + (30).to_bytes(2, "big") + payload
-    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock:
-        sock.sendall(bytes([0x10, len(body)]) + body)
-        data = b""
-        while len(data) < 4:
-            try:
-                chunk = sock.recv(4 - len(data))
-            except ConnectionResetError:  # closed by the server without an answer
-                break
-            if not chunk:
-                break
-            data += chunk
-        return data
-
-
-def api(http_port: int) -> httpx.Client:
-    return httpx.Client(base_url=f"http://127.0.0.1:{http_port}/api/v5",
-                        auth=("admin", "public"), timeout=30)

@@ -90,20 +90,16 @@ def broker(request):
 
 
 @pytest.fixture
-def make_broker(make_mqtt_broker):
+def make_broker(make_mqtt_broker, request):
     """make_broker(overrides=None, data_dir=None) -> a started Node, stopped after the test."""
-    started: list[Node] = []
-
     def factory(overrides: dict | None = None, data_dir=None) -> Node:
         if TARGET == "mosquitto":
             pytest.skip("needs emqpy config overrides")
         n = Node(make_mqtt_broker(overrides, data_dir))
-        started.append(n)
+        request.addfinalizer(n.stop)
         return n
 
-    yield factory
-    for n in started:
-        n.stop()
+    return factory
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,14 @@
 """password_based:http against a real local HTTP service."""
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from support.node import assert_error
 from support.rawmqtt import connect_packet
+from support.servers import HttpServer, QuietHandler
 
 HTTP_ID = "password_based:http"
 
@@ -21,9 +20,7 @@ class AuthService:
         self.requests = []
         svc = self
 
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class H(QuietHandler):
             def _answer(self, params):
                 svc.requests.append((self.command, self.path,
                                      {k.lower(): v for k, v in self.headers.items()}, params))
@@ -31,27 +28,16 @@ class AuthService:
                 if user == "slow":
                     time.sleep(3)
                 if user == "err500":
-                    return self._send(500, {"result": "allow"})
+                    return self.send_json(500, {"result": "allow"})
                 if user == "nobody":
-                    return self._send(200, {"result": "ignore"})
+                    return self.send_json(200, {"result": "ignore"})
                 if user == "nocontent":
-                    return self._send(204, None)
+                    return self.send_json(204, None)
                 if user == "notjson":
-                    return self._send(200, b"allow")
+                    return self.send_json(200, b"allow")
                 ok = params.get("password") == "good"
-                self._send(200, {"result": "allow" if ok else "deny",
+                self.send_json(200, {"result": "allow" if ok else "deny",
                                  "is_superuser": user == "admin"})
-
-            def _send(self, code, body):
-                data = body if isinstance(body, bytes) else \
-                    (b"" if body is None else json.dumps(body).encode())
-                self.send_response(code)
-                if code != 204:
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                if code != 204:
-                    self.wfile.write(data)
 
             def do_POST(self):
                 n = int(self.headers.get("content-length", 0))
@@ -66,17 +52,11 @@ class AuthService:
                 q = parse_qs(urlsplit(self.path).query)
                 self._answer({k: v[0] for k, v in q.items()})
 
-            def log_message(self, *a):
-                pass
-
-        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.srv.daemon_threads = True
-        self.port = self.srv.server_port
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.srv = HttpServer(H)
+        self.port = self.srv.port
 
     def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self.srv.close()
 
 
 @pytest.fixture

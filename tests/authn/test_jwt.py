@@ -1,9 +1,7 @@
 """jwt authentication: HMAC, public keys, JWKS, claims, expiry."""
 import base64
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
@@ -12,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from support.node import assert_error
 from support.rawmqtt import DISCONNECT
+from support.servers import HttpServer, QuietHandler
 
 
 def add_jwt(n, **cfg):
@@ -93,18 +92,11 @@ def test_disconnect_after_expire(make_broker):
     assert pkts and pkts[-1].type == DISCONNECT and pkts[-1].rc == 0x87
 
 
-class _Jwks(BaseHTTPRequestHandler):
+class _Jwks(QuietHandler):
     body = b"{}"
 
     def do_GET(self):
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *a):
-        pass
+        self.send_json(200, self.body)
 
 
 def test_jwks(make_broker):
@@ -112,23 +104,20 @@ def test_jwks(make_broker):
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(priv.public_key()))
     jwk.update(kid="k1", alg="RS256", use="sig")
     handler = type("H", (_Jwks,), {"body": json.dumps({"keys": [jwk]}).encode()})
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
+    srv = HttpServer(handler)
     try:
         n = make_broker()
-        add_jwt(n, use_jwks=True, endpoint=f"http://127.0.0.1:{srv.server_port}/jwks")
+        add_jwt(n, use_jwks=True, endpoint=srv.url("/jwks"))
         t = tok(priv, "RS256", headers={"kid": "k1"}, sub="a")
         assert n.connack("c", password=t) == 0
         wrong = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         assert n.connack("c", password=tok(wrong, "RS256", headers={"kid": "k1"})) == 0x87
         assert n.api.get("/authentication/jwt/status").json()["status"] == "connected"
     finally:
-        srv.shutdown()
-        srv.server_close()
+        srv.close()
     # endpoint gone: tokens cannot be checked, clients are refused, status shows it
     n2 = make_broker()
-    add_jwt(n2, use_jwks=True, endpoint=f"http://127.0.0.1:{srv.server_port}/jwks")
+    add_jwt(n2, use_jwks=True, endpoint=srv.url("/jwks"))
     assert n2.connack("c", password=tok(priv, "RS256", headers={"kid": "k1"})) == 0x87
     st = n2.api.get("/authentication/jwt/status").json()
     assert st["status"] == "disconnected" and st["node_error"]

@@ -1,15 +1,13 @@
 """http, redis and postgresql authorization sources, seen by MQTT clients."""
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from support.node import assert_error
 from support.rawmqtt import PUBACK, SUBACK, publish_packet, subscribe_packet
-from support.servers import PG_PASSWORD, REDIS_PASSWORD, free_port
+from support.servers import PG_PASSWORD, REDIS_PASSWORD, HttpServer, QuietHandler, free_port
 
 
 def sub(c, topics, pid=1):
@@ -29,9 +27,7 @@ class AclService:
         self.requests = []
         svc = self
 
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class H(QuietHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
                 svc.requests.append(body)
@@ -40,24 +36,13 @@ class AclService:
                     time.sleep(2)
                 result = "allow" if t.startswith(("ok/", "slow/")) else \
                     "deny" if t.startswith("no/") else "ignore"
-                data = json.dumps({"result": result}).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(200, {"result": result})
 
-            def log_message(self, *a):
-                pass
-
-        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.srv.daemon_threads = True
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.srv.server_port}/acl"
+        self.srv = HttpServer(H)
+        self.url = self.srv.url("/acl")
 
     def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self.srv.close()
 
 
 @pytest.fixture

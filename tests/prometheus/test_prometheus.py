@@ -2,14 +2,13 @@
 figures following real MQTT traffic; no authentication by default, as in EMQX."""
 from __future__ import annotations
 
-import http.server
 import re
-import threading
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.mqttclient import uid
+from support.servers import HttpServer, QuietHandler
 from support.waiting import wait_until
 
 LINE = re.compile(r'^(# (TYPE|HELP) [a-zA-Z_:][a-zA-Z0-9_:]* .*|'
@@ -130,37 +129,28 @@ def test_settings_validation(node):
     assert node.get("/prometheus") == DEFAULTS  # nothing changed
 
 
-class _Gateway(http.server.ThreadingHTTPServer):
+class _Gateway(HttpServer):
     """A stand-in Pushgateway recording what is pushed to it."""
 
     def __init__(self):
         self.pushes: list[tuple[str, dict, str]] = []
         gw = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 gw.pushes.append((self.path, dict(self.headers), body.decode()))
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-
-            def log_message(self, *args):
-                pass
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.shutdown()
-        self.server_close()
+        super().__init__(Handler)
 
 
 def test_push_gateway_settings_persist_and_push(make_broker, tmp_path):
     gw = _Gateway()
     try:
         n = make_broker(data_dir=tmp_path)
-        url = f"http://127.0.0.1:{gw.server_address[1]}"
+        url = gw.url()
         body = {"push_gateway": {"enable": True, "url": url, "interval": "1s",
                                  "headers": {"X-Token": "secret"}},
                 "collectors": {"vm_memory": "enabled"}}

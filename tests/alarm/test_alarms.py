@@ -1,20 +1,12 @@
 """Alarms raised by the broker itself, listed by /alarms and published on $SYS."""
 from __future__ import annotations
 
-import asyncio
 import json
 
 from emqpy.config import update_root
 from support.mqttclient import uid
-from support.paho_client import Client
 from support.rawmqtt import connack_bytes
 from support.waiting import wait_until
-
-
-def _call(h, fn):
-    async def run():
-        return fn()
-    return asyncio.run_coroutine_threadsafe(run(), h.broker.loop).result(10)
 
 
 def _alarms(c, activated: bool | None = True):
@@ -28,11 +20,11 @@ def test_max_connections_alarm_activates_and_clears(make_broker):
     h = make_broker({"listeners": {"tcp": {"default": {"max_connections": 2}}},
                      "sysmon": {"vm": {"process_check_interval": "1s"}}})
     name = "too_many_connections/tcp:default"
-    watcher = Client(h.port, uid("watch"))
-    watcher.subscribe("$SYS/brokers/+/alarms/#")
+    watcher = h.mqtt(uid("watch"))
+    watcher.subscribe("$SYS/brokers/+/alarms/#", 1)
     c = h.api
     assert all(a["name"] != name for a in _alarms(c)["data"])
-    second = Client(h.port, uid("second"))  # the listener is now full
+    second = h.mqtt(uid("second"))  # the listener is now full
     found = wait_until(lambda: [a for a in _alarms(c)["data"] if a["name"] == name],
                        what="the alarm")
     a = found[0]
@@ -81,7 +73,7 @@ def test_system_memory_alarm_follows_watermark(make_broker):
     def raise_watermark():
         b = h.broker
         b.config = update_root(b.config, "sysmon", {"os": {"sysmem_high_watermark": "100%"}})
-    _call(h, raise_watermark)
+    h.call(raise_watermark)
     wait_until(lambda: not [a for a in _alarms(c)["data"] if a["name"] == name],
                what="the memory alarm to clear")
     assert [a["name"] for a in _alarms(c, False)["data"]] == [name]
@@ -114,7 +106,7 @@ def test_history_size_limit(make_broker):
         for i in range(4):
             h.broker.alarms.activate(f"test_alarm_{i}", {"i": i}, f"alarm {i}")
             h.broker.alarms.deactivate(f"test_alarm_{i}")
-    _call(h, cycle)
+    h.call(cycle)
     c = h.api
     names = [a["name"] for a in _alarms(c, False)["data"]]
     assert names == ["test_alarm_2", "test_alarm_3"]

@@ -9,7 +9,6 @@ import pytest
 from emqpy.config import load_config
 
 from support.mqttclient import uid
-from support.paho_client import Client
 
 
 @pytest.fixture
@@ -17,8 +16,8 @@ def h(make_broker):
     return make_broker({"sys_topics": {"sys_msg_interval": "disabled"}})
 
 
-def _retain(port, items):
-    pub = Client(port)
+def _retain(node, items):
+    pub = node.mqtt()
     for topic, payload in items:
         pub.publish(topic, payload, qos=1, retain=True)
     pub.close()
@@ -26,7 +25,7 @@ def _retain(port, items):
 
 def test_list_filter_and_paging(h):
     t = uid("lst")
-    _retain(h.port, [(f"{t}/a", b"1"), (f"{t}/b", b"2"), (f"{t}/c/d", b"3")])
+    _retain(h, [(f"{t}/a", b"1"), (f"{t}/b", b"2"), (f"{t}/c/d", b"3")])
     c = h.api
     r = c.get("/mqtt/retainer/messages", params={"topic": f"{t}/#"})
     assert r.status_code == 200
@@ -49,7 +48,7 @@ def test_list_filter_and_paging(h):
 
 def test_get_and_delete_one_message(h):
     t = uid("one") + "/x y/ü"
-    _retain(h.port, [(t, b"\x00payload")])
+    _retain(h, [(t, b"\x00payload")])
     url = "/mqtt/retainer/message/" + quote(t, safe="")
     c = h.api
     r = c.get(url)
@@ -61,15 +60,15 @@ def test_get_and_delete_one_message(h):
     r = c.get(url)
     assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND"
     assert c.delete(url).status_code == 404
-    sub = Client(h.port)
-    sub.subscribe(t)
+    sub = h.mqtt()
+    sub.subscribe(t, 1)
     sub.expect_none()  # the deletion is visible to a new subscriber
     sub.close()
 
 
 def test_delete_matching_and_all(h):
     t = uid("del")
-    _retain(h.port, [(f"{t}/a", b"1"), (f"{t}/b", b"2"), (f"{t}/keep/c", b"3")])
+    _retain(h, [(f"{t}/a", b"1"), (f"{t}/b", b"2"), (f"{t}/keep/c", b"3")])
     c = h.api
     assert c.delete("/mqtt/retainer/message/" + quote(f"{t}/+", safe="")).status_code == 204
     left = [m["topic"] for m in c.get("/mqtt/retainer/messages",
@@ -77,8 +76,8 @@ def test_delete_matching_and_all(h):
     assert left == [f"{t}/keep/c"]
     assert c.delete("/mqtt/retainer/messages").status_code == 204
     assert c.get("/mqtt/retainer/messages").json()["meta"]["count"] == 0
-    sub = Client(h.port)
-    sub.subscribe(f"{t}/#")
+    sub = h.mqtt()
+    sub.subscribe(f"{t}/#", 1)
     sub.expect_none()
     sub.close()
     assert h.broker.retainer.sync(10)
@@ -111,7 +110,7 @@ def test_config_get_put_validate_and_persist(make_broker, tmp_path):
         assert c.get("/mqtt/retainer").json()["max_payload_size"] == "4B"
         t = uid("cfg")
         # applied at once: payloads over 4 bytes and a third topic are not retained
-        _retain(bt.port, [(f"{t}/big", b"12345"), (f"{t}/1", b"1"), (f"{t}/2", b"2"),
+        _retain(bt, [(f"{t}/big", b"12345"), (f"{t}/1", b"1"), (f"{t}/2", b"2"),
                           (f"{t}/3", b"3")])
         assert sorted(bt.broker.retainer.store.topics()) == [f"{t}/1", f"{t}/2"]
     finally:
@@ -130,11 +129,11 @@ def test_disable_and_stop_publish_clear_msg(h):
     t = uid("dis")
     c = h.api
     assert c.put("/mqtt/retainer", json={"stop_publish_clear_msg": True}).status_code == 200
-    _retain(h.port, [(t, b"v")])
-    sub = Client(h.port)
-    sub.subscribe(t)
+    _retain(h, [(t, b"v")])
+    sub = h.mqtt()
+    sub.subscribe(t, 1)
     assert sub.get().payload == b"v"
-    pub = Client(h.port)
+    pub = h.mqtt()
     pub.publish(t, b"", qos=1, retain=True)
     sub.expect_none()  # the clearing publish is not forwarded
     assert h.broker.retainer.store.get(t) is None
@@ -142,8 +141,8 @@ def test_disable_and_stop_publish_clear_msg(h):
                                          "enable": False}).status_code == 200
     pub.publish(t, b"w", qos=1, retain=True)
     assert sub.get().payload == b"w"  # still routed, just not retained
-    late = Client(h.port)
-    late.subscribe(t)
+    late = h.mqtt()
+    late.subscribe(t, 1)
     late.expect_none()
     assert c.put("/mqtt/retainer", json={"enable": True}).status_code == 200
     for cl in (sub, pub, late):
@@ -154,20 +153,19 @@ def test_delivery_rate_paces_retained_delivery(h):
     """Retainer.dispatch (what the broker calls with a new subscription's retained messages)
     delivers within delivery_rate and sends the rest as the bucket refills."""
     t = uid("rate")
-    _retain(h.port, [(f"{t}/{i}", str(i).encode()) for i in range(5)])
+    _retain(h, [(f"{t}/{i}", str(i).encode()) for i in range(5)])
     c = h.api
     assert c.put("/mqtt/retainer", json={"delivery_rate": "2/s"}).status_code == 200
-    sub = Client(h.port)
-    sub.subscribe(f"{t}/none")  # a subscription to hand the retained messages to
+    sub = h.mqtt()
+    sub.subscribe(f"{t}/none", 1)  # a subscription to hand the retained messages to
     b = h.broker
 
     async def go():
-        sess = b.sessions[sub.clientid]
+        sess = b.sessions[sub.client_id]
         s = sess.subscriptions[f"{t}/none"]
         msgs = b.retainer.lookup(f"{t}/+")
         return b.retainer.dispatch(sess, s, msgs)
-    import asyncio
-    now = asyncio.run_coroutine_threadsafe(go(), b.loop).result(10)
+    now = h.call(go)
     assert now == 2  # one second's worth of tokens
     got = sorted(sub.get().payload for _ in range(5))
     assert got == [b"0", b"1", b"2", b"3", b"4"]

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 
-from support.mqttclient import uid
-from support.paho_client import Client
+from support.mqttclient import MqttClient, props, uid
 from support.servers import free_port
 from support.waiting import wait_until
 
@@ -22,9 +21,10 @@ from support.waiting import wait_until
 def test_retained_survive_restart(make_broker, tmp_path):
     bt = make_broker(data_dir=tmp_path)
     try:
-        pub = Client(bt.port)
-        pub.publish("keep/a", b"alpha", qos=1, retain=True, UserProperty=[("k", "v")],
-                    ContentType="text/plain", CorrelationData=b"\x00\x01")
+        pub = bt.mqtt()
+        pub.publish("keep/a", b"alpha", qos=1, retain=True, properties=props(
+            "PUBLISH", UserProperty=[("k", "v")], ContentType="text/plain",
+            CorrelationData=b"\x00\x01"))
         pub.publish("keep/b", b"beta", qos=2, retain=True)
         pub.publish("keep/gone", b"x", qos=1, retain=True)
         pub.publish("keep/gone", b"", qos=1, retain=True)  # deleted before the restart
@@ -36,7 +36,7 @@ def test_retained_survive_restart(make_broker, tmp_path):
     bt.start()
     try:
         assert bt.broker.retainer.store.get("keep/a").id == msgid
-        sub = Client(bt.port)
+        sub = bt.mqtt()
         sub.subscribe("keep/#", 2)
         got = {}
         for _ in range(2):
@@ -58,9 +58,11 @@ def test_retained_survive_restart(make_broker, tmp_path):
 def test_message_expiry_is_absolute_across_restart(make_broker, tmp_path):
     bt = make_broker(data_dir=tmp_path)
     try:
-        pub = Client(bt.port)
-        pub.publish("exp/short", b"s", qos=1, retain=True, MessageExpiryInterval=1)
-        pub.publish("exp/long", b"l", qos=1, retain=True, MessageExpiryInterval=3600)
+        pub = bt.mqtt()
+        pub.publish("exp/short", b"s", qos=1, retain=True,
+                    properties=props(MessageExpiryInterval=1))
+        pub.publish("exp/long", b"l", qos=1, retain=True,
+                    properties=props(MessageExpiryInterval=3600))
         pub.close()
         assert bt.broker.retainer.sync(10)
         rows = dict(sqlite3.connect(tmp_path / "emqpy.db").execute(
@@ -73,7 +75,7 @@ def test_message_expiry_is_absolute_across_restart(make_broker, tmp_path):
     bt.start()
     try:
         assert bt.broker.retainer.store.get("exp/short") is None  # dropped at load
-        sub = Client(bt.port)
+        sub = bt.mqtt()
         sub.subscribe("exp/+", 1)
         m = sub.get()
         assert m.topic == "exp/long"
@@ -92,7 +94,7 @@ def test_clear_interval_purges_expired(make_broker, tmp_path):
     bt = make_broker({"retainer": {"msg_expiry_interval": "1s",
                                    "msg_clear_interval": "1s"}}, data_dir=tmp_path)
     try:
-        pub = Client(bt.port)
+        pub = bt.mqtt()
         pub.publish("purge/me", b"p", qos=1, retain=True)
         pub.close()
         assert bt.broker.retainer.store.get("purge/me") is not None
@@ -138,7 +140,7 @@ def test_retained_survive_kill_9(tmp_path):
     t = uid("k9")
     proc = _spawn(tmp_path, port)
     try:
-        pub = Client(port)
+        pub = MqttClient("127.0.0.1", port).connect()
         for i in range(50):
             pub.publish(f"{t}/{i}", f"v{i}".encode(), qos=1, retain=True)
         pub.close()
@@ -152,7 +154,7 @@ def test_retained_survive_kill_9(tmp_path):
         proc.wait(10)
     proc = _spawn(tmp_path, port)
     try:
-        sub = Client(port)
+        sub = MqttClient("127.0.0.1", port).connect()
         sub.subscribe(f"{t}/#", 1)
         got = {}
         for _ in range(50):

@@ -2,7 +2,8 @@
 
 - `node.Node`: a started broker (emqpy.testing.BrokerThread) with an admin HTTP client on its
   API and MQTT clients that are closed with it; the `broker`/`make_broker` fixtures give one.
-- `mqttclient`: `MqttClient` (paho-mqtt wrapped so that every wait has a timeout), `uid()`.
+- `mqttclient`: `MqttClient` (paho-mqtt wrapped so that every wait has a timeout), `uid()`,
+  `props()`.
 - `rawmqtt`: MQTT packets written by hand over a plain socket, for byte-exact checks and
   malformed input; it must not share code with the codec under test (emqpy.mqtt).
 - `waiting`: `wait_until` for state that settles asynchronously; `WAIT`, `QUIET`.

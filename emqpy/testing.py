@@ -90,21 +90,11 @@ class BrokerThread:
         lst = self.broker.listeners.get(listener_id)
         return lst.port if lst is not None else None
 
-    @property
-    def port(self) -> int:
-        return self.listener_port("tcp:default")
-
-    @property
-    def ssl_port(self) -> int | None:
-        return self.listener_port("ssl:default")
-
-    @property
-    def ws_port(self) -> int | None:
-        return self.listener_port("ws:default")
-
-    @property
-    def wss_port(self) -> int | None:
-        return self.listener_port("wss:default")
+    # The bound port of each type's default listener (None when it is disabled).
+    port = property(lambda self: self.listener_port("tcp:default"))
+    ssl_port = property(lambda self: self.listener_port("ssl:default"))
+    ws_port = property(lambda self: self.listener_port("ws:default"))
+    wss_port = property(lambda self: self.listener_port("wss:default"))
 
     @property
     def http_port(self) -> int | None:

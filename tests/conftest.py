@@ -27,9 +27,10 @@ TARGET = os.environ.get("EMQPY_TEST_TARGET", "emqpy")
 PROBE_MODULE = "support.probe_api"
 
 # The plugin is found through its pytest11 entry point once emqpy is installed with it; until
-# then (an older install of this checkout), load it here. Registering it twice is an error.
-if not any(ep.value == "emqpy.testing"
-           for ep in importlib.metadata.entry_points(group="pytest11")):
+# then (an older install of this checkout) or with entry points off, load it here. Registering
+# it twice is an error.
+if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") or not any(
+        ep.value == "emqpy.testing" for ep in importlib.metadata.entry_points(group="pytest11")):
     pytest_plugins = ["emqpy.testing"]
 
 

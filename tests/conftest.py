@@ -1,7 +1,9 @@
-"""Shared fixtures: a real broker on free loopback ports.
+"""Shared fixtures: a real broker on free loopback ports, built on emqpy's pytest plugin
+(emqpy.testing: `mqtt_broker`, `make_mqtt_broker`); helpers live in tests/support.
 
 `broker` is one broker per test module with default config. `make_broker(overrides)` starts a
 broker with EMQX-shaped config overrides, e.g. ``make_broker({"mqtt": {"max_inflight": 2}})``.
+Both give a `support.node.Node`.
 
 Set EMQPY_TEST_TARGET=mosquitto to run the protocol tests against a local Mosquitto instead
 (useful to check that a test encodes MQTT behaviour, not an emqpy quirk); tests marked
@@ -9,18 +11,27 @@ Set EMQPY_TEST_TARGET=mosquitto to run the protocol tests against a local Mosqui
 """
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
+from emqpy.api import app as api_app
+from support.node import Node
+from support.servers import PostgresServer, RedisServer, free_port, wait_port
+
 TARGET = os.environ.get("EMQPY_TEST_TARGET", "emqpy")
+PROBE_MODULE = "support.probe_api"
+
+# The plugin is found through its pytest11 entry point once emqpy is installed with it; until
+# then (an older install of this checkout) or with entry points off, load it here. Registering
+# it twice is an error.
+if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") or not any(
+        ep.value == "emqpy.testing" for ep in importlib.metadata.entry_points(group="pytest11")):
+    pytest_plugins = ["emqpy.testing"]
 
 
 def pytest_configure(config):
@@ -36,25 +47,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class BrokerHandle:
-    host: str
-    port: int
-    broker: Any = None  # the emqpy.Broker, None when the target is Mosquitto
-    http_port: int | None = None
-
-    @property
-    def is_emqpy(self) -> bool:
-        return self.broker is not None
-
-
 class _Mosquitto:
+    """A local Mosquitto on a free port, with the attributes of a Node that tests read."""
+    host, broker, http_port, is_emqpy = "127.0.0.1", None, None, False
+
     def __init__(self):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="mosq-")
@@ -63,53 +59,87 @@ class _Mosquitto:
             f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
         self.proc = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
+        wait_port(self.port, self.proc, seconds=5)
 
-    def close(self):
+    def stop(self):
         self.proc.terminate()
         self.proc.wait(5)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _start_emqpy(tmp_path_factory, overrides: dict | None):
-    from emqpy.testing import BrokerThread
-
-    data_dir = tmp_path_factory.mktemp("emqpy-data")
-    bt = BrokerThread(overrides or {}, data_dir=str(data_dir))
-    bt.start()
-    return bt
+@pytest.fixture(scope="session", autouse=True)
+def _probe_routes():
+    """Mount the test-only probe router (support/probe_api.py) the way a feature module's
+    router is mounted, on every broker the tests start."""
+    if PROBE_MODULE not in api_app.ROUTER_MODULES:
+        api_app.ROUTER_MODULES.append(PROBE_MODULE)
+    yield
+    api_app.ROUTER_MODULES.remove(PROBE_MODULE)
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory):
+def broker(request):
+    """A broker with the default config shared by a module's tests: a Node, or Mosquitto."""
     if TARGET == "mosquitto":
         m = _Mosquitto()
-        yield BrokerHandle("127.0.0.1", m.port)
-        m.close()
+        yield m
+        m.stop()
         return
-    bt = _start_emqpy(tmp_path_factory, None)
-    yield BrokerHandle("127.0.0.1", bt.port, bt.broker, bt.http_port)
-    bt.stop()
+    n = Node(request.getfixturevalue("mqtt_broker"))
+    yield n
+    n.stop()
 
 
 @pytest.fixture
-def make_broker(tmp_path_factory):
-    started = []
-
-    def factory(overrides: dict | None = None) -> BrokerHandle:
+def make_broker(make_mqtt_broker, request):
+    """make_broker(overrides=None, data_dir=None) -> a started Node, stopped after the test."""
+    def factory(overrides: dict | None = None, data_dir=None) -> Node:
         if TARGET == "mosquitto":
             pytest.skip("needs emqpy config overrides")
-        bt = _start_emqpy(tmp_path_factory, overrides)
-        started.append(bt)
-        return BrokerHandle("127.0.0.1", bt.port, bt.broker, bt.http_port)
+        n = Node(make_mqtt_broker(overrides, data_dir))
+        request.addfinalizer(n.stop)
+        return n
 
-    yield factory
-    for bt in started:
-        bt.stop()
+    return factory
+
+
+@pytest.fixture(scope="module")
+def api(broker):
+    """The module's broker, for tests of the HTTP API (skipped against Mosquitto)."""
+    if not broker.is_emqpy:
+        pytest.skip("HTTP API")
+    return broker
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    """A broker sampling its metrics every second (nodes, stats, monitor, prometheus)."""
+    if TARGET == "mosquitto":
+        pytest.skip("HTTP API")
+    from emqpy.testing import BrokerThread  # here: the plugin module is imported by pytest
+
+    n = Node(BrokerThread({"dashboard": {"sample_interval": "1s"}},
+                          data_dir=str(tmp_path_factory.mktemp("emqpy-data"))).start())
+    yield n
+    n.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_server():
+    s = RedisServer()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_server():
+    s = PostgresServer()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def env(make_broker):
+    """A broker of its own for one test, with the default config (tests that count clients,
+    sessions or messages and must not see another test's)."""
+    return make_broker()

@@ -6,7 +6,7 @@ import jwt
 
 from emqpy.api.auth import LoginLock
 
-from .test_platform import assert_error
+from support.node import assert_error
 
 WWW_AUTH = 'Basic Realm="emqx-dashboard"'
 
@@ -111,8 +111,8 @@ def test_forged_and_expired_tokens(api):
                      401, "TOKEN_TIME_OUT")
 
 
-def test_token_lifetime_follows_config(make_api):
-    h = make_api({"dashboard": {"token_expired_time": "2m"}})
+def test_token_lifetime_follows_config(make_broker):
+    h = make_broker({"dashboard": {"token_expired_time": "2m"}})
     claims = jwt.decode(h.token(), options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 120
     row = h.store.query_one("SELECT * FROM dashboard_tokens WHERE jti=?", (claims["jti"],))
@@ -189,8 +189,8 @@ def test_login_lock_window_and_expiry():
     assert not lock.locked("v")
 
 
-def test_user_basic_auth_can_be_switched_off(make_api):
-    h = make_api({"dashboard": {"allow_user_basic_auth": False}})
+def test_user_basic_auth_can_be_switched_off(make_broker):
+    h = make_broker({"dashboard": {"allow_user_basic_auth": False}})
     k = None
     with h.bearer() as c:  # users still log in and use tokens
         r = c.post("/api/v5/api_key", json={"name": "only-keys"})

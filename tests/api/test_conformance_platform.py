@@ -12,11 +12,10 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.routing import iter_route_contexts
-from protocol.mqttclient import MqttClient
 
 from emqpy.api import routing
-
-from .test_platform import assert_error
+from support.mqttclient import MqttClient
+from support.node import assert_error
 
 
 @pytest.mark.parametrize("path", ["/status", "/api/v5/status"])

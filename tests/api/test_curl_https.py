@@ -8,6 +8,8 @@ import subprocess
 import httpx
 import pytest
 
+from support.servers import free_port
+
 CURL = shutil.which("curl")
 
 
@@ -69,9 +71,9 @@ def _self_signed(tmp_path):
     return certfile, keyfile
 
 
-def test_https_listener(make_api, tmp_path):
+def test_https_listener(make_broker, tmp_path):
     certfile, keyfile = _self_signed(tmp_path)
-    h = make_api({"dashboard": {"listeners": {"https": {
+    h = make_broker({"dashboard": {"listeners": {"https": {
         "bind": "127.0.0.1:0",
         "ssl_options": {"certfile": str(certfile), "keyfile": str(keyfile)}}}}})
     port = h.broker.api.https_port
@@ -83,13 +85,6 @@ def test_https_listener(make_api, tmp_path):
         assert c.get(f"https://localhost:{port}/status").status_code == 200
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(CURL is None, reason="curl not installed")
 def test_emqpy_start_serves_the_api(tmp_path):
     """`emqpy start` runs the API in the broker's process; the seed's curl works against it."""
@@ -98,9 +93,9 @@ def test_emqpy_start_serves_the_api(tmp_path):
     import time
     from pathlib import Path
 
-    http_port = _free_port()
+    http_port = free_port()
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]),
-               EMQX_LISTENERS__TCP__DEFAULT__BIND=f"127.0.0.1:{_free_port()}",
+               EMQX_LISTENERS__TCP__DEFAULT__BIND=f"127.0.0.1:{free_port()}",
                EMQX_DASHBOARD__LISTENERS__HTTP__BIND=f"127.0.0.1:{http_port}")
     for k in [k for k in env if k.startswith("EMQX_LISTENERS__") and "TCP__DEFAULT" not in k]:
         del env[k]

@@ -84,8 +84,8 @@ def test_swagger_ui_and_assets_served_locally(api):
         assert c.get("/api-docs/nonexistent.js").status_code == 404
 
 
-def test_swagger_support_off_hides_docs(make_api):
-    h = make_api({"dashboard": {"swagger_support": False}})
+def test_swagger_support_off_hides_docs(make_broker):
+    h = make_broker({"dashboard": {"swagger_support": False}})
     with h.client() as c:
         assert c.get("/api-docs/index.html").status_code == 404
         assert c.get("/api-docs/swagger.json").status_code == 404

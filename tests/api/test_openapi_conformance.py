@@ -260,7 +260,7 @@ def live_schema(api):
     return schemathesis.openapi.from_url(api.url("/api-docs/swagger.json"))
 
 
-# Only what changes nothing; not the test-only probe routes (tests/api/probe_api.py).
+# Only what changes nothing; not the test-only probe routes (tests/support/probe_api.py).
 schema = schemathesis.pytest.from_fixture("live_schema").include(method="GET").exclude(
     path_regex="^/probe/")
 

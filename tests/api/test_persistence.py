@@ -11,13 +11,13 @@ import httpx
 
 from emqpy.dashboard.cli import admins_main
 
-from .test_platform import assert_error
+from support.node import assert_error
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_users_keys_and_tokens_survive_restart(make_api, tmp_path):
-    h = make_api(data_dir=tmp_path)
+def test_users_keys_and_tokens_survive_restart(make_broker, tmp_path):
+    h = make_broker(data_dir=tmp_path)
     k = h.new_key("persist-key", desc="kept")
     with h.client(auth=("admin", "public")) as c:
         c.post("/api/v5/users", json={"username": "keeper", "password": "keeper-pw1"})
@@ -31,8 +31,8 @@ def test_users_keys_and_tokens_survive_restart(make_api, tmp_path):
         assert c.get("/api/v5/api_key/persist-key").json()["desc"] == "kept"
 
 
-def test_default_user_is_created_on_first_start_only(make_api, tmp_path):
-    h = make_api({"dashboard": {"default_username": "boss", "default_password": "first-pw1"}},
+def test_default_user_is_created_on_first_start_only(make_broker, tmp_path):
+    h = make_broker({"dashboard": {"default_username": "boss", "default_password": "first-pw1"}},
                  data_dir=tmp_path)
     with h.client(auth=("boss", "first-pw1")) as c:
         assert [u["username"] for u in c.get("/api/v5/users").json()] == ["boss"]
@@ -44,10 +44,10 @@ def test_default_user_is_created_on_first_start_only(make_api, tmp_path):
         assert [u["username"] for u in c.get("/api/v5/users").json()] == ["second"]
 
 
-def test_api_key_bootstrap_file(make_api, tmp_path):
+def test_api_key_bootstrap_file(make_broker, tmp_path):
     f = tmp_path / "keys.txt"
     f.write_text("# automation keys\nci-key:ci-secret-123\n\nbroken line\nops:ops-secret-456:admin\n")
-    h = make_api({"api_key": {"bootstrap_file": str(f)}})
+    h = make_broker({"api_key": {"bootstrap_file": str(f)}})
     for key, secret in (("ci-key", "ci-secret-123"), ("ops", "ops-secret-456")):
         with h.client(auth=(key, secret)) as c:
             assert c.get("/api/v5/probe/whoami").json() == {"kind": "api_key", "name": key}
@@ -65,8 +65,8 @@ def test_api_key_bootstrap_file(make_api, tmp_path):
         assert c.get("/api/v5/probe/whoami").status_code == 401
 
 
-def test_ctl_admins(make_api, tmp_path, capsys):
-    h = make_api(data_dir=tmp_path)
+def test_ctl_admins(make_broker, tmp_path, capsys):
+    h = make_broker(data_dir=tmp_path)
     assert admins_main(["add", "ctl_user", "ctl-pass-1", "added by ctl"], tmp_path) == 0
     with h.client(auth=("ctl_user", "ctl-pass-1")) as c:
         users = {u["username"]: u for u in c.get("/api/v5/users").json()}

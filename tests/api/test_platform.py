@@ -2,6 +2,7 @@
 import logging
 
 from emqpy.api.errors import ERROR_CODE_NAMES
+from support.node import assert_error
 
 SEED_CODES = """WRONG_USERNAME_OR_PWD WRONG_USERNAME_OR_PWD_OR_API_KEY_OR_API_SECRET BAD_REQUEST
 NOT_MATCH ALREADY_EXISTS BAD_CONFIG_SCHEMA BAD_LISTENER_ID BAD_NODE_NAME BAD_RPC BAD_TOPIC
@@ -9,16 +10,6 @@ EXCEED_LIMIT INVALID_PARAMETER CONFLICT NO_DEFAULT_VALUE DEPENDENCY_EXISTS
 MESSAGE_ID_SCHEMA_ERROR INVALID_ID MESSAGE_ID_NOT_FOUND NOT_FOUND CLIENTID_NOT_FOUND
 CLIENT_NOT_FOUND RESOURCE_NOT_FOUND TOPIC_NOT_FOUND USER_NOT_FOUND INTERNAL_ERROR
 SERVICE_UNAVAILABLE SOURCE_ERROR UPDATE_FAILED REST_FAILED CLIENT_NOT_RESPONSE""".split()
-
-
-def assert_error(r, status, code, *fragments):
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    body = r.json()
-    assert body["code"] == code, body
-    assert body["message"] and body["reason"] == body["message"]
-    for f in fragments:
-        assert f in body["message"], body["message"]
 
 
 def test_status_text_and_json_without_auth(api):

@@ -17,8 +17,8 @@ def test_expiry_parsing():
     assert rfc3339(1640995200).startswith(("2021-12-31T", "2022-01-01T"))
 
 
-def test_cors_switch(make_api):
-    h = make_api({"dashboard": {"cors": True}})
+def test_cors_switch(make_broker):
+    h = make_broker({"dashboard": {"cors": True}})
     with h.client() as c:
         r = c.options("/api/v5/users", headers={"Origin": "http://example.com",
                                                 "Access-Control-Request-Method": "GET"})

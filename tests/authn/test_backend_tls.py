@@ -1,9 +1,9 @@
 """TLS options emqpy cannot honour yet are refused with 400, never silently ignored."""
-from .helpers import assert_error
+from support.node import assert_error
 
 
-def test_database_backend_tls_is_refused(node):
-    n = node()
+def test_database_backend_tls_is_refused(make_broker):
+    n = make_broker()
     for backend, extra in (("postgresql", {"database": "mqtt", "query": "SELECT 1"}),
                            ("redis", {"redis_type": "single", "cmd": "HMGET mqtt_user:${username} password_hash",
                                       "database": 0})):
@@ -15,8 +15,8 @@ def test_database_backend_tls_is_refused(node):
     assert n.api.get("/authentication").json() == []
 
 
-def test_http_backend_client_certificates_are_refused(node):
-    n = node()
+def test_http_backend_client_certificates_are_refused(make_broker):
+    n = make_broker()
     body = {"mechanism": "password_based", "backend": "http", "url": "https://127.0.0.1:1/auth",
             "ssl": {"enable": True, "certfile": "/tmp/c.pem", "keyfile": "/tmp/k.pem"}}
     r = n.api.post("/authentication", json=body)

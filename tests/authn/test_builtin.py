@@ -5,7 +5,7 @@ import json
 import bcrypt
 import pytest
 
-from .helpers import assert_error
+from support.node import assert_error
 
 BUILTIN = "password_based:built_in_database"
 
@@ -25,8 +25,8 @@ def add_user(n, user_id, password, superuser=False, aid=BUILTIN):
     return r.json()
 
 
-def test_no_authenticator_allows_everyone(node):
-    n = node()
+def test_no_authenticator_allows_everyone(make_broker):
+    n = make_broker()
     assert n.api.get("/authentication").json() == []
     assert n.connack("anon1") == 0
     assert n.connack("anon2", username="x", password="y", version=4) == 0
@@ -42,8 +42,8 @@ def test_no_authenticator_allows_everyone(node):
     {"name": "bcrypt", "salt_rounds": 5},
     {"name": "pbkdf2", "mac_fun": "sha256", "iterations": 10, "dk_length": 32},
 ])
-def test_password_outcomes(node, alg):
-    n = node()
+def test_password_outcomes(make_broker, alg):
+    n = make_broker()
     add_builtin(n, password_hash_algorithm=alg)
     add_user(n, "alice", "s3cret")
     assert n.connack("c1", username="alice", password="s3cret") == 0
@@ -60,8 +60,8 @@ def test_password_outcomes(node, alg):
     assert st["metrics"]["nomatch"] == 3 and st["metrics"]["total"] == 7
 
 
-def test_user_id_type_clientid(node):
-    n = node()
+def test_user_id_type_clientid(make_broker):
+    n = make_broker()
     add_builtin(n, user_id_type="clientid")
     add_user(n, "dev-1", "pw1")
     assert n.connack("dev-1", username="anything", password="pw1") == 0
@@ -69,8 +69,8 @@ def test_user_id_type_clientid(node):
     assert n.connack("dev-2", password="pw1") == 0x87
 
 
-def test_users_crud_paging_search(node):
-    n = node()
+def test_users_crud_paging_search(make_broker):
+    n = make_broker()
     add_builtin(n)
     base = f"/authentication/{BUILTIN}/users"
     for i in range(12):
@@ -98,8 +98,8 @@ def test_users_crud_paging_search(node):
     assert_error(n.api.get("/authentication/jwt/users"), 404, "NOT_FOUND")
 
 
-def test_import_emqx_exports(node, tmp_path):
-    n = node()
+def test_import_emqx_exports(make_broker, tmp_path):
+    n = make_broker()
     add_builtin(n, password_hash_algorithm={"name": "sha256", "salt_position": "suffix"})
     url = f"/authentication/{BUILTIN}/import_users"
     # EMQX's hash CSV: hex(sha256(password ++ salt)) with a suffix salt
@@ -135,9 +135,9 @@ def test_import_emqx_exports(node, tmp_path):
     assert n.api.post(url, params={"type": "other"}, json=[]).status_code == 400
 
 
-def test_bcrypt_hash_from_emqx_export(node):
+def test_bcrypt_hash_from_emqx_export(make_broker):
     """EMQX keeps the bcrypt salt next to the full bcrypt hash; the hash alone must verify."""
-    n = node()
+    n = make_broker()
     add_builtin(n, password_hash_algorithm={"name": "bcrypt"})
     salt = bcrypt.gensalt(6)
     ph = bcrypt.hashpw(b"bpass", salt).decode()
@@ -148,8 +148,8 @@ def test_bcrypt_hash_from_emqx_export(node):
     assert n.connack("c", username="bu", password="nope") == 0x86
 
 
-def test_authenticator_crud_and_validation(node):
-    n = node()
+def test_authenticator_crud_and_validation(make_broker):
+    n = make_broker()
     assert_error(n.api.post("/authentication", json={"mechanism": "password_based",
                                                      "backend": "nosuch"}), 400, "BAD_REQUEST")
     assert_error(n.api.post("/authentication", json={
@@ -180,10 +180,10 @@ def test_authenticator_crud_and_validation(node):
     assert n.api.get(f"/authentication/{BUILTIN}/users").json()["meta"]["count"] == 0
 
 
-def test_authenticators_carry_their_id(node):
+def test_authenticators_carry_their_id(make_broker):
     # EMQX's emqx_authn_api adds `id` to every authenticator it shows: list, one, and the
     # POST answer; a GET answer sent back to PUT (id included) is accepted.
-    n = node()
+    n = make_broker()
     assert add_builtin(n)["id"] == BUILTIN
     r = n.api.post("/authentication", json={"mechanism": "jwt", "algorithm": "hmac-based",
                                             "secret": "topsecret"})
@@ -200,8 +200,8 @@ def test_authenticators_carry_their_id(node):
         **n.api.get("/authentication/jwt").json(), "id": BUILTIN}), 400, "BAD_REQUEST")
 
 
-def test_order_and_position(node):
-    n = node()
+def test_order_and_position(make_broker):
+    n = make_broker()
     add_builtin(n)
     r = n.api.post("/authentication", json={"mechanism": "jwt", "algorithm": "hmac-based",
                                             "secret": "topsecret"})
@@ -228,8 +228,8 @@ def test_order_and_position(node):
     assert n.broker.authn.get("jwt").cfg["secret"] == "topsecret"
 
 
-def test_persisted_across_restart(node):
-    n = node()
+def test_persisted_across_restart(make_broker):
+    n = make_broker()
     add_builtin(n, password_hash_algorithm={"name": "sha512", "salt_position": "suffix"})
     add_user(n, "keep", "me", superuser=True)
     n.restart()
@@ -239,19 +239,19 @@ def test_persisted_across_restart(node):
     assert n.connack("c", username="keep", password="no") == 0x86
 
 
-def test_from_config_file_and_listener_enable_authn(node):
-    n = node({"authentication": [{"mechanism": "password_based",
+def test_from_config_file_and_listener_enable_authn(make_broker):
+    n = make_broker({"authentication": [{"mechanism": "password_based",
                                   "backend": "built_in_database"}],
               "listeners": {"tcp": {"default": {"enable_authn": False}}}})
     assert n.api.get("/authentication").json()[0]["backend"] == "built_in_database"
     assert n.connack("c", username="nobody", password="x") == 0  # listener skips authn
-    n2 = node({"authentication": [{"mechanism": "password_based",
+    n2 = make_broker({"authentication": [{"mechanism": "password_based",
                                    "backend": "built_in_database"}]})
     assert n2.connack("c", username="nobody", password="x") == 0x87
 
 
-def test_superuser_flag_reaches_channel(node):
-    n = node()
+def test_superuser_flag_reaches_channel(make_broker):
+    n = make_broker()
     add_builtin(n)
     add_user(n, "root", "pw", superuser=True)
     add_user(n, "user", "pw")

@@ -4,8 +4,8 @@ import hashlib
 import bcrypt
 import pytest
 
-from .helpers import assert_error
-from .servers import PG_PASSWORD, REDIS_PASSWORD, free_port
+from support.node import assert_error
+from support.servers import PG_PASSWORD, REDIS_PASSWORD, free_port
 
 pytest.importorskip("redis")
 pytest.importorskip("asyncpg")
@@ -21,12 +21,12 @@ def add(n, body):
     return r.json()
 
 
-def test_redis(node, redis_server):
+def test_redis(make_broker, redis_server):
     r = redis_server.client()
     r.hset("mqtt_user:alice", mapping={"password_hash": sha256_prefix("s4lt", "pw"),
                                        "salt": "s4lt", "is_superuser": "1"})
     r.hset("mqtt_user:bob", mapping={"password_hash": sha256_prefix("x", "pw"), "salt": "x"})
-    n = node()
+    n = make_broker()
     cfg = add(n, {"backend": "redis", "server": f"127.0.0.1:{redis_server.port}",
                   "password": REDIS_PASSWORD, "database": 0,
                   "cmd": "HMGET mqtt_user:${username} password_hash salt is_superuser"})
@@ -42,7 +42,7 @@ def test_redis(node, redis_server):
     assert REDIS_PASSWORD not in n.api.get("/authentication").text
     # HGET form with bcrypt
     r.hset("bc:dave", "password_hash", bcrypt.hashpw(b"bpw", bcrypt.gensalt(5)).decode())
-    n2 = node()
+    n2 = make_broker()
     add(n2, {"backend": "redis", "server": f"127.0.0.1:{redis_server.port}",
              "password": REDIS_PASSWORD, "cmd": "HGET bc:${username} password_hash",
              "password_hash_algorithm": {"name": "bcrypt"}})
@@ -50,8 +50,8 @@ def test_redis(node, redis_server):
     assert n2.connack("d", username="dave", password="no") == 0x86
 
 
-def test_redis_failures(node, redis_server):
-    n = node()
+def test_redis_failures(make_broker, redis_server):
+    n = make_broker()
     assert_error(n.api.post("/authentication", json={
         "mechanism": "password_based", "backend": "redis", "server": "127.0.0.1:1",
         "cmd": "GET ${username}"}), 400, "BAD_REQUEST")
@@ -61,7 +61,7 @@ def test_redis_failures(node, redis_server):
     assert n.connack("c", username="alice", password="pw") == 0x87
     st = n.api.get("/authentication/password_based:redis/status").json()
     assert st["status"] == "disconnected" and st["node_error"]
-    n2 = node()
+    n2 = make_broker()
     add(n2, {"backend": "redis", "server": f"127.0.0.1:{free_port()}",
              "cmd": "HMGET u:${username} password_hash salt"})
     assert n2.connack("c", username="alice", password="pw") == 0x87
@@ -69,7 +69,7 @@ def test_redis_failures(node, redis_server):
         == "disconnected"
 
 
-def test_postgresql(node, pg_server):
+def test_postgresql(make_broker, pg_server):
     pg_server.sql(
         "CREATE TABLE mqtt_user (username text primary key, password_hash text, salt text,"
         " is_superuser boolean)",
@@ -77,7 +77,7 @@ def test_postgresql(node, pg_server):
          hashlib.sha512(b"pw" + b"pep").hexdigest(), "pep", True),
         ("INSERT INTO mqtt_user VALUES ($1, $2, $3, $4)", "o'brien",
          hashlib.sha512(b"pw2" + b"q").hexdigest(), "q", False))
-    n = node()
+    n = make_broker()
     cfg = add(n, {"backend": "postgresql", "server": f"127.0.0.1:{pg_server.port}",
                   "database": "postgres", "username": "postgres", "password": PG_PASSWORD,
                   "password_hash_algorithm": {"name": "sha512", "salt_position": "suffix"},
@@ -97,7 +97,7 @@ def test_postgresql(node, pg_server):
                     "query": "SELECT nope FROM missing WHERE x = ${username}"})
     assert n.connack("p5", username="alice", password="pw") == 0x87
     # the server goes away
-    n2 = node()
+    n2 = make_broker()
     add(n2, {"backend": "postgresql", "server": f"127.0.0.1:{free_port()}",
              "database": "postgres", "username": "postgres", "password": "x",
              "query": "SELECT password_hash FROM mqtt_user WHERE username = ${username}"})

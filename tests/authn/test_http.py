@@ -1,14 +1,14 @@
 """password_based:http against a real local HTTP service."""
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .helpers import assert_error
+from support.node import assert_error
+from support.rawmqtt import connect_packet
+from support.servers import HttpServer, QuietHandler
 
 HTTP_ID = "password_based:http"
 
@@ -20,9 +20,7 @@ class AuthService:
         self.requests = []
         svc = self
 
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class H(QuietHandler):
             def _answer(self, params):
                 svc.requests.append((self.command, self.path,
                                      {k.lower(): v for k, v in self.headers.items()}, params))
@@ -30,27 +28,16 @@ class AuthService:
                 if user == "slow":
                     time.sleep(3)
                 if user == "err500":
-                    return self._send(500, {"result": "allow"})
+                    return self.send_json(500, {"result": "allow"})
                 if user == "nobody":
-                    return self._send(200, {"result": "ignore"})
+                    return self.send_json(200, {"result": "ignore"})
                 if user == "nocontent":
-                    return self._send(204, None)
+                    return self.send_json(204, None)
                 if user == "notjson":
-                    return self._send(200, b"allow")
+                    return self.send_json(200, b"allow")
                 ok = params.get("password") == "good"
-                self._send(200, {"result": "allow" if ok else "deny",
+                self.send_json(200, {"result": "allow" if ok else "deny",
                                  "is_superuser": user == "admin"})
-
-            def _send(self, code, body):
-                data = body if isinstance(body, bytes) else \
-                    (b"" if body is None else json.dumps(body).encode())
-                self.send_response(code)
-                if code != 204:
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                if code != 204:
-                    self.wfile.write(data)
 
             def do_POST(self):
                 n = int(self.headers.get("content-length", 0))
@@ -65,17 +52,11 @@ class AuthService:
                 q = parse_qs(urlsplit(self.path).query)
                 self._answer({k: v[0] for k, v in q.items()})
 
-            def log_message(self, *a):
-                pass
-
-        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.srv.daemon_threads = True
-        self.port = self.srv.server_port
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.srv = HttpServer(H)
+        self.port = self.srv.port
 
     def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self.srv.close()
 
 
 @pytest.fixture
@@ -95,8 +76,8 @@ def add_http(n, url, **cfg):
     return r.json()
 
 
-def test_post_json(node, service):
-    n = node()
+def test_post_json(make_broker, service):
+    n = make_broker()
     add_http(n, f"http://127.0.0.1:{service.port}/auth/${{clientid}}")
     assert n.connack("c1", username="alice", password="good") == 0
     method, path, headers, params = service.requests[-1]
@@ -116,13 +97,13 @@ def test_post_json(node, service):
     assert m["metrics"]["success"] == 3 and m["metrics"]["failed"] == 2
 
 
-def test_get_and_form(node, service):
-    n = node()
+def test_get_and_form(make_broker, service):
+    n = make_broker()
     add_http(n, f"http://127.0.0.1:{service.port}/check", method="get")
     assert n.connack("g1", username="bob", password="good") == 0
     method, path, headers, params = service.requests[-1]
     assert method == "GET" and path.startswith("/check?") and params["clientid"] == "g1"
-    n2 = node()
+    n2 = make_broker()
     add_http(n2, f"http://127.0.0.1:{service.port}/form",
              headers={"content-type": "application/x-www-form-urlencoded"})
     assert n2.connack("f1", username="bob", password="good") == 0
@@ -130,11 +111,11 @@ def test_get_and_form(node, service):
     assert service.requests[-1][2]["content-type"].startswith("application/x-www-form")
 
 
-def test_unreachable_and_slow_backends(node, service):
+def test_unreachable_and_slow_backends(make_broker, service):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]  # nothing listens there once closed
-    n = node()
+    n = make_broker()
     add_http(n, f"http://127.0.0.1:{dead}/auth")
     assert n.connack("c1", username="alice", password="good") == 0x87
     st = n.api.get(f"/authentication/{HTTP_ID}/status").json()
@@ -147,17 +128,16 @@ def test_unreachable_and_slow_backends(node, service):
                json={"user_id": "local", "password": "pw"})
     assert n.connack("c2", username="local", password="pw") == 0
     # a backend slower than request_timeout: ignored; the broker keeps serving others meanwhile
-    n2 = node()
+    n2 = make_broker()
     add_http(n2, f"http://127.0.0.1:{service.port}/auth")
     slow = n2.raw()
-    slow.send(__import__("protocol.rawmqtt", fromlist=["x"]).connect_packet(
-        "slowpoke", username="slow", password=b"good"))
+    slow.send(connect_packet("slowpoke", username="slow", password=b"good"))
     assert n2.connack("fast", username="alice", password="good") == 0
     assert slow.expect(2, timeout=10).rc == 0x87
 
 
-def test_validation(node):
-    n = node()
+def test_validation(make_broker):
+    n = make_broker()
     assert_error(n.api.post("/authentication", json={
         "mechanism": "password_based", "backend": "http", "url": "ftp://x"}),
         400, "BAD_REQUEST")

@@ -1,16 +1,16 @@
 """jwt authentication: HMAC, public keys, JWKS, claims, expiry."""
 import base64
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from .helpers import DISCONNECT, assert_error
+from support.node import assert_error
+from support.rawmqtt import DISCONNECT
+from support.servers import HttpServer, QuietHandler
 
 
 def add_jwt(n, **cfg):
@@ -23,8 +23,8 @@ def tok(key, alg="HS256", headers=None, **claims):
     return jwt.encode(claims, key, algorithm=alg, headers=headers)
 
 
-def test_hmac(node):
-    n = node()
+def test_hmac(make_broker):
+    n = make_broker()
     cfg = add_jwt(n, algorithm="hmac-based", secret="k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y", verify_claims={"sub": "${clientid}"})
     assert cfg["secret"] == "******" and cfg["from"] == "password"
     now = time.time()
@@ -43,8 +43,8 @@ def test_hmac(node):
     assert n.connack("dev1") == 0x87
 
 
-def test_hmac_base64_secret_from_username_and_superuser(node):
-    n = node()
+def test_hmac_base64_secret_from_username_and_superuser(make_broker):
+    n = make_broker()
     raw = b"\x01\x02binary-secret" * 5
     add_jwt(n, algorithm="hmac-based", secret=base64.b64encode(raw).decode(),
             secret_base64_encoded=True, **{"from": "username"},
@@ -64,14 +64,14 @@ def test_hmac_base64_secret_from_username_and_superuser(node):
 
 
 @pytest.mark.parametrize("kind", ["rsa", "ec"])
-def test_public_key(node, kind):
+def test_public_key(make_broker, kind):
     if kind == "rsa":
         priv, alg = rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256"
     else:
         priv, alg = ec.generate_private_key(ec.SECP256R1()), "ES256"
     pem = priv.public_key().public_bytes(serialization.Encoding.PEM,
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
-    n = node()
+    n = make_broker()
     add_jwt(n, algorithm="public-key", public_key=pem.decode())
     assert n.connack("c", password=tok(priv, alg, sub="x")) == 0
     other = ec.generate_private_key(ec.SECP256R1())
@@ -83,8 +83,8 @@ def test_public_key(node, kind):
                  400, "BAD_REQUEST")
 
 
-def test_disconnect_after_expire(node):
-    n = node()
+def test_disconnect_after_expire(make_broker):
+    n = make_broker()
     add_jwt(n, algorithm="hmac-based", secret="s-s-s-s-s-s-s-s-s-s-s-s-s-s-s-s-s")
     c, code = n.connect("short", password=tok("s-s-s-s-s-s-s-s-s-s-s-s-s-s-s-s-s", exp=int(time.time()) + 2))
     assert code == 0
@@ -92,50 +92,40 @@ def test_disconnect_after_expire(node):
     assert pkts and pkts[-1].type == DISCONNECT and pkts[-1].rc == 0x87
 
 
-class _Jwks(BaseHTTPRequestHandler):
+class _Jwks(QuietHandler):
     body = b"{}"
 
     def do_GET(self):
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *a):
-        pass
+        self.send_json(200, self.body)
 
 
-def test_jwks(node):
+def test_jwks(make_broker):
     priv = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(priv.public_key()))
     jwk.update(kid="k1", alg="RS256", use="sig")
     handler = type("H", (_Jwks,), {"body": json.dumps({"keys": [jwk]}).encode()})
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
+    srv = HttpServer(handler)
     try:
-        n = node()
-        add_jwt(n, use_jwks=True, endpoint=f"http://127.0.0.1:{srv.server_port}/jwks")
+        n = make_broker()
+        add_jwt(n, use_jwks=True, endpoint=srv.url("/jwks"))
         t = tok(priv, "RS256", headers={"kid": "k1"}, sub="a")
         assert n.connack("c", password=t) == 0
         wrong = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         assert n.connack("c", password=tok(wrong, "RS256", headers={"kid": "k1"})) == 0x87
         assert n.api.get("/authentication/jwt/status").json()["status"] == "connected"
     finally:
-        srv.shutdown()
-        srv.server_close()
+        srv.close()
     # endpoint gone: tokens cannot be checked, clients are refused, status shows it
-    n2 = node()
-    add_jwt(n2, use_jwks=True, endpoint=f"http://127.0.0.1:{srv.server_port}/jwks")
+    n2 = make_broker()
+    add_jwt(n2, use_jwks=True, endpoint=srv.url("/jwks"))
     assert n2.connack("c", password=tok(priv, "RS256", headers={"kid": "k1"})) == 0x87
     st = n2.api.get("/authentication/jwt/status").json()
     assert st["status"] == "disconnected" and st["node_error"]
 
 
-def test_acl_claim(node):
-    from .helpers import SUBACK, publish_packet, subscribe_packet
-    n = node({"authorization": {"no_match": "allow", "sources": []}})
+def test_acl_claim(make_broker):
+    from support.rawmqtt import SUBACK, publish_packet, subscribe_packet
+    n = make_broker({"authorization": {"no_match": "allow", "sources": []}})
     key = "acl-key-acl-key-acl-key-acl-key-acl"
     add_jwt(n, algorithm="hmac-based", secret=key)
     acl = [{"permission": "allow", "action": "sub", "topic": "own/${clientid}/#"},

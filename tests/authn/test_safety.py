@@ -2,19 +2,19 @@
 import logging
 import socket
 
-from .helpers import CONNACK
+from support.rawmqtt import CONNACK
 
 SECRET_PW = "client-pw-6f1c"
 JWT_SECRET = "jwt-secret-0a9b-0a9b-0a9b-0a9b-0a9b"
 REDIS_PW = "redis-pw-77e2"
 
 
-def test_secrets_not_logged_or_shown(node, caplog):
+def test_secrets_not_logged_or_shown(make_broker, caplog):
     caplog.set_level(logging.DEBUG)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
-    n = node()
+    n = make_broker()
     for body in (
         {"mechanism": "jwt", "algorithm": "hmac-based", "secret": JWT_SECRET},
         {"mechanism": "password_based", "backend": "http",
@@ -40,15 +40,15 @@ def test_secrets_not_logged_or_shown(node, caplog):
     assert all(SECRET_PW not in r["password_hash"] for r in stored)
 
 
-def test_malformed_connects_with_authn(node):
-    n = node()
+def test_malformed_connects_with_authn(make_broker):
+    n = make_broker()
     n.api.post("/authentication", json={"mechanism": "password_based",
                                         "backend": "built_in_database"})
     n.api.post("/authentication", json={"mechanism": "jwt", "algorithm": "hmac-based",
                                         "secret": JWT_SECRET})
     for pw in (b"\xff\xfe\x00", b"a.b.c", b"e30.e30.", b"x" * 60000, b""):
         c = n.raw()
-        from protocol.rawmqtt import connect_packet
+        from support.rawmqtt import connect_packet
         c.send(connect_packet("m", username="u", password=pw))
         assert c.expect(CONNACK).rc in (0x86, 0x87)
     assert n.connack("still-alive", username="u", password="x") == 0x87

@@ -6,9 +6,9 @@ import secrets
 
 import pytest
 
-from protocol.rawmqtt import AUTH, CONNACK, connect_packet, packet, parse_props, props
+from support.rawmqtt import AUTH, CONNACK, connect_packet, packet, parse_props, props
 
-from .helpers import assert_error
+from support.node import assert_error
 
 METHOD, DATA = 0x15, 0x16
 SCRAM_ID = "scram:built_in_database"
@@ -62,8 +62,8 @@ def exchange(n, clientid, client, method="SCRAM-SHA-256", tamper=False):
 
 
 @pytest.mark.parametrize("alg", ["sha256", "sha512"])
-def test_scram_exchange(node, alg):
-    n = node()
+def test_scram_exchange(make_broker, alg):
+    n = make_broker()
     r = n.api.post("/authentication", json={"mechanism": "scram", "backend": "built_in_database",
                                             "algorithm": alg, "iteration_count": 64})
     assert r.status_code == 200, r.text
@@ -91,8 +91,8 @@ def test_scram_exchange(node, alg):
     assert users["data"] == [{"user_id": "sam", "is_superuser": True}]
 
 
-def test_without_scram_authenticator(node):
-    n = node()
+def test_without_scram_authenticator(make_broker):
+    n = make_broker()
     c, ack = exchange(n, "x", ScramClient("a", "b"))
     assert ack.rc == 0x8C
     assert_error(n.api.post("/authentication", json={"mechanism": "scram",
@@ -100,8 +100,8 @@ def test_without_scram_authenticator(node):
                                                      "algorithm": "md5"}), 400, "BAD_REQUEST")
 
 
-def test_garbage_in_exchange(node):
-    n = node()
+def test_garbage_in_exchange(make_broker):
+    n = make_broker()
     n.api.post("/authentication", json={"mechanism": "scram", "backend": "built_in_database",
                                         "iteration_count": 16})
     n.api.post(f"/authentication/{SCRAM_ID}/users", json={"user_id": "u", "password": "p"})
@@ -123,9 +123,9 @@ def test_garbage_in_exchange(node):
     assert n.connack("ok-after", username="x") in (0x87,)  # broker still serving
 
 
-def test_reauthentication(node):
-    from protocol.rawmqtt import DISCONNECT
-    n = node()
+def test_reauthentication(make_broker):
+    from support.rawmqtt import DISCONNECT
+    n = make_broker()
     n.api.post("/authentication", json={"mechanism": "scram", "backend": "built_in_database",
                                         "iteration_count": 16})
     n.api.post(f"/authentication/{SCRAM_ID}/users", json={"user_id": "ra", "password": "pw"})

@@ -2,8 +2,9 @@
 deny_action, cache, superusers, and the REST API."""
 import pytest
 
-from authn.helpers import (
-    DISCONNECT, PUBACK, PUBREC, SUBACK, assert_error, publish_packet, subscribe_packet,
+from support.node import assert_error
+from support.rawmqtt import (
+    DISCONNECT, PUBACK, PUBREC, SUBACK, publish_packet, subscribe_packet,
 )
 
 ACL = """
@@ -26,10 +27,10 @@ def pub(c, topic, qos=1, pid=7, retain=False, version=5):
 
 
 @pytest.fixture
-def acl_node(node, tmp_path):
+def acl_node(make_broker, tmp_path):
     path = tmp_path / "acl.conf"
     path.write_text(ACL)
-    return lambda extra=None: node({"authorization": {
+    return lambda extra=None: make_broker({"authorization": {
         "sources": [{"type": "file", "path": str(path)}], **(extra or {})}})
 
 
@@ -77,8 +78,8 @@ def test_deny_action_disconnect(acl_node):
     assert pkts[-1].type == DISCONNECT and pkts[-1].rc == 0x87
 
 
-def test_no_match_and_superuser(node):
-    n = node({"authorization": {"no_match": "deny", "sources": []},
+def test_no_match_and_superuser(make_broker):
+    n = make_broker({"authorization": {"no_match": "deny", "sources": []},
               "authentication": [{"mechanism": "password_based",
                                   "backend": "built_in_database"}]})
     base = "/authentication/password_based:built_in_database/users"
@@ -93,10 +94,10 @@ def test_no_match_and_superuser(node):
     assert sub(c, "any", pid=2) == 0
 
 
-def test_outcome_counters(node):
+def test_outcome_counters(make_broker):
     # EMQX's emqx_authz counters: superuser (allowed before any source), matched.allow and
     # matched.deny (a source's rule decided), nomatch (none did); on /metrics and Prometheus.
-    n = node({"authorization": {"no_match": "deny", "sources": [],
+    n = make_broker({"authorization": {"no_match": "deny", "sources": [],
                                 "cache": {"enable": False}},
               "authentication": [{"mechanism": "password_based",
                                   "backend": "built_in_database"}]})
@@ -127,8 +128,8 @@ def test_outcome_counters(node):
         assert f"# TYPE {name} counter\n" in text and f"\n{name} {value}\n" in text, name
 
 
-def test_builtin_database_rules(node):
-    n = node({"authorization": {"sources": [{"type": "built_in_database"}],
+def test_builtin_database_rules(make_broker):
+    n = make_broker({"authorization": {"sources": [{"type": "built_in_database"}],
                                 "no_match": "deny"}})
     r = n.api.post(RULES + "/users", json=[{"username": "u1", "rules": [
         {"topic": "u1/#", "permission": "allow", "action": "all"},
@@ -186,10 +187,10 @@ def test_builtin_database_rules(node):
     assert sub(c, "kept/1") == 0 and sub(c, "other", pid=2) == 0x87
 
 
-def test_cache(node, tmp_path):
+def test_cache(make_broker, tmp_path):
     path = tmp_path / "acl.conf"
     path.write_text('{allow, all, subscribe, ["a/#"]}.\n{deny, all}.\n')
-    n = node({"authorization": {"sources": [{"type": "file", "path": str(path)}],
+    n = make_broker({"authorization": {"sources": [{"type": "file", "path": str(path)}],
                                 "cache": {"enable": True, "max_size": 2, "ttl": "1h"}}})
     c, _ = n.connect("cc")
     assert sub(c, "a/1") == 0 and sub(c, "b/1", pid=2) == 0x87 and sub(c, "a/2", pid=3) == 0
@@ -207,8 +208,8 @@ def test_cache(node, tmp_path):
     assert n.api.get("/clients/cc/authorization/cache").json() == []
 
 
-def test_sources_api(node):
-    n = node()
+def test_sources_api(make_broker):
+    n = make_broker()
     assert n.api.get("/authorization/sources").json() == {"sources": []}
     assert n.broker.authorize is None  # nothing to check: the publish path stays bare
     rules = '{allow, all, subscribe, ["x/#"]}.\n{deny, all}.\n'

@@ -1,14 +1,13 @@
 """http, redis and postgresql authorization sources, seen by MQTT clients."""
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from authn.helpers import PUBACK, SUBACK, assert_error, publish_packet, subscribe_packet
-from authn.servers import PG_PASSWORD, REDIS_PASSWORD, free_port
+from support.node import assert_error
+from support.rawmqtt import PUBACK, SUBACK, publish_packet, subscribe_packet
+from support.servers import PG_PASSWORD, REDIS_PASSWORD, HttpServer, QuietHandler, free_port
 
 
 def sub(c, topics, pid=1):
@@ -28,9 +27,7 @@ class AclService:
         self.requests = []
         svc = self
 
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class H(QuietHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
                 svc.requests.append(body)
@@ -39,24 +36,13 @@ class AclService:
                     time.sleep(2)
                 result = "allow" if t.startswith(("ok/", "slow/")) else \
                     "deny" if t.startswith("no/") else "ignore"
-                data = json.dumps({"result": result}).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(200, {"result": result})
 
-            def log_message(self, *a):
-                pass
-
-        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.srv.daemon_threads = True
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.srv.server_port}/acl"
+        self.srv = HttpServer(H)
+        self.url = self.srv.url("/acl")
 
     def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self.srv.close()
 
 
 @pytest.fixture
@@ -74,8 +60,8 @@ def http_source(url, **kw):
 
 
 @pytest.mark.parametrize("cache", [True, False])
-def test_http_source(node, acl_service, cache):
-    n = node({"authorization": {"no_match": "deny", "cache": {"enable": cache},
+def test_http_source(make_broker, acl_service, cache):
+    n = make_broker({"authorization": {"no_match": "deny", "cache": {"enable": cache},
                                 "sources": [http_source(acl_service.url)]}})
     c, code = n.connect("h1", username="hu")
     assert code == 0
@@ -98,8 +84,9 @@ def test_http_source(node, acl_service, cache):
     assert st["status"] == "connected" and st["metrics"]["allow"] >= 2
 
 
-def test_slow_and_dead_http_source(node, acl_service):
-    n = node({"authorization": {"no_match": "deny", "sources": [http_source(acl_service.url)]}})
+def test_slow_and_dead_http_source(make_broker, acl_service):
+    n = make_broker({"authorization": {"no_match": "deny",
+                                       "sources": [http_source(acl_service.url)]}})
     slow, _ = n.connect("slowc")
     slow.send(subscribe_packet(1, [("slow/1", 0)]))  # the service takes 2s (> timeout 1s)
     fast, _ = n.connect("fastc")
@@ -117,11 +104,11 @@ def test_slow_and_dead_http_source(node, acl_service):
                  400, "BAD_REQUEST")
 
 
-def test_redis_source(node, redis_server):
+def test_redis_source(make_broker, redis_server):
     r = redis_server.client()
     r.hset("mqtt_acl:ru", mapping={"ru/#": "all", "pub/only": "publish",
                                    "q1/#": json.dumps({"action": "subscribe", "qos": [1]})})
-    n = node({"authorization": {"no_match": "deny", "sources": [
+    n = make_broker({"authorization": {"no_match": "deny", "sources": [
         {"type": "redis", "server": f"127.0.0.1:{redis_server.port}",
          "password": REDIS_PASSWORD, "cmd": "HGETALL mqtt_acl:${username}"}]}})
     assert n.api.get("/authorization/sources/redis").json()["password"] == "******"
@@ -131,7 +118,7 @@ def test_redis_source(node, redis_server):
     other, _ = n.connect("r2", username="nobody")
     assert sub(other, [("ru/a", 0)]) == [0x87]
     # redis down: every answer is "ignore" -> no_match
-    n2 = node({"authorization": {"no_match": "deny", "sources": [
+    n2 = make_broker({"authorization": {"no_match": "deny", "sources": [
         {"type": "redis", "server": f"127.0.0.1:{free_port()}",
          "cmd": "HGETALL mqtt_acl:${username}"}]}})
     c, _ = n2.connect("r3", username="ru")
@@ -139,14 +126,14 @@ def test_redis_source(node, redis_server):
     assert n2.api.get("/authorization/sources/redis/status").json()["status"] == "disconnected"
 
 
-def test_postgresql_source(node, pg_server):
+def test_postgresql_source(make_broker, pg_server):
     pg_server.sql(
         "CREATE TABLE mqtt_acl (username text, permission text, action text, topic text,"
         " qos int, retain int)",
         "INSERT INTO mqtt_acl VALUES ('pu', 'deny', 'all', 'pg/secret', NULL, NULL)",
         "INSERT INTO mqtt_acl VALUES ('pu', 'allow', 'all', 'pg/#', NULL, NULL)",
         "INSERT INTO mqtt_acl VALUES ('pu', 'allow', 'publish', 'r/x', 1, 0)")
-    n = node({"authorization": {"no_match": "deny", "sources": [
+    n = make_broker({"authorization": {"no_match": "deny", "sources": [
         {"type": "postgresql", "server": f"127.0.0.1:{pg_server.port}", "database": "postgres",
          "username": "postgres", "password": PG_PASSWORD,
          "query": "SELECT permission, action, topic, qos, retain FROM mqtt_acl "

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,17 +18,12 @@ import pytest
 from emqpy.bench import main as bench_main
 from emqpy.bench import mqtt
 from emqpy.bench.hist import NBUCKETS, bucket, bucket_value, percentiles
+from support.servers import free_port, wait_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto"
                                           if os.path.exists("/usr/sbin/mosquitto") else None)
 ENV = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _load_compare():
@@ -50,7 +44,7 @@ def mosq():
     d = tempfile.mkdtemp(prefix="bench-mosq-")
     os.chmod(d, 0o755)  # mosquitto reads the certificates after dropping root
     certs = _load_compare().make_certs(d)
-    ports = {"tcp": _free_port(), "ws": _free_port(), "tls": _free_port()}
+    ports = {"tcp": free_port(), "ws": free_port(), "tls": free_port()}
     conf = os.path.join(d, "m.conf")
     with open(conf, "w") as f:
         f.write(f"per_listener_settings false\nallow_anonymous true\npersistence false\n"
@@ -60,17 +54,12 @@ def mosq():
                 f"certfile {certs['cert']}\nkeyfile {certs['key']}\n")
     proc = subprocess.Popen([MOSQUITTO, "-c", conf], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.time() + 5
-    for port in ports.values():
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    proc.kill()
-                    raise RuntimeError("mosquitto did not start")
-                time.sleep(0.05)
+    try:
+        for port in ports.values():
+            wait_port(port, proc, seconds=5)
+    except RuntimeError:
+        proc.kill()
+        raise
     yield dict(ports, ca=certs["ca"])
     proc.terminate()
     proc.wait(5)

@@ -7,8 +7,8 @@ after `send_timeout`.
 import socket
 import time
 
-from tests.protocol import rawmqtt as R
-from tests.protocol.mqttclient import uid
+from support import rawmqtt as R
+from support.mqttclient import uid
 
 
 def _raw_v4(port: int, clientid: str) -> socket.socket:

@@ -9,8 +9,8 @@ def cycle(n, clientid, times, version=5):
         c.expect_close()
 
 
-def test_flapping_client_is_banned(node):
-    n = node({"flapping_detect": {"enable": True, "max_count": 3, "window_time": "1m",
+def test_flapping_client_is_banned(make_broker):
+    n = make_broker({"flapping_detect": {"enable": True, "max_count": 3, "window_time": "1m",
                                   "ban_time": "5m"}})
     cycle(n, "flappy", 4)  # connecting again after three disconnects still works
     # the fourth disconnect within the window bans the client id
@@ -27,15 +27,15 @@ def test_flapping_client_is_banned(node):
         assert n.connack("flappy") == 0
 
 
-def test_disabled_by_default(node):
-    n = node()
+def test_disabled_by_default(make_broker):
+    n = make_broker()
     cycle(n, "busy", 20)
     assert n.connack("busy") == 0
 
 
-def test_window_resets(node):
+def test_window_resets(make_broker):
     # window_time 0s: every disconnect starts a new window, so nobody is ever banned
-    n = node({"flapping_detect": {"enable": True, "max_count": 1, "window_time": "0s",
+    n = make_broker({"flapping_detect": {"enable": True, "max_count": 1, "window_time": "0s",
                                   "ban_time": "5m"}})
     cycle(n, "slow", 4)
     assert n.connack("slow") == 0

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-WAIT = 10  # seconds an expected event may take before the test fails (not a speed check)
+from support.waiting import WAIT
+
 
 
 def _cert(subject_cn, issuer_key, issuer_name, key, *, ca=False, sans=(), eku=None):
@@ -154,18 +155,6 @@ def clients():
         c.close()
 
 
-def connect_packet(clientid: str, username: str | None = None) -> bytes:
-    """An MQTT 3.1.1 CONNECT, written out by hand."""
-    def s(x: str) -> bytes:
-        b = x.encode()
-        return len(b).to_bytes(2, "big") + b
-    flags = 0x02 | (0x80 if username is not None else 0)
-    body = s("MQTT") + bytes((4, flags)) + (60).to_bytes(2, "big") + s(clientid)
-    if username is not None:
-        body += s(username)
-    return bytes((0x10, len(body))) + body
-
-
 def recv_exactly(sock, n: int) -> bytes:
     buf = b""
     while len(buf) < n:
@@ -174,18 +163,6 @@ def recv_exactly(sock, n: int) -> bytes:
             raise EOFError(f"closed after {buf!r}")
         buf += chunk
     return buf
-
-
-def wait_for(fn, what="condition"):
-    """Poll `fn` until it is true (the broker works in its own thread)."""
-    import time
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def closed_by_peer(sock) -> bool:
@@ -199,18 +176,6 @@ def closed_by_peer(sock) -> bool:
     except socket.timeout:
         return False
     return True
-
-
-def call(broker, fn, *args):
-    """Run `fn(*args)` (a coroutine function or a plain one) in the broker's event loop."""
-    import asyncio
-
-    async def runner():
-        res = fn(*args)
-        if asyncio.iscoroutine(res):
-            res = await res
-        return res
-    return asyncio.run_coroutine_threadsafe(runner(), broker.loop).result(WAIT)
 
 
 class RawWs:

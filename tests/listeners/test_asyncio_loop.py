@@ -12,7 +12,8 @@ from wsproto.events import AcceptConnection, BytesMessage, Request
 from emqpy.broker.broker import Broker
 from emqpy.testing import TEST_DEFAULTS, _merge
 
-from .helpers import WAIT, connect_packet
+from support.rawmqtt import connect_packet
+from support.waiting import WAIT
 
 CONNACK_OK = b"\x20\x02\x00\x00"
 
@@ -25,7 +26,7 @@ async def _scenario(data_dir, caplog):
         ctx = ssl.create_default_context(cafile=str(b.data_dir / "certs" / "cacert.pem"))
         r, w = await asyncio.open_connection("127.0.0.1", ls["ssl:default"].port, ssl=ctx,
                                              server_hostname="localhost")
-        w.write(connect_packet("aio-tls"))
+        w.write(connect_packet("aio-tls", version=4))
         assert await r.readexactly(4) == CONNACK_OK
         # WebSocket behind a PROXY v1 header
         r2, w2 = await asyncio.open_connection("127.0.0.1", ls["ws:default"].port)
@@ -40,14 +41,14 @@ async def _scenario(data_dir, caplog):
                 events.extend(ws.events())
             return next(e for e in events if isinstance(e, kind))
         await until(AcceptConnection)
-        w2.write(ws.send(BytesMessage(data=connect_packet("aio-ws"))))
+        w2.write(ws.send(BytesMessage(data=connect_packet("aio-ws", version=4))))
         msg = await until(BytesMessage)
         assert bytes(msg.data) == CONNACK_OK
         ch = b.channels["aio-ws"]
         assert (ch.peerhost, ch.peerport, ch.listener.id) == ("203.0.113.5", 5555, "ws:default")
         # plaintext on the TLS port: refused and counted, quietly
         r3, w3 = await asyncio.open_connection("127.0.0.1", ls["ssl:default"].port)
-        w3.write(connect_packet("plain"))
+        w3.write(connect_packet("plain", version=4))
         assert await r3.read() == b""
         for _ in range(100):
             if ls["ssl:default"].counters["tls_handshake_error"]:

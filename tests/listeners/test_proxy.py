@@ -11,7 +11,10 @@ import pytest
 
 from emqpy.listeners.proxy import HeaderParser, ProxyHeaderError
 
-from .helpers import WAIT, closed_by_peer, connect_packet, recv_exactly, wait_for
+from support.rawmqtt import connect_packet
+from support.waiting import WAIT, wait_until
+
+from .helpers import closed_by_peer, recv_exactly
 
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 CONNACK_OK = b"\x20\x02\x00\x00"
@@ -85,9 +88,10 @@ def _proxy_broker(make_broker, **extra):
 def test_tcp_with_proxy_header(make_broker, header):
     h = _proxy_broker(make_broker)
     with socket.create_connection(("127.0.0.1", h.port), timeout=WAIT) as s:
-        s.sendall(header + connect_packet("lb-client"))  # header and CONNECT in one segment
+        # header and CONNECT in one segment
+        s.sendall(header + connect_packet("lb-client", version=4))
         assert recv_exactly(s, 4) == CONNACK_OK
-        ch = wait_for(lambda: h.broker.channels.get("lb-client"))
+        ch = wait_until(lambda: h.broker.channels.get("lb-client"))
         assert (ch.peerhost, ch.peerport, ch.sockport) == ("198.51.100.7", 51234, 1883)
 
 
@@ -97,9 +101,9 @@ def test_ipv6_source_and_header_in_pieces(make_broker):
     with socket.create_connection(("127.0.0.1", h.port), timeout=WAIT) as s:
         s.sendall(header[:10])
         s.sendall(header[10:20])
-        s.sendall(header[20:] + connect_packet("v6-client"))
+        s.sendall(header[20:] + connect_packet("v6-client", version=4))
         assert recv_exactly(s, 4) == CONNACK_OK
-        ch = wait_for(lambda: h.broker.channels.get("v6-client"))
+        ch = wait_until(lambda: h.broker.channels.get("v6-client"))
         assert (ch.peerhost, ch.peerport) == ("2001:db8::42", 4242)
 
 
@@ -110,9 +114,9 @@ def test_ssl_with_proxy_header_before_tls(make_broker):
     raw = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
     raw.sendall(v2("198.51.100.99", "192.0.2.1", 60000, 8883))
     with ctx.wrap_socket(raw, server_hostname="localhost") as s:  # ClientHello follows at once
-        s.sendall(connect_packet("tls-behind-lb"))
+        s.sendall(connect_packet("tls-behind-lb", version=4))
         assert recv_exactly(s, 4) == CONNACK_OK
-        ch = wait_for(lambda: h.broker.channels.get("tls-behind-lb"))
+        ch = wait_until(lambda: h.broker.channels.get("tls-behind-lb"))
         assert (ch.peerhost, ch.peerport, ch.listener.id) == ("198.51.100.99", 60000,
                                                               "ssl:default")
 
@@ -120,9 +124,10 @@ def test_ssl_with_proxy_header_before_tls(make_broker):
 def test_proxy_ssl_cn_as_username(make_broker):
     h = _proxy_broker(make_broker, mqtt={"peer_cert_as_username": "cn"})
     with socket.create_connection(("127.0.0.1", h.port), timeout=WAIT) as s:
-        s.sendall(v2(tlvs=ssl_cn_tlv("meter-0042")) + connect_packet("meter", "from-packet"))
+        s.sendall(v2(tlvs=ssl_cn_tlv("meter-0042"))
+                  + connect_packet("meter", version=4, username="from-packet"))
         assert recv_exactly(s, 4) == CONNACK_OK
-        ch = wait_for(lambda: h.broker.channels.get("meter"))
+        ch = wait_until(lambda: h.broker.channels.get("meter"))
         assert ch.username == "meter-0042"
 
 
@@ -130,14 +135,14 @@ def test_missing_bad_and_late_headers_are_closed_and_counted(make_broker, caplog
     h = _proxy_broker(make_broker)
     lst = h.broker.listeners["tcp:default"]
     with socket.create_connection(("127.0.0.1", h.port), timeout=WAIT) as s:
-        s.sendall(connect_packet("no-header"))
+        s.sendall(connect_packet("no-header", version=4))
         assert closed_by_peer(s)
     with socket.create_connection(("127.0.0.1", h.port), timeout=WAIT) as s:
         s.sendall(b"PROXY TCP4 garbage\r\n")
         assert closed_by_peer(s)
     with socket.create_connection(("127.0.0.1", h.port), timeout=WAIT) as s:
         assert closed_by_peer(s)  # says nothing: proxy_protocol_timeout (1s) closes it
-    wait_for(lambda: lst.counters["proxy_header_error"] == 2)
-    wait_for(lambda: lst.counters["proxy_header_timeout"] == 1)
+    wait_until(lambda: lst.counters["proxy_header_error"] == 2)
+    wait_until(lambda: lst.counters["proxy_header_timeout"] == 1)
     assert not h.broker.channels
     assert not [r for r in caplog.records if r.exc_info]

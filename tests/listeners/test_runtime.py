@@ -11,14 +11,17 @@ from emqpy.listeners import (
     sync_listeners,
 )
 
-from .helpers import WAIT, call, closed_by_peer, connect_packet, recv_exactly, wait_for
+from support.rawmqtt import connect_packet
+from support.waiting import WAIT, wait_until
+
+from .helpers import closed_by_peer, recv_exactly
 
 CONNACK_OK = b"\x20\x02\x00\x00"
 
 
 def _raw_connect(port, clientid, username=None) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as s:
-        s.sendall(connect_packet(clientid, username))
+        s.sendall(connect_packet(clientid, version=4, username=username))
         return recv_exactly(s, 4)
 
 
@@ -33,7 +36,7 @@ def test_stop_and_start_one_listener_keeps_the_others(make_broker, clients):
         assert c.connect() == 0
     tcp.subscribe("keep/#")
     ws_port = ls["ws:default"].port
-    call(h.broker, stop_listener, h.broker, "ws:default")
+    h.call(stop_listener, h.broker, "ws:default")
     assert ws.disconnected.wait(WAIT)
     assert ls["ws:default"].running is False and ls["ws:default"].current_connections == 0
     with pytest.raises(OSError):
@@ -42,7 +45,7 @@ def test_stop_and_start_one_listener_keeps_the_others(make_broker, clients):
     assert {"stays-tcp", "stays-ssl"} <= set(h.broker.channels)
     tls.publish("keep/1", b"still here")
     assert tcp.get() == ("keep/1", b"still here")
-    call(h.broker, restart_listener, h.broker, "ws:default")
+    h.call(restart_listener, h.broker, "ws:default")
     assert ls["ws:default"].running
     ws2 = clients(ls["ws:default"].port, transport="websockets", client_id="back-ws")
     assert ws2.connect() == 0
@@ -64,17 +67,17 @@ def test_add_update_remove_every_type(make_broker, clients, pki):
         "wss": ({}, {"transport": "websockets", "ca": ca}),
     }
     for t, (extra, kw) in kinds.items():
-        lst = call(h.broker, start_listener, h.broker, t, "extra",
+        lst = h.call(start_listener, h.broker, t, "extra",
                    {"bind": "127.0.0.1:0", **extra})
         assert h.broker.listeners[f"{t}:extra"] is lst and lst.running
         c = clients(lst.port, client_id=f"on-{t}-extra", **kw)
         assert c.connect() == 0
         # Update: same id, new settings; the listener restarts, its clients reconnect.
-        lst2 = call(h.broker, start_listener, h.broker, t, "extra",
+        lst2 = h.call(start_listener, h.broker, t, "extra",
                     {"bind": "127.0.0.1:0", "mountpoint": "m/", **extra})
         assert lst2.mountpoint == "m/" and lst2.running and not lst.running
         assert c.disconnected.wait(WAIT)
-        call(h.broker, remove_listener, h.broker, f"{t}:extra")
+        h.call(remove_listener, h.broker, f"{t}:extra")
         assert f"{t}:extra" not in h.broker.listeners
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", lst2.port), timeout=WAIT).close()
@@ -93,7 +96,7 @@ def test_sync_with_config(make_broker, clients):
             "tcp": {"fromconf": {"bind": "127.0.0.1:0"}},
             "ws": {"default": {"enable": False}}})
         return sync_listeners(b)
-    call(b, change)
+    h.call(change)
     assert b.listeners["tcp:fromconf"].running
     assert b.listeners["ws:default"].running is False
     assert _raw_connect(b.listeners["tcp:fromconf"].port, "via-conf") == CONNACK_OK
@@ -104,14 +107,14 @@ def test_sync_with_config(make_broker, clients):
         b.config = update_root(b.config, "listeners", bad)
         return sync_listeners(b)
     with pytest.raises(ListenerError, match="tcp:clash"):
-        call(b, clash)
+        h.call(clash)
     assert b.listeners["tcp:default"].running and not tcp.disconnected.is_set()
 
 
 def test_max_connections(make_broker):
     h = make_broker({"listeners": {"tcp": {"default": {"max_connections": 1}}}})
     with socket.create_connection(("127.0.0.1", h.port), timeout=WAIT) as first:
-        first.sendall(connect_packet("first"))
+        first.sendall(connect_packet("first", version=4))
         assert recv_exactly(first, 4) == CONNACK_OK
         with socket.create_connection(("127.0.0.1", h.port), timeout=WAIT) as second:
             assert closed_by_peer(second)
@@ -122,10 +125,10 @@ def test_max_conn_rate_pauses_accepting(make_broker):
     h = make_broker({"listeners": {"tcp": {"default": {"max_conn_rate": "1/h"}}}})
     lst = h.broker.listeners["tcp:default"]
     with socket.create_connection(("127.0.0.1", h.port), timeout=WAIT) as first:
-        first.sendall(connect_packet("within-rate"))
+        first.sendall(connect_packet("within-rate", version=4))
         assert recv_exactly(first, 4) == CONNACK_OK
         with socket.create_connection(("127.0.0.1", h.port), timeout=WAIT):  # waits in backlog
-            wait_for(lambda: lst.counters["conn_rate_limited"] == 1)
+            wait_until(lambda: lst.counters["conn_rate_limited"] == 1)
             assert lst.current_connections == 1  # the second one waits for its token
 
 
@@ -155,13 +158,13 @@ def test_enable_authn_per_listener(make_broker):
     h = make_broker(AUTHN)  # an authenticator with no users: nobody gets in...
     b = h.broker
     assert _raw_connect(h.port, "denied") == b"\x20\x02\x00\x05"
-    lst = call(b, start_listener, b, "tcp", "open", {"bind": "127.0.0.1:0", "enable_authn": False})
+    lst = h.call(start_listener, b, "tcp", "open", {"bind": "127.0.0.1:0", "enable_authn": False})
     assert _raw_connect(lst.port, "let-in") == CONNACK_OK  # ...except where authn is off
 
 
 def test_mountpoint_placeholders(make_broker, clients):
     h = make_broker()
-    lst = call(h.broker, start_listener, h.broker, "ws", "mounted",
+    lst = h.call(start_listener, h.broker, "ws", "mounted",
                {"bind": "127.0.0.1:0", "mountpoint": "devices/${clientid}/"})
     dev = clients(lst.port, transport="websockets", client_id="d1")
     assert dev.connect() == 0
@@ -183,12 +186,12 @@ def test_config_change_without_restart(make_broker):
     new = listener_config("tcp", {**lst.cfg.model_dump(), "mountpoint": "hot/",
                                   "max_connections": 5})
     assert not lst.needs_restart(new)
-    call(h.broker, setattr, lst, "cfg", new)
+    h.call(setattr, lst, "cfg", new)
     assert (lst.mountpoint, lst.max_connections, lst.running) == ("hot/", 5, True)
     assert lst.needs_restart(listener_config("tcp", {**new.model_dump(), "max_conn_rate": "5/s"}))
     assert lst.needs_restart(listener_config("tcp", {**new.model_dump(), "bind": "127.0.0.1:1"}))
     with socket.create_connection(("127.0.0.1", h.port), timeout=WAIT) as s:
-        s.sendall(connect_packet("mounted-now"))
+        s.sendall(connect_packet("mounted-now", version=4))
         assert recv_exactly(s, 4) == CONNACK_OK
-        ch = wait_for(lambda: h.broker.channels.get("mounted-now"))
+        ch = wait_until(lambda: h.broker.channels.get("mounted-now"))
         assert ch.mountpoint == "hot/"

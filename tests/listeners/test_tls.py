@@ -13,7 +13,10 @@ import pytest
 
 from emqpy.listeners import ListenerError, start_listener
 
-from .helpers import WAIT, call, closed_by_peer, connect_packet, ssl_opts, wait_for
+from support.rawmqtt import connect_packet
+from support.waiting import WAIT, wait_until
+
+from .helpers import closed_by_peer, ssl_opts
 
 
 def _ssl_port(h, name="default"):
@@ -32,7 +35,7 @@ def test_default_certificates_work_out_of_the_box(make_broker, clients):
     assert pub.connect() == 0  # verifies the server certificate against the default CA
     pub.publish("tls/x", b"over tls")
     assert sub.get() == ("tls/x", b"over tls")
-    ch = wait_for(lambda: h.broker.channels.get("tls-pub"))
+    ch = wait_until(lambda: h.broker.channels.get("tls-pub"))
     assert ch.listener.id == "ssl:default"
 
 
@@ -62,7 +65,7 @@ def test_mutual_tls_peer_cert_as_username_cn(make_broker, clients, pki):
     assert c.connect() == 0
     der = ssl.PEM_cert_to_DER_cert(pki.client_cert.read_text())
     cid = hashlib.md5(der).hexdigest()
-    ch = wait_for(lambda: h.broker.channels.get(cid), "client id from the certificate")
+    ch = wait_until(lambda: h.broker.channels.get(cid), what="client id from the certificate")
     assert ch.username == "device-42"
     assert ch.clientid == cid
 
@@ -73,7 +76,7 @@ def test_mutual_tls_dn_and_pem(make_broker, clients, pki):
     h = make_broker(cfg)
     c = clients(_ssl_port(h), ca=pki.ca, cert=pki.client_cert, key=pki.client_key)
     assert c.connect() == 0
-    ch = wait_for(lambda: h.broker.channels.get("device-42"))
+    ch = wait_until(lambda: h.broker.channels.get("device-42"))
     assert ch.username == "CN=device-42,O=test"
 
 
@@ -83,12 +86,12 @@ def test_client_without_certificate_is_refused_and_counted(make_broker, pki, cap
     with socket.create_connection(("127.0.0.1", _ssl_port(h))) as raw:
         try:
             with ctx.wrap_socket(raw, server_hostname="localhost") as s:
-                s.sendall(connect_packet("no-cert"))
+                s.sendall(connect_packet("no-cert", version=4))
                 assert closed_by_peer(s)  # TLS 1.3: the refusal comes after our Finished
         except (ssl.SSLError, ConnectionResetError):
             pass
     lst = h.broker.listeners["ssl:default"]
-    wait_for(lambda: lst.counters["tls_handshake_error"] == 1, "the failure to be counted")
+    wait_until(lambda: lst.counters["tls_handshake_error"] == 1, what="the failure to be counted")
     assert "no-cert" not in h.broker.channels
 
 
@@ -97,10 +100,10 @@ def test_plaintext_on_tls_port_is_closed_quietly(make_broker, caplog):
     caplog.set_level(logging.DEBUG)
     for i in range(3):
         with socket.create_connection(("127.0.0.1", _ssl_port(h))) as s:
-            s.sendall(connect_packet(f"plain-{i}"))
+            s.sendall(connect_packet(f"plain-{i}", version=4))
             assert closed_by_peer(s)
     lst = h.broker.listeners["ssl:default"]
-    wait_for(lambda: lst.counters["tls_handshake_error"] == 3)
+    wait_until(lambda: lst.counters["tls_handshake_error"] == 3)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
 
 
@@ -111,14 +114,14 @@ def test_chain_depth(make_broker, clients, pki):
     ctx.load_cert_chain(pki.deep_client_cert, pki.deep_client_key)
     with ctx.wrap_socket(socket.create_connection(("127.0.0.1", lst.port)),
                          server_hostname="localhost") as s:
-        s.sendall(connect_packet("deep"))
+        s.sendall(connect_packet("deep", version=4))
         assert closed_by_peer(s)  # one intermediate CA is one too many for depth 0
     assert lst.counters["tls_chain_too_deep"] == 1
     assert "deep" not in h.broker.channels
     # One intermediate CA is fine with depth 1 on another listener.
     cfg = {"bind": "127.0.0.1:0", "ssl_options": ssl_opts(
         pki, verify="verify_peer", fail_if_no_peer_cert=True, depth=1)}
-    lst2 = call(h.broker, start_listener, h.broker, "ssl", "deep", cfg)
+    lst2 = h.call(start_listener, h.broker, "ssl", "deep", cfg)
     c2 = clients(lst2.port, ca=pki.ca, cert=pki.deep_client_cert, key=pki.deep_client_key,
                  client_id="deep2")
     assert c2.connect() == 0
@@ -145,7 +148,7 @@ def test_bad_tls_files_give_a_clear_error(make_broker, tmp_path):
     cfg = {"bind": "127.0.0.1:0", "ssl_options": {"certfile": str(tmp_path / "nope.pem"),
                                                   "keyfile": str(tmp_path / "nope.key")}}
     with pytest.raises(ListenerError, match="ssl:bad.*nope.pem"):
-        call(h.broker, start_listener, h.broker, "ssl", "bad", cfg)
+        h.call(start_listener, h.broker, "ssl", "bad", cfg)
     assert h.broker.listeners["ssl:bad"].running is False
     assert h.broker.listeners["tcp:default"].running
 
@@ -159,7 +162,7 @@ def test_mosquitto_clients_over_tls(make_broker):
                             "-t", "mosq/tls", "-C", "1", "-i", "mosq-sub", "-q", "1"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: "mosq/tls" in h.broker.router.routes, "mosquitto_sub to subscribe")
+        wait_until(lambda: "mosq/tls" in h.broker.router.routes, what="mosquitto_sub to subscribe")
         subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "--cafile", ca,
                         "-t", "mosq/tls", "-m", "hello mosquitto", "-q", "1"],
                        check=True, timeout=WAIT)
@@ -178,7 +181,7 @@ def test_wss_mutual_tls(make_broker, clients, pki):
     c = clients(h.broker.listeners["wss:default"].port, transport="websockets", ca=pki.ca,
                 cert=pki.client_cert, key=pki.client_key, client_id="given")
     assert c.connect() == 0
-    ch = wait_for(lambda: h.broker.channels.get("device-42"))
+    ch = wait_until(lambda: h.broker.channels.get("device-42"))
     assert ch.listener.id == "wss:default"
 
 
@@ -230,11 +233,13 @@ def test_abrupt_clients_leave_no_traceback(make_broker, caplog):
         s.close()  # reset
     ctx = ssl.create_default_context(cafile=str(h.broker.data_dir / "certs" / "cacert.pem"))
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
-    s.sendall(connect_packet("then-reset")[:5])  # handshake done, then a reset mid-packet
+    # handshake done, then a reset mid-packet
+    s.sendall(connect_packet("then-reset", version=4)[:5])
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
     lst = h.broker.listeners["ssl:default"]
-    wait_for(lambda: sum(lst.counters.values()) >= 2 and not lst.connections, "the failures")
+    wait_until(lambda: sum(lst.counters.values()) >= 2 and not lst.connections,
+               what="the failures")
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 

@@ -8,7 +8,10 @@ import ssl
 import pytest
 from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
-from .helpers import WAIT, RawWs, closed_by_peer, connect_packet, wait_for
+from support.rawmqtt import connect_packet
+from support.waiting import WAIT, wait_until
+
+from .helpers import RawWs, closed_by_peer
 
 CONNACK_OK = b"\x20\x02\x00\x00"
 SUBSCRIBE = b"\x82\x08\x00\x01\x00\x03a/b\x01"  # packet id 1, "a/b" at QoS 1
@@ -48,7 +51,7 @@ def test_packets_split_across_frames_and_packed_in_one(make_broker):
     h = make_broker()
     ws = RawWs(_ws(h))
     assert ws.status == 101 and ws.subprotocol == "mqtt"
-    pkt = connect_packet("split-ws")
+    pkt = connect_packet("split-ws", version=4)
     for part in (pkt[:1], pkt[1:5], pkt[5:]):  # one CONNECT in three messages
         ws.send(part)
     assert ws.recv_frame() == CONNACK_OK
@@ -63,14 +66,14 @@ def test_packets_split_across_frames_and_packed_in_one(make_broker):
     ws.send_event(CloseConnection(code=1000))
     ev = ws.next_event()
     assert isinstance(ev, CloseConnection)
-    wait_for(lambda: "split-ws" not in h.broker.channels)
+    wait_until(lambda: "split-ws" not in h.broker.channels)
     ws.close()
 
 
 def test_piggyback_single_sends_one_packet_per_frame(make_broker):
     h = make_broker({"listeners": {"ws": {"default": {"websocket": {"mqtt_piggyback": "single"}}}}})
     ws = RawWs(_ws(h))
-    ws.send(connect_packet("single") + SUBSCRIBE + PINGREQ)
+    ws.send(connect_packet("single", version=4) + SUBSCRIBE + PINGREQ)
     assert [ws.recv_frame() for _ in range(3)] == [CONNACK_OK, SUBACK, PINGRESP]
     ws.close()
 
@@ -118,7 +121,7 @@ def test_no_subprotocol_allowed_when_configured(make_broker):
         "fail_if_no_subprotocol": False, "mqtt_path": "/ws"}}}}})
     ws = RawWs(_ws(h), path="/ws", subprotocols=[])
     assert ws.status == 101
-    ws.send(connect_packet("noproto"))
+    ws.send(connect_packet("noproto", version=4))
     assert ws.recv_frame() == CONNACK_OK
     ws.close()
 
@@ -138,9 +141,9 @@ def test_x_forwarded_for_sets_the_client_address(make_broker):
     h = make_broker()
     ws = RawWs(_ws(h), headers=[("X-Forwarded-For", "203.0.113.9, 10.0.0.1"),
                                 ("X-Forwarded-Port", "40123")])
-    ws.send(connect_packet("behind-lb"))
+    ws.send(connect_packet("behind-lb", version=4))
     assert ws.recv_frame() == CONNACK_OK
-    ch = wait_for(lambda: h.broker.channels.get("behind-lb"))
+    ch = wait_until(lambda: h.broker.channels.get("behind-lb"))
     assert (ch.peerhost, ch.peerport) == ("203.0.113.9", 40123)
     ws.close()
 
@@ -152,12 +155,12 @@ def test_client_that_never_sends_connect_is_closed_and_counted(make_broker):
     ev = ws.next_event()
     assert isinstance(ev, CloseConnection) and ev.code == 1000
     lst = h.broker.listeners["ws:default"]
-    wait_for(lambda: lst.counters["idle_timeout"] == 1)
+    wait_until(lambda: lst.counters["idle_timeout"] == 1)
     assert lst.current_connections == 0
     ws.close()
     with socket.create_connection(("127.0.0.1", _ws(h))) as s:  # no upgrade request at all
         assert closed_by_peer(s)
-    wait_for(lambda: lst.counters["ws_handshake_timeout"] == 1)
+    wait_until(lambda: lst.counters["ws_handshake_timeout"] == 1)
 
 
 def test_text_frame_closes_with_1003(make_broker):
@@ -172,7 +175,7 @@ def test_text_frame_closes_with_1003(make_broker):
 def test_frame_larger_than_max_frame_size(make_broker):
     h = make_broker({"listeners": {"ws": {"default": {"websocket": {"max_frame_size": 64}}}}})
     ws = RawWs(_ws(h))
-    ws.send(connect_packet("x" * 100))
+    ws.send(connect_packet("x" * 100, version=4))
     ev = ws.next_event()
     assert isinstance(ev, CloseConnection) and ev.code == 1009
     ws.close()
@@ -183,9 +186,9 @@ def test_secure_websocket_raw(make_broker):
     ctx = ssl.create_default_context(cafile=str(h.broker.data_dir / "certs" / "cacert.pem"))
     ws = RawWs(_ws(h, "wss"), ctx=ctx)
     assert ws.status == 101
-    ws.send(connect_packet("wss-raw"))
+    ws.send(connect_packet("wss-raw", version=4))
     assert ws.recv_frame() == CONNACK_OK
-    ch = wait_for(lambda: h.broker.channels.get("wss-raw"))
+    ch = wait_until(lambda: h.broker.channels.get("wss-raw"))
     assert ch.listener.id == "wss:default"
     ws.close()
 
@@ -198,7 +201,8 @@ def test_frames_pipelined_behind_the_upgrade_request(make_broker):
     h = make_broker()
     client = WSConnection(ConnectionType.CLIENT)
     request = client.send(Request(host="127.0.0.1", target="/mqtt", subprotocols=["mqtt"]))
-    frame = FrameProtocol(client=True, extensions=[]).send_data(connect_packet("eager"), fin=True)
+    frame = FrameProtocol(client=True, extensions=[]).send_data(
+        connect_packet("eager", version=4), fin=True)
     with socket.create_connection(("127.0.0.1", _ws(h)), timeout=WAIT) as s:
         s.sendall(request + frame)  # CONNECT in the same segment as the HTTP request
         data = b""
@@ -215,7 +219,7 @@ def test_permessage_deflate(make_broker, compress):
     h = make_broker({"listeners": {"ws": {"default": {"websocket": {"compress": compress}}}}})
     ws = RawWs(_ws(h), extensions=[PerMessageDeflate()])
     assert [e.name for e in ws.accepted_extensions] == (["permessage-deflate"] if compress else [])
-    ws.send(connect_packet("deflated") + SUBSCRIBE)
+    ws.send(connect_packet("deflated", version=4) + SUBSCRIBE)
     got = b""
     while len(got) < len(CONNACK_OK + SUBACK):
         got += ws.recv_frame()

@@ -15,7 +15,8 @@ import time
 import httpx
 import pytest
 
-from mgmt.clients_support import uid, wait_until
+from support.mqttclient import uid
+from support.waiting import wait_until
 
 N = 10000
 pytestmark = pytest.mark.emqpy_only
@@ -78,7 +79,7 @@ def test_ten_thousand_rows_complete_and_correct(loaded):
 _PINGER = """
 import sys, json, threading, time
 sys.path.insert(0, sys.argv[3])
-from protocol.rawmqtt import PUBLISH, SUBACK, RawClient, publish_packet, subscribe_packet
+from support.rawmqtt import PUBLISH, SUBACK, RawClient, publish_packet, subscribe_packet
 c = RawClient("127.0.0.1", int(sys.argv[1]), timeout=30)
 c.connect(sys.argv[2] + "-c")
 c.send(subscribe_packet(1, [(sys.argv[2], 0)]))

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import time
 
-from mgmt.clients_support import (  # noqa: F401  (env is a fixture)
-    env, make_env, props, uid, wait_until,
-)
-from protocol import rawmqtt as R
+from support import rawmqtt as R
+from support.mqttclient import props, uid
+from support.waiting import wait_until
 
 COUNTERS = (
     "recv_cnt", "recv_oct", "recv_pkt", "recv_msg", "recv_msg.qos0", "recv_msg.qos1",
@@ -43,11 +42,11 @@ def _counters(env, clientid: str) -> dict:
 
 
 def test_every_packet_and_message_counted_both_ways(env):
-    sub = CountingClient(env.h)
+    sub = CountingClient(env)
     sub.connect(sid := uid("sub"))
     sub.send(R.subscribe_packet(1, [("cnt/#", 2)]))
     sub.expect(R.SUBACK)
-    pub = CountingClient(env.h)
+    pub = CountingClient(env)
     pub.connect(pid := uid("pub"))
     for i in range(3):
         pub.send(R.publish_packet("cnt/0", b"zero-%d" % i))
@@ -94,9 +93,9 @@ def test_every_packet_and_message_counted_both_ways(env):
 
 def test_list_reports_messages_of_every_client(env):
     # What emqx-client-monitor reads: recv_msg / send_msg of each client in GET /clients.
-    sub = env.client(uid("m-sub"), version=4)
+    sub = env.mqtt(uid("m-sub"), version=4)
     sub.subscribe("mon/#", 1)
-    pub = env.client(uid("m-pub"))
+    pub = env.mqtt(uid("m-pub"))
     for i in range(5):
         pub.publish("mon/t", b"%d" % i, qos=i % 2)
     assert len(sub.get_many(5)) == 5
@@ -112,11 +111,11 @@ def test_list_reports_messages_of_every_client(env):
 def test_too_large_drops(env):
     # the client's Maximum Packet Size keeps both the QoS 0 fan-out and the QoS 1 path from
     # sending; each is a send_msg.dropped.too_large
-    sub = CountingClient(env.h)
+    sub = CountingClient(env)
     sub.connect(sid := uid("big"), properties={R.MAXIMUM_PACKET_SIZE: 64})
     sub.send(R.subscribe_packet(1, [("big/#", 1)]))
     sub.expect(R.SUBACK)
-    pub = env.client(uid("big-pub"))
+    pub = env.mqtt(uid("big-pub"))
     pub.publish("big/0", b"x" * 100, qos=0)
     pub.publish("big/1", b"x" * 100, qos=1)
     pub.publish("big/1", b"small", qos=1)
@@ -126,57 +125,57 @@ def test_too_large_drops(env):
 
 
 def test_queue_drops_while_offline_then_counters_restart(make_broker):
-    with make_env(make_broker, {"mqtt": {"max_mqueue_len": 2, "mqueue_store_qos0": False}}) as e:
-        cid = uid("off")
-        c = e.client(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
-        c.subscribe("off/#", 1)
-        c.disconnect()
-        wait_until(lambda: not e.ok("GET", f"/clients/{cid}")["connected"])
-        for i in range(5):
-            e.ok("POST", "/publish", json={"topic": "off/1", "payload": str(i), "qos": 1})
-        # (202 no_matching_subscribers: the offline session drops QoS 0, mqueue_store_qos0)
-        e.ok("POST", "/publish", 202, json={"topic": "off/0", "payload": "q0", "qos": 0})
-        info = e.ok("GET", f"/clients/{cid}")
-        # counted for the last connection, as EMQX's disconnected channel keeps counting
-        assert (info["send_msg.dropped.queue_full"], info["send_msg.dropped"]) == (3, 4)
-        assert info["mqueue_dropped"] == 3 and info["recv_pkt"] >= 2
-        c2 = e.client(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
-        assert [m.payload for m in c2.get_many(2)] == [b"3", b"4"]
-        info = wait_until(lambda: (i := e.ok("GET", f"/clients/{cid}"))["send_msg"] == 2 and i,
-                          what="deliveries counted")
-        # a new connection's counters start at 0; the queue's own tally is the session's
-        assert (info["send_msg.dropped"], info["send_msg.dropped.queue_full"]) == (0, 0)
-        assert info["mqueue_dropped"] == 3 and info["recv_msg"] == 0
+    e = make_broker({"mqtt": {"max_mqueue_len": 2, "mqueue_store_qos0": False}})
+    cid = uid("off")
+    c = e.mqtt(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
+    c.subscribe("off/#", 1)
+    c.disconnect()
+    wait_until(lambda: not e.ok("GET", f"/clients/{cid}")["connected"])
+    for i in range(5):
+        e.ok("POST", "/publish", json={"topic": "off/1", "payload": str(i), "qos": 1})
+    # (202 no_matching_subscribers: the offline session drops QoS 0, mqueue_store_qos0)
+    e.ok("POST", "/publish", 202, json={"topic": "off/0", "payload": "q0", "qos": 0})
+    info = e.ok("GET", f"/clients/{cid}")
+    # counted for the last connection, as EMQX's disconnected channel keeps counting
+    assert (info["send_msg.dropped.queue_full"], info["send_msg.dropped"]) == (3, 4)
+    assert info["mqueue_dropped"] == 3 and info["recv_pkt"] >= 2
+    c2 = e.mqtt(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
+    assert [m.payload for m in c2.get_many(2)] == [b"3", b"4"]
+    info = wait_until(lambda: (i := e.ok("GET", f"/clients/{cid}"))["send_msg"] == 2 and i,
+                      what="deliveries counted")
+    # a new connection's counters start at 0; the queue's own tally is the session's
+    assert (info["send_msg.dropped"], info["send_msg.dropped.queue_full"]) == (0, 0)
+    assert info["mqueue_dropped"] == 3 and info["recv_msg"] == 0
 
 
 def test_expired_drops(env):
     cid = uid("exp")
-    c = env.client(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
+    c = env.mqtt(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
     c.subscribe("exp/#", 1)
     c.disconnect()
     wait_until(lambda: not env.ok("GET", f"/clients/{cid}")["connected"])
-    pub = env.client(uid("exp-pub"))
+    pub = env.mqtt(uid("exp-pub"))
     pub.publish("exp/1", b"short", qos=1, properties=props(MessageExpiryInterval=1))
     pub.publish("exp/1", b"long", qos=1)
     time.sleep(1.2)
-    c2 = env.client(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
+    c2 = env.mqtt(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
     assert c2.get().payload == b"long"
     info = env.ok("GET", f"/clients/{cid}")
     assert (info["send_msg.dropped.expired"], info["send_msg.dropped"]) == (1, 1)
 
 
 def test_await_pubrel_timeout_drops(make_broker):
-    with make_env(make_broker, {"mqtt": {"await_rel_timeout": "1s"}}) as e:
-        r = R.RawClient(e.h.host, e.h.port)
-        r.connect(cid := uid("rel"))
-        try:
-            r.send(R.publish_packet("rel/t", b"x", qos=2, pid=7))
-            r.expect(R.PUBREC)
-            time.sleep(1.2)  # no PUBREL within await_rel_timeout: the flow is forgotten
-            r.send(R.publish_packet("rel/t", b"y", qos=2, pid=7))
-            assert r.expect(R.PUBREC).rc == 0x10  # a new flow (no subscribers), not 0x91 in use
-            info = e.ok("GET", f"/clients/{cid}")
-            assert (info["recv_msg.dropped"], info["recv_msg.dropped.await_pubrel_timeout"],
-                    info["recv_msg.qos2"]) == (1, 1, 2)
-        finally:
-            r.close()
+    e = make_broker({"mqtt": {"await_rel_timeout": "1s"}})
+    r = R.RawClient(e.host, e.port)
+    r.connect(cid := uid("rel"))
+    try:
+        r.send(R.publish_packet("rel/t", b"x", qos=2, pid=7))
+        r.expect(R.PUBREC)
+        time.sleep(1.2)  # no PUBREL within await_rel_timeout: the flow is forgotten
+        r.send(R.publish_packet("rel/t", b"y", qos=2, pid=7))
+        assert r.expect(R.PUBREC).rc == 0x10  # a new flow (no subscribers), not 0x91 in use
+        info = e.ok("GET", f"/clients/{cid}")
+        assert (info["recv_msg.dropped"], info["recv_msg.dropped.await_pubrel_timeout"],
+                info["recv_msg.qos2"]) == (1, 1, 2)
+    finally:
+        r.close()

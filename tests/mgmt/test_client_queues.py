@@ -3,16 +3,8 @@ item and its paging tokens (emqx_mgmt_api_clients / emqx_mqueue:query / inflight
 checked while real MQTT clients change the collections between pages."""
 from __future__ import annotations
 
-from mgmt.clients_support import (  # noqa: F401  (env is a fixture)
-    MqttClient, env, props, uid, wait_until,
-)
-
-
-def _manual_ack_client(env, cid, **connect_kw) -> MqttClient:
-    c = MqttClient(env.h.host, env.h.port, cid, manual_ack=True)
-    env.clients.append(c)
-    c.connect(**connect_kw)
-    return c
+from support.mqttclient import props, uid
+from support.waiting import wait_until
 
 
 def _publish(env, topic, payloads):
@@ -22,7 +14,7 @@ def _publish(env, topic, payloads):
 
 def test_inflight_page_token_outlives_its_message(env):
     cid = uid("inf")
-    c = _manual_ack_client(env, cid)
+    c = env.mqtt(cid, manual_ack=True)
     c.subscribe("pg/#", 1)
     _publish(env, "pg/1", ["a", "b", "c", "d"])
     got = c.get_many(4)
@@ -41,7 +33,7 @@ def test_inflight_page_token_outlives_its_message(env):
 def test_queue_to_window_gets_a_new_insertion_time(env):
     # As EMQX: inserted_at is when the message entered the collection it is listed in.
     cid = uid("mv")
-    c = _manual_ack_client(env, cid, properties=props("CONNECT", ReceiveMaximum=1))
+    c = env.mqtt(cid, manual_ack=True, properties=props("CONNECT", ReceiveMaximum=1))
     c.subscribe("mv/#", 1)
     _publish(env, "mv/1", ["one", "two"])
     first = c.get()
@@ -61,7 +53,7 @@ def test_queue_to_window_gets_a_new_insertion_time(env):
 
 def test_queue_token_priorities(env):
     cid = uid("prio")
-    c = env.client(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
+    c = env.mqtt(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
     c.subscribe("pr/#", 1)
     c.disconnect()
     wait_until(lambda: not env.ok("GET", f"/clients/{cid}")["connected"])

@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import time
 
-from mgmt.clients_support import (  # noqa: F401  (env is a fixture)
-    MqttClient, env, props, uid, wait_until,
-)
+from support.mqttclient import props, uid
+from support.waiting import wait_until
 
 
 def test_list_and_lookup_clients(env):
-    a = env.client(uid("a"), username="alice")
-    b = env.client(uid("b"), version=4, username="bob")
+    a = env.mqtt(uid("a"), username="alice")
+    b = env.mqtt(uid("b"), version=4, username="bob")
     r = env.ok("GET", "/clients")
     assert r["meta"] == {"page": 1, "limit": 100, "count": 2, "hasnext": False}
     by_id = {c["clientid"]: c for c in r["data"]}
@@ -31,14 +30,14 @@ def test_list_and_lookup_clients(env):
     a.subscribe("x/#", 1)
     assert env.ok("GET", f"/clients/{a.client_id}")["subscriptions_cnt"] == 1
 
-    r = env.get("/clients/nobody")
+    r = env.api.get("/clients/nobody")
     assert r.status_code == 404 and r.json()["code"] == "CLIENTID_NOT_FOUND"
 
 
 def test_client_filters(env):
-    a = env.client(uid("dev-a"), username="alice")
-    b = env.client(uid("dev-b"), version=4, username="bob")
-    c = env.client(uid("other"), username="carol")
+    a = env.mqtt(uid("dev-a"), username="alice")
+    b = env.mqtt(uid("dev-b"), version=4, username="bob")
+    c = env.mqtt(uid("other"), username="carol")
 
     def ids(**params):
         r = env.ok("GET", "/clients", params=params)
@@ -76,13 +75,13 @@ def test_client_filters(env):
                 {"ip_address": "not-an-ip"}, {"gte_created_at": "yesterday"},
                 {"conn_state": "sleeping"}, {"limit": 0}, {"page": 0}, {"limit": 10001},
                 {"proto_ver": "five"}):
-        r = env.get("/clients", params=bad)
+        r = env.api.get("/clients", params=bad)
         assert r.status_code == 400, (bad, r.text)
         assert r.json()["code"] in ("INVALID_PARAMETER", "BAD_REQUEST")
 
 
 def test_pagination(env):
-    cs = [env.client(f"page-{i:02d}") for i in range(5)]
+    cs = [env.mqtt(f"page-{i:02d}") for i in range(5)]
     seen = []
     for page in (1, 2, 3):
         r = env.ok("GET", "/clients", params={"limit": 2, "page": page})
@@ -105,7 +104,7 @@ def test_offline_persistent_session_is_listed(env):
     # session (until the broker installs them at start: see clients_api.setup).
     env.ok("GET", "/clients")
     cid = uid("persist")
-    c = env.client(cid, clean=False, username="pat",
+    c = env.mqtt(cid, clean=False, username="pat",
                    properties=props("CONNECT", SessionExpiryInterval=300))
     c.subscribe("offline/#", 1)
     c.disconnect()
@@ -120,37 +119,37 @@ def test_offline_persistent_session_is_listed(env):
     assert env.ok("GET", f"/clients/{cid}")["mqueue_len"] == 1
     # kicking an offline session discards it
     env.ok("DELETE", f"/clients/{cid}", 204)
-    assert env.get(f"/clients/{cid}").status_code == 404
+    assert env.api.get(f"/clients/{cid}").status_code == 404
 
 
 def test_kick(env):
-    a = env.client(uid("k"))
+    a = env.mqtt(uid("k"))
     env.ok("DELETE", f"/clients/{a.client_id}", 204)
     assert a.wait_disconnected() == 0x98  # Administrative action
-    wait_until(lambda: env.get(f"/clients/{a.client_id}").status_code == 404)
-    r = env.http.delete(f"/clients/{a.client_id}")
+    wait_until(lambda: env.api.get(f"/clients/{a.client_id}").status_code == 404)
+    r = env.api.delete(f"/clients/{a.client_id}")
     assert r.status_code == 404 and r.json()["code"] == "CLIENTID_NOT_FOUND"
 
     # a kicked persistent session ends too (it does not stay behind offline)
-    p = env.client(uid("p"), clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
+    p = env.mqtt(uid("p"), clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
     env.ok("DELETE", f"/clients/{p.client_id}", 204)
     assert p.wait_disconnected() == 0x98
-    assert env.get(f"/clients/{p.client_id}").status_code == 404
+    assert env.api.get(f"/clients/{p.client_id}").status_code == 404
 
-    b, c, d = env.client(uid("b")), env.client(uid("c")), env.client(uid("d"), version=4)
+    b, c, d = env.mqtt(uid("b")), env.mqtt(uid("c")), env.mqtt(uid("d"), version=4)
     env.ok("POST", "/clients/kickout/bulk", 204, json=[b.client_id, d.client_id, "nobody"])
     assert b.wait_disconnected() == 0x98
     d.wait_disconnected()
     wait_until(lambda: {x["clientid"] for x in env.ok("GET", "/clients")["data"]}
                == {c.client_id}, what="only c left")
-    assert env.get("/clients/kickout/bulk").status_code in (404, 405)
-    r = env.http.post("/clients/kickout/bulk", json={"not": "a list"})
+    assert env.api.get("/clients/kickout/bulk").status_code in (404, 405)
+    r = env.api.post("/clients/kickout/bulk", json={"not": "a list"})
     assert r.status_code == 400
 
 
 def test_api_subscribe_delivers(env):
-    sub = env.client(uid("s"))
-    pub = env.client(uid("p"))
+    sub = env.mqtt(uid("s"))
+    pub = env.mqtt(uid("p"))
     cid = sub.client_id
     r = env.ok("POST", f"/clients/{cid}/subscribe", json={"topic": "api/+/t", "qos": 1})
     assert r["topic"] == "api/+/t" and r["qos"] == 1 and r["clientid"] == cid
@@ -179,21 +178,21 @@ def test_api_subscribe_delivers(env):
     sub.expect_none()
 
     # errors: unknown client, bad filter (nothing subscribed), bad qos
-    r = env.http.post("/clients/nobody/subscribe", json={"topic": "a"})
+    r = env.api.post("/clients/nobody/subscribe", json={"topic": "a"})
     assert r.status_code == 404 and r.json()["code"] == "CLIENTID_NOT_FOUND"
-    r = env.http.post(f"/clients/{cid}/subscribe/bulk",
+    r = env.api.post(f"/clients/{cid}/subscribe/bulk",
                       json=[{"topic": "ok/1"}, {"topic": "bad/#/x"}])
     assert r.status_code == 400
     assert env.ok("GET", f"/clients/{cid}/subscriptions") == []
-    assert env.http.post(f"/clients/{cid}/subscribe",
+    assert env.api.post(f"/clients/{cid}/subscribe",
                          json={"topic": "a", "qos": 3}).status_code == 400
-    assert env.http.post(f"/clients/{cid}/subscribe", json={}).status_code == 400
-    r = env.http.post("/clients/nobody/unsubscribe", json={"topic": "a"})
+    assert env.api.post(f"/clients/{cid}/subscribe", json={}).status_code == 400
+    r = env.api.post("/clients/nobody/unsubscribe", json={"topic": "a"})
     assert r.status_code == 404
 
 
 def test_api_subscribe_gets_retained(env):
-    sub = env.client(uid("r"))
+    sub = env.mqtt(uid("r"))
     env.ok("POST", "/publish", 202, json={"topic": "ret/1", "payload": "kept", "retain": True})
     env.ok("POST", f"/clients/{sub.client_id}/subscribe", json={"topic": "ret/#"})
     m = sub.get()
@@ -202,7 +201,7 @@ def test_api_subscribe_gets_retained(env):
 
 def test_mqueue_messages_paging(env):
     cid = uid("q")
-    c = env.client(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
+    c = env.mqtt(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
     c.subscribe("q/#", 1)
     c.disconnect()
     wait_until(lambda: not env.ok("GET", f"/clients/{cid}")["connected"])
@@ -249,20 +248,18 @@ def test_mqueue_messages_paging(env):
                 {"max_payload_bytes": "0"}, {"position": str(stamps[0])},
                 {"position": "1_x"}, {"position": "--1_0"},
                 {"limit": 0}):
-        r = env.get(f"/clients/{cid}/mqueue_messages", params=bad)
+        r = env.api.get(f"/clients/{cid}/mqueue_messages", params=bad)
         assert r.status_code == 400 and r.json()["code"] in ("INVALID_PARAMETER", "BAD_REQUEST")
-    assert env.get("/clients/nobody/mqueue_messages").status_code == 404
+    assert env.api.get("/clients/nobody/mqueue_messages").status_code == 404
 
     # the client comes back and receives exactly what the API listed
-    c2 = env.client(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
+    c2 = env.mqtt(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
     assert [m.payload for m in c2.get_many(5)] == payloads
 
 
 def test_inflight_messages(env):
     cid = uid("inf")
-    c = MqttClient(env.h.host, env.h.port, cid, manual_ack=True)
-    env.clients.append(c)
-    c.connect()
+    c = env.mqtt(cid, manual_ack=True)
     c.subscribe("inf/#", 1)
     for i in range(3):
         env.ok("POST", "/publish", json={"topic": f"inf/{i}", "payload": f"p{i}", "qos": 1})
@@ -281,7 +278,7 @@ def test_inflight_messages(env):
     past = env.ok("GET", f"/clients/{cid}/inflight_messages", params={"position": stamps[-1]})
     assert past == {"data": [], "meta": {"start": stamps[0], "position": stamps[-1]}}
     for bad in ("1_0", "x", "1.5"):
-        r = env.get(f"/clients/{cid}/inflight_messages", params={"position": bad})
+        r = env.api.get(f"/clients/{cid}/inflight_messages", params={"position": bad})
         assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER"
     assert env.ok("GET", f"/clients/{cid}")["inflight_cnt"] == 3
     for m in got:
@@ -293,20 +290,20 @@ def test_inflight_messages(env):
 
 
 def test_keepalive_and_sessions_count(env):
-    a = env.client(uid("ka"))
-    env.client(uid("kb"))
+    a = env.mqtt(uid("ka"))
+    env.mqtt(uid("kb"))
     assert env.ok("GET", "/sessions_count") == 2
     assert env.ok("GET", "/sessions_count", params={"since": 1705391625}) == 2
-    assert env.get("/sessions_count", params={"since": -1}).status_code == 400
+    assert env.api.get("/sessions_count", params={"since": -1}).status_code == 400
     r = env.ok("PUT", f"/clients/{a.client_id}/keepalive", json={"interval": 3600})
     assert r["keepalive"] == 3600
     assert env.ok("GET", f"/clients/{a.client_id}")["keepalive"] == 3600
-    assert env.http.put(f"/clients/{a.client_id}/keepalive",
+    assert env.api.put(f"/clients/{a.client_id}/keepalive",
                         json={"interval": 70000}).status_code == 400
-    assert env.http.put("/clients/nobody/keepalive", json={"interval": 5}).status_code == 404
+    assert env.api.put("/clients/nobody/keepalive", json={"interval": 5}).status_code == 404
 
 
 def test_needs_authentication(env):
     import httpx
-    r = httpx.get(f"http://127.0.0.1:{env.h.http_port}/api/v5/clients")
+    r = httpx.get(f"http://127.0.0.1:{env.http_port}/api/v5/clients")
     assert r.status_code == 401

@@ -13,8 +13,8 @@ import threading
 
 import pytest
 
-from conftest import free_port
-from protocol.mqttclient import MqttClient
+from support.mqttclient import MqttClient
+from support.servers import free_port
 
 pytestmark = pytest.mark.emqpy_only
 START_WAIT = 60

@@ -4,45 +4,13 @@ from __future__ import annotations
 
 import socket
 
-import httpx
 import pytest
 
-from conftest import free_port
-from emqpy.testing import BrokerThread
-from protocol.mqttclient import MqttClient, uid
-from protocol.rawmqtt import RawClient
+from support.mqttclient import MqttClient, uid
+from support.rawmqtt import RawClient
+from support.servers import free_port
 
 pytestmark = pytest.mark.emqpy_only
-
-
-class Node:
-    def __init__(self, data_dir, overrides=None):
-        self.data_dir = str(data_dir)
-        self.overrides = overrides or {}
-        self.bt = None
-
-    def start(self) -> "Node":
-        self.bt = BrokerThread(self.overrides, data_dir=self.data_dir).start()
-        self.broker = self.bt.broker
-        self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.bt.http_port}/api/v5",
-                                auth=("admin", "public"), timeout=30)
-        return self
-
-    def stop(self) -> None:
-        if self.bt is not None:
-            self.api.close()
-            self.bt.stop()
-            self.bt = None
-
-    def port(self, lid: str) -> int:
-        return self.broker.listeners[lid].port
-
-
-@pytest.fixture
-def node(tmp_path):
-    n = Node(tmp_path).start()
-    yield n
-    n.stop()
 
 
 def _refused(port: int) -> bool:
@@ -53,107 +21,107 @@ def _refused(port: int) -> bool:
     return False
 
 
-def _create(node, name: str, port: int, **conf) -> dict:
-    r = node.api.post("/listeners", json={"type": "tcp", "name": name,
+def _create(env, name: str, port: int, **conf) -> dict:
+    r = env.api.post("/listeners", json={"type": "tcp", "name": name,
                                           "bind": f"127.0.0.1:{port}", **conf})
     assert r.status_code == 200, r.text
     return r.json()
 
 
-def test_list_get_and_status_shapes(node):
-    c = MqttClient("127.0.0.1", node.port("tcp:default")).connect()
+def test_list_get_and_status_shapes(env):
+    c = MqttClient("127.0.0.1", env.port).connect()
     try:
-        items = node.api.get("/listeners", params={"type": "tcp"}).json()
+        items = env.api.get("/listeners", params={"type": "tcp"}).json()
         assert [i["id"] for i in items] == ["tcp:default"]
         d = items[0]
         assert d["name"] == "default" and d["type"] == "tcp" and d["enable"] is True
         assert d["status"] == {"running": True, "max_connections": "infinity",
                                "current_connections": 1}
-        assert d["node_status"] == [{"node": node.broker.node_name, "status": d["status"]}]
+        assert d["node_status"] == [{"node": env.broker.node_name, "status": d["status"]}]
         assert all(i["type"] == "ssl"
-                   for i in node.api.get("/listeners", params={"type": "ssl"}).json())
-        assert node.api.get("/listeners", params={"type": "bogus"}).status_code == 400
+                   for i in env.api.get("/listeners", params={"type": "ssl"}).json())
+        assert env.api.get("/listeners", params={"type": "bogus"}).status_code == 400
 
-        one = node.api.get("/listeners/tcp:default").json()
+        one = env.api.get("/listeners/tcp:default").json()
         assert one["id"] == "tcp:default" and one["type"] == "tcp"
         assert one["running"] is True and one["current_connections"] == 1
         assert one["bind"] == "127.0.0.1:0" and "tcp_options" in one
 
-        st = {s["type"]: s for s in node.api.get("/listeners_status").json()}
+        st = {s["type"]: s for s in env.api.get("/listeners_status").json()}
         assert st["tcp"]["ids"] == ["tcp:default"]
         assert st["tcp"]["status"]["current_connections"] == 1
     finally:
         c.disconnect()
 
 
-def test_bad_and_unknown_ids(node):
-    r = node.api.get("/listeners/tcp:nope")
+def test_bad_and_unknown_ids(env):
+    r = env.api.get("/listeners/tcp:nope")
     assert (r.status_code, r.json()["code"]) == (404, "BAD_LISTENER_ID")
-    r = node.api.get("/listeners/nocolon")
+    r = env.api.get("/listeners/nocolon")
     assert (r.status_code, r.json()["code"]) == (400, "BAD_LISTENER_ID")
-    assert node.api.post("/listeners/tcp:nope/stop").status_code == 404
-    assert node.api.delete("/listeners/tcp:nope").status_code == 404
+    assert env.api.post("/listeners/tcp:nope/stop").status_code == 404
+    assert env.api.delete("/listeners/tcp:nope").status_code == 404
 
 
-def test_create_listener_and_connect(node):
+def test_create_listener_and_connect(env):
     port = free_port()
-    view = _create(node, "extra", port, max_connections=100)
+    view = _create(env, "extra", port, max_connections=100)
     assert view["id"] == "tcp:extra" and view["running"] is True
     assert view["max_connections"] == 100
     c = MqttClient("127.0.0.1", port).connect()
-    assert node.api.get("/listeners/tcp:extra").json()["current_connections"] == 1
+    assert env.api.get("/listeners/tcp:extra").json()["current_connections"] == 1
     c.disconnect()
 
-    r = node.api.post("/listeners", json={"type": "tcp", "name": "extra",
+    r = env.api.post("/listeners", json={"type": "tcp", "name": "extra",
                                           "bind": f"127.0.0.1:{free_port()}"})
     assert (r.status_code, r.json()["code"]) == (400, "BAD_LISTENER_ID")
-    r = node.api.post("/listeners", json={"type": "tcp", "name": "bad name",
+    r = env.api.post("/listeners", json={"type": "tcp", "name": "bad name",
                                           "bind": f"127.0.0.1:{free_port()}"})
     assert (r.status_code, r.json()["code"]) == (400, "BAD_REQUEST")
-    r = node.api.post("/listeners", json={"type": "tcp", "name": "nobind"})
+    r = env.api.post("/listeners", json={"type": "tcp", "name": "nobind"})
     assert (r.status_code, r.json()["code"]) == (400, "BAD_REQUEST")
-    r = node.api.post("/listeners", json={"type": "tcp", "name": "bad",
+    r = env.api.post("/listeners", json={"type": "tcp", "name": "bad",
                                           "bind": "127.0.0.1:1", "max_connections": 0})
     assert r.status_code == 400 and "max_connections" in r.json()["message"]
     # A busy port: refused, and nothing is kept in the config.
-    r = node.api.post("/listeners", json={"type": "tcp", "name": "busy",
+    r = env.api.post("/listeners", json={"type": "tcp", "name": "busy",
                                           "bind": f"127.0.0.1:{port}"})
     assert (r.status_code, r.json()["code"]) == (400, "BAD_REQUEST")
-    assert node.api.get("/listeners/tcp:busy").status_code == 404
+    assert env.api.get("/listeners/tcp:busy").status_code == 404
 
 
-def test_stop_drops_only_that_listeners_clients(node):
+def test_stop_drops_only_that_listeners_clients(env):
     port = free_port()
-    _create(node, "second", port)
-    stay = MqttClient("127.0.0.1", node.port("tcp:default"), uid("stay")).connect()
+    _create(env, "second", port)
+    stay = MqttClient("127.0.0.1", env.port, uid("stay")).connect()
     gone = MqttClient("127.0.0.1", port, uid("gone")).connect()
     try:
-        assert node.api.post("/listeners/tcp:second/stop").status_code == 200
+        assert env.api.post("/listeners/tcp:second/stop").status_code == 200
         gone.wait_disconnected()
         assert _refused(port)
-        view = node.api.get("/listeners/tcp:second").json()
+        view = env.api.get("/listeners/tcp:second").json()
         assert view["running"] is False and view["enable"] is False
         # The client on the other listener is still served.
         stay.subscribe("ls/t", 1)
         stay.publish("ls/t", b"still here", 1)
         assert stay.get().payload == b"still here"
 
-        assert node.api.post("/listeners/tcp:second/start").status_code == 200
+        assert env.api.post("/listeners/tcp:second/start").status_code == 200
         again = MqttClient("127.0.0.1", port).connect()
         again.disconnect()
-        assert node.api.get("/listeners/tcp:second").json()["enable"] is True
+        assert env.api.get("/listeners/tcp:second").json()["enable"] is True
 
-        assert node.api.post("/listeners/tcp:second/restart").status_code == 200
+        assert env.api.post("/listeners/tcp:second/restart").status_code == 200
         MqttClient("127.0.0.1", port).connect().disconnect()
     finally:
         stay.disconnect()
 
 
-def test_update_max_connections_and_mountpoint(node):
+def test_update_max_connections_and_mountpoint(env):
     port = free_port()
-    _create(node, "limited", port)
+    _create(env, "limited", port)
     first = MqttClient("127.0.0.1", port).connect()
-    r = node.api.put("/listeners/tcp:limited", json={"type": "tcp", "max_connections": 1,
+    r = env.api.put("/listeners/tcp:limited", json={"type": "tcp", "max_connections": 1,
                                                      "mountpoint": "mp/"})
     assert r.status_code == 200, r.text
     assert r.json()["max_connections"] == 1 and r.json()["mountpoint"] == "mp/"
@@ -165,7 +133,7 @@ def test_update_max_connections_and_mountpoint(node):
     raw.close()
     first.disconnect()
 
-    watcher = MqttClient("127.0.0.1", node.port("tcp:default")).connect()
+    watcher = MqttClient("127.0.0.1", env.port).connect()
     watcher.subscribe("mp/in", 0)
     mounted = MqttClient("127.0.0.1", port).connect()
     mounted.publish("in", b"mounted", 1)
@@ -174,26 +142,26 @@ def test_update_max_connections_and_mountpoint(node):
     mounted.disconnect()
     watcher.disconnect()
 
-    r = node.api.put("/listeners/tcp:limited", json={"type": "tcp", "max_connections": -3})
+    r = env.api.put("/listeners/tcp:limited", json={"type": "tcp", "max_connections": -3})
     assert (r.status_code, r.json()["code"]) == (400, "BAD_REQUEST")
     assert "max_connections" in r.json()["message"]
-    r = node.api.put("/listeners/tcp:limited", json={"type": "tcp", "id": "tcp:other"})
+    r = env.api.put("/listeners/tcp:limited", json={"type": "tcp", "id": "tcp:other"})
     assert (r.status_code, r.json()["code"]) == (400, "BAD_LISTENER_ID")
 
 
-def test_delete_listener(node):
+def test_delete_listener(env):
     port = free_port()
-    _create(node, "temp", port)
+    _create(env, "temp", port)
     c = MqttClient("127.0.0.1", port).connect()
-    assert node.api.delete("/listeners/tcp:temp").status_code == 204
+    assert env.api.delete("/listeners/tcp:temp").status_code == 204
     c.wait_disconnected()
     assert _refused(port)
-    assert node.api.get("/listeners/tcp:temp").status_code == 404
-    assert "tcp:temp" not in node.broker.listeners
+    assert env.api.get("/listeners/tcp:temp").status_code == 404
+    assert "tcp:temp" not in env.broker.listeners
 
 
-def test_changes_survive_restart(tmp_path):
-    n = Node(tmp_path).start()
+def test_changes_survive_restart(make_broker, tmp_path):
+    n = make_broker(data_dir=tmp_path)
     keep, drop = free_port(), free_port()
     try:
         _create(n, "kept", keep, max_connections=50)
@@ -214,14 +182,14 @@ def test_changes_survive_restart(tmp_path):
         n.stop()
 
 
-def test_unusable_settings_leave_the_listener_as_it_was(node):
+def test_unusable_settings_leave_the_listener_as_it_was(env):
     port = free_port()
-    _create(node, "steady", port)
+    _create(env, "steady", port)
     c = MqttClient("127.0.0.1", port).connect()
     for bad in ({"max_conn_rate": "fast"}, {"bind": "127.0.0.1:1", "max_conn_rate": "fast"}):
-        r = node.api.put("/listeners/tcp:steady", json={"type": "tcp", **bad})
+        r = env.api.put("/listeners/tcp:steady", json={"type": "tcp", **bad})
         assert (r.status_code, r.json()["code"]) == (400, "BAD_REQUEST"), r.text
-    view = node.api.get("/listeners/tcp:steady").json()
+    view = env.api.get("/listeners/tcp:steady").json()
     assert view["running"] is True and view["max_conn_rate"] == "infinity"
     assert view["bind"] == f"127.0.0.1:{port}"
     c.subscribe("steady/t", 0)  # the connected client was not dropped

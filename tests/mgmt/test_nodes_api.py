@@ -7,7 +7,8 @@ import resource
 
 import httpx
 
-from mgmt.node_support import node, uid, wait_until  # noqa: F401  (node is a fixture)
+from support.mqttclient import uid
+from support.waiting import wait_until
 
 MEM = re.compile(r"^\d+(\.\d\d[KMG])?$")
 
@@ -31,13 +32,13 @@ def test_list_nodes_reports_this_node(node):
 
 def test_node_info_follows_connections(node):
     before = node.get(f"/nodes/{node.name}")
-    c = node.mqtt(uid("n"))
+    c = node.mqtt(uid("n"), version=4)
     during = wait_until(lambda: (lambda i: i if i["live_connections"] ==
                                  before["live_connections"] + 1 else None)(
         node.get(f"/nodes/{node.name}")))
     assert during["connections"] == before["connections"] + 1
     assert during["uptime"] >= before["uptime"]
-    node.drop(c)
+    c.close()
     wait_until(lambda: node.get(f"/nodes/{node.name}")["live_connections"] ==
                before["live_connections"])
 
@@ -45,10 +46,10 @@ def test_node_info_follows_connections(node):
 def test_persistent_session_counts_as_connection_not_live(node):
     # EMQX: connections counts sessions (connected or not), live_connections connected ones.
     before = node.get(f"/nodes/{node.name}")
-    c = node.mqtt(uid("p"), clean=False)
+    c = node.mqtt(uid("p"), clean=False, version=4)
     wait_until(lambda: node.get(f"/nodes/{node.name}")["live_connections"] ==
                before["live_connections"] + 1)
-    node.drop(c)
+    c.close()
     info = wait_until(lambda: (lambda i: i if i["live_connections"] ==
                                before["live_connections"] else None)(
         node.get(f"/nodes/{node.name}")))
@@ -65,12 +66,12 @@ def test_node_metrics_and_stats(node):
     assert "node" not in m0 and m0["messages.received"] >= 0
     s0 = node.get(f"/nodes/{node.name}/stats")
     assert "node" not in s0 and "durable_subscriptions.count" not in s0
-    c = node.mqtt(uid("m"))
+    c = node.mqtt(uid("m"), version=4)
     topic = uid("nodes/metric")
     c.subscribe(topic, 1)
     wait_until(lambda: node.get(f"/nodes/{node.name}/stats")["subscriptions.count"] ==
                s0["subscriptions.count"] + 1)
-    c.publish(topic, b"x" * 100, qos=1).wait_for_publish(10)
+    c.publish(topic, b"x" * 100, qos=1)
     m1 = wait_until(lambda: (lambda m: m if m["messages.received"] > m0["messages.received"]
                              else None)(node.get(f"/nodes/{node.name}/metrics")))
     assert m1["messages.qos1.received"] == m0["messages.qos1.received"] + 1
@@ -96,5 +97,5 @@ def test_cluster_reports_this_node(node):
 
 def test_authentication_required(node):
     for path in ("/nodes", f"/nodes/{node.name}", "/cluster", "/stats", "/metrics"):
-        r = httpx.get(node.base + path)
+        r = httpx.get(node.api_url + path)
         assert r.status_code == 401, path

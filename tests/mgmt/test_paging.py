@@ -3,12 +3,13 @@
 anything else is 400 BAD_REQUEST naming the parameter, never a 500."""
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from conftest import TARGET
 from emqpy.testing import BrokerThread
-from mgmt.clients_support import MqttClient, wait_until
+from support.mqttclient import MqttClient
+from support.node import Node
+from support.waiting import wait_until
 
 HUGE = 1152921504606846976  # 2**60: islice and SQLite gave up on it (issue 12)
 HUGER = 10 ** 30  # past 64 bits
@@ -38,15 +39,14 @@ def api(tmp_path_factory):
         pytest.skip("HTTP API")
     # A full listener raises an alarm: 4 connections fill it, one leaving clears the alarm
     # (a row in the history), one more raises it again (a row in the active list).
-    bt = BrokerThread({"listeners": {"tcp": {"default": {"max_connections": 4}}},
-                       "sysmon": {"vm": {"process_check_interval": "1s"}}},
-                      data_dir=str(tmp_path_factory.mktemp("paging")))
-    bt.start()
-    http = httpx.Client(base_url=f"http://127.0.0.1:{bt.http_port}/api/v5",
-                        auth=("admin", "public"), timeout=60)
+    node = Node(BrokerThread({"listeners": {"tcp": {"default": {"max_connections": 4}}},
+                              "sysmon": {"vm": {"process_check_interval": "1s"}}},
+                             data_dir=str(tmp_path_factory.mktemp("paging"))).start())
+    http = node.api
+    http.timeout = 60
     clients = []
     for i in range(4):
-        c = MqttClient("127.0.0.1", bt.port, f"pg-{i}")
+        c = MqttClient("127.0.0.1", node.port, f"pg-{i}")
         c.connect()
         c.subscribe(f"pg/{i}", qos=1)
         clients.append(c)
@@ -54,7 +54,7 @@ def api(tmp_path_factory):
     clients.pop().close()
     wait_until(lambda: http.get("/alarms", params={"activated": "false"}).json()["data"],
                what="the alarm to clear")
-    clients.append(MqttClient("127.0.0.1", bt.port, "pg-3"))
+    clients.append(MqttClient("127.0.0.1", node.port, "pg-3"))
     clients[-1].connect()
     wait_until(lambda: http.get("/alarms").json()["data"], what="the alarm again")
     clients[0].publish("pg/r", b"kept", qos=1, retain=True)
@@ -74,8 +74,7 @@ def api(tmp_path_factory):
     yield http
     for c in clients:
         c.close()
-    http.close()
-    bt.stop()
+    node.stop()
 
 
 def get(api, path, query, **paging):

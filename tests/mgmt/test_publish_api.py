@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import base64
 
-from mgmt.clients_support import env, make_env, uid  # noqa: F401  (env: fixture)
+from support.mqttclient import uid
 
 
 def test_publish_delivers_with_properties(env):
-    sub = env.client(uid("s"))
+    sub = env.mqtt(uid("s"))
     sub.subscribe("pub/#", 2)
     r = env.ok("POST", "/publish", json={
         "topic": "pub/a", "payload": "hello", "qos": 1,
@@ -32,19 +32,19 @@ def test_publish_delivers_with_properties(env):
 
 
 def test_publish_no_subscribers_and_retain(env):
-    r = env.http.post("/publish", json={"topic": "nobody/here", "payload": "x"})
+    r = env.api.post("/publish", json={"topic": "nobody/here", "payload": "x"})
     assert r.status_code == 202
     assert r.json() == {"reason_code": 16, "message": "no_matching_subscribers"}
-    r = env.http.post("/publish", json={"topic": "keep/1", "payload": "kept", "retain": True})
+    r = env.api.post("/publish", json={"topic": "keep/1", "payload": "kept", "retain": True})
     assert r.status_code == 202  # stored as retained, but nobody got it now
-    late = env.client(uid("late"))
+    late = env.mqtt(uid("late"))
     late.subscribe("keep/#", 1)
     m = late.get()
     assert m.payload == b"kept" and m.retain
 
 
 def test_publish_bad_requests(env):
-    sub = env.client(uid("s"))
+    sub = env.mqtt(uid("s"))
     sub.subscribe("#", 0)
     cases = [
         ({"topic": "a/+", "payload": "x"}, 144, "topic_name_invalid"),
@@ -53,50 +53,50 @@ def test_publish_bad_requests(env):
          "decode_base64_payload_failed"),
     ]
     for body, code, message in cases:
-        r = env.http.post("/publish", json=body)
+        r = env.api.post("/publish", json=body)
         assert r.status_code == 400, (body, r.text)
         assert r.json()["reason_code"] == code and r.json()["message"] == message
     for body in ({"topic": "a", "payload": "x", "qos": 3}, {"topic": "a"}, {"payload": "x"},
                  {"topic": "a", "payload": "x", "payload_encoding": "hex"},
                  {"topic": "a", "payload": "x", "properties": {"payload_format_indicator": 2}},
                  {"topic": "a", "payload": "x", "properties": {"bogus": 1}}):
-        r = env.http.post("/publish", json=body)
+        r = env.api.post("/publish", json=body)
         assert r.status_code == 400 and r.json()["code"] == "BAD_REQUEST", (body, r.text)
-    r = env.http.post("/publish", content=b"{not json", headers={"content-type":
+    r = env.api.post("/publish", content=b"{not json", headers={"content-type":
                                                                    "application/json"})
     assert r.status_code == 400
     sub.expect_none()  # nothing invalid was published
 
 
 def test_publish_too_large(make_broker):
-    with make_env(make_broker, {"mqtt": {"max_packet_size": "1KB"}}) as e:
-        sub = e.client(uid("s"))
-        sub.subscribe("big", 0)
-        r = e.http.post("/publish", json={"topic": "big", "payload": "x" * 2000})
-        assert r.status_code == 400
-        assert r.json()["reason_code"] == 151 and r.json()["message"] == "packet_too_large"
-        e.ok("POST", "/publish", json={"topic": "big", "payload": "x" * 500})
-        assert sub.get().payload == b"x" * 500
+    e = make_broker({"mqtt": {"max_packet_size": "1KB"}})
+    sub = e.mqtt(uid("s"))
+    sub.subscribe("big", 0)
+    r = e.api.post("/publish", json={"topic": "big", "payload": "x" * 2000})
+    assert r.status_code == 400
+    assert r.json()["reason_code"] == 151 and r.json()["message"] == "packet_too_large"
+    e.ok("POST", "/publish", json={"topic": "big", "payload": "x" * 500})
+    assert sub.get().payload == b"x" * 500
 
 
 def test_publish_bulk(env):
-    sub = env.client(uid("s"))
+    sub = env.mqtt(uid("s"))
     sub.subscribe("bulk/#", 1)
     msgs = [{"topic": f"bulk/{i}", "payload": f"p{i}", "qos": 1} for i in range(3)]
     r = env.ok("POST", "/publish/bulk", json=msgs)
     assert len(r) == 3 and all(len(x["id"]) == 32 for x in r)
     assert [m.payload for m in sub.get_many(3)] == [b"p0", b"p1", b"p2"]
 
-    r = env.http.post("/publish/bulk", json=[{"topic": "bulk/x", "payload": "1"},
+    r = env.api.post("/publish/bulk", json=[{"topic": "bulk/x", "payload": "1"},
                                              {"topic": "elsewhere", "payload": "2"}])
     assert r.status_code == 202
     assert "id" in r.json()[0] and r.json()[1]["reason_code"] == 16
     assert sub.get().payload == b"1"
 
     # one invalid message: nothing is published
-    r = env.http.post("/publish/bulk", json=[{"topic": "bulk/y", "payload": "1"},
+    r = env.api.post("/publish/bulk", json=[{"topic": "bulk/y", "payload": "1"},
                                              {"topic": "bad/#", "payload": "2"}])
     assert r.status_code == 400 and r.json()["reason_code"] == 144
-    assert env.http.post("/publish/bulk", json=[]).status_code == 400
-    assert env.http.post("/publish/bulk", json={"topic": "a", "payload": "b"}).status_code == 400
+    assert env.api.post("/publish/bulk", json=[]).status_code == 400
+    assert env.api.post("/publish/bulk", json={"topic": "a", "payload": "b"}).status_code == 400
     sub.expect_none()

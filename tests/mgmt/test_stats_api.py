@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from emqpy.broker.metrics import NAMES
-from mgmt.node_support import node, uid, wait_until  # noqa: F401  (node is a fixture)
+from support.mqttclient import uid
+from support.waiting import wait_until
 
 STAT_KEYS = {f"{n}.{k}" for n in (
     "channels", "connections", "delayed", "live_connections", "cluster_sessions", "retained",
@@ -26,7 +27,7 @@ def test_stats_shapes(node):
 
 def test_stats_follow_clients_and_keep_peaks(node):
     s0 = _stats(node)
-    a, b = node.mqtt(uid("sa")), node.mqtt(uid("sb"))
+    a, b = node.mqtt(uid("sa"), version=4), node.mqtt(uid("sb"), version=4)
     wait_until(lambda: _stats(node)["live_connections.count"] == s0["live_connections.count"] + 2)
     t1, t2 = uid("stats/a"), uid("stats/b")
     a.subscribe(t1, 0)
@@ -38,10 +39,10 @@ def test_stats_follow_clients_and_keep_peaks(node):
     assert s1["topics.count"] == s0["topics.count"] + 2
     assert s1["connections.count"] == s0["connections.count"] + 2
     assert s1["sessions.count"] == s0["sessions.count"] + 2
-    b.publish(t1, b"keep", qos=1, retain=True).wait_for_publish(10)
+    b.publish(t1, b"keep", qos=1, retain=True)
     wait_until(lambda: _stats(node)["retained.count"] == s0["retained.count"] + 1)
-    node.drop(a)
-    node.drop(b)
+    a.close()
+    b.close()
     s2 = wait_until(lambda: (lambda s: s if s["live_connections.count"] ==
                              s0["live_connections.count"] else None)(_stats(node)))
     assert s2["subscriptions.count"] == s0["subscriptions.count"]
@@ -62,17 +63,15 @@ def test_metrics_shapes(node):
 
 def test_metrics_follow_traffic(node):
     m0 = node.get("/metrics", params={"aggregate": "true"})
-    sub = node.mqtt(uid("msub"))
-    got = []
-    sub.on_message = lambda c, u, msg: got.append(msg.payload)
+    sub = node.mqtt(uid("msub"), version=4)
     topic = uid("metrics/t")
     sub.subscribe(topic, 2)
     wait_until(lambda: node.get("/metrics", params={"aggregate": "true"})[
         "packets.subscribe.received"] > m0["packets.subscribe.received"])
-    pub = node.mqtt(uid("mpub"))
+    pub = node.mqtt(uid("mpub"), version=4)
     for qos in (0, 1, 2):
-        pub.publish(topic, b"p" * 200, qos=qos).wait_for_publish(10)
-    wait_until(lambda: len(got) == 3)
+        pub.publish(topic, b"p" * 200, qos=qos)
+    sub.get_many(3)
     m1 = wait_until(lambda: (lambda m: m if m["messages.sent"] >= m0["messages.sent"] + 3
                              else None)(node.get("/metrics", params={"aggregate": "true"})))
     assert m1["messages.received"] == m0["messages.received"] + 3
@@ -86,5 +85,5 @@ def test_metrics_follow_traffic(node):
 
 def test_bad_aggregate_is_400(node):
     for path in ("/stats", "/metrics"):
-        r = node.http.get(path, params={"aggregate": "sometimes"})
+        r = node.api.get(path, params={"aggregate": "sometimes"})
         assert r.status_code == 400 and r.json()["code"] == "BAD_REQUEST"

@@ -2,7 +2,8 @@
 real MQTT clients made."""
 from __future__ import annotations
 
-from mgmt.clients_support import env, sub_opts, uid, wait_until  # noqa: F401  (env: fixture)
+from support.mqttclient import sub_opts, uid
+from support.waiting import wait_until
 
 
 def _subs(env, **params):
@@ -11,7 +12,7 @@ def _subs(env, **params):
 
 
 def test_subscriptions_filters(env):
-    a, b = env.client(uid("a")), env.client(uid("b"))
+    a, b = env.mqtt(uid("a")), env.mqtt(uid("b"))
     a.subscribe("s/+/temp", 1)
     a.subscribe("$share/g1/s/1/temp", 2)
     b.subscribe("s/1/temp", 0)
@@ -53,7 +54,7 @@ def test_subscriptions_filters(env):
     for bad in ({"qos": 3}, {"node": "nope@host"}, {"match_topic": "a/#/b"},
                 {"match_topic": "$share/g/a"},
                 {"topic": "a/#/b"}, {"limit": 0}):
-        r = env.get("/subscriptions", params=bad)
+        r = env.api.get("/subscriptions", params=bad)
         assert r.status_code == 400, (bad, r.text)
 
     # paging follows session order, then subscription order
@@ -68,7 +69,7 @@ def test_subscriptions_filters(env):
 
 
 def test_topics(env):
-    a, b = env.client(uid("a")), env.client(uid("b"))
+    a, b = env.mqtt(uid("a")), env.mqtt(uid("b"))
     a.subscribe("t/1", 1)
     b.subscribe("t/1", 0)
     b.subscribe("t/#", 0)
@@ -84,7 +85,7 @@ def test_topics(env):
     r = env.ok("GET", "/topics", params={"topic": "$share/grp/t/1"})
     assert r["data"] == [{"topic": "$share/grp/t/1", "node": node}]
     assert env.ok("GET", "/topics", params={"topic": "nothing"})["data"] == []
-    assert env.get("/topics", params={"topic": "a/#/b"}).status_code == 400
+    assert env.api.get("/topics", params={"topic": "a/#/b"}).status_code == 400
     r = env.ok("GET", "/topics", params={"limit": 2})
     assert len(r["data"]) == 2 and r["meta"]["hasnext"] is True
     r2 = env.ok("GET", "/topics", params={"limit": 2, "page": 2})
@@ -95,7 +96,7 @@ def test_topics(env):
     assert env.ok("GET", "/topics/t%2F%23") == [{"topic": "t/#", "node": node}]
     assert sorted(x["topic"] for x in env.ok("GET", "/topics/t%2F1")) == [
         "$share/grp/t/1", "t/1"]
-    r = env.get("/topics/nope%2Fnope")
+    r = env.api.get("/topics/nope%2Fnope")
     assert r.status_code == 404 and r.json()["code"] == "TOPIC_NOT_FOUND"
 
     b.unsubscribe("t/#")
@@ -103,4 +104,4 @@ def test_topics(env):
     a.disconnect()
     b.disconnect()  # the broker handles the DISCONNECTs on its own schedule: poll
     wait_until(lambda: env.ok("GET", "/topics")["data"] == [], what="routes removed")
-    assert env.get("/topics/t%2F1").status_code == 404
+    assert env.api.get("/topics/t%2F1").status_code == 404

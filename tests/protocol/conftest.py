@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from .mqttclient import MqttClient
-from .rawmqtt import RawClient
+from support.mqttclient import MqttClient
+from support.rawmqtt import RawClient
 
 
 @pytest.fixture

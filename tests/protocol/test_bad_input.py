@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from . import rawmqtt as R
-from .mqttclient import uid
+from support import rawmqtt as R
+from support.mqttclient import uid
 
 
 @pytest.fixture

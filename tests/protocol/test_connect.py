@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from . import rawmqtt as R
-from .mqttclient import props, uid
+from support import rawmqtt as R
+from support.mqttclient import props, uid
 
 
 @pytest.mark.parametrize("version", [3, 4, 5])

@@ -1,8 +1,8 @@
 """Inflight window (Receive Maximum / mqtt.max_inflight) and the per-session message queue."""
 import pytest
 
-from . import rawmqtt as R
-from .mqttclient import uid
+from support import rawmqtt as R
+from support.mqttclient import uid
 
 
 def _sub_raw(raw, b, t, qos=1, **connect_kw):

@@ -2,8 +2,8 @@
 emqx_mqtt_caps / emqx_channel / emqx_packet)."""
 import pytest
 
-from . import rawmqtt as R
-from .mqttclient import sub_opts, uid
+from support import rawmqtt as R
+from support.mqttclient import sub_opts, uid
 
 pytestmark = pytest.mark.emqpy_only
 

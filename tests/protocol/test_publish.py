@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from . import rawmqtt as R
-from .mqttclient import uid
+from support import rawmqtt as R
+from support.mqttclient import uid
 
 
 @pytest.mark.parametrize("version", [4, 5])

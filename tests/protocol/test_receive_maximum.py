@@ -4,8 +4,8 @@ DISCONNECT 0x93. QoS 1 is acknowledged at once, so what can be outstanding is Qo
 PUBREL, bounded by mqtt.max_awaiting_rel; the server announces that bound."""
 import pytest
 
-from . import rawmqtt as R
-from .mqttclient import uid
+from support import rawmqtt as R
+from support.mqttclient import uid
 
 
 def _flood_qos2(r, n: int) -> list[R.Packet]:

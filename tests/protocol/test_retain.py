@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from .mqttclient import props, sub_opts, uid
+from support.mqttclient import props, sub_opts, uid
 
 
 @pytest.fixture

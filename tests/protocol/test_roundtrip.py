@@ -5,7 +5,7 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .mqttclient import MqttClient, props, uid
+from support.mqttclient import MqttClient, props, uid
 
 # Valid UTF-8 topic text: no wildcards, no NUL/control characters, no surrogates/unassigned.
 _chars = st.characters(blacklist_categories=("Cs", "Cc", "Cn"), blacklist_characters="+#")

@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from . import rawmqtt as R
-from .mqttclient import props, uid
+from support import rawmqtt as R
+from support.mqttclient import props, uid
 
 
 def persistent(mqtt, broker, cid, expiry=60, **kw):

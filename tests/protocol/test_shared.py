@@ -3,8 +3,8 @@ from collections import Counter
 
 import pytest
 
-from . import rawmqtt as R
-from .mqttclient import sub_opts, uid
+from support import rawmqtt as R
+from support.mqttclient import sub_opts, uid
 
 N = 12
 

@@ -2,8 +2,8 @@
 clients and closes v3 connections."""
 import pytest
 
-from . import rawmqtt as R
-from .mqttclient import uid
+from support import rawmqtt as R
+from support.mqttclient import uid
 
 pytestmark = pytest.mark.emqpy_only
 

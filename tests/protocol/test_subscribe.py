@@ -1,8 +1,8 @@
 """SUBSCRIBE / UNSUBSCRIBE: matching, validation, options, identifiers, reason codes."""
 import pytest
 
-from . import rawmqtt as R
-from .mqttclient import props, sub_opts, uid
+from support import rawmqtt as R
+from support.mqttclient import props, sub_opts, uid
 
 MATCHES = [
     # (filter suffix, topic suffix, should match)

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from .mqttclient import props, uid
+from support.mqttclient import props, uid
 
 pytestmark = pytest.mark.emqpy_only
 

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from . import rawmqtt as R
-from .mqttclient import props, uid
+from support import rawmqtt as R
+from support.mqttclient import props, uid
 
 
 def test_inbound_topic_alias(broker, raw, mqtt):

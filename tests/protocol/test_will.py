@@ -1,8 +1,8 @@
 """Will messages: when they are published, when cancelled, and what they carry."""
 import pytest
 
-from . import rawmqtt as R
-from .mqttclient import props, uid
+from support import rawmqtt as R
+from support.mqttclient import props, uid
 
 
 def _watcher(mqtt, broker, topic, qos=2):

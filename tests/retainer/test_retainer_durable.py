@@ -12,21 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from emqpy.testing import BrokerThread
 
-from .mqtt_util import Client, uid, wait_until
-
-
-def _start(data_dir, overrides=None) -> BrokerThread:
-    return BrokerThread(overrides or {}, data_dir=str(data_dir)).start()
+from support.mqttclient import MqttClient, props, uid
+from support.servers import free_port
+from support.waiting import wait_until
 
 
-def test_retained_survive_restart(tmp_path):
-    bt = _start(tmp_path)
+def test_retained_survive_restart(make_broker, tmp_path):
+    bt = make_broker(data_dir=tmp_path)
     try:
-        pub = Client(bt.port)
-        pub.publish("keep/a", b"alpha", qos=1, retain=True, UserProperty=[("k", "v")],
-                    ContentType="text/plain", CorrelationData=b"\x00\x01")
+        pub = bt.mqtt()
+        pub.publish("keep/a", b"alpha", qos=1, retain=True, properties=props(
+            "PUBLISH", UserProperty=[("k", "v")], ContentType="text/plain",
+            CorrelationData=b"\x00\x01"))
         pub.publish("keep/b", b"beta", qos=2, retain=True)
         pub.publish("keep/gone", b"x", qos=1, retain=True)
         pub.publish("keep/gone", b"", qos=1, retain=True)  # deleted before the restart
@@ -35,10 +33,10 @@ def test_retained_survive_restart(tmp_path):
     finally:
         bt.stop()
 
-    bt = _start(tmp_path)
+    bt.start()
     try:
         assert bt.broker.retainer.store.get("keep/a").id == msgid
-        sub = Client(bt.port)
+        sub = bt.mqtt()
         sub.subscribe("keep/#", 2)
         got = {}
         for _ in range(2):
@@ -57,12 +55,14 @@ def test_retained_survive_restart(tmp_path):
         bt.stop()
 
 
-def test_message_expiry_is_absolute_across_restart(tmp_path):
-    bt = _start(tmp_path)
+def test_message_expiry_is_absolute_across_restart(make_broker, tmp_path):
+    bt = make_broker(data_dir=tmp_path)
     try:
-        pub = Client(bt.port)
-        pub.publish("exp/short", b"s", qos=1, retain=True, MessageExpiryInterval=1)
-        pub.publish("exp/long", b"l", qos=1, retain=True, MessageExpiryInterval=3600)
+        pub = bt.mqtt()
+        pub.publish("exp/short", b"s", qos=1, retain=True,
+                    properties=props(MessageExpiryInterval=1))
+        pub.publish("exp/long", b"l", qos=1, retain=True,
+                    properties=props(MessageExpiryInterval=3600))
         pub.close()
         assert bt.broker.retainer.sync(10)
         rows = dict(sqlite3.connect(tmp_path / "emqpy.db").execute(
@@ -71,11 +71,11 @@ def test_message_expiry_is_absolute_across_restart(tmp_path):
         assert rows["exp/long"] - rows["exp/short"] == pytest.approx(3599, abs=5)
     finally:
         bt.stop()
-    wait_until(lambda: rows["exp/short"] < time.time(), "the short expiry")
-    bt = _start(tmp_path)
+    wait_until(lambda: rows["exp/short"] < time.time(), what="the short expiry")
+    bt.start()
     try:
         assert bt.broker.retainer.store.get("exp/short") is None  # dropped at load
-        sub = Client(bt.port)
+        sub = bt.mqtt()
         sub.subscribe("exp/+", 1)
         m = sub.get()
         assert m.topic == "exp/long"
@@ -90,17 +90,17 @@ def test_message_expiry_is_absolute_across_restart(tmp_path):
         bt.stop()
 
 
-def test_clear_interval_purges_expired(tmp_path):
-    bt = _start(tmp_path, {"retainer": {"msg_expiry_interval": "1s",
-                                        "msg_clear_interval": "1s"}})
+def test_clear_interval_purges_expired(make_broker, tmp_path):
+    bt = make_broker({"retainer": {"msg_expiry_interval": "1s",
+                                   "msg_clear_interval": "1s"}}, data_dir=tmp_path)
     try:
-        pub = Client(bt.port)
+        pub = bt.mqtt()
         pub.publish("purge/me", b"p", qos=1, retain=True)
         pub.close()
         assert bt.broker.retainer.store.get("purge/me") is not None
         # no subscriber and no API call looks at it: only the periodic purge can remove it
         wait_until(lambda: bt.call(lambda: bt.broker.retainer.store.get("purge/me")) is None,
-                   "the purge")
+                   what="the purge")
         assert bt.broker.retainer.sync(10)
         n = sqlite3.connect(tmp_path / "emqpy.db").execute(
             "SELECT count(*) FROM retained WHERE topic='purge/me'").fetchone()[0]
@@ -109,16 +109,10 @@ def test_clear_interval_purges_expired(tmp_path):
         bt.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _spawn(data_dir: Path, port: int) -> subprocess.Popen:
     env = dict(os.environ,
                EMQX_LISTENERS__TCP__DEFAULT__BIND=f"127.0.0.1:{port}",
-               EMQX_DASHBOARD__LISTENERS__HTTP__BIND=f"127.0.0.1:{_free_port()}",
+               EMQX_DASHBOARD__LISTENERS__HTTP__BIND=f"127.0.0.1:{free_port()}",
                # only the one TCP listener: the default ports may be taken on a test machine
                EMQX_LISTENERS__SSL__DEFAULT__ENABLE="false",
                EMQX_LISTENERS__WS__DEFAULT__ENABLE="false",
@@ -137,30 +131,30 @@ def _spawn(data_dir: Path, port: int) -> subprocess.Popen:
             return True
         except OSError:
             return False
-    wait_until(up, "the broker subprocess to listen", 30)
+    wait_until(up, what="the broker subprocess to listen", timeout=30)
     return proc
 
 
 def test_retained_survive_kill_9(tmp_path):
-    port = _free_port()
+    port = free_port()
     t = uid("k9")
     proc = _spawn(tmp_path, port)
     try:
-        pub = Client(port)
+        pub = MqttClient("127.0.0.1", port).connect()
         for i in range(50):
             pub.publish(f"{t}/{i}", f"v{i}".encode(), qos=1, retain=True)
         pub.close()
         db = sqlite3.connect(tmp_path / "emqpy.db")
         wait_until(lambda: db.execute("SELECT count(*) FROM retained WHERE topic LIKE ?",
                                       (t + "/%",)).fetchone()[0] == 50,
-                   "the retained messages to be committed")
+                   what="the retained messages to be committed")
         db.close()
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     proc = _spawn(tmp_path, port)
     try:
-        sub = Client(port)
+        sub = MqttClient("127.0.0.1", port).connect()
         sub.subscribe(f"{t}/#", 1)
         got = {}
         for _ in range(50):

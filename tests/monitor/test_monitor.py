@@ -6,7 +6,8 @@ import threading
 import time
 
 from emqpy.monitor import storage
-from mgmt.node_support import make_node, node, uid, wait_until  # noqa: F401  (fixtures)
+from support.mqttclient import uid
+from support.waiting import wait_until
 
 SAMPLE_KEYS = set(storage.SAMPLER_KEYS)
 
@@ -22,12 +23,12 @@ def _received_sample(node, path="/monitor", latest=120, at_least=1):
 
 
 def test_samples_count_traffic(node):
-    sub = node.mqtt(uid("msub"))
+    sub = node.mqtt(uid("msub"), version=4)
     topic = uid("mon/t")
     sub.subscribe(topic, 1)
-    pub = node.mqtt(uid("mpub"))
+    pub = node.mqtt(uid("mpub"), version=4)
     for _ in range(5):
-        pub.publish(topic, b"x", qos=1).wait_for_publish(10)
+        pub.publish(topic, b"x", qos=1)
     total = wait_until(lambda: sum(s.get("received", 0) for s in node.get(
         "/monitor", params={"latest": 120})) >= 5 and node.get(
         "/monitor", params={"latest": 120}))
@@ -56,10 +57,10 @@ def test_node_variant_and_all(node):
 
 
 def test_current_rates_follow_traffic(node):
-    sub = node.mqtt(uid("rsub"))
+    sub = node.mqtt(uid("rsub"), version=4)
     topic = uid("mon/rate")
     sub.subscribe(topic, 0)
-    pub = node.mqtt(uid("rpub"))
+    pub = node.mqtt(uid("rpub"), version=4)
     stop = threading.Event()
 
     def publish_loop():
@@ -93,15 +94,15 @@ def test_unknown_node_and_bad_latest(node):
                         "reason": "Node not found: nobody@nowhere"}
     assert isinstance(node.get("/monitor", params={"latest": 10 ** 15}), list)
     for bad in ("0", "-5", "soon"):
-        r = node.http.get("/monitor", params={"latest": bad})
+        r = node.api.get("/monitor", params={"latest": bad})
         assert r.status_code == 400 and r.json()["code"] == "BAD_REQUEST"
 
 
-def test_samples_survive_restart(make_node, tmp_path):
-    n = make_node({"dashboard": {"sample_interval": "1s"}}, data_dir=tmp_path)
-    pub = n.mqtt(uid("keep"))
+def test_samples_survive_restart(make_broker, tmp_path):
+    n = make_broker({"dashboard": {"sample_interval": "1s"}}, data_dir=tmp_path)
+    pub = n.mqtt(uid("keep"), version=4)
     for _ in range(3):
-        pub.publish(uid("mon/keep"), b"k", qos=1).wait_for_publish(10)
+        pub.publish(uid("mon/keep"), b"k", qos=1)
     # latest <= 60 s: one-second buckets, i.e. the samples as stored
     before = _received_sample(n, latest=60, at_least=3)
     assert n.broker.store.version(storage.COMPONENT) == 1

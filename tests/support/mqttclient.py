@@ -14,9 +14,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-WAIT = 10.0  # generous: the test machine may be loaded; passing tests never wait this long
-# How long "nothing arrives" checks listen; only used where no positive event can be awaited.
-QUIET = 0.5
+from support.waiting import QUIET, WAIT
 
 VERSIONS = {5: paho.MQTTv5, 4: paho.MQTTv311, 3: paho.MQTTv31}
 

@@ -2,14 +2,14 @@
 figures following real MQTT traffic; no authentication by default, as in EMQX."""
 from __future__ import annotations
 
-import http.server
 import re
-import threading
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from mgmt.node_support import make_node, node, uid, wait_until  # noqa: F401  (fixtures)
+from support.mqttclient import uid
+from support.servers import HttpServer, QuietHandler
+from support.waiting import wait_until
 
 LINE = re.compile(r'^(# (TYPE|HELP) [a-zA-Z_:][a-zA-Z0-9_:]* .*|'
                   r'[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"]*",?)*\})? '
@@ -17,7 +17,7 @@ LINE = re.compile(r'^(# (TYPE|HELP) [a-zA-Z_:][a-zA-Z0-9_:]* .*|'
 
 
 def _scrape(node, **params) -> tuple[str, dict]:
-    r = httpx.get(node.base + "/prometheus/stats", params=params)  # no credentials
+    r = httpx.get(node.api_url + "/prometheus/stats", params=params)  # no credentials
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/plain")
     text = r.text
@@ -58,11 +58,11 @@ def test_text_format_parses_with_emqx_names(node):
 
 def test_text_figures_follow_traffic(node):
     _, v0 = _scrape(node)
-    sub = node.mqtt(uid("psub"))
+    sub = node.mqtt(uid("psub"), version=4)
     topic = uid("prom/t")
     sub.subscribe(topic, 1)
-    pub = node.mqtt(uid("ppub"))
-    pub.publish(topic, b"z" * 50, qos=1).wait_for_publish(10)
+    pub = node.mqtt(uid("ppub"), version=4)
+    pub.publish(topic, b"z" * 50, qos=1)
 
     def moved():
         _, v = _scrape(node)
@@ -84,7 +84,7 @@ def test_unaggregated_mode_labels_node(node):
 
 
 def test_json_format(node):
-    r = httpx.get(node.base + "/prometheus/stats", headers={"Accept": "application/json"})
+    r = httpx.get(node.api_url + "/prometheus/stats", headers={"Accept": "application/json"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
     body = r.json()
     assert {"stats", "metrics", "packets", "messages", "delivery", "client", "session",
@@ -94,13 +94,13 @@ def test_json_format(node):
     assert body["messages"]["emqx_messages_received"] >= 0
     assert body["metrics"]["emqx_vm_total_memory"] > 0
     assert body["cluster"] == {"emqx_cluster_nodes_running": 1, "emqx_cluster_nodes_stopped": 0}
-    un = httpx.get(node.base + "/prometheus/stats", params={"mode": "all_nodes_unaggregated"},
+    un = httpx.get(node.api_url + "/prometheus/stats", params={"mode": "all_nodes_unaggregated"},
                    headers={"Accept": "application/json"}).json()
     assert isinstance(un["stats"], list) and un["stats"][0]["node"] == node.name
 
 
 def test_bad_mode_is_400(node):
-    r = httpx.get(node.base + "/prometheus/stats", params={"mode": "everything"})
+    r = httpx.get(node.api_url + "/prometheus/stats", params={"mode": "everything"})
     assert r.status_code == 400 and r.json()["code"] == "BAD_REQUEST"
 
 
@@ -115,60 +115,51 @@ DEFAULTS = {
 
 def test_settings_defaults_and_auth(node):
     assert node.get("/prometheus") == DEFAULTS
-    assert httpx.get(node.base + "/prometheus").status_code == 401
+    assert httpx.get(node.api_url + "/prometheus").status_code == 401
 
 
 def test_settings_validation(node):
     for body in ({"enable_basic_auth": "perhaps"}, {"push_gateway": {"interval": "soon"}},
                  {"collectors": {"vm_memory": "maybe"}}, {"unknown_key": 1}, [1, 2]):
-        r = node.http.put("/prometheus", json=body)
+        r = node.api.put("/prometheus", json=body)
         assert r.status_code == 400 and r.json()["code"] == "BAD_REQUEST", (body, r.text)
-    r = node.http.put("/prometheus", content=b"{not json",
+    r = node.api.put("/prometheus", content=b"{not json",
                       headers={"Content-Type": "application/json"})
     assert r.status_code == 400
     assert node.get("/prometheus") == DEFAULTS  # nothing changed
 
 
-class _Gateway(http.server.ThreadingHTTPServer):
+class _Gateway(HttpServer):
     """A stand-in Pushgateway recording what is pushed to it."""
 
     def __init__(self):
         self.pushes: list[tuple[str, dict, str]] = []
         gw = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 gw.pushes.append((self.path, dict(self.headers), body.decode()))
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-
-            def log_message(self, *args):
-                pass
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.shutdown()
-        self.server_close()
+        super().__init__(Handler)
 
 
-def test_push_gateway_settings_persist_and_push(make_node, tmp_path):
+def test_push_gateway_settings_persist_and_push(make_broker, tmp_path):
     gw = _Gateway()
     try:
-        n = make_node(data_dir=tmp_path)
-        url = f"http://127.0.0.1:{gw.server_address[1]}"
+        n = make_broker(data_dir=tmp_path)
+        url = gw.url()
         body = {"push_gateway": {"enable": True, "url": url, "interval": "1s",
                                  "headers": {"X-Token": "secret"}},
                 "collectors": {"vm_memory": "enabled"}}
-        got = n.http.put("/prometheus", json=body)
+        got = n.api.put("/prometheus", json=body)
         assert got.status_code == 200, got.text
         want = {**DEFAULTS, "push_gateway": {**DEFAULTS["push_gateway"], **body["push_gateway"]},
                 "collectors": {**DEFAULTS["collectors"], "vm_memory": "enabled"}}
         assert got.json() == want and n.get("/prometheus") == want
-        n.mqtt(uid("pushed"))
+        n.mqtt(uid("pushed"), version=4)
         path, headers, text = wait_until(lambda: next(
             (p for p in gw.pushes if "emqx_connections_count 1" in p[2]), None))
         assert path == "/metrics/job/emqx/instance/emqx~127.0.0.1"
@@ -177,22 +168,22 @@ def test_push_gateway_settings_persist_and_push(make_node, tmp_path):
         assert {"emqx_connections_count", "emqx_messages_received",
                 "process_resident_memory_bytes"} <= families
         # a partial update merges; the settings survive a restart
-        assert n.http.put("/prometheus", json={"enable_basic_auth": True}).json()[
+        assert n.api.put("/prometheus", json={"enable_basic_auth": True}).json()[
             "push_gateway"]["url"] == url
         n.restart()
         assert n.get("/prometheus") == {**want, "enable_basic_auth": True}
         count = len(gw.pushes)
         wait_until(lambda: len(gw.pushes) > count)  # pushing resumed after the restart
-        n.http.put("/prometheus", json={"push_gateway": {"enable": False}})
+        n.api.put("/prometheus", json={"push_gateway": {"enable": False}})
     finally:
         gw.close()
 
 
-def test_basic_auth_switch_and_collectors(make_node):
-    n = make_node()
-    scrape = n.base + "/prometheus/stats"
+def test_basic_auth_switch_and_collectors(make_broker):
+    n = make_broker()
+    scrape = n.api_url + "/prometheus/stats"
     assert httpx.get(scrape).status_code == 200
-    assert n.http.put("/prometheus", json={"enable_basic_auth": True}).status_code == 200
+    assert n.api.put("/prometheus", json={"enable_basic_auth": True}).status_code == 200
     r = httpx.get(scrape)
     assert r.status_code == 401 and r.json()["code"] == "AUTHORIZATION_HEADER_ERROR"
     assert httpx.get(scrape, auth=("admin", "public")).status_code == 200
@@ -202,7 +193,7 @@ def test_basic_auth_switch_and_collectors(make_node):
               "mnesia_collector": "enabled", "vm_dist_collector": "disabled",
               "vm_memory_collector": "disabled", "vm_msacc_collector": "disabled",
               "vm_statistics_collector": "enabled", "vm_system_info_collector": "enabled"}
-    got = n.http.put("/prometheus", json=legacy).json()
+    got = n.api.put("/prometheus", json=legacy).json()
     assert got["enable_basic_auth"] is False and got["collectors"]["mnesia"] == "enabled"
     _, values = _scrape(n)
     assert _v(values, "process_cpu_seconds") > 0  # the parser drops _total from the family name

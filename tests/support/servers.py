@@ -1,14 +1,18 @@
-"""Real Redis and PostgreSQL servers for the backend tests, started in temp dirs on free
-ports (Debian packages redis-server and postgresql); tests skip when the binaries are absent."""
+"""Servers the broker talks to in tests: real Redis and PostgreSQL started in temp dirs on free
+ports (Debian packages redis-server and postgresql; tests skip when the binaries are absent), and
+`HttpServer`, a stand-in HTTP backend (authn/authz HTTP, JWKS, Pushgateway) served from a thread."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -22,7 +26,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_port(port: int, proc=None, seconds: float = 30) -> None:
+def wait_port(port: int, proc=None, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -46,7 +50,7 @@ class RedisServer:
             [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir, "--requirepass", REDIS_PASSWORD],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_port(self.port, self.proc)
+        wait_port(self.port, self.proc)
 
     def client(self):
         import redis
@@ -93,7 +97,7 @@ class PostgresServer:
                    "--pwfile", pw])
         self._run([pg_ctl, "-D", self.data, "-w", "-l", os.path.join(self.dir, "log"),
                    "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start"])
-        _wait_port(self.port)
+        wait_port(self.port)
 
     def _run(self, cmd):
         subprocess.run(self.as_user + cmd, check=True, stdout=subprocess.DEVNULL,
@@ -125,3 +129,40 @@ class PostgresServer:
             self._run([self.pg_ctl, "-D", self.data, "-m", "immediate", "-w", "stop"])
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler for `HttpServer`: HTTP/1.1, no access log, `send_json` for answers."""
+    protocol_version = "HTTP/1.1"
+
+    def send_json(self, code: int, body) -> None:
+        """Answer `code` with `body`: JSON-encoded, bytes as they are, None for no body."""
+        data = body if isinstance(body, bytes) else (b"" if body is None else
+                                                      json.dumps(body).encode())
+        self.send_response(code)
+        if code != 204:
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        if code != 204:
+            self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+class HttpServer:
+    """`handler` (a QuietHandler subclass) served on a free loopback port until `close()`."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]):
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.srv.daemon_threads = True
+        self.port = self.srv.server_port
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self.srv.shutdown()
+        self.srv.server_close()

@@ -3,7 +3,7 @@ import re
 import time
 from datetime import datetime, timezone
 
-from .test_platform import assert_error
+from support.node import assert_error
 
 SEED_FIELDS = {"api_key", "api_secret", "created_at", "desc", "enable", "expired", "expired_at",
                "name"}

@@ -1,6 +1,6 @@
 """Dashboard users: list, create (EMQX 5.8's username/password rules), update, delete,
 change_pwd."""
-from .test_platform import assert_error
+from support.node import assert_error
 
 
 def test_default_admin_exists(api):

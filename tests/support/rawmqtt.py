@@ -341,3 +341,17 @@ class RawClient:
             self.sock.close()
         except OSError:
             pass
+
+
+def connack_bytes(host: str, port: int, client_id: str, *, username: str | None = None,
+                  timeout: float = 10.0) -> bytes:
+    """Send an MQTT 3.1.1 CONNECT on a new socket: the CONNACK as sent, or b"" when the broker
+    closes the connection without one."""
+    c = RawClient(host, port, 4, timeout)
+    try:
+        c.send(connect_packet(client_id, version=4, keepalive=30, username=username))
+        return c.recv().raw()
+    except Closed:
+        return b""
+    finally:
+        c.close()

@@ -1,1 +1,0 @@
-from authn.fixtures import node  # noqa: F401  (shared fixtures)

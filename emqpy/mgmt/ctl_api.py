@@ -14,8 +14,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Request
 
+from emqpy import listeners
 from emqpy.api.auth import authenticated
 from emqpy.mgmt import listeners_api as la
+from emqpy.mgmt import service
+from emqpy.mqtt.packets import SubOpts
 
 router = APIRouter(dependencies=[Depends(authenticated)], include_in_schema=False)
 
@@ -121,8 +124,7 @@ def cmd_clients(broker, args) -> str:
         sess = broker.sessions.get(args[1])
         return "Not Found.\n" if sess is None else client_line(broker, sess)
     if len(args) == 2 and args[0] == "kick":
-        broker.kick(args[1])
-        broker.flush()
+        service.kick_client(broker, args[1])  # as emqx ctl: "ok" whether or not it existed
         return "ok\n"
     raise Usage(usage([("clients list", "List all clients"),
                        ("clients show <ClientId>", "Show a client"),
@@ -168,20 +170,16 @@ def cmd_subscriptions(broker, args) -> str:
         ch = broker.channels.get(args[1])
         if ch is None or ch.session is None:
             return "Error: Channel not found!"
-        from emqpy.mqtt.packets import SubOpts
         try:
-            codes, retained = broker.subscribe(ch.session, [(args[2], SubOpts(qos))], None, ch)
-        except Exception as e:  # an invalid filter: say so rather than fail the command
+            codes = service.subscribe(broker, ch.session, [(args[2], SubOpts(qos))])
+        except service.InvalidRequest as e:
             return f"Error: {e}\n"
-        for deliver in retained:
-            deliver()
-        broker.flush()
         return "ok\n" if codes and codes[0] < 0x80 else f"Error: reason code 0x{codes[0]:02x}\n"
     if len(args) == 3 and args[0] == "del":
         ch = broker.channels.get(args[1])
         if ch is None or ch.session is None:
             return "Error: Channel not found!"
-        broker.unsubscribe(ch.session, [args[2]], ch)
+        service.unsubscribe(broker, ch.session, [args[2]])
         return "ok\n"
     raise Usage(usage([
         ("subscriptions list", "List all subscriptions"),
@@ -212,29 +210,27 @@ async def cmd_listeners(broker, args) -> str:
                        for lid, _t, _n, conf in la.raw_listeners(broker))
     if len(args) == 2 and args[0] in ("start", "stop", "restart"):
         action, lid = args
-        try:
-            ltype, name = la.parse_id(lid)
-            cfg = la.listener_cfg(broker.config, ltype, name)
-            if cfg is None:
-                return f"Invalid listener: {lid!r}\n"
-            # As emqx_listeners: a runtime action; the config (enable) is not changed.
-            async with la.config_lock(broker):
+        ltype, _, name = lid.partition(":")
+        cfg = listeners.configured(broker.config, ltype, name) if name else None
+        if cfg is None:
+            return f"Invalid listener: {lid!r}\n"
+        # As emqx_listeners: a runtime action; the config (enable) is not changed.
+        async with la.config_lock(broker):
+            try:
                 if action == "stop":
-                    if not await la.stop_listener(broker, lid):
+                    if not await listeners.stop_listener(broker, lid):
                         return f"Failed to stop {lid} listener: not_found\n"
                     return f"Stop {lid} listener successfully.\n"
                 if action == "start":
                     lst = broker.listeners.get(lid)
                     if lst is not None and lst.running:
                         return f"Failed to start {lid} listener: already_started\n"
-                    await la.start_listener(broker, ltype, name, cfg)
+                    await listeners.start_listener(broker, ltype, name, cfg, start=True)
                     return f"Started {lid} listener successfully.\n"
-                await la.restart_listener(broker, lid)
+                await listeners.restart_listener(broker, lid)
                 return f"Restarted {lid} listener successfully.\n"
-        except la.ListenerOpError as e:
-            if e.code == "BAD_LISTENER_ID":
-                return f"Invalid listener: {lid!r}\n"
-            return f"Failed to {action} {lid} listener: {e.message}\n"
+            except listeners.ListenerError as e:
+                return f"Failed to {action} {lid} listener: {e}\n"
     raise Usage(usage([("listeners", "List listeners"),
                        ("listeners stop    <Identifier>", "Stop a listener"),
                        ("listeners start   <Identifier>", "Start a listener"),

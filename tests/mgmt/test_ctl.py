@@ -126,6 +126,21 @@ def test_clients_topics_subscriptions(node):
         c.close()
 
 
+def test_kick_ends_a_persistent_session(node):
+    # One kick for the REST API and ctl (emqpy.mgmt.service): the session does not stay
+    # behind offline, as with EMQX's kick.
+    from mgmt.clients_support import props
+    c = MqttClient("127.0.0.1", node.mqtt_port, "ctl-persist", clean=False)
+    c.connect(clean_start=False, properties=props("CONNECT", SessionExpiryInterval=300))
+    try:
+        assert "session_expiry_interval=300" in node.out("clients", "show", "ctl-persist")
+        assert node.out("clients", "kick", "ctl-persist") == "ok\n"
+        c.wait_disconnected()
+        assert node.out("clients", "show", "ctl-persist") == "Not Found.\n"
+    finally:
+        c.close()
+
+
 def test_listeners_list_stop_start(node):
     text = node.out("listeners")
     block = text.split("tcp:default\n", 1)[1]

@@ -18,7 +18,7 @@ import base64
 import itertools
 import math
 import re
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Annotated, Any, Iterable, Iterator, Literal, Optional
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -30,6 +30,7 @@ from emqpy.api.errors import ApiError, error_responses
 from emqpy.api.pagination import MAX_LIMIT, Page, page_response, paginate
 from emqpy.mgmt import service
 from emqpy.mqtt.packets import SubOpts
+from emqpy.timefmt import parse_rfc3339, rfc3339
 
 router = APIRouter(tags=["Clients"], dependencies=[Depends(authenticated)])
 
@@ -51,13 +52,6 @@ def reply(content: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(content, status_code=status)
 
 
-def rfc3339_ms(ts: float | None) -> str | None:
-    """Epoch seconds -> ``2024-01-01T12:34:56.789+08:00`` (EMQX's time format, local offset)."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
-
-
 def parse_time(name: str, value: str | None) -> float | None:
     """A ``gte_/lte_*_at`` query value: epoch milliseconds or RFC 3339 -> epoch seconds."""
     if value is None:
@@ -65,10 +59,8 @@ def parse_time(name: str, value: str | None) -> float | None:
     text = value.strip()
     if text.lstrip("-").isdigit():
         return int(text) / 1000.0
-    if text.endswith(("z", "Z")):
-        text = text[:-1] + "+00:00"
     try:
-        dt = datetime.fromisoformat(text)
+        dt = parse_rfc3339(text)
     except ValueError:
         raise ApiError(400, "INVALID_PARAMETER",
                        f"{name}: expected epoch milliseconds or an RFC 3339 date-time, "
@@ -76,6 +68,10 @@ def parse_time(name: str, value: str | None) -> float | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.timestamp()
+
+
+def _ms_time(ts: float | None) -> str | None:
+    return None if ts is None else rfc3339(ts, ms=True)
 
 
 def _count(v) -> int | str:
@@ -129,7 +125,7 @@ def client_info(broker, sess, ch) -> dict:
         "clientid": sess.clientid,
         "node": broker.node_name,
         "connected": connected,
-        "created_at": rfc3339_ms(sess.created_at),
+        "created_at": rfc3339(sess.created_at, ms=True),
         "expiry_interval": _count(sess.expiry_interval),
         "is_persistent": bool(sess.expiry_interval),
         "durable": False,
@@ -162,13 +158,13 @@ def client_info(broker, sess, ch) -> dict:
             "keepalive": ch.keepalive,
             "is_bridge": False,
             "mountpoint": ch.mountpoint or None,
-            "connected_at": rfc3339_ms(ch.connected_at),
+            "connected_at": _ms_time(ch.connected_at),
             "client_attrs": ch.client_attrs or {},
             "heap_size": 0, "reductions": 0,
         })
         info.update(ch.stats())
         if not connected:
-            info["disconnected_at"] = rfc3339_ms(ch.disconnected_at)
+            info["disconnected_at"] = _ms_time(ch.disconnected_at)
     return info
 
 

@@ -24,6 +24,7 @@ from emqpy.api.errors import ApiError, error_responses
 from emqpy.config import ConfigError, EmqxConfig, update_root
 from emqpy.config.loader import parse_hocon_string
 from emqpy.config.schema import ROOTS, config_error
+from emqpy.config.secrets import mask_secrets, unmask
 from emqpy.mgmt import listeners_api as la
 
 log = logging.getLogger("emqpy.mgmt")
@@ -43,7 +44,6 @@ ROOT_ENDPOINTS = {
 GLOBAL_ZONE = ("mqtt", "flapping_detect", "force_shutdown", "force_gc")
 RESETTABLE = ("broker", "log", "sysmon", "sys_topics", "alarm", "dashboard")
 READ_ONLY = ("node", "cluster", "rpc")
-MASK = "******"  # what GET shows for a secret; sent back, it keeps the stored one
 
 
 # -- applying a change --------------------------------------------------------------------------
@@ -57,7 +57,7 @@ def build(config: EmqxConfig, changes: dict[str, Any], mode: str = "merge") -> E
             raise ConfigError(root, "unknown config root")
         if not isinstance(value, dict):
             raise ConfigError(root, f"expected an object, got {type(value).__name__}")
-        value = la.unmask(value, config.dump(root, hidden=True))
+        value = unmask(value, config.dump(root, hidden=True))
         if mode == "replace":
             model_cls = EmqxConfig.model_fields[root].annotation
             try:
@@ -194,24 +194,9 @@ def to_hocon(data: dict) -> str:
 
 # -- reading ----------------------------------------------------------------------------------
 
-_SECRET_KEYS = {"password", "secret", "secret_key", "private_key", "token", "passcode",
-                "security_token", "sasl_password", "aws_secret_access_key", "api_secret",
-                "default_password", "cookie"}
-
-
-def _redact(v: Any) -> Any:
-    """Mask secrets in roots emqpy keeps unvalidated (other features' config)."""
-    if isinstance(v, dict):
-        return {k: MASK if k in _SECRET_KEYS and isinstance(x, str) else _redact(x)
-                for k, x in v.items()}
-    if isinstance(v, list):
-        return [_redact(x) for x in v]
-    return v
-
-
 def dump_root(config, root: str) -> Any:
     value = config.dump(root, redact=True)
-    return value if root in ROOTS else _redact(value)
+    return value if root in ROOTS else mask_secrets(value)  # roots kept unvalidated
 
 
 def _all_roots(config) -> list[str]:

@@ -21,6 +21,7 @@ from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.config import ConfigError, save_cluster_override, update_root
 from emqpy.config.listeners import LISTENER_TYPES as CONFIG_TYPES, TOMBSTONE
+from emqpy.config.secrets import unmask
 from emqpy.listeners import ListenerError
 
 log = logging.getLogger("emqpy.mgmt")
@@ -206,14 +207,6 @@ def _body_conf(body: dict, *, path_id: str | None = None) -> tuple[str, str, dic
     if path_id is not None and f"{ltype}:{name}" != path_id:
         raise ListenerOpError(400, "BAD_LISTENER_ID", "Path and body's listener id not match")
     return ltype, name, conf
-
-
-def unmask(new: Any, current: Any) -> Any:
-    """A PUT that sends back "******" keeps the stored secret."""
-    if isinstance(new, dict) and isinstance(current, dict):
-        return {k: (current[k] if v == "******" and k in current else unmask(v, current.get(k)))
-                for k, v in new.items()}
-    return new
 
 
 # -- handlers ---------------------------------------------------------------------------------

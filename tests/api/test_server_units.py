@@ -5,7 +5,7 @@ import pytest
 
 from emqpy.api.cfg import cfg_get, duration_seconds
 from emqpy.api.server import parse_bind
-from emqpy.dashboard.timefmt import parse_expiry, rfc3339
+from emqpy.timefmt import parse_expiry, rfc3339
 
 
 def test_parse_bind():

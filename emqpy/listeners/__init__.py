@@ -58,16 +58,8 @@ def configured(config, ltype: str, name: str):
 def build_listener(broker, ltype: str, name: str, cfg: Any) -> Listener:
     """A listener object, not started. Built before a running listener is stopped, so settings
     the class refuses (ListenerError) never cost that listener's clients their connections."""
-    cls = LISTENER_TYPES.get(ltype)
-    if cls is None:
-        raise ListenerError(f"unknown listener type {ltype!r}")
-    cfg = listener_config(ltype, cfg)
-    try:
-        return cls(broker, name, cfg)
-    except ListenerError:
-        raise
-    except Exception as e:  # e.g. a max_conn_rate the class cannot parse
-        raise ListenerError(f"listener {ltype}:{name}: {e}") from None
+    cfg = listener_config(ltype, cfg)  # (ListenerError for an unknown type)
+    return LISTENER_TYPES[ltype](broker, name, cfg)
 
 
 async def start_listeners(broker) -> None:
@@ -133,16 +125,6 @@ async def restart_listener(broker, lid: str) -> Listener:
 
 # -- applying a config change --------------------------------------------------------------
 
-def _set_cfg(lst: Listener, cfg) -> None:
-    """Give a running listener a new config for its next connections."""
-    try:
-        lst.cfg = cfg
-    except ListenerError:
-        raise
-    except Exception as e:  # e.g. a max_conn_rate the listener cannot parse
-        raise ListenerError(f"listener {lst.id}: {e}") from None
-
-
 def _raw(config, ltype: str, name: str) -> dict | None:
     cfg = configured(config, ltype, name)
     return None if cfg is None else cfg.model_dump(mode="json")
@@ -187,10 +169,10 @@ async def _reconcile_one(broker, lst, new_cfg, ltype: str, name: str) -> None:
             broker.listeners[lid] = build_listener(broker, ltype, name, new_cfg)
         else:
             await stop_listener(broker, lid)
-            _set_cfg(lst, new_cfg)
+            lst.cfg = new_cfg
         return
     if lst is not None and lst.running and not lst.needs_restart(new_cfg):
-        _set_cfg(lst, new_cfg)  # applies to new connections; nobody is dropped
+        lst.cfg = new_cfg  # applies to new connections; nobody is dropped
         return
     await start_listener(broker, ltype, name, new_cfg, start=True)
 
@@ -204,6 +186,6 @@ async def _put_back(broker, lid: str, prev, was_running: bool, prev_cfg) -> None
         return
     broker.listeners[lid] = prev
     if prev_cfg is not None and prev.cfg is not prev_cfg:
-        _set_cfg(prev, prev_cfg)
+        prev.cfg = prev_cfg
     if was_running and not prev.running:
         await prev.start()

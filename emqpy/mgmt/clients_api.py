@@ -78,19 +78,8 @@ def _count(v) -> int | str:
     return "infinity" if v is None or v == math.inf else int(v)
 
 
-def sub_topic(sub) -> str:
-    """The subscription as EMQX shows it: ``$share/<group>/<filter>`` for shared ones."""
-    if sub.group is not None:
-        if sub.group == "$queue" and sub.topic_filter.startswith("$queue/"):
-            return "$queue/" + sub.real_filter
-        return f"$share/{sub.group}/{sub.real_filter}"
-    if sub.exclusive:
-        return "$exclusive/" + sub.real_filter
-    return sub.real_filter
-
-
 def sub_info(broker, clientid: str, sub) -> dict:
-    return {"clientid": clientid, "topic": sub_topic(sub), "qos": sub.qos,
+    return {"clientid": clientid, "topic": service.subscription_topic(sub), "qos": sub.qos,
             "nl": int(sub.no_local), "rap": int(sub.retain_as_published),
             "rh": sub.retain_handling, "node": broker.node_name, "durable": False}
 

@@ -18,6 +18,7 @@ from emqpy import listeners
 from emqpy.api.auth import authenticated
 from emqpy.mgmt import listeners_api as la
 from emqpy.mgmt import service
+from emqpy.mgmt.ctl_usage import usage_for
 from emqpy.mqtt.packets import SubOpts
 
 router = APIRouter(dependencies=[Depends(authenticated)], include_in_schema=False)
@@ -27,11 +28,6 @@ CTL_PATH = "/emqpy/ctl"
 
 class Usage(Exception):
     pass
-
-
-def usage(pairs: list[tuple[str, str]]) -> str:
-    """emqx_ctl:usage/1 layout: command padded to 48 columns, then '# description'."""
-    return "".join(f"{cmd:<48} # {desc}\n" for cmd, desc in pairs)
 
 
 def _undef(v) -> str:
@@ -69,7 +65,7 @@ def _erl(v) -> str:
 
 def cmd_status(broker, args) -> str:
     if args:
-        raise Usage(usage([("status", "Show broker status")]))
+        raise Usage(usage_for("status"))
     state = "started" if broker.running else "stopping"
     return f"Node '{broker.node_name}' {broker.version} is {state}\n"
 
@@ -85,9 +81,7 @@ def cmd_broker(broker, args) -> str:
     if args == ["metrics"]:
         return "".join(f"{k:<30}: {_erl(v)}\n"
                        for k, v in sorted(broker.metrics.snapshot().items()))
-    raise Usage(usage([("broker", "Show broker version, uptime and description"),
-                       ("broker stats", "Show broker statistics of clients, topics, subscribers"),
-                       ("broker metrics", "Show broker metrics")]))
+    raise Usage(usage_for("broker"))
 
 
 def client_line(broker, sess) -> str:
@@ -126,9 +120,7 @@ def cmd_clients(broker, args) -> str:
     if len(args) == 2 and args[0] == "kick":
         service.kick_client(broker, args[1])  # as emqx ctl: "ok" whether or not it existed
         return "ok\n"
-    raise Usage(usage([("clients list", "List all clients"),
-                       ("clients show <ClientId>", "Show a client"),
-                       ("clients kick <ClientId>", "Kick out a client")]))
+    raise Usage(usage_for("clients"))
 
 
 def cmd_topics(broker, args) -> str:
@@ -140,13 +132,12 @@ def cmd_topics(broker, args) -> str:
         return "".join(f"{t} -> {node}\n" for t in routes)
     if len(args) == 2 and args[0] == "show":
         return f"{args[1]} -> {node}\n" if args[1] in broker.router.routes else ""
-    raise Usage(usage([("topics list", "List all topics"),
-                       ("topics show <Topic>", "Show a topic")]))
+    raise Usage(usage_for("topics"))
 
 
 def _sub_line(clientid: str, sub) -> str:
     o = sub.options()
-    topic = sub.real_filter if sub.group is None else f"$share/{sub.group}/{sub.real_filter}"
+    topic = service.subscription_topic(sub)
     return f"{clientid} -> topic:{topic} qos:{o['qos']} nl:{o['nl']} rh:{o['rh']} rap:{o['rap']}\n"
 
 
@@ -181,11 +172,7 @@ def cmd_subscriptions(broker, args) -> str:
             return "Error: Channel not found!"
         service.unsubscribe(broker, ch.session, [args[2]])
         return "ok\n"
-    raise Usage(usage([
-        ("subscriptions list", "List all subscriptions"),
-        ("subscriptions show <ClientId>", "Show subscriptions of a client"),
-        ("subscriptions add <ClientId> <Topic> <QoS>", "Add a static subscription manually"),
-        ("subscriptions del <ClientId> <Topic>", "Delete a static subscription manually")]))
+    raise Usage(usage_for("subscriptions"))
 
 
 def _listener_block(broker, lid: str, conf: dict) -> str:
@@ -231,10 +218,7 @@ async def cmd_listeners(broker, args) -> str:
                 return f"Restarted {lid} listener successfully.\n"
             except listeners.ListenerError as e:
                 return f"Failed to {action} {lid} listener: {e}\n"
-    raise Usage(usage([("listeners", "List listeners"),
-                       ("listeners stop    <Identifier>", "Stop a listener"),
-                       ("listeners start   <Identifier>", "Start a listener"),
-                       ("listeners restart <Identifier>", "Restart a listener")]))
+    raise Usage(usage_for("listeners"))
 
 
 COMMANDS = {"status": cmd_status, "broker": cmd_broker, "clients": cmd_clients,

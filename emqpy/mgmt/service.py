@@ -118,3 +118,14 @@ def subscribe(broker, sess, topics: list[tuple[str, SubOpts]]) -> list[int]:
 
 def unsubscribe(broker, sess, filters: list[str]) -> list[int]:
     return broker.unsubscribe(sess, filters, sess.channel)
+
+
+def subscription_topic(sub) -> str:
+    """The subscription as EMQX shows it: ``$share/<group>/<filter>`` for shared ones."""
+    if sub.group is not None:
+        if sub.group == "$queue" and sub.topic_filter.startswith("$queue/"):
+            return "$queue/" + sub.real_filter
+        return f"$share/{sub.group}/{sub.real_filter}"
+    if sub.exclusive:
+        return "$exclusive/" + sub.real_filter
+    return sub.real_filter

@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from conftest import free_port
-from protocol.mqttclient import MqttClient
+from protocol.mqttclient import MqttClient, props
 
 pytestmark = pytest.mark.emqpy_only
 START_WAIT = 60
@@ -98,6 +98,7 @@ def test_secret_file_is_private(node):
 
 def test_clients_topics_subscriptions(node):
     c = MqttClient("127.0.0.1", node.mqtt_port, "ctl-c1")
+    p = MqttClient("127.0.0.1", node.mqtt_port, "ctl-persist", clean=False)
     c.connect(username="u1")
     try:
         c.subscribe("ctl/a", 1)
@@ -122,23 +123,16 @@ def test_clients_topics_subscriptions(node):
         assert node.out("clients", "kick", "ctl-c1") == "ok\n"
         c.wait_disconnected()
         assert node.out("clients", "show", "ctl-c1") == "Not Found.\n"
-    finally:
-        c.close()
-
-
-def test_kick_ends_a_persistent_session(node):
-    # One kick for the REST API and ctl (emqpy.mgmt.service): the session does not stay
-    # behind offline, as with EMQX's kick.
-    from mgmt.clients_support import props
-    c = MqttClient("127.0.0.1", node.mqtt_port, "ctl-persist", clean=False)
-    c.connect(clean_start=False, properties=props("CONNECT", SessionExpiryInterval=300))
-    try:
+        # One kick for the REST API and ctl (emqpy.mgmt.service): a persistent session does
+        # not stay behind offline either, as with EMQX's kick.
+        p.connect(clean_start=False, properties=props("CONNECT", SessionExpiryInterval=300))
         assert "session_expiry_interval=300" in node.out("clients", "show", "ctl-persist")
         assert node.out("clients", "kick", "ctl-persist") == "ok\n"
-        c.wait_disconnected()
+        p.wait_disconnected()
         assert node.out("clients", "show", "ctl-persist") == "Not Found.\n"
     finally:
         c.close()
+        p.close()
 
 
 def test_listeners_list_stop_start(node):

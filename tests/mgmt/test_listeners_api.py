@@ -53,11 +53,13 @@ def _refused(port: int) -> bool:
     return False
 
 
-def _create(node, name: str, port: int, **conf) -> dict:
+def _create(node, name: str, **conf) -> tuple[int, dict]:
+    """POST a tcp listener on a free loopback port: (its port, the view returned)."""
+    port = free_port()
     r = node.api.post("/listeners", json={"type": "tcp", "name": name,
                                           "bind": f"127.0.0.1:{port}", **conf})
     assert r.status_code == 200, r.text
-    return r.json()
+    return port, r.json()
 
 
 def test_list_get_and_status_shapes(node):
@@ -96,8 +98,7 @@ def test_bad_and_unknown_ids(node):
 
 
 def test_create_listener_and_connect(node):
-    port = free_port()
-    view = _create(node, "extra", port, max_connections=100)
+    port, view = _create(node, "extra", max_connections=100)
     assert view["id"] == "tcp:extra" and view["running"] is True
     assert view["max_connections"] == 100
     c = MqttClient("127.0.0.1", port).connect()
@@ -123,8 +124,7 @@ def test_create_listener_and_connect(node):
 
 
 def test_stop_drops_only_that_listeners_clients(node):
-    port = free_port()
-    _create(node, "second", port)
+    port, _ = _create(node, "second")
     stay = MqttClient("127.0.0.1", node.port("tcp:default"), uid("stay")).connect()
     gone = MqttClient("127.0.0.1", port, uid("gone")).connect()
     try:
@@ -150,8 +150,7 @@ def test_stop_drops_only_that_listeners_clients(node):
 
 
 def test_update_max_connections_and_mountpoint(node):
-    port = free_port()
-    _create(node, "limited", port)
+    port, _ = _create(node, "limited")
     first = MqttClient("127.0.0.1", port).connect()
     r = node.api.put("/listeners/tcp:limited", json={"type": "tcp", "max_connections": 1,
                                                      "mountpoint": "mp/"})
@@ -182,8 +181,7 @@ def test_update_max_connections_and_mountpoint(node):
 
 
 def test_delete_listener(node):
-    port = free_port()
-    _create(node, "temp", port)
+    port, _ = _create(node, "temp")
     c = MqttClient("127.0.0.1", port).connect()
     assert node.api.delete("/listeners/tcp:temp").status_code == 204
     c.wait_disconnected()
@@ -194,10 +192,9 @@ def test_delete_listener(node):
 
 def test_changes_survive_restart(tmp_path):
     n = Node(tmp_path).start()
-    keep, drop = free_port(), free_port()
     try:
-        _create(n, "kept", keep, max_connections=50)
-        _create(n, "dropped", drop)
+        keep, _ = _create(n, "kept", max_connections=50)
+        _create(n, "dropped")
         assert n.api.delete("/listeners/tcp:dropped").status_code == 204
         assert n.api.post("/listeners/tcp:kept/stop").status_code == 200
         assert n.api.post("/listeners/tcp:kept/start").status_code == 200
@@ -215,8 +212,7 @@ def test_changes_survive_restart(tmp_path):
 
 
 def test_unusable_settings_leave_the_listener_as_it_was(node):
-    port = free_port()
-    _create(node, "steady", port)
+    port, _ = _create(node, "steady")
     c = MqttClient("127.0.0.1", port).connect()
     for bad in ({"max_conn_rate": "fast"}, {"bind": "127.0.0.1:1", "max_conn_rate": "fast"}):
         r = node.api.put("/listeners/tcp:steady", json={"type": "tcp", **bad})

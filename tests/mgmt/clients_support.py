@@ -30,6 +30,16 @@ class Env:
             c.connect(**connect_kw)
         return c
 
+    def offline_session(self, prefix: str, topic_filter: str) -> str:
+        """A persistent session (expiry 300 s) subscribed to `topic_filter` at QoS 1 whose
+        client has gone: messages for it queue. Returns its client id."""
+        cid = uid(prefix)
+        c = self.client(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
+        c.subscribe(topic_filter, 1)
+        c.disconnect()
+        wait_until(lambda: not self.ok("GET", f"/clients/{cid}")["connected"])
+        return cid
+
     def get(self, path, **kw):
         return self.http.get(path, **kw)
 

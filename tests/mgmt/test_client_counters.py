@@ -127,11 +127,7 @@ def test_too_large_drops(env):
 
 def test_queue_drops_while_offline_then_counters_restart(make_broker):
     with make_env(make_broker, {"mqtt": {"max_mqueue_len": 2, "mqueue_store_qos0": False}}) as e:
-        cid = uid("off")
-        c = e.client(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
-        c.subscribe("off/#", 1)
-        c.disconnect()
-        wait_until(lambda: not e.ok("GET", f"/clients/{cid}")["connected"])
+        cid = e.offline_session("off", "off/#")
         for i in range(5):
             e.ok("POST", "/publish", json={"topic": "off/1", "payload": str(i), "qos": 1})
         # (202 no_matching_subscribers: the offline session drops QoS 0, mqueue_store_qos0)
@@ -150,11 +146,7 @@ def test_queue_drops_while_offline_then_counters_restart(make_broker):
 
 
 def test_expired_drops(env):
-    cid = uid("exp")
-    c = env.client(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
-    c.subscribe("exp/#", 1)
-    c.disconnect()
-    wait_until(lambda: not env.ok("GET", f"/clients/{cid}")["connected"])
+    cid = env.offline_session("exp", "exp/#")
     pub = env.client(uid("exp-pub"))
     pub.publish("exp/1", b"short", qos=1, properties=props(MessageExpiryInterval=1))
     pub.publish("exp/1", b"long", qos=1)

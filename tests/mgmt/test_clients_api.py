@@ -200,11 +200,7 @@ def test_api_subscribe_gets_retained(env):
 
 
 def test_mqueue_messages_paging(env):
-    cid = uid("q")
-    c = env.client(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
-    c.subscribe("q/#", 1)
-    c.disconnect()
-    wait_until(lambda: not env.ok("GET", f"/clients/{cid}")["connected"])
+    cid = env.offline_session("q", "q/#")
     payloads = [f"msg-{i}".encode() for i in range(5)]
     before = time.time_ns()
     for i, p in enumerate(payloads):

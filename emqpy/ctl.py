@@ -20,48 +20,10 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from emqpy.mgmt.ctl_usage import COMMANDS, USAGE_PAIRS, usage, usage_for
+
 CTL_KEY_NAME = "emqpy_ctl"
 SECRET_FILE = "ctl.secret"
-
-USAGE_PAIRS = [
-    ("status", "Show broker status"),
-    ("broker", "Show broker version, uptime and description"),
-    ("broker stats", "Show broker statistics of clients, topics, subscribers"),
-    ("broker metrics", "Show broker metrics"),
-    ("clients list", "List all clients"),
-    ("clients show <ClientId>", "Show a client"),
-    ("clients kick <ClientId>", "Kick out a client"),
-    ("topics list", "List all topics"),
-    ("topics show <Topic>", "Show a topic"),
-    ("subscriptions list", "List all subscriptions"),
-    ("subscriptions show <ClientId>", "Show subscriptions of a client"),
-    ("subscriptions add <ClientId> <Topic> <QoS>", "Add a static subscription manually"),
-    ("subscriptions del <ClientId> <Topic>", "Delete a static subscription manually"),
-    ("listeners", "List listeners"),
-    ("listeners stop    <Identifier>", "Stop a listener"),
-    ("listeners start   <Identifier>", "Start a listener"),
-    ("listeners restart <Identifier>", "Restart a listener"),
-    ("retainer info", "Show the count of retained messages"),
-    ("retainer topics", "Same as retainer topic 1 1000"),
-    ("retainer topics <Start> <Limit>", "Show topics of retained messages by the specified range"),
-    ("retainer clean", "Clean all retained messages"),
-    ("retainer clean <Topic>", "Clean retained messages by the specified topic filter"),
-    ("banned list", "List banned clients, usernames and addresses"),
-    ("banned add <As> <Who> [Reason]", "Ban: As is clientid, username or peerhost"),
-    ("banned del <As> <Who>", "Remove a ban"),
-    ("admins add <Username> <Password> <Description>", "Add dashboard user"),
-    ("admins passwd <Username> <Password>", "Reset dashboard user password"),
-    ("admins del <Username>", "Delete dashboard user"),
-]
-
-
-def usage(pairs) -> str:
-    return "".join(f"{cmd:<48} # {desc}\n" for cmd, desc in pairs)
-
-
-def _usage_for(command: str) -> str:
-    return usage([p for p in USAGE_PAIRS if p[0].split()[0] == command])
-
 
 class CtlError(Exception):
     pass
@@ -220,7 +182,7 @@ def run_retainer(node: Node, args: list[str]) -> tuple[int, str]:
     if args not in (["info"], ["topics"], ["clean"]) and not (
             len(args) == 2 and args[0] == "clean") and not (
             len(args) == 3 and args[0] == "topics" and args[1].isdigit() and args[2].isdigit()):
-        return 1, _usage_for("retainer")
+        return 1, usage_for("retainer")
     r = node.request("GET", "/mqtt/retainer")
     if _path_missing(r):
         return _unavailable("The retainer API")
@@ -268,7 +230,7 @@ def run_banned(node: Node, args: list[str]) -> tuple[int, str]:
         r = node.request("DELETE", f"/banned/{quote(args[1], safe='')}/"
                                    f"{quote(args[2], safe='')}")
     else:
-        return 1, _usage_for("banned")
+        return 1, usage_for("banned")
     if _path_missing(r):
         return _unavailable("The banned API")
     if r.status_code >= 400:
@@ -294,8 +256,7 @@ def main(argv: list[str]) -> int:
         sys.stdout.write("Usage: emqpy ctl [--data-dir DIR] [--config FILE] <command>\n\n"
                          + usage(USAGE_PAIRS))
         return 0
-    known = {p[0].split()[0] for p in USAGE_PAIRS}
-    if args.command not in known:
+    if args.command not in COMMANDS:
         sys.stderr.write(f"Command not found: {args.command}\n\n" + usage(USAGE_PAIRS))
         return 2
     from emqpy.config import ConfigError

@@ -27,9 +27,9 @@ import math
 import os
 import time
 from collections import OrderedDict
-from datetime import datetime
 
 from emqpy.store import register_migrations
+from emqpy.timefmt import rfc3339
 
 log = logging.getLogger("emqpy.alarm")
 
@@ -39,10 +39,6 @@ register_migrations("alarm", [[
     " details TEXT NOT NULL, message TEXT NOT NULL, deactivate_at INTEGER)",
     "CREATE INDEX alarms_active ON alarms (name) WHERE deactivate_at IS NULL",
 ]])
-
-
-def rfc3339_ms(ts: float) -> str:
-    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
 
 
 class Alarm:
@@ -59,12 +55,12 @@ class Alarm:
     def format(self, node: str) -> dict:
         """The API shape (GET /alarms)."""
         out = {"node": node, "name": self.name, "message": self.message,
-               "details": self.details, "activate_at": rfc3339_ms(self.activate_at / 1e6)}
+               "details": self.details, "activate_at": rfc3339(self.activate_at / 1e6, ms=True)}
         if self.deactivate_at is None:
             out["duration"] = (_now_us() - self.activate_at) // 1000
         else:
             out["duration"] = (self.deactivate_at - self.activate_at) // 1000
-            out["deactivate_at"] = rfc3339_ms(self.deactivate_at / 1e6)
+            out["deactivate_at"] = rfc3339(self.deactivate_at / 1e6, ms=True)
         return out
 
     def event(self) -> dict:

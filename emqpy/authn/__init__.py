@@ -14,7 +14,8 @@ import json
 import logging
 
 from emqpy.authn.config import ConfigInvalid, validate
-from emqpy.authn.core import Chain, authenticator_id, moved, unmask
+from emqpy.authn.core import Chain, authenticator_id, moved
+from emqpy.config.secrets import unmask
 
 log = logging.getLogger("emqpy.authn")
 META_KEY = "authn.chain"

@@ -13,7 +13,8 @@ from emqpy.api.openapi import model_schema, one_of
 from emqpy.api.pagination import Page, page_response, sliced_page
 from emqpy.authn import AlreadyExists, NotFound
 from emqpy.authn.config import MODELS, ConfigInvalid
-from emqpy.authn.core import authenticator_id, mask_secrets
+from emqpy.authn.core import authenticator_id
+from emqpy.config.secrets import mask_secrets
 from emqpy.connectors.api import (
     E400, E400_404, E404, E409, E503, entry, move, service, status_body,
 )

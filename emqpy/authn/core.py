@@ -14,28 +14,6 @@ from emqpy.mqtt import reason_codes as rc
 
 log = logging.getLogger("emqpy.authn")
 
-MASK = "******"
-SECRET_KEYS = ("password", "secret")
-
-
-def mask_secrets(cfg):
-    """What GET responses show: secrets replaced by EMQX's mask."""
-    if isinstance(cfg, dict):
-        return {k: (MASK if k in SECRET_KEYS and isinstance(v, str) and v else mask_secrets(v))
-                for k, v in cfg.items()}
-    if isinstance(cfg, list):
-        return [mask_secrets(v) for v in cfg]
-    return cfg
-
-
-def unmask(new, old):
-    """A PUT that sends the mask back keeps the stored secret."""
-    if isinstance(new, dict) and isinstance(old, dict):
-        return {k: (old.get(k) if k in SECRET_KEYS and v == MASK and k in old
-                    else unmask(v, old.get(k))) for k, v in new.items()}
-    return new
-
-
 def moved(items: list, item, position: str, find, not_found: type[Exception]) -> list | None:
     """`items` with `item` at EMQX's `position` (front, rear, before:<id>, after:<id>), also
     for authorization sources; `find(id)` is the other entry or None (raises `not_found(id)`).

@@ -420,7 +420,7 @@ class AuthzService:
     async def update_source(self, t: str, cfg) -> None:
         old = self.get(t)
         if isinstance(cfg, dict):
-            from emqpy.authn.core import unmask
+            from emqpy.config.secrets import unmask
             cfg = unmask(cfg, old.cfg)  # "******" sent back keeps the stored secret
         if isinstance(cfg, dict) and cfg.get("type", t) != t:
             raise Invalid("type cannot be changed")

@@ -59,7 +59,7 @@ def _source(svc, t: str):
 
 
 def _view(src) -> dict:
-    from emqpy.authn.core import mask_secrets
+    from emqpy.config.secrets import mask_secrets
     return mask_secrets(src.view() if hasattr(src, "view") else dict(src.cfg))
 
 

@@ -13,7 +13,7 @@ from emqpy.api.auth import authenticated
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.api.pagination import Page, page_response, page_schema, paginate
 from emqpy.banned.banned import KINDS, Ban, BanError, normalize
-from emqpy.dashboard.timefmt import parse_expiry, rfc3339
+from emqpy.timefmt import parse_expiry, rfc3339
 
 router = APIRouter(tags=["Banned"], dependencies=[Depends(authenticated)])
 

@@ -22,6 +22,7 @@ from emqpy.mqtt.packets import (
 )
 from emqpy.mqtt.properties import has_invalid_utf8
 from emqpy.mqtt.reason_codes import MQTTError
+from emqpy.mqtt.topic import validate_topic_name
 
 log = logging.getLogger("emqpy.channel")
 
@@ -488,7 +489,9 @@ class Channel(asyncio.Protocol):
             if w.retain and not mq.retain_available:
                 self._refuse(rc.RETAIN_NOT_SUPPORTED)
                 return
-            if not w.topic or "+" in w.topic or "#" in w.topic:
+            try:
+                validate_topic_name(w.topic, 0)  # (levels: counted when it is published)
+            except MQTTError:
                 self._refuse(rc.TOPIC_NAME_INVALID)
                 return
         code = broker.check_connect(self, pkt)
@@ -630,10 +633,11 @@ class Channel(asyncio.Protocol):
             elif not props:
                 props = None
         qos = pkt.qos
-        if not topic or "+" in topic or "#" in topic or "\x00" in topic or (
-                topic.count("/") >= broker.max_topic_levels):
+        try:
+            validate_topic_name(topic, broker.max_topic_levels)
+        except MQTTError:
             broker.metrics.c["packets.publish.error"] += 1
-            raise MQTTError(rc.TOPIC_NAME_INVALID, "invalid topic name")
+            raise
         if qos > broker.max_qos_allowed:
             raise MQTTError(rc.QOS_NOT_SUPPORTED, "QoS not supported")
         if pkt.retain and not broker.retain_available:

@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
 
-
-def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).astimezone().isoformat(timespec="seconds")
+from emqpy.timefmt import rfc3339
 
 
 class SysPublisher:

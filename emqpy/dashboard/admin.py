@@ -289,7 +289,7 @@ def new_api_secret() -> str:
 
 
 def api_key_view(row, *, now: float | None = None) -> dict:
-    from emqpy.dashboard.timefmt import rfc3339
+    from emqpy.timefmt import rfc3339
     now = time.time() if now is None else now
     exp = row["expired_at"]
     return {

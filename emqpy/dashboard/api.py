@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validat
 from emqpy.api.auth import USER_ONLY_401_CODES, USER_ONLY_RESPONSES, Actor, dashboard_user
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.dashboard import admin
-from emqpy.dashboard.timefmt import parse_expiry
+from emqpy.timefmt import parse_expiry
 
 public = APIRouter(tags=["Dashboard"])
 users = APIRouter(tags=["Dashboard"], dependencies=[Depends(dashboard_user)],

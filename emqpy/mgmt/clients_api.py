@@ -8,8 +8,9 @@ formatted. Listing without filters pages with ``islice`` and counts with ``len``
 applied while iterating, never by copying or sorting all sessions.
 
 A disconnected session that outlives its connection (expiry interval > 0) is listed with
-``connected: false`` and the facts of its last connection, which the hooks installed by
-``setup()`` remember (``ClientTracker``).
+``connected: false`` and the facts of its last connection, which the mgmt feature remembers
+from broker start (``service.last_channel``). Kick and subscribe are ``emqpy.mgmt.service``'s,
+shared with ``emqpy ctl``.
 """
 from __future__ import annotations
 
@@ -17,8 +18,7 @@ import base64
 import itertools
 import math
 import re
-import weakref
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Annotated, Any, Iterable, Iterator, Literal, Optional
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -28,6 +28,9 @@ from pydantic import BaseModel, Field, WithJsonSchema
 from emqpy.api.auth import authenticated
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.api.pagination import MAX_LIMIT, Page, page_response, paginate
+from emqpy.mgmt import service
+from emqpy.mqtt.packets import SubOpts
+from emqpy.timefmt import parse_rfc3339, rfc3339
 
 router = APIRouter(tags=["Clients"], dependencies=[Depends(authenticated)])
 
@@ -37,9 +40,7 @@ NOT_FOUND = error_responses({404: ["CLIENTID_NOT_FOUND"]})
 # -- shared helpers (also used by the subscriptions, topics and publish endpoints) ----------
 
 def broker_of(request: Request):
-    broker = request.app.state.ctx.broker
-    ClientTracker.of(broker)  # make sure disconnections are being remembered
-    return broker
+    return request.app.state.ctx.broker
 
 
 def check_node(broker, node: str | None) -> None:
@@ -51,13 +52,6 @@ def reply(content: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(content, status_code=status)
 
 
-def rfc3339_ms(ts: float | None) -> str | None:
-    """Epoch seconds -> ``2024-01-01T12:34:56.789+08:00`` (EMQX's time format, local offset)."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
-
-
 def parse_time(name: str, value: str | None) -> float | None:
     """A ``gte_/lte_*_at`` query value: epoch milliseconds or RFC 3339 -> epoch seconds."""
     if value is None:
@@ -65,10 +59,8 @@ def parse_time(name: str, value: str | None) -> float | None:
     text = value.strip()
     if text.lstrip("-").isdigit():
         return int(text) / 1000.0
-    if text.endswith(("z", "Z")):
-        text = text[:-1] + "+00:00"
     try:
-        dt = datetime.fromisoformat(text)
+        dt = parse_rfc3339(text)
     except ValueError:
         raise ApiError(400, "INVALID_PARAMETER",
                        f"{name}: expected epoch milliseconds or an RFC 3339 date-time, "
@@ -78,77 +70,18 @@ def parse_time(name: str, value: str | None) -> float | None:
     return dt.timestamp()
 
 
+def _ms_time(ts: float | None) -> str | None:
+    return None if ts is None else rfc3339(ts, ms=True)
+
+
 def _count(v) -> int | str:
     return "infinity" if v is None or v == math.inf else int(v)
 
 
-def sub_topic(sub) -> str:
-    """The subscription as EMQX shows it: ``$share/<group>/<filter>`` for shared ones."""
-    if sub.group is not None:
-        if sub.group == "$queue" and sub.topic_filter.startswith("$queue/"):
-            return "$queue/" + sub.real_filter
-        return f"$share/{sub.group}/{sub.real_filter}"
-    if sub.exclusive:
-        return "$exclusive/" + sub.real_filter
-    return sub.real_filter
-
-
 def sub_info(broker, clientid: str, sub) -> dict:
-    return {"clientid": clientid, "topic": sub_topic(sub), "qos": sub.qos,
+    return {"clientid": clientid, "topic": service.subscription_topic(sub), "qos": sub.qos,
             "nl": int(sub.no_local), "rap": int(sub.retain_as_published),
             "rh": sub.retain_handling, "node": broker.node_name, "durable": False}
-
-
-# -- remembering the last connection of offline sessions ---------------------------------------
-
-class ClientTracker:
-    """clientid -> the Channel that last served a session which is now offline."""
-
-    _by_broker: "weakref.WeakKeyDictionary[Any, ClientTracker]" = weakref.WeakKeyDictionary()
-
-    def __init__(self, broker):
-        # weak: the registry's values must not keep their broker keys alive
-        self._broker = weakref.ref(broker)
-        self.last: dict[str, Any] = {}
-        # A session that resumes is served again (a new session cannot be in `last`: its
-        # predecessor's end ran session.terminated), so that is when to forget.
-        broker.hooks.add("session.resumed", self._resumed)
-        broker.hooks.add("client.disconnected", self._disconnected)
-        broker.hooks.add("session.terminated", self._terminated)
-
-    @classmethod
-    def of(cls, broker) -> "ClientTracker":
-        t = cls._by_broker.get(broker)
-        if t is None:
-            t = cls._by_broker[broker] = cls(broker)
-        return t
-
-    def _resumed(self, sess) -> None:
-        self.last.pop(sess.clientid, None)
-
-    def _disconnected(self, ch, reason) -> None:
-        broker = self._broker()
-        sess = broker.sessions.get(ch.clientid) if broker is not None else None
-        if sess is not None and sess is ch.session and sess.channel is None:
-            self.last[ch.clientid] = ch
-
-    def _terminated(self, sess, reason) -> None:
-        ch = self.last.get(sess.clientid)
-        if ch is not None and ch.session is sess:
-            del self.last[sess.clientid]
-
-    def channel(self, sess):
-        """The live channel of `sess`, else its last one (None if not known)."""
-        ch = sess.channel
-        if ch is not None:
-            return ch
-        ch = self.last.get(sess.clientid)
-        return ch if ch is not None and ch.session is sess else None
-
-
-def setup(broker_or_ctx) -> None:
-    """Start remembering last connections from broker start (a Broker or the API context)."""
-    ClientTracker.of(getattr(broker_or_ctx, "broker", broker_or_ctx))
 
 
 # -- client info ------------------------------------------------------------------------------
@@ -181,7 +114,7 @@ def client_info(broker, sess, ch) -> dict:
         "clientid": sess.clientid,
         "node": broker.node_name,
         "connected": connected,
-        "created_at": rfc3339_ms(sess.created_at),
+        "created_at": rfc3339(sess.created_at, ms=True),
         "expiry_interval": _count(sess.expiry_interval),
         "is_persistent": bool(sess.expiry_interval),
         "durable": False,
@@ -214,13 +147,13 @@ def client_info(broker, sess, ch) -> dict:
             "keepalive": ch.keepalive,
             "is_bridge": False,
             "mountpoint": ch.mountpoint or None,
-            "connected_at": rfc3339_ms(ch.connected_at),
+            "connected_at": _ms_time(ch.connected_at),
             "client_attrs": ch.client_attrs or {},
             "heap_size": 0, "reductions": 0,
         })
         info.update(ch.stats())
         if not connected:
-            info["disconnected_at"] = rfc3339_ms(ch.disconnected_at)
+            info["disconnected_at"] = _ms_time(ch.disconnected_at)
     return info
 
 
@@ -330,7 +263,6 @@ async def list_clients(
         description="Comma separated list of client fields to return in the response")] = None,
 ):
     broker = broker_of(request)
-    tracker = ClientTracker.of(broker)
     check_node(broker, node)
     wanted = _fields(fields)
     times = [(parse_time(n, v), n) for n, v in (
@@ -388,7 +320,8 @@ async def list_clients(
 
     s_ok, c_ok = _conjunction(s_checks), _conjunction(c_checks)
 
-    last_channel = tracker.channel
+    def last_channel(sess):
+        return service.last_channel(broker, sess)
 
     def rows(sessions_iter) -> Iterator:
         for s in sessions_iter:
@@ -436,28 +369,16 @@ ClientId = Annotated[str, Path()]
 async def get_client(request: Request, clientid: ClientId):
     broker = broker_of(request)
     sess = _session(broker, clientid)
-    return reply(client_info(broker, sess, ClientTracker.of(broker).channel(sess)))
+    return reply(client_info(broker, sess, service.last_channel(broker, sess)))
 
 
 @router.delete("/clients/{clientid}", description="Kick out client by client ID",
                status_code=204,
                responses={204: {"description": "Kick out client successfully"}, **NOT_FOUND})
 async def kick_client(request: Request, clientid: ClientId):
-    broker = broker_of(request)
-    if not kick(broker, clientid):
+    if not service.kick_client(broker_of(request), clientid):
         raise ApiError(404, "CLIENTID_NOT_FOUND", "Client ID not found")
     return Response(status_code=204)
-
-
-def kick(broker, clientid: str) -> bool:
-    """Disconnect the client and end its session, as EMQX's kick does (a kicked persistent
-    session does not stay behind offline)."""
-    if not broker.kick(clientid):
-        return False
-    sess = broker.sessions.get(clientid)
-    if sess is not None and sess.channel is None:
-        broker.discard_session(sess, "kicked")
-    return True
 
 
 @router.post("/clients/kickout/bulk", status_code=204,
@@ -467,7 +388,7 @@ async def kick_bulk(request: Request, clientids: Annotated[list[str], Field(
         examples=[["emqx_clientid_985bb09d", "emqx_clientid_211cc01c"]])]):
     broker = broker_of(request)
     for cid in clientids:
-        kick(broker, cid)
+        service.kick_client(broker, cid)
     return Response(status_code=204)
 
 
@@ -520,39 +441,17 @@ async def client_subscriptions(request: Request, clientid: ClientId):
 
 
 def _subscribe(broker, sess, items: list[SubscribeBody]) -> list[dict]:
-    from emqpy.mqtt.packets import SubOpts
-
-    from emqpy.mqtt.reason_codes import MQTTError
-    from emqpy.mqtt.topic import parse_share, validate_topic_filter
-
-    for b in items:  # all or nothing: check every filter before subscribing any
-        try:
-            group, real, _excl = parse_share(b.topic)
-            validate_topic_filter(real, broker.max_topic_levels)
-        except MQTTError as e:
-            raise ApiError(400, "INVALID_PARAMETER", f"bad topic filter {b.topic!r}: {e}") \
-                from None
-        if group is not None and b.nl:
-            raise ApiError(400, "INVALID_PARAMETER",
-                           f"no local is not allowed on a shared subscription: {b.topic!r}")
-    ch = sess.channel
     topics = [(b.topic, SubOpts(b.qos, bool(b.nl), bool(b.rap), b.rh)) for b in items]
     try:
-        codes, retained = broker.subscribe(sess, topics, None, ch)
-    except Exception as e:  # a protocol error of the request (e.g. no local on a share)
-        raise ApiError(400, "INVALID_PARAMETER", f"subscribe refused: {e}") from None
+        codes = service.subscribe(broker, sess, topics)
+    except service.InvalidRequest as e:
+        raise ApiError(400, "INVALID_PARAMETER", str(e)) from None
     bad = [(b.topic, c) for b, c in zip(items, codes) if c >= 0x80]
-    for deliver in retained:
-        deliver()
     if bad:
         names = ", ".join(f"{t!r}: reason code 0x{c:02x}" for t, c in bad)
         raise ApiError(400, "INVALID_PARAMETER", f"subscribe refused: {names}")
-    out = []
-    for b in items:
-        sub = sess.subscriptions.get(b.topic)
-        if sub is not None:
-            out.append(sub_info(broker, sess.clientid, sub))
-    return out
+    return [sub_info(broker, sess.clientid, sess.subscriptions[b.topic]) for b in items
+            if b.topic in sess.subscriptions]
 
 
 @router.post("/clients/{clientid}/subscribe", description="Subscribe",
@@ -575,8 +474,7 @@ async def subscribe_bulk(request: Request, clientid: ClientId, body: list[Subscr
              responses={204: {"description": "Unsubscribe OK"}, **NOT_FOUND})
 async def unsubscribe(request: Request, clientid: ClientId, body: UnsubscribeBody):
     broker = broker_of(request)
-    sess = _session(broker, clientid)
-    broker.unsubscribe(sess, [body.topic], sess.channel)
+    service.unsubscribe(broker, _session(broker, clientid), [body.topic])
     return Response(status_code=204)
 
 
@@ -586,8 +484,7 @@ async def unsubscribe(request: Request, clientid: ClientId, body: UnsubscribeBod
 async def unsubscribe_bulk(request: Request, clientid: ClientId,
                            body: list[UnsubscribeBody]):
     broker = broker_of(request)
-    sess = _session(broker, clientid)
-    broker.unsubscribe(sess, [b.topic for b in body], sess.channel)
+    service.unsubscribe(broker, _session(broker, clientid), [b.topic for b in body])
     return Response(status_code=204)
 
 

@@ -24,6 +24,7 @@ from emqpy.config import (ConfigError, EmqxConfig, commit, config_lock, persist,
                           update_root)
 from emqpy.config.loader import parse_hocon_string
 from emqpy.config.schema import ROOTS
+from emqpy.config.secrets import mask_secrets, unmask
 from emqpy.mgmt import listeners_api as la
 
 log = logging.getLogger("emqpy.mgmt")
@@ -43,7 +44,6 @@ ROOT_ENDPOINTS = {
 GLOBAL_ZONE = ("mqtt", "flapping_detect", "force_shutdown", "force_gc")
 RESETTABLE = ("broker", "log", "sysmon", "sys_topics", "alarm", "dashboard")
 READ_ONLY = ("node", "cluster", "rpc")
-MASK = "******"  # what GET shows for a secret; sent back, it keeps the stored one
 
 
 # -- applying a change --------------------------------------------------------------------------
@@ -55,7 +55,7 @@ def build(config: EmqxConfig, changes: dict[str, Any], mode: str = "merge") -> E
     for root, value in changes.items():
         if root not in ROOTS:
             raise ConfigError(root, "unknown config root")
-        value = la.unmask(value, config.dump(root, hidden=True))
+        value = unmask(value, config.dump(root, hidden=True))
         new = (replace_root if mode == "replace" else update_root)(new, root, value)
     return new
 
@@ -183,24 +183,10 @@ def to_hocon(data: dict) -> str:
 
 # -- reading ----------------------------------------------------------------------------------
 
-_SECRET_KEYS = {"password", "secret", "secret_key", "private_key", "token", "passcode",
-                "security_token", "sasl_password", "aws_secret_access_key", "api_secret",
-                "default_password", "cookie"}
-
-
-def _redact(v: Any) -> Any:
-    """Mask secrets the models cannot name: in objects kept as given (authenticators,
-    authorization sources, roots emqpy does not model)."""
-    if isinstance(v, dict):
-        return {k: MASK if k in _SECRET_KEYS and isinstance(x, str) else _redact(x)
-                for k, x in v.items()}
-    if isinstance(v, list):
-        return [_redact(x) for x in v]
-    return v
-
-
 def dump_root(config, root: str) -> Any:
-    return _redact(config.dump(root, redact=True))
+    # The models mask the secrets they name; objects kept as given (authenticators,
+    # authorization sources, roots emqpy does not model) are masked by key.
+    return mask_secrets(config.dump(root, redact=True))
 
 
 def _all_roots(config) -> list[str]:

@@ -14,9 +14,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Request
 
+from emqpy import listeners
 from emqpy.api.auth import authenticated
 from emqpy.config import config_lock
 from emqpy.mgmt import listeners_api as la
+from emqpy.mgmt import service
+from emqpy.mgmt.ctl_usage import usage_for
+from emqpy.mqtt.packets import SubOpts
 
 router = APIRouter(dependencies=[Depends(authenticated)], include_in_schema=False)
 
@@ -25,11 +29,6 @@ CTL_PATH = "/emqpy/ctl"
 
 class Usage(Exception):
     pass
-
-
-def usage(pairs: list[tuple[str, str]]) -> str:
-    """emqx_ctl:usage/1 layout: command padded to 48 columns, then '# description'."""
-    return "".join(f"{cmd:<48} # {desc}\n" for cmd, desc in pairs)
 
 
 def _undef(v) -> str:
@@ -67,7 +66,7 @@ def _erl(v) -> str:
 
 def cmd_status(broker, args) -> str:
     if args:
-        raise Usage(usage([("status", "Show broker status")]))
+        raise Usage(usage_for("status"))
     state = "started" if broker.running else "stopping"
     return f"Node '{broker.node_name}' {broker.version} is {state}\n"
 
@@ -83,9 +82,7 @@ def cmd_broker(broker, args) -> str:
     if args == ["metrics"]:
         return "".join(f"{k:<30}: {_erl(v)}\n"
                        for k, v in sorted(broker.metrics.snapshot().items()))
-    raise Usage(usage([("broker", "Show broker version, uptime and description"),
-                       ("broker stats", "Show broker statistics of clients, topics, subscribers"),
-                       ("broker metrics", "Show broker metrics")]))
+    raise Usage(usage_for("broker"))
 
 
 def client_line(broker, sess) -> str:
@@ -122,12 +119,9 @@ def cmd_clients(broker, args) -> str:
         sess = broker.sessions.get(args[1])
         return "Not Found.\n" if sess is None else client_line(broker, sess)
     if len(args) == 2 and args[0] == "kick":
-        broker.kick(args[1])
-        broker.flush()
+        service.kick_client(broker, args[1])  # as emqx ctl: "ok" whether or not it existed
         return "ok\n"
-    raise Usage(usage([("clients list", "List all clients"),
-                       ("clients show <ClientId>", "Show a client"),
-                       ("clients kick <ClientId>", "Kick out a client")]))
+    raise Usage(usage_for("clients"))
 
 
 def cmd_topics(broker, args) -> str:
@@ -139,13 +133,12 @@ def cmd_topics(broker, args) -> str:
         return "".join(f"{t} -> {node}\n" for t in routes)
     if len(args) == 2 and args[0] == "show":
         return f"{args[1]} -> {node}\n" if args[1] in broker.router.routes else ""
-    raise Usage(usage([("topics list", "List all topics"),
-                       ("topics show <Topic>", "Show a topic")]))
+    raise Usage(usage_for("topics"))
 
 
 def _sub_line(clientid: str, sub) -> str:
     o = sub.options()
-    topic = sub.real_filter if sub.group is None else f"$share/{sub.group}/{sub.real_filter}"
+    topic = service.subscription_topic(sub)
     return f"{clientid} -> topic:{topic} qos:{o['qos']} nl:{o['nl']} rh:{o['rh']} rap:{o['rap']}\n"
 
 
@@ -169,26 +162,18 @@ def cmd_subscriptions(broker, args) -> str:
         ch = broker.channels.get(args[1])
         if ch is None or ch.session is None:
             return "Error: Channel not found!"
-        from emqpy.mqtt.packets import SubOpts
         try:
-            codes, retained = broker.subscribe(ch.session, [(args[2], SubOpts(qos))], None, ch)
-        except Exception as e:  # an invalid filter: say so rather than fail the command
+            codes = service.subscribe(broker, ch.session, [(args[2], SubOpts(qos))])
+        except service.InvalidRequest as e:
             return f"Error: {e}\n"
-        for deliver in retained:
-            deliver()
-        broker.flush()
         return "ok\n" if codes and codes[0] < 0x80 else f"Error: reason code 0x{codes[0]:02x}\n"
     if len(args) == 3 and args[0] == "del":
         ch = broker.channels.get(args[1])
         if ch is None or ch.session is None:
             return "Error: Channel not found!"
-        broker.unsubscribe(ch.session, [args[2]], ch)
+        service.unsubscribe(broker, ch.session, [args[2]])
         return "ok\n"
-    raise Usage(usage([
-        ("subscriptions list", "List all subscriptions"),
-        ("subscriptions show <ClientId>", "Show subscriptions of a client"),
-        ("subscriptions add <ClientId> <Topic> <QoS>", "Add a static subscription manually"),
-        ("subscriptions del <ClientId> <Topic>", "Delete a static subscription manually")]))
+    raise Usage(usage_for("subscriptions"))
 
 
 def _listener_block(broker, lid: str, conf: dict) -> str:
@@ -213,33 +198,28 @@ async def cmd_listeners(broker, args) -> str:
                        for lid, _t, _n, conf in la.raw_listeners(broker))
     if len(args) == 2 and args[0] in ("start", "stop", "restart"):
         action, lid = args
-        try:
-            ltype, name = la.parse_id(lid)
-            cfg = la.listener_cfg(broker.config, ltype, name)
-            if cfg is None:
-                return f"Invalid listener: {lid!r}\n"
-            # As emqx_listeners: a runtime action; the config (enable) is not changed.
-            async with config_lock(broker):
+        ltype, _, name = lid.partition(":")
+        cfg = listeners.configured(broker.config, ltype, name) if name else None
+        if cfg is None:
+            return f"Invalid listener: {lid!r}\n"
+        # As emqx_listeners: a runtime action; the config (enable) is not changed.
+        async with config_lock(broker):
+            try:
                 if action == "stop":
-                    if not await la.stop_listener(broker, lid):
+                    if not await listeners.stop_listener(broker, lid):
                         return f"Failed to stop {lid} listener: not_found\n"
                     return f"Stop {lid} listener successfully.\n"
                 if action == "start":
                     lst = broker.listeners.get(lid)
                     if lst is not None and lst.running:
                         return f"Failed to start {lid} listener: already_started\n"
-                    await la.start_listener(broker, ltype, name, cfg)
+                    await listeners.start_listener(broker, ltype, name, cfg, start=True)
                     return f"Started {lid} listener successfully.\n"
-                await la.restart_listener(broker, lid)
+                await listeners.restart_listener(broker, lid)
                 return f"Restarted {lid} listener successfully.\n"
-        except la.ListenerOpError as e:
-            if e.code == "BAD_LISTENER_ID":
-                return f"Invalid listener: {lid!r}\n"
-            return f"Failed to {action} {lid} listener: {e.message}\n"
-    raise Usage(usage([("listeners", "List listeners"),
-                       ("listeners stop    <Identifier>", "Stop a listener"),
-                       ("listeners start   <Identifier>", "Start a listener"),
-                       ("listeners restart <Identifier>", "Restart a listener")]))
+            except listeners.ListenerError as e:
+                return f"Failed to {action} {lid} listener: {e}\n"
+    raise Usage(usage_for("listeners"))
 
 
 COMMANDS = {"status": cmd_status, "broker": cmd_broker, "clients": cmd_clients,

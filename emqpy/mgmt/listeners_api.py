@@ -1,26 +1,26 @@
 """EMQX's Listeners API (``/listeners``, ``/listeners_status``, ``/listeners/{id}[/start|stop|
-restart]``) and the runtime listener operations behind it (also used by ``PUT /configs`` and
-``emqpy ctl listeners``).
+restart]``).
 
 Every change follows EMQX: validate the new ``listeners`` root, make the running listeners match
-it (only the listener concerned is touched: clients on other listeners stay connected), then
-commit ``broker.config`` and save the root in ``data_dir/configs/cluster.hocon`` so the next start
-uses it. Listener classes come from ``emqpy.listeners.LISTENER_TYPES``; a type there works here
-without changes.
+it (``emqpy.listeners.reconcile``: only the listener concerned is touched, clients on other
+listeners stay connected), then commit ``broker.config`` and save the root in
+``data_dir/configs/cluster.hocon`` so the next start uses it.
 """
 from __future__ import annotations
 
 import logging
-import math
 import re
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
+from emqpy import listeners
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.config import ConfigError, commit, config_lock, persist, update_root
 from emqpy.config.listeners import LISTENER_TYPES as CONFIG_TYPES, TOMBSTONE
+from emqpy.config.secrets import unmask
+from emqpy.listeners import ListenerError
 
 log = logging.getLogger("emqpy.mgmt")
 
@@ -28,15 +28,7 @@ router = APIRouter(tags=["Listeners"], dependencies=[Depends(authenticated)],
                    responses=AUTH_RESPONSES)
 
 NOT_FOUND_MSG = "Listener id not found"
-# Settings a running listener takes without a restart (they apply to new connections;
-# `acceptors`, the number of accept watchers, when the listener next starts).
-HOT_KEYS = frozenset({"enable", "max_connections", "mountpoint", "zone", "enable_authn",
-                      "access_rules", "max_conn_rate", "messages_rate", "bytes_rate",
-                      "acceptors"})
 
-def implemented_types() -> dict:
-    from emqpy.listeners import LISTENER_TYPES
-    return LISTENER_TYPES
 
 
 class ListenerOpError(Exception):
@@ -56,161 +48,12 @@ def parse_id(lid: str) -> tuple[str, str]:
     return ltype, name
 
 
-def listener_cfg(config, ltype: str, name: str):
-    return getattr(config.listeners, ltype, {}).get(name)
-
-
-# -- runtime: make broker.listeners match a config ---------------------------------------------
-
-def _needs_restart(lst, old_cfg, new_cfg) -> bool:
-    """Whether a running listener must restart to take ``new_cfg`` (bind, TLS, socket
-    options...); the listener class decides when it knows (``needs_restart``)."""
-    if hasattr(lst, "needs_restart"):
-        return lst.needs_restart(new_cfg)
-    a, b = old_cfg.model_dump(mode="json"), new_cfg.model_dump(mode="json")
-    return any(a.get(k) != b.get(k) for k in a.keys() | b.keys() if k not in HOT_KEYS)
-
-
-def _set_cfg(lst, cfg) -> None:
-    """Give a listener a new config for its next connections (listener classes derive their
-    limits in the ``cfg`` setter; the attributes are set too for classes without one)."""
-    try:
-        lst.cfg = cfg
-    except Exception as e:  # e.g. a max_conn_rate the listener cannot parse
-        raise ListenerOpError(400, "BAD_REQUEST", f"listener {lst.id}: {e}") from None
-    lst.mountpoint = cfg.mountpoint
-    mc = cfg.max_connections
-    lst.max_connections = 0 if mc == math.inf else int(mc)
-
-
-def build_listener(broker, ltype: str, name: str, cfg):
-    """A (not started) listener object; ListenerOpError if the type is not implemented or the
-    class refuses the settings. Built before a running listener is stopped, so bad settings
-    never cost its clients their connections."""
-    cls = implemented_types().get(ltype)
-    if cls is None:
-        raise ListenerOpError(400, "BAD_REQUEST", f"listener type {ltype} is not supported by "
-                                                  "this broker")
-    try:
-        return cls(broker, name, cfg)
-    except Exception as e:  # e.g. a max_conn_rate the class cannot parse
-        raise ListenerOpError(400, "BAD_REQUEST", f"listener {ltype}:{name}: {e}") from None
-
-
-async def start_listener(broker, ltype: str, name: str, cfg, lst=None):
-    """Start a listener of ``ltype`` with config section ``cfg`` (or the object ``lst`` from
-    ``build_listener``); it replaces any stopped object under the same id in
-    ``broker.listeners``. Raises ListenerOpError if it cannot start (a busy port, a missing
-    certificate...); ``broker.listeners`` is then unchanged."""
-    if lst is None:
-        lst = build_listener(broker, ltype, name, cfg)
-    try:
-        await lst.start()
-    except Exception as e:
-        try:
-            await lst.stop()
-        except Exception:
-            pass
-        raise ListenerOpError(400, "BAD_REQUEST", f"failed to start listener {ltype}:{name}: "
-                                                  f"{e}") from None
-    broker.listeners[lst.id] = lst
-    return lst
-
-
-async def stop_listener(broker, lid: str, *, remove: bool = False) -> bool:
-    """Stop a listener (its clients are disconnected; others are untouched). Returns False if
-    it was not running. ``remove`` also forgets the object."""
-    lst = broker.listeners.get(lid)
-    if lst is None:
-        return False
-    was_running = bool(lst.running)
-    await lst.stop()
-    broker.flush()  # send the DISCONNECTs queued by the closing channels
-    if remove:
-        broker.listeners.pop(lid, None)
-    return was_running
-
-
-async def restart_listener(broker, lid: str):
-    ltype, name = parse_id(lid)
-    cfg = listener_cfg(broker.config, ltype, name)
-    if cfg is None:
-        raise ListenerOpError(404, "BAD_LISTENER_ID", NOT_FOUND_MSG)
-    await stop_listener(broker, lid)
-    return await start_listener(broker, ltype, name, cfg)
-
-
-def _raw(config, ltype: str, name: str) -> dict | None:
-    cfg = listener_cfg(config, ltype, name)
-    return None if cfg is None else cfg.model_dump(mode="json")
-
-
 async def reconcile(broker, old, new, force: frozenset = frozenset()) -> None:
-    """Make the running listeners match ``new.listeners`` where it differs from ``old`` (and
-    for the ids in ``force``): start added/enabled ones, stop removed/disabled ones, restart
-    ones whose socket settings changed, update the others in place. Listeners whose config
-    did not change are left alone (e.g. one stopped by `emqpy ctl listeners stop`). On a
-    failure the listeners changed so far are put back and ListenerOpError is raised."""
-    undo: list = []
+    """`emqpy.listeners.reconcile` with its failure as the HTTP answer (400 BAD_REQUEST)."""
     try:
-        for ltype in CONFIG_TYPES:
-            names = set(getattr(old.listeners, ltype)) | set(getattr(new.listeners, ltype))
-            for name in sorted(names):
-                if f"{ltype}:{name}" not in force and \
-                        _raw(old, ltype, name) == _raw(new, ltype, name):
-                    continue
-                lid = f"{ltype}:{name}"
-                prev = broker.listeners.get(lid)
-                undo.append((lid, prev, prev is not None and prev.running,
-                             getattr(prev, "cfg", None)))
-                await _reconcile_one(broker, prev, listener_cfg(new, ltype, name), ltype, name)
-    except Exception as e:  # a listener refusing its settings (ListenerError...) included
-        for lid, prev, was_running, prev_cfg in reversed(undo):
-            try:
-                await _put_back(broker, lid, prev, was_running, prev_cfg)
-            except Exception:
-                log.exception("could not restore listener %s", lid)
-        if isinstance(e, ListenerOpError):
-            raise
+        await listeners.reconcile(broker, old, new, force)
+    except ListenerError as e:
         raise ListenerOpError(400, "BAD_REQUEST", str(e)) from None
-
-
-async def _reconcile_one(broker, lst, new_cfg, ltype: str, name: str) -> None:
-    lid = f"{ltype}:{name}"
-    cls = implemented_types().get(ltype)
-    if new_cfg is None:  # deleted
-        await stop_listener(broker, lid, remove=True)
-        return
-    if cls is None:  # configured, but this broker has no transport of that type
-        return
-    if not new_cfg.enable:  # kept, listed as not running
-        if lst is None:
-            broker.listeners[lid] = build_listener(broker, ltype, name, new_cfg)
-        else:
-            await stop_listener(broker, lid)
-            _set_cfg(lst, new_cfg)
-        return
-    if lst is not None and lst.running and not _needs_restart(lst, lst.cfg, new_cfg):
-        _set_cfg(lst, new_cfg)  # applies to new connections; nobody is dropped
-        return
-    fresh = build_listener(broker, ltype, name, new_cfg)
-    if lst is not None and lst.running:
-        await stop_listener(broker, lid)
-    await start_listener(broker, ltype, name, new_cfg, fresh)
-
-
-async def _put_back(broker, lid: str, prev, was_running: bool, prev_cfg) -> None:
-    cur = broker.listeners.get(lid)
-    if cur is not None and cur is not prev:
-        await cur.stop()
-    if prev is None:
-        broker.listeners.pop(lid, None)
-        return
-    broker.listeners[lid] = prev
-    if prev_cfg is not None and prev.cfg is not prev_cfg:
-        _set_cfg(prev, prev_cfg)
-    if was_running and not prev.running:
-        await prev.start()
 
 
 async def change_listeners(broker, new_root: dict, *, force: frozenset = frozenset()) -> None:
@@ -341,14 +184,6 @@ def _body_conf(body: dict, *, path_id: str | None = None) -> tuple[str, str, dic
     return ltype, name, conf
 
 
-def unmask(new: Any, current: Any) -> Any:
-    """A PUT that sends back "******" keeps the stored secret."""
-    if isinstance(new, dict) and isinstance(current, dict):
-        return {k: (current[k] if v == "******" and k in current else unmask(v, current.get(k)))
-                for k, v in new.items()}
-    return new
-
-
 # -- handlers ---------------------------------------------------------------------------------
 
 def _broker(request: Request):
@@ -373,7 +208,7 @@ _LISTENER_BODY = {"type": "object", "description": "Listener config (EMQX listen
 
 def _lookup(broker, lid: str) -> tuple[str, str]:
     ltype, name = parse_id(lid)
-    if listener_cfg(broker.config, ltype, name) is None:
+    if listeners.configured(broker.config, ltype, name) is None:
         raise ListenerOpError(404, "BAD_LISTENER_ID", NOT_FOUND_MSG)
     return ltype, name
 
@@ -400,7 +235,7 @@ async def create_listener(request: Request,
     async with config_lock(broker):
         try:
             ltype, name, conf = _body_conf(body)
-            if listener_cfg(broker.config, ltype, name) is not None:
+            if listeners.configured(broker.config, ltype, name) is not None:
                 raise ListenerOpError(400, "BAD_LISTENER_ID", "Already Exist")
             if "bind" not in conf:
                 raise ListenerOpError(400, "BAD_REQUEST", f"listeners.{ltype}.{name}.bind: "
@@ -463,7 +298,7 @@ async def _action(request: Request, lid: str, action: str):
         try:
             ltype, name = _lookup(broker, lid)
             if action == "restart":
-                await stop_listener(broker, lid)
+                await listeners.stop_listener(broker, lid)
             # As EMQX: start/restart persist enable=true, stop persists enable=false.
             await change_listeners(broker, {ltype: {name: {"enable": action != "stop"}}},
                                    force=frozenset({lid}))

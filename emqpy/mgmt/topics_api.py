@@ -19,7 +19,7 @@ from emqpy.mgmt.clients_api import (
     SUBSCRIPTION_SCHEMA, NodeQuery, broker_of, check_node, ok, page_responses, reply, sub_info,
 )
 from emqpy.mqtt.reason_codes import MQTTError
-from emqpy.mqtt.topic import parse_share, validate_topic_filter
+from emqpy.mqtt.topic import matches, parse_share, validate_topic_filter
 
 subscriptions_router = APIRouter(tags=["Subscriptions"], dependencies=[Depends(authenticated)])
 topics_router = APIRouter(tags=["Topics"], dependencies=[Depends(authenticated)])
@@ -67,7 +67,6 @@ async def list_subscriptions(
             m_group = "invalid"
         if m_group is not None:
             raise ApiError(400, "INVALID_PARAMETER", "match_topic_invalid")
-        m_words = match_topic.split("/")
 
     # Candidates in listing order, from the narrowest index available.
     if clientid is not None:
@@ -79,7 +78,7 @@ async def list_subscriptions(
     elif match_topic is not None:
         routes = broker.router.routes
         if "+" in match_topic or "#" in match_topic:
-            cands = (s for flt, r in routes.items() if filter_covers(m_words, flt)
+            cands = (s for flt, r in routes.items() if matches(match_topic, flt)
                      for s in _route_subs(r, None))
         else:  # a plain name only covers that very filter: one route lookup
             r = routes.get(match_topic)
@@ -92,7 +91,7 @@ async def list_subscriptions(
         checks.append(lambda s: s.real_filter == t_real and s.group == t_group)
     if clientid is not None and match_topic is not None or \
             topic is not None and match_topic is not None:
-        checks.append(lambda s: filter_covers(m_words, s.real_filter))
+        checks.append(lambda s: matches(match_topic, s.real_filter))
     if qos is not None:
         checks.append(lambda s: s.qos == qos)
     if share_group is not None:
@@ -109,21 +108,6 @@ async def list_subscriptions(
         # match_topic is EMQX's fuzzy filter: its meta carries no count.
         result = paginate(rows, page, count=match_topic is None)
     return await page_response(result, lambda s: sub_info(broker, s.session.clientid, s))
-
-
-def filter_covers(words: list[str], topic: str) -> bool:
-    """EMQX's ``match_topic``: does the filter (split in ``words``) match the subscription's
-    topic, itself possibly a filter? ``+`` in the query matches any one level (also ``+`` or
-    ``#``), ``#`` the rest; a wildcard first level does not match ``$`` topics."""
-    levels = topic.split("/")
-    if topic.startswith("$") and words[0] in ("+", "#"):
-        return False
-    for i, w in enumerate(words):
-        if w == "#":
-            return True
-        if i >= len(levels) or (w != "+" and w != levels[i]):
-            return False
-    return len(words) == len(levels)
 
 
 def _route_subs(route, group: str | None, plain_only: bool = False) -> Iterator:

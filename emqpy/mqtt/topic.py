@@ -1,4 +1,6 @@
-"""Topic names and filters: validation, shared-subscription parsing, matching."""
+"""Topic names and filters: validation, shared-subscription parsing, matching. The one place
+that says what a valid topic name or filter is (the codec's inline PUBLISH parse only routes
+the common case, and the rest comes here)."""
 from __future__ import annotations
 
 from emqpy.mqtt import reason_codes as rc
@@ -67,7 +69,9 @@ def parse_share(flt: str) -> tuple[str | None, str, bool]:
 
 
 def matches(flt: str, topic: str) -> bool:
-    """True when `topic` matches `flt` (no `$`-topic is matched by a leading wildcard)."""
+    """True when `topic` matches `flt` (no `$`-topic is matched by a leading wildcard). `topic`
+    may itself be a filter (EMQX's ``match_topic`` query): a ``+`` in `flt` matches any one of
+    its levels, wildcards included."""
     if topic.startswith("$") and (flt.startswith("+") or flt.startswith("#")):
         return False
     f = flt.split("/")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
 from typing import Annotated, Literal, Optional, Union
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -14,16 +13,12 @@ from emqpy.api.pagination import MAX_LIMIT, Page, page_response, paginate
 from emqpy.config import ConfigError, commit, config_lock, persist, update_root
 from emqpy.mqtt.reason_codes import MQTTError
 from emqpy.mqtt.topic import validate_topic_filter
+from emqpy.timefmt import rfc3339
 
 router = APIRouter(tags=["Retainer"], dependencies=[Depends(authenticated)])
 
 # Detail views carry the payload only up to this size, as EMQX does.
 MAX_PAYLOAD_SIZE = 1048576
-
-
-def rfc3339_ms(ts: float) -> str:
-    """Epoch seconds -> ``2024-05-06T10:11:12.345+02:00`` (EMQX's millisecond form)."""
-    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
 
 
 # -- models (the OpenAPI document; the config itself is validated by emqpy.config) -------------
@@ -100,7 +95,7 @@ def _broker(request: Request):
 
 def _summary(msg) -> dict:
     return {"msgid": msg.id, "qos": msg.qos, "topic": msg.topic,
-            "publish_at": rfc3339_ms(msg.timestamp),
+            "publish_at": rfc3339(msg.timestamp, ms=True),
             "from_clientid": msg.sender or "", "from_username": msg.username or ""}
 
 

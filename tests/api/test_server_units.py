@@ -1,7 +1,7 @@
 """Small pure helpers of the server (expiry times); and CORS."""
 import pytest
 
-from emqpy.dashboard.timefmt import parse_expiry, rfc3339
+from emqpy.timefmt import parse_expiry, rfc3339
 
 
 def test_expiry_parsing():

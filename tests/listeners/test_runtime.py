@@ -7,8 +7,7 @@ import socket
 import pytest
 
 from emqpy.listeners import (
-    ListenerError, remove_listener, restart_listener, start_listener, stop_listener,
-    sync_listeners,
+    ListenerError, reconcile, restart_listener, start_listener, stop_listener,
 )
 
 from support.rawmqtt import connect_packet
@@ -77,7 +76,7 @@ def test_add_update_remove_every_type(make_broker, clients, pki):
                     {"bind": "127.0.0.1:0", "mountpoint": "m/", **extra})
         assert lst2.mountpoint == "m/" and lst2.running and not lst.running
         assert c.disconnected.wait(WAIT)
-        h.call(remove_listener, h.broker, f"{t}:extra")
+        h.call(lambda: stop_listener(h.broker, f"{t}:extra", remove=True))
         assert f"{t}:extra" not in h.broker.listeners
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", lst2.port), timeout=WAIT).close()
@@ -91,23 +90,20 @@ def test_sync_with_config(make_broker, clients):
     assert tcp.connect() == 0
     b = h.broker
 
-    def change():
-        b.config = update_root(b.config, "listeners", {
-            "tcp": {"fromconf": {"bind": "127.0.0.1:0"}},
-            "ws": {"default": {"enable": False}}})
-        return sync_listeners(b)
-    h.call(change)
+    async def change(root):
+        old, new = b.config, update_root(b.config, "listeners", root)
+        await reconcile(b, old, new)
+        b.config = new
+    h.call(change, {"tcp": {"fromconf": {"bind": "127.0.0.1:0"}},
+                    "ws": {"default": {"enable": False}}})
     assert b.listeners["tcp:fromconf"].running
     assert b.listeners["ws:default"].running is False
     assert _raw_connect(b.listeners["tcp:fromconf"].port, "via-conf") == CONNACK_OK
     assert not tcp.disconnected.is_set()
     bad = {"tcp": {"clash": {"bind": f"127.0.0.1:{h.port}"}}}  # port in use
-
-    def clash():
-        b.config = update_root(b.config, "listeners", bad)
-        return sync_listeners(b)
     with pytest.raises(ListenerError, match="tcp:clash"):
-        h.call(clash)
+        h.call(change, bad)
+    assert "tcp:clash" not in b.listeners  # put back as it was
     assert b.listeners["tcp:default"].running and not tcp.disconnected.is_set()
 
 

@@ -52,11 +52,7 @@ def test_queue_to_window_gets_a_new_insertion_time(env):
 
 
 def test_queue_token_priorities(env):
-    cid = uid("prio")
-    c = env.mqtt(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
-    c.subscribe("pr/#", 1)
-    c.disconnect()
-    wait_until(lambda: not env.ok("GET", f"/clients/{cid}")["connected"])
+    cid = env.offline_session("prio", "pr/#")
     _publish(env, "pr/1", ["x", "y", "z"])
     path = f"/clients/{cid}/mqueue_messages"
     rows = env.ok("GET", path, params={"payload": "plain"})["data"]

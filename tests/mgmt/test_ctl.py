@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from support.mqttclient import MqttClient
+from support.mqttclient import MqttClient, props
 from support.servers import free_port
 
 pytestmark = pytest.mark.emqpy_only
@@ -98,6 +98,7 @@ def test_secret_file_is_private(node):
 
 def test_clients_topics_subscriptions(node):
     c = MqttClient("127.0.0.1", node.mqtt_port, "ctl-c1")
+    p = MqttClient("127.0.0.1", node.mqtt_port, "ctl-persist", clean=False)
     c.connect(username="u1")
     try:
         c.subscribe("ctl/a", 1)
@@ -122,8 +123,16 @@ def test_clients_topics_subscriptions(node):
         assert node.out("clients", "kick", "ctl-c1") == "ok\n"
         c.wait_disconnected()
         assert node.out("clients", "show", "ctl-c1") == "Not Found.\n"
+        # One kick for the REST API and ctl (emqpy.mgmt.service): a persistent session does
+        # not stay behind offline either, as with EMQX's kick.
+        p.connect(clean_start=False, properties=props("CONNECT", SessionExpiryInterval=300))
+        assert "session_expiry_interval=300" in node.out("clients", "show", "ctl-persist")
+        assert node.out("clients", "kick", "ctl-persist") == "ok\n"
+        p.wait_disconnected()
+        assert node.out("clients", "show", "ctl-persist") == "Not Found.\n"
     finally:
         c.close()
+        p.close()
 
 
 def test_listeners_list_stop_start(node):

@@ -21,11 +21,13 @@ def _refused(port: int) -> bool:
     return False
 
 
-def _create(env, name: str, port: int, **conf) -> dict:
+def _create(env, name: str, **conf) -> tuple[int, dict]:
+    """POST a tcp listener on a free loopback port: (its port, the view returned)."""
+    port = free_port()
     r = env.api.post("/listeners", json={"type": "tcp", "name": name,
                                           "bind": f"127.0.0.1:{port}", **conf})
     assert r.status_code == 200, r.text
-    return r.json()
+    return port, r.json()
 
 
 def test_list_get_and_status_shapes(env):
@@ -64,8 +66,7 @@ def test_bad_and_unknown_ids(env):
 
 
 def test_create_listener_and_connect(env):
-    port = free_port()
-    view = _create(env, "extra", port, max_connections=100)
+    port, view = _create(env, "extra", max_connections=100)
     assert view["id"] == "tcp:extra" and view["running"] is True
     assert view["max_connections"] == 100
     c = MqttClient("127.0.0.1", port).connect()
@@ -91,8 +92,7 @@ def test_create_listener_and_connect(env):
 
 
 def test_stop_drops_only_that_listeners_clients(env):
-    port = free_port()
-    _create(env, "second", port)
+    port, _ = _create(env, "second")
     stay = MqttClient("127.0.0.1", env.port, uid("stay")).connect()
     gone = MqttClient("127.0.0.1", port, uid("gone")).connect()
     try:
@@ -118,8 +118,7 @@ def test_stop_drops_only_that_listeners_clients(env):
 
 
 def test_update_max_connections_and_mountpoint(env):
-    port = free_port()
-    _create(env, "limited", port)
+    port, _ = _create(env, "limited")
     first = MqttClient("127.0.0.1", port).connect()
     r = env.api.put("/listeners/tcp:limited", json={"type": "tcp", "max_connections": 1,
                                                      "mountpoint": "mp/"})
@@ -150,8 +149,7 @@ def test_update_max_connections_and_mountpoint(env):
 
 
 def test_delete_listener(env):
-    port = free_port()
-    _create(env, "temp", port)
+    port, _ = _create(env, "temp")
     c = MqttClient("127.0.0.1", port).connect()
     assert env.api.delete("/listeners/tcp:temp").status_code == 204
     c.wait_disconnected()
@@ -162,10 +160,9 @@ def test_delete_listener(env):
 
 def test_changes_survive_restart(make_broker, tmp_path):
     n = make_broker(data_dir=tmp_path)
-    keep, drop = free_port(), free_port()
     try:
-        _create(n, "kept", keep, max_connections=50)
-        _create(n, "dropped", drop)
+        keep, _ = _create(n, "kept", max_connections=50)
+        _create(n, "dropped")
         assert n.api.delete("/listeners/tcp:dropped").status_code == 204
         assert n.api.post("/listeners/tcp:kept/stop").status_code == 200
         assert n.api.post("/listeners/tcp:kept/start").status_code == 200
@@ -183,8 +180,7 @@ def test_changes_survive_restart(make_broker, tmp_path):
 
 
 def test_unusable_settings_leave_the_listener_as_it_was(env):
-    port = free_port()
-    _create(env, "steady", port)
+    port, _ = _create(env, "steady")
     c = MqttClient("127.0.0.1", port).connect()
     for bad in ({"max_conn_rate": "fast"}, {"bind": "127.0.0.1:1", "max_conn_rate": "fast"}):
         r = env.api.put("/listeners/tcp:steady", json={"type": "tcp", **bad})

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from support.mqttclient import MqttClient
+from support.mqttclient import MqttClient, props, uid
 from support.rawmqtt import RawClient
+from support.waiting import wait_until
 
 if TYPE_CHECKING:
     from emqpy.testing import BrokerThread
@@ -136,6 +137,16 @@ class Node:
         if connect:
             c.connect(**connect_kw)
         return c
+
+    def offline_session(self, prefix: str, topic_filter: str) -> str:
+        """A persistent session (expiry 300 s) subscribed to `topic_filter` at QoS 1 whose
+        client has gone: messages for it queue. Returns its client id."""
+        cid = uid(prefix)
+        c = self.mqtt(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=300))
+        c.subscribe(topic_filter, 1)
+        c.disconnect()
+        wait_until(lambda: not self.ok("GET", f"/clients/{cid}")["connected"])
+        return cid
 
     def raw(self, version: int = 5) -> RawClient:
         """An unconnected raw MQTT socket, closed when the node stops."""

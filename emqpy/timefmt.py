@@ -1,5 +1,6 @@
-"""Time formats of EMQX's API: RFC 3339 with the node's local UTC offset, and the inputs
-accepted for ``expired_at`` (RFC 3339, epoch seconds, or ``"infinity"``)."""
+"""EMQX's time formats, for every API, `$SYS` topic and log line that shows a time: RFC 3339
+with the node's local UTC offset (the offset in force at that instant), and the date-time
+inputs the API accepts (RFC 3339 or epoch numbers)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -10,9 +11,25 @@ _MIN_EPOCH = int(datetime(2, 1, 1, tzinfo=timezone.utc).timestamp())
 _MAX_EPOCH = int(datetime(9998, 12, 31, 23, 59, 59, tzinfo=timezone.utc).timestamp())
 
 
-def rfc3339(ts: float) -> str:
-    """Epoch seconds -> ``2022-06-21T22:28:23+02:00`` (the offset in force at that instant)."""
+def rfc3339(ts: float, *, ms: bool = False) -> str:
+    """Epoch seconds -> ``2022-06-21T22:28:23+02:00``, or with `ms`
+    ``2022-06-21T22:28:23.456+02:00`` (EMQX uses both, depending on the field)."""
+    if ms:
+        return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
     return datetime.fromtimestamp(int(ts)).astimezone().isoformat(timespec="seconds")
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """An RFC 3339 date-time (``Z`` or a numeric offset) as a datetime; one written without
+    an offset comes back naive, for the caller to refuse or to read as UTC. ValueError if it
+    is not a date-time."""
+    text = text.strip()
+    if text.endswith(("z", "Z")):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not an RFC 3339 date-time: {text!r}") from None
 
 
 def parse_expiry(value) -> float | None:
@@ -25,14 +42,11 @@ def parse_expiry(value) -> float | None:
     if isinstance(value, (int, float)):
         epoch = value  # NaN and the infinities fail the range check below
     elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("z", "Z")):
-            text = text[:-1] + "+00:00"
         try:
-            dt = datetime.fromisoformat(text)
+            dt = parse_rfc3339(value)
         except ValueError:
             raise ValueError(f"not an RFC 3339 date-time: {value!r}") from None
-        if "T" not in text.upper() or dt.tzinfo is None:
+        if "T" not in value.upper() or dt.tzinfo is None:
             raise ValueError(f"RFC 3339 date-time with a time zone offset expected: {value!r}")
         try:
             epoch = dt.astimezone(timezone.utc).timestamp()

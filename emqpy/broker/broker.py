@@ -93,7 +93,10 @@ class Broker:
         self.current_publisher = None
         self.authorize = None  # set by the authorization feature: fn(channel, action, topic, qos, retain)
         self.deny_action_disconnect = False
-        self._authenticators: list = []
+        # kept as subscriptions come and go: summing over sessions made a subscribe storm
+        # quadratic
+        self.subscription_total = 0
+        self.shared_subscription_total = 0
         self._connect_checks: list = []
         self._stopping = False
         self._peaks: dict[str, int] = {"connections.count": 0, "sessions.count": 0}
@@ -250,9 +253,13 @@ class Broker:
         """fn(channel, connect_packet) -> reason code or 0; e.g. banned clients, flapping."""
         self._connect_checks.append(fn)
 
-    def add_authenticator(self, fn) -> None:
-        """fn(channel, connect) -> None (no opinion), a reason code, a dict, or an awaitable."""
-        self._authenticators.append(fn)
+    def add_authenticator(self, fn, priority: int = 0) -> None:
+        """fn(channel, connect) -> None (no opinion), a reason code, a dict, or an awaitable:
+        a `client.authenticate` hook."""
+        self.hooks.add("client.authenticate", fn, priority)
+
+    def remove_authenticator(self, fn) -> None:
+        self.hooks.remove("client.authenticate", fn)
 
     def check_connect(self, ch, pkt) -> int:
         # The listener's say first: client certificate as username/client id, quick deny. (A
@@ -288,15 +295,22 @@ class Broker:
     def authenticate(self, ch, pkt):
         c = self.metrics.c
         c["client.authenticate"] += 1
-        if not self._authenticators:
+        if "client.authenticate" not in self.hooks._points:
             c["client.auth.anonymous"] += 1
             c["authentication.success.anonymous"] += 1
             return 0
-        for fn in self._authenticators:
-            res = fn(ch, pkt)
-            if res is not None:
-                return res
-        return 0
+        res = self.hooks.first("client.authenticate", ch, pkt)
+        return 0 if res is None else res
+
+    def check_authorize(self, ch, action: str, topic: str, qos: int, retain: bool) -> bool:
+        """The authorization feature's answer (allow when there is none), then the
+        `client.authorize` hooks, each of which may overturn it. Callers skip this when
+        neither is present (see Channel._on_publish)."""
+        allowed = True if self.authorize is None else self.authorize(ch, action, topic, qos,
+                                                                     retain)
+        if "client.authorize" in self.hooks._points:
+            allowed = bool(self.hooks.fold("client.authorize", allowed, ch, action, topic))
+        return allowed
 
     def establish(self, ch, pkt) -> None:
         """Open or resume the session for an authenticated CONNECT and send CONNACK."""
@@ -309,7 +323,8 @@ class Broker:
         else:
             expiry = 0 if pkt.clean_start else self.config.mqtt.session_expiry_interval
         old = self.channels.get(clientid)
-        if old is not None and old is not ch:
+        takeover = old is not None and old is not ch
+        if takeover:
             c["session.takenover"] += 1
             old.close(rc.SESSION_TAKEN_OVER, "takenover")
         sess = self.sessions.get(clientid)
@@ -326,6 +341,8 @@ class Broker:
         else:
             sess.expiry_interval = expiry
             c["session.resumed"] += 1
+            if takeover and "session.takenover" in hooks:
+                self.hooks.run("session.takenover", sess)
         ch.expiry_interval = expiry
         sess.attach(ch, pkt.props.get("receive_maximum", 65535) if v5 else 65535)
         ch.will = pkt.will
@@ -454,13 +471,20 @@ class Broker:
         pending = list(sess.pending_shared())
         for sub in list(sess.subscriptions.values()):
             self._remove_subscription(sess, sub)
+            self.subscription_total -= 1
+            if sub.group is not None:
+                self.shared_subscription_total -= 1
         sess.subscriptions.clear()
         for msg, group in pending:  # unacked shared messages go to another member
             group.dispatch(msg, exclude=sess)
         sess.inflight.clear()
         sess.clear_queue()
         self.metrics.c["session.terminated"] += 1
-        self.hooks.run("session.terminated", sess, reason)
+        # As EMQX: a session ended by a clean-start CONNECT runs session.discarded instead.
+        if reason == "discarded":
+            self.hooks.run("session.discarded", sess)
+        else:
+            self.hooks.run("session.terminated", sess, reason)
 
     def kick(self, clientid: str) -> bool:
         ch = self.channels.get(clientid)
@@ -495,7 +519,9 @@ class Broker:
             self.metrics.c["messages.retained"] += 1
             self.retainer.on_publish(msg)
         n = 0
-        fast = msg.qos == 0 and msg.expire_at is None and not self.upgrade_qos
+        # (message.delivered runs in Channel.send_publish, which the inlined QoS 0 path skips)
+        fast = msg.qos == 0 and msg.expire_at is None and not self.upgrade_qos and \
+            "message.delivered" not in hooks._points
         routes = self.router._cache.get(msg.topic)
         if routes is None:
             routes = self.router.match(msg.topic)
@@ -510,6 +536,8 @@ class Broker:
                     n += group.dispatch(msg)
         if not n:
             self.metrics.c["messages.dropped.no_subscribers"] += 1
+            if "message.dropped" in hooks._points:
+                hooks.run("message.dropped", msg, "no_subscribers")
         return n
 
     def _fanout_qos0(self, msg: Message, subs: dict) -> int:
@@ -607,8 +635,9 @@ class Broker:
         if existing is None and mq.max_subscriptions != math.inf and \
                 len(sess.subscriptions) >= mq.max_subscriptions:
             return rc.QUOTA_EXCEEDED
-        if self.authorize is not None and ch is not None:
-            if not self.authorize(ch, "subscribe", real, opts.qos, False):
+        if ch is not None and (self.authorize is not None or
+                               "client.authorize" in self.hooks._points):
+            if not self.check_authorize(ch, "subscribe", real, opts.qos, False):
                 self.metrics.c["packets.subscribe.auth_error"] += 1
                 if self.deny_action_disconnect:
                     ch.close(rc.NOT_AUTHORIZED, "not_authorized")
@@ -633,8 +662,12 @@ class Broker:
                     mq.shared_subscription_initial_sticky_pick)
             g.add(sub)
         sess.subscriptions[flt] = sub
+        if existing is None:
+            self.subscription_total += 1
+            if group is not None:
+                self.shared_subscription_total += 1
         self.metrics.c["client.subscribe"] += 1
-        self._peak("subscriptions.count", self.subscription_count())
+        self._peak("subscriptions.count", self.subscription_total)
         self.hooks.run("session.subscribed", sess, sub)
         # Retained messages: never for shared subscriptions; rh 1 only for new ones; rh 2 never.
         if group is None and mq.retain_available and (
@@ -652,6 +685,9 @@ class Broker:
                 codes.append(rc.NO_SUBSCRIPTION_EXISTED)
                 continue
             self._remove_subscription(sess, sub)
+            self.subscription_total -= 1
+            if sub.group is not None:
+                self.shared_subscription_total -= 1
             self.metrics.c["client.unsubscribe"] += 1
             self.hooks.run("session.unsubscribed", sess, flt)
             codes.append(rc.SUCCESS)
@@ -674,17 +710,13 @@ class Broker:
 
     # -- statistics --------------------------------------------------------------------------
 
-    def subscription_count(self) -> int:
-        return sum(len(s.subscriptions) for s in self.sessions.values())
-
     def _peak(self, name: str, value: int) -> None:
         if value > self._peaks.get(name, 0):
             self._peaks[name] = value
 
     def stats(self) -> dict[str, int]:
-        subs = self.subscription_count()
-        shared = sum(1 for s in self.sessions.values() for sub in s.subscriptions.values()
-                     if sub.group is not None)
+        subs = self.subscription_total
+        shared = self.shared_subscription_total
         live = len(self.channels)
         # As EMQX counts them: connections and channels include disconnected persistent
         # sessions; live_connections only the clients connected now.

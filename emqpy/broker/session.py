@@ -181,7 +181,10 @@ class Session:
         if entry is None or entry[_QOS] != 1:
             return False
         del self.inflight[pid]
-        self.broker.metrics.c["messages.acked"] += 1
+        broker = self.broker
+        broker.metrics.c["messages.acked"] += 1
+        if "message.acked" in broker.hooks._points:
+            broker.hooks.run("message.acked", entry[_MSG], self.channel)
         if self._mq:
             self.drain()
         return True
@@ -197,6 +200,9 @@ class Session:
                 self.drain()
             return -1
         entry[_STATE] = WAIT_COMP
+        hooks = self.broker.hooks
+        if "message.acked" in hooks._points:  # (as EMQX: a QoS 2 message is acked by PUBREC)
+            hooks.run("message.acked", entry[_MSG], self.channel)
         entry[_MSG] = None  # the payload is no longer needed
         return 0
 

@@ -114,6 +114,7 @@ class ClientTracker:
         broker.hooks.add("session.resumed", self._resumed)
         broker.hooks.add("client.disconnected", self._disconnected)
         broker.hooks.add("session.terminated", self._terminated)
+        broker.hooks.add("session.discarded", self._terminated)
 
     @classmethod
     def of(cls, broker) -> "ClientTracker":
@@ -131,7 +132,7 @@ class ClientTracker:
         if sess is not None and sess is ch.session and sess.channel is None:
             self.last[ch.clientid] = ch
 
-    def _terminated(self, sess, reason) -> None:
+    def _terminated(self, sess, reason=None) -> None:
         ch = self.last.get(sess.clientid)
         if ch is not None and ch.session is sess:
             del self.last[sess.clientid]

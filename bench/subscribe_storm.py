@@ -131,7 +131,7 @@ def main() -> int:
         uvloop.install()
     except ImportError:
         pass
-    print(f"| tree | clients | subscriptions | wall s | wall µs/sub | broker CPU s | CPU µs/sub |")
+    print("| tree | clients | subscriptions | wall s | wall µs/sub | broker CPU s | CPU µs/sub |")
     print("|---|---|---|---|---|---|---|")
     for tree in trees:
         for n in counts:

@@ -15,7 +15,7 @@ import secrets
 import time
 from pathlib import Path
 
-from emqpy import __version__
+from emqpy import EMQX_VERSION, __version__
 from emqpy.broker.deadlines import DeadlineWheel
 from emqpy.broker.hooks import Hooks
 from emqpy.broker.message import Message
@@ -31,8 +31,6 @@ from emqpy.mqtt.topic import parse_share, validate_topic_filter
 from emqpy.retainer.retainer import Retainer
 
 log = logging.getLogger("emqpy.broker")
-
-EMQX_VERSION = "5.8.1"
 
 # Feature packages started with the broker, in this order (stopped in reverse). A feature is a
 # package under emqpy/ whose __init__ defines `setup(broker)` (sync, after the store is open and

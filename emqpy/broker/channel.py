@@ -467,9 +467,9 @@ class Channel(asyncio.Protocol):
                 if lvl == 5:
                     self.version = 5
             if e.reason_code == rc.UNSUPPORTED_PROTOCOL_VERSION:
-                code = rc.UNSUPPORTED_PROTOCOL_VERSION if self.version == 5 else \
-                    rc.V3_UNACCEPTABLE_PROTOCOL_VERSION
-                self._send_error_connack(code)
+                self._send_error_connack(rc.UNSUPPORTED_PROTOCOL_VERSION,
+                                         rc.UNSUPPORTED_PROTOCOL_VERSION if self.version == 5
+                                         else rc.V3_UNACCEPTABLE_PROTOCOL_VERSION)
                 self.close(None, "unsupported_protocol_version")
                 return
             raise

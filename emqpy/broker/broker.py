@@ -72,7 +72,7 @@ class Broker:
                                       overrides=config or None, data_dir=data_dir)
         self.data_dir = Path(data_dir or self.config.node.data_dir)
         self.node_name = self.config.node.name
-        self.hooks = Hooks()
+        self.hooks = Hooks(on_change=self._hooks_changed)
         self.metrics = Metrics()
         self.router = Router()
         self.sessions: dict[str, Session] = {}
@@ -89,7 +89,10 @@ class Broker:
         self.dirty: list = []  # channels with output waiting for this iteration's flush
         self.flush_scheduled = False
         self.current_publisher = None
-        self.authorize = None  # set by the authorization feature: fn(channel, action, topic, qos, retain)
+        self.authorizer = None  # the authorization feature's check (see set_authorizer)
+        # What channels call before a PUBLISH or SUBSCRIBE is let through, fn(channel, action,
+        # topic, qos, retain) -> bool; None when nothing can say no (derived: _hooks_changed).
+        self.authorize = None
         self.deny_action_disconnect = False
         # kept as subscriptions come and go: summing over sessions made a subscribe storm
         # quadratic
@@ -131,6 +134,19 @@ class Broker:
         self.out_high_watermark = (opts.high_watermark if opts is not None else 1 << 20)
         send_timeout = opts.send_timeout if opts is not None else 15.0
         self.send_timeout = send_timeout if (opts is None or opts.send_timeout_close) else 0
+        self._hooks_changed()
+
+    def _hooks_changed(self) -> None:
+        """Derive the flags the hot path reads from the registered hook points, so that a
+        point nobody registered costs the PUBLISH path nothing."""
+        points = self.hooks._points
+        # QoS 0 fan-out may write subscribers' output inline, bypassing Channel.send_publish
+        # (where message.delivered runs)
+        self.qos0_inline = not self.upgrade_qos and "message.delivered" not in points
+        if "client.authorize" in points:
+            self.authorize = self._authorize_with_hooks
+        else:
+            self.authorize = self.authorizer
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -300,15 +316,19 @@ class Broker:
         res = self.hooks.first("client.authenticate", ch, pkt)
         return 0 if res is None else res
 
-    def check_authorize(self, ch, action: str, topic: str, qos: int, retain: bool) -> bool:
-        """The authorization feature's answer (allow when there is none), then the
-        `client.authorize` hooks, each of which may overturn it. Callers skip this when
-        neither is present (see Channel._on_publish)."""
-        allowed = True if self.authorize is None else self.authorize(ch, action, topic, qos,
-                                                                     retain)
-        if "client.authorize" in self.hooks._points:
-            allowed = bool(self.hooks.fold("client.authorize", allowed, ch, action, topic))
-        return allowed
+    def set_authorizer(self, fn) -> None:
+        """The authorization feature's check, fn(channel, action, topic, qos, retain) -> bool
+        (may raise Deferred); None when it cannot say no."""
+        self.authorizer = fn
+        self._hooks_changed()
+
+    def _authorize_with_hooks(self, ch, action: str, topic: str, qos: int, retain: bool) -> bool:
+        """`authorize` while `client.authorize` callbacks are registered: the authorization
+        feature's answer (allow when there is none), then the callbacks, each of which may
+        overturn it."""
+        fn = self.authorizer
+        allowed = True if fn is None else fn(ch, action, topic, qos, retain)
+        return bool(self.hooks.fold("client.authorize", allowed, ch, action, topic))
 
     def establish(self, ch, pkt) -> None:
         """Open or resume the session for an authenticated CONNECT and send CONNACK."""
@@ -517,9 +537,7 @@ class Broker:
             self.metrics.c["messages.retained"] += 1
             self.retainer.on_publish(msg)
         n = 0
-        # (message.delivered runs in Channel.send_publish, which the inlined QoS 0 path skips)
-        fast = msg.qos == 0 and msg.expire_at is None and not self.upgrade_qos and \
-            "message.delivered" not in hooks._points
+        fast = msg.qos == 0 and msg.expire_at is None and self.qos0_inline
         routes = self.router._cache.get(msg.topic)
         if routes is None:
             routes = self.router.match(msg.topic)
@@ -633,9 +651,8 @@ class Broker:
         if existing is None and mq.max_subscriptions != math.inf and \
                 len(sess.subscriptions) >= mq.max_subscriptions:
             return rc.QUOTA_EXCEEDED
-        if ch is not None and (self.authorize is not None or
-                               "client.authorize" in self.hooks._points):
-            if not self.check_authorize(ch, "subscribe", real, opts.qos, False):
+        if self.authorize is not None and ch is not None:
+            if not self.authorize(ch, "subscribe", real, opts.qos, False):
                 self.metrics.c["packets.subscribe.auth_error"] += 1
                 if self.deny_action_disconnect:
                     ch.close(rc.NOT_AUTHORIZED, "not_authorized")

@@ -625,7 +625,6 @@ class Channel(asyncio.Protocol):
     def _on_publish(self, byte0: int, body) -> None:
         if (byte0 == 0x30 or byte0 == 0x32) and self.state == CONNECTED \
                 and not self.mountpoint and self.broker.authorize is None \
-                and "client.authorize" not in self.broker.hooks._points \
                 and self._fast_publish(byte0 == 0x32, body):
             return
         if self.state != CONNECTED:
@@ -663,10 +662,9 @@ class Channel(asyncio.Protocol):
                 raise MQTTError(rc.PAYLOAD_FORMAT_INVALID, "payload is not UTF-8") from None
         if self.mountpoint:
             topic = self.mountpoint + topic
-        if broker.authorize is not None or "client.authorize" in broker.hooks._points:
-            # (superusers too: authorization counts them; checked before counting: a check
-            # that must wait replays this packet)
-            if not broker.check_authorize(self, "publish", topic, qos, pkt.retain):
+        if broker.authorize is not None:  # (superusers too: authorization counts them)
+            # (checked before counting: a check that must wait replays this packet)
+            if not broker.authorize(self, "publish", topic, qos, pkt.retain):
                 broker.metrics.recv_q[qos] += 1
                 broker.metrics.c["packets.publish.auth_error"] += 1
                 self._publish_denied(qos, pkt.packet_id)

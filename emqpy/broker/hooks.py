@@ -13,13 +13,17 @@ log = logging.getLogger("emqpy.hooks")
 
 
 class Hooks:
-    def __init__(self):
+    def __init__(self, on_change=None):
         self._points: dict[str, list[tuple[int, object]]] = {}
+        # called after every add/remove: the broker derives its hot-path flags from the points
+        self._on_change = on_change
 
     def add(self, point: str, fn, priority: int = 0) -> None:
         lst = self._points.setdefault(point, [])
         lst.append((priority, fn))
         lst.sort(key=lambda t: -t[0])  # (stable: equal priorities keep registration order)
+        if self._on_change is not None:
+            self._on_change()
 
     def remove(self, point: str, fn) -> None:
         # `!=`, not `is not`: each `obj.method` access makes a new bound method, equal to the
@@ -29,6 +33,8 @@ class Hooks:
             self._points[point] = lst
         else:
             self._points.pop(point, None)
+        if self._on_change is not None:
+            self._on_change()
 
     def run(self, point: str, *args) -> None:
         """Call every callback; one failing callback is logged and does not stop the others."""

@@ -140,9 +140,11 @@ class Broker:
         """Derive the flags the hot path reads from the registered hook points, so that a
         point nobody registered costs the PUBLISH path nothing."""
         points = self.hooks._points
+        self.delivered_hooked = "message.delivered" in points  # (read once per delivery)
+        self.acked_hooked = "message.acked" in points  # (read once per acknowledgement)
         # QoS 0 fan-out may write subscribers' output inline, bypassing Channel.send_publish
         # (where message.delivered runs)
-        self.qos0_inline = not self.upgrade_qos and "message.delivered" not in points
+        self.qos0_inline = not self.upgrade_qos and not self.delivered_hooked
         if "client.authorize" in points:
             self.authorize = self._authorize_with_hooks
         else:

@@ -306,9 +306,8 @@ class Channel(asyncio.Protocol):
     def send_publish(self, msg, qos: int, retain: bool, sub_ids, pid: int, dup: bool = False):
         """Queue a PUBLISH for this client; returns 1 if sent, 0 if dropped as too large."""
         v5 = self.version == 5
-        hooks = self.broker.hooks._points
-        if "message.delivered" in hooks and not dup:
-            # a callback may hand this client another message (a changed copy)
+        if not qos and self.broker.delivered_hooked:
+            # (QoS 1/2: run by Session._send_new, which keeps what it sent for retransmission)
             msg = self.broker.hooks.fold("message.delivered", msg, self) or msg
         if self.mountpoint and msg.topic.startswith(self.mountpoint):
             msg = self._unmount(msg)

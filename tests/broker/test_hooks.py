@@ -338,3 +338,24 @@ def test_a_bound_method_is_removed_by_an_equal_one():
     hooks.add("message.publish", f.on_publish)
     hooks.remove("message.publish", f.on_publish)  # a new bound-method object, equal
     assert "message.publish" not in hooks._points
+
+
+def test_the_publish_path_flags_follow_registration(bt):
+    """The PUBLISH path reads derived flags, not the hook table: registering client.authorize
+    or message.delivered must switch them, removing the callback switch them back."""
+    b = bt.broker
+    before = (b.authorize, b.qos0_inline)
+    assert b.qos0_inline
+
+    def allow(allowed, *args):
+        return allowed
+
+    def same(msg, ch):
+        return msg
+
+    bt.call(b.hooks.add, "client.authorize", allow)
+    bt.call(b.hooks.add, "message.delivered", same)
+    assert b.authorize == b._authorize_with_hooks and not b.qos0_inline
+    bt.call(b.hooks.remove, "client.authorize", allow)
+    bt.call(b.hooks.remove, "message.delivered", same)
+    assert (b.authorize, b.qos0_inline) == before

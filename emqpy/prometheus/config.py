@@ -139,3 +139,7 @@ def current(config) -> dict[str, Any]:
         if isinstance(raw.get("enable_basic_auth"), bool):
             out["enable_basic_auth"] = raw["enable_basic_auth"]
         return out
+
+
+def collector_enabled(config, name: str) -> bool:
+    return current(config)["collectors"].get(name) == "enabled"

@@ -1,8 +1,10 @@
 """emqpy: an MQTT broker in Python, a drop-in replacement for EMQX 5."""
 
 __version__ = "0.1.0"
-# EMQX release whose behaviour and API emqpy reproduces.
-EMQX_COMPAT_VERSION = "5.8.1"
+# The EMQX release whose behaviour and API emqpy reproduces: what the wire, the API and $SYS
+# report as the version (tools that check it see a compatible broker). The one place it is
+# written; everything else imports it.
+EMQX_VERSION = "5.8.1"
 
 __all__ = ["Broker", "__version__"]
 

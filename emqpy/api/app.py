@@ -20,6 +20,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
+from emqpy import EMQX_VERSION
 from emqpy.api import docs, errors, openapi, routing
 from emqpy.api.auth import LoginLock
 from emqpy.config import EmqxConfig
@@ -72,7 +73,7 @@ class ApiContext:
 
     @property
     def version(self) -> str:
-        return str(getattr(self.broker, "emqx_version", None) or "5.8.1")
+        return EMQX_VERSION
 
 
 def create_app(ctx: ApiContext) -> FastAPI:

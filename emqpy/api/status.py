@@ -6,6 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from emqpy import EMQX_VERSION
+
 router = APIRouter(tags=["Status"])
 root_router = APIRouter(include_in_schema=False)
 
@@ -37,7 +39,7 @@ def _status(request: Request, format: str):
     headers = {"retry-after": "15"}  # as EMQX sends with every status answer
     if format == "json":
         return JSONResponse({
-            "rel_vsn": str(getattr(broker, "emqx_version", "5.8.1")),
+            "rel_vsn": EMQX_VERSION,
             "node_name": node,
             "broker_status": "started" if running else "stopped",
             "app_status": "running" if running else "not_running",

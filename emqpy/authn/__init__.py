@@ -183,7 +183,6 @@ async def teardown(broker) -> None:
     if svc is not None:
         await svc.stop()
         broker.hooks.remove("client.disconnected", svc._hook)
-        if svc.chain.authenticate in broker._authenticators:
-            broker._authenticators.remove(svc.chain.authenticate)
+        broker.remove_authenticator(svc.chain.authenticate)
         broker.authn = None
         broker.enhanced_auth = None

@@ -239,8 +239,8 @@ class AuthzService:
         self.io_active = any(s.cfg.get("enable", True) and hasattr(s, "authorize_async")
                              for s in self.sources)
         if getattr(self.broker, "authz", None) is self:
-            self.broker.authorize = self.authorize if active or not self.no_match_allow \
-                else None
+            self.broker.set_authorizer(self.authorize if active or not self.no_match_allow
+                                       else None)
             self.broker.authorize_prefetch = self.prefetch if self.io_active else None
 
     def persist(self) -> None:
@@ -478,8 +478,8 @@ async def teardown(broker) -> None:
     svc = getattr(broker, "authz", None)
     if svc is None:
         return
-    if broker.authorize == svc.authorize:
-        broker.authorize = None
+    if broker.authorizer == svc.authorize:
+        broker.set_authorizer(None)
     broker.authorize_prefetch = None
     broker.hooks.remove("client.disconnected", svc._hook)
     for s in svc.sources:

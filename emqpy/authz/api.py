@@ -160,10 +160,6 @@ def _set_rules(request, kind, who, rules, create_only=False):
     svc.clean_cache()
 
 
-def _rules_in(items) -> list[dict]:
-    return [i.model_dump() for i in items]
-
-
 @router.get(RULES + "/all", responses=E404, summary="Show the list of rules for 'all'")
 async def get_all_rules(request: Request) -> dict[str, Any]:
     return {"rules": _db(request)[1].get("all", "") or []}

@@ -15,7 +15,7 @@ import secrets
 import time
 from pathlib import Path
 
-from emqpy import __version__
+from emqpy import EMQX_VERSION, __version__
 from emqpy.broker.deadlines import DeadlineWheel
 from emqpy.broker.hooks import Hooks
 from emqpy.broker.message import Message
@@ -31,8 +31,6 @@ from emqpy.mqtt.topic import parse_share, validate_topic_filter
 from emqpy.retainer.retainer import Retainer
 
 log = logging.getLogger("emqpy.broker")
-
-EMQX_VERSION = "5.8.1"
 
 # Feature packages started with the broker, in this order (stopped in reverse). A feature is a
 # package under emqpy/ whose __init__ defines `setup(broker)` (sync, after the store is open and
@@ -74,7 +72,7 @@ class Broker:
                                       overrides=config or None, data_dir=data_dir)
         self.data_dir = Path(data_dir or self.config.node.data_dir)
         self.node_name = self.config.node.name
-        self.hooks = Hooks()
+        self.hooks = Hooks(on_change=self._hooks_changed)
         self.metrics = Metrics()
         self.router = Router()
         self.sessions: dict[str, Session] = {}
@@ -91,9 +89,15 @@ class Broker:
         self.dirty: list = []  # channels with output waiting for this iteration's flush
         self.flush_scheduled = False
         self.current_publisher = None
-        self.authorize = None  # set by the authorization feature: fn(channel, action, topic, qos, retain)
+        self.authorizer = None  # the authorization feature's check (see set_authorizer)
+        # What channels call before a PUBLISH or SUBSCRIBE is let through, fn(channel, action,
+        # topic, qos, retain) -> bool; None when nothing can say no (derived: _hooks_changed).
+        self.authorize = None
         self.deny_action_disconnect = False
-        self._authenticators: list = []
+        # kept as subscriptions come and go: summing over sessions made a subscribe storm
+        # quadratic
+        self.subscription_total = 0
+        self.shared_subscription_total = 0
         self._connect_checks: list = []
         self._stopping = False
         self._peaks: dict[str, int] = {"connections.count": 0, "sessions.count": 0}
@@ -130,6 +134,21 @@ class Broker:
         self.out_high_watermark = (opts.high_watermark if opts is not None else 1 << 20)
         send_timeout = opts.send_timeout if opts is not None else 15.0
         self.send_timeout = send_timeout if (opts is None or opts.send_timeout_close) else 0
+        self._hooks_changed()
+
+    def _hooks_changed(self) -> None:
+        """Derive the flags the hot path reads from the registered hook points, so that a
+        point nobody registered costs the PUBLISH path nothing."""
+        points = self.hooks._points
+        self.delivered_hooked = "message.delivered" in points  # (read once per delivery)
+        self.acked_hooked = "message.acked" in points  # (read once per acknowledgement)
+        # QoS 0 fan-out may write subscribers' output inline, bypassing Channel.send_publish
+        # (where message.delivered runs)
+        self.qos0_inline = not self.upgrade_qos and not self.delivered_hooked
+        if "client.authorize" in points:
+            self.authorize = self._authorize_with_hooks
+        else:
+            self.authorize = self.authorizer
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -250,9 +269,13 @@ class Broker:
         """fn(channel, connect_packet) -> reason code or 0; e.g. banned clients, flapping."""
         self._connect_checks.append(fn)
 
-    def add_authenticator(self, fn) -> None:
-        """fn(channel, connect) -> None (no opinion), a reason code, a dict, or an awaitable."""
-        self._authenticators.append(fn)
+    def add_authenticator(self, fn, priority: int = 0) -> None:
+        """fn(channel, connect) -> None (no opinion), a reason code, a dict, or an awaitable:
+        a `client.authenticate` hook."""
+        self.hooks.add("client.authenticate", fn, priority)
+
+    def remove_authenticator(self, fn) -> None:
+        self.hooks.remove("client.authenticate", fn)
 
     def check_connect(self, ch, pkt) -> int:
         # The listener's say first: client certificate as username/client id, quick deny. (A
@@ -288,15 +311,26 @@ class Broker:
     def authenticate(self, ch, pkt):
         c = self.metrics.c
         c["client.authenticate"] += 1
-        if not self._authenticators:
+        if "client.authenticate" not in self.hooks._points:
             c["client.auth.anonymous"] += 1
             c["authentication.success.anonymous"] += 1
             return 0
-        for fn in self._authenticators:
-            res = fn(ch, pkt)
-            if res is not None:
-                return res
-        return 0
+        res = self.hooks.first("client.authenticate", ch, pkt)
+        return 0 if res is None else res
+
+    def set_authorizer(self, fn) -> None:
+        """The authorization feature's check, fn(channel, action, topic, qos, retain) -> bool
+        (may raise Deferred); None when it cannot say no."""
+        self.authorizer = fn
+        self._hooks_changed()
+
+    def _authorize_with_hooks(self, ch, action: str, topic: str, qos: int, retain: bool) -> bool:
+        """`authorize` while `client.authorize` callbacks are registered: the authorization
+        feature's answer (allow when there is none), then the callbacks, each of which may
+        overturn it."""
+        fn = self.authorizer
+        allowed = True if fn is None else fn(ch, action, topic, qos, retain)
+        return bool(self.hooks.fold("client.authorize", allowed, ch, action, topic))
 
     def establish(self, ch, pkt) -> None:
         """Open or resume the session for an authenticated CONNECT and send CONNACK."""
@@ -309,7 +343,8 @@ class Broker:
         else:
             expiry = 0 if pkt.clean_start else self.config.mqtt.session_expiry_interval
         old = self.channels.get(clientid)
-        if old is not None and old is not ch:
+        takeover = old is not None and old is not ch
+        if takeover:
             c["session.takenover"] += 1
             old.close(rc.SESSION_TAKEN_OVER, "takenover")
         sess = self.sessions.get(clientid)
@@ -326,6 +361,8 @@ class Broker:
         else:
             sess.expiry_interval = expiry
             c["session.resumed"] += 1
+            if takeover and "session.takenover" in hooks:
+                self.hooks.run("session.takenover", sess)
         ch.expiry_interval = expiry
         sess.attach(ch, pkt.props.get("receive_maximum", 65535) if v5 else 65535)
         ch.will = pkt.will
@@ -454,13 +491,20 @@ class Broker:
         pending = list(sess.pending_shared())
         for sub in list(sess.subscriptions.values()):
             self._remove_subscription(sess, sub)
+            self.subscription_total -= 1
+            if sub.group is not None:
+                self.shared_subscription_total -= 1
         sess.subscriptions.clear()
         for msg, group in pending:  # unacked shared messages go to another member
             group.dispatch(msg, exclude=sess)
         sess.inflight.clear()
         sess.clear_queue()
         self.metrics.c["session.terminated"] += 1
-        self.hooks.run("session.terminated", sess, reason)
+        # As EMQX: a session ended by a clean-start CONNECT runs session.discarded instead.
+        if reason == "discarded":
+            self.hooks.run("session.discarded", sess)
+        else:
+            self.hooks.run("session.terminated", sess, reason)
 
     def kick(self, clientid: str) -> bool:
         ch = self.channels.get(clientid)
@@ -495,7 +539,7 @@ class Broker:
             self.metrics.c["messages.retained"] += 1
             self.retainer.on_publish(msg)
         n = 0
-        fast = msg.qos == 0 and msg.expire_at is None and not self.upgrade_qos
+        fast = msg.qos == 0 and msg.expire_at is None and self.qos0_inline
         routes = self.router._cache.get(msg.topic)
         if routes is None:
             routes = self.router.match(msg.topic)
@@ -510,6 +554,8 @@ class Broker:
                     n += group.dispatch(msg)
         if not n:
             self.metrics.c["messages.dropped.no_subscribers"] += 1
+            if "message.dropped" in hooks._points:
+                hooks.run("message.dropped", msg, "no_subscribers")
         return n
 
     def _fanout_qos0(self, msg: Message, subs: dict) -> int:
@@ -633,8 +679,12 @@ class Broker:
                     mq.shared_subscription_initial_sticky_pick)
             g.add(sub)
         sess.subscriptions[flt] = sub
+        if existing is None:
+            self.subscription_total += 1
+            if group is not None:
+                self.shared_subscription_total += 1
         self.metrics.c["client.subscribe"] += 1
-        self._peak("subscriptions.count", self.subscription_count())
+        self._peak("subscriptions.count", self.subscription_total)
         self.hooks.run("session.subscribed", sess, sub)
         # Retained messages: never for shared subscriptions; rh 1 only for new ones; rh 2 never.
         if group is None and mq.retain_available and (
@@ -652,6 +702,9 @@ class Broker:
                 codes.append(rc.NO_SUBSCRIPTION_EXISTED)
                 continue
             self._remove_subscription(sess, sub)
+            self.subscription_total -= 1
+            if sub.group is not None:
+                self.shared_subscription_total -= 1
             self.metrics.c["client.unsubscribe"] += 1
             self.hooks.run("session.unsubscribed", sess, flt)
             codes.append(rc.SUCCESS)
@@ -674,17 +727,13 @@ class Broker:
 
     # -- statistics --------------------------------------------------------------------------
 
-    def subscription_count(self) -> int:
-        return sum(len(s.subscriptions) for s in self.sessions.values())
-
     def _peak(self, name: str, value: int) -> None:
         if value > self._peaks.get(name, 0):
             self._peaks[name] = value
 
     def stats(self) -> dict[str, int]:
-        subs = self.subscription_count()
-        shared = sum(1 for s in self.sessions.values() for sub in s.subscriptions.values()
-                     if sub.group is not None)
+        subs = self.subscription_total
+        shared = self.shared_subscription_total
         live = len(self.channels)
         # As EMQX counts them: connections and channels include disconnected persistent
         # sessions; live_connections only the clients connected now.

@@ -307,6 +307,9 @@ class Channel(asyncio.Protocol):
     def send_publish(self, msg, qos: int, retain: bool, sub_ids, pid: int, dup: bool = False):
         """Queue a PUBLISH for this client; returns 1 if sent, 0 if dropped as too large."""
         v5 = self.version == 5
+        if not qos and self.broker.delivered_hooked:
+            # (QoS 1/2: run by Session._send_new, which keeps what it sent for retransmission)
+            msg = self.broker.hooks.fold("message.delivered", msg, self) or msg
         if self.mountpoint and msg.topic.startswith(self.mountpoint):
             msg = self._unmount(msg)
         if self.alias_max:
@@ -378,7 +381,7 @@ class Channel(asyncio.Protocol):
                                                                rc.PROTOCOL_ERROR,
                                                                rc.PACKET_TOO_LARGE):
             # Before CONNACK the reason goes in a CONNACK, not a DISCONNECT.
-            self.send_packet(Connack(False, code), "packets.connack.error")
+            self._send_error_connack(code)
         self.close(code, _reason_name(code))
 
     def _closed(self, reason: str) -> None:
@@ -464,9 +467,9 @@ class Channel(asyncio.Protocol):
                 if lvl == 5:
                     self.version = 5
             if e.reason_code == rc.UNSUPPORTED_PROTOCOL_VERSION:
-                code = rc.UNSUPPORTED_PROTOCOL_VERSION if self.version == 5 else \
-                    rc.V3_UNACCEPTABLE_PROTOCOL_VERSION
-                self.send_packet(Connack(False, code), "packets.connack.error")
+                self._send_error_connack(rc.UNSUPPORTED_PROTOCOL_VERSION,
+                                         rc.UNSUPPORTED_PROTOCOL_VERSION if self.version == 5
+                                         else rc.V3_UNACCEPTABLE_PROTOCOL_VERSION)
                 self.close(None, "unsupported_protocol_version")
                 return
             raise
@@ -474,6 +477,8 @@ class Channel(asyncio.Protocol):
         self.proto_name = pkt.proto_name
         self.connect_pkt = pkt
         c["client.connect"] += 1
+        if "client.connect" in broker.hooks._points:  # (may change the packet in place)
+            broker.hooks.run("client.connect", self, pkt)
         if self.version == 5:
             self.client_max_packet = pkt.props.get("maximum_packet_size", 0)
             self._auth_method = pkt.props.get("authentication_method")
@@ -579,13 +584,19 @@ class Channel(asyncio.Protocol):
         self.broker.establish(self, self.connect_pkt)
 
     def _refuse(self, code: int) -> None:
-        if self.version == 5:
-            self.send_packet(Connack(False, code), "packets.connack.error")
-        else:
-            self.send_packet(Connack(False, rc.connack_code_v3(code)), "packets.connack.error")
+        self._send_error_connack(code, code if self.version == 5 else rc.connack_code_v3(code))
         if code in (rc.BAD_USERNAME_OR_PASSWORD, rc.NOT_AUTHORIZED, rc.BAD_AUTHENTICATION_METHOD):
             self.broker.metrics.c["packets.connack.auth_error"] += 1
         self.close(None, _reason_name(code))
+
+    def _send_error_connack(self, code: int, wire_code: int | None = None) -> None:
+        """A CONNACK refusing the connection: `code` as the hooks see it (MQTT 5's reason
+        codes), `wire_code` as the client's protocol spells it (default: the same)."""
+        hooks = self.broker.hooks
+        if "client.connack" in hooks._points:
+            hooks.run("client.connack", self, code, None)
+        self.send_packet(Connack(False, code if wire_code is None else wire_code),
+                         "packets.connack.error")
 
     def accepted(self, session, present: bool, props: dict | None) -> None:
         """Called by the broker once the session is attached: send CONNACK (`props` are its
@@ -601,8 +612,12 @@ class Channel(asyncio.Protocol):
                 props["authentication_method"] = self._auth_method
                 if self._auth_data is not None:
                     props["authentication_data"] = self._auth_data
+            if "client.connack" in broker.hooks._points:  # (may change the properties)
+                broker.hooks.run("client.connack", self, 0, props)
             self.write(broker.connack_v5(present, props))
         else:
+            if "client.connack" in broker.hooks._points:
+                broker.hooks.run("client.connack", self, 0, None)
             self.write(b"\x20\x02\x01\x00" if present else b"\x20\x02\x00\x00")
         self.send_other += 1
         c = broker.metrics.c

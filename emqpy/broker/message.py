@@ -77,12 +77,14 @@ class Message:
         self._w1 = wire
 
     def copy(self) -> "Message":
+        """A copy without the encoded forms, for a hook or feature to change and pass on."""
         m = Message.__new__(Message)
         for k in Message.__slots__:
             setattr(m, k, getattr(self, k))
         m._wire = None
         m._w1_key = -1
         m._w1 = None
+        m.raw_body = None  # (the incoming body is an encoded form too)
         return m
 
     @property

@@ -58,9 +58,6 @@ class Metrics:
         self.recv_q = [0, 0, 0]  # PUBLISH packets received per QoS
         self.sent_q = [0, 0, 0]  # PUBLISH packets sent per QoS
 
-    def inc(self, name: str, n: int = 1) -> None:
-        self.c[name] += n
-
     def snapshot(self) -> dict[str, int]:
         c = dict(self.c)
         rq, sq = self.recv_q, self.sent_q

@@ -141,6 +141,8 @@ class Session:
 
     def _send_new(self, ch, msg, qos, retain, sub_ids, group) -> None:
         # (every QoS 1/2 delivery passes here: packet id allocation and _stamp are inlined)
+        if self.broker.delivered_hooked:  # (may hand this client a changed copy)
+            msg = self.broker.hooks.fold("message.delivered", msg, ch) or msg
         pid = self.next_pid
         inflight = self.inflight
         while pid in inflight:
@@ -181,7 +183,10 @@ class Session:
         if entry is None or entry[_QOS] != 1:
             return False
         del self.inflight[pid]
-        self.broker.metrics.c["messages.acked"] += 1
+        broker = self.broker
+        broker.metrics.c["messages.acked"] += 1
+        if broker.acked_hooked:
+            broker.hooks.run("message.acked", entry[_MSG], self.channel)
         if self._mq:
             self.drain()
         return True
@@ -197,6 +202,8 @@ class Session:
                 self.drain()
             return -1
         entry[_STATE] = WAIT_COMP
+        if self.broker.acked_hooked:  # (as EMQX: a QoS 2 message is acked by PUBREC)
+            self.broker.hooks.run("message.acked", entry[_MSG], self.channel)
         entry[_MSG] = None  # the payload is no longer needed
         return 0
 

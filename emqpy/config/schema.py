@@ -68,10 +68,6 @@ class EmqxConfig(BaseModel):
         redaction, when saving with ``save_cluster_override``)."""
         return _dump(self, root, public=not hidden, redact=redact)
 
-    @classmethod
-    def root_names(cls) -> tuple[str, ...]:
-        return ROOTS
-
 
 ROOTS: tuple[str, ...] = tuple(EmqxConfig.model_fields)
 # Validates one root's value as its field does (the field's own before-validators included).

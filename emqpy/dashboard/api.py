@@ -11,6 +11,7 @@ from typing import Annotated, Any, Optional
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
+from emqpy import EMQX_VERSION
 from emqpy.api.auth import USER_ONLY_401_CODES, USER_ONLY_RESPONSES, Actor, dashboard_user
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.dashboard import admin
@@ -66,7 +67,7 @@ class License(BaseModel):
 
 class LoginResult(BaseModel):
     token: str = Field(description="Dashboard Auth Token")
-    version: str = Field(description="EMQX Version", examples=["5.8.1"])
+    version: str = Field(description="EMQX Version", examples=[EMQX_VERSION])
     license: License
 
 

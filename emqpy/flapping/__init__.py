@@ -74,10 +74,6 @@ class Flapping:
             return 0
         return rc.BANNED
 
-    def active_bans(self) -> list[dict]:
-        now = time.time()
-        return [b for b in self.bans.values() if b["until"] > now]
-
 
 def setup(broker) -> Flapping:
     f = Flapping(broker)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
+from emqpy import EMQX_VERSION
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.mgmt import stats_api
@@ -36,7 +37,7 @@ NODE_INFO_SCHEMA = {"type": "object", "properties": {
     "process_available": {**_I, "description": "Limit of concurrent units (file descriptors)"},
     "process_used": {**_I, "description": "Running units: event loop tasks and connections"},
     "uptime": {**_I, "description": "Node uptime, milliseconds"},
-    "version": {**_S, "description": "Release version", "example": "5.8.1"},
+    "version": {**_S, "description": "Release version", "example": EMQX_VERSION},
     "edition": {**_S, "enum": ["Opensource", "Enterprise"], "description": "Release edition"},
     "sys_path": {**_S, "description": "Path to system files"},
     "log_path": {**_S, "description": "Path to log files"},

@@ -51,6 +51,7 @@ class ClientTracker:
         broker.hooks.add("session.resumed", self._resumed)
         broker.hooks.add("client.disconnected", self._disconnected)
         broker.hooks.add("session.terminated", self._terminated)
+        broker.hooks.add("session.discarded", self._terminated)
 
     def _resumed(self, sess) -> None:
         self.last.pop(sess.clientid, None)
@@ -61,7 +62,7 @@ class ClientTracker:
         if sess is not None and sess is ch.session and sess.channel is None:
             self.last[ch.clientid] = ch
 
-    def _terminated(self, sess, reason) -> None:
+    def _terminated(self, sess, reason=None) -> None:
         ch = self.last.get(sess.clientid)
         if ch is not None and ch.session is sess:
             del self.last[sess.clientid]

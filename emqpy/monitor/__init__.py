@@ -12,15 +12,9 @@ def setup(broker) -> None:
     if broker.store is not None:
         broker.store.migrate(storage.COMPONENT)  # idempotent; a no-op once at the latest version
     sampler.get(broker).start()
-    # The Prometheus Pushgateway client rides on this feature's start/stop until
-    # "emqpy.prometheus" is listed in the broker's FEATURES (its setup is idempotent).
-    from emqpy.prometheus import push
-    push.setup(broker)
 
 
 async def teardown(broker) -> None:
     from emqpy.monitor import sampler
 
     await sampler.stop(broker)
-    from emqpy.prometheus import push
-    await push.teardown(broker)

@@ -128,7 +128,3 @@ def vm_stats(broker) -> dict[str, float]:
     return {"cpu_use": use, "cpu_idle": idle, "run_queue": system.runnable_threads(),
             "process_total_messages": queued_messages(broker),
             "total_memory": total, "used_memory": used}
-
-
-def is_this_node(broker, name: str) -> bool:
-    return name == broker.node_name

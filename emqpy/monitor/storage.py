@@ -58,18 +58,6 @@ def merge_local(newer: dict, older: dict) -> dict:
     return out
 
 
-def merge_nodes(a: dict, b: dict) -> dict:
-    """Samples of two nodes for one timestamp: sums, except cluster-synced gauges (max)."""
-    out = dict(b)
-    for key in SAMPLER_KEYS:
-        if key in a or key in b:
-            if key in CLUSTER_SYNCED:
-                out[key] = max(a.get(key, 0), b.get(key, 0))
-            else:
-                out[key] = a.get(key, 0) + b.get(key, 0)
-    return out
-
-
 def store_sample(store, time_ms: int, data: dict) -> None:
     store.execute("INSERT INTO monitor_samples(time, data) VALUES (?, ?) "
                   "ON CONFLICT(time) DO UPDATE SET data=excluded.data",

@@ -107,13 +107,6 @@ def decode_utf8(data, pos: int) -> tuple[str, int]:
     return s, end
 
 
-def decode_utf8_lenient(data, pos: int) -> tuple[str, int]:
-    """A property string: invalid UTF-8 is kept byte for byte (surrogateescape), as EMQX
-    forwards it outside strict mode; `has_invalid_utf8` tells strict mode to refuse it."""
-    raw, end = _string_bytes(data, pos, "string")
-    return raw.decode("utf-8", "surrogateescape"), end
-
-
 def has_invalid_utf8(props: dict) -> bool:
     for name, value in props.items():
         values = value if name == "user_property" else (value,)

@@ -1,0 +1,361 @@
+"""Every hook point of docs/hooks.md runs, with its documented arguments, for a real client.
+
+Callbacks are registered on the running broker (in its loop, through BrokerThread.call) and
+removed after each test; they run in the broker's thread, so tests poll what they recorded.
+"""
+from __future__ import annotations
+
+import itertools
+import queue
+import socket
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from emqpy.broker.hooks import Hooks
+from emqpy.mqtt import reason_codes as rc
+from emqpy.testing import BrokerThread
+
+_ids = itertools.count()
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}-{next(_ids)}-{time.monotonic_ns() % 100000}"
+
+
+def wait_for(fn, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def bt(tmp_path_factory):
+    t = BrokerThread({}, data_dir=str(tmp_path_factory.mktemp("hooks"))).start()
+    yield t
+    t.stop()
+
+
+@pytest.fixture
+def hook(bt):
+    """hook(point) records each call's arguments in the list it returns; hook(point, fn)
+    registers `fn` itself. Everything registered is removed after the test."""
+    added = []
+
+    def register(point, fn=None, priority=0):
+        calls = []
+        if fn is None:
+            def fn(*args):
+                calls.append(args)
+        bt.call(bt.broker.hooks.add, point, fn, priority)
+        added.append((point, fn))
+        return calls
+
+    yield register
+    for point, fn in added:
+        bt.call(bt.broker.hooks.remove, point, fn)
+
+
+class Client:
+    """A paho client connected to the test broker (waits for CONNACK; `rc` is its code)."""
+
+    def __init__(self, bt, cid=None, *, v5=False, clean=True, expiry=None, username=None):
+        self.cid = cid or uid("c")
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.cid,
+                             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+                             clean_session=None if v5 else clean)
+        if username is not None:
+            self.c.username_pw_set(username, "pw")
+        self.messages: queue.Queue = queue.Queue()
+        self._acks: queue.Queue = queue.Queue()
+        connacks: queue.Queue = queue.Queue()
+        self._gone: queue.Queue = queue.Queue()
+        self.c.on_disconnect = lambda *args: self._gone.put(args)
+        self.c.on_connect = lambda cl, ud, flags, code, props=None: connacks.put(code)
+        self.c.on_message = lambda cl, ud, m: self.messages.put(m)
+        self.c.on_subscribe = lambda cl, ud, mid, codes, props=None: self._acks.put(codes)
+        self.c.on_unsubscribe = lambda cl, ud, mid, codes, props=None: self._acks.put(codes)
+        kw = {}
+        if v5:
+            kw["clean_start"] = clean
+            if expiry is not None:
+                p = Properties(PacketTypes.CONNECT)
+                p.SessionExpiryInterval = expiry
+                kw["properties"] = p
+        self.c.connect("127.0.0.1", bt.port, 60, **kw)
+        self.c.loop_start()
+        self.rc = connacks.get(timeout=10)
+
+    def subscribe(self, flt, qos=0):
+        self.c.subscribe(flt, qos)
+        return [int(getattr(x, "value", x)) for x in self._acks.get(timeout=10)]
+
+    def unsubscribe(self, flt):
+        self.c.unsubscribe(flt)
+        self._acks.get(timeout=10)
+
+    def publish(self, topic, payload, qos=0):
+        self.c.publish(topic, payload, qos).wait_for_publish(10)
+
+    def next_message(self, timeout=5.0):
+        try:
+            return self.messages.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self):
+        """DISCONNECT, once it has been written (paho's thread writes it)."""
+        self.c.disconnect()
+        self._gone.get(timeout=10)
+        self.c.loop_stop()
+
+
+# -- client.* ----------------------------------------------------------------------------------
+
+def test_client_connect_sees_the_connect_packet_before_anything_is_decided(bt, hook):
+    calls = hook("client.connect")
+    c = Client(bt, username="u1")
+    c.close()
+    ch, pkt = wait_for(lambda: [a for a in calls if a[1].clientid == c.cid])[0]
+    assert pkt.username == "u1" and pkt.proto_ver == 4
+    assert ch.connect_pkt is pkt
+
+
+def test_client_connack_sees_success_and_refusal_codes(bt, hook):
+    calls = hook("client.connack")
+    c = Client(bt, v5=True)
+    c.close()
+    ch, code, props = wait_for(lambda: [a for a in calls if a[0].clientid == c.cid])[0]
+    assert code == 0 and props["receive_maximum"] > 0
+    # an MQTT 5 CONNECT asking for an authentication method nobody offers: refused 0x8C
+    props_block = b"\x15\x00\x01X"  # authentication method "X"
+    body = (b"\x00\x04MQTT\x05\x02\x00\x3c" + bytes([len(props_block)]) + props_block
+            + b"\x00\x03bam")
+    with socket.create_connection(("127.0.0.1", bt.port), 5) as s:
+        s.sendall(bytes([0x10, len(body)]) + body)
+        assert s.recv(16)[:4] == b"\x20\x03\x00\x8c"
+    assert wait_for(lambda: [a for a in calls if a[1] == rc.BAD_AUTHENTICATION_METHOD])[0][2] \
+        is None
+
+
+def test_client_connected_and_disconnected(bt, hook):
+    connected = hook("client.connected")
+    disconnected = hook("client.disconnected")
+    c = Client(bt)
+    assert wait_for(lambda: [a for a in connected if a[0].clientid == c.cid])
+    c.close()
+    (ch, reason), = wait_for(lambda: [a for a in disconnected if a[0].clientid == c.cid])
+    assert reason == "normal"
+
+
+def test_client_authenticate_decides_the_connection(bt, hook):
+    calls = []
+
+    def authenticate(ch, pkt):
+        calls.append((ch, pkt))
+        return rc.BAD_USERNAME_OR_PASSWORD if pkt.username == "mallory" else None
+
+    # above the authn feature's chain (priority 0), which answers for every client
+    hook("client.authenticate", authenticate, priority=10)
+    bad = Client(bt, username="mallory")
+    good = Client(bt, username="alice")
+    assert bad.rc != 0 and good.rc == 0
+    bad.close()
+    good.close()
+    assert {pkt.username for _, pkt in calls} >= {"mallory", "alice"}
+
+
+def test_client_authorize_may_overturn_the_answer(bt, hook):
+    calls = []
+
+    def authorize(allowed, ch, action, topic):
+        calls.append((allowed, ch.clientid, action, topic))
+        return allowed and topic != "forbidden/x" and not (
+            action == "publish" and topic.startswith("blocked/"))
+
+    hook("client.authorize", authorize)
+    c = Client(bt, v5=True)
+    assert c.subscribe("forbidden/x", 1) == [rc.NOT_AUTHORIZED]
+    assert c.subscribe("ok/#", 1) == [1]
+    other = Client(bt)
+    assert other.subscribe("blocked/#", 0) == [0]
+    c.publish("blocked/1", b"no", 0)
+    c.publish("ok/1", b"yes", 1)
+    assert c.next_message().payload == b"yes"
+    assert other.next_message(0.5) is None
+    c.close()
+    other.close()
+    assert (True, c.cid, "subscribe", "forbidden/x") in calls
+    assert (True, c.cid, "publish", "blocked/1") in calls
+
+
+# -- session.* ---------------------------------------------------------------------------------
+
+def test_session_created(bt, hook):
+    calls = hook("session.created")
+    c = Client(bt)
+    c.close()
+    assert wait_for(lambda: [a for a in calls if a[0].clientid == c.cid])
+
+
+def test_session_subscribed_and_unsubscribed(bt, hook):
+    subscribed = hook("session.subscribed")
+    unsubscribed = hook("session.unsubscribed")
+    c = Client(bt)
+    c.subscribe("$share/g/hooks/+", 1)
+    c.unsubscribe("$share/g/hooks/+")
+    c.close()
+    (sess, sub), = wait_for(lambda: [a for a in subscribed if a[0].clientid == c.cid])
+    assert (sub.topic_filter, sub.group, sub.real_filter, sub.qos) == \
+        ("$share/g/hooks/+", "g", "hooks/+", 1)
+    assert wait_for(lambda: [a for a in unsubscribed if a[0].clientid == c.cid]) == \
+        [(sess, "$share/g/hooks/+")]
+
+
+def test_session_resumed(bt, hook):
+    calls = hook("session.resumed")
+    cid = uid("resume")
+    Client(bt, cid, clean=False).close()
+    c = Client(bt, cid, clean=False)
+    c.close()
+    assert wait_for(lambda: [a for a in calls if a[0].clientid == cid])
+
+
+def test_session_discarded_instead_of_terminated(bt, hook):
+    discarded = hook("session.discarded")
+    terminated = hook("session.terminated")
+    cid = uid("discard")
+    Client(bt, cid, clean=False).close()
+    old = wait_for(lambda: bt.broker.sessions.get(cid))
+    c = Client(bt, cid, clean=True)
+    assert wait_for(lambda: discarded) == [(old,)]
+    assert not [a for a in terminated if a[0] is old]
+    c.close()
+
+
+def test_session_takenover(bt, hook):
+    calls = hook("session.takenover")
+    resumed = hook("session.resumed")
+    cid = uid("takeover")
+    first = Client(bt, cid, clean=False)
+    first.c.loop_stop()  # (paho would reconnect and take the session back)
+    second = Client(bt, cid, clean=False)
+    sess = bt.broker.sessions[cid]
+    assert wait_for(lambda: calls) == [(sess,)]
+    assert wait_for(lambda: [a for a in resumed if a[0] is sess])
+    second.close()
+
+
+def test_session_terminated(bt, hook):
+    calls = hook("session.terminated")
+    c = Client(bt)
+    c.close()
+    (sess, reason), = wait_for(lambda: [a for a in calls if a[0].clientid == c.cid])
+    assert reason == "terminated"
+
+
+# -- message.* ---------------------------------------------------------------------------------
+
+def test_message_publish_may_change_or_stop_a_message(bt, hook):
+    def rewrite(msg):
+        if msg.topic.startswith("drop/"):
+            return None
+        if msg.topic.startswith("loud/"):
+            msg = msg.copy()
+            msg.payload = msg.payload.upper()
+        return msg
+
+    hook("message.publish", rewrite)
+    c = Client(bt)
+    c.subscribe("#", 0)
+    c.publish("drop/1", b"gone", 0)
+    c.publish("loud/1", b"hello", 0)
+    m = c.next_message()
+    assert (m.topic, m.payload) == ("loud/1", b"HELLO")  # drop/1 never arrived
+    c.close()
+
+
+@pytest.mark.parametrize("qos", [0, 1])
+def test_message_delivered_may_change_what_one_client_gets(bt, hook, qos):
+    calls = []
+    a, b = Client(bt), Client(bt)
+
+    def delivered(msg, ch):
+        calls.append((msg.topic, ch.clientid))
+        if ch.clientid != b.cid:
+            return msg
+        msg = msg.copy()
+        msg.payload = b"for b"
+        return msg
+
+    hook("message.delivered", delivered)
+    topic = uid("deliv")
+    a.subscribe(topic, qos)
+    b.subscribe(topic, qos)
+    a.publish(topic, b"original", qos)
+    assert a.next_message().payload == b"original"
+    assert b.next_message().payload == b"for b"
+    assert {(topic, a.cid), (topic, b.cid)} <= set(calls)
+    a.close()
+    b.close()
+
+
+@pytest.mark.parametrize("qos", [1, 2])
+def test_message_acked(bt, hook, qos):
+    calls = hook("message.acked")
+    c = Client(bt)
+    topic = uid("acked")
+    c.subscribe(topic, qos)
+    c.publish(topic, b"ack me", qos)
+    assert c.next_message().payload == b"ack me"
+    (msg, ch), = wait_for(lambda: [a for a in calls if a[0].topic == topic])
+    assert ch.clientid == c.cid and msg.payload == b"ack me" and msg.qos == qos
+    c.close()
+
+
+def test_message_dropped_without_subscribers(bt, hook):
+    calls = hook("message.dropped")
+    c = Client(bt)
+    topic = uid("nobody")
+    c.publish(topic, b"lost", 1)
+    c.close()
+    (msg, reason), = wait_for(lambda: [a for a in calls if a[0].topic == topic])
+    assert reason == "no_subscribers" and msg.payload == b"lost"
+
+
+def test_a_bound_method_is_removed_by_an_equal_one():
+    class Feature:
+        def on_publish(self, msg):
+            return msg
+
+    f, hooks = Feature(), Hooks()
+    hooks.add("message.publish", f.on_publish)
+    hooks.remove("message.publish", f.on_publish)  # a new bound-method object, equal
+    assert "message.publish" not in hooks._points
+
+
+def test_the_publish_path_flags_follow_registration(bt):
+    """The PUBLISH path reads derived flags, not the hook table: registering client.authorize
+    or message.delivered must switch them, removing the callback switch them back."""
+    b = bt.broker
+    before = (b.authorize, b.qos0_inline)
+    assert b.qos0_inline
+
+    def allow(allowed, *args):
+        return allowed
+
+    def same(msg, ch):
+        return msg
+
+    bt.call(b.hooks.add, "client.authorize", allow)
+    bt.call(b.hooks.add, "message.delivered", same)
+    assert b.authorize == b._authorize_with_hooks and not b.qos0_inline
+    bt.call(b.hooks.remove, "client.authorize", allow)
+    bt.call(b.hooks.remove, "message.delivered", same)
+    assert (b.authorize, b.qos0_inline) == before

@@ -5,10 +5,8 @@ removed after each test; they run in the broker's thread, so tests poll what the
 """
 from __future__ import annotations
 
-import itertools
 import queue
 import socket
-import time
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -17,33 +15,14 @@ from paho.mqtt.properties import Properties
 
 from emqpy.broker.hooks import Hooks
 from emqpy.mqtt import reason_codes as rc
-from emqpy.testing import BrokerThread
+from support.mqttclient import uid
+from support.waiting import wait_until
 
-_ids = itertools.count()
-
-
-def uid(prefix: str) -> str:
-    return f"{prefix}-{next(_ids)}-{time.monotonic_ns() % 100000}"
-
-
-def wait_for(fn, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
-
-
-@pytest.fixture(scope="module")
-def bt(tmp_path_factory):
-    t = BrokerThread({}, data_dir=str(tmp_path_factory.mktemp("hooks"))).start()
-    yield t
-    t.stop()
+pytestmark = pytest.mark.emqpy_only
 
 
 @pytest.fixture
-def hook(bt):
+def hook(broker):
     """hook(point) records each call's arguments in the list it returns; hook(point, fn)
     registers `fn` itself. Everything registered is removed after the test."""
     added = []
@@ -53,19 +32,19 @@ def hook(bt):
         if fn is None:
             def fn(*args):
                 calls.append(args)
-        bt.call(bt.broker.hooks.add, point, fn, priority)
+        broker.call(broker.broker.hooks.add, point, fn, priority)
         added.append((point, fn))
         return calls
 
     yield register
     for point, fn in added:
-        bt.call(bt.broker.hooks.remove, point, fn)
+        broker.call(broker.broker.hooks.remove, point, fn)
 
 
 class Client:
     """A paho client connected to the test broker (waits for CONNACK; `rc` is its code)."""
 
-    def __init__(self, bt, cid=None, *, v5=False, clean=True, expiry=None, username=None):
+    def __init__(self, broker, cid=None, *, v5=False, clean=True, expiry=None, username=None):
         self.cid = cid or uid("c")
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.cid,
                              protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -88,7 +67,7 @@ class Client:
                 p = Properties(PacketTypes.CONNECT)
                 p.SessionExpiryInterval = expiry
                 kw["properties"] = p
-        self.c.connect("127.0.0.1", bt.port, 60, **kw)
+        self.c.connect("127.0.0.1", broker.port, 60, **kw)
         self.c.loop_start()
         self.rc = connacks.get(timeout=10)
 
@@ -118,43 +97,43 @@ class Client:
 
 # -- client.* ----------------------------------------------------------------------------------
 
-def test_client_connect_sees_the_connect_packet_before_anything_is_decided(bt, hook):
+def test_client_connect_sees_the_connect_packet_before_anything_is_decided(broker, hook):
     calls = hook("client.connect")
-    c = Client(bt, username="u1")
+    c = Client(broker, username="u1")
     c.close()
-    ch, pkt = wait_for(lambda: [a for a in calls if a[1].clientid == c.cid])[0]
+    ch, pkt = wait_until(lambda: [a for a in calls if a[1].clientid == c.cid])[0]
     assert pkt.username == "u1" and pkt.proto_ver == 4
     assert ch.connect_pkt is pkt
 
 
-def test_client_connack_sees_success_and_refusal_codes(bt, hook):
+def test_client_connack_sees_success_and_refusal_codes(broker, hook):
     calls = hook("client.connack")
-    c = Client(bt, v5=True)
+    c = Client(broker, v5=True)
     c.close()
-    ch, code, props = wait_for(lambda: [a for a in calls if a[0].clientid == c.cid])[0]
+    ch, code, props = wait_until(lambda: [a for a in calls if a[0].clientid == c.cid])[0]
     assert code == 0 and props["receive_maximum"] > 0
     # an MQTT 5 CONNECT asking for an authentication method nobody offers: refused 0x8C
     props_block = b"\x15\x00\x01X"  # authentication method "X"
     body = (b"\x00\x04MQTT\x05\x02\x00\x3c" + bytes([len(props_block)]) + props_block
             + b"\x00\x03bam")
-    with socket.create_connection(("127.0.0.1", bt.port), 5) as s:
+    with socket.create_connection(("127.0.0.1", broker.port), 5) as s:
         s.sendall(bytes([0x10, len(body)]) + body)
         assert s.recv(16)[:4] == b"\x20\x03\x00\x8c"
-    assert wait_for(lambda: [a for a in calls if a[1] == rc.BAD_AUTHENTICATION_METHOD])[0][2] \
+    assert wait_until(lambda: [a for a in calls if a[1] == rc.BAD_AUTHENTICATION_METHOD])[0][2] \
         is None
 
 
-def test_client_connected_and_disconnected(bt, hook):
+def test_client_connected_and_disconnected(broker, hook):
     connected = hook("client.connected")
     disconnected = hook("client.disconnected")
-    c = Client(bt)
-    assert wait_for(lambda: [a for a in connected if a[0].clientid == c.cid])
+    c = Client(broker)
+    assert wait_until(lambda: [a for a in connected if a[0].clientid == c.cid])
     c.close()
-    (ch, reason), = wait_for(lambda: [a for a in disconnected if a[0].clientid == c.cid])
+    (ch, reason), = wait_until(lambda: [a for a in disconnected if a[0].clientid == c.cid])
     assert reason == "normal"
 
 
-def test_client_authenticate_decides_the_connection(bt, hook):
+def test_client_authenticate_decides_the_connection(broker, hook):
     calls = []
 
     def authenticate(ch, pkt):
@@ -163,15 +142,15 @@ def test_client_authenticate_decides_the_connection(bt, hook):
 
     # above the authn feature's chain (priority 0), which answers for every client
     hook("client.authenticate", authenticate, priority=10)
-    bad = Client(bt, username="mallory")
-    good = Client(bt, username="alice")
+    bad = Client(broker, username="mallory")
+    good = Client(broker, username="alice")
     assert bad.rc != 0 and good.rc == 0
     bad.close()
     good.close()
     assert {pkt.username for _, pkt in calls} >= {"mallory", "alice"}
 
 
-def test_client_authorize_may_overturn_the_answer(bt, hook):
+def test_client_authorize_may_overturn_the_answer(broker, hook):
     calls = []
 
     def authorize(allowed, ch, action, topic):
@@ -180,10 +159,10 @@ def test_client_authorize_may_overturn_the_answer(bt, hook):
             action == "publish" and topic.startswith("blocked/"))
 
     hook("client.authorize", authorize)
-    c = Client(bt, v5=True)
+    c = Client(broker, v5=True)
     assert c.subscribe("forbidden/x", 1) == [rc.NOT_AUTHORIZED]
     assert c.subscribe("ok/#", 1) == [1]
-    other = Client(bt)
+    other = Client(broker)
     assert other.subscribe("blocked/#", 0) == [0]
     c.publish("blocked/1", b"no", 0)
     c.publish("ok/1", b"yes", 1)
@@ -197,72 +176,72 @@ def test_client_authorize_may_overturn_the_answer(bt, hook):
 
 # -- session.* ---------------------------------------------------------------------------------
 
-def test_session_created(bt, hook):
+def test_session_created(broker, hook):
     calls = hook("session.created")
-    c = Client(bt)
+    c = Client(broker)
     c.close()
-    assert wait_for(lambda: [a for a in calls if a[0].clientid == c.cid])
+    assert wait_until(lambda: [a for a in calls if a[0].clientid == c.cid])
 
 
-def test_session_subscribed_and_unsubscribed(bt, hook):
+def test_session_subscribed_and_unsubscribed(broker, hook):
     subscribed = hook("session.subscribed")
     unsubscribed = hook("session.unsubscribed")
-    c = Client(bt)
+    c = Client(broker)
     c.subscribe("$share/g/hooks/+", 1)
     c.unsubscribe("$share/g/hooks/+")
     c.close()
-    (sess, sub), = wait_for(lambda: [a for a in subscribed if a[0].clientid == c.cid])
+    (sess, sub), = wait_until(lambda: [a for a in subscribed if a[0].clientid == c.cid])
     assert (sub.topic_filter, sub.group, sub.real_filter, sub.qos) == \
         ("$share/g/hooks/+", "g", "hooks/+", 1)
-    assert wait_for(lambda: [a for a in unsubscribed if a[0].clientid == c.cid]) == \
+    assert wait_until(lambda: [a for a in unsubscribed if a[0].clientid == c.cid]) == \
         [(sess, "$share/g/hooks/+")]
 
 
-def test_session_resumed(bt, hook):
+def test_session_resumed(broker, hook):
     calls = hook("session.resumed")
     cid = uid("resume")
-    Client(bt, cid, clean=False).close()
-    c = Client(bt, cid, clean=False)
+    Client(broker, cid, clean=False).close()
+    c = Client(broker, cid, clean=False)
     c.close()
-    assert wait_for(lambda: [a for a in calls if a[0].clientid == cid])
+    assert wait_until(lambda: [a for a in calls if a[0].clientid == cid])
 
 
-def test_session_discarded_instead_of_terminated(bt, hook):
+def test_session_discarded_instead_of_terminated(broker, hook):
     discarded = hook("session.discarded")
     terminated = hook("session.terminated")
     cid = uid("discard")
-    Client(bt, cid, clean=False).close()
-    old = wait_for(lambda: bt.broker.sessions.get(cid))
-    c = Client(bt, cid, clean=True)
-    assert wait_for(lambda: discarded) == [(old,)]
+    Client(broker, cid, clean=False).close()
+    old = wait_until(lambda: broker.broker.sessions.get(cid))
+    c = Client(broker, cid, clean=True)
+    assert wait_until(lambda: discarded) == [(old,)]
     assert not [a for a in terminated if a[0] is old]
     c.close()
 
 
-def test_session_takenover(bt, hook):
+def test_session_takenover(broker, hook):
     calls = hook("session.takenover")
     resumed = hook("session.resumed")
     cid = uid("takeover")
-    first = Client(bt, cid, clean=False)
+    first = Client(broker, cid, clean=False)
     first.c.loop_stop()  # (paho would reconnect and take the session back)
-    second = Client(bt, cid, clean=False)
-    sess = bt.broker.sessions[cid]
-    assert wait_for(lambda: calls) == [(sess,)]
-    assert wait_for(lambda: [a for a in resumed if a[0] is sess])
+    second = Client(broker, cid, clean=False)
+    sess = broker.broker.sessions[cid]
+    assert wait_until(lambda: calls) == [(sess,)]
+    assert wait_until(lambda: [a for a in resumed if a[0] is sess])
     second.close()
 
 
-def test_session_terminated(bt, hook):
+def test_session_terminated(broker, hook):
     calls = hook("session.terminated")
-    c = Client(bt)
+    c = Client(broker)
     c.close()
-    (sess, reason), = wait_for(lambda: [a for a in calls if a[0].clientid == c.cid])
+    (sess, reason), = wait_until(lambda: [a for a in calls if a[0].clientid == c.cid])
     assert reason == "terminated"
 
 
 # -- message.* ---------------------------------------------------------------------------------
 
-def test_message_publish_may_change_or_stop_a_message(bt, hook):
+def test_message_publish_may_change_or_stop_a_message(broker, hook):
     def rewrite(msg):
         if msg.topic.startswith("drop/"):
             return None
@@ -272,7 +251,7 @@ def test_message_publish_may_change_or_stop_a_message(bt, hook):
         return msg
 
     hook("message.publish", rewrite)
-    c = Client(bt)
+    c = Client(broker)
     c.subscribe("#", 0)
     c.publish("drop/1", b"gone", 0)
     c.publish("loud/1", b"hello", 0)
@@ -282,9 +261,9 @@ def test_message_publish_may_change_or_stop_a_message(bt, hook):
 
 
 @pytest.mark.parametrize("qos", [0, 1])
-def test_message_delivered_may_change_what_one_client_gets(bt, hook, qos):
+def test_message_delivered_may_change_what_one_client_gets(broker, hook, qos):
     calls = []
-    a, b = Client(bt), Client(bt)
+    a, b = Client(broker), Client(broker)
 
     def delivered(msg, ch):
         calls.append((msg.topic, ch.clientid))
@@ -307,25 +286,25 @@ def test_message_delivered_may_change_what_one_client_gets(bt, hook, qos):
 
 
 @pytest.mark.parametrize("qos", [1, 2])
-def test_message_acked(bt, hook, qos):
+def test_message_acked(broker, hook, qos):
     calls = hook("message.acked")
-    c = Client(bt)
+    c = Client(broker)
     topic = uid("acked")
     c.subscribe(topic, qos)
     c.publish(topic, b"ack me", qos)
     assert c.next_message().payload == b"ack me"
-    (msg, ch), = wait_for(lambda: [a for a in calls if a[0].topic == topic])
+    (msg, ch), = wait_until(lambda: [a for a in calls if a[0].topic == topic])
     assert ch.clientid == c.cid and msg.payload == b"ack me" and msg.qos == qos
     c.close()
 
 
-def test_message_dropped_without_subscribers(bt, hook):
+def test_message_dropped_without_subscribers(broker, hook):
     calls = hook("message.dropped")
-    c = Client(bt)
+    c = Client(broker)
     topic = uid("nobody")
     c.publish(topic, b"lost", 1)
     c.close()
-    (msg, reason), = wait_for(lambda: [a for a in calls if a[0].topic == topic])
+    (msg, reason), = wait_until(lambda: [a for a in calls if a[0].topic == topic])
     assert reason == "no_subscribers" and msg.payload == b"lost"
 
 
@@ -340,10 +319,10 @@ def test_a_bound_method_is_removed_by_an_equal_one():
     assert "message.publish" not in hooks._points
 
 
-def test_the_publish_path_flags_follow_registration(bt):
+def test_the_publish_path_flags_follow_registration(broker):
     """The PUBLISH path reads derived flags, not the hook table: registering client.authorize
     or message.delivered must switch them, removing the callback switch them back."""
-    b = bt.broker
+    b = broker.broker
     before = (b.authorize, b.qos0_inline)
     assert b.qos0_inline
 
@@ -353,9 +332,9 @@ def test_the_publish_path_flags_follow_registration(bt):
     def same(msg, ch):
         return msg
 
-    bt.call(b.hooks.add, "client.authorize", allow)
-    bt.call(b.hooks.add, "message.delivered", same)
+    broker.call(b.hooks.add, "client.authorize", allow)
+    broker.call(b.hooks.add, "message.delivered", same)
     assert b.authorize == b._authorize_with_hooks and not b.qos0_inline
-    bt.call(b.hooks.remove, "client.authorize", allow)
-    bt.call(b.hooks.remove, "message.delivered", same)
+    broker.call(b.hooks.remove, "client.authorize", allow)
+    broker.call(b.hooks.remove, "message.delivered", same)
     assert (b.authorize, b.qos0_inline) == before

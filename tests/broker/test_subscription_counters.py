@@ -5,84 +5,80 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from broker.test_hooks import Client, uid, wait_for
-from emqpy.testing import BrokerThread
+from broker.test_hooks import Client
+from support.mqttclient import uid
+from support.waiting import wait_until
+
+pytestmark = pytest.mark.emqpy_only
 
 
-@pytest.fixture(scope="module")
-def bt(tmp_path_factory):
-    t = BrokerThread({}, data_dir=str(tmp_path_factory.mktemp("counters"))).start()
-    yield t
-    t.stop()
-
-
-def held(bt) -> tuple[int, int]:
+def held(broker) -> tuple[int, int]:
     """(subscriptions, shared ones) as the sessions hold them, counted the slow way."""
     def count():
-        subs = [s for sess in bt.broker.sessions.values() for s in sess.subscriptions.values()]
+        subs = [s for sess in broker.broker.sessions.values() for s in sess.subscriptions.values()]
         return len(subs), sum(1 for s in subs if s.group is not None)
-    return bt.call(count)
+    return broker.call(count)
 
 
-def check(bt, expected: tuple[int, int]) -> None:
+def check(broker, expected: tuple[int, int]) -> None:
     """The counters, the API's figures and the sessions agree on `expected` (once the
     broker has caught up with the clients)."""
-    wait_for(lambda: held(bt) == expected)
-    assert held(bt) == expected
-    b = bt.broker
-    assert bt.call(lambda: (b.subscription_total, b.shared_subscription_total)) == expected
-    r = httpx.get(f"http://127.0.0.1:{bt.http_port}/api/v5/stats",
+    wait_until(lambda: held(broker) == expected)
+    assert held(broker) == expected
+    b = broker.broker
+    assert broker.call(lambda: (b.subscription_total, b.shared_subscription_total)) == expected
+    r = httpx.get(f"http://127.0.0.1:{broker.http_port}/api/v5/stats",
                   params={"aggregate": "true"}, auth=("admin", "public"), timeout=10)
     stats = r.json()
     assert (stats["subscriptions.count"], stats["subscriptions.shared.count"]) == expected
     assert stats["suboptions.count"] == stats["subscribers.count"] == expected[0]
 
 
-def test_counters_follow_every_change(bt):
-    check(bt, (0, 0))
-    a = Client(bt)
+def test_counters_follow_every_change(broker):
+    check(broker, (0, 0))
+    a = Client(broker)
     for flt in ("c/1", "c/2/+", "$share/g/c/3"):
         a.subscribe(flt, 1)
-    check(bt, (3, 1))
+    check(broker, (3, 1))
     a.subscribe("c/1", 0)  # resubscribing replaces, it does not add
     a.subscribe("$share/g/c/3", 0)
-    check(bt, (3, 1))
+    check(broker, (3, 1))
     a.unsubscribe("c/2/+")
     a.unsubscribe("not/subscribed")
-    check(bt, (2, 1))
+    check(broker, (2, 1))
 
     cid = uid("persistent")
-    b = Client(bt, cid, clean=False)
+    b = Client(broker, cid, clean=False)
     b.subscribe("p/1", 1)
     b.subscribe("$share/h/p/2", 1)
-    check(bt, (4, 2))
+    check(broker, (4, 2))
     b.close()  # the session stays, with its subscriptions
-    check(bt, (4, 2))
-    b = Client(bt, cid, clean=False)  # resumed
-    check(bt, (4, 2))
+    check(broker, (4, 2))
+    b = Client(broker, cid, clean=False)  # resumed
+    check(broker, (4, 2))
     b.c.loop_stop()  # (paho would reconnect and take the session back)
-    b2 = Client(bt, cid, clean=False)  # takes the session over from the live connection
-    check(bt, (4, 2))
+    b2 = Client(broker, cid, clean=False)  # takes the session over from the live connection
+    check(broker, (4, 2))
     b2.close()
-    b3 = Client(bt, cid, clean=True)  # discards it
-    check(bt, (2, 1))
+    b3 = Client(broker, cid, clean=True)  # discards it
+    check(broker, (2, 1))
     b3.subscribe("p/3", 0)
-    check(bt, (3, 1))
+    check(broker, (3, 1))
     b3.close()  # clean session: ends with its connection
-    check(bt, (2, 1))
+    check(broker, (2, 1))
 
-    e = Client(bt, v5=True, clean=True, expiry=1)
+    e = Client(broker, v5=True, clean=True, expiry=1)
     e.subscribe("e/1", 1)
     e.subscribe("$share/g/e/2", 1)
-    check(bt, (4, 2))
+    check(broker, (4, 2))
     e.close()
-    assert wait_for(lambda: held(bt) == (2, 1), timeout=5)
-    check(bt, (2, 1))  # expired
+    assert wait_until(lambda: held(broker) == (2, 1), timeout=5)
+    check(broker, (2, 1))  # expired
 
     a.unsubscribe("$share/g/c/3")
-    check(bt, (1, 0))
+    check(broker, (1, 0))
     a.close()
-    check(bt, (0, 0))
-    s = httpx.get(f"http://127.0.0.1:{bt.http_port}/api/v5/stats", params={"aggregate": "true"},
+    check(broker, (0, 0))
+    s = httpx.get(f"http://127.0.0.1:{broker.http_port}/api/v5/stats", params={"aggregate": "true"},
                   auth=("admin", "public"), timeout=10).json()
     assert s["subscriptions.max"] == 4 and s["subscriptions.shared.max"] == 2

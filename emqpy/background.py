@@ -1,21 +1,9 @@
 """One long-running coroutine of a feature (the monitor's sampler, the Pushgateway pusher) as
-a task in the broker's event loop: started once, cancelled and awaited on stop; and the one
-object per broker that owns it."""
+a task in the broker's event loop: started once, cancelled and awaited on stop."""
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, TypeVar
-
-T = TypeVar("T")
-
-
-def per_broker(broker, attr: str, factory: Callable[..., T]) -> T:
-    """`broker.<attr>`, made by `factory(broker)` on first use."""
-    obj = getattr(broker, attr, None)
-    if obj is None:
-        obj = factory(broker)
-        setattr(broker, attr, obj)
-    return obj
+from typing import Awaitable, Callable
 
 
 class BackgroundTask:

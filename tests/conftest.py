@@ -19,7 +19,7 @@ import tempfile
 
 import pytest
 
-from emqpy.api import app as api_app
+from emqpy import features
 from support.node import Node
 from support.servers import PostgresServer, RedisServer, free_port, wait_port
 
@@ -69,12 +69,12 @@ class _Mosquitto:
 
 @pytest.fixture(scope="session", autouse=True)
 def _probe_routes():
-    """Mount the test-only probe router (support/probe_api.py) the way a feature module's
-    router is mounted, on every broker the tests start."""
-    if PROBE_MODULE not in api_app.ROUTER_MODULES:
-        api_app.ROUTER_MODULES.append(PROBE_MODULE)
+    """Mount the test-only probe router (support/probe_api.py) the way a feature's router is
+    mounted (its manifest appended to the feature list), on every broker the tests start."""
+    saved = features.FEATURES
+    features.FEATURES = saved + (PROBE_MODULE,)
     yield
-    api_app.ROUTER_MODULES.remove(PROBE_MODULE)
+    features.FEATURES = saved
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,13 @@ timers; `await teardown(broker)` stops them.
 """
 from __future__ import annotations
 
+from emqpy.feature import Feature
+
 
 def setup(broker) -> None:
     from emqpy.alarm.alarms import Alarms
 
-    alarms = getattr(broker, "alarms", None)
+    alarms = broker.alarms
     if alarms is None:
         alarms = broker.alarms = Alarms(broker)
     if broker.store is not None:
@@ -20,9 +22,12 @@ def setup(broker) -> None:
 
 
 async def teardown(broker) -> None:
-    alarms = getattr(broker, "alarms", None)
+    alarms = broker.alarms
     if alarms is not None:
         alarms.stop()
         # EMQX deactivates its (ephemeral) alarms when the node stops.
         for name in list(alarms.active):
             alarms.deactivate(name)
+
+
+FEATURE = Feature("alarm", setup=setup, teardown=teardown, routers=("emqpy.alarm.api",))

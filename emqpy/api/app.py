@@ -3,7 +3,8 @@
 Adding a feature's endpoints: write ``emqpy/<feature>/api.py`` exposing ``router`` (an
 ``APIRouter`` whose paths are relative to ``/api/v5``, guarded with
 ``dependencies=[Depends(authenticated)]`` from ``emqpy.api.auth``), optionally ``root_router``
-for paths outside ``/api/v5``, and append the module name to ``ROUTER_MODULES``. Handlers reach
+for paths outside ``/api/v5``, and list the module in ``routers`` of the feature's manifest
+(``FEATURE`` in ``emqpy/<feature>/__init__.py``, see ``emqpy.features``). Handlers reach
 the broker through ``request.app.state.ctx`` (``ctx.broker``, ``ctx.store``, ``ctx.config``).
 Raise ``emqpy.api.errors.ApiError(status, CODE, message)`` for errors; document them with
 ``responses=error_responses({404: ["NOT_FOUND"]})``; list endpoints use
@@ -20,33 +21,12 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from emqpy import EMQX_VERSION
+from emqpy import EMQX_VERSION, features
 from emqpy.api import docs, errors, openapi, routing
 from emqpy.api.auth import LoginLock
 from emqpy.config import EmqxConfig
 
 API_PREFIX = "/api/v5"
-
-ROUTER_MODULES: list[str] = [
-    "emqpy.api.status",
-    "emqpy.api.error_codes",
-    "emqpy.dashboard.api",
-    "emqpy.mgmt.clients_api",
-    "emqpy.mgmt.topics_api",
-    "emqpy.mgmt.publish_api",
-    "emqpy.mgmt.nodes_api",
-    "emqpy.mgmt.stats_api",
-    "emqpy.mgmt.listeners_api",
-    "emqpy.mgmt.configs_api",
-    "emqpy.mgmt.ctl_api",
-    "emqpy.monitor.api",
-    "emqpy.prometheus.api",
-    "emqpy.retainer.api",
-    "emqpy.banned.api",
-    "emqpy.alarm.api",
-    "emqpy.authn.api",
-    "emqpy.authz.api",
-]
 
 log = logging.getLogger("emqpy.api")
 
@@ -87,12 +67,13 @@ def create_app(ctx: ApiContext) -> FastAPI:
     errors.install_handlers(app)
     app.add_middleware(errors.InternalErrorMiddleware)
     app.add_middleware(routing.RawPathRouting)
-    for name in ROUTER_MODULES:
-        mod = importlib.import_module(name)
-        if getattr(mod, "router", None) is not None:
-            app.include_router(mod.router, prefix=API_PREFIX)
-        if getattr(mod, "root_router", None) is not None:
-            app.include_router(mod.root_router)
+    for feature in features.manifests():
+        for name in feature.routers:
+            mod = importlib.import_module(name)
+            if getattr(mod, "router", None) is not None:
+                app.include_router(mod.router, prefix=API_PREFIX)
+            if getattr(mod, "root_router", None) is not None:
+                app.include_router(mod.root_router)
     app.openapi = lambda: openapi.build(app, API_PREFIX)  # type: ignore[method-assign]
     if ctx.config.dashboard.swagger_support:
         app.include_router(docs.router)

@@ -33,8 +33,8 @@ Format = Annotated[str, Query(
 
 def _status(request: Request, format: str):
     broker = request.app.state.ctx.broker
-    running = bool(getattr(broker, "running", False))
-    node = str(getattr(broker, "node_name", "emqx@127.0.0.1"))
+    running = broker.running
+    node = broker.node_name
     code = 200 if running else 503
     headers = {"retry-after": "15"}  # as EMQX sends with every status answer
     if format == "json":

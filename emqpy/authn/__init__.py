@@ -10,6 +10,8 @@ as EMQX's cluster.hocon does.
 """
 from __future__ import annotations
 
+from emqpy.feature import Feature
+
 import json
 import logging
 
@@ -179,10 +181,13 @@ def setup(broker) -> AuthnService:
 
 
 async def teardown(broker) -> None:
-    svc = getattr(broker, "authn", None)
+    svc = broker.authn
     if svc is not None:
         await svc.stop()
         broker.hooks.remove("client.disconnected", svc._hook)
         broker.remove_authenticator(svc.chain.authenticate)
         broker.authn = None
         broker.enhanced_auth = None
+
+
+FEATURE = Feature("authn", setup=setup, teardown=teardown, routers=("emqpy.authn.api",))

@@ -63,7 +63,7 @@ _BODY = one_of({_TYPE_NAMES[key]: model_schema(model) for key, model in MODELS.i
 
 
 def _svc(request: Request):
-    return service(request, "authn", "authentication")
+    return service(request.app.state.ctx.broker.authn, "authentication")
 
 
 def _view(cfg: dict) -> dict[str, Any]:

@@ -169,7 +169,7 @@ class JwtAuthn(Authenticator):
             self._timers[id(ch)] = (ch, self.broker.loop.call_later(max(0.0, exp - now),
                                                                     self._expire, ch))
         acl = claims.get(self.cfg.get("acl_claim_name", "acl"))
-        authz = getattr(self.broker, "authz", None)
+        authz = self.broker.authz
         if acl is not None and authz is not None:
             authz.set_client_acl(ch, acl, exp)
         return {"is_superuser": bool(claims.get("is_superuser", False))}

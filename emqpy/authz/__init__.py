@@ -9,6 +9,8 @@ Config is EMQX's `authorization` root; REST changes are persisted in the SQLite 
 """
 from __future__ import annotations
 
+from emqpy.feature import Feature
+
 import copy
 import json
 import logging
@@ -238,7 +240,7 @@ class AuthzService:
         active = any(s.cfg.get("enable", True) for s in self.sources) or bool(self.client_acl)
         self.io_active = any(s.cfg.get("enable", True) and hasattr(s, "authorize_async")
                              for s in self.sources)
-        if getattr(self.broker, "authz", None) is self:
+        if self.broker.authz is self:
             self.broker.set_authorizer(self.authorize if active or not self.no_match_allow
                                        else None)
             self.broker.authorize_prefetch = self.prefetch if self.io_active else None
@@ -475,7 +477,7 @@ def setup(broker) -> AuthzService:
 
 
 async def teardown(broker) -> None:
-    svc = getattr(broker, "authz", None)
+    svc = broker.authz
     if svc is None:
         return
     if broker.authorizer == svc.authorize:
@@ -485,3 +487,6 @@ async def teardown(broker) -> None:
     for s in svc.sources:
         await s.close()
     broker.authz = None
+
+
+FEATURE = Feature("authz", setup=setup, teardown=teardown, routers=("emqpy.authz.api",))

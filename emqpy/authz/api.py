@@ -51,7 +51,7 @@ _BODY = one_of({
 
 
 def _svc(request: Request):
-    return service(request, "authz", "authorization")
+    return service(request.app.state.ctx.broker.authz, "authorization")
 
 
 def _source(svc, t: str):

@@ -6,11 +6,13 @@ The ban list is `broker.banned`.
 """
 from __future__ import annotations
 
+from emqpy.feature import Feature
+
 
 def setup(broker) -> None:
     from emqpy.banned.banned import Banned
 
-    banned = getattr(broker, "banned", None)
+    banned = broker.banned
     if banned is None:
         banned = broker.banned = Banned(broker)
         if broker.store is not None:
@@ -25,6 +27,9 @@ def setup(broker) -> None:
 
 
 async def teardown(broker) -> None:
-    banned = getattr(broker, "banned", None)
+    banned = broker.banned
     if banned is not None:
         banned.stop()
+
+
+FEATURE = Feature("banned", setup=setup, teardown=teardown, routers=("emqpy.banned.api",))

@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import logging
 import math
 import os
@@ -15,7 +13,7 @@ import secrets
 import time
 from pathlib import Path
 
-from emqpy import EMQX_VERSION, __version__
+from emqpy import EMQX_VERSION, __version__, features
 from emqpy.broker.deadlines import DeadlineWheel
 from emqpy.broker.hooks import Hooks
 from emqpy.broker.message import Message
@@ -32,20 +30,6 @@ from emqpy.retainer.retainer import Retainer
 
 log = logging.getLogger("emqpy.broker")
 
-# Feature packages started with the broker, in this order (stopped in reverse). A feature is a
-# package under emqpy/ whose __init__ defines `setup(broker)` (sync, after the store is open and
-# before listeners start) and `async teardown(broker)`. To add one, append its name here.
-FEATURES = (
-    "emqpy.retainer",
-    "emqpy.banned",
-    "emqpy.alarm",
-    "emqpy.authn",
-    "emqpy.authz",
-    "emqpy.flapping",
-    "emqpy.mgmt",
-    "emqpy.monitor",
-    "emqpy.prometheus",
-)
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -94,6 +78,21 @@ class Broker:
         # topic, qos, retain) -> bool; None when nothing can say no (derived: _hooks_changed).
         self.authorize = None
         self.deny_action_disconnect = False
+        # -- extension points: what feature packages (emqpy.features) plug in; None while the
+        # feature is not running.
+        self.banned = None  # emqpy.banned: the ban list (banned.Banned), checked at CONNECT
+        self.alarms = None  # emqpy.alarm: activate/deactivate (alarm.alarms.Alarms)
+        self.authn = None  # emqpy.authn: the authenticator chain's service (AuthnService)
+        # emqpy.authn: MQTT 5 AUTH exchanges (authn.scram.EnhancedAuth: start/step)
+        self.enhanced_auth = None
+        self.authz = None  # emqpy.authz: the sources, settings and cache (AuthzService)
+        # emqpy.authz: fn(channel, topics) run before a SUBSCRIBE, raises Deferred for I/O
+        self.authorize_prefetch = None
+        self.flapping = None  # emqpy.flapping: the disconnect counter (flapping.Flapping)
+        self.monitor = None  # emqpy.monitor: the dashboard's sampler (monitor.sampler.Monitor)
+        # emqpy.prometheus: the Pushgateway pusher (prometheus.push.Pusher)
+        self.prometheus_pusher = None
+        self._features: list = []  # the manifests set up, in order (torn down in reverse)
         # kept as subscriptions come and go: summing over sessions made a subscribe storm
         # quadratic
         self.subscription_total = 0
@@ -203,25 +202,20 @@ class Broker:
         self._stopping = False
 
     def _setup_features(self) -> None:
-        """Start each feature package that defines `setup(broker)`, in FEATURES order."""
+        """Set up every feature of emqpy.features that has a `setup`, in that list's order."""
         self._features = []
-        for name in FEATURES:
-            if importlib.util.find_spec(name) is None:
-                continue
-            mod = importlib.import_module(name)
-            setup = getattr(mod, "setup", None)
-            if setup is not None:
-                setup(self)
-                self._features.append(mod)
+        for feature in features.manifests():
+            if feature.setup is not None:
+                feature.setup(self)
+                self._features.append(feature)
 
     async def _teardown_features(self) -> None:
-        for mod in reversed(getattr(self, "_features", [])):
-            teardown = getattr(mod, "teardown", None)
-            if teardown is not None:
+        for feature in reversed(self._features):
+            if feature.teardown is not None:
                 try:
-                    await teardown(self)
+                    await feature.teardown(self)
                 except Exception:
-                    log.exception("stopping %s failed", mod.__name__)
+                    log.exception("stopping feature %s failed", feature.name)
         self._features = []
 
     async def _close_listeners(self) -> None:

@@ -482,7 +482,7 @@ class Channel(asyncio.Protocol):
         if self.version == 5:
             self.client_max_packet = pkt.props.get("maximum_packet_size", 0)
             self._auth_method = pkt.props.get("authentication_method")
-            if self._auth_method and getattr(broker, "enhanced_auth", None) is None:
+            if self._auth_method and broker.enhanced_auth is None:
                 self._refuse(rc.BAD_AUTHENTICATION_METHOD)  # no SCRAM authenticator offered
                 return
         if pkt.will is not None:
@@ -825,7 +825,7 @@ class Channel(asyncio.Protocol):
     def _on_subscribe(self, byte0: int, body) -> None:
         self._require_connected()
         pkt = Subscribe.decode(byte0 & 0x0F, body, self.version)
-        prefetch = getattr(self.broker, "authorize_prefetch", None)
+        prefetch = self.broker.authorize_prefetch
         if prefetch is not None:  # may raise Deferred before anything is subscribed or counted
             prefetch(self, pkt.topics)
         self.broker.metrics.c["packets.subscribe.received"] += 1

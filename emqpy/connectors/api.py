@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
-
 from emqpy.api.errors import ApiError, error_responses
 
 E400 = error_responses({400: ["BAD_REQUEST"]})
@@ -15,9 +13,8 @@ E409 = error_responses({409: ["ALREADY_EXISTS"]})
 E503 = error_responses({503: ["SERVICE_UNAVAILABLE"]})  # every route that asks `service`
 
 
-def service(request: Request, attr: str, what: str):
-    """The broker's `attr` service (broker.authn, broker.authz); 503 while it is not running."""
-    svc = getattr(request.app.state.ctx.broker, attr, None)
+def service(svc, what: str):
+    """`svc` (broker.authn, broker.authz); 503 while that feature is not running."""
     if svc is None:
         raise ApiError(503, "SERVICE_UNAVAILABLE", f"{what} is not running")
     return svc

@@ -1,1 +1,7 @@
-"""Dashboard users, API keys, login tokens and their REST API (``api.py``) and CLI (``cli.py``)."""
+"""Dashboard users, API keys, login tokens and their REST API (``api.py``) and CLI (``cli.py``).
+
+Its tables are migrated when the API server starts (``emqpy.api.server``); as an entry of
+``emqpy.features`` it only contributes routes."""
+from emqpy.feature import Feature
+
+FEATURE = Feature("dashboard", routers=("emqpy.dashboard.api",))

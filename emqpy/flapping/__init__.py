@@ -10,6 +10,8 @@ a broker without that feature gets them in this module's own table, checked at C
 """
 from __future__ import annotations
 
+from emqpy.feature import Feature
+
 import logging
 import time
 
@@ -50,7 +52,7 @@ class Flapping:
 
     def _ban(self, clientid: str, seconds: float) -> None:
         now = time.time()
-        banned = getattr(self.broker, "banned", None)
+        banned = self.broker.banned
         if banned is not None:
             from emqpy.banned.banned import Ban
             try:
@@ -85,10 +87,13 @@ def setup(broker) -> Flapping:
 
 
 async def teardown(broker) -> None:
-    f = getattr(broker, "flapping", None)
+    f = broker.flapping
     if f is None:
         return
     broker.hooks.remove("client.disconnected", f._hook)
     if f.connect_check in broker._connect_checks:
         broker._connect_checks.remove(f.connect_check)
     broker.flapping = None
+
+
+FEATURE = Feature("flapping", setup=setup, teardown=teardown)

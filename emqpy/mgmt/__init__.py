@@ -4,6 +4,7 @@
 feature it tracks what the clients API needs from the start: the last connection of each
 offline session.
 """
+from emqpy.feature import Feature
 
 
 def setup(broker) -> None:
@@ -12,5 +13,13 @@ def setup(broker) -> None:
     service.track_clients(broker)
 
 
-async def teardown(broker) -> None:
-    pass
+FEATURE = Feature("mgmt", setup=setup, routers=(
+    "emqpy.mgmt.clients_api",
+    "emqpy.mgmt.topics_api",
+    "emqpy.mgmt.publish_api",
+    "emqpy.mgmt.nodes_api",
+    "emqpy.mgmt.stats_api",
+    "emqpy.mgmt.listeners_api",
+    "emqpy.mgmt.configs_api",
+    "emqpy.mgmt.ctl_api",
+))

@@ -1,9 +1,12 @@
 """Dashboard monitor (time series of the broker's figures) and this node's system readings.
 
-The broker starts this feature through its FEATURES list: ``setup(broker)`` at start (store
-open, loop running) starts the sampler; ``await teardown(broker)`` at stop ends it.
+The broker starts this feature through its manifest (``FEATURE``, listed in emqpy.features):
+``setup(broker)`` at start (store open, loop running) starts the sampler; ``await
+teardown(broker)`` at stop ends it.
 """
 from __future__ import annotations
+
+from emqpy.feature import Feature
 
 
 def setup(broker) -> None:
@@ -18,3 +21,6 @@ async def teardown(broker) -> None:
     from emqpy.monitor import sampler
 
     await sampler.stop(broker)
+
+
+FEATURE = Feature("monitor", setup=setup, teardown=teardown, routers=("emqpy.monitor.api",))

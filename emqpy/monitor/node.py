@@ -21,7 +21,7 @@ AGGREGATED_ONLY = ("durable_subscriptions.count", "durable_subscriptions.max")
 
 
 def uptime_ms(broker) -> int:
-    started = getattr(broker, "started_at", 0) or time.time()
+    started = broker.started_at or time.time()
     return max(0, int((time.time() - started) * 1000))
 
 
@@ -59,7 +59,7 @@ def node_metrics(broker) -> dict[str, int]:
 def process_used(broker) -> int:
     """Analogue of the count of Erlang processes: the broker loop's asyncio tasks plus one per
     open MQTT connection (in EMQX each connection is a process)."""
-    loop = getattr(broker, "loop", None)
+    loop = broker.loop
     tasks = 0
     if loop is not None:
         try:
@@ -67,7 +67,7 @@ def process_used(broker) -> int:
         except RuntimeError:  # the set changed size while another thread iterated it
             tasks = 0
     conns = sum(getattr(lst, "current_connections", 0) or 0
-                for lst in getattr(broker, "listeners", {}).values())
+                for lst in broker.listeners.values())
     return tasks + conns
 
 
@@ -110,9 +110,9 @@ def node_info(broker) -> dict:
         "connections": len(broker.sessions),
         "live_connections": len(broker.channels),
         "cluster_sessions": len(broker.sessions),
-        "node_status": "running" if getattr(broker, "running", False) else "stopped",
+        "node_status": "running" if broker.running else "stopped",
         "uptime": uptime_ms(broker),
-        "version": str(getattr(broker, "emqx_version", None) or broker.version),
+        "version": broker.emqx_version,
         "edition": "Opensource",
         "role": "core",
         "log_path": _log_path(broker),

@@ -2,7 +2,7 @@
 default) in the broker's event loop and stores each sample in SQLite (emqpy.monitor.storage),
 as EMQX's emqx_dashboard_monitor does.
 
-    setup(broker) / await teardown(broker) in emqpy.monitor (the broker's FEATURES) start and
+    setup(broker) / await teardown(broker) in emqpy.monitor (its FEATURE manifest) start and
     stop it; ``get(broker)`` is the broker's Monitor (``broker.monitor``).
 
 A sample holds gauges (connections, live_connections, topics, subscriptions, ...) and, for the
@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 
-from emqpy.background import BackgroundTask, per_broker
+from emqpy.background import BackgroundTask
 from emqpy.monitor import node, storage
 
 log = logging.getLogger("emqpy.monitor")
@@ -171,10 +171,12 @@ def adjust_cluster(m: dict) -> dict:
 
 def get(broker) -> Monitor:
     """The broker's monitor (created on first use, sampling or not)."""
-    return per_broker(broker, "monitor", Monitor)
+    if broker.monitor is None:
+        broker.monitor = Monitor(broker)
+    return broker.monitor
 
 
 async def stop(broker) -> None:
-    mon = getattr(broker, "monitor", None)
+    mon = broker.monitor
     if mon is not None:
         await mon.stop()

@@ -1,4 +1,5 @@
 """Prometheus metrics of the broker in EMQX's names (GET /api/v5/prometheus/stats)."""
+from emqpy.feature import Feature
 
 
 def setup(broker) -> None:
@@ -11,3 +12,6 @@ async def teardown(broker) -> None:
     from emqpy.prometheus import push
 
     await push.teardown(broker)
+
+
+FEATURE = Feature("prometheus", setup=setup, teardown=teardown, routers=("emqpy.prometheus.api",))

@@ -86,7 +86,7 @@ async def put_settings(request: Request):
             raise ApiError(400, "BAD_REQUEST", str(e)) from None
         commit(broker, new)
         await persist(broker, "prometheus")
-    pusher = getattr(broker, "prometheus_pusher", None)
+    pusher = broker.prometheus_pusher
     if pusher is not None:
         pusher.wake.set()  # pick up the new push settings now
     return new.dump("prometheus")

@@ -182,8 +182,7 @@ def process_families(broker) -> list[Family]:
 
 
 def _store_size(broker) -> int:
-    store = getattr(broker, "store", None)
-    path = getattr(store, "path", None)
+    path = broker.store.path if broker.store is not None else None
     total = 0
     if path is not None:
         for suffix in ("", "-wal"):

@@ -9,7 +9,7 @@ import logging
 
 import httpx
 
-from emqpy.background import BackgroundTask, per_broker
+from emqpy.background import BackgroundTask
 from emqpy.prometheus import collector
 
 log = logging.getLogger("emqpy.prometheus")
@@ -74,7 +74,9 @@ class Pusher:
 
 
 def get(broker) -> Pusher:
-    return per_broker(broker, "prometheus_pusher", Pusher)
+    if broker.prometheus_pusher is None:
+        broker.prometheus_pusher = Pusher(broker)
+    return broker.prometheus_pusher
 
 
 def setup(broker) -> None:
@@ -82,6 +84,6 @@ def setup(broker) -> None:
 
 
 async def teardown(broker) -> None:
-    p = getattr(broker, "prometheus_pusher", None)
+    p = broker.prometheus_pusher
     if p is not None:
         await p.stop()

@@ -5,6 +5,8 @@ messages and arms the purge timer; `await teardown(broker)` commits what is pend
 """
 from __future__ import annotations
 
+from emqpy.feature import Feature
+
 
 def setup(broker) -> None:
     ret = broker.retainer
@@ -15,3 +17,6 @@ def setup(broker) -> None:
 
 async def teardown(broker) -> None:
     await broker.retainer.stop()
+
+
+FEATURE = Feature("retainer", setup=setup, teardown=teardown, routers=("emqpy.retainer.api",))

@@ -1,14 +1,16 @@
-"""Test-only routes, mounted by conftest through ``emqpy.api.app.ROUTER_MODULES`` exactly as a
-feature module's ``api.py`` is: an authenticated endpoint that API keys may use, a paginated
-list, routes echoing their path parameters, and a route that crashes (to check the 500
-INTERNAL_ERROR path)."""
+"""Test-only routes, mounted by conftest through this module's ``FEATURE`` (appended to
+``emqpy.features.FEATURES``) exactly as a feature's ``api.py`` is: an authenticated endpoint
+that API keys may use, a paginated list, routes echoing their path parameters, and a route that
+crashes (to check the 500 INTERNAL_ERROR path)."""
 from fastapi import APIRouter, Depends
 
 from emqpy.api.auth import AUTH_RESPONSES, Actor, authenticated
 from emqpy.api.pagination import Page, paginate
+from emqpy.feature import Feature
 
 router = APIRouter(prefix="/probe", tags=["Probe"], dependencies=[Depends(authenticated)],
                    responses=AUTH_RESPONSES)
+FEATURE = Feature("probe", routers=(__name__,))
 
 
 @router.get("/whoami")

@@ -139,8 +139,7 @@ async def _authenticate(request: Request) -> Actor:
 async def _basic(ctx, user: str, password: str) -> Actor:
     store = ctx.store
     bad = _unauthorized("WRONG_USERNAME_OR_PWD_OR_API_KEY_OR_API_SECRET", "Check api_key/api_secret")
-    is_key = store.query_one("SELECT 1 FROM api_keys WHERE api_key=?", (user,)) is not None
-    if is_key or not ctx.allow_user_basic_auth:
+    if admin.is_api_key(store, user) or not ctx.allow_user_basic_auth:
         # Slow hash checks run off the event loop so MQTT traffic is not stalled.
         if await asyncio.to_thread(admin.check_api_key, store, user, password):
             return Actor("api_key", user)

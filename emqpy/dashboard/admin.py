@@ -364,6 +364,11 @@ def delete_api_key(store: Store, name: str) -> None:
         raise AdminError(404, "NOT_FOUND", "Name NOT FOUND")
 
 
+def is_api_key(store: Store, name: str) -> bool:
+    """Whether `name` is an API key (Basic auth then checks it as one, not as a user)."""
+    return store.query_one("SELECT 1 FROM api_keys WHERE api_key=?", (name,)) is not None
+
+
 def check_api_key(store: Store, api_key: str, api_secret: str) -> bool:
     """True if the key exists, is enabled, has not expired, and the secret matches."""
     row = store.query_one("SELECT * FROM api_keys WHERE api_key=?", (api_key,))

@@ -6,12 +6,12 @@ __version__ = "0.1.0"
 # written; everything else imports it.
 EMQX_VERSION = "5.8.1"
 
-__all__ = ["Broker", "__version__"]
+__all__ = ["Node", "__version__"]
 
 
 def __getattr__(name: str):
     # Lazy, so that light commands (`emqpy bench`, `emqpy ctl`) do not load the whole broker.
-    if name == "Broker":
-        from emqpy.broker.broker import Broker
-        return Broker
+    if name == "Node":
+        from emqpy.node import Node
+        return Node
     raise AttributeError(f"module 'emqpy' has no attribute {name!r}")

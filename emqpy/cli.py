@@ -23,11 +23,11 @@ def _ctypes_mallopt() -> None:
 
 
 async def _run_broker(args) -> int:
-    from emqpy.broker.broker import Broker
+    from emqpy.node import Node
     from emqpy.config import ConfigError
 
     try:
-        broker = Broker(None, conf_file=args.config, data_dir=args.data_dir, env=os.environ)
+        broker = Node(None, conf_file=args.config, data_dir=args.data_dir, env=os.environ)
     except ConfigError as e:
         print(f"emqpy: config error: {e}", file=sys.stderr)
         return 2

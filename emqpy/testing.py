@@ -16,7 +16,7 @@ import asyncio
 import copy
 import threading
 
-from emqpy.broker.broker import Broker
+from emqpy.node import Node
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -43,7 +43,7 @@ class BrokerThread:
     def __init__(self, overrides: dict | None = None, data_dir: str | None = None):
         self.overrides = _merge(TEST_DEFAULTS, overrides or {})
         self.data_dir = data_dir
-        self.broker: Broker | None = None
+        self.broker: Node | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -75,7 +75,7 @@ class BrokerThread:
     async def _main(self) -> None:
         self._stop = asyncio.Event()
         try:
-            self.broker = Broker(self.overrides, data_dir=self.data_dir)
+            self.broker = Node(self.overrides, data_dir=self.data_dir)
             await self.broker.start()
         except BaseException as e:  # reported to the starting thread
             self._error = e

@@ -15,7 +15,7 @@ from emqpy.broker.broker import Broker
 from support.node import ADMIN
 
 # The broker's extension points and the feature that fills each.
-EXTENSION_POINTS = {"banned": "banned", "alarms": "alarm", "authn": "authn",
+EXTENSION_POINTS = {"retainer": "retainer", "banned": "banned", "alarms": "alarm", "authn": "authn",
                     "enhanced_auth": "authn", "authz": "authz", "authorize_prefetch": "authz",
                     "flapping": "flapping", "monitor": "monitor",
                     "prometheus_pusher": "prometheus"}
@@ -102,4 +102,4 @@ def test_features_set_up_in_list_order_and_torn_down_in_reverse(make_broker, mon
     # the teardowns really ran: the points they own are empty again
     assert broker.authn is None and broker.enhanced_auth is None
     assert broker.authz is None and broker.authorize_prefetch is None
-    assert broker.flapping is None
+    assert broker.flapping is None and broker.retainer is None

@@ -18,6 +18,7 @@ import uvicorn
 
 from emqpy.api.app import ApiContext, create_app
 from emqpy.api.auth import LoginLock
+from emqpy.config import commit, persist
 from emqpy.dashboard import admin
 
 log = logging.getLogger("emqpy.api")
@@ -82,6 +83,7 @@ class ApiServer:
         self.https_port: int | None = None
         self.app = None
         self._listeners: list[_Listener] = []
+        self.starts = 0  # how many times the listeners came up (a restart adds one)
 
     @property
     def config(self):
@@ -103,6 +105,7 @@ class ApiServer:
 
     async def start(self) -> None:
         dashboard = self.config.dashboard
+        self.port = self.https_port = None
         await asyncio.to_thread(self._prepare_store)
         lock = LoginLock(max_attempts=dashboard.unsuccessful_login_max_attempts,
                          interval=dashboard.unsuccessful_login_interval,
@@ -123,6 +126,23 @@ class ApiServer:
         except BaseException:
             await self.stop()
             raise
+        self.starts += 1
+
+    async def restart(self, previous) -> None:
+        """Restart the listeners on the current dashboard config (as EMQX does after a config
+        change); if they cannot start (a busy port...), go back to the ``previous`` dashboard
+        config so that the API stays reachable."""
+        # No config lock here: stopping waits for requests in flight, which may be waiting
+        # for it.
+        await self.stop()
+        try:
+            await self.start()
+        except Exception as e:
+            log.error("cannot start the dashboard listeners with the new config (%s); "
+                      "restoring the previous dashboard config", e)
+            commit(self.broker, self.broker.config.model_copy(update={"dashboard": previous}))
+            await persist(self.broker, "dashboard")
+            await self.start()
 
     async def _listener(self, scheme: str):
         """Start the dashboard.listeners.<scheme> listener, or None when it is off (bind 0)."""

@@ -1,7 +1,9 @@
-"""The Broker: one object that owns every piece of a running emqpy node.
+"""The Broker: the message core of a node — sessions, connect/establish/close, publish,
+subscribe, hook points and the extension slots features fill.
 
-`async with Broker(config) as broker:` starts listeners, the retainer, `$SYS` publishing and
-(when present) the HTTP API; two brokers in one process share nothing.
+It opens no store, listener or API itself: `emqpy.node.Node` (the composition root) builds
+those around it. A bare `Broker` still runs (`await broker.start()`): channels can be driven
+through it without a socket, as tests/broker/test_channel_sans_socket.py does.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import secrets
 import time
 from pathlib import Path
 
-from emqpy import EMQX_VERSION, __version__, features
+from emqpy import EMQX_VERSION, __version__
 from emqpy.broker.deadlines import DeadlineWheel
 from emqpy.broker.hooks import Hooks
 from emqpy.broker.message import Message
@@ -26,7 +28,6 @@ from emqpy.mqtt import reason_codes as rc
 from emqpy.mqtt.packets import Connack, fixed_header
 from emqpy.mqtt.reason_codes import MQTTError
 from emqpy.mqtt.topic import parse_share, validate_topic_filter
-from emqpy.retainer.retainer import Retainer
 
 log = logging.getLogger("emqpy.broker")
 
@@ -61,11 +62,11 @@ class Broker:
         self.router = Router()
         self.sessions: dict[str, Session] = {}
         self.channels: dict = {}  # clientid -> connected Channel
-        self.listeners: dict = {}
-        self.retainer = Retainer(self)
         self.sys = SysPublisher(self)
-        self.store = None
-        self.api = None
+        # -- what the node (emqpy.node.Node) builds around the core; empty in a bare Broker
+        self.store = None  # emqpy.store.Store: the node's SQLite database
+        self.listeners: dict = {}  # listener id -> running emqpy.listeners Listener
+        self.api = None  # emqpy.api.server.ApiServer: the HTTP API and dashboard
         self.loop: asyncio.AbstractEventLoop | None = None
         self.deadlines: DeadlineWheel | None = None  # handshake and keep-alive deadlines
         self.running = False
@@ -80,6 +81,9 @@ class Broker:
         self.deny_action_disconnect = False
         # -- extension points: what feature packages (emqpy.features) plug in; None while the
         # feature is not running.
+        # emqpy.retainer: the retained messages (retainer.Retainer: on_publish at PUBLISH,
+        # match/dispatch after a SUBACK, len)
+        self.retainer = None
         self.banned = None  # emqpy.banned: the ban list (banned.Banned), checked at CONNECT
         self.alarms = None  # emqpy.alarm: activate/deactivate (alarm.alarms.Alarms)
         self.authn = None  # emqpy.authn: the authenticator chain's service (AuthnService)
@@ -92,7 +96,6 @@ class Broker:
         self.monitor = None  # emqpy.monitor: the dashboard's sampler (monitor.sampler.Monitor)
         # emqpy.prometheus: the Pushgateway pusher (prometheus.push.Pusher)
         self.prometheus_pusher = None
-        self._features: list = []  # the manifests set up, in order (torn down in reverse)
         # kept as subscriptions come and go: summing over sessions made a subscribe storm
         # quadratic
         self.subscription_total = 0
@@ -159,89 +162,43 @@ class Broker:
         await self.stop()
 
     async def start(self) -> None:
-        from emqpy.listeners import start_listeners
-
-        self.loop = asyncio.get_running_loop()
-        self.deadlines = DeadlineWheel(self.loop)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.started_at = time.time()
-        self._open_store()
-        self._setup_features()
-        try:
-            await start_listeners(self)
-            await self._start_api()
-        except BaseException:
-            await self._close_listeners()
-            await self._teardown_features()
-            self._close_store()
-            raise
-        self.running = True
-        self.sys.start()
-        log.info("emqpy %s started as %s", self.emqpy_version, self.node_name)
+        """Run the core alone (no store, listeners or API: emqpy.node.Node adds those)."""
+        self.attach_loop()
+        self.open_for_clients()
 
     async def stop(self) -> None:
-        if not self.running and not self.listeners:
+        if not self.running:
             return
+        self.close_clients()
+        self.release_timers()
+
+    # The four steps of start and stop, for the composition root to put its own between.
+
+    def attach_loop(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.deadlines = DeadlineWheel(self.loop)
+        self.started_at = time.time()
+
+    def open_for_clients(self) -> None:
+        self.running = True
+        self.sys.start()
+
+    def close_clients(self) -> None:
+        """Refuse new clients and close the connected ones (their output flushed)."""
         self._stopping = True
         self.running = False
         self.sys.stop()
         for ch in list(self.channels.values()):
             ch.close(rc.SERVER_SHUTTING_DOWN, "shutdown")
         self.flush()
-        await self._close_listeners()
-        if self.api is not None:
-            await self.api.stop()
-            self.api = None
-        await self._teardown_features()
+
+    def release_timers(self) -> None:
         for sess in list(self.sessions.values()):
             for h in (sess.expiry_handle, sess.will_handle):
                 if h is not None:
                     h.cancel()
-        self._close_store()
         self.deadlines.close()
         self._stopping = False
-
-    def _setup_features(self) -> None:
-        """Set up every feature of emqpy.features that has a `setup`, in that list's order."""
-        self._features = []
-        for feature in features.manifests():
-            if feature.setup is not None:
-                feature.setup(self)
-                self._features.append(feature)
-
-    async def _teardown_features(self) -> None:
-        for feature in reversed(self._features):
-            if feature.teardown is not None:
-                try:
-                    await feature.teardown(self)
-                except Exception:
-                    log.exception("stopping feature %s failed", feature.name)
-        self._features = []
-
-    async def _close_listeners(self) -> None:
-        for lst in list(self.listeners.values()):
-            await lst.stop()
-        self.listeners.clear()
-
-    def _open_store(self) -> None:
-        try:
-            from emqpy.store import Store
-        except ImportError:
-            return
-        self.store = Store.open(self.data_dir)
-
-    def _close_store(self) -> None:
-        if self.store is not None:
-            self.store.close()
-            self.store = None
-
-    async def _start_api(self) -> None:
-        try:
-            from emqpy.api.server import ApiServer
-        except ImportError:
-            return
-        self.api = ApiServer(self)
-        await self.api.start()
 
     # -- output batching --------------------------------------------------------------------
 
@@ -531,7 +488,8 @@ class Broker:
                 return 0
         if msg.retain:
             self.metrics.c["messages.retained"] += 1
-            self.retainer.on_publish(msg)
+            if self.retainer is not None:
+                self.retainer.on_publish(msg)
         n = 0
         fast = msg.qos == 0 and msg.expire_at is None and self.qos0_inline
         routes = self.router._cache.get(msg.topic)
@@ -681,11 +639,12 @@ class Broker:
         self._peak("subscriptions.count", self.subscription_total)
         self.hooks.run("session.subscribed", sess, sub)
         # Retained messages: never for shared subscriptions; rh 1 only for new ones; rh 2 never.
-        if group is None and mq.retain_available and (
+        retainer = self.retainer
+        if group is None and retainer is not None and mq.retain_available and (
                 opts.retain_handling == 0 or (opts.retain_handling == 1 and existing is None)):
-            msgs = self.retainer.match(real)
+            msgs = retainer.match(real)
             if msgs:
-                retained.append(lambda: self.retainer.dispatch(sess, sub, msgs))
+                retained.append(lambda: retainer.dispatch(sess, sub, msgs))
         return qos
 
     def unsubscribe(self, sess, filters, ch=None) -> list[int]:
@@ -742,7 +701,7 @@ class Broker:
             "subscribers.count": subs,
             "suboptions.count": subs,
             "subscriptions.shared.count": shared,
-            "retained.count": len(self.retainer),
+            "retained.count": 0 if self.retainer is None else len(self.retainer),
             "delayed.count": 0,
             "durable_subscriptions.count": 0,
         }

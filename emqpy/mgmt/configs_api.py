@@ -74,7 +74,7 @@ async def apply(broker, new: EmqxConfig, roots: list[str]) -> None:
     if "sys_topics" in roots and broker.running:  # restart the $SYS timers at the new pace
         broker.sys.stop()
         broker.sys.start()
-    if "retainer" in roots and hasattr(broker.retainer, "apply_config"):
+    if "retainer" in roots and broker.retainer is not None:
         broker.retainer.apply_config()
     if "log" in roots:
         console = new.log.console
@@ -95,27 +95,10 @@ def _dashboard_server_changed(old, new) -> bool:
 
 
 async def restart_api(broker, previous) -> None:
-    """Restart the dashboard listeners on the current config; if they cannot start (a busy
-    port...), go back to the ``previous`` dashboard config so the API stays reachable."""
-    from emqpy.api.server import ApiServer
-
     if broker.api is None or not broker.running:
         return
     await asyncio.sleep(0)  # let the response that triggered this be written
-    # No config lock here: stopping waits for requests in flight, which may be waiting for it.
-    await broker.api.stop()
-    broker.api = None
-    new = ApiServer(broker)
-    try:
-        await new.start()
-    except Exception as e:
-        log.error("cannot start the dashboard listeners with the new config (%s); "
-                  "restoring the previous dashboard config", e)
-        commit(broker, broker.config.model_copy(update={"dashboard": previous}))
-        await persist(broker, "dashboard")
-        new = ApiServer(broker)
-        await new.start()
-    broker.api = new
+    await broker.api.restart(previous)
 
 
 async def update_roots(broker, changes: dict[str, Any], mode: str = "merge") -> EmqxConfig:

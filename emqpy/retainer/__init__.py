@@ -1,7 +1,9 @@
 """Retained messages (EMQX's emqx_retainer), durable in the broker's SQLite store.
 
-`setup(broker)` (at start, once the store is open, before the listeners) loads the persisted
-messages and arms the purge timer; `await teardown(broker)` commits what is pending.
+`setup(broker)` (at start, once the store is open, before the listeners) fills the broker's
+`retainer` slot — the broker hands it retained PUBLISHes and asks it for matches after a
+SUBACK — loads the persisted messages and arms the purge timer; `await teardown(broker)`
+commits what is pending and empties the slot.
 """
 from __future__ import annotations
 
@@ -9,14 +11,17 @@ from emqpy.feature import Feature
 
 
 def setup(broker) -> None:
-    ret = broker.retainer
+    from emqpy.retainer.retainer import Retainer
+
+    ret = broker.retainer = Retainer(broker)
     if broker.store is not None:
         ret.attach(broker.store)
     ret.start()
 
 
 async def teardown(broker) -> None:
-    await broker.retainer.stop()
+    ret, broker.retainer = broker.retainer, None
+    await ret.stop()
 
 
 FEATURE = Feature("retainer", setup=setup, teardown=teardown, routers=("emqpy.retainer.api",))

@@ -95,7 +95,7 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path):
     code = textwrap.dedent(f"""
         import asyncio, emqpy
         async def main():
-            b = emqpy.Broker({{"listeners": {{"tcp": {{"default": {{"bind": "127.0.0.1:0"}}}}}},
+            b = emqpy.Node({{"listeners": {{"tcp": {{"default": {{"bind": "127.0.0.1:0"}}}}}},
                               "dashboard": {{"listeners": {{"http": {{"bind": "127.0.0.1:0"}}}}}}}},
                              data_dir={str(tmp_path)!r})
             await b.start()

@@ -9,7 +9,7 @@ import ssl
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, Request
 
-from emqpy.broker.broker import Broker
+from emqpy.node import Node
 from emqpy.testing import TEST_DEFAULTS, _merge
 
 from support.rawmqtt import connect_packet
@@ -20,7 +20,7 @@ CONNACK_OK = b"\x20\x02\x00\x00"
 
 async def _scenario(data_dir, caplog):
     cfg = _merge(TEST_DEFAULTS, {"listeners": {"ws": {"default": {"proxy_protocol": True}}}})
-    async with Broker(cfg, data_dir=data_dir) as b:
+    async with Node(cfg, data_dir=data_dir) as b:
         ls = b.listeners
         # TLS with the default certificates
         ctx = ssl.create_default_context(cafile=str(b.data_dir / "certs" / "cacert.pem"))

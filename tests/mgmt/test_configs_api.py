@@ -160,18 +160,18 @@ def test_configs_reset(env):
     assert env.api.post("/configs_reset/mqtt").status_code == 400  # not resettable in EMQX
 
 
-def _wait_restarted(env, before) -> None:
+def _wait_restarted(env, before: int) -> None:
     """Wait until the dashboard listeners have been restarted (after the PUT's response)."""
     import time
     deadline = time.monotonic() + 30
-    while env.broker.api is before or env.broker.api is None:
+    while env.broker.api.starts == before:
         assert time.monotonic() < deadline, "the dashboard listeners were not restarted"
         time.sleep(0.02)
 
 
 def test_dashboard_listener_moves(env):
     new_port = free_port()
-    before = env.broker.api
+    before = env.broker.api.starts
     r = env.api.put("/configs/dashboard",
                      json={"listeners": {"http": {"bind": f"127.0.0.1:{new_port}"}}})
     assert r.status_code == 200, r.text
@@ -187,7 +187,7 @@ def test_dashboard_listener_moves(env):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         try:
-            before = env.broker.api
+            before = env.broker.api.starts
             r = api.put("/configs/dashboard", json={"listeners": {"http": {
                 "bind": f"127.0.0.1:{busy.getsockname()[1]}"}}})
             assert r.status_code == 200

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from .base import ConfigError, Section
 from .features import AuthenticatorChain, Authorization, Prometheus
 from .listeners import TOMBSTONE, Dashboard, Listeners
+from .secrets import MASK
 from .sections import (
-    SENSITIVE,
     Alarm,
     ApiKey,
     Broker,
@@ -85,7 +85,7 @@ def _fix(model: BaseModel, data: dict, public: bool, redact: bool) -> None:
         if redact:
             for k in cls.sensitive_fields:
                 if data.get(k) is not None:
-                    data[k] = SENSITIVE
+                    data[k] = MASK
     for name in cls.model_fields:
         if name not in data:
             continue

@@ -383,4 +383,3 @@ class OverloadProtection(Section):
     backoff_new_conn: bool = True
 
 
-SENSITIVE = "******"

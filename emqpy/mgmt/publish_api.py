@@ -19,16 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from emqpy.api.auth import authenticated
 from emqpy.broker.message import Message
 from emqpy.mgmt.clients_api import reply
+from emqpy.mqtt import reason_codes as rc
 from emqpy.mqtt.reason_codes import MQTTError
 from emqpy.mqtt.topic import validate_topic_name
 
 router = APIRouter(tags=["Publish"], dependencies=[Depends(authenticated)])
 
 SENDER = "http_api"
-RC_NO_MATCHING_SUBSCRIBERS = 16
-RC_IMPLEMENTATION_SPECIFIC_ERROR = 131
-RC_TOPIC_NAME_INVALID = 144
-RC_QUOTA_EXCEEDED = 151
 
 
 class MessageProperties(BaseModel):
@@ -83,14 +80,14 @@ def _make(broker, m: PublishMessage) -> Message:
         try:
             payload = base64.b64decode(m.payload, validate=True)
         except (binascii.Error, ValueError):
-            raise _Invalid(RC_IMPLEMENTATION_SPECIFIC_ERROR,
+            raise _Invalid(rc.IMPLEMENTATION_SPECIFIC_ERROR,
                            "decode_base64_payload_failed") from None
     else:
         payload = m.payload.encode("utf-8")
     try:
         validate_topic_name(m.topic, broker.max_topic_levels)
     except MQTTError:
-        raise _Invalid(RC_TOPIC_NAME_INVALID, "topic_name_invalid") from None
+        raise _Invalid(rc.TOPIC_NAME_INVALID, "topic_name_invalid") from None
     props: dict[str, Any] = {}
     p = m.properties
     if p is not None:
@@ -102,7 +99,7 @@ def _make(broker, m: PublishMessage) -> Message:
             try:
                 validate_topic_name(p.response_topic, broker.max_topic_levels)
             except MQTTError:
-                raise _Invalid(RC_IMPLEMENTATION_SPECIFIC_ERROR,
+                raise _Invalid(rc.IMPLEMENTATION_SPECIFIC_ERROR,
                                "response_topic_invalid") from None
             props["response_topic"] = p.response_topic
         if p.correlation_data is not None:
@@ -113,7 +110,7 @@ def _make(broker, m: PublishMessage) -> Message:
             props["content_type"] = p.content_type
     if len(m.topic.encode("utf-8")) + len(payload) > broker.config.mqtt.max_packet_size:
         # 0x95 Packet Too Large is no PUBACK code; EMQX answers with 0x97 Quota Exceeded.
-        raise _Invalid(RC_QUOTA_EXCEEDED, "packet_too_large")
+        raise _Invalid(rc.QUOTA_EXCEEDED, "packet_too_large")
     return Message(m.topic, payload, m.qos, m.retain, props or None, SENDER)
 
 
@@ -121,7 +118,7 @@ def _publish(broker, msg: Message) -> tuple[int, dict]:
     broker.metrics.c["messages.publish"] += 1
     if broker.publish(msg):
         return 200, {"id": msg.id.upper()}
-    return 202, {"reason_code": RC_NO_MATCHING_SUBSCRIBERS, "message": "no_matching_subscribers"}
+    return 202, {"reason_code": rc.NO_MATCHING_SUBSCRIBERS, "message": "no_matching_subscribers"}
 
 
 @router.post(
@@ -163,7 +160,7 @@ async def publish(request: Request, body: PublishMessage):
 async def publish_bulk(request: Request, body: Annotated[list[PublishMessage], Body()]):
     broker = request.app.state.ctx.broker
     if not body:
-        return reply({"code": "BAD_REQUEST", "reason_code": RC_IMPLEMENTATION_SPECIFIC_ERROR,
+        return reply({"code": "BAD_REQUEST", "reason_code": rc.IMPLEMENTATION_SPECIFIC_ERROR,
                      "message": "empty_batch"}, 400)
     try:  # all or nothing: one invalid message publishes none
         msgs = [_make(broker, m) for m in body]

@@ -5,17 +5,15 @@ removed after each test; they run in the broker's thread, so tests poll what the
 """
 from __future__ import annotations
 
-import queue
 import socket
 
-import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from emqpy.broker.hooks import Hooks
 from emqpy.mqtt import reason_codes as rc
-from support.mqttclient import uid
+from support.mqttclient import MqttClient, uid
 from support.waiting import wait_until
 
 pytestmark = pytest.mark.emqpy_only
@@ -41,76 +39,33 @@ def hook(broker):
         broker.call(broker.broker.hooks.remove, point, fn)
 
 
-class Client:
-    """A paho client connected to the test broker (waits for CONNACK; `rc` is its code)."""
-
-    def __init__(self, broker, cid=None, *, v5=False, clean=True, expiry=None, username=None):
-        self.cid = cid or uid("c")
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.cid,
-                             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-                             clean_session=None if v5 else clean)
-        if username is not None:
-            self.c.username_pw_set(username, "pw")
-        self.messages: queue.Queue = queue.Queue()
-        self._acks: queue.Queue = queue.Queue()
-        connacks: queue.Queue = queue.Queue()
-        self._gone: queue.Queue = queue.Queue()
-        self.c.on_disconnect = lambda *args: self._gone.put(args)
-        self.c.on_connect = lambda cl, ud, flags, code, props=None: connacks.put(code)
-        self.c.on_message = lambda cl, ud, m: self.messages.put(m)
-        self.c.on_subscribe = lambda cl, ud, mid, codes, props=None: self._acks.put(codes)
-        self.c.on_unsubscribe = lambda cl, ud, mid, codes, props=None: self._acks.put(codes)
-        kw = {}
-        if v5:
-            kw["clean_start"] = clean
-            if expiry is not None:
-                p = Properties(PacketTypes.CONNECT)
-                p.SessionExpiryInterval = expiry
-                kw["properties"] = p
-        self.c.connect("127.0.0.1", broker.port, 60, **kw)
-        self.c.loop_start()
-        self.rc = connacks.get(timeout=10)
-
-    def subscribe(self, flt, qos=0):
-        self.c.subscribe(flt, qos)
-        return [int(getattr(x, "value", x)) for x in self._acks.get(timeout=10)]
-
-    def unsubscribe(self, flt):
-        self.c.unsubscribe(flt)
-        self._acks.get(timeout=10)
-
-    def publish(self, topic, payload, qos=0):
-        self.c.publish(topic, payload, qos).wait_for_publish(10)
-
-    def next_message(self, timeout=5.0):
-        try:
-            return self.messages.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def close(self):
-        """DISCONNECT, once it has been written (paho's thread writes it)."""
-        self.c.disconnect()
-        self._gone.get(timeout=10)
-        self.c.loop_stop()
+def client(broker, cid=None, *, v5=False, clean=True, expiry=None, username=None):
+    """A client connected to the test broker (CONNACK received, whatever its code)."""
+    c = MqttClient(broker.host, broker.port, cid, version=5 if v5 else 4, clean=clean)
+    props = None
+    if expiry is not None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = expiry
+    password = None if username is None else "pw"
+    return c.connect(properties=props, username=username, password=password, expect_rc=None)
 
 
 # -- client.* ----------------------------------------------------------------------------------
 
 def test_client_connect_sees_the_connect_packet_before_anything_is_decided(broker, hook):
     calls = hook("client.connect")
-    c = Client(broker, username="u1")
-    c.close()
-    ch, pkt = wait_until(lambda: [a for a in calls if a[1].clientid == c.cid])[0]
+    c = client(broker, username="u1")
+    c.disconnect()
+    ch, pkt = wait_until(lambda: [a for a in calls if a[1].clientid == c.client_id])[0]
     assert pkt.username == "u1" and pkt.proto_ver == 4
     assert ch.connect_pkt is pkt
 
 
 def test_client_connack_sees_success_and_refusal_codes(broker, hook):
     calls = hook("client.connack")
-    c = Client(broker, v5=True)
-    c.close()
-    ch, code, props = wait_until(lambda: [a for a in calls if a[0].clientid == c.cid])[0]
+    c = client(broker, v5=True)
+    c.disconnect()
+    ch, code, props = wait_until(lambda: [a for a in calls if a[0].clientid == c.client_id])[0]
     assert code == 0 and props["receive_maximum"] > 0
     # an MQTT 5 CONNECT asking for an authentication method nobody offers: refused 0x8C
     props_block = b"\x15\x00\x01X"  # authentication method "X"
@@ -126,10 +81,10 @@ def test_client_connack_sees_success_and_refusal_codes(broker, hook):
 def test_client_connected_and_disconnected(broker, hook):
     connected = hook("client.connected")
     disconnected = hook("client.disconnected")
-    c = Client(broker)
-    assert wait_until(lambda: [a for a in connected if a[0].clientid == c.cid])
-    c.close()
-    (ch, reason), = wait_until(lambda: [a for a in disconnected if a[0].clientid == c.cid])
+    c = client(broker)
+    assert wait_until(lambda: [a for a in connected if a[0].clientid == c.client_id])
+    c.disconnect()
+    (ch, reason), = wait_until(lambda: [a for a in disconnected if a[0].clientid == c.client_id])
     assert reason == "normal"
 
 
@@ -142,11 +97,11 @@ def test_client_authenticate_decides_the_connection(broker, hook):
 
     # above the authn feature's chain (priority 0), which answers for every client
     hook("client.authenticate", authenticate, priority=10)
-    bad = Client(broker, username="mallory")
-    good = Client(broker, username="alice")
-    assert bad.rc != 0 and good.rc == 0
-    bad.close()
-    good.close()
+    bad = client(broker, username="mallory")
+    good = client(broker, username="alice")
+    assert bad.connack_rc != 0 and good.connack_rc == 0
+    bad.disconnect()
+    good.disconnect()
     assert {pkt.username for _, pkt in calls} >= {"mallory", "alice"}
 
 
@@ -159,50 +114,50 @@ def test_client_authorize_may_overturn_the_answer(broker, hook):
             action == "publish" and topic.startswith("blocked/"))
 
     hook("client.authorize", authorize)
-    c = Client(broker, v5=True)
+    c = client(broker, v5=True)
     assert c.subscribe("forbidden/x", 1) == [rc.NOT_AUTHORIZED]
     assert c.subscribe("ok/#", 1) == [1]
-    other = Client(broker)
+    other = client(broker)
     assert other.subscribe("blocked/#", 0) == [0]
     c.publish("blocked/1", b"no", 0)
     c.publish("ok/1", b"yes", 1)
-    assert c.next_message().payload == b"yes"
-    assert other.next_message(0.5) is None
-    c.close()
-    other.close()
-    assert (True, c.cid, "subscribe", "forbidden/x") in calls
-    assert (True, c.cid, "publish", "blocked/1") in calls
+    assert c.get().payload == b"yes"
+    other.expect_none(0.5)
+    c.disconnect()
+    other.disconnect()
+    assert (True, c.client_id, "subscribe", "forbidden/x") in calls
+    assert (True, c.client_id, "publish", "blocked/1") in calls
 
 
 # -- session.* ---------------------------------------------------------------------------------
 
 def test_session_created(broker, hook):
     calls = hook("session.created")
-    c = Client(broker)
-    c.close()
-    assert wait_until(lambda: [a for a in calls if a[0].clientid == c.cid])
+    c = client(broker)
+    c.disconnect()
+    assert wait_until(lambda: [a for a in calls if a[0].clientid == c.client_id])
 
 
 def test_session_subscribed_and_unsubscribed(broker, hook):
     subscribed = hook("session.subscribed")
     unsubscribed = hook("session.unsubscribed")
-    c = Client(broker)
+    c = client(broker)
     c.subscribe("$share/g/hooks/+", 1)
     c.unsubscribe("$share/g/hooks/+")
-    c.close()
-    (sess, sub), = wait_until(lambda: [a for a in subscribed if a[0].clientid == c.cid])
+    c.disconnect()
+    (sess, sub), = wait_until(lambda: [a for a in subscribed if a[0].clientid == c.client_id])
     assert (sub.topic_filter, sub.group, sub.real_filter, sub.qos) == \
         ("$share/g/hooks/+", "g", "hooks/+", 1)
-    assert wait_until(lambda: [a for a in unsubscribed if a[0].clientid == c.cid]) == \
+    assert wait_until(lambda: [a for a in unsubscribed if a[0].clientid == c.client_id]) == \
         [(sess, "$share/g/hooks/+")]
 
 
 def test_session_resumed(broker, hook):
     calls = hook("session.resumed")
     cid = uid("resume")
-    Client(broker, cid, clean=False).close()
-    c = Client(broker, cid, clean=False)
-    c.close()
+    client(broker, cid, clean=False).disconnect()
+    c = client(broker, cid, clean=False)
+    c.disconnect()
     assert wait_until(lambda: [a for a in calls if a[0].clientid == cid])
 
 
@@ -210,32 +165,32 @@ def test_session_discarded_instead_of_terminated(broker, hook):
     discarded = hook("session.discarded")
     terminated = hook("session.terminated")
     cid = uid("discard")
-    Client(broker, cid, clean=False).close()
+    client(broker, cid, clean=False).disconnect()
     old = wait_until(lambda: broker.broker.sessions.get(cid))
-    c = Client(broker, cid, clean=True)
+    c = client(broker, cid, clean=True)
     assert wait_until(lambda: discarded) == [(old,)]
     assert not [a for a in terminated if a[0] is old]
-    c.close()
+    c.disconnect()
 
 
 def test_session_takenover(broker, hook):
     calls = hook("session.takenover")
     resumed = hook("session.resumed")
     cid = uid("takeover")
-    first = Client(broker, cid, clean=False)
+    first = client(broker, cid, clean=False)
     first.c.loop_stop()  # (paho would reconnect and take the session back)
-    second = Client(broker, cid, clean=False)
+    second = client(broker, cid, clean=False)
     sess = broker.broker.sessions[cid]
     assert wait_until(lambda: calls) == [(sess,)]
     assert wait_until(lambda: [a for a in resumed if a[0] is sess])
-    second.close()
+    second.disconnect()
 
 
 def test_session_terminated(broker, hook):
     calls = hook("session.terminated")
-    c = Client(broker)
-    c.close()
-    (sess, reason), = wait_until(lambda: [a for a in calls if a[0].clientid == c.cid])
+    c = client(broker)
+    c.disconnect()
+    (sess, reason), = wait_until(lambda: [a for a in calls if a[0].clientid == c.client_id])
     assert reason == "terminated"
 
 
@@ -251,23 +206,23 @@ def test_message_publish_may_change_or_stop_a_message(broker, hook):
         return msg
 
     hook("message.publish", rewrite)
-    c = Client(broker)
+    c = client(broker)
     c.subscribe("#", 0)
     c.publish("drop/1", b"gone", 0)
     c.publish("loud/1", b"hello", 0)
-    m = c.next_message()
+    m = c.get()
     assert (m.topic, m.payload) == ("loud/1", b"HELLO")  # drop/1 never arrived
-    c.close()
+    c.disconnect()
 
 
 @pytest.mark.parametrize("qos", [0, 1])
 def test_message_delivered_may_change_what_one_client_gets(broker, hook, qos):
     calls = []
-    a, b = Client(broker), Client(broker)
+    a, b = client(broker), client(broker)
 
     def delivered(msg, ch):
         calls.append((msg.topic, ch.clientid))
-        if ch.clientid != b.cid:
+        if ch.clientid != b.client_id:
             return msg
         msg = msg.copy()
         msg.payload = b"for b"
@@ -278,32 +233,32 @@ def test_message_delivered_may_change_what_one_client_gets(broker, hook, qos):
     a.subscribe(topic, qos)
     b.subscribe(topic, qos)
     a.publish(topic, b"original", qos)
-    assert a.next_message().payload == b"original"
-    assert b.next_message().payload == b"for b"
-    assert {(topic, a.cid), (topic, b.cid)} <= set(calls)
-    a.close()
-    b.close()
+    assert a.get().payload == b"original"
+    assert b.get().payload == b"for b"
+    assert {(topic, a.client_id), (topic, b.client_id)} <= set(calls)
+    a.disconnect()
+    b.disconnect()
 
 
 @pytest.mark.parametrize("qos", [1, 2])
 def test_message_acked(broker, hook, qos):
     calls = hook("message.acked")
-    c = Client(broker)
+    c = client(broker)
     topic = uid("acked")
     c.subscribe(topic, qos)
     c.publish(topic, b"ack me", qos)
-    assert c.next_message().payload == b"ack me"
+    assert c.get().payload == b"ack me"
     (msg, ch), = wait_until(lambda: [a for a in calls if a[0].topic == topic])
-    assert ch.clientid == c.cid and msg.payload == b"ack me" and msg.qos == qos
-    c.close()
+    assert ch.clientid == c.client_id and msg.payload == b"ack me" and msg.qos == qos
+    c.disconnect()
 
 
 def test_message_dropped_without_subscribers(broker, hook):
     calls = hook("message.dropped")
-    c = Client(broker)
+    c = client(broker)
     topic = uid("nobody")
     c.publish(topic, b"lost", 1)
-    c.close()
+    c.disconnect()
     (msg, reason), = wait_until(lambda: [a for a in calls if a[0].topic == topic])
     assert reason == "no_subscribers" and msg.payload == b"lost"
 

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-import shutil
-import subprocess
-import tempfile
 
 import pytest
 
 from emqpy import features
 from support.node import Node
-from support.servers import PostgresServer, RedisServer, free_port, wait_port
+from support.servers import MosquittoServer, PostgresServer, RedisServer
 
 TARGET = os.environ.get("EMQPY_TEST_TARGET", "emqpy")
 PROBE_MODULE = "support.probe_api"
@@ -47,26 +44,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-class _Mosquitto:
-    """A local Mosquitto on a free port, with the attributes of a Node that tests read."""
-    host, broker, http_port, is_emqpy = "127.0.0.1", None, None, False
-
-    def __init__(self):
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="mosq-")
-        conf = os.path.join(self.dir, "m.conf")
-        with open(conf, "w") as f:
-            f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        self.proc = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        wait_port(self.port, self.proc, seconds=5)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(5)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _probe_routes():
     """Mount the test-only probe router (support/probe_api.py) the way a feature's router is
@@ -81,7 +58,7 @@ def _probe_routes():
 def broker(request):
     """A broker with the default config shared by a module's tests: a Node, or Mosquitto."""
     if TARGET == "mosquitto":
-        m = _Mosquitto()
+        m = MosquittoServer()
         yield m
         m.stop()
         return

@@ -1,6 +1,7 @@
-"""Servers the broker talks to in tests: real Redis and PostgreSQL started in temp dirs on free
-ports (Debian packages redis-server and postgresql; tests skip when the binaries are absent), and
-`HttpServer`, a stand-in HTTP backend (authn/authz HTTP, JWKS, Pushgateway) served from a thread."""
+"""Servers the broker talks to in tests: real Redis, PostgreSQL and Mosquitto started in temp dirs
+on free ports (Debian packages redis-server, postgresql and mosquitto; tests skip when the
+binaries are absent), and `HttpServer`, a stand-in HTTP backend (authn/authz HTTP, JWKS,
+Pushgateway) served from a thread."""
 from __future__ import annotations
 
 import glob
@@ -37,6 +38,34 @@ def wait_port(port: int, proc=None, seconds: float = 30) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {port}")
+
+
+class MosquittoServer:
+    """A local Mosquitto on a free port (anonymous, no persistence); ``stop``/``start`` again
+    keep the port, for outage tests. It has the attributes of a Node that tests read."""
+    host, broker, http_port, is_emqpy = "127.0.0.1", None, None, False
+
+    def __init__(self):
+        if shutil.which("mosquitto") is None:
+            pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="mosq-")
+        self.conf = os.path.join(self.dir, "m.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc, seconds=5)
+
+    def stop(self, *, remove: bool = True):
+        self.proc.terminate()
+        self.proc.wait(5)
+        if remove:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class RedisServer:

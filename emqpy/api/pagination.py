@@ -1,6 +1,6 @@
 """The one pagination helper of every list endpoint (EMQX's ``page``/``limit`` + ``meta``).
 
-    from emqpy.api.pagination import Page, paginate, page_response
+    from emqpy.api.pagination import Page, paginate, page_response, scan_page
 
     @router.get("/banned")
     async def list_banned(request: Request, page: Page):
@@ -61,59 +61,61 @@ def _page_params(
 Page = Annotated[PageParams, Depends(_page_params)]
 
 
-class _Counted:
-    """An iterator that counts what it yields (to count matches while paging a scan)."""
-    __slots__ = ("it", "n")
-
-    def __init__(self, items: Iterable):
-        self.it, self.n = iter(items), 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        v = next(self.it)
-        self.n += 1
-        return v
-
-
 def paginate(rows: Iterable, params: PageParams, total: int | None = None, *,
              count: bool = True) -> dict:
-    """The page ``params`` asks for out of ``rows`` (every row, in listing order).
-
-    A sequence is sliced. An iterator with ``total`` known (an index answered it) is read up to
-    the end of the page only; without it, it is read to the end to count the rows, or, with
-    ``count=False`` (EMQX's fuzzy searches, whose meta has no ``count``), one row past the page
-    to answer ``hasnext``. Rows are returned as they are: ``page_response`` formats them."""
+    """The page ``params`` asks for out of ``rows`` (every row, in listing order): a sequence,
+    or an iterator whose ``total`` is known (an index answered it), read up to the end of the
+    page only. ``count=False`` leaves ``count`` out of the meta (EMQX's fuzzy searches). Rows
+    are returned as they are: ``page_response`` formats them. A filter whose matches are not
+    known without looking at every row is ``scan_page``'s."""
     start = params.offset
     # islice takes indices up to sys.maxsize; no iterable has more rows than that, so a
     # larger page is simply past the end.
     stop = min(start + params.limit, sys.maxsize)
-    meta: dict[str, Any] = {"page": params.page, "limit": params.limit}
-    if total is None and isinstance(rows, Sequence):
+    if total is None:
+        if not isinstance(rows, Sequence):
+            raise TypeError("paginate: rows without a total must be a sequence (or scan_page)")
         total = len(rows)
-    if total is not None:
-        if start >= total:
-            data = []
-        elif isinstance(rows, Sequence):
-            data = list(rows[start:stop])
-        else:
-            data = list(islice(rows, start, stop))
-        hasnext = start + len(data) < total
-    elif count:
-        it = _Counted(rows)
-        data = list(islice(it, min(start, sys.maxsize), stop))
-        for _ in it:
-            pass
-        total = it.n
-        hasnext = start + len(data) < total
+    if start >= total:
+        data = []
+    elif isinstance(rows, Sequence):
+        data = list(rows[start:stop])
     else:
-        it = iter(rows)
-        data = list(islice(it, min(start, sys.maxsize), stop))
-        hasnext = next(it, None) is not None
+        data = list(islice(rows, start, stop))
+    meta: dict[str, Any] = {"page": params.page, "limit": params.limit}
     if count:
         meta["count"] = total
-    meta["hasnext"] = hasnext
+    meta["hasnext"] = start + len(data) < total
+    return {"data": data, "meta": meta}
+
+
+async def scan_page(rows: Iterable, params: PageParams, *, count: bool = True) -> dict:
+    """The page of a filtered scan (``rows`` yields the matches), as ``paginate`` shapes it.
+    With ``count`` every row is read to count the matches; without it (EMQX's fuzzy
+    searches, whose meta has no ``count``) reading stops one row past the page. The scan
+    turns the event loop every ``SLICE_SECONDS``, so that filtering 100,000 clients does not
+    hold MQTT traffic up: build ``rows`` over a snapshot (``list(d.values())``, a fast copy),
+    never over a live dict, which may change meanwhile."""
+    start = params.offset
+    stop = min(start + params.limit, sys.maxsize)
+    data: list = []
+    n = 0
+    clock = time.perf_counter
+    deadline = clock() + SLICE_SECONDS
+    for row in rows:
+        if n >= stop and not count:
+            n += 1  # one past the page: there is a next page
+            break
+        if n >= start and n < stop:
+            data.append(row)
+        n += 1
+        if not n % CHECK_ROWS and clock() >= deadline:
+            await asyncio.sleep(0)
+            deadline = clock() + SLICE_SECONDS
+    meta: dict[str, Any] = {"page": params.page, "limit": params.limit}
+    if count:
+        meta["count"] = n
+    meta["hasnext"] = start + len(data) < n
     return {"data": data, "meta": meta}
 
 

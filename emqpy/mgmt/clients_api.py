@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 
 from emqpy.api.auth import authenticated
 from emqpy.api.errors import ApiError, error_responses
-from emqpy.api.pagination import MAX_LIMIT, Page, page_response, paginate
+from emqpy.api.pagination import MAX_LIMIT, Page, page_response, paginate, scan_page
 from emqpy.mgmt import service
 from emqpy.mqtt.packets import SubOpts
 from emqpy.timefmt import parse_rfc3339, rfc3339
@@ -278,9 +278,9 @@ async def list_clients(
                            f"ip_address: not an IP address: {ip_address!r}") from None
     sessions = broker.sessions
     if clientid:  # the index: direct lookups
-        source: Iterable = (sessions[c] for c in dict.fromkeys(clientid) if c in sessions)
+        source: Iterable = [sessions[c] for c in dict.fromkeys(clientid) if c in sessions]
     else:
-        source = sessions.values()
+        source = list(sessions.values())  # a snapshot: the scan lets the loop run
     # Session checks run first; the (last) channel is looked up only for rows that pass them.
     s_checks: list = []
     c_checks: list = []
@@ -337,7 +337,7 @@ async def list_clients(
     if not s_checks and not c_checks and not clientid:
         result = paginate(sessions.values(), page, len(sessions))
     else:
-        result = paginate(rows(source), page, count=not fuzzy)
+        result = await scan_page(rows(source), page, count=not fuzzy)
 
     # The page holds sessions only (no per-row tuple that would live through the request and
     # be promoted to the oldest GC generation: full collections here take ~75 ms).

@@ -8,13 +8,13 @@ group on it (shown as ``$share/<group>/<filter>``), all on this node.
 """
 from __future__ import annotations
 
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Iterable, Iterator, Optional
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from emqpy.api.auth import authenticated
 from emqpy.api.errors import ApiError, error_responses
-from emqpy.api.pagination import Page, page_response, paginate
+from emqpy.api.pagination import Page, page_response, paginate, scan_page
 from emqpy.mgmt.clients_api import (
     SUBSCRIPTION_SCHEMA, NodeQuery, broker_of, check_node, ok, page_responses, reply, sub_info,
 )
@@ -71,20 +71,21 @@ async def list_subscriptions(
     # Candidates in listing order, from the narrowest index available.
     if clientid is not None:
         sess = sessions.get(clientid)
-        cands: Iterator = iter(()) if sess is None else iter(sess.subscriptions.values())
+        cands: Iterable = [] if sess is None else list(sess.subscriptions.values())
     elif topic is not None:
         route = broker.router.routes.get(t_real)
-        cands = iter(()) if route is None else _route_subs(route, t_group, plain_only=True)
+        cands = [] if route is None else list(_route_subs(route, t_group, plain_only=True))
     elif match_topic is not None:
         routes = broker.router.routes
         if "+" in match_topic or "#" in match_topic:
-            cands = (s for flt, r in routes.items() if matches(match_topic, flt)
-                     for s in _route_subs(r, None))
+            # over snapshots: the scan lets the loop run, which may change any of these
+            cands = (s for flt, r in list(routes.items()) if matches(match_topic, flt)
+                     for s in list(_route_subs(r, None)))
         else:  # a plain name only covers that very filter: one route lookup
             r = routes.get(match_topic)
-            cands = iter(()) if r is None else _route_subs(r, None)
+            cands = [] if r is None else list(_route_subs(r, None))
     else:
-        cands = (s for sess in sessions.values() for s in sess.subscriptions.values())
+        cands = (s for sess in list(sessions.values()) for s in list(sess.subscriptions.values()))
 
     checks = []
     if clientid is not None and topic is not None:
@@ -101,12 +102,11 @@ async def list_subscriptions(
 
     unfiltered = not checks and clientid is None and topic is None and match_topic is None
     if unfiltered:
-        total = sum(len(s.subscriptions) for s in sessions.values())
-        result = paginate(cands, page, total)
+        result = paginate(cands, page, broker.subscription_total)
     else:
         rows = (s for s in cands if all(c(s) for c in checks)) if checks else cands
         # match_topic is EMQX's fuzzy filter: its meta carries no count.
-        result = paginate(rows, page, count=match_topic is None)
+        result = await scan_page(rows, page, count=match_topic is None)
     return await page_response(result, lambda s: sub_info(broker, s.session.clientid, s))
 
 

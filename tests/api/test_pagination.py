@@ -35,8 +35,6 @@ def test_scan_page_turns_the_loop_while_it_scans(monkeypatch):
     ticks = 0
 
     async def main():
-        nonlocal ticks
-
         def tick():
             nonlocal ticks
             ticks += 1

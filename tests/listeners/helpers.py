@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import queue
 import socket
 import ssl
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from support.mqttclient import MqttClient
 from support.waiting import WAIT
 
 
@@ -94,59 +92,14 @@ def ssl_opts(pki: Pki, **extra) -> dict:
             "cacertfile": str(pki.ca), **extra}
 
 
-class Client:
-    """A paho client with blocking helpers: connect() waits for CONNACK, messages in a queue."""
-
-    def __init__(self, port, *, transport="tcp", ca=None, cert=None, key=None,
-                 client_id="", version=mqtt.MQTTv311, ws_path="/mqtt", username=None):
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                             transport=transport, protocol=version)
-        self.port = port
-        if transport == "websockets":
-            self.c.ws_set_options(path=ws_path)
-        if ca is not None:
-            self.c.tls_set(ca_certs=str(ca), certfile=cert and str(cert),
-                           keyfile=key and str(key))
-        if username is not None:
-            self.c.username_pw_set(username)
-        self.messages: queue.Queue = queue.Queue()
-        self.connack: queue.Queue = queue.Queue()
-        self.subacks: queue.Queue = queue.Queue()
-        self.disconnected = threading.Event()
-        self.c.on_connect = lambda c, u, f, rc, p=None: self.connack.put(rc)
-        self.c.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload))
-        self.c.on_subscribe = lambda c, u, mid, rcs, p=None: self.subacks.put(rcs)
-        self.c.on_disconnect = lambda *a: self.disconnected.set()
-
-    def connect(self):
-        self.c.connect("127.0.0.1", self.port, keepalive=30)
-        self.c.loop_start()
-        rc = self.connack.get(timeout=WAIT)
-        return rc
-
-    def subscribe(self, topic, qos=1):
-        self.c.subscribe(topic, qos)
-        return self.subacks.get(timeout=WAIT)
-
-    def publish(self, topic, payload, qos=1):
-        self.c.publish(topic, payload, qos).wait_for_publish(WAIT)
-
-    def get(self):
-        return self.messages.get(timeout=WAIT)
-
-    def close(self):
-        try:
-            self.c.disconnect()
-        finally:
-            self.c.loop_stop()
-
-
 @pytest.fixture
 def clients():
+    """clients(port, client_id=..., transport=..., ca=..., ...) -> an MQTT 3.1.1 MqttClient
+    on 127.0.0.1 (support/mqttclient.py), closed after the test."""
     made = []
 
-    def factory(*a, **kw):
-        c = Client(*a, **kw)
+    def factory(port, **kw):
+        c = MqttClient("127.0.0.1", port, version=kw.pop("version", 4), **kw)
         made.append(c)
         return c
 

@@ -37,14 +37,22 @@ def rc_value(rc) -> int:
 
 class MqttClient:
     def __init__(self, host: str, port: int, client_id: str | None = None, *, version: int = 5,
-                 clean: bool = True, manual_ack: bool = False):
+                 clean: bool = True, manual_ack: bool = False, transport: str = "tcp",
+                 ws_path: str = "/mqtt", ca=None, cert=None, key=None):
+        """``transport="websockets"`` (at ``ws_path``) for the WebSocket listeners; ``ca``
+        (and ``cert``/``key`` for a client certificate) for TLS."""
         self.host, self.port, self.version = host, port, version
         self.client_id = uid("c") if client_id is None else client_id
         kw = {} if version == 5 else {"clean_session": clean}
         self.clean = clean
         self.c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.client_id,
                              protocol=VERSIONS[version], reconnect_on_failure=False,
-                             manual_ack=manual_ack, **kw)
+                             manual_ack=manual_ack, transport=transport, **kw)
+        if transport == "websockets":
+            self.c.ws_set_options(path=ws_path)
+        if ca is not None:
+            self.c.tls_set(ca_certs=str(ca), certfile=cert and str(cert),
+                           keyfile=key and str(key))
         self.messages: queue.Queue = queue.Queue()
         self.connack = threading.Event()
         self.connack_rc: int | None = None

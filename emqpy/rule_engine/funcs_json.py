@@ -14,6 +14,7 @@ What jiffy does that a stock encoder does not:
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 import orjson
@@ -104,15 +105,18 @@ def encode(v) -> str:
     return "".join(out)
 
 
+_LONG_INTEGER = re.compile(rb"(?<![.\deE+-])-?\d{19,}")
+
+
 def decode(text: str):
     """JSON text (a binary) to a value; ValueError when it is not JSON."""
     data = to_bytes(text)
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as e:
-        if "out of range" not in str(e).lower():
+    if not _LONG_INTEGER.search(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as e:
             raise ValueError(f"invalid JSON: {e}") from None
-    # numbers beyond 64 bits, which jiffy reads as big integers
+    # integers beyond 64 bits, which jiffy reads exactly (orjson would make floats of them)
     try:
         return json.loads(data, parse_constant=_no_constant)
     except ValueError as e:

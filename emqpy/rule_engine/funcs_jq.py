@@ -13,6 +13,7 @@ Run as a script, this module is that worker: it reads requests (4-byte length, J
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import select
@@ -102,7 +103,22 @@ class _Worker:
         return None
 
 
+    def close(self) -> None:
+        """Let the worker exit (it stops at the end of its input), or kill it."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        try:
+            proc.stdin.close()
+            proc.wait(timeout=1)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
 _WORKER = _Worker()
+atexit.register(_WORKER.close)
 
 
 def run_jq(program: str, data: bytes, timeout_ms: int) -> list[str] | str | None:

@@ -69,10 +69,10 @@ def payload(columns, *path):
     p = columns.get("payload") if type(columns) is dict else None
     if not path:
         return p
-    if type(path[0]) is not str:
-        raise bad_arg("payload", path, "the path must be a string")
     if type(p) is not dict:
         return None
+    if type(path[0]) is not str:
+        raise bad_arg("payload", path, "the path must be a string")
     return nested_get(path[0].split("."), p)
 
 

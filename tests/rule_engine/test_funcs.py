@@ -1,4 +1,6 @@
 """The rule SQL function table: lookup, names, arity and error reporting."""
+import re
+
 import pytest
 
 from emqpy.rule_engine.funcs import SQLFunctionError, lookup, names
@@ -99,3 +101,24 @@ def test_sprintf_takes_any_number_of_arguments():
     assert not needs_columns
     assert sprintf("~p-~p-~p", 1, 2, 3) == "1-2-3"
     assert sprintf("plain") == "plain"
+
+
+def _call_with_arity(name, n):
+    fn, needs_columns = lookup(name)
+    args = [None] * n
+    return fn({}, *args) if needs_columns else fn(*args)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EMQX_EXPORTS if n != "sprintf"))
+def test_each_emqx_arity_is_accepted_and_one_more_is_not(name):
+    arities = EMQX_EXPORTS[name]
+    for n in arities:
+        try:
+            _call_with_arity(name, n)
+        except SQLFunctionError:
+            pass                    # undefined is a bad argument for most functions
+    with pytest.raises(TypeError, match=rf"^{re.escape(name)}\(\)"):
+        _call_with_arity(name, max(arities) + 1)
+    if min(arities) > 0:
+        with pytest.raises(TypeError, match=rf"^{re.escape(name)}\(\)"):
+            _call_with_arity(name, min(arities) - 1)

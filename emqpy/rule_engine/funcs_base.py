@@ -20,6 +20,12 @@ class SQLFunctionError(Exception):
         call = f"{function}({', '.join(write_term(a) for a in args)})"
         super().__init__(f"{call}: {reason}")
 
+    def details(self) -> dict:
+        """The error as EMQX reports a function called with arguments it does not take (what
+        the rule test API and traces show), with this error's explanation added."""
+        return {"reason": "bad_sql_function_argument", "function_name": self.function,
+                "arguments": list(self.args_), "explanation": self.reason}
+
 
 def bad_arg(function: str, args, reason: str = "bad argument") -> SQLFunctionError:
     return SQLFunctionError(function, args, reason)

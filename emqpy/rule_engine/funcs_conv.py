@@ -17,15 +17,37 @@ _INT_RE = re.compile(r"[+-]?[0-9]+\Z")
 _FLOAT_RE = re.compile(r"[+-]?[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?\Z")
 
 
+def _strip_zeros(text: str) -> str:
+    text = text.rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def _round_half_away(x: float) -> int:
+    r = math.floor(x)
+    return r + 1 if x - r >= 0.5 else r
+
+
 def float_decimals(f: float, decimals: int, compact: bool) -> str:
     """``float_to_binary(F, [{decimals, N}])``, with ``compact`` dropping trailing zeros
-    (keeping one after the point)."""
-    text = "%.*f" % (decimals, f)
-    if compact and "." in text:
-        text = text.rstrip("0")
-        if text.endswith("."):
-            text += "0"
-    return text
+    (keeping one after the point). Erlang computes the fraction in floating point and rounds
+    halves away from zero (0.125 to 2 decimals is 0.13), and writes -0.0 as 0.0; numbers
+    beyond 2^53 or 19 decimals and more go through C's printf."""
+    af = abs(f)
+    if af > 9007199254740992.0 or decimals >= 19:
+        text = "%.*f" % (decimals, f)
+        return _strip_zeros(text) if compact else text
+    if decimals:
+        int_part = math.floor(af)
+        scale = 10 ** decimals
+        frac = _round_half_away((af - int_part) * float(scale))
+        if frac >= scale:
+            int_part, frac = int_part + 1, 0
+        text = f"{int_part}.{frac:0{decimals}d}"
+        if compact:
+            text = _strip_zeros(text)
+    else:
+        text = str(_round_half_away(af))
+    return "-" + text if f < 0 else text
 
 
 def to_str(v, function: str = "str") -> str:

@@ -122,3 +122,11 @@ def test_each_emqx_arity_is_accepted_and_one_more_is_not(name):
     if min(arities) > 0:
         with pytest.raises(TypeError, match=rf"^{re.escape(name)}\(\)"):
             _call_with_arity(name, min(arities) - 1)
+
+
+def test_error_details_have_emqx_fields():
+    upper, _ = lookup("upper")
+    with pytest.raises(SQLFunctionError) as e:
+        upper(None)
+    assert e.value.details() == {"reason": "bad_sql_function_argument", "function_name": "upper",
+                                 "arguments": [None], "explanation": "strings expected"}

@@ -26,6 +26,9 @@ def test_str_of_floats_keeps_ten_decimals_at_most():
     assert call("str", -0.5) == "-0.5"
     assert call("str", 1e20) == "100000000000000000000.0"
     assert call("str", 123456.789) == "123456.789"
+    assert call("str", -0.0) == "0.0"
+    assert call("str", 1e-11) == "0.0"
+    assert call("str", -1e-11) == "-0.0"
 
 
 def test_str_of_lists_and_undefined():
@@ -120,6 +123,14 @@ def test_float2str():
     assert call("float2str", 20.2, 15) == "20.199999999999999"
     assert call("float2str", 20.2, 16) == "20.1999999999999993"
     assert call("float2str", 2.0, 3) == "2.0"
+    # Erlang rounds the fraction computed in floating point, halves away from zero
+    assert call("float2str", 0.125, 2) == "0.13"
+    assert call("float2str", -0.125, 2) == "-0.13"
+    assert call("float2str", 2.5, 0) == "3"
+    assert call("float2str", 0.999, 2) == "1.0"
+    assert call("float2str", 1e20, 1) == "100000000000000000000.0"
+    # beyond 2^53 Erlang prints with printf and its compaction strips an integer's zeros
+    assert call("float2str", 1e20, 0) == "1"
     with pytest.raises(SQLFunctionError):
         call("float2str", 20, 1)
 

@@ -143,7 +143,10 @@ def jq(program, data, *timeout):
     if not is_int(ms) or ms < 0:
         raise bad_arg("jq", args, "the timeout must be a number of milliseconds")
     text = data if type(data) is str else funcs_json.json_encode(data)
-    result = run_jq(program, to_bytes(text), ms)
+    try:
+        result = run_jq(program, to_bytes(text), ms)
+    except (OSError, RuntimeError) as e:
+        raise bad_arg("jq", args, f"jq_exception: the jq worker could not run: {e}") from None
     if result is None:
         raise bad_arg("jq", args, f"jq_exception: timeout after {ms} ms")
     if type(result) is str:

@@ -232,3 +232,11 @@ def test_jq_errors():
         call("jq", ".a", 5)
     with pytest.raises(SQLFunctionError, match="jq_exception"):
         call("jq", ".", "{not json")
+
+
+def test_jq_worker_that_died_is_replaced():
+    from emqpy.rule_engine import funcs_jq
+    assert call("jq", ".", 1) == [1]
+    funcs_jq._WORKER.proc.kill()
+    funcs_jq._WORKER.proc.wait()
+    assert call("jq", ".+1", 1) == [2]

@@ -143,7 +143,8 @@ def zip_uncompress(data):
 
 def _atom(name: str) -> bytes:
     b = name.encode("utf-8")
-    return (struct.pack(">BB", 119, len(b)) if len(b) < 256 else struct.pack(">BH", 118, len(b))) + b
+    head = struct.pack(">BB", 119, len(b)) if len(b) < 256 else struct.pack(">BH", 118, len(b))
+    return head + b
 
 
 def _enc(v, out: bytearray) -> None:

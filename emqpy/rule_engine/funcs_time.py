@@ -57,7 +57,8 @@ def _gregorian_days(y: int, m: int, d: int) -> int:
     """calendar:date_to_gregorian_days (day 0 is 0000-01-01); ValueError for a bad date."""
     if y < 0 or not 1 <= m <= 12 or not 1 <= d <= _last_day(y, m):
         raise ValueError(f"not a valid date: {y}-{m}-{d}")
-    days_before = 0 if y <= 0 else (y - 1) // 4 - (y - 1) // 100 + (y - 1) // 400 + (y - 1) * 365 + 366
+    x = y - 1
+    days_before = 0 if y <= 0 else x // 4 - x // 100 + x // 400 + x * 365 + 366
     return days_before + _CUM_DAYS[m - 1] + (1 if m > 2 and _is_leap(y) else 0) + d - 1
 
 

@@ -82,7 +82,8 @@ def test_split_notrim_all():
     assert call("split", "/a/b//c/", "/", "notrim") == ["", "a", "b", "", "c", ""]
     assert call("split", ",a,b,c\n", ",", "notrim") == ["", "a", "b", "c\n"]
     assert call("split", "a, b,c\r\n", ",", "notrim") == ["a", " b", "c\r\n"]
-    assert call("split", "哈哈, 你好, 是的\r\n", ",", "notrim") == ["哈哈", " 你好", " 是的\r\n"]
+    assert call("split", "哈哈, 你好, 是的\r\n", ",", "notrim") == \
+        ["哈哈", " 你好", " 是的\r\n"]
 
 
 def test_split_leading():
@@ -92,7 +93,8 @@ def test_split_leading():
     assert call("split", "a/b//c/", "/", "leading") == ["a", "b//c/"]
     assert call("split", "a,b,c\n", ",", "leading") == ["a", "b,c\n"]
     assert call("split", "a b,c\r\n", ",", "leading") == ["a b", "c\r\n"]
-    assert call("split", "哈哈, 你好, 是的\r\n", ",", "leading") == ["哈哈", " 你好, 是的\r\n"]
+    assert call("split", "哈哈, 你好, 是的\r\n", ",", "leading") == \
+        ["哈哈", " 你好, 是的\r\n"]
 
 
 def test_split_leading_notrim():
@@ -113,7 +115,8 @@ def test_split_trailing():
     assert call("split", "a/b//c/", "/", "trailing") == ["a/b//c"]
     assert call("split", "a,b,c\n", ",", "trailing") == ["a,b", "c\n"]
     assert call("split", "a b,c\r\n", ",", "trailing") == ["a b", "c\r\n"]
-    assert call("split", "哈哈, 你好, 是的\r\n", ",", "trailing") == ["哈哈, 你好", " 是的\r\n"]
+    assert call("split", "哈哈, 你好, 是的\r\n", ",", "trailing") == \
+        ["哈哈, 你好", " 是的\r\n"]
 
 
 def test_split_trailing_notrim():
@@ -152,7 +155,8 @@ def test_tokens():
     assert call("tokens", "a,b,c\r\n", ",", "nocrlf") == ["a", "b", "c"]
     assert call("tokens", "a,b\r\n,c\n", ",", "nocrlf") == ["a", "b", "c"]
     assert call("tokens", "\r\n", ",", "nocrlf") == []
-    assert call("tokens", "哈哈, 你好, 是的\r\n", ", ", "nocrlf") == ["哈哈", "你好", "是的"]
+    assert call("tokens", "哈哈, 你好, 是的\r\n", ", ", "nocrlf") == \
+        ["哈哈", "你好", "是的"]
 
 
 def test_tokens_separators_are_bytes():
@@ -196,6 +200,8 @@ def test_sprintf_controls():
     assert call("sprintf", "~i~p", "ignored", 1) == "1"
     assert call("sprintf", "~*s|", 4, "a") == "   a|"
     assert call("sprintf", "~3w", 12345) == "***"
+    assert call("sprintf", "~.16x ~.16X ~.8+ ~W ~P", 255, "0x", 255, "#", 8, [1, 2], 5,
+                "ab", 3) == '0xff #FF 8#10 [1,2] <<"ab">>'
 
 
 def test_sprintf_errors():
@@ -321,6 +327,19 @@ def test_regex_works_on_bytes_as_erlang_re_without_unicode():
     assert call("regex_match", "abab", r"(?<x>ab)\k<x>") is True
     with pytest.raises(SQLFunctionError, match="invalid regular expression"):
         call("regex_match", "a", "(")
+
+
+def test_regex_pcre_syntax_python_spells_differently():
+    assert call("regex_match", "a\tb", r"a\hb") is True
+    assert call("regex_match", "a b", r"a[\h]b") is True
+    assert call("regex_match", "aXb", r"a\Hb") is True
+    assert call("regex_match", "a\r\nb", r"a\Rb") is True
+    assert call("regex_match", "a\x01", r"a\cA") is True
+    assert call("regex_match", "a\x1b", r"a\e") is True
+    assert call("regex_match", "abab", r"(ab)\g{1}") is True
+    assert call("regex_match", "abab", r"(ab)\g1") is True
+    assert call("regex_match", "a]", r"[]a]+$") is True
+    assert call("regex_match", "x", r"[^]a]") is True
 
 
 def test_regex_replace():

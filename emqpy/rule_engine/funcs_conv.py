@@ -30,11 +30,14 @@ def _round_half_away(x: float) -> int:
 def float_decimals(f: float, decimals: int, compact: bool) -> str:
     """``float_to_binary(F, [{decimals, N}])``, with ``compact`` dropping trailing zeros
     (keeping one after the point). Erlang computes the fraction in floating point and rounds
-    halves away from zero (0.125 to 2 decimals is 0.13), and writes -0.0 as 0.0; numbers
-    beyond 2^53 or 19 decimals and more go through C's printf."""
+    halves away from zero (0.125 to 2 decimals is 0.13); numbers beyond 2^53 or 19 decimals
+    and more go through C's printf, into a buffer of 256 bytes: a longer text is an error
+    (ValueError), as Erlang's badarg."""
     af = abs(f)
     if af > 9007199254740992.0 or decimals >= 19:
         text = "%.*f" % (decimals, f)
+        if len(text) >= 256:
+            raise ValueError("the number does not fit in 255 characters")
         return _strip_zeros(text) if compact else text
     if decimals:
         int_part = math.floor(af)
@@ -47,7 +50,7 @@ def float_decimals(f: float, decimals: int, compact: bool) -> str:
             text = _strip_zeros(text)
     else:
         text = str(_round_half_away(af))
-    return "-" + text if f < 0 else text
+    return "-" + text if math.copysign(1.0, f) < 0 else text
 
 
 def to_str(v, function: str = "str") -> str:
@@ -60,9 +63,10 @@ def to_str(v, function: str = "str") -> str:
     if t is int:
         return str(v)
     if t is float:
-        if not math.isfinite(v):
-            raise bad_arg(function, (v,))
-        return float_decimals(v, 10, True)
+        try:
+            return float_decimals(v, 10, True)
+        except ValueError as e:
+            raise bad_arg(function, (v,), f"badarg: {e}") from None
     if t is bool:
         return "true" if v else "false"
     if v is None:
@@ -172,14 +176,20 @@ def float_(data, decimals=None):
         return f
     if not is_int(decimals) or decimals <= 0 or decimals > 253:
         raise bad_arg("float", (data, decimals), "decimals must be an integer from 1 to 253")
-    return float(float_decimals(f, decimals, False))
+    try:
+        return float(float_decimals(f, decimals, False))
+    except ValueError as e:
+        raise bad_arg("float", (data, decimals), f"badarg: {e}") from None
 
 
 def float2str(f, precision):
     if type(f) is not float or not is_int(precision) or not 0 <= precision <= 253:
         raise bad_arg("float2str", (f, precision),
                       "expects a float and a number of decimals from 0 to 253")
-    return float_decimals(f, precision, True)
+    try:
+        return float_decimals(f, precision, True)
+    except ValueError as e:
+        raise bad_arg("float2str", (f, precision), f"badarg: {e}") from None
 
 
 def to_map(data, function: str = "map") -> dict:

@@ -9,7 +9,7 @@ string with characters beyond Latin-1 fails there, and fails here. ``~p`` prints
 """
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 from emqpy.rule_engine.funcs_base import bad_arg, from_bytes, is_int, to_bytes, write_term
 
@@ -52,11 +52,15 @@ def _float_digits(f: float) -> tuple[str, int]:
     return mant.replace(".", ""), int(exp) + 1
 
 
+_WIDE = Context(prec=1000)
+
+
 def _round_digits(digits: str, keep: int) -> tuple[str, bool]:
     """Round a digit string half up to `keep` digits; (digits, carried into a new digit)."""
     if keep < 0:
         return "", False
-    d = Decimal("0." + digits).quantize(Decimal(1).scaleb(-keep), rounding=ROUND_HALF_UP)
+    d = Decimal("0." + digits).quantize(Decimal(1).scaleb(-keep), rounding=ROUND_HALF_UP,
+                                        context=_WIDE)
     if d >= 1:
         return "1" + "0" * keep, True
     text = format(d, "f")[2:]

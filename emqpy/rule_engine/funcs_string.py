@@ -41,11 +41,24 @@ def upper(s):
     return s.upper()
 
 
+def _latin1_binary(function: str, args, text: str) -> str:
+    """iolist_to_binary/1 of a list of character codes, as EMQX builds some results: each
+    code becomes one byte, and a code beyond 255 is an error."""
+    try:
+        return from_bytes(text.encode("latin-1"))
+    except UnicodeEncodeError:
+        raise bad_arg(function, args, "badarg: a character beyond Latin-1 cannot be put "
+                                      "back into a binary here") from None
+
+
 def reverse(s):
+    """The grapheme clusters in reverse order. EMQX turns the reversed character codes back
+    into bytes one code per byte, so text beyond ASCII comes out as Latin-1 bytes, or fails
+    beyond Latin-1; this does the same."""
     _need_str("reverse", (s,), s)
-    if s.isascii() and "\r\n" not in s:
-        return s[::-1]
-    return "".join(reversed(graphemes(s)))
+    if s.isascii():
+        return s[::-1] if "\r\n" not in s else "".join(reversed(graphemes(s)))
+    return _latin1_binary("reverse", (s,), "".join(reversed(graphemes(s))))
 
 
 def strlen(s):
@@ -210,8 +223,9 @@ def find(s, p, *where):
 
 
 def tokens(s, separators, *nocrlf):
-    """Erlang's string:lexemes on the bytes of `s`: any byte of `separators` separates, and a
-    "\\r\\n" pair is one cluster that only the ``nocrlf`` variant treats as a separator."""
+    """Erlang's string:lexemes on the bytes of `s`: any byte of `separators` separates; a
+    "\\r\\n" pair is one cluster that a "\\r" separator does not split (the ``nocrlf``
+    variant separates at it)."""
     args = (s, separators, *nocrlf)
     if len(nocrlf) > 1:
         raise TypeError(f"tokens() takes 2 or 3 arguments but {len(args)} were given")
@@ -222,9 +236,14 @@ def tokens(s, separators, *nocrlf):
     seps = set(to_bytes(separators).decode("latin-1"))
     if nocrlf:
         seps.update(("\r", "\n", "\r\n"))
+    first_chars = {sep[0] for sep in seps}
     out, cur, i, n = [], [], 0, len(data)
     while i < n:
-        c = "\r\n" if data.startswith("\r\n", i) else data[i]
+        c = data[i]
+        # Erlang looks at the cluster only where a separator could start: "\r" + "\n" is
+        # one cluster there, while a "\n" separator still splits after a lone "\r"
+        if c in first_chars and c == "\r" and data.startswith("\r\n", i):
+            c = "\r\n"
         i += len(c)
         if c in seps:
             if cur:
@@ -249,6 +268,9 @@ def pad(s, length, *opts):
         raise bad_arg("pad", args, "a string, an integer length and a string to pad with "
                                    "expected")
     missing = max(0, length - strlen(s))
+    if missing and not char.isascii():
+        # the pad characters are written one byte per character code, as EMQX does
+        char = _latin1_binary("pad", args, char)
     if where == "trailing":
         return s + char * missing
     if where == "leading":
@@ -340,7 +362,10 @@ def map_to_redis_hset_args(data):
             elif t is int:
                 value = str(v)
             elif t is float:
-                value = float_decimals(v, 6, True)
+                try:
+                    value = float_decimals(v, 6, True)
+                except ValueError:          # too long to print: EMQX drops the field too
+                    continue
             else:
                 continue
             fields[:0] = [k, value]          # EMQX folds the map, prepending each pair

@@ -16,8 +16,14 @@ def test_lower_upper():
 def test_reverse():
     assert call("reverse", "abcd") == "dcba"
     assert call("reverse", "1234") == "4321"
-    assert call("reverse", "ae\u0301b") == "be\u0301a"        # clusters stay whole
-    assert call("reverse", "a\r\nb") == "b\r\na"
+    assert call("reverse", "a\r\nb") == "b\r\na"               # clusters stay whole
+
+
+def test_reverse_beyond_ascii_gives_latin1_bytes_as_emqx():
+    # EMQX rebuilds the reversed character codes with iolist_to_binary: one byte per code
+    assert call("reverse", "éa") == "a\udce9"
+    with pytest.raises(SQLFunctionError):
+        call("reverse", "你好")
 
 
 def test_strlen():
@@ -163,6 +169,8 @@ def test_tokens_separators_are_bytes():
     # "\r\n" is one cluster, so a separator list of "\r" and "\n" does not split it
     assert call("tokens", "a\r\nb", "\r\n") == ["a\r\nb"]
     assert call("tokens", "a\nb", "\r\n") == ["a", "b"]
+    # ... while a "\n" separator splits after the "\r"
+    assert call("tokens", "a\r\nb", "\n") == ["a\r", "b"]
 
 
 def test_concat():
@@ -236,6 +244,10 @@ def test_pad_char():
     assert call("pad", "abc", 5, "leading", "e") == "eeabc"
     assert call("pad", "abc", 5, "leading", "ex") == "exexabc"
     assert call("pad", "abc", 6, "both", "-") == "-abc--"
+    assert call("pad", "abc", 4, "trailing", "é") == "abc\udce9"     # one byte per code
+    assert call("pad", "abc", 3, "trailing", "你") == "abc"
+    with pytest.raises(SQLFunctionError):
+        call("pad", "abc", 4, "trailing", "你")
 
 
 def test_replace():

@@ -2,11 +2,14 @@
 `regex` module.
 
 EMQX calls `re` without the ``unicode`` option, so patterns and subjects are bytes: ``.``
-matches one byte and ``\\w`` only ASCII word characters. Both are run on the UTF-8 bytes here
-too. PCRE syntax that Python's engines spell differently is rewritten first (``\\z``, ``\\Z``,
-``\\Q...\\E``, ``\\h``, ``\\v``, ``\\R``, ``\\e``, ``\\cX``, ``\\k<name>``, ``\\g{N}``), and
-the replacement string follows `re:replace`: ``&`` is the whole match, ``\\N``, ``\\gN`` and
-``\\g{N}`` a group, a backslash before any other character makes it literal.
+matches one byte, and classes read bytes by Erlang's Latin-1 character tables (``\\w`` matches
+the byte 0xC3 of an "é" but not its 0xA9, ``\\s`` is only tab, LF, VT, FF, CR and space). The
+same is done here by running the regex on the bytes read as Latin-1 text. PCRE syntax that the
+`regex` module spells differently is rewritten first (``\\z``, ``\\Z``, ``\\Q...\\E``,
+``\\h``, ``\\v``, ``\\R``, ``\\e``, ``\\cX``, ``\\x{HH}``, ``\\o{...}``,
+``\\k<name>``, ``\\g{N}``). The replacement follows `re:replace`: ``&`` is the whole match,
+``\\N``, ``\\gN`` and ``\\g{N}`` a group, a backslash before any other character makes it
+literal. `regex_extract` drops unset groups at the end, as PCRE reports them.
 """
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ import regex
 
 from emqpy.rule_engine.funcs_base import bad_arg, from_bytes, to_bytes
 
-_CLASS_ESCAPES = {b"h": rb" \t\xa0", b"v": rb"\n\x0b\f\r\x85"}
+# class contents (escaped, so that an (?x) pattern keeps them) of PCRE's byte-mode classes
+_CLASS_ESCAPES = {b"h": rb"\x20\t\xa0", b"v": rb"\n\x0b\f\r\x85", b"s": rb"\t\n\x0b\f\r\x20"}
+_HEX_BRACE = _stdre.compile(rb"x\{([0-9A-Fa-f]+)\}|o\{([0-7]+)\}")
 _NAMED = _stdre.compile(rb"k(?:<([A-Za-z_]\w*)>|'([A-Za-z_]\w*)'|\{([A-Za-z_]\w*)\})")
 _GROUP_REF = _stdre.compile(rb"g(?:\{(\d+)\}|(\d+))")
 
@@ -48,7 +53,14 @@ def _translate(pat: bytes) -> bytes:
             elif e in _CLASS_ESCAPES:
                 chars = _CLASS_ESCAPES[e]
                 out += chars if in_class else b"[" + chars + b"]"
-            elif e in (b"H", b"V") and not in_class:
+            elif (e == b"x" or e == b"o") and (m := _HEX_BRACE.match(pat, i + 1)):
+                code = int(m.group(1), 16) if m.group(1) else int(m.group(2), 8)
+                if code > 0xFF:
+                    raise ValueError("character code point value in \\x{} or \\o{} is too large")
+                out += b"\\x%02x" % code
+                i = m.end()
+                continue
+            elif e in (b"H", b"V", b"S") and not in_class:
                 out += b"[^" + _CLASS_ESCAPES[e.lower()] + b"]"
             elif e == b"R" and not in_class:
                 out += rb"(?:\r\n|[\n\x0b\f\r\x85])"
@@ -90,7 +102,16 @@ def _translate(pat: bytes) -> bytes:
 
 @functools.lru_cache(maxsize=512)
 def _compile(pattern: str):
-    return regex.compile(_translate(to_bytes(pattern)), regex.VERSION0)
+    return regex.compile(_translate(to_bytes(pattern)).decode("latin-1"), regex.VERSION0)
+
+
+def _latin1(s: str) -> str:
+    """A binary's bytes as Latin-1 text, one character per byte."""
+    return to_bytes(s).decode("latin-1")
+
+
+def _binary(text: str) -> str:
+    return from_bytes(text.encode("latin-1"))
 
 
 def _regex(function: str, args, pattern):
@@ -106,26 +127,26 @@ def regex_match(s, pattern):
     args = (s, pattern)
     if type(s) is not str:
         raise bad_arg("regex_match", args, "a string is expected")
-    return _regex("regex_match", args, pattern).search(to_bytes(s)) is not None
+    return _regex("regex_match", args, pattern).search(_latin1(s)) is not None
 
 
 @functools.lru_cache(maxsize=512)
 def _replacement(rep: str) -> tuple:
-    """`re:replace`'s replacement as a tuple of bytes literals and int group numbers."""
-    b = to_bytes(rep)
+    """`re:replace`'s replacement as a tuple of Latin-1 text literals and int group numbers."""
+    b = _latin1(rep)
     parts: list = []
-    lit = bytearray()
+    lit: list = []
     i, n = 0, len(b)
     while i < n:
         c = b[i]
-        if c == 0x26:                                    # &
-            parts += [bytes(lit), 0]
+        if c == "&":
+            parts += ["".join(lit), 0]
             lit.clear()
             i += 1
-        elif c == 0x5C and i + 1 < n:                    # backslash
+        elif c == "\\" and i + 1 < n:
             m = _REPL_GROUP.match(b, i + 1)
             if m:
-                parts += [bytes(lit), int(m.group(1) or m.group(2) or m.group(3))]
+                parts += ["".join(lit), int(m.group(1) or m.group(2) or m.group(3))]
                 lit.clear()
                 i = m.end()
             else:
@@ -134,11 +155,11 @@ def _replacement(rep: str) -> tuple:
         else:
             lit.append(c)
             i += 1
-    parts.append(bytes(lit))
-    return tuple(p for p in parts if p != b"")
+    parts.append("".join(lit))
+    return tuple(p for p in parts if p != "")
 
 
-_REPL_GROUP = _stdre.compile(rb"([1-9][0-9]*)|g\{([0-9]+)\}|g([0-9]+)")
+_REPL_GROUP = _stdre.compile(r"([1-9][0-9]*)|g\{([0-9]+)\}|g([0-9]+)")
 
 
 def regex_replace(s, pattern, rep):
@@ -153,11 +174,11 @@ def regex_replace(s, pattern, rep):
         for p in parts:
             if type(p) is int:
                 if p <= rx.groups:
-                    out.append(m.group(p) or b"")
+                    out.append(m.group(p) or "")
             else:
                 out.append(p)
-        return b"".join(out)
-    return from_bytes(rx.sub(expand, to_bytes(s)))
+        return "".join(out)
+    return _binary(rx.sub(expand, _latin1(s)))
 
 
 def regex_extract(s, pattern):
@@ -165,10 +186,12 @@ def regex_extract(s, pattern):
     args = (s, pattern)
     if type(s) is not str:
         raise bad_arg("regex_extract", args, "a string is expected")
-    m = _regex("regex_extract", args, pattern).search(to_bytes(s))
+    m = _regex("regex_extract", args, pattern).search(_latin1(s))
     if m is None:
         return []
-    return [from_bytes(g or b"") for g in m.groups()]
+    groups = m.groups()
+    last = max((i for i, g in enumerate(groups) if g is not None), default=-1)
+    return [_binary(g or "") for g in groups[:last + 1]]
 
 
 FUNCTIONS = {"regex_match": regex_match, "regex_replace": regex_replace,

@@ -341,6 +341,21 @@ def test_regex_works_on_bytes_as_erlang_re_without_unicode():
         call("regex_match", "a", "(")
 
 
+def test_regex_classes_use_erlangs_latin1_tables_on_bytes():
+    # "é" is the bytes C3 A9: Latin-1 "Ã" is a word character, "©" is not
+    assert call("regex_replace", "héllo wörld", r"\w+", "") == "\udca9 \udcb6"
+    assert call("regex_match", "\u00a0", r"\s") is False        # NBSP is not \s for PCRE
+    assert call("regex_match", "a b", r"a\sb") is True
+    assert call("regex_match", "ab", r"\x{61}b") is True
+    assert call("regex_match", "ab", r"\o{141}") is True
+
+
+def test_regex_extract_drops_unset_groups_at_the_end():
+    assert call("regex_extract", "acbcd", "(a)|(b)") == ["a"]
+    assert call("regex_extract", "acbcd", "(a)(x)?") == ["a"]
+    assert call("regex_extract", "bc", "(a)?(b)") == ["", "b"]
+
+
 def test_regex_pcre_syntax_python_spells_differently():
     assert call("regex_match", "a\tb", r"a\hb") is True
     assert call("regex_match", "a b", r"a[\h]b") is True

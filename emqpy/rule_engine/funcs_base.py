@@ -201,21 +201,14 @@ def printable_latin1(codes) -> bool:
     return all(32 <= c <= 126 or 160 <= c <= 255 or c in _PRINTABLE_CONTROLS for c in codes)
 
 
-def printable_unicode(s: str) -> bool:
-    return all(
-        (32 <= ord(c) <= 126) or (160 <= ord(c) < 0xD800) or (0xE000 <= ord(c) <= 0x10FFFF
-                                                                and ord(c) not in (0xFFFE, 0xFFFF))
-        or ord(c) in _PRINTABLE_CONTROLS for c in s)
-
-
 def quote_chars(s: str) -> str:
     return '"' + "".join(_ESCAPES.get(c, c) for c in s) + '"'
 
 
 def write_term(v, pretty: bool = False, unicode: bool = False) -> str:
     """A value as Erlang writes it: ``~w`` (pretty=False) or ``~p`` on one line (pretty=True,
-    strings and printable binaries shown as text; `unicode` is the ``t`` modifier). The
-    result is a str of characters (each under 256 unless `unicode`)."""
+    strings and printable binaries shown as text; `unicode` is the ``t`` modifier). The result is a str of characters
+    under 256."""
     t = type(v)
     if t is int:
         return str(v)
@@ -229,14 +222,21 @@ def write_term(v, pretty: bool = False, unicode: bool = False) -> str:
         b = to_bytes(v)
         if not b:
             return "<<>>"
+        # which binaries and lists print as text follows the node's printable range, Latin-1
+        # unless the VM runs with +pc unicode (EMQX does not); with the `t` modifier a binary
+        # that is UTF-8 is judged by its characters, else by its bytes
         if pretty:
-            if unicode and max(b) > 127:
+            if unicode:
                 try:
                     text = b.decode("utf-8")
                 except UnicodeDecodeError:
                     text = None
-                if text is not None and printable_unicode(text):
-                    return "<<" + quote_chars(text) + "/utf8>>"
+                if text is not None:
+                    codes = [ord(c) for c in text]
+                    if max(codes) < 256 and printable_latin1(codes):
+                        return "<<" + quote_chars(text) + ("/utf8>>" if max(codes) > 127
+                                                           else ">>")
+                    return "<<" + ",".join(map(str, b)) + ">>"
             if printable_latin1(b):
                 return "<<" + quote_chars(b.decode("latin-1")) + ">>"
         return "<<" + ",".join(map(str, b)) + ">>"
@@ -246,10 +246,8 @@ def write_term(v, pretty: bool = False, unicode: bool = False) -> str:
         parts.append(f"{v.data[full] >> (8 - rest)}:{rest}")
         return "<<" + ",".join(parts) + ">>"
     if t is list:
-        if pretty and v and all(type(x) is int for x in v):
-            if printable_latin1(v) or (unicode and all(0 <= x <= 0x10FFFF for x in v)
-                                       and printable_unicode("".join(map(chr, v)))):
-                return quote_chars("".join(map(chr, v)))
+        if pretty and v and all(type(x) is int for x in v) and printable_latin1(v):
+            return quote_chars("".join(map(chr, v)))
         return "[" + ",".join(write_term(x, pretty, unicode) for x in v) + "]"
     if t is dict:
         items = (write_term(k, pretty, unicode) + " => " + write_term(v[k], pretty, unicode)

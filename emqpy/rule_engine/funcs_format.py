@@ -255,6 +255,9 @@ def _control(cc, take, width, left, prec, pad, unicode) -> str:
         prefix = ""
         if cc in "xX":
             pre = take()
+            # the prefix must be an atom or a character list; a binary fails in Erlang
+            if type(pre) is not list:
+                raise _FormatError(f"~{cc} needs a character list prefix")
             prefix = _chars_of(pre, False)
         if not is_int(a):
             raise _FormatError(f"~{cc} needs an integer")
@@ -266,7 +269,7 @@ def _control(cc, take, width, left, prec, pad, unicode) -> str:
         return _term(text, width, left, None, pad)
     if cc == "c":
         a = take()
-        if not is_int(a) or a < 0:
+        if not is_int(a) or (unicode and not 0 <= a <= 0x10FFFF):
             raise _FormatError("~c needs a character code")
         return _char(chr(a if unicode else a & 255), width, left, prec, pad)
     if cc == "i":

@@ -208,8 +208,18 @@ def test_sprintf_controls():
     assert call("sprintf", "~i~p", "ignored", 1) == "1"
     assert call("sprintf", "~*s|", 4, "a") == "   a|"
     assert call("sprintf", "~3w", 12345) == "***"
-    assert call("sprintf", "~.16x ~.16X ~.8+ ~W ~P", 255, "0x", 255, "#", 8, [1, 2], 5,
-                "ab", 3) == '0xff #FF 8#10 [1,2] <<"ab">>'
+    assert call("sprintf", "~.16x ~.16X ~.8+", 255, [48, 120], 255, [35], 8) == \
+        "0xff #FF 8#10"
+    assert call("sprintf", "~c", -5) == "\udcfb"                 # the code band 255
+    with pytest.raises(SQLFunctionError):
+        call("sprintf", "~x", 1, "0x")             # a binary prefix fails in Erlang too
+
+
+def test_sprintf_tp_reads_utf8_binaries_by_their_characters():
+    assert call("sprintf", "~tp", "é") == '<<"\udce9"/utf8>>'    # é is one Latin-1 byte
+    assert call("sprintf", "~tp", "你") == "<<228,189,160>>"
+    assert call("sprintf", "~tp", "abc") == '<<"abc">>'
+    assert call("sprintf", "~p", "é") == '<<"é">>'               # ~p shows the raw bytes
 
 
 def test_sprintf_errors():

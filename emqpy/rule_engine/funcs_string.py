@@ -31,13 +31,25 @@ def _need_str(name, args, *values):
         raise bad_arg(name, args, "strings expected")
 
 
+def _need_text(name, args, s):
+    """A string that must be valid UTF-8: Erlang's string module fails on other bytes in the
+    functions that walk the whole text (length, case, trim, pad, reverse)."""
+    if type(s) is not str:
+        raise bad_arg(name, args, "strings expected")
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            raise bad_arg(name, args, "badarg: not valid UTF-8") from None
+
+
 def lower(s):
-    _need_str("lower", (s,), s)
+    _need_text("lower", (s,), s)
     return s.lower()
 
 
 def upper(s):
-    _need_str("upper", (s,), s)
+    _need_text("upper", (s,), s)
     return s.upper()
 
 
@@ -55,40 +67,69 @@ def reverse(s):
     """The grapheme clusters in reverse order. EMQX turns the reversed character codes back
     into bytes one code per byte, so text beyond ASCII comes out as Latin-1 bytes, or fails
     beyond Latin-1; this does the same."""
-    _need_str("reverse", (s,), s)
+    _need_text("reverse", (s,), s)
     if s.isascii():
         return s[::-1] if "\r\n" not in s else "".join(reversed(graphemes(s)))
     return _latin1_binary("reverse", (s,), "".join(reversed(graphemes(s))))
 
 
 def strlen(s):
-    _need_str("strlen", (s,), s)
+    _need_text("strlen", (s,), s)
     if s.isascii() and "\r\n" not in s:
         return len(s)
     return len(graphemes(s))
 
 
-def _trim(s: str, leading: bool, trailing: bool, drop=_WHITESPACE) -> str:
+def _is_raw_byte(cluster: str) -> bool:
+    """A byte that is not UTF-8 (kept as a surrogate by the value model)."""
+    return "\udc80" <= cluster[0] <= "\udcff"
+
+
+def _trim(s: str, leading: bool, trailing: bool, drop=_WHITESPACE, name: str = "trim") -> str:
+    """Erlang's string:trim over grapheme clusters. Like Erlang, it fails on a byte that is
+    not UTF-8 only where it has to classify it: as the first character kept at the start, or
+    as the first character after a run of trimmable ones."""
     if drop is _WHITESPACE and s.isascii():
         return s.strip(_ASCII_WS) if leading and trailing else (
             s.lstrip(_ASCII_WS) if leading else s.rstrip(_ASCII_WS))
     gcs = graphemes(s)
     start, end = 0, len(gcs)
-    while leading and start < end and gcs[start] in drop:
-        start += 1
-    while trailing and end > start and gcs[end - 1] in drop:
-        end -= 1
+
+    def classify(i: int) -> bool:
+        """Whether cluster i is trimmable; reading a raw byte fails. (Erlang also fails on
+        some clusters, emoji among them, whose end it finds by decoding a raw byte after
+        them; that is not reproduced.)"""
+        if _is_raw_byte(gcs[i]):
+            raise bad_arg(name, (s,), "badarg: not valid UTF-8")
+        return gcs[i] in drop
+
+    if leading:
+        while start < end and classify(start):
+            start += 1
+    if trailing:
+        j = start
+        while j < end:
+            if gcs[j] not in drop:              # Erlang's byte search skips these unread
+                j += 1
+                continue
+            k = j
+            while k < end and classify(k):
+                k += 1
+            if k == end:
+                end = j
+                break
+            j = k + 1
     return "".join(gcs[start:end])
 
 
 def trim(s):
     _need_str("trim", (s,), s)
-    return _trim(s, True, True)
+    return _trim(s, True, True, name="trim")
 
 
 def ltrim(s):
     _need_str("ltrim", (s,), s)
-    return _trim(s, True, False)
+    return _trim(s, True, False, name="ltrim")
 
 
 def rtrim(s, *chars):
@@ -96,14 +137,14 @@ def rtrim(s, *chars):
     takes a list of character codes: EMQX fails on a string there, and so does this."""
     if not chars:
         _need_str("rtrim", (s,), s)
-        return _trim(s, False, True)
+        return _trim(s, False, True, name="rtrim")
     if len(chars) > 1:
         raise TypeError(f"rtrim() takes 1 or 2 arguments but {1 + len(chars)} were given")
     cs = chars[0]
     if type(s) is not str or type(cs) is not list:
         raise bad_arg("rtrim", (s, cs), "a string and a list of character codes expected")
     drop = frozenset(chr(c) for c in cs if is_int(c) and 0 <= c <= 0x10FFFF)
-    return _trim(s, False, True, drop)
+    return _trim(s, False, True, drop, "rtrim")
 
 
 def rm_prefix(s, prefix):
@@ -267,6 +308,7 @@ def pad(s, length, *opts):
     if type(s) is not str or not is_int(length) or type(char) is not str:
         raise bad_arg("pad", args, "a string, an integer length and a string to pad with "
                                    "expected")
+    _need_text("pad", args, s)
     missing = max(0, length - strlen(s))
     if missing and not char.isascii():
         # the pad characters are written one byte per character code, as EMQX does

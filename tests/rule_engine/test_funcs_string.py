@@ -473,3 +473,22 @@ def test_map_to_redis_hset_args():
     assert fields("not json") == []
     assert fields(["not map", "not json either"]) == []
     assert fields('{"a": 2}') == ["a", "2"]
+
+
+def test_text_functions_fail_on_bytes_that_are_not_utf8_as_erlang_string_does():
+    bad = b"a\xffb".decode("utf-8", "surrogateescape")
+    for name in ("strlen", "lower", "upper", "reverse"):
+        with pytest.raises(SQLFunctionError, match="not valid UTF-8"):
+            call(name, bad)
+    # trimming fails only where it has to read such a byte, as Erlang's string:trim
+    assert call("trim", bad) == bad
+    spaced = b" \xff ".decode("utf-8", "surrogateescape")
+    for name in ("trim", "ltrim", "rtrim"):
+        with pytest.raises(SQLFunctionError, match="not valid UTF-8"):
+            call(name, spaced)
+    assert call("rtrim", b"\xff\n".decode("utf-8", "surrogateescape")) == "\udcff"
+    with pytest.raises(SQLFunctionError, match="not valid UTF-8"):
+        call("pad", bad, 5)
+    # the functions that search the bytes work on them
+    assert call("split", bad, "b") == [b"a\xff".decode("utf-8", "surrogateescape")]
+    assert call("find", bad, "b") == "b"

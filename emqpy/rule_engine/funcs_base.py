@@ -17,7 +17,7 @@ class SQLFunctionError(Exception):
 
     def __init__(self, function: str, args: tuple | list, reason: str):
         self.function, self.args_, self.reason = function, tuple(args), reason
-        call = f"{function}({', '.join(write_term(a) for a in args)})"
+        call = f"{function}({', '.join(_short(write_term(a, pretty=True)) for a in args)})"
         super().__init__(f"{call}: {reason}")
 
     def details(self) -> dict:
@@ -25,6 +25,11 @@ class SQLFunctionError(Exception):
         the rule test API and traces show), with this error's explanation added."""
         return {"reason": "bad_sql_function_argument", "function_name": self.function,
                 "arguments": list(self.args_), "explanation": self.reason}
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """An argument as an error message shows it: a payload can be large."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def bad_arg(function: str, args, reason: str = "bad argument") -> SQLFunctionError:

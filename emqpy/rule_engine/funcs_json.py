@@ -118,13 +118,20 @@ def decode(text: str):
             raise ValueError(f"invalid JSON: {e}") from None
     # integers beyond 64 bits, which jiffy reads exactly (orjson would make floats of them)
     try:
-        return json.loads(data, parse_constant=_no_constant)
+        return json.loads(data, parse_constant=_no_constant, parse_float=_finite_float)
     except ValueError as e:
         raise ValueError(f"invalid JSON: {e}") from None
 
 
 def _no_constant(name):
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text):
+    f = float(text)
+    if f in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is too large for a float")
+    return f
 
 
 def json_encode(data):

@@ -12,25 +12,26 @@ A call with arguments a function does not take raises: TypeError for a wrong num
 arguments and what was wrong). The runtime counts either as ``failed.exception``.
 
 The functions live in area modules, each with its own FUNCTIONS table: funcs_conv
-(conversions and type tests), funcs_math, funcs_string, funcs_regex, funcs_format (sprintf),
-funcs_json, funcs_map (maps and arrays), funcs_codec (hashes, base64, compression, term
-codec, bits), funcs_time, funcs_jq, funcs_msg (the event's fields, topic filters, state).
+(conversions and type tests), funcs_math, funcs_string, funcs_join (concat and the join
+functions), funcs_regex, funcs_format (sprintf), funcs_json, funcs_map (maps and arrays),
+funcs_codec (hashes, base64, compression, term codec, bits), funcs_time, funcs_jq, funcs_msg
+(the event's fields, topic filters, state). funcs_base holds what they share.
 """
 from __future__ import annotations
 
 from typing import Callable
 
 from emqpy.rule_engine import (
-    funcs_codec, funcs_conv, funcs_format, funcs_jq, funcs_json, funcs_map, funcs_math,
-    funcs_msg, funcs_regex, funcs_string, funcs_time,
+    funcs_codec, funcs_conv, funcs_format, funcs_jq, funcs_join, funcs_json, funcs_map,
+    funcs_math, funcs_msg, funcs_regex, funcs_string, funcs_time,
 )
 from emqpy.rule_engine.funcs_base import SQLFunctionError
 
 __all__ = ["lookup", "names", "SQLFunctionError"]
 
 _TABLE: dict[str, tuple[Callable, bool]] = {}
-for _module in (funcs_conv, funcs_math, funcs_string, funcs_regex, funcs_format, funcs_json,
-                funcs_map, funcs_codec, funcs_time, funcs_jq, funcs_msg):
+for _module in (funcs_conv, funcs_math, funcs_string, funcs_join, funcs_regex, funcs_format,
+                funcs_json, funcs_map, funcs_codec, funcs_time, funcs_jq, funcs_msg):
     for _name, _fn in _module.FUNCTIONS.items():
         assert _name not in _TABLE, f"rule function {_name} defined twice"
         _TABLE[_name] = (_fn, False)

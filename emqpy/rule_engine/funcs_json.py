@@ -50,12 +50,30 @@ def json_float(f: float) -> str:
     return ("-" if sign else "") + body
 
 
+class _NotUtf8(Exception):
+    pass
+
+
 def _string(s: str) -> str:
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:          # undecodable payload bytes, kept as surrogates
-        s = to_bytes(s).decode("utf-8", "replace")
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:      # undecodable payload bytes, kept as surrogates
+            raise _NotUtf8() from None
     return '"' + s.translate(_ESC_TABLE) + '"'
+
+
+def _fixed(v):
+    """The value with every string made valid UTF-8 (bad bytes become U+FFFD), as jiffy's
+    force_utf8 retries the whole term: maps are rebuilt, so keys sort by their fixed text."""
+    t = type(v)
+    if t is str:
+        return to_bytes(v).decode("utf-8", "replace")
+    if t is list:
+        return [_fixed(x) for x in v]
+    if t is dict:
+        return {_fixed(k): _fixed(x) for k, x in v.items()}
+    return v
 
 
 def _encode(v, out: list) -> None:
@@ -101,7 +119,11 @@ def _encode(v, out: list) -> None:
 def encode(v) -> str:
     """A value as EMQX's JSON text. ValueError for what JSON cannot hold (bitstrings, NaN)."""
     out: list = []
-    _encode(v, out)
+    try:
+        _encode(v, out)
+    except _NotUtf8:
+        out = []
+        _encode(_fixed(v), out)
     return "".join(out)
 
 

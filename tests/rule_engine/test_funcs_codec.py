@@ -187,6 +187,9 @@ def test_json_encode_decode():
     assert call("json_encode", "a\"\\\n\x01/é") == '"a\\"\\\\\\n\\u0001/é"'
     assert call("json_encode", [1e21, 1e20, 0.1, 1.5e-7]) == \
         "[1e+21,100000000000000000000.0,0.1,1.5e-7]"
+    # bytes that are not UTF-8 become U+FFFD everywhere, and keys sort by the fixed text
+    assert call("json_encode", {"\U0001F600": None, "\udcff": False}) == \
+        '{"\U0001F600":null,"\ufffd":false}'
     assert call("json_decode", '{"a": [1, 1.0, 1e2, null, "x"]}') == \
         {"a": [1, 1.0, 100.0, None, "x"]}
     assert call("json_decode", "123456789012345678901234567890") == \

@@ -16,9 +16,13 @@ class SQLFunctionError(Exception):
     counts it as ``failed.exception``."""
 
     def __init__(self, function: str, args: tuple | list, reason: str):
+        super().__init__(function, reason)
         self.function, self.args_, self.reason = function, tuple(args), reason
-        call = f"{function}({', '.join(_short(write_term(a, pretty=True)) for a in args)})"
-        super().__init__(f"{call}: {reason}")
+
+    def __str__(self) -> str:
+        # built when shown, not when raised: a rule failing on every message stays cheap
+        shown = ", ".join(_short(write_term(a, pretty=True)) for a in self.args_)
+        return f"{self.function}({shown}): {self.reason}"
 
     def details(self) -> dict:
         """The error as EMQX reports a function called with arguments it does not take (what

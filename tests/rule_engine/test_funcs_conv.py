@@ -1,5 +1,7 @@
 """Conversions and type tests: port of emqx_rule_funcs_SUITE (t_str .. t_coalesce_ne) and
 emqx_utils_conv_tests, plus the edge cases of EMQX's number formatting."""
+import math
+
 import pytest
 from hypothesis import given, strategies as st
 
@@ -283,5 +285,6 @@ def test_str_of_a_float_too_long_to_print_is_an_error():
 @given(st.floats(-1e230, 1e230))
 def test_str_of_any_float_reads_back_within_its_ten_decimals(f):
     text = call("str", f)
-    assert float(text) == f or abs(float(text) - f) <= 5.1e-11
+    # Erlang computes the fraction in floating point: a few ulps beyond the half decimal
+    assert float(text) == f or abs(float(text) - f) <= 5.1e-11 + 4 * math.ulp(f)
     assert "." in text and "e" not in text

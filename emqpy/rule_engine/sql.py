@@ -17,6 +17,7 @@ an index ``idx`` being ('const', int | 'head' | 'tail' | bool) or a ('var'|'path
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -417,7 +418,10 @@ def _statement(is_foreach, fields, doeach, incase, rest):
     return Statement(is_foreach, fields, doeach, incase, froms, where)
 
 
-_PARSER = lark.Lark(_GRAMMAR, parser="lalr", lexer=_SqlLexer, maybe_placeholders=False)
+@functools.cache
+def _parser() -> lark.Lark:
+    # built on first use: the LALR tables take a few tens of milliseconds
+    return lark.Lark(_GRAMMAR, parser="lalr", lexer=_SqlLexer, maybe_placeholders=False)
 
 
 def _clean(sql: str) -> str:
@@ -438,7 +442,7 @@ def parse(sql: str) -> Statement:
     """Parse one rule SQL statement; raises SqlError."""
     text = _clean(sql)
     try:
-        stmt = _PARSER.parse(text)
+        stmt = _parser().parse(text)
         stmt = _ToAst().transform(stmt)
     except lark.exceptions.VisitError as exc:
         if isinstance(exc.orig_exc, SqlError):

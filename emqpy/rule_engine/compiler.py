@@ -454,6 +454,14 @@ def _compile_condition(node, mode: str):
         return negation
     if kind == "in":
         value = _compile_value(node[1], mode)
+        if all(item[0] == "const" for item in node[2]):
+            consts = tuple(item[1] for item in node[2])
+
+            def member_of_consts(ctx):
+                v = value(ctx)
+                cls = v.__class__
+                return any(c.__class__ is cls and c == v for c in consts)
+            return member_of_consts
         items = [_compile_value(item, mode) for item in node[2]]
 
         def member(ctx):

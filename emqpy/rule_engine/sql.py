@@ -382,13 +382,12 @@ class _ToAst(lark.Transformer):
     def seg_ref(self, c):
         return ("index", c[0])
 
+    # exactly "0" (not "00") means the head, "-0" the tail, as in rulesql
     def seg_pos(self, c):
-        n = int(_v(c[0]))
-        return ("index", ("const", "head" if n == 0 else n))
+        return ("index", ("const", "head" if _v(c[0]) == "0" else int(_v(c[0]))))
 
     def seg_neg(self, c):
-        n = int(_v(c[0]))
-        return ("index", ("const", "tail" if n == 0 else -n))
+        return ("index", ("const", "tail" if _v(c[0]) == "0" else -int(_v(c[0]))))
 
     # functions
     def call(self, c):

@@ -398,10 +398,10 @@ def _compile_call(node, mode: str):
     args = [_compile_value(arg, mode) for arg in node[2]]
     if needs_columns:
         if mode == _LAYERED:
-            # EMQX hands such a function the [Selected, Columns] list, which none of them
-            # reads: they see no columns
+            # EMQX hands such a function its [Selected, Columns] list, not a map: the column
+            # functions (topic(), clientid(), ...) give what they give without columns
             def call_layered(ctx):
-                return fn({}, *[arg(ctx) for arg in args])
+                return fn([ctx.a, ctx.c], *[arg(ctx) for arg in args])
             return call_layered
 
         def call_merged(ctx):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("emqpy.rule_engine.funcs")
-
-from emqpy.rule_engine.compiler import RuleEvalError  # noqa: E402
-from emqpy.rule_engine.sql import compile_sql  # noqa: E402
+from emqpy.rule_engine.compiler import RuleEvalError
+from emqpy.rule_engine.funcs import SQLFunctionError
+from emqpy.rule_engine.sql import compile_sql
 
 
 def run(sql: str, **context):
@@ -172,13 +171,24 @@ def test_foreach_over_decoded_payload():
 
 def test_function_errors_fail_the_rule():
     # t_function_clause_errors: upper(undefined) raises in SELECT, DO and FOREACH
-    with pytest.raises(Exception):
-        run('select upper(xxxx) from "t/a"', payload="{}", topic="t/a")
-    with pytest.raises(Exception):
-        run('foreach xs as x do upper(xxxx) from "t/a"', payload="{}", xs=[1, 2, 3],
-            topic="t/a")
-    with pytest.raises(Exception):
-        run('foreach upper(xxxx) as x from "t/a"', payload="{}", topic="t/a")
+    for sql, context in [
+        ('select upper(xxxx) from "t/a"', {}),
+        ('foreach xs as x do upper(xxxx) from "t/a"', {"xs": [1, 2, 3]}),
+        ('foreach upper(xxxx) as x from "t/a"', {}),
+    ]:
+        with pytest.raises(SQLFunctionError) as err:
+            run(sql, payload="{}", topic="t/a", **context)
+        assert err.value.details()["function_name"] == "upper"
+        assert err.value.details()["arguments"] == [None]
+
+
+def test_column_functions_see_columns_only_in_conditions():
+    # EMQX hands them the columns in WHERE but a [Selected, Columns] list in SELECT, where
+    # topic() and the like give undefined
+    rule = compile_sql("select topic() as t, topic(1) as t1 from \"t/#\" "
+                       "where topic() = 't/a' and topic(2) = 'a'")
+    assert rule.evaluate({"topic": "t/a"}) == [{"t": None, "t1": None}]
+    assert rule.evaluate({"topic": "t/b"}) is None
 
 
 def test_unknown_function_fails_at_run_time():

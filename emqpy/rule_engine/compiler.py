@@ -25,7 +25,7 @@ from emqpy.mqtt.topic import matches as topic_matches
 from emqpy.rule_engine import maps
 from emqpy.rule_engine.sql import Statement
 
-__all__ = ["CompiledRule", "RuleEvalError", "compile_statement", "compare"]
+__all__ = ["CompiledRule", "RuleEvalError", "compile_statement", "compare", "error_clause"]
 
 _UNSET = object()
 _LAYERED, _MERGED = "layered", "merged"
@@ -677,16 +677,53 @@ class CompiledRule:
     def _select_one(self, columns):
         action = {}
         ctx = _Ctx(action, columns)
-        if self._simple:
-            for value, key in self._plain:
-                action[key] = value(ctx)
-        else:
-            _select(self._fields, ctx, columns)
-        if self._has_where and not self._where(ctx):
-            return None
+        stage = "select_and_transform_error"
+        try:
+            if self._simple:
+                for value, key in self._plain:
+                    action[key] = value(ctx)
+            else:
+                _select(self._fields, ctx, columns)
+            stage = "match_conditions_error"
+            if self._has_where and not self._where(ctx):
+                return None
+        except Exception as exc:
+            exc.rule_sql_clause = stage
+            raise
         return [action]
 
     def _foreach(self, columns):
+        stage = "select_and_collect_error"
+        try:
+            action, collection, pl = self._collect_items(columns)
+            merged = {**columns, **action}
+            where_ctx = _Ctx({}, merged, pl)
+            stage = "match_conditions_error"
+            if self._has_where and not self._where(where_ctx):
+                return None
+            out = []
+            key = self._coll_key
+            for item in collection:
+                with_item = dict(merged)
+                with_item[key] = item
+                where_ctx.c = with_item
+                stage = "match_incase_error"
+                if not self._incase(where_ctx):
+                    continue
+                if not self._doeach:
+                    out.append(with_item)
+                    continue
+                stage = "doeach_error"
+                do_ctx = _Ctx({}, with_item, where_ctx.pl)
+                out.append(_select(self._doeach, do_ctx, with_item))
+                where_ctx.pl = do_ctx.pl
+        except Exception as exc:
+            exc.rule_sql_clause = stage
+            raise
+        return out
+
+    def _collect_items(self, columns):
+        """select_and_collect/2: the selected map, the list to iterate, the payload cache."""
         action = {}
         ctx = _Ctx(action, columns)
         fields = self._collect
@@ -701,30 +738,20 @@ class CompiledRule:
                 raise RuleEvalError("function_clause: a field without a usable name")
             ref, aflav = field.key(cols)
             if field.explicit and i < len(fields) - 1:
+                # an alias is also visible to the next fields as a column
                 if cols is columns:
                     cols = dict(columns)
                 cols_flav = _put(ctx, cols, cols_flav, ref, value, aflav)
             ctx.pflav = _put(ctx, action, ctx.pflav, ref, value, aflav)
-        collection = value if isinstance(value, list) else []
-        merged = {**columns, **action}
-        where_ctx = _Ctx({}, merged, ctx.pl)
-        if self._has_where and not self._where(where_ctx):
-            return None
-        out = []
-        key = self._coll_key
-        for item in collection:
-            with_item = dict(merged)
-            with_item[key] = item
-            where_ctx.c = with_item
-            if not self._incase(where_ctx):
-                continue
-            if not self._doeach:
-                out.append(with_item)
-                continue
-            do_ctx = _Ctx({}, with_item, where_ctx.pl)
-            out.append(_select(self._doeach, do_ctx, with_item))
-            where_ctx.pl = do_ctx.pl
-        return out
+        return action, (value if isinstance(value, list) else []), ctx.pl
+
+
+def error_clause(exc: BaseException) -> str | None:
+    """Which part of the rule an evaluation error came from, by EMQX's names:
+    ``select_and_transform_error`` (SELECT fields), ``match_conditions_error`` (WHERE),
+    ``select_and_collect_error`` (FOREACH fields), ``match_incase_error`` (INCASE),
+    ``doeach_error`` (DO); None for an exception that did not come from `evaluate`."""
+    return getattr(exc, "rule_sql_clause", None)
 
 
 def compile_statement(sql: str, stmt: Statement) -> CompiledRule:

@@ -16,13 +16,15 @@ that is not a condition) raise `RuleEvalError` or the function's own exception.
 """
 from __future__ import annotations
 
+import operator
 import re
 import time
 
 import orjson
 
 from emqpy.mqtt.topic import matches as topic_matches
-from emqpy.rule_engine import maps
+from emqpy.rule_engine import funcs, maps
+from emqpy.rule_engine.funcs_base import exact_eq, loose_eq, term_key
 from emqpy.rule_engine.sql import Statement
 
 __all__ = ["CompiledRule", "RuleEvalError", "compile_statement", "compare", "error_clause"]
@@ -73,67 +75,15 @@ def _number(s: str):
     raise RuleEvalError(f"badarg: {s[:100]!r} is not a number")
 
 
-def _rank(v) -> int:
-    # Erlang's term order: number < atom < map < list < binary
-    cls = v.__class__
-    if cls is int or cls is float:
-        return 0
-    if v is None or cls is bool:
-        return 1
-    if isinstance(v, dict):
-        return 2
-    if isinstance(v, list):
-        return 3
-    if isinstance(v, (int, float)):     # int subclasses
-        return 1 if isinstance(v, bool) else 0
-    return 4
-
-
-_ATOM_NAME = {None: "undefined", True: "true", False: "false"}
-
-
-def erl_cmp(a, b, exact: bool = False) -> int:
-    """-1, 0 or 1 as Erlang orders `a` and `b`; `exact`: 1 and 1.0 differ (=:=)."""
-    ra, rb = _rank(a), _rank(b)
-    if ra != rb:
-        return -1 if ra < rb else 1
-    if ra == 0:
-        if a == b:
-            if exact and a.__class__ is not b.__class__:
-                return -1 if a.__class__ is float else 1
-            return 0
-        return -1 if a < b else 1
-    if ra == 1:
-        a, b = _ATOM_NAME[a], _ATOM_NAME[b]
-    elif ra == 3:
-        for x, y in zip(a, b):
-            c = erl_cmp(x, y, exact)
-            if c:
-                return c
-        a, b = len(a), len(b)
-    elif ra == 2:
-        if len(a) != len(b):
-            return -1 if len(a) < len(b) else 1
-        ka, kb = sorted(a), sorted(b)
-        c = erl_cmp(ka, kb, exact)
-        if c:
-            return c
-        return erl_cmp([a[k] for k in ka], [b[k] for k in kb], exact)
-    else:
-        a, b = str(a), str(b)
-    return 0 if a == b else (-1 if a < b else 1)
-
-
-def erl_exact(a, b) -> bool:
-    """Erlang's =:= (lists:member/2, a CASE switch)."""
-    if a.__class__ is b.__class__ and (a.__class__ is str or a.__class__ is int):
-        return a == b
-    return erl_cmp(a, b, True) == 0
-
-
+_NUMBER_OPS = {
+    ">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le, "=": operator.eq,
+    "<>": operator.ne, "!=": operator.ne,
+}
+_EQUALITY_OPS = {"=": True, "<>": False, "!=": False}
 _ORDER_OPS = {
-    ">": lambda c: c > 0, "<": lambda c: c < 0, ">=": lambda c: c >= 0, "<=": lambda c: c <= 0,
-    "=": lambda c: c == 0, "<>": lambda c: c != 0, "!=": lambda c: c != 0,
+    ">": lambda a, b: term_key(a) > term_key(b), "<": lambda a, b: term_key(a) < term_key(b),
+    ">=": lambda a, b: term_key(a) >= term_key(b), "<=": lambda a, b: term_key(a) <= term_key(b),
+    "=": loose_eq, "<>": lambda a, b: not loose_eq(a, b), "!=": lambda a, b: not loose_eq(a, b),
 }
 
 
@@ -150,6 +100,10 @@ def compare(op: str, left, right) -> bool:
         if cl is not str or cr is not str:
             raise RuleEvalError(f"=~ needs a topic and a filter, got {left!r} and {right!r}")
         return topic_matches(right, left)
+    if cl is cr and (cl is int or cl is float):
+        return _NUMBER_OPS[op](left, right)
+    if cl is str and cr is str and op in _EQUALITY_OPS:
+        return (left == right) is _EQUALITY_OPS[op]
     if (cl is int or cl is float) and cr is str:
         right = _number(right)
     elif cl is str and (cr is int or cr is float):
@@ -158,18 +112,10 @@ def compare(op: str, left, right) -> bool:
         left = "true" if left else "false"
     elif cl is str and cr is bool:
         right = "true" if right else "false"
-    return _ORDER_OPS[op](erl_cmp(left, right))
+    return _ORDER_OPS[op](left, right)
 
 
 # --------------------------------------------------------------------------- functions
-
-def _lookup(name: str):
-    try:
-        from emqpy.rule_engine import funcs
-    except ImportError:
-        return None
-    return funcs.lookup(name)
-
 
 _PROVIDER_PREFIXES = ("emqx_rule_funcs", "EmqxRuleFuncs")
 
@@ -185,7 +131,7 @@ def _resolve_function(ref):
     EMQX (it resolves names at run time)."""
     if ref[0] == "var":
         name = ref[1]
-        found = _lookup(name)
+        found = funcs.lookup(name)
         if found is None:
             return _raiser(f"sql_function_not_supported: {name}"), False
         return found
@@ -197,14 +143,14 @@ def _resolve_function(ref):
         return _raiser(f"sql_function_provider_module_not_allowed: {module}"), False
     if module != "emqx_rule_funcs":
         return _raiser(f"sql_function_provider_module_not_loaded: {module}"), False
-    found = _lookup(name)
+    found = funcs.lookup(name)
     if found is None:
         return _raiser(f"sql_function_not_supported: {module}.{name}"), False
     return found
 
 
 def _arith_function(op: str):
-    found = _lookup(op)
+    found = funcs.lookup(op)
     if found is None:
         return _raiser(f"arithmetic operator {op!r} is not available")
     return found[0]
@@ -387,7 +333,7 @@ def _compile_case(node, mode: str):
 
     def switch(ctx):
         for cond, value in clauses:
-            if erl_exact(on_fn(ctx), cond(ctx)):
+            if exact_eq(on_fn(ctx), cond(ctx)):
                 return value(ctx)
         return other_fn(ctx)
     return switch
@@ -467,7 +413,7 @@ def _compile_condition(node, mode: str):
         def member(ctx):
             v = value(ctx)
             candidates = [item(ctx) for item in items]
-            return any(erl_exact(v, c) for c in candidates)
+            return any(exact_eq(v, c) for c in candidates)
         return member
     if kind == "call":
         return _compile_call(node, mode)

@@ -469,7 +469,12 @@ def parse(sql: str) -> Statement:
         raise
     except lark.exceptions.UnexpectedToken as exc:
         tok = exc.token
-        expected = tuple(sorted(_display(t) for t in exc.expected if t != "$END"))
+        try:
+            # what could really come next (LALR's table lists more for merged states)
+            accepted = exc.interactive_parser.accepts()
+        except Exception:  # pragma: no cover - lark without the interactive parser
+            accepted = exc.expected
+        expected = tuple(sorted(_display(t) for t in accepted if t != "$END"))
         if tok.type == "$END":
             where = "at end of input"
             line, col = _position(text, len(text))

@@ -232,7 +232,7 @@ def _compile_walk(steps):
         def one_key(data, org):
             if data.__class__ is dict:
                 return data.get(key)
-            return maps._step(("key", key), data, org)
+            return maps.get_step(("key", key), data, org)
         return one_key
     if all(kind == "key" for kind, _ in steps):
         keys = tuple(arg for _, arg in steps)
@@ -242,7 +242,7 @@ def _compile_walk(steps):
                 if data.__class__ is dict:
                     data = data.get(key)
                 else:
-                    data = maps._step(("key", key), data, org)
+                    data = maps.get_step(("key", key), data, org)
                 if data is None:
                     return None
             return data
@@ -250,7 +250,7 @@ def _compile_walk(steps):
 
     def walk(data, org):
         for step in steps:
-            data = maps._step(step, data, org)
+            data = maps.get_step(step, data, org)
             if data is None:
                 return None
         return data
@@ -507,7 +507,7 @@ def _put(ctx: _Ctx, target: dict, tflav, ref, value, aflav):
         else:
             tflav = aflav
     sub = target.get(key)
-    target[key] = maps._put_path(steps[1:], value, sub, target)
+    target[key] = maps.put_path(steps[1:], value, sub, target)
     return tflav
 
 

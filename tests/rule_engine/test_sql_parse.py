@@ -270,3 +270,12 @@ def test_too_deep_is_refused(sql):
 def test_deep_but_reasonable_is_fine():
     rule = compile_sql("SELECT * FROM t WHERE " + " and ".join(["a = 1"] * 40))
     assert rule.evaluate({"a": 1}) == [{"a": 1}]
+
+
+def test_expected_tokens_are_those_that_fit():
+    with pytest.raises(SqlError) as err:
+        parse("select a frm t")
+    assert err.value.expected == ("','", "FROM", "WHERE")
+    with pytest.raises(SqlError) as err:
+        parse("select case when a then 1 from t")
+    assert err.value.expected == ("ELSE", "END", "WHEN")

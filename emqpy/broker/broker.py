@@ -522,10 +522,11 @@ class Broker:
 
     # -- publish ------------------------------------------------------------------------------
 
-    def publish(self, msg: Message) -> int:
-        """Route a message to its subscribers; returns the number of deliveries."""
+    def publish(self, msg: Message, bypass_hooks: bool = False) -> int:
+        """Route a message to its subscribers; returns the number of deliveries.
+        `bypass_hooks`: skip `message.publish` (a rule's republish with direct dispatch)."""
         hooks = self.hooks
-        if hooks._points and "message.publish" in hooks._points:
+        if hooks._points and "message.publish" in hooks._points and not bypass_hooks:
             msg = hooks.fold("message.publish", msg)
             if msg is None:
                 return 0
@@ -587,7 +588,7 @@ class Broker:
                     w4 = w
             size = len(w)
             if ch.client_max_packet and size > ch.client_max_packet:
-                sess.count_drop("too_large")
+                sess.count_drop("too_large", msg=msg)
                 continue
             out = ch._out
             if not out:

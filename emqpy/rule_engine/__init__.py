@@ -10,3 +10,42 @@ Values inside a rule follow EMQX's Erlang terms, mapped to Python once, everywhe
 - ``undefined`` and JSON ``null`` -> ``None``;
 - map -> ``dict`` with ``str`` keys, list -> ``list``; other atoms (reasons) -> ``str``.
 """
+from __future__ import annotations
+
+import weakref
+
+from emqpy.feature import Feature
+
+# broker -> its running Engine (emqpy.rule_engine.engine): the broker declares no extension
+# point for the rule engine (yet), and an entry dies with its broker.
+_engines: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def engine_of(broker):
+    """The broker's rule engine (emqpy.rule_engine.engine.Engine), None while not running."""
+    return _engines.get(broker)
+
+
+def config_changed(broker) -> None:
+    """The `rule_engine` root of the running config changed (PUT /configs, ...): rules and
+    settings follow it."""
+    eng = _engines.get(broker)
+    if eng is not None:
+        eng.sync()
+
+
+def setup(broker) -> None:
+    from emqpy.rule_engine.engine import Engine
+
+    eng = _engines[broker] = Engine(broker)
+    eng.start()
+
+
+async def teardown(broker) -> None:
+    eng = _engines.pop(broker, None)
+    if eng is not None:
+        eng.stop()
+
+
+FEATURE = Feature("rule_engine", setup=setup, teardown=teardown,
+                  routers=("emqpy.rule_engine.api",))

@@ -1,0 +1,206 @@
+"""Rules at work, end to end: real MQTT clients publish, rules run (messages and events), their
+republished messages reach subscribers (EMQX's emqx_rule_engine_SUITE, as far as emqpy's
+events and actions go)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from support.mqttclient import props, uid
+from support.waiting import wait_until
+
+pytest.importorskip("emqpy.rule_engine.sql")
+
+
+@pytest.fixture
+def node(make_broker):
+    return make_broker({"sys_topics": {"sys_msg_interval": "disabled",
+                                       "sys_heartbeat_interval": "disabled"}})
+
+
+def rule(node, sql, *actions, rule_id=None, **kw):
+    body = {"sql": sql, "actions": list(actions), **kw}
+    if rule_id:
+        body["id"] = rule_id
+    return node.ok("POST", "/rules", 201, json=body)["id"]
+
+
+def republish(topic, payload="${.}", **args):
+    return {"function": "republish", "args": {"topic": topic, "payload": payload, **args}}
+
+
+def metrics(node, rule_id):
+    return node.get(f"/rules/{rule_id}/metrics")["metrics"]
+
+
+def test_select_where_republish(node):
+    rid = rule(node, 'SELECT payload.temp as t, clientid FROM "sensor/#" WHERE payload.temp > 30',
+               republish("alert/${clientid}", "${t}", qos=1))
+    sub = node.mqtt()
+    sub.subscribe("alert/#", 1)
+    pub = node.mqtt("sensor-7")
+    pub.publish("sensor/1", json.dumps({"temp": 35}), qos=1)
+    pub.publish("sensor/1", json.dumps({"temp": 20}), qos=1)
+    pub.publish("other/1", json.dumps({"temp": 99}), qos=1)
+    m = sub.get()
+    assert (m.topic, m.payload, m.qos) == ("alert/sensor-7", b"35", 1)
+    sub.expect_none()
+    wait_until(lambda: metrics(node, rid)["matched"] == 2)
+    m = metrics(node, rid)
+    assert (m["passed"], m["failed.no_result"], m["actions.total"], m["actions.success"]) == \
+        (1, 1, 1, 1)
+
+
+def test_republished_message_carries_the_rule_and_properties(node):
+    rule(node, 'SELECT * FROM "in/#"', republish(
+        "out/1", "${payload}", qos=1, retain=True,
+        user_properties="${pub_props.'User-Property'}",
+        mqtt_properties={"Content-Type": "text/${clientid}", "Message-Expiry-Interval": "60"}),
+        rule_id="props")
+    sub = node.mqtt()
+    sub.subscribe("out/1", 1)
+    pub = node.mqtt("p1")
+    pub.publish("in/a", b"hello", qos=1, properties=props(UserProperty=[("k", "v")]))
+    m = sub.get()
+    assert m.payload == b"hello" and m.qos == 1
+    assert m.properties.ContentType == "text/p1"
+    assert ("k", "v") in m.properties.UserProperty
+    assert 0 < m.properties.MessageExpiryInterval <= 60
+    # retained as asked: a new subscriber gets it
+    late = node.mqtt()
+    late.subscribe("out/1", 1)
+    assert late.get().retain
+    node.api.delete("/mqtt/retainer/message/out%2F1")
+
+
+def test_a_failing_rule_affects_neither_the_publisher_nor_other_rules(node):
+    bad = rule(node, 'SELECT payload.x as x FROM "f/#"', republish("never/1"))
+    good = rule(node, 'SELECT clientid FROM "f/#"', republish("good/${clientid}", "ok"))
+    bad_action = rule(node, 'SELECT clientid FROM "f/#"', republish("bad/${clientid}/#"))
+    sub = node.mqtt()
+    sub.subscribe("good/#", 1)
+    sub.subscribe("never/#", 1)
+    pub = node.mqtt("fp")
+    # PUBACK as usual (0x10: no subscriber to f/1 itself)
+    assert pub.publish("f/1", b"not json", qos=1) == 0x10
+    assert sub.get().topic == "good/fp"
+    sub.expect_none()
+    assert metrics(node, bad)["failed.exception"] == 1
+    assert metrics(node, good)["actions.success"] == 1
+    m = metrics(node, bad_action)  # a wildcard topic cannot be published to
+    assert (m["actions.failed"], m["actions.failed.unknown"]) == (1, 1)
+
+
+def test_events_reach_rules(node):
+    ev = ("client_connected", "client_connack", "session_subscribed", "session_unsubscribed",
+          "message_delivered", "message_acked", "message_dropped", "client_disconnected")
+    for name in ev:
+        rule(node, f'SELECT * FROM "$events/{name}"', republish(f"ev/{name}"), rule_id=name)
+    watcher = node.mqtt("watcher")
+    watcher.subscribe("ev/#", 0)
+    watcher.drain()  # its own connection and subscription events, delivered as they happen
+    cid = uid("evc")
+    c = node.mqtt(cid)
+    c.subscribe("data/1", 1)
+    c.publish("data/1", b"payload-1", qos=1)
+    c.get()
+    c.unsubscribe("data/1")
+    c.publish("nobody/listens", b"x", qos=0)
+    c.disconnect()
+    seen: dict = {}
+
+    def collect():
+        for m in watcher.drain():
+            cols = json.loads(m.payload)
+            if cols.get("clientid") == cid or cols.get("from_clientid") == cid:
+                seen.setdefault(m.topic[3:], cols)
+        return set(ev) <= set(seen)
+    wait_until(collect)
+    connected = seen["client_connected"]
+    assert connected["event"] == "client.connected" and connected["proto_ver"] == 5
+    assert connected["peername"].startswith("127.0.0.1:") and connected["clean_start"] is True
+    assert connected["node"] == node.name and isinstance(connected["timestamp"], int)
+    assert connected["conn_props"]["User-Property"] == {}
+    assert seen["client_connack"]["reason_code"] == "success"
+    assert seen["session_subscribed"]["topic"] == "data/1"
+    assert seen["session_subscribed"]["qos"] == 1
+    assert seen["session_unsubscribed"]["topic"] == "data/1"
+    delivered = seen["message_delivered"]
+    assert (delivered["topic"], delivered["payload"], delivered["from_clientid"],
+            delivered["clientid"], delivered["qos"]) == ("data/1", "payload-1", cid, cid, 1)
+    assert seen["message_acked"]["topic"] == "data/1"
+    dropped = seen["message_dropped"]
+    assert (dropped["topic"], dropped["reason"]) == ("nobody/listens", "no_subscribers")
+    assert seen["client_disconnected"]["reason"] == "normal"
+    assert isinstance(seen["client_disconnected"]["disconnected_at"], int)
+
+
+def test_delivery_dropped(node):
+    rule(node, 'SELECT * FROM "$events/delivery_dropped"', republish("dd/out"))
+    watcher = node.mqtt()
+    watcher.subscribe("dd/out", 0)
+    away = node.offline_session("dd", "dd/in")  # QoS 1 subscription, client gone
+    pub = node.mqtt()
+    node.call(node.broker.sessions[away].__setattr__, "max_mqueue_len", 1)
+    pub.publish("dd/in", b"first", qos=1)
+    pub.publish("dd/in", b"second", qos=1)  # the queue is full: the oldest is dropped
+    cols = json.loads(watcher.get().payload)
+    assert (cols["event"], cols["reason"], cols["clientid"], cols["payload"]) == \
+        ("delivery.dropped", "queue_full", away, "first")
+
+
+def test_sys_messages_are_ignored_unless_configured(node):
+    rid = rule(node, 'SELECT * FROM "$SYS/#"', republish("sys/copy"))
+    sub = node.mqtt()
+    sub.subscribe("sys/copy", 0)
+    node.call(node.broker.publish_from_system, "$SYS/brokers/x", b"1")
+    sub.expect_none()
+    assert metrics(node, rid)["matched"] == 0
+    node.ok("PUT", "/rule_engine", json={"ignore_sys_message": False})
+    node.call(node.broker.publish_from_system, "$SYS/brokers/x", b"1")
+    assert sub.get().payload  # (the republish of a system message is one too)
+    assert metrics(node, rid)["matched"] == 1
+
+
+def test_a_rule_republishing_into_its_own_from_stops(node):
+    rid = rule(node, 'SELECT * FROM "loop/#"', republish("loop/again", "${payload}"))
+    sub = node.mqtt()
+    sub.subscribe("loop/#", 0)
+    node.mqtt().publish("loop/start", b"x", qos=1)
+    got = sorted(m.topic for m in [sub.get(), sub.get()])
+    assert got == ["loop/again", "loop/start"]
+    sub.expect_none()
+    wait_until(lambda: metrics(node, rid)["matched"] == 2)
+
+
+def test_rules_republishing_into_each_other_are_stopped(node):
+    a = rule(node, 'SELECT * FROM "ping/#"', republish("pong/1", "${payload}"))
+    rule(node, 'SELECT * FROM "pong/#"', republish("ping/1", "${payload}"))
+    node.mqtt().publish("ping/0", b"x", qos=1)
+    wait_until(lambda: metrics(node, a)["actions.failed.unknown"] >= 1)
+    node.mqtt().publish("ok/after", b"still alive", qos=1)  # the broker is fine
+
+
+def test_direct_dispatch_skips_other_rules(node):
+    rule(node, 'SELECT * FROM "dd1/#"', republish("dd2/x", "${payload}", direct_dispatch=True))
+    second = rule(node, 'SELECT * FROM "dd2/#"', republish("dd3/x"))
+    sub = node.mqtt()
+    sub.subscribe("dd2/#", 0)
+    node.mqtt().publish("dd1/a", b"x", qos=1)
+    assert sub.get().topic == "dd2/x"
+    assert metrics(node, second)["matched"] == 0
+
+
+def test_hooks_are_registered_only_while_rules_need_them(node):
+    points = node.broker.hooks._points
+    assert "message.publish" not in points and "message.delivered" not in points
+    rid = rule(node, 'SELECT * FROM "$events/message_delivered"', {"function": "console"})
+    assert "message.delivered" in points and node.broker.delivered_hooked
+    node.ok("PUT", f"/rules/{rid}", json={"sql": 'SELECT * FROM "$events/message_delivered"',
+                                         "enable": False})
+    assert "message.delivered" not in points and not node.broker.delivered_hooked
+    rule(node, 'SELECT * FROM "a/#"', rule_id="pubrule")
+    assert "message.publish" in points
+    node.ok("DELETE", "/rules/pubrule", 204)
+    assert "message.publish" not in points

@@ -7,11 +7,11 @@ must match one of the FROM filters; another event's topic is its ``$events/...``
 """
 from __future__ import annotations
 
+import secrets
+
 from emqpy.mqtt.topic import matches
 from emqpy.rule_engine import catalog
-from emqpy.rule_engine.engine import Rule
 from emqpy.rule_engine.events import EVENT_TOPICS
-from emqpy.rule_engine.metrics import RuleMetrics
 
 # a context's event_type -> the event (EMQX's hook point name)
 EVENT_TYPES = {
@@ -98,19 +98,15 @@ def test_sql(eng, sql: str, context) -> object:
     froms = list(compiled.froms)
     if not _matches(_in_topic(ctx), froms, exact=False):
         raise TestError(*NOMATCH)
-    rule = Rule.__new__(Rule)
-    rule.id, rule.compiled, rule.froms, rule.actions = "sql_tester", compiled, tuple(froms), []
-    rule.metrics = RuleMetrics()
-    outputs: list = []
+    columns = _full_context(ctx, froms, eng.broker.node_name)
+    columns["metadata"] = {"rule_id": "sql_tester:" + secrets.token_hex(8)}
     try:
-        eng.apply(rule, _full_context(ctx, froms, eng.broker.node_name), collect=outputs)
+        result = compiled.test(columns)
     except Exception as e:
         raise TestError(400, "BAD_REQUEST", error_text(e)) from None
-    if not outputs and not compiled.is_foreach:
+    if result is None:  # WHERE false (FOREACH that keeps nothing gives [])
         raise TestError(*NOMATCH)
-    if compiled.is_foreach:
-        return outputs
-    return outputs[0]
+    return result
 
 
 def error_text(e: Exception) -> str:

@@ -76,6 +76,9 @@ async def apply(broker, new: EmqxConfig, roots: list[str]) -> None:
         broker.sys.start()
     if "retainer" in roots and hasattr(broker.retainer, "apply_config"):
         broker.retainer.apply_config()
+    if "rule_engine" in roots:  # the rules are config too: the running ones follow it
+        from emqpy.rule_engine import config_changed
+        config_changed(broker)
     if "log" in roots:
         console = new.log.console
         if console.enable:

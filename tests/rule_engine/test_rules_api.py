@@ -279,3 +279,11 @@ def test_kill_9_after_the_201_keeps_the_rule(tmp_path):
     from emqpy.config import load_config
     cfg = load_config(None, env={}, data_dir=str(tmp_path))
     assert cfg.rule_engine.rules["k9"].sql == 'SELECT * from "t/1"'
+
+
+def test_rules_put_through_the_configs_api(api):
+    # PUT /configs (HOCON) writes the same config: the running rules follow it
+    body = 'rule_engine { rules { via_configs { sql = "SELECT * FROM \\"c/#\\"" } } }'
+    r = api.api.put("/configs", content=body, headers={"content-type": "text/plain"})
+    assert r.status_code == 200, r.text
+    assert api.get("/rules/via_configs")["from"] == ["c/#"]

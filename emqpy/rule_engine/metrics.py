@@ -49,3 +49,34 @@ class RuleMetrics:
         out["matched.rate.max"] = round(self.rate_max, 2)
         out["matched.rate.last5m"] = round(self.rate_5m, 2)
         return out
+
+
+# EMQX's Prometheus names of a rule's metrics (emqx_prometheus_data_integration), in its order
+PROMETHEUS = (("emqx_rule_enable", "gauge", None), ("emqx_rule_matched", "counter", "matched"),
+              ("emqx_rule_failed", "counter", "failed"),
+              ("emqx_rule_passed", "counter", "passed"),
+              ("emqx_rule_failed_exception", "counter", "failed.exception"),
+              ("emqx_rule_failed_no_result", "counter", "failed.no_result"),
+              ("emqx_rule_actions_total", "counter", "actions.total"),
+              ("emqx_rule_actions_success", "counter", "actions.success"),
+              ("emqx_rule_actions_failed", "counter", "actions.failed"),
+              ("emqx_rule_actions_failed_out_of_service", "counter",
+               "actions.failed.out_of_service"),
+              ("emqx_rule_actions_failed_unknown", "counter", "actions.failed.unknown"),
+              ("emqx_rule_actions_discarded", "counter", "actions.discarded"))
+
+
+def prometheus_data(broker) -> dict:
+    """What GET /prometheus/data_integration shows of the rules: the overview counts and, per
+    rule id, its metrics under EMQX's Prometheus names."""
+    from emqpy.rule_engine import engine_of
+
+    eng = engine_of(broker)
+    rules = eng.ordered() if eng is not None else []
+    per_rule = {}
+    for r in rules:
+        c = r.metrics.c
+        per_rule[r.id] = {name: (int(r.enable) if key is None else c[key])
+                          for name, _t, key in PROMETHEUS}
+    return {"emqx_rules_count": len(rules),
+            "emqx_actions_count": sum(len(r.actions) for r in rules), "rules": per_rule}

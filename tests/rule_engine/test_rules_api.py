@@ -287,3 +287,25 @@ def test_rules_put_through_the_configs_api(api):
     r = api.api.put("/configs", content=body, headers={"content-type": "text/plain"})
     assert r.status_code == 200, r.text
     assert api.get("/rules/via_configs")["from"] == ["c/#"]
+
+
+def test_prometheus_data_integration(api):
+    api.ok("POST", "/rules", 201, json=simple_rule(id="prom", actions=[
+        {"function": "console"}, "http:nohook"]))
+    api.mqtt().publish("t/1", b"x", qos=1)
+    with api.client() as c:  # no authentication unless prometheus.enable_basic_auth
+        text = c.get("/api/v5/prometheus/data_integration").text
+        js = c.get("/api/v5/prometheus/data_integration",
+                   headers={"accept": "application/json"}).json()
+    assert "# TYPE emqx_rules_count gauge\n" in text and "\nemqx_rules_count 1\n" in text
+    assert "\nemqx_actions_count 2\n" in text
+    assert '\nemqx_rule_matched{id="prom"} 1\n' in text
+    assert '\nemqx_rule_actions_discarded{id="prom"} 1\n' in text
+    assert '\nemqx_rule_enable{id="prom"} 1\n' in text
+    assert js["data_integration_overview"] == {"emqx_rules_count": 1, "emqx_actions_count": 2,
+                                               "emqx_connectors_count": 0}
+    assert js["rules"][0]["id"] == "prom" and js["rules"][0]["emqx_rule_passed"] == 1
+    with api.client() as c:
+        text = c.get("/api/v5/prometheus/data_integration",
+                     params={"mode": "all_nodes_unaggregated"}).text
+    assert f'emqx_rule_matched{{id="prom",node="{api.name}"}} 1' in text

@@ -173,6 +173,10 @@ class Engine:
         wanted = set(events)
         if index.routes:
             wanted.add("message.publish")
+        if "client.check_authz_complete" in wanted:
+            # the authz feature reports its decisions; while it has nothing to decide
+            # (no source), the broker's own "allow" is reported from here
+            wanted.add("client.authorize")
         hooks = self.broker.hooks
         for point in self._hooked - wanted:
             hooks.remove(point, self._callbacks[point])
@@ -316,6 +320,12 @@ class Engine:
         self._apply_event("client.check_authz_complete", ev.check_authz_complete, ch, action,
                           topic, result, source)
 
+    def on_authorize(self, allowed, ch, action, topic):
+        if self.broker.authorizer is None:
+            self.on_check_authz_complete(ch, action, topic, "allow" if allowed else "deny",
+                                         "default")
+        return allowed
+
     def on_check_authn_complete(self, ch, reason_code, is_superuser, is_anonymous) -> None:
         self._apply_event("client.check_authn_complete", ev.check_authn_complete, ch,
                           reason_code, is_superuser, is_anonymous)
@@ -335,4 +345,5 @@ class Engine:
             "session.unsubscribed": self.on_session_unsubscribed,
             "client.check_authz_complete": self.on_check_authz_complete,
             "client.check_authn_complete": self.on_check_authn_complete,
+            "client.authorize": self.on_authorize,
         }

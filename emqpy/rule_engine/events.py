@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+from emqpy.mqtt.reason_codes import emqx_name
+
 # the event topic a rule names in FROM -> the hook point it comes from (EMQX's event names)
 EVENT_POINTS: dict[str, str] = {
     "$events/client_connected": "client.connected",
@@ -247,28 +249,11 @@ def client_disconnected(broker, ch, reason: str) -> dict:
     })
 
 
-# MQTT 5 reason code -> EMQX's reason atom (emqx_reason_codes:name/1) for client.connack
-CONNACK_REASONS = {
-    0x00: "success", 0x80: "unspecified_error", 0x81: "malformed_packet",
-    0x82: "protocol_error", 0x83: "implementation_specific_error",
-    0x84: "unsupported_protocol_version", 0x85: "client_identifier_not_valid",
-    0x86: "bad_username_or_password", 0x87: "not_authorized", 0x88: "server_unavailable",
-    0x89: "server_busy", 0x8A: "banned", 0x8C: "bad_authentication_method",
-    0x90: "topic_name_invalid", 0x95: "packet_too_large", 0x97: "quota_exceeded",
-    0x99: "payload_format_invalid", 0x9A: "retain_not_supported", 0x9B: "qos_not_supported",
-    0x9C: "use_another_server", 0x9D: "server_moved", 0x9F: "connection_rate_exceeded",
-}
-
-
-def reason_name(code: int) -> str:
-    return CONNACK_REASONS.get(code, "unknown_error")
-
-
 def client_connack(broker, ch, reason_code: int, props) -> dict:
     pkt = ch.connect_pkt
     cprops = pkt.props if pkt is not None and ch.version == 5 else None
     return _basic("client.connack", broker.node_name, {
-        "reason_code": reason_name(reason_code),
+        "reason_code": emqx_name(reason_code),
         "clientid": ch.clientid if ch.clientid is not None else (
             pkt.clientid if pkt is not None else None),
         "clean_start": bool(pkt.clean_start) if pkt is not None else True,

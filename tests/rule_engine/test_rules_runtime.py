@@ -204,3 +204,49 @@ def test_hooks_are_registered_only_while_rules_need_them(node):
     assert "message.publish" in points
     node.ok("DELETE", "/rules/pubrule", 204)
     assert "message.publish" not in points
+
+
+def test_authn_and_authz_events(node):
+    rule(node, 'SELECT * FROM "$events/client_check_authn_complete"', republish("auth/n"))
+    rule(node, 'SELECT * FROM "$events/client_check_authz_complete"', republish("auth/z"))
+    watcher = node.mqtt("auth-watcher")
+    watcher.subscribe("auth/#", 0)
+    watcher.drain()
+    cid = uid("az")
+    c = node.mqtt(cid)
+    c.subscribe("az/1", 0)
+    c.publish("az/1", b"x", qos=1)
+    got: dict = {}
+
+    def collect():
+        for m in watcher.drain():
+            cols = json.loads(m.payload)
+            if cols["clientid"] == cid:
+                got.setdefault((m.topic, cols.get("action")), cols)
+        return len(got) >= 3
+    wait_until(collect)
+    authn = got[("auth/n", None)]
+    assert (authn["event"], authn["reason_code"], authn["is_anonymous"],
+            authn["is_superuser"]) == ("client.check_authn_complete", "success", True, False)
+    sub = got[("auth/z", "subscribe")]
+    assert (sub["topic"], sub["result"], sub["authz_source"]) == ("az/1", "allow", "default")
+    assert got[("auth/z", "publish")]["result"] == "allow"
+
+
+def test_authz_events_name_the_deciding_source(make_broker, tmp_path):
+    acl = tmp_path / "acl.conf"
+    acl.write_text('{deny, all, publish, ["denied/#"]}.\n{allow, all}.\n')
+    node = make_broker({"authorization": {"sources": [{"type": "file", "path": str(acl)}]}})
+    rule(node, 'SELECT * FROM "$events/client_check_authz_complete"', republish("authz/out"))
+    watcher = node.mqtt()
+    watcher.subscribe("authz/out", 0)
+    cid = uid("azs")
+    c = node.mqtt(cid)
+    c.publish("denied/1", b"x", qos=1)
+
+    def denied():
+        return [cols for cols in (json.loads(m.payload) for m in watcher.drain())
+                if cols["clientid"] == cid and cols["topic"] == "denied/1"]
+    found = wait_until(denied)
+    assert (found[0]["result"], found[0]["authz_source"], found[0]["action"]) == \
+        ("deny", "file", "publish")

@@ -11,6 +11,7 @@ import math
 import os
 import secrets
 import time
+from functools import partial
 from pathlib import Path
 
 from emqpy import EMQX_VERSION, __version__, features
@@ -139,6 +140,15 @@ class Broker:
         """Derive the flags the hot path reads from the registered hook points, so that a
         point nobody registered costs the PUBLISH path nothing."""
         points = self.hooks._points
+        # what Broker.publish calls: the only message.publish callback itself (one call, no
+        # loop: the rule engine's sits here), or the fold over several; None when there is none
+        pub = points.get("message.publish")
+        if not pub:
+            self.publish_hook = None
+        elif len(pub) == 1:
+            self.publish_hook = pub[0][1]
+        else:
+            self.publish_hook = partial(self.hooks.fold, "message.publish")
         self.delivered_hooked = "message.delivered" in points  # (read once per delivery)
         self.acked_hooked = "message.acked" in points  # (read once per acknowledgement)
         # QoS 0 fan-out may write subscribers' output inline, bypassing Channel.send_publish
@@ -526,8 +536,12 @@ class Broker:
         """Route a message to its subscribers; returns the number of deliveries.
         `bypass_hooks`: skip `message.publish` (a rule's republish with direct dispatch)."""
         hooks = self.hooks
-        if hooks._points and "message.publish" in hooks._points and not bypass_hooks:
-            msg = hooks.fold("message.publish", msg)
+        hook = self.publish_hook
+        if hook is not None and not bypass_hooks:
+            try:
+                msg = hook(msg)
+            except Exception:  # (as Hooks.fold: logged, the message goes on unchanged)
+                log.exception("hook message.publish failed")
             if msg is None:
                 return 0
         if msg.retain:

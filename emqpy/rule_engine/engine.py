@@ -98,6 +98,7 @@ class Engine:
         self.event_rules: dict[str, list[Rule]] = {}  # hook point -> its enabled rules
         self.ignore_sys = True
         self._hooked: set[str] = set()
+        self._publish_cb = None
         self._timer = None
         self._depth = 0
 
@@ -178,10 +179,17 @@ class Engine:
             # (no source), the broker's own "allow" is reported from here
             wanted.add("client.authorize")
         hooks = self.broker.hooks
+        if "message.publish" in self._hooked:  # (bound to the index it was made for)
+            hooks.remove("message.publish", self._publish_cb)
+            self._hooked = self._hooked - {"message.publish"}
         for point in self._hooked - wanted:
             hooks.remove(point, self._callbacks[point])
         for point in wanted - self._hooked:
-            hooks.add(point, self._callbacks[point], PRIORITY)
+            if point == "message.publish":
+                self._publish_cb = self._publish_callback(index)
+                hooks.add(point, self._publish_cb, PRIORITY)
+            else:
+                hooks.add(point, self._callbacks[point], PRIORITY)
         self._hooked = wanted
 
     # -- running rules --------------------------------------------------------------------
@@ -253,26 +261,33 @@ class Engine:
 
     # -- hook callbacks -------------------------------------------------------------------
 
-    def on_message_publish(self, msg):
-        if msg.flags & 1 and self.ignore_sys:
+    def _publish_callback(self, index: Router):
+        """The `message.publish` callback for `index`: every message passes here, so a message
+        no rule selects costs one lookup in the index's per-topic cache, in a closure."""
+        def on_message_publish(msg, cache=index._cache, match=index.match,
+                               matched=self._publish_matched):
+            routes = cache.get(msg.topic)
+            if routes is None:
+                routes = match(msg.topic)
+            if routes:
+                matched(msg, routes)
             return msg
-        index = self.index
-        routes = index._cache.get(msg.topic)
-        if routes is None:
-            routes = index.match(msg.topic)
-        if routes:
-            columns = ev.message_publish(self.broker, msg)
-            envs = ev.message_envs(msg)
-            seen = None
-            for route in routes:
-                for rule in route.subs.values():
-                    if len(routes) > 1:  # a rule whose filters overlap runs once
-                        seen = seen or set()
-                        if rule.id in seen:
-                            continue
-                        seen.add(rule.id)
-                    self.apply(rule, columns, envs)
-        return msg
+        return on_message_publish
+
+    def _publish_matched(self, msg, routes) -> None:
+        if msg.flags & 1 and self.ignore_sys:
+            return
+        columns = ev.message_publish(self.broker, msg)
+        envs = ev.message_envs(msg)
+        seen = None
+        for route in routes:
+            for rule in route.subs.values():
+                if len(routes) > 1:  # a rule whose filters overlap runs once
+                    seen = seen or set()
+                    if rule.id in seen:
+                        continue
+                    seen.add(rule.id)
+                self.apply(rule, columns, envs)
 
     def _message_event(self, point, build, msg, *args) -> None:
         if msg.flags & 1 and self.ignore_sys:
@@ -333,7 +348,6 @@ class Engine:
     @property
     def _callbacks(self) -> dict:
         return {
-            "message.publish": self.on_message_publish,
             "message.delivered": self.on_message_delivered,
             "message.acked": self.on_message_acked,
             "message.dropped": self.on_message_dropped,

@@ -99,6 +99,7 @@ class Engine:
         self.ignore_sys = True
         self._hooked: set[str] = set()
         self._publish_cb = None
+        self._base_msg = self._base_cols = None  # (see _base)
         self._timer = None
         self._depth = 0
 
@@ -195,12 +196,13 @@ class Engine:
     # -- running rules --------------------------------------------------------------------
 
     def apply(self, rule: Rule, columns: dict, envs: dict | None = None,
-              collect: list | None = None) -> None:
-        """Run one rule on an event's columns. `collect` (rule tests): append the outputs
-        instead of running the actions."""
+              collect: list | None = None, own: bool = False) -> None:
+        """Run one rule on an event's columns (`own`: made for this call only, may be
+        changed). `collect` (rule tests): append the outputs instead of running the
+        actions."""
         m = rule.metrics.c
         m["matched"] += 1
-        cols = dict(columns)
+        cols = columns if own else dict(columns)
         meta = cols.get("metadata")
         cols["metadata"] = {**meta, "rule_id": rule.id} if isinstance(meta, dict) \
             else {"rule_id": rule.id}
@@ -300,12 +302,34 @@ class Engine:
         for rule in rules:
             self.apply(rule, columns, envs)
 
+    def _base(self, msg) -> dict:
+        """The message-only columns, kept for the latest message: the deliveries of one
+        fan-out come one after the other."""
+        if self._base_msg is not msg:
+            self._base_cols = ev.message_base(msg)
+            self._base_msg = msg
+        return self._base_cols
+
     def on_message_delivered(self, msg, ch):
-        self._message_event("message.delivered", ev.message_delivered, msg, ch)
+        if msg.flags & 1 and self.ignore_sys:
+            return msg
+        rules = self.event_rules.get("message.delivered")
+        if rules:
+            columns = ev.message_delivered(self.broker, msg, ch, self._base(msg))
+            envs = ev.message_envs(msg)
+            for rule in rules:
+                self.apply(rule, columns, envs, own=len(rules) == 1)
         return msg
 
     def on_message_acked(self, msg, ch) -> None:
-        self._message_event("message.acked", ev.message_acked, msg, ch)
+        if msg.flags & 1 and self.ignore_sys:
+            return
+        rules = self.event_rules.get("message.acked")
+        if rules:
+            columns = ev.message_acked(self.broker, msg, ch, self._base(msg))
+            envs = ev.message_envs(msg)
+            for rule in rules:
+                self.apply(rule, columns, envs, own=len(rules) == 1)
 
     def on_message_dropped(self, msg, reason) -> None:
         self._message_event("message.dropped", ev.message_dropped, msg, reason)

@@ -160,41 +160,56 @@ def message_dropped(broker, msg, reason: str) -> dict:
     })
 
 
-def _to_receiver(event: str, broker, msg, ch, extra: dict | None = None) -> dict:
-    cols = {
+def message_base(msg) -> dict:
+    """The columns of a message event that depend on the message only: built once per message
+    and copied for each receiver (a fan-out to N subscribers builds them once)."""
+    return {
         "id": msg.id,
         "from_clientid": msg.sender,
         "from_username": msg.username,
-        "clientid": ch.clientid,
-        "username": ch.username,
         "payload": payload_text(msg.payload),
-        "peerhost": ntoa(ch.peerhost),
-        "peername": _peername(ch),
         "topic": msg.topic,
         "qos": msg.qos,
         "flags": _flags(msg),
         "pub_props": printable_props(msg.props),
         "publish_received_at": int(msg.timestamp * 1000),
     }
-    if extra:
-        cols.update(extra)
-    return _basic(event, broker.node_name, cols)
 
 
-def message_delivered(broker, msg, ch) -> dict:
-    return _to_receiver("message.delivered", broker, msg, ch)
+def to_receiver(event: str, node: str, base: dict, ch) -> dict:
+    """A message event's columns for the receiving connection `ch`, from `message_base`."""
+    cols = base.copy()
+    host = ch.peerhost
+    if host is not None and host.startswith("::ffff:"):
+        host = ntoa(host)
+    cols["clientid"] = ch.clientid
+    cols["username"] = ch.username
+    cols["peerhost"] = host
+    cols["peername"] = None if host is None else f"{host}:{ch.peerport}"
+    cols["event"] = event
+    cols["timestamp"] = time.time_ns() // 1_000_000
+    cols["node"] = node
+    return cols
 
 
-def message_acked(broker, msg, ch) -> dict:
+def message_delivered(broker, msg, ch, base: dict | None = None) -> dict:
+    return to_receiver("message.delivered", broker.node_name,
+                       base if base is not None else message_base(msg), ch)
+
+
+def message_acked(broker, msg, ch, base: dict | None = None) -> dict:
+    cols = to_receiver("message.acked", broker.node_name,
+                       base if base is not None else message_base(msg), ch)
     # (emqpy does not keep a PUBACK's properties with the message: none to show)
-    return _to_receiver("message.acked", broker, msg, ch, {"puback_props": {"User-Property": {}}})
+    cols["puback_props"] = {"User-Property": {}}
+    return cols
 
 
 def delivery_dropped(broker, session, msg, reason: str) -> dict:
     ch = session.channel
-    if ch is not None:
-        return _to_receiver("delivery.dropped", broker, msg, ch, {"reason": reason})
-    cols = _to_receiver("delivery.dropped", broker, msg, _Offline(session), {"reason": reason})
+    cols = to_receiver("delivery.dropped", broker.node_name, message_base(msg),
+                       ch if ch is not None else _Offline(session))
+    cols["reason"] = reason
     return cols
 
 

@@ -398,10 +398,10 @@ def _compile_call(node, mode: str):
     args = [_compile_value(arg, mode) for arg in node[2]]
     if needs_columns:
         if mode == _LAYERED:
-            # EMQX hands such a function the [Selected, Columns] list, which none of them
-            # reads: they see no columns
+            # EMQX hands such a function its [Selected, Columns] list, not a map: the column
+            # functions (topic(), clientid(), ...) give what they give without columns
             def call_layered(ctx):
-                return fn({}, *[arg(ctx) for arg in args])
+                return fn([ctx.a, ctx.c], *[arg(ctx) for arg in args])
             return call_layered
 
         def call_merged(ctx):
@@ -454,6 +454,14 @@ def _compile_condition(node, mode: str):
         return negation
     if kind == "in":
         value = _compile_value(node[1], mode)
+        if all(item[0] == "const" for item in node[2]):
+            consts = tuple(item[1] for item in node[2])
+
+            def member_of_consts(ctx):
+                v = value(ctx)
+                cls = v.__class__
+                return any(c.__class__ is cls and c == v for c in consts)
+            return member_of_consts
         items = [_compile_value(item, mode) for item in node[2]]
 
         def member(ctx):

@@ -17,6 +17,7 @@ an index ``idx`` being ('const', int | 'head' | 'tail' | bool) or a ('var'|'path
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -381,13 +382,12 @@ class _ToAst(lark.Transformer):
     def seg_ref(self, c):
         return ("index", c[0])
 
+    # exactly "0" (not "00") means the head, "-0" the tail, as in rulesql
     def seg_pos(self, c):
-        n = int(_v(c[0]))
-        return ("index", ("const", "head" if n == 0 else n))
+        return ("index", ("const", "head" if _v(c[0]) == "0" else int(_v(c[0]))))
 
     def seg_neg(self, c):
-        n = int(_v(c[0]))
-        return ("index", ("const", "tail" if n == 0 else -n))
+        return ("index", ("const", "tail" if _v(c[0]) == "0" else -int(_v(c[0]))))
 
     # functions
     def call(self, c):
@@ -417,7 +417,10 @@ def _statement(is_foreach, fields, doeach, incase, rest):
     return Statement(is_foreach, fields, doeach, incase, froms, where)
 
 
-_PARSER = lark.Lark(_GRAMMAR, parser="lalr", lexer=_SqlLexer, maybe_placeholders=False)
+@functools.cache
+def _parser() -> lark.Lark:
+    # built on first use: the LALR tables take a few tens of milliseconds
+    return lark.Lark(_GRAMMAR, parser="lalr", lexer=_SqlLexer, maybe_placeholders=False)
 
 
 def _clean(sql: str) -> str:
@@ -438,7 +441,7 @@ def parse(sql: str) -> Statement:
     """Parse one rule SQL statement; raises SqlError."""
     text = _clean(sql)
     try:
-        stmt = _PARSER.parse(text)
+        stmt = _parser().parse(text)
         stmt = _ToAst().transform(stmt)
     except lark.exceptions.VisitError as exc:
         if isinstance(exc.orig_exc, SqlError):

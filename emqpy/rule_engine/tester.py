@@ -7,6 +7,7 @@ must match one of the FROM filters; another event's topic is its ``$events/...``
 """
 from __future__ import annotations
 
+import json
 import secrets
 
 from emqpy.mqtt.topic import matches
@@ -103,14 +104,26 @@ def test_sql(eng, sql: str, context) -> object:
     try:
         result = compiled.test(columns)
     except Exception as e:
-        raise TestError(400, "BAD_REQUEST", error_text(e)) from None
+        raise TestError(400, "BAD_REQUEST", error_text(e, compiled.is_foreach)) from None
     if result is None:  # WHERE false (FOREACH that keeps nothing gives [])
         raise TestError(*NOMATCH)
     return result
 
 
-def error_text(e: Exception) -> str:
-    return str(e) or type(e).__name__
+def error_text(e: Exception, foreach: bool = False) -> str:
+    """A rule's run-time error as EMQX's rule test reports it: JSON naming the clause and the
+    reason (``{"select_and_transform_error":"decode_json_failed"}``). The compiled rule does
+    not say which clause failed: SELECT (FOREACH) is named."""
+    clause = "select_and_collect_error" if foreach else "select_and_transform_error"
+    details = getattr(e, "details", None)
+    if callable(details):
+        reason = details()
+    else:
+        text = str(e) or type(e).__name__
+        word = text.split(":", 1)[0]
+        reason = word if word.replace("_", "").isalnum() else text
+    return json.dumps({clause: reason}, ensure_ascii=False, separators=(",", ":"),
+                      default=str)
 
 
 def apply_rule(eng, rule_id: str, context, stop_after_render: bool = True) -> list:
@@ -130,7 +143,7 @@ def apply_rule(eng, rule_id: str, context, stop_after_render: bool = True) -> li
     try:
         eng.apply(rule, columns, collect=outputs)
     except Exception as e:
-        raise TestError(400, "BAD_REQUEST", error_text(e)) from None
+        raise TestError(400, "BAD_REQUEST", error_text(e, rule.compiled.is_foreach)) from None
     if not outputs:
         raise TestError(*NOMATCH)
     m = rule.metrics.c

@@ -1,6 +1,7 @@
 """The rules REST API (EMQX's emqx_rule_engine_api and its suites), against a started broker."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -213,9 +214,17 @@ def test_rule_test(api):
 
 
 def test_rule_test_reports_sql_errors(api):
-    r = api.api.post("/rule_test", json={"sql": 'SELECT payload.msg FROM "t/#"',
+    r = api.api.post("/rule_test", json={"sql": 'SELECT\n  payload.msg\nFROM\n  "t/#"',
                                          "context": _test_ctx(payload='{"msg": "hel')})
     assert_error(r, 400, "BAD_REQUEST")
+    assert json.loads(r.json()["message"]) == {"select_and_transform_error":
+                                               "decode_json_failed"}
+    r = api.api.post("/rule_test", json={"sql": 'SELECT sqrt(payload.msg) FROM "t/#"',
+                                         "context": _test_ctx()})
+    assert_error(r, 400, "BAD_REQUEST")
+    reason = json.loads(r.json()["message"])["select_and_transform_error"]
+    assert reason["reason"] == "bad_sql_function_argument"
+    assert reason["function_name"] == "sqrt"
 
 
 def test_apply_rule(api):

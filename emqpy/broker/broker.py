@@ -350,7 +350,8 @@ class Broker:
         takeover = old is not None and old is not ch
         if takeover:
             c["session.takenover"] += 1
-            old.close(rc.SESSION_TAKEN_OVER, "takenover")
+            # (as EMQX names it: a clean start discards the session the old connection had)
+            old.close(rc.SESSION_TAKEN_OVER, "discarded" if pkt.clean_start else "takenover")
         sess = self.sessions.get(clientid)
         if sess is not None and pkt.clean_start:
             c["session.discarded"] += 1

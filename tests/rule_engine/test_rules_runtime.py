@@ -250,3 +250,63 @@ def test_authz_events_name_the_deciding_source(make_broker, tmp_path):
     found = wait_until(denied)
     assert (found[0]["result"], found[0]["authz_source"], found[0]["action"]) == \
         ("deny", "file", "publish")
+
+
+# -- ported from emqx_rule_engine_SUITE ----------------------------------------------------------
+
+@pytest.mark.parametrize("how, reason", [("normal", "normal"), ("kicked", "kicked"),
+                                         ("clean_start", "discarded"),
+                                         ("resume", "takenover")])
+def test_client_disconnected_reasons(node, how, reason):
+    rule(node, 'select * from "$events/client_disconnected"', republish("repub/disc", ""))
+    watcher = node.mqtt("get_repub_client")
+    watcher.subscribe("repub/disc", 0)
+    cid = uid("disc")
+    first = node.mqtt(cid, clean=how != "resume",
+                      properties=props("CONNECT", SessionExpiryInterval=60))
+    if how == "normal":
+        first.disconnect()
+    elif how == "kicked":
+        node.ok("DELETE", f"/clients/{cid}", 204)
+    else:
+        node.mqtt(cid, clean=how == "clean_start",
+                  properties=props("CONNECT", SessionExpiryInterval=60))
+    cols = json.loads(watcher.get().payload)
+    assert (cols["clientid"], cols["reason"]) == (cid, reason)
+
+
+def test_republish_keeps_the_original_user_properties(node):
+    rule(node, 'SELECT clientid FROM "$events/message_dropped"',
+         republish("t2", "clientid=${clientid}", user_properties="${pub_props.'User-Property'}"))
+    rule(node, "SELECT clientid, pub_props.'User-Property' as user_properties "
+               'FROM "$events/message_dropped"', republish("t3", "clientid=${clientid}"))
+    sub = node.mqtt("sub-01")
+    sub.subscribe("t2", 1)
+    sub.subscribe("t3", 1)
+    node.mqtt("pub-02").publish("foo/bar/1", b'{"x":1}', qos=1,
+                                properties=props(UserProperty=[("mykey", "111111")]))
+    got = {m.topic: m for m in (sub.get(), sub.get())}
+    for t in ("t2", "t3"):
+        assert got[t].payload == b"clientid=pub-02"
+        assert got[t].properties.UserProperty == [("mykey", "111111")]
+
+
+def test_missing_template_vars_render_as_undefined(node):
+    rule(node, 'SELECT * FROM "$events/client_connected"',
+         republish("t2", "${clientid}:${missing.var}"))
+    sub = node.mqtt("sub-01")
+    sub.subscribe("t2", 0)
+    sub.drain()
+    node.mqtt("pub-02")
+    assert sub.get().payload == b"pub-02:undefined"
+
+
+def test_select_metadata_and_json_payload_decoding(node):
+    rid = rule(node, 'SELECT payload.a.b as ab, payload, metadata FROM "meta/#"',
+               republish("meta-out"))
+    sub = node.mqtt()
+    sub.subscribe("meta-out", 0)
+    node.mqtt().publish("meta/1", b'{"a": {"b": [1, 2]}}', qos=1)
+    out = json.loads(sub.get().payload)
+    assert out["ab"] == [1, 2] and out["metadata"] == {"rule_id": rid}
+    assert out["payload"] == '{"a": {"b": [1, 2]}}'  # selected whole: the text, as in EMQX

@@ -23,6 +23,7 @@ from emqpy.rule_engine.metrics import SAMPLING, RuleMetrics
 
 log = logging.getLogger("emqpy.rule_engine")
 
+_FAILED = object()  # a per-message result: the SQL raised
 PRIORITY = -100  # after the other features' message.publish callbacks: rules see what is routed
 MAX_NESTING = 16  # republishes triggering rules triggering republishes...: a loop, stopped
 
@@ -36,9 +37,54 @@ class RuleError(ValueError):
         self.message = message
 
 
+# The columns of a message event that are the same for every receiver of one message.
+_PER_MESSAGE = frozenset({"id", "from_clientid", "from_username", "payload", "topic", "qos",
+                          "flags", "pub_props", "publish_received_at", "event", "node"})
+
+
+def _per_message(statement) -> bool:
+    """Whether a statement's result depends on the message only: it reads no receiver column
+    (clientid, peername, timestamp, ...), no `*`, and calls no function (some are not pure).
+    Its result is then computed once per message for all the receivers of a fan-out."""
+    stack = [*statement.fields, *statement.doeach, statement.incase, statement.where]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        if node == "*":
+            return False
+        if not isinstance(node, tuple):
+            continue
+        if not node:
+            continue
+        kind = node[0]
+        if kind == "call":
+            return False
+        if kind == "var":
+            if node[1] not in _PER_MESSAGE:
+                return False
+            continue
+        if kind == "path":
+            segs = node[1]
+            if not segs or segs[0][0] != "key" or segs[0][1] not in _PER_MESSAGE:
+                return False
+            stack.extend(seg[1] for seg in segs[1:] if seg[0] == "index")
+            continue
+        if kind == "const":
+            continue
+        if kind == "as":
+            stack.append(node[1])  # (the alias is written, not read)
+            continue
+        # any other expression: its operands (an operator's name is a str, not a node)
+        stack.extend(x for x in node[1:] if not isinstance(x, str))
+        if not isinstance(kind, str):  # a tuple of nodes (CASE clauses, IN lists, ...)
+            stack.append(kind)
+    return True
+
+
 class Rule:
     __slots__ = ("id", "conf", "compiled", "froms", "actions", "created_at", "updated_at",
-                 "metrics")
+                 "metrics", "per_message", "_last_msg", "_last_out")
 
     def __init__(self, rule_id: str, conf, compiled, actions, created_at: int):
         self.id = rule_id
@@ -49,6 +95,9 @@ class Rule:
         self.created_at = created_at
         self.updated_at = ev.now_ms()
         self.metrics = RuleMetrics()
+        stmt = getattr(compiled, "statement", None)
+        self.per_message = stmt is not None and _per_message(stmt)
+        self._last_msg = self._last_out = None  # (per_message rules: the latest result)
 
     @property
     def enable(self) -> bool:
@@ -126,17 +175,19 @@ class Engine:
     def sync(self, built: dict[str, Rule] | None = None) -> None:
         """Make the running rules those of the config. A rule whose config changed is rebuilt
         (its metrics start again from zero, as in EMQX); `built` holds rules already compiled
-        from the current config (the API compiles before it commits). A rule of the config
-        that does not compile (written by hand in emqx.conf) is logged and left out."""
+        from the current config (the API compiles before it commits), which replace the
+        running ones even when their config is the same (EMQX resets a rule on any update).
+        A rule of the config that does not compile (written by hand in emqx.conf) is logged
+        and left out."""
         cfg = self.broker.config.rule_engine
         self.ignore_sys = cfg.ignore_sys_message
         new: dict[str, Rule] = {}
         for rule_id, conf in cfg.rules.items():
             old = self.rules.get(rule_id)
-            if old is not None and old.conf == conf:
+            rule = (built or {}).get(rule_id)
+            if old is not None and old.conf == conf and rule is None:
                 new[rule_id] = old
                 continue
-            rule = (built or {}).get(rule_id)
             if rule is None or rule.conf != conf:
                 try:
                     rule = compile_rule(rule_id, conf,
@@ -310,26 +361,74 @@ class Engine:
             self._base_msg = msg
         return self._base_cols
 
+    def _receiver_event(self, point: str, build, msg, ch) -> None:
+        """A message event seen by each receiver (delivered, acked): a rule whose result
+        depends on the message only is evaluated once per message, and the columns are built
+        only when some rule needs them."""
+        rules = self.event_rules.get(point)
+        if not rules:
+            return
+        columns = envs = None
+        for rule in rules:
+            if rule.per_message:
+                if rule._last_msg is not msg:
+                    rule._last_msg = msg
+                    rule._last_out = self._evaluate(rule, self._base_event(point, msg))
+                else:
+                    self._count(rule, rule._last_out)
+                outputs = rule._last_out
+                if not outputs or not rule.actions or outputs is _FAILED:
+                    continue
+            if columns is None:
+                columns = build(self.broker, msg, ch, self._base(msg))
+                envs = ev.message_envs(msg)
+            if rule.per_message:
+                self._act(rule, outputs, {**columns, "metadata": {"rule_id": rule.id},
+                                          **envs})
+            else:
+                self.apply(rule, columns, envs)
+
+    def _base_event(self, point: str, msg) -> dict:
+        cols = self._base(msg).copy()
+        cols["event"] = point
+        cols["node"] = self.broker.node_name
+        return cols
+
+    def _evaluate(self, rule: Rule, cols: dict):
+        """apply()'s SQL part for a per-message result: the outputs (counted), or _FAILED."""
+        cols["metadata"] = {"rule_id": rule.id}
+        try:
+            outputs = rule.compiled.evaluate(cols)
+        except Exception as e:
+            log.debug("rule %s: SQL failed: %s", rule.id, e)
+            outputs = _FAILED
+        self._count(rule, outputs)
+        return outputs
+
+    @staticmethod
+    def _count(rule: Rule, outputs) -> None:
+        m = rule.metrics.c
+        m["matched"] += 1
+        if outputs is _FAILED:
+            m["failed.exception"] += 1
+        elif not outputs:
+            m["failed.no_result"] += 1
+        else:
+            m["passed"] += 1
+
+    def _act(self, rule: Rule, outputs, env: dict) -> None:
+        for out in outputs:
+            for action in rule.actions:
+                self._run_action(rule, action, out, env)
+
     def on_message_delivered(self, msg, ch):
-        if msg.flags & 1 and self.ignore_sys:
-            return msg
-        rules = self.event_rules.get("message.delivered")
-        if rules:
-            columns = ev.message_delivered(self.broker, msg, ch, self._base(msg))
-            envs = ev.message_envs(msg)
-            for rule in rules:
-                self.apply(rule, columns, envs, own=len(rules) == 1)
+        if not (msg.flags & 1 and self.ignore_sys):
+            self._receiver_event("message.delivered", ev.message_delivered, msg, ch)
         return msg
 
     def on_message_acked(self, msg, ch) -> None:
-        if msg.flags & 1 and self.ignore_sys:
-            return
-        rules = self.event_rules.get("message.acked")
-        if rules:
-            columns = ev.message_acked(self.broker, msg, ch, self._base(msg))
-            envs = ev.message_envs(msg)
-            for rule in rules:
-                self.apply(rule, columns, envs, own=len(rules) == 1)
+        if not (msg.flags & 1 and self.ignore_sys):
+            self._receiver_event("message.acked", ev.message_acked, msg, ch)
 
     def on_message_dropped(self, msg, reason) -> None:
         self._message_event("message.dropped", ev.message_dropped, msg, reason)

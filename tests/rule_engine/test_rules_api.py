@@ -318,3 +318,11 @@ def test_prometheus_data_integration(api):
         text = c.get("/api/v5/prometheus/data_integration",
                      params={"mode": "all_nodes_unaggregated"}).text
     assert f'emqx_rule_matched{{id="prom",node="{api.name}"}} 1' in text
+
+
+def test_any_update_resets_the_metrics(api):
+    api.ok("POST", "/rules", 201, json=simple_rule(id="same"))
+    api.mqtt().publish("t/1", b"x", qos=1)
+    assert api.get("/rules/same/metrics")["metrics"]["matched"] == 1
+    api.ok("PUT", "/rules/same", json=simple_rule())  # the same config again
+    assert api.get("/rules/same/metrics")["metrics"]["matched"] == 0

@@ -310,3 +310,25 @@ def test_select_metadata_and_json_payload_decoding(node):
     out = json.loads(sub.get().payload)
     assert out["ab"] == [1, 2] and out["metadata"] == {"rule_id": rid}
     assert out["payload"] == '{"a": {"b": [1, 2]}}'  # selected whole: the text, as in EMQX
+
+
+def test_a_delivered_rule_reading_the_message_only_runs_per_delivery(node):
+    # (evaluated once per message, counted and acted on for each receiver)
+    rid = rule(node, "SELECT topic, payload FROM \"$events/message_delivered\" "
+                     "WHERE topic =~ 'pm/#'", republish("pm-out/${topic}", "${payload}"))
+    assert node.broker.hooks._points and node.call(
+        lambda: node.broker.hooks._points["message.delivered"][0][1].__self__.get(rid)
+        .per_message)
+    watcher = node.mqtt()
+    watcher.subscribe("pm-out/#", 0)
+    subs = [node.mqtt() for _ in range(3)]
+    for s in subs:
+        s.subscribe("pm/1", 0)
+    node.mqtt().publish("pm/1", b"fan", qos=1)
+    got = [watcher.get() for _ in range(3)]
+    assert {(m.topic, m.payload) for m in got} == {("pm-out/pm/1", b"fan")}
+    watcher.expect_none()
+    m = metrics(node, rid)
+    # 3 deliveries of pm/1 (passed) and 3 of pm-out/pm/1 to the watcher (no result)
+    assert (m["matched"], m["passed"], m["failed.no_result"], m["actions.success"]) == \
+        (6, 3, 3, 3)

@@ -150,10 +150,14 @@ class Broker:
         else:
             self.publish_hook = partial(self.hooks.fold, "message.publish")
         self.delivered_hooked = "message.delivered" in points  # (read once per delivery)
+        # what the inlined QoS 0 fan-out calls per subscriber, as publish_hook
+        dl = points.get("message.delivered")
+        self.delivered_hook = None if not dl else dl[0][1] if len(dl) == 1 else \
+            partial(self.hooks.fold, "message.delivered")
         self.acked_hooked = "message.acked" in points  # (read once per acknowledgement)
         # QoS 0 fan-out may write subscribers' output inline, bypassing Channel.send_publish
-        # (where message.delivered runs)
-        self.qos0_inline = not self.upgrade_qos and not self.delivered_hooked
+        # (message.delivered runs there too: _fanout_qos0)
+        self.qos0_inline = not self.upgrade_qos
         if "client.authorize" in points:
             self.authorize = self._authorize_with_hooks
         else:
@@ -577,6 +581,7 @@ class Broker:
         dirty = self.dirty
         n = 0  # written here
         other = 0  # handed to Session.deliver (which counts its own)
+        delivered = self.delivered_hook
         for sub in subs.values():
             sess = sub.session
             ch = sess.channel
@@ -588,6 +593,14 @@ class Broker:
                 continue
             v5 = ch.version == 5
             w = w5 if v5 else w4
+            if delivered is not None:  # (Channel.send_publish's message.delivered, inlined)
+                try:
+                    mine = delivered(msg, ch) or msg
+                except Exception:
+                    log.exception("hook message.delivered failed")
+                    mine = msg
+                if mine is not msg:  # this client gets a changed copy: its own encoding
+                    w = mine.wire(v5, 0, False)
             if w is None:
                 raw = msg.raw_body
                 if raw is not None and msg.raw_v5 == v5:  # the incoming body, reused

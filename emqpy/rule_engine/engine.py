@@ -82,9 +82,51 @@ def _per_message(statement) -> bool:
     return True
 
 
+def _names(node, out: set) -> None:
+    """The column names an expression reads (first keys of paths)."""
+    if isinstance(node, tuple) and node:
+        if node[0] == "var":
+            out.add(node[1])
+            return
+        if node[0] == "path":
+            if node[1] and node[1][0][0] == "key":
+                out.add(node[1][0][1])
+            for seg in node[1][1:]:
+                _names(seg[1], out)
+            return
+        for x in node:
+            _names(x, out)
+
+
+def _where_prefilter(compiled):
+    """For a SELECT whose WHERE reads message columns only and whose fields cannot fail nor
+    change what the WHERE reads (``*``, plain names, constants under a new name): the WHERE
+    alone, compiled (its `evaluate` gives None when false), to be decided once per message of
+    a fan-out. None otherwise."""
+    from emqpy.rule_engine.compiler import compile_statement
+    from emqpy.rule_engine.sql import Statement
+
+    stmt = getattr(compiled, "statement", None)
+    if stmt is None or stmt.is_foreach or stmt.where is None:
+        return None
+    if not _per_message(Statement(False, (), (), None, stmt.froms, stmt.where)):
+        return None
+    read: set = set()
+    _names(stmt.where, read)
+    for f in stmt.fields:
+        if f == "*" or (isinstance(f, tuple) and f[0] == "var"):
+            continue  # (selects a column as it is: the WHERE reads the same value)
+        if isinstance(f, tuple) and f[0] == "as" and f[1][0] in ("var", "const") and \
+                f[2][0] == "var" and (f[2][1] not in read or f[2] == f[1]):
+            continue
+        return None
+    return compile_statement(compiled.sql, Statement(False, ("*",), (), None, stmt.froms,
+                                                     stmt.where))
+
+
 class Rule:
     __slots__ = ("id", "conf", "compiled", "froms", "actions", "created_at", "updated_at",
-                 "metrics", "per_message", "_last_msg", "_last_out")
+                 "metrics", "per_message", "where_pre", "_last_msg", "_last_out")
 
     def __init__(self, rule_id: str, conf, compiled, actions, created_at: int):
         self.id = rule_id
@@ -97,7 +139,10 @@ class Rule:
         self.metrics = RuleMetrics()
         stmt = getattr(compiled, "statement", None)
         self.per_message = stmt is not None and _per_message(stmt)
-        self._last_msg = self._last_out = None  # (per_message rules: the latest result)
+        self.where_pre = None if self.per_message else _where_prefilter(compiled)
+        # per_message rules: the latest message and its outputs; where_pre: whether the
+        # latest message passed the WHERE clause
+        self._last_msg = self._last_out = None
 
     @property
     def enable(self) -> bool:
@@ -370,7 +415,20 @@ class Engine:
             return
         columns = envs = None
         for rule in rules:
-            if rule.per_message:
+            pre = rule.where_pre
+            if pre is not None:
+                if rule._last_msg is not msg:
+                    rule._last_msg = msg
+                    try:
+                        rule._last_out = pre.evaluate(self._base_event(point, msg)) is not None
+                    except Exception:
+                        rule._last_out = None  # (undecided: each receiver's run will say)
+                if rule._last_out is False:  # the WHERE is false for every receiver
+                    m = rule.metrics.c
+                    m["matched"] += 1
+                    m["failed.no_result"] += 1
+                    continue
+            elif rule.per_message:
                 if rule._last_msg is not msg:
                     rule._last_msg = msg
                     rule._last_out = self._evaluate(rule, self._base_event(point, msg))

@@ -332,3 +332,26 @@ def test_a_delivered_rule_reading_the_message_only_runs_per_delivery(node):
     # 3 deliveries of pm/1 (passed) and 3 of pm-out/pm/1 to the watcher (no result)
     assert (m["matched"], m["passed"], m["failed.no_result"], m["actions.success"]) == \
         (6, 3, 3, 3)
+
+
+def test_a_delivered_rule_whose_where_reads_the_message_only(node):
+    # SELECT * reads every column, its WHERE the message's only: decided once per message
+    rid = rule(node, "SELECT * FROM \"$events/message_delivered\" WHERE topic =~ 'wp/#'",
+               republish("wp-out/${clientid}", "${payload}"))
+    assert node.call(lambda: node.broker.hooks._points["message.delivered"][0][1].__self__
+                     .get(rid).where_pre is not None)
+    watcher = node.mqtt()
+    watcher.subscribe("wp-out/#", 0)
+    subs = [node.mqtt(uid("wp")) for _ in range(3)]
+    for s in subs:
+        s.subscribe("wp/1", 0)
+        s.subscribe("other/1", 0)
+    pub = node.mqtt()
+    pub.publish("other/1", b"no", qos=1)
+    pub.publish("wp/1", b"yes", qos=1)
+    got = {(m.topic, m.payload) for m in (watcher.get(), watcher.get(), watcher.get())}
+    assert got == {(f"wp-out/{s.client_id}", b"yes") for s in subs}
+    watcher.expect_none()
+    m = metrics(node, rid)
+    # 3 deliveries of wp/1 passed; 3 of other/1 and 3 of wp-out/... to the watcher did not
+    assert (m["matched"], m["passed"], m["failed.no_result"]) == (9, 3, 6)

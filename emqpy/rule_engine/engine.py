@@ -480,8 +480,18 @@ class Engine:
                 self._run_action(rule, action, out, env)
 
     def on_message_delivered(self, msg, ch):
-        if not (msg.flags & 1 and self.ignore_sys):
-            self._receiver_event("message.delivered", ev.message_delivered, msg, ch)
+        if msg.flags & 1 and self.ignore_sys:
+            return msg
+        rules = self.event_rules.get("message.delivered")
+        if rules is not None and len(rules) == 1:  # (once per delivery of a fan-out: the
+            rule = rules[0]                        # common case without a call)
+            if rule._last_msg is msg and rule._last_out is False and \
+                    rule.where_pre is not None:
+                c = rule.metrics.c
+                c["matched"] += 1
+                c["failed.no_result"] += 1
+                return msg
+        self._receiver_event("message.delivered", ev.message_delivered, msg, ch)
         return msg
 
     def on_message_acked(self, msg, ch) -> None:

@@ -8,6 +8,7 @@ Errors are RuleChangeError with EMQX's texts ("rule id already exists", "Bad Arg
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from typing import Any
 
@@ -58,6 +59,17 @@ def new_id() -> str:
     return secrets.token_hex(4)
 
 
+# The ids cluster.hocon keeps intact (its writer and reader lose keys with '.', ':', '@', '$'
+# or non-ASCII letters): a rule is refused rather than lost at the next start.
+_ID = re.compile(r"^[0-9A-Za-z_-]{1,255}$")
+
+
+def check_id(rule_id: str) -> None:
+    if not _ID.match(rule_id):
+        raise RuleChangeError(400, "BAD_REQUEST", "rule id may only contain letters, digits, "
+                                                  f"'_' and '-' (1 to 255): {rule_id!r}")
+
+
 def _conf_body(body: dict) -> dict:
     return {k: v for k, v in body.items() if k not in _NOT_CONFIG}
 
@@ -95,6 +107,7 @@ async def create(broker, body: dict) -> dict:
         raise RuleChangeError(400, "BAD_REQUEST", "empty rule id is not allowed")
     if not isinstance(rule_id, str):
         raise RuleChangeError(400, "BAD_REQUEST", "rule id must be a string")
+    check_id(rule_id)
     async with config_lock(broker):
         if engine(broker).get(rule_id) is not None or \
                 rule_id in broker.config.rule_engine.rules:
@@ -106,6 +119,8 @@ async def create(broker, body: dict) -> dict:
 
 async def update(broker, rule_id: str, body: dict) -> dict:
     """PUT /rules/{id}: merged onto the rule's config (created if missing, as EMQX does)."""
+    if rule_id not in broker.config.rule_engine.rules:
+        check_id(rule_id)
     async with config_lock(broker):
         return await _put(broker, rule_id, _conf_body(body), replace=False)
 

@@ -66,6 +66,12 @@ def test_generated_ids_and_bad_ids(api):
                  "empty rule id is not allowed")
     assert_error(api.api.post("/rules", json=simple_rule(id=42)), 400, "BAD_REQUEST",
                  "rule id must be a string")
+    # ids the saved config would not keep intact are refused, not lost at the next start
+    for bad in ("a.b", "a:b", "é", "a b"):
+        assert_error(api.api.post("/rules", json=simple_rule(id=bad)), 400, "BAD_REQUEST",
+                     "rule id may only contain")
+    assert_error(api.api.put("/rules/a.b", json=simple_rule()), 400, "BAD_REQUEST")
+    assert api.ok("POST", "/rules", 201, json=simple_rule(id="My-rule_1"))["id"] == "My-rule_1"
 
 
 def test_bad_sql_and_actions_are_400(api):

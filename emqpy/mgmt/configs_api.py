@@ -57,6 +57,9 @@ def build(config: EmqxConfig, changes: dict[str, Any], mode: str = "merge") -> E
             raise ConfigError(root, "unknown config root")
         value = unmask(value, config.dump(root, hidden=True))
         new = (replace_root if mode == "replace" else update_root)(new, root, value)
+    if "rule_engine" in changes:  # a rule's SQL is checked as EMQX's schema checks it
+        from emqpy.rule_engine import check_rules
+        check_rules(new)
     return new
 
 

@@ -34,6 +34,19 @@ def config_changed(broker) -> None:
         eng.sync()
 
 
+def check_rules(config) -> None:
+    """Raise ConfigError for the first rule of `config` the engine would refuse (its SQL does
+    not compile, an action cannot be), naming its key, as EMQX's config validation does."""
+    from emqpy.config import ConfigError
+    from emqpy.rule_engine.engine import RuleError, compile_rule
+
+    for rule_id, conf in config.rule_engine.rules.items():
+        try:
+            compile_rule(rule_id, conf, 0)
+        except RuleError as e:
+            raise ConfigError(f"rule_engine.rules.{rule_id}.{e.field}", e.message) from None
+
+
 def setup(broker) -> None:
     from emqpy.rule_engine.engine import Engine
 

@@ -226,6 +226,9 @@ class Engine:
         and left out."""
         cfg = self.broker.config.rule_engine
         self.ignore_sys = cfg.ignore_sys_message
+        from emqpy.rule_engine.funcs_jq import set_default_timeout
+        # (jq's worker is one per process: the latest broker's setting holds for all)
+        set_default_timeout(round(cfg.jq_function_default_timeout * 1000))
         new: dict[str, Rule] = {}
         for rule_id, conf in cfg.rules.items():
             old = self.rules.get(rule_id)

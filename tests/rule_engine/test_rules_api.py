@@ -302,6 +302,9 @@ def test_rules_put_through_the_configs_api(api):
     r = api.api.put("/configs", content=body, headers={"content-type": "text/plain"})
     assert r.status_code == 200, r.text
     assert api.get("/rules/via_configs")["from"] == ["c/#"]
+    bad = 'rule_engine { rules { bad_sql { sql = "SELECT FROM" } } }'
+    r = api.api.put("/configs", content=bad, headers={"content-type": "text/plain"})
+    assert_error(r, 400, "UPDATE_FAILED", "rule_engine.rules.bad_sql.sql")
 
 
 def test_prometheus_data_integration(api):
@@ -332,3 +335,11 @@ def test_any_update_resets_the_metrics(api):
     assert api.get("/rules/same/metrics")["metrics"]["matched"] == 1
     api.ok("PUT", "/rules/same", json=simple_rule())  # the same config again
     assert api.get("/rules/same/metrics")["metrics"]["matched"] == 0
+
+
+def test_the_jq_timeout_setting_reaches_jq(api):
+    from emqpy.rule_engine import funcs_jq
+    api.ok("PUT", "/rule_engine", json={"jq_function_default_timeout": "3s"})
+    assert funcs_jq.DEFAULT_TIMEOUT_MS == 3000
+    api.ok("PUT", "/rule_engine", json={"jq_function_default_timeout": "10s"})
+    assert funcs_jq.DEFAULT_TIMEOUT_MS == 10000

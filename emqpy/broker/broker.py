@@ -590,6 +590,8 @@ class Broker:
                 other += sess.deliver(msg, sub)
                 continue
             if (sub.no_local or sess.ignore_loop) and sender == sess.clientid:
+                if sub.no_local:
+                    sess.drop_no_local(msg)
                 continue
             v5 = ch.version == 5
             w = w5 if v5 else w4

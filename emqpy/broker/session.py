@@ -109,11 +109,24 @@ class Session:
             drops = self.drops = {}  # (created on first use: most sessions never drop)
         drops[reason] = drops.get(reason, 0) + n
 
+    def drop_no_local(self, msg) -> None:
+        """A message not delivered back to its publisher (No Local): counted in the node's
+        metrics and reported to `delivery.dropped`, as EMQX does (not in the client's own
+        drop counters)."""
+        broker = self.broker
+        c = broker.metrics.c
+        c["delivery.dropped"] += 1
+        c["delivery.dropped.no_local"] += 1
+        if "delivery.dropped" in broker.hooks._points:
+            broker.hooks.run("delivery.dropped", self, msg, "no_local")
+
     # -- delivery -------------------------------------------------------------------------
 
     def deliver(self, msg, sub, group=None, retained: bool = False) -> int:
         """Deliver `msg` through subscription `sub`; returns 1 if delivered or queued."""
         if (sub.no_local or self.ignore_loop) and msg.sender == self.clientid and not retained:
+            if sub.no_local:
+                self.drop_no_local(msg)
             return 0
         mq = msg.qos
         sq = sub.qos

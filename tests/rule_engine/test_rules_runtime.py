@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from support.mqttclient import props, uid
+from support.mqttclient import props, sub_opts, uid
 from support.waiting import wait_until
 
 pytest.importorskip("emqpy.rule_engine.sql")
@@ -355,3 +355,18 @@ def test_a_delivered_rule_whose_where_reads_the_message_only(node):
     m = metrics(node, rid)
     # 3 deliveries of wp/1 passed; 3 of other/1 and 3 of wp-out/... to the watcher did not
     assert (m["matched"], m["passed"], m["failed.no_result"]) == (9, 3, 6)
+
+
+def test_no_local_drops_are_delivery_dropped_events(node):
+    rule(node, 'SELECT * FROM "$events/delivery_dropped"', republish("nl/out"))
+    watcher = node.mqtt()
+    watcher.subscribe("nl/out", 0)
+    cid = uid("nl")
+    c = node.mqtt(cid)
+    c.subscribe("nl/in", options=sub_opts(1, no_local=True))
+    before = node.broker.metrics.c["delivery.dropped.no_local"]
+    c.publish("nl/in", b'{"id": 1, "name": "ha"}', qos=1)
+    cols = json.loads(watcher.get().payload)
+    assert (cols["reason"], cols["clientid"], cols["from_clientid"], cols["topic"]) == \
+        ("no_local", cid, cid, "nl/in")
+    assert node.broker.metrics.c["delivery.dropped.no_local"] == before + 1

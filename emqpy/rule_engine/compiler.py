@@ -16,16 +16,18 @@ that is not a condition) raise `RuleEvalError` or the function's own exception.
 """
 from __future__ import annotations
 
+import operator
 import re
 import time
 
 import orjson
 
 from emqpy.mqtt.topic import matches as topic_matches
-from emqpy.rule_engine import maps
+from emqpy.rule_engine import funcs, maps
+from emqpy.rule_engine.funcs_base import exact_eq, loose_eq, term_key
 from emqpy.rule_engine.sql import Statement
 
-__all__ = ["CompiledRule", "RuleEvalError", "compile_statement", "compare"]
+__all__ = ["CompiledRule", "RuleEvalError", "compile_statement", "compare", "error_clause"]
 
 _UNSET = object()
 _LAYERED, _MERGED = "layered", "merged"
@@ -73,67 +75,15 @@ def _number(s: str):
     raise RuleEvalError(f"badarg: {s[:100]!r} is not a number")
 
 
-def _rank(v) -> int:
-    # Erlang's term order: number < atom < map < list < binary
-    cls = v.__class__
-    if cls is int or cls is float:
-        return 0
-    if v is None or cls is bool:
-        return 1
-    if isinstance(v, dict):
-        return 2
-    if isinstance(v, list):
-        return 3
-    if isinstance(v, (int, float)):     # int subclasses
-        return 1 if isinstance(v, bool) else 0
-    return 4
-
-
-_ATOM_NAME = {None: "undefined", True: "true", False: "false"}
-
-
-def erl_cmp(a, b, exact: bool = False) -> int:
-    """-1, 0 or 1 as Erlang orders `a` and `b`; `exact`: 1 and 1.0 differ (=:=)."""
-    ra, rb = _rank(a), _rank(b)
-    if ra != rb:
-        return -1 if ra < rb else 1
-    if ra == 0:
-        if a == b:
-            if exact and a.__class__ is not b.__class__:
-                return -1 if a.__class__ is float else 1
-            return 0
-        return -1 if a < b else 1
-    if ra == 1:
-        a, b = _ATOM_NAME[a], _ATOM_NAME[b]
-    elif ra == 3:
-        for x, y in zip(a, b):
-            c = erl_cmp(x, y, exact)
-            if c:
-                return c
-        a, b = len(a), len(b)
-    elif ra == 2:
-        if len(a) != len(b):
-            return -1 if len(a) < len(b) else 1
-        ka, kb = sorted(a), sorted(b)
-        c = erl_cmp(ka, kb, exact)
-        if c:
-            return c
-        return erl_cmp([a[k] for k in ka], [b[k] for k in kb], exact)
-    else:
-        a, b = str(a), str(b)
-    return 0 if a == b else (-1 if a < b else 1)
-
-
-def erl_exact(a, b) -> bool:
-    """Erlang's =:= (lists:member/2, a CASE switch)."""
-    if a.__class__ is b.__class__ and (a.__class__ is str or a.__class__ is int):
-        return a == b
-    return erl_cmp(a, b, True) == 0
-
-
+_NUMBER_OPS = {
+    ">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le, "=": operator.eq,
+    "<>": operator.ne, "!=": operator.ne,
+}
+_EQUALITY_OPS = {"=": True, "<>": False, "!=": False}
 _ORDER_OPS = {
-    ">": lambda c: c > 0, "<": lambda c: c < 0, ">=": lambda c: c >= 0, "<=": lambda c: c <= 0,
-    "=": lambda c: c == 0, "<>": lambda c: c != 0, "!=": lambda c: c != 0,
+    ">": lambda a, b: term_key(a) > term_key(b), "<": lambda a, b: term_key(a) < term_key(b),
+    ">=": lambda a, b: term_key(a) >= term_key(b), "<=": lambda a, b: term_key(a) <= term_key(b),
+    "=": loose_eq, "<>": lambda a, b: not loose_eq(a, b), "!=": lambda a, b: not loose_eq(a, b),
 }
 
 
@@ -150,6 +100,10 @@ def compare(op: str, left, right) -> bool:
         if cl is not str or cr is not str:
             raise RuleEvalError(f"=~ needs a topic and a filter, got {left!r} and {right!r}")
         return topic_matches(right, left)
+    if cl is cr and (cl is int or cl is float):
+        return _NUMBER_OPS[op](left, right)
+    if cl is str and cr is str and op in _EQUALITY_OPS:
+        return (left == right) is _EQUALITY_OPS[op]
     if (cl is int or cl is float) and cr is str:
         right = _number(right)
     elif cl is str and (cr is int or cr is float):
@@ -158,18 +112,10 @@ def compare(op: str, left, right) -> bool:
         left = "true" if left else "false"
     elif cl is str and cr is bool:
         right = "true" if right else "false"
-    return _ORDER_OPS[op](erl_cmp(left, right))
+    return _ORDER_OPS[op](left, right)
 
 
 # --------------------------------------------------------------------------- functions
-
-def _lookup(name: str):
-    try:
-        from emqpy.rule_engine import funcs
-    except ImportError:
-        return None
-    return funcs.lookup(name)
-
 
 _PROVIDER_PREFIXES = ("emqx_rule_funcs", "EmqxRuleFuncs")
 
@@ -185,7 +131,7 @@ def _resolve_function(ref):
     EMQX (it resolves names at run time)."""
     if ref[0] == "var":
         name = ref[1]
-        found = _lookup(name)
+        found = funcs.lookup(name)
         if found is None:
             return _raiser(f"sql_function_not_supported: {name}"), False
         return found
@@ -197,14 +143,14 @@ def _resolve_function(ref):
         return _raiser(f"sql_function_provider_module_not_allowed: {module}"), False
     if module != "emqx_rule_funcs":
         return _raiser(f"sql_function_provider_module_not_loaded: {module}"), False
-    found = _lookup(name)
+    found = funcs.lookup(name)
     if found is None:
         return _raiser(f"sql_function_not_supported: {module}.{name}"), False
     return found
 
 
 def _arith_function(op: str):
-    found = _lookup(op)
+    found = funcs.lookup(op)
     if found is None:
         return _raiser(f"arithmetic operator {op!r} is not available")
     return found[0]
@@ -286,7 +232,7 @@ def _compile_walk(steps):
         def one_key(data, org):
             if data.__class__ is dict:
                 return data.get(key)
-            return maps._step(("key", key), data, org)
+            return maps.get_step(("key", key), data, org)
         return one_key
     if all(kind == "key" for kind, _ in steps):
         keys = tuple(arg for _, arg in steps)
@@ -296,7 +242,7 @@ def _compile_walk(steps):
                 if data.__class__ is dict:
                     data = data.get(key)
                 else:
-                    data = maps._step(("key", key), data, org)
+                    data = maps.get_step(("key", key), data, org)
                 if data is None:
                     return None
             return data
@@ -304,7 +250,7 @@ def _compile_walk(steps):
 
     def walk(data, org):
         for step in steps:
-            data = maps._step(step, data, org)
+            data = maps.get_step(step, data, org)
             if data is None:
                 return None
         return data
@@ -387,7 +333,7 @@ def _compile_case(node, mode: str):
 
     def switch(ctx):
         for cond, value in clauses:
-            if erl_exact(on_fn(ctx), cond(ctx)):
+            if exact_eq(on_fn(ctx), cond(ctx)):
                 return value(ctx)
         return other_fn(ctx)
     return switch
@@ -467,7 +413,7 @@ def _compile_condition(node, mode: str):
         def member(ctx):
             v = value(ctx)
             candidates = [item(ctx) for item in items]
-            return any(erl_exact(v, c) for c in candidates)
+            return any(exact_eq(v, c) for c in candidates)
         return member
     if kind == "call":
         return _compile_call(node, mode)
@@ -561,7 +507,7 @@ def _put(ctx: _Ctx, target: dict, tflav, ref, value, aflav):
         else:
             tflav = aflav
     sub = target.get(key)
-    target[key] = maps._put_path(steps[1:], value, sub, target)
+    target[key] = maps.put_path(steps[1:], value, sub, target)
     return tflav
 
 
@@ -677,16 +623,53 @@ class CompiledRule:
     def _select_one(self, columns):
         action = {}
         ctx = _Ctx(action, columns)
-        if self._simple:
-            for value, key in self._plain:
-                action[key] = value(ctx)
-        else:
-            _select(self._fields, ctx, columns)
-        if self._has_where and not self._where(ctx):
-            return None
+        stage = "select_and_transform_error"
+        try:
+            if self._simple:
+                for value, key in self._plain:
+                    action[key] = value(ctx)
+            else:
+                _select(self._fields, ctx, columns)
+            stage = "match_conditions_error"
+            if self._has_where and not self._where(ctx):
+                return None
+        except Exception as exc:
+            exc.rule_sql_clause = stage
+            raise
         return [action]
 
     def _foreach(self, columns):
+        stage = "select_and_collect_error"
+        try:
+            action, collection, pl = self._collect_items(columns)
+            merged = {**columns, **action}
+            where_ctx = _Ctx({}, merged, pl)
+            stage = "match_conditions_error"
+            if self._has_where and not self._where(where_ctx):
+                return None
+            out = []
+            key = self._coll_key
+            for item in collection:
+                with_item = dict(merged)
+                with_item[key] = item
+                where_ctx.c = with_item
+                stage = "match_incase_error"
+                if not self._incase(where_ctx):
+                    continue
+                if not self._doeach:
+                    out.append(with_item)
+                    continue
+                stage = "doeach_error"
+                do_ctx = _Ctx({}, with_item, where_ctx.pl)
+                out.append(_select(self._doeach, do_ctx, with_item))
+                where_ctx.pl = do_ctx.pl
+        except Exception as exc:
+            exc.rule_sql_clause = stage
+            raise
+        return out
+
+    def _collect_items(self, columns):
+        """select_and_collect/2: the selected map, the list to iterate, the payload cache."""
         action = {}
         ctx = _Ctx(action, columns)
         fields = self._collect
@@ -701,30 +684,20 @@ class CompiledRule:
                 raise RuleEvalError("function_clause: a field without a usable name")
             ref, aflav = field.key(cols)
             if field.explicit and i < len(fields) - 1:
+                # an alias is also visible to the next fields as a column
                 if cols is columns:
                     cols = dict(columns)
                 cols_flav = _put(ctx, cols, cols_flav, ref, value, aflav)
             ctx.pflav = _put(ctx, action, ctx.pflav, ref, value, aflav)
-        collection = value if isinstance(value, list) else []
-        merged = {**columns, **action}
-        where_ctx = _Ctx({}, merged, ctx.pl)
-        if self._has_where and not self._where(where_ctx):
-            return None
-        out = []
-        key = self._coll_key
-        for item in collection:
-            with_item = dict(merged)
-            with_item[key] = item
-            where_ctx.c = with_item
-            if not self._incase(where_ctx):
-                continue
-            if not self._doeach:
-                out.append(with_item)
-                continue
-            do_ctx = _Ctx({}, with_item, where_ctx.pl)
-            out.append(_select(self._doeach, do_ctx, with_item))
-            where_ctx.pl = do_ctx.pl
-        return out
+        return action, (value if isinstance(value, list) else []), ctx.pl
+
+
+def error_clause(exc: BaseException) -> str | None:
+    """Which part of the rule an evaluation error came from, by EMQX's names:
+    ``select_and_transform_error`` (SELECT fields), ``match_conditions_error`` (WHERE),
+    ``select_and_collect_error`` (FOREACH fields), ``match_incase_error`` (INCASE),
+    ``doeach_error`` (DO); None for an exception that did not come from `evaluate`."""
+    return getattr(exc, "rule_sql_clause", None)
 
 
 def compile_statement(sql: str, stmt: Statement) -> CompiledRule:

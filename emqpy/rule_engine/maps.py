@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import orjson
 
-__all__ = ["nested_get", "nested_put", "getnth", "setnth", "range_get", "range_gen", "as_json"]
+__all__ = ["nested_get", "nested_put", "get_step", "put_path", "getnth", "setnth", "range_get",
+           "range_gen", "as_json"]
 
 _NOT_FOUND = object()
 
@@ -40,8 +41,9 @@ def _index_value(idx, org):
     return nested_get(idx, org)
 
 
-def _step(step, data, org):
-    """One step of a walk: the value under `step` in `data`, None if there is none."""
+def get_step(step, data, org):
+    """One step of a walk: the value under `step` in `data`, None if there is none; an index
+    that is a name or path is read from `org`, the map the walk started at."""
     if isinstance(data, str):
         data = as_json(data)
         if data is _NOT_FOUND:
@@ -59,11 +61,11 @@ def nested_get(ref, data, default=None):
     if ref[0] == "var":
         if ref[1] == "$_THIS_":
             return data
-        value = _step(("key", ref[1]), data, data)
+        value = get_step(("key", ref[1]), data, data)
         return default if value is None else value
     value = data
     for step in ref[1]:
-        value = _step(step, value, data)
+        value = get_step(step, value, data)
         if value is None:
             return default
     return value
@@ -100,12 +102,13 @@ def _put(step, value, data, org):
     return setnth(_index_value(arg, org), data, value)
 
 
-def _put_path(steps, value, data, org):
+def put_path(steps, value, data, org):
+    """`data` (copied) with `value` at `steps`; indexes that are names are read from `org`."""
     if not steps:
         return value
     step = steps[0]
-    sub = _step(step, data, org)
-    return _put(step, _put_path(steps[1:], value, sub, org), data, org)
+    sub = get_step(step, data, org)
+    return _put(step, put_path(steps[1:], value, sub, org), data, org)
 
 
 def nested_put(ref, value, data):
@@ -114,7 +117,7 @@ def nested_put(ref, value, data):
         data = {}
     if ref[0] == "var":
         return _put(("key", ref[1]), value, data, data)
-    return _put_path(ref[1], value, data, data)
+    return put_path(ref[1], value, data, data)
 
 
 def range_gen(begin: int, end: int) -> list:

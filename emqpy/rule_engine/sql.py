@@ -437,6 +437,24 @@ def _clean(sql: str) -> str:
     return sql
 
 
+# deeper expressions are refused, so that neither compiling nor evaluating a rule can exhaust
+# Python's stack
+MAX_DEPTH = 100
+
+
+def _depth(stmt: Statement) -> int:
+    deepest = 0
+    stack = [(node, 1) for node in (stmt.fields, stmt.doeach, stmt.incase, stmt.where)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, tuple):
+            if node and node[0] == "path":
+                depth += len(node[1])   # a put builds one level per step
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
 def parse(sql: str) -> Statement:
     """Parse one rule SQL statement; raises SqlError."""
     text = _clean(sql)
@@ -446,10 +464,17 @@ def parse(sql: str) -> Statement:
     except lark.exceptions.VisitError as exc:
         if isinstance(exc.orig_exc, SqlError):
             raise exc.orig_exc from None
+        if isinstance(exc.orig_exc, RecursionError):
+            raise SqlError(f"SQL nested more than {MAX_DEPTH} levels deep") from None
         raise
     except lark.exceptions.UnexpectedToken as exc:
         tok = exc.token
-        expected = tuple(sorted(_display(t) for t in exc.expected if t != "$END"))
+        try:
+            # what could really come next (LALR's table lists more for merged states)
+            accepted = exc.interactive_parser.accepts()
+        except Exception:  # pragma: no cover - lark without the interactive parser
+            accepted = exc.expected
+        expected = tuple(sorted(_display(t) for t in accepted if t != "$END"))
         if tok.type == "$END":
             where = "at end of input"
             line, col = _position(text, len(text))
@@ -465,6 +490,10 @@ def parse(sql: str) -> Statement:
                        exc.line, exc.column) from None
     except SqlError:
         raise
+    except RecursionError:
+        raise SqlError(f"SQL nested more than {MAX_DEPTH} levels deep") from None
+    if _depth(stmt) > MAX_DEPTH:
+        raise SqlError(f"SQL nested more than {MAX_DEPTH} levels deep")
     if not stmt.froms:
         raise SqlError("empty_from_clause: the rule SQL needs a FROM")
     return stmt

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from emqpy.rule_engine.compiler import RuleEvalError, compare
+from emqpy.rule_engine.compiler import RuleEvalError, compare, error_clause
 from emqpy.rule_engine.sql import compile_sql
 
 
@@ -157,3 +157,18 @@ def test_unaliased_const_and_comparison_names():
     names = sorted(k for k in out if k != "abc")
     assert names[0].startswith("_v_const_1_") and out[names[0]] == 1
     assert names[1].startswith("_v_op_'='_") and out[names[1]] is True
+
+
+@pytest.mark.parametrize("sql, columns, clause", [
+    ('SELECT payload.x FROM "t"', {"payload": "not json"}, "select_and_transform_error"),
+    ('SELECT topic FROM "t" WHERE payload.x = 1', {"payload": "no"}, "match_conditions_error"),
+    ('FOREACH payload.x FROM "t"', {"payload": "no"}, "select_and_collect_error"),
+    ('FOREACH xs FROM "t" WHERE payload.x = 1', {"xs": [1], "payload": "no"},
+     "match_conditions_error"),
+    ('FOREACH xs INCASE item FROM "t"', {"xs": [1]}, "match_incase_error"),
+    ('FOREACH xs DO -item FROM "t"', {"xs": ["a"]}, "doeach_error"),
+])
+def test_error_clause_names_the_failing_part(sql, columns, clause):
+    with pytest.raises(Exception) as err:
+        compile_sql(sql).evaluate(columns)
+    assert error_clause(err.value) == clause

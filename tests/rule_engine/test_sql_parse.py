@@ -254,3 +254,28 @@ def test_div_and_mod_are_lower_case_operators():
     # DIV is a name: `a DIV` is `a AS DIV`
     assert fields("SELECT a DIV FROM t") == (("as", V("a"), V("DIV")),)
     assert fields("SELECT divide FROM t") == (V("divide"),)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT " + "-" * 500 + "1 as a FROM t",
+    "SELECT " + "[" * 300 + "]" * 300 + " FROM t",
+    "SELECT a" + ".b" * 500 + " FROM t",
+    "SELECT * FROM t WHERE " + " and ".join(["a = 1"] * 500),
+])
+def test_too_deep_is_refused(sql):
+    with pytest.raises(SqlError, match="nested more than 100 levels"):
+        compile_sql(sql)
+
+
+def test_deep_but_reasonable_is_fine():
+    rule = compile_sql("SELECT * FROM t WHERE " + " and ".join(["a = 1"] * 40))
+    assert rule.evaluate({"a": 1}) == [{"a": 1}]
+
+
+def test_expected_tokens_are_those_that_fit():
+    with pytest.raises(SqlError) as err:
+        parse("select a frm t")
+    assert err.value.expected == ("','", "FROM", "WHERE")
+    with pytest.raises(SqlError) as err:
+        parse("select case when a then 1 from t")
+    assert err.value.expected == ("ELSE", "END", "WHEN")

@@ -343,3 +343,74 @@ def test_the_jq_timeout_setting_reaches_jq(api):
     assert funcs_jq.DEFAULT_TIMEOUT_MS == 3000
     api.ok("PUT", "/rule_engine", json={"jq_function_default_timeout": "10s"})
     assert funcs_jq.DEFAULT_TIMEOUT_MS == 10000
+
+
+# emqx_rule_engine_api_rule_test_SUITE: each event's context through POST /rule_test
+# (sql, context, the keys expected equal to the context's, the keys that must be present)
+CTX_CASES = [
+    ('SELECT payload.msg as msg, clientid, username, payload, topic, qos FROM "t/#"',
+     {"clientid": "c_emqx", "event_type": "message_publish", "payload": '{"msg": "hello"}',
+      "qos": 1, "topic": "t/a", "username": "u_emqx"},
+     ["clientid", "username", "payload", "topic", "qos"], []),
+    ('SELECT clientid, username, topic, qos FROM "$events/session_subscribed"',
+     {"clientid": "c_emqx", "event_type": "session_subscribed", "qos": 1, "topic": "t/a",
+      "username": "u_emqx"}, ["clientid", "username", "topic", "qos"], []),
+    ('SELECT clientid, username, topic, qos FROM "$events/session_unsubscribed"',
+     {"clientid": "c_emqx", "event_type": "session_unsubscribed", "qos": 1, "topic": "t/a",
+      "username": "u_emqx"}, ["clientid", "username", "topic", "qos"], []),
+    ('SELECT from_clientid, from_username, topic, qos, node, timestamp '
+     'FROM "$events/message_delivered"',
+     {"clientid": "c_emqx_2", "event_type": "message_delivered", "from_clientid": "c_emqx_1",
+      "from_username": "u_emqx_1", "payload": '{"msg": "hello"}', "qos": 1, "topic": "t/a",
+      "username": "u_emqx_2"}, ["from_clientid", "from_username", "topic", "qos"],
+     ["node", "timestamp"]),
+    ('SELECT from_clientid, from_username, topic, qos, node, timestamp '
+     'FROM "$events/message_acked"',
+     {"clientid": "c_emqx_2", "event_type": "message_acked", "from_clientid": "c_emqx_1",
+      "from_username": "u_emqx_1", "payload": '{"msg": "hello"}', "qos": 1, "topic": "t/a",
+      "username": "u_emqx_2"}, ["from_clientid", "from_username", "topic", "qos"],
+     ["node", "timestamp"]),
+    ('SELECT reason, topic, qos, node, timestamp FROM "$events/message_dropped"',
+     {"clientid": "c_emqx", "event_type": "message_dropped", "payload": '{"msg": "hello"}',
+      "qos": 1, "reason": "no_subscribers", "topic": "t/a", "username": "u_emqx"},
+     ["reason", "topic", "qos"], ["node", "timestamp"]),
+    ('SELECT clientid, username, keepalive, is_bridge FROM "$events/client_connected"',
+     {"clean_start": True, "clientid": "c_emqx", "event_type": "client_connected",
+      "is_bridge": False, "peername": "127.0.0.1:52918", "username": "u_emqx"},
+     ["clientid", "username", "is_bridge"], ["keepalive"]),
+    ('SELECT clientid, username, reason, disconnected_at, node '
+     'FROM "$events/client_disconnected"',
+     {"clientid": "c_emqx", "event_type": "client_disconnected", "reason": "normal",
+      "username": "u_emqx"}, ["clientid", "username", "reason"], ["disconnected_at", "node"]),
+    ('SELECT clientid, username, reason_code, node FROM "$events/client_connack"',
+     {"clean_start": True, "clientid": "c_emqx", "event_type": "client_connack",
+      "reason_code": "success", "username": "u_emqx"},
+     ["clientid", "username", "reason_code"], ["node"]),
+    ('SELECT clientid, username, topic, action, result,\nauthz_source, node '
+     'FROM "$events/client_check_authz_complete"',
+     {"action": "publish", "clientid": "c_emqx", "event_type": "client_check_authz_complete",
+      "result": "allow", "topic": "t/1", "username": "u_emqx"},
+     ["clientid", "username", "topic", "action"], ["authz_source", "node", "result"]),
+    ('SELECT clientid, username, is_superuser, is_anonymous\n'
+     'FROM "$events/client_check_authn_complete"',
+     {"clientid": "c_emqx", "event_type": "client_check_authn_complete",
+      "reason_code": "success", "is_superuser": True, "is_anonymous": False},
+     ["clientid", "is_superuser", "is_anonymous"], ["username"]),
+    ('SELECT from_clientid, from_username, reason, topic, qos FROM "$events/delivery_dropped"',
+     {"clientid": "c_emqx_2", "event_type": "delivery_dropped", "from_clientid": "c_emqx_1",
+      "from_username": "u_emqx_1", "payload": '{"msg": "hello"}', "qos": 1,
+      "reason": "queue_full", "topic": "t/a", "username": "u_emqx_2"},
+     ["from_clientid", "from_username", "reason", "qos", "topic"], []),
+]
+
+
+@pytest.mark.parametrize("sql, context, same, present", CTX_CASES,
+                         ids=[c[1]["event_type"] for c in CTX_CASES])
+def test_rule_test_contexts(api, sql, context, same, present):
+    out = api.ok("POST", "/rule_test", json={"sql": sql, "context": context})
+    for k in same:
+        assert out[k] == context[k], k
+    for k in present:
+        assert out.get(k) is not None, k
+    if "payload.msg" in sql:
+        assert out["msg"] == "hello"

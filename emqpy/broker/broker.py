@@ -143,10 +143,14 @@ class Broker:
         # what Broker.publish calls: the only message.publish callback itself (one call, no
         # loop: the rule engine's sits here), or the fold over several; None when there is none
         pub = points.get("message.publish")
+        # topics the sole callback says it leaves alone (its `ignored_topics` set, which it
+        # fills itself): not called for them, which spares the call on every PUBLISH
+        self.publish_ignored = None
         if not pub:
             self.publish_hook = None
         elif len(pub) == 1:
             self.publish_hook = pub[0][1]
+            self.publish_ignored = getattr(pub[0][1], "ignored_topics", None)
         else:
             self.publish_hook = partial(self.hooks.fold, "message.publish")
         self.delivered_hooked = "message.delivered" in points  # (read once per delivery)
@@ -542,7 +546,8 @@ class Broker:
         `bypass_hooks`: skip `message.publish` (a rule's republish with direct dispatch)."""
         hooks = self.hooks
         hook = self.publish_hook
-        if hook is not None and not bypass_hooks:
+        if hook is not None and not bypass_hooks and (
+                self.publish_ignored is None or msg.topic not in self.publish_ignored):
             try:
                 msg = hook(msg)
             except Exception:  # (as Hooks.fold: logged, the message goes on unchanged)

@@ -25,7 +25,8 @@ log = logging.getLogger("emqpy.rule_engine")
 
 _FAILED = object()  # a per-message result: the SQL raised
 PRIORITY = -100  # after the other features' message.publish callbacks: rules see what is routed
-MAX_NESTING = 16  # republishes triggering rules triggering republishes...: a loop, stopped
+MAX_NESTING = 16
+IGNORED_MAX = 65536  # topics remembered as selected by no rule (as the Router's match cache)  # republishes triggering rules triggering republishes...: a loop, stopped
 
 
 class RuleError(ValueError):
@@ -365,14 +366,23 @@ class Engine:
     def _publish_callback(self, index: Router):
         """The `message.publish` callback for `index`: every message passes here, so a message
         no rule selects costs one lookup in the index's per-topic cache, in a closure."""
+        ignored: set = set()
+
         def on_message_publish(msg, cache=index._cache, match=index.match,
-                               matched=self._publish_matched):
+                               matched=self._publish_matched, ignored=ignored):
             routes = cache.get(msg.topic)
             if routes is None:
                 routes = match(msg.topic)
             if routes:
                 matched(msg, routes)
+            else:
+                if len(ignored) >= IGNORED_MAX:
+                    ignored.clear()
+                ignored.add(msg.topic)
             return msg
+        # topics no rule selects: while this is the only message.publish callback, the broker
+        # does not call it for them (Broker.publish_ignored); a new index makes a new set
+        on_message_publish.ignored_topics = ignored
         return on_message_publish
 
     def _publish_matched(self, msg, routes) -> None:

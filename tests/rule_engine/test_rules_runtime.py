@@ -370,3 +370,13 @@ def test_no_local_drops_are_delivery_dropped_events(node):
     assert (cols["reason"], cols["clientid"], cols["from_clientid"], cols["topic"]) == \
         ("no_local", cid, cid, "nl/in")
     assert node.broker.metrics.c["delivery.dropped.no_local"] == before + 1
+
+
+def test_a_topic_no_rule_selected_is_seen_by_a_later_rule(node):
+    rule(node, 'SELECT * FROM "elsewhere/#"')
+    pub = node.mqtt()
+    pub.publish("late/1", b"x", qos=1)  # remembered as selected by no rule
+    assert "late/1" in node.broker.publish_ignored
+    rid = rule(node, 'SELECT * FROM "late/#"')
+    pub.publish("late/1", b"x", qos=1)
+    assert metrics(node, rid)["matched"] == 1

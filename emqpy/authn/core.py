@@ -123,7 +123,39 @@ class Chain:
         return None
 
     def authenticate(self, ch, pkt):
-        """The broker's authenticator hook."""
+        """The broker's authenticator hook. Its final answer is reported to
+        `client.check_authn_complete` callbacks, when there are any."""
+        res = self._authenticate(ch, pkt)
+        if "client.check_authn_complete" not in self.broker.hooks._points:
+            return res
+        if inspect.isawaitable(res):
+            return self._report_later(res, ch)
+        self._report(ch, res)
+        return res
+
+    async def _report_later(self, pending, ch):
+        res = await pending
+        self._report(ch, res)
+        return res
+
+    def _report(self, ch, res) -> None:
+        """`client.check_authn_complete`: (channel, reason_code, is_superuser, is_anonymous),
+        the reason as EMQX names it (``success``, ``bad_username_or_password``, ...)."""
+        anonymous = False
+        if isinstance(res, dict):
+            code, superuser = "success", bool(res.get("is_superuser", False))
+        elif not res:
+            code, superuser = "success", False
+            anonymous = self._anonymous(ch)
+        else:
+            code, superuser = rc.emqx_name(res), False
+        self.broker.hooks.run("client.check_authn_complete", ch, code, superuser, anonymous)
+
+    def _anonymous(self, ch) -> bool:
+        """A client let in without any authenticator asked (none enabled)."""
+        return not any(a.enable for a in self.authenticators)
+
+    def _authenticate(self, ch, pkt):
         active = None
         if self.authenticators:
             lst = getattr(ch.listener, "cfg", None)

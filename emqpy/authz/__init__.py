@@ -191,7 +191,9 @@ class AuthzService:
         self.sources: list = []
         self.metrics: dict[str, SourceMetrics] = {}
         self.cache: dict[str, OrderedDict] = {}  # clientid -> key -> (allowed, expire, topic)
-        self._fresh: dict[tuple, bool] = {}  # answers fetched for a packet that will replay
+        # answers fetched for a packet that will replay: key -> (allowed, the source that said)
+        self._fresh: dict[tuple, tuple[bool, str]] = {}
+        self._source = "default"  # who decided the latest check (client.check_authz_complete)
         self.client_acl: dict[str, tuple] = {}  # clientid -> (rules, expire_at, owner channel id)
         self.io_active = False
 
@@ -264,7 +266,16 @@ class AuthzService:
     # -- the hot path --------------------------------------------------------------------
 
     def authorize(self, ch, action: str, topic: str, qos: int, retain: bool) -> bool:
-        """The broker's hook. Raises Deferred when an I/O source must be asked first."""
+        """The broker's hook. Raises Deferred when an I/O source must be asked first. The
+        decision goes to `client.check_authz_complete` callbacks, when there are any."""
+        allowed = self._authorize(ch, action, topic, qos, retain)
+        hooks = self.broker.hooks
+        if "client.check_authz_complete" in hooks._points:
+            hooks.run("client.check_authz_complete", ch, action, topic,
+                      "allow" if allowed else "deny", self._source)
+        return allowed
+
+    def _authorize(self, ch, action: str, topic: str, qos: int, retain: bool) -> bool:
         m = self.broker.metrics.c
         if self.cache_enabled and not any(matches(f, topic) for f in self.cache_excludes):
             cache = self.cache.get(ch.clientid)
@@ -275,6 +286,7 @@ class AuthzService:
                 if hit is not None and hit[1] > now:
                     m["client.authorize"] += 1
                     m["authorization.cache_hit"] += 1
+                    self._source = "cache"
                     return self._count(hit[0])
             allowed = self._fresh_or_check(ch, action, topic, qos, retain)
             m["client.authorize"] += 1
@@ -294,10 +306,12 @@ class AuthzService:
     def _fresh_or_check(self, ch, action, topic, qos, retain) -> bool:
         if ch.is_superuser:  # allowed before any source is asked, as EMQX's emqx_authz does
             self.broker.metrics.c["authorization.superuser"] += 1
+            self._source = "superuser"
             return True
         fresh = self._fresh.pop((ch.clientid, action, topic, qos, bool(retain)), None)
         if fresh is not None:  # fetched by the deferred check this packet waited for
-            return fresh
+            allowed, self._source = fresh
+            return allowed
         if self.io_active:
             raise Deferred(self._check_async(ch, [(action, topic, qos, retain)]))
         return self._check(ch, action, topic, qos, retain)
@@ -327,12 +341,16 @@ class AuthzService:
     async def _check_async(self, ch, items) -> None:
         for action, topic, qos, retain in items:
             res = self._from_client_acl(ch, action, topic, qos, retain)
+            source = "client_info"
             if res is None:
                 for src, sm in self._enabled_sources():
+                    source = src.type
                     res = _tally(sm, await _answer_async(src, ch, action, topic, qos, retain))
                     if res is not None:
                         break
-            self._fresh[(ch.clientid, action, topic, qos, bool(retain))] = self._decide(res)
+            allowed = self._decide(res)
+            self._fresh[(ch.clientid, action, topic, qos, bool(retain))] = (
+                allowed, source if res is not None else "default")
 
     def _decide(self, res: str | None) -> bool:
         """What the first matching rule said ("allow", "deny", None for no match) -> allowed,
@@ -364,11 +382,14 @@ class AuthzService:
 
     def _check(self, ch, action, topic, qos, retain) -> bool:
         res = self._from_client_acl(ch, action, topic, qos, retain)
+        source = "client_info"  # (an authenticator's per-client rules, e.g. a JWT acl claim)
         if res is None:
             for src, sm in self._enabled_sources():
+                source = src.type
                 res = _tally(sm, _answer(src, ch, action, topic, qos, retain))
                 if res is not None:
                     break
+        self._source = source if res is not None else "default"
         return self._decide(res)
 
     def _enabled_sources(self):

@@ -96,8 +96,8 @@ class PublishChunk:
     __slots__ = ("buf", "ts_offs", "ends", "count")
 
     def __init__(self, topics: list[str], size: int, version: int = 4, retain: bool = False,
-                 min_bytes: int = 16384):
-        tmpls = [PublishTemplate(t, size, 0, version, retain) for t in topics]
+                 min_bytes: int = 16384, payload: bytes | None = None):
+        tmpls = [PublishTemplate(t, size, 0, version, retain, payload) for t in topics]
         one_cycle = sum(len(t.buf) for t in tmpls)
         cycles = max(1, -(-min_bytes // one_cycle))
         buf = bytearray()

@@ -30,6 +30,7 @@ class Group:
     prefix: str = "bench"
     start_number: int = 0
     topics: list[str] | None = None  # explicit topics instead of `topic` (sub only)
+    payload: bytes | None = None   # pub: this payload instead of `size` bytes (no timestamp)
 
     def __post_init__(self):
         if self.role not in ("conn", "sub", "pub"):

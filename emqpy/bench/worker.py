@@ -62,9 +62,11 @@ class Client(asyncio.BufferedProtocol):
             topics = ([expand(g.topic, seq, self.client_id, m) for m in range(n)] if n
                       else [expand(g.topic, seq, self.client_id)])
             v = w.spec.version
+            size = g.size if g.payload is None else 0  # (a fixed payload has no timestamp)
             if g.qos == 0 and g.interval_ms == 0:
-                self.chunk = mqtt.PublishChunk(topics, g.size, v, g.retain)
-            self.tmpls = [mqtt.PublishTemplate(t, g.size, g.qos, v, g.retain) for t in topics]
+                self.chunk = mqtt.PublishChunk(topics, size, v, g.retain, payload=g.payload)
+            self.tmpls = [mqtt.PublishTemplate(t, size, g.qos, v, g.retain, g.payload)
+                          for t in topics]
 
     # -- transport callbacks -------------------------------------------------------------
     def connection_made(self, transport):

@@ -13,6 +13,7 @@ import math
 import os
 import secrets
 import time
+from functools import partial
 from pathlib import Path
 
 from emqpy import EMQX_VERSION, __version__
@@ -93,6 +94,7 @@ class Broker:
         # emqpy.authz: fn(channel, topics) run before a SUBSCRIBE, raises Deferred for I/O
         self.authorize_prefetch = None
         self.flapping = None  # emqpy.flapping: the disconnect counter (flapping.Flapping)
+        self.rule_engine = None  # emqpy.rule_engine: the rules and their runtime (engine.Engine)
         self.monitor = None  # emqpy.monitor: the dashboard's sampler (monitor.sampler.Monitor)
         # emqpy.prometheus: the Pushgateway pusher (prometheus.push.Pusher)
         self.prometheus_pusher = None
@@ -142,11 +144,28 @@ class Broker:
         """Derive the flags the hot path reads from the registered hook points, so that a
         point nobody registered costs the PUBLISH path nothing."""
         points = self.hooks._points
+        # what Broker.publish calls: the only message.publish callback itself (one call, no
+        # loop: the rule engine's sits here), or the fold over several; None when there is none
+        pub = points.get("message.publish")
+        # topics the sole callback says it leaves alone (its `ignored_topics` set, which it
+        # fills itself): not called for them, which spares the call on every PUBLISH
+        self.publish_ignored = None
+        if not pub:
+            self.publish_hook = None
+        elif len(pub) == 1:
+            self.publish_hook = pub[0][1]
+            self.publish_ignored = getattr(pub[0][1], "ignored_topics", None)
+        else:
+            self.publish_hook = partial(self.hooks.fold, "message.publish")
         self.delivered_hooked = "message.delivered" in points  # (read once per delivery)
+        # what the inlined QoS 0 fan-out calls per subscriber, as publish_hook
+        dl = points.get("message.delivered")
+        self.delivered_hook = None if not dl else dl[0][1] if len(dl) == 1 else \
+            partial(self.hooks.fold, "message.delivered")
         self.acked_hooked = "message.acked" in points  # (read once per acknowledgement)
         # QoS 0 fan-out may write subscribers' output inline, bypassing Channel.send_publish
-        # (where message.delivered runs)
-        self.qos0_inline = not self.upgrade_qos and not self.delivered_hooked
+        # (message.delivered runs there too: _fanout_qos0)
+        self.qos0_inline = not self.upgrade_qos
         if "client.authorize" in points:
             self.authorize = self._authorize_with_hooks
         else:
@@ -297,7 +316,8 @@ class Broker:
         takeover = old is not None and old is not ch
         if takeover:
             c["session.takenover"] += 1
-            old.close(rc.SESSION_TAKEN_OVER, "takenover")
+            # (as EMQX names it: a clean start discards the session the old connection had)
+            old.close(rc.SESSION_TAKEN_OVER, "discarded" if pkt.clean_start else "takenover")
         sess = self.sessions.get(clientid)
         if sess is not None and pkt.clean_start:
             c["session.discarded"] += 1
@@ -479,11 +499,17 @@ class Broker:
 
     # -- publish ------------------------------------------------------------------------------
 
-    def publish(self, msg: Message) -> int:
-        """Route a message to its subscribers; returns the number of deliveries."""
+    def publish(self, msg: Message, bypass_hooks: bool = False) -> int:
+        """Route a message to its subscribers; returns the number of deliveries.
+        `bypass_hooks`: skip `message.publish` (a rule's republish with direct dispatch)."""
         hooks = self.hooks
-        if hooks._points and "message.publish" in hooks._points:
-            msg = hooks.fold("message.publish", msg)
+        hook = self.publish_hook
+        if hook is not None and not bypass_hooks and (
+                self.publish_ignored is None or msg.topic not in self.publish_ignored):
+            try:
+                msg = hook(msg)
+            except Exception:  # (as Hooks.fold: logged, the message goes on unchanged)
+                log.exception("hook message.publish failed")
             if msg is None:
                 return 0
         if msg.retain:
@@ -519,6 +545,7 @@ class Broker:
         dirty = self.dirty
         n = 0  # written here
         other = 0  # handed to Session.deliver (which counts its own)
+        delivered = self.delivered_hook
         for sub in subs.values():
             sess = sub.session
             ch = sess.channel
@@ -527,9 +554,19 @@ class Broker:
                 other += sess.deliver(msg, sub)
                 continue
             if (sub.no_local or sess.ignore_loop) and sender == sess.clientid:
+                if sub.no_local:
+                    sess.drop_no_local(msg)
                 continue
             v5 = ch.version == 5
             w = w5 if v5 else w4
+            if delivered is not None:  # (Channel.send_publish's message.delivered, inlined)
+                try:
+                    mine = delivered(msg, ch) or msg
+                except Exception:
+                    log.exception("hook message.delivered failed")
+                    mine = msg
+                if mine is not msg:  # this client gets a changed copy: its own encoding
+                    w = mine.wire(v5, 0, False)
             if w is None:
                 raw = msg.raw_body
                 if raw is not None and msg.raw_v5 == v5:  # the incoming body, reused
@@ -545,7 +582,7 @@ class Broker:
                     w4 = w
             size = len(w)
             if ch.client_max_packet and size > ch.client_max_packet:
-                sess.count_drop("too_large")
+                sess.count_drop("too_large", msg=msg)
                 continue
             out = ch._out
             if not out:

@@ -49,7 +49,9 @@ class Message:
         self._wire = None  # further encoded forms, by key
         self._w1_key = -1  # the first encoded form, kept outside a dict (fan-in has just one)
         self._w1 = None
-        self.flags = 0  # bit 1: system message ($SYS / will), for hooks and metrics
+        # bit 1: system message ($SYS / will), for hooks and metrics; bit 4: republished by a
+        # rule (the sender is then the rule id: emqpy.rule_engine)
+        self.flags = 0
         # The body of the QoS 0 PUBLISH this came in as: an outgoing QoS 0 PUBLISH of the same
         # protocol family has the very same body, so it needs only a new fixed header.
         self.raw_body = None

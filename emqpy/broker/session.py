@@ -89,12 +89,16 @@ class Session:
         """Messages the full queue dropped (EMQX's mqueue_dropped)."""
         return self.drops.get("queue_full", 0) if self.drops else 0
 
-    def count_drop(self, reason: str, n: int = 1) -> None:
+    def count_drop(self, reason: str, n: int = 1, msg=None) -> None:
         """Count `n` messages dropped for this client: a delivery dropped (EMQX's reasons
         queue_full, expired, too_large, qos0_msg), or incoming QoS 2 flows forgotten after
         await_rel_timeout ("await_pubrel_timeout"). Node metrics and the session's own tally
-        (its clients' send_msg.dropped.* / recv_msg.dropped.* counters)."""
-        c = self.broker.metrics.c
+        (its clients' send_msg.dropped.* / recv_msg.dropped.* counters). With the dropped
+        delivery's `msg`, `delivery.dropped` runs."""
+        broker = self.broker
+        if msg is not None and "delivery.dropped" in broker.hooks._points:
+            broker.hooks.run("delivery.dropped", self, msg, reason)
+        c = broker.metrics.c
         if reason == "await_pubrel_timeout":
             c["messages.dropped.await_pubrel_timeout"] += n
         else:
@@ -105,11 +109,24 @@ class Session:
             drops = self.drops = {}  # (created on first use: most sessions never drop)
         drops[reason] = drops.get(reason, 0) + n
 
+    def drop_no_local(self, msg) -> None:
+        """A message not delivered back to its publisher (No Local): counted in the node's
+        metrics and reported to `delivery.dropped`, as EMQX does (not in the client's own
+        drop counters)."""
+        broker = self.broker
+        c = broker.metrics.c
+        c["delivery.dropped"] += 1
+        c["delivery.dropped.no_local"] += 1
+        if "delivery.dropped" in broker.hooks._points:
+            broker.hooks.run("delivery.dropped", self, msg, "no_local")
+
     # -- delivery -------------------------------------------------------------------------
 
     def deliver(self, msg, sub, group=None, retained: bool = False) -> int:
         """Deliver `msg` through subscription `sub`; returns 1 if delivered or queued."""
         if (sub.no_local or self.ignore_loop) and msg.sender == self.clientid and not retained:
+            if sub.no_local:
+                self.drop_no_local(msg)
             return 0
         mq = msg.qos
         sq = sub.qos
@@ -122,7 +139,7 @@ class Session:
             if self.store_qos0:
                 self._enqueue(msg, 0, retain, sub.sub_ids, group)
                 return 1
-            self.count_drop("qos0_msg")
+            self.count_drop("qos0_msg", msg=msg)
             return 0
         if ch is not None and len(self.inflight) < self.window and not self._mq:
             self._send_new(ch, msg, qos, retain, sub.sub_ids, group)
@@ -135,8 +152,7 @@ class Session:
         if q is None:
             q = self._mq = deque()
         if self.max_mqueue_len and len(q) >= self.max_mqueue_len:
-            q.popleft()
-            self.count_drop("queue_full")
+            self.count_drop("queue_full", msg=q.popleft()[_MSG])
         q.append((msg, qos, retain, sub_ids, group, self._stamp()))
 
     def _send_new(self, ch, msg, qos, retain, sub_ids, group) -> None:
@@ -167,7 +183,7 @@ class Session:
         while q and len(inflight) < self.window:
             msg, qos, retain, sub_ids, group, _ts = q.popleft()
             if msg.expire_at is not None and now >= msg.expire_at:
-                self.count_drop("expired")
+                self.count_drop("expired", msg=msg)
                 continue
             if qos == 0:
                 ch.send_publish(msg, 0, retain, sub_ids, 0)
@@ -243,7 +259,7 @@ class Session:
             msg = entry[_MSG]
             if msg.expire_at is not None and now >= msg.expire_at:
                 del self.inflight[pid]
-                self.count_drop("expired")
+                self.count_drop("expired", msg=msg)
                 continue
             ch.send_publish(msg, entry[_QOS], entry[_RETAIN], entry[_SUBIDS], pid, dup=True)
         self.drain()

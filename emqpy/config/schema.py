@@ -3,7 +3,7 @@
 Attribute access uses EMQX's key names (``cfg.mqtt.max_inflight``,
 ``cfg.listeners.tcp["default"].bind.port``).  Models are frozen: runtime
 changes go through ``update_root`` which validates and returns a new config.
-Roots emqpy does not model (``rule_engine``, ``gateway``, ...) are kept
+Roots emqpy does not model (``gateway``, ...) are kept
 unvalidated in ``cfg.model_extra`` and dumped as given; nothing reads them.
 """
 
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from .base import ConfigError, Section
 from .features import AuthenticatorChain, Authorization, Prometheus
 from .listeners import TOMBSTONE, Dashboard, Listeners
+from .rule_engine import RuleEngine
 from .secrets import MASK
 from .sections import (
     Alarm,
@@ -58,6 +59,7 @@ class EmqxConfig(BaseModel):
     prometheus: Prometheus = Prometheus()
     authentication: AuthenticatorChain = []
     authorization: Authorization = Authorization()
+    rule_engine: RuleEngine = RuleEngine()
 
     def dump(self, root: str | None = None, *, redact: bool = False, hidden: bool = False) -> dict[str, Any]:
         """EMQX's JSON form (as ``GET /api/v5/configs`` shows it): durations

@@ -57,6 +57,9 @@ def build(config: EmqxConfig, changes: dict[str, Any], mode: str = "merge") -> E
             raise ConfigError(root, "unknown config root")
         value = unmask(value, config.dump(root, hidden=True))
         new = (replace_root if mode == "replace" else update_root)(new, root, value)
+    if "rule_engine" in changes:  # a rule's SQL is checked as EMQX's schema checks it
+        from emqpy.rule_engine import check_rules
+        check_rules(new)
     return new
 
 
@@ -76,6 +79,9 @@ async def apply(broker, new: EmqxConfig, roots: list[str]) -> None:
         broker.sys.start()
     if "retainer" in roots and broker.retainer is not None:
         broker.retainer.apply_config()
+    if "rule_engine" in roots:  # the rules are config too: the running ones follow it
+        from emqpy.rule_engine import config_changed
+        config_changed(broker)
     if "log" in roots:
         console = new.log.console
         if console.enable:

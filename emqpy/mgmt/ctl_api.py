@@ -3,7 +3,7 @@ running broker and returns what `emqx ctl` would print (like emqx_ctl, which run
 the node). Hidden from the OpenAPI document: it is emqpy's own, not part of EMQX's API.
 
 Commands: status, broker [stats|metrics], clients list|show|kick, topics list|show,
-subscriptions list|show|add|del, listeners [start|stop|restart <Id>]. The retainer and banned
+subscriptions list|show|add|del, listeners [start|stop|restart <Id>], rules list|show. The retainer and banned
 commands are run by the ctl process through the public endpoints of those features.
 """
 from __future__ import annotations
@@ -222,8 +222,17 @@ async def cmd_listeners(broker, args) -> str:
     raise Usage(usage_for("listeners"))
 
 
+def cmd_rules(broker, args) -> str:
+    from emqpy.rule_engine.cli import cmd_rules as rules  # (the rule engine's own printing)
+    out = rules(broker, args)
+    if out is None:
+        raise Usage(usage_for("rules"))
+    return out
+
+
 COMMANDS = {"status": cmd_status, "broker": cmd_broker, "clients": cmd_clients,
-            "topics": cmd_topics, "subscriptions": cmd_subscriptions, "listeners": cmd_listeners}
+            "topics": cmd_topics, "subscriptions": cmd_subscriptions, "listeners": cmd_listeners,
+            "rules": cmd_rules}
 
 
 async def run(broker, argv: list[str]) -> tuple[int, str]:

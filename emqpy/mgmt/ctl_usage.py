@@ -26,6 +26,8 @@ USAGE_PAIRS = [
     ("retainer topics <Start> <Limit>", "Show topics of retained messages by the specified range"),
     ("retainer clean", "Clean all retained messages"),
     ("retainer clean <Topic>", "Clean retained messages by the specified topic filter"),
+    ("rules list", "List rules"),
+    ("rules show <RuleID>", "Show a rule"),
     ("banned list", "List banned clients, usernames and addresses"),
     ("banned add <As> <Who> [Reason]", "Ban: As is clientid, username or peerhost"),
     ("banned del <As> <Who>", "Remove a ban"),

@@ -1,5 +1,6 @@
-"""GET /prometheus/stats (Prometheus text format, or EMQX's JSON with
-``Accept: application/json``) and GET/PUT /prometheus (the ``prometheus`` config root).
+"""GET /prometheus/stats and /prometheus/data_integration (Prometheus text format, or EMQX's
+JSON with ``Accept: application/json``) and GET/PUT /prometheus (the ``prometheus`` config
+root).
 As in EMQX, the scrape endpoint needs no authentication unless
 ``prometheus.enable_basic_auth`` is true."""
 from __future__ import annotations
@@ -44,6 +45,20 @@ async def prometheus_stats(request: Request, mode: Mode = "node"):
         return JSONResponse(collector.render_json(broker, families, mode))
     text = collector.render_text(families + collector.process_families(broker))
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+
+@router.get("/prometheus/data_integration",
+            description="Get Prometheus Metrics for Data Integration", responses=_RESPONSES,
+            response_class=PlainTextResponse)
+async def prometheus_data_integration(request: Request, mode: Mode = "node"):
+    broker = request.app.state.ctx.broker
+    if broker.config.prometheus.enable_basic_auth:
+        await authenticated(request, None, None)
+    families, as_json = collector.data_integration(broker, mode)
+    if request.headers.get("accept", "").split(";")[0].strip().lower() == "application/json":
+        return JSONResponse(as_json)
+    return PlainTextResponse(collector.render_text(families),
+                             media_type="text/plain; version=0.0.4")
 
 
 _SETTING_SCHEMA = model_schema(Prometheus)

@@ -10,3 +10,49 @@ Values inside a rule follow EMQX's Erlang terms, mapped to Python once, everywhe
 - ``undefined`` and JSON ``null`` -> ``None``;
 - map -> ``dict`` with ``str`` keys, list -> ``list``; other atoms (reasons) -> ``str``.
 """
+from __future__ import annotations
+
+from emqpy.feature import Feature
+
+
+def engine_of(broker):
+    """The broker's rule engine (emqpy.rule_engine.engine.Engine), None while not running."""
+    return broker.rule_engine
+
+
+def config_changed(broker) -> None:
+    """The `rule_engine` root of the running config changed (PUT /configs, ...): rules and
+    settings follow it."""
+    eng = broker.rule_engine
+    if eng is not None:
+        eng.sync()
+
+
+def check_rules(config) -> None:
+    """Raise ConfigError for the first rule of `config` the engine would refuse (its SQL does
+    not compile, an action cannot be), naming its key, as EMQX's config validation does."""
+    from emqpy.config import ConfigError
+    from emqpy.rule_engine.engine import RuleError, compile_rule
+
+    for rule_id, conf in config.rule_engine.rules.items():
+        try:
+            compile_rule(rule_id, conf, 0)
+        except RuleError as e:
+            raise ConfigError(f"rule_engine.rules.{rule_id}.{e.field}", e.message) from None
+
+
+def setup(broker) -> None:
+    from emqpy.rule_engine.engine import Engine
+
+    eng = broker.rule_engine = Engine(broker)
+    eng.start()
+
+
+async def teardown(broker) -> None:
+    eng, broker.rule_engine = broker.rule_engine, None
+    if eng is not None:
+        eng.stop()
+
+
+FEATURE = Feature("rule_engine", setup=setup, teardown=teardown,
+                  routers=("emqpy.rule_engine.api",))

@@ -276,10 +276,11 @@ def test_a_bound_method_is_removed_by_an_equal_one():
 
 def test_the_publish_path_flags_follow_registration(broker):
     """The PUBLISH path reads derived flags, not the hook table: registering client.authorize
-    or message.delivered must switch them, removing the callback switch them back."""
+    or message.delivered must switch them, removing the callback switch them back. (The
+    inlined QoS 0 fan-out stays on with message.delivered: it calls the callback itself.)"""
     b = broker.broker
-    before = (b.authorize, b.qos0_inline)
-    assert b.qos0_inline
+    before = (b.authorize, b.qos0_inline, b.delivered_hook)
+    assert b.qos0_inline and b.delivered_hook is None
 
     def allow(allowed, *args):
         return allowed
@@ -289,7 +290,7 @@ def test_the_publish_path_flags_follow_registration(broker):
 
     broker.call(b.hooks.add, "client.authorize", allow)
     broker.call(b.hooks.add, "message.delivered", same)
-    assert b.authorize == b._authorize_with_hooks and not b.qos0_inline
+    assert b.authorize == b._authorize_with_hooks and b.delivered_hook is same
     broker.call(b.hooks.remove, "client.authorize", allow)
     broker.call(b.hooks.remove, "message.delivered", same)
-    assert (b.authorize, b.qos0_inline) == before
+    assert (b.authorize, b.qos0_inline, b.delivered_hook) == before

@@ -72,12 +72,23 @@ def _plain(value: Any) -> Any:
     from pyhocon import ConfigTree
 
     if isinstance(value, ConfigTree):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {_key(str(k)): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if type(value).__name__ == "NoneValue":
         return None
     return value
+
+
+def _key(k: str) -> str:
+    """A key as HOCON means it: pyhocon keeps the quotes of a quoted key ("a.b", "r:1", one
+    key, not a path) and its escapes; a key written by ``_hocon_text`` is JSON."""
+    if len(k) >= 2 and k[0] == '"' and k[-1] == '"':
+        try:
+            return json.loads(k)
+        except ValueError:
+            return k[1:-1]
+    return k
 
 
 def parse_hocon_file(path: str | Path) -> dict[str, Any]:

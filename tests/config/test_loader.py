@@ -6,6 +6,7 @@ import textwrap
 import pytest
 
 from emqpy.config import ConfigError, load_config, save_cluster_override, validate_config
+from emqpy.config.loader import parse_hocon_file
 
 
 def write(path, text):
@@ -311,3 +312,12 @@ def test_authentication_and_authorization_roots(data_dir):
         validate_config({"authorization": {"cache": {"max_size": 0}}})
     with pytest.raises(ConfigError, match=r"^authentication\.0\.mechanism: required key missing"):
         validate_config({"authentication": [{"backend": "http"}]})
+
+
+def test_cluster_hocon_keeps_keys_that_are_not_plain_names(tmp_path):
+    # A name with a dot, a colon, '@', '$' or a non-ASCII letter is one key (quoted in the
+    # file), not a path: it comes back as written after a restart.
+    rules = {"a.b": {"sql": "x"}, "r:1": {"sql": "y"}, "é$x@y": {"sql": "z"}, "plain": {}}
+    save_cluster_override(tmp_path, "rule_engine", {"rules": rules})
+    assert parse_hocon_file(tmp_path / "configs" / "cluster.hocon") == {
+        "rule_engine": {"rules": rules}}

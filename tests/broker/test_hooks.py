@@ -8,12 +8,10 @@ from __future__ import annotations
 import socket
 
 import pytest
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from emqpy.broker.hooks import Hooks
 from emqpy.mqtt import reason_codes as rc
-from support.mqttclient import MqttClient, uid
+from support.mqttclient import client, uid
 from support.waiting import wait_until
 
 pytestmark = pytest.mark.emqpy_only
@@ -37,17 +35,6 @@ def hook(broker):
     yield register
     for point, fn in added:
         broker.call(broker.broker.hooks.remove, point, fn)
-
-
-def client(broker, cid=None, *, v5=False, clean=True, expiry=None, username=None):
-    """A client connected to the test broker (CONNACK received, whatever its code)."""
-    c = MqttClient(broker.host, broker.port, cid, version=5 if v5 else 4, clean=clean)
-    props = None
-    if expiry is not None:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = expiry
-    password = None if username is None else "pw"
-    return c.connect(properties=props, username=username, password=password, expect_rc=None)
 
 
 # -- client.* ----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from broker.test_hooks import Client
+from support.mqttclient import client
 from support.mqttclient import uid
 from support.waiting import wait_until
 
@@ -36,7 +36,7 @@ def check(broker, expected: tuple[int, int]) -> None:
 
 def test_counters_follow_every_change(broker):
     check(broker, (0, 0))
-    a = Client(broker)
+    a = client(broker)
     for flt in ("c/1", "c/2/+", "$share/g/c/3"):
         a.subscribe(flt, 1)
     check(broker, (3, 1))
@@ -48,36 +48,36 @@ def test_counters_follow_every_change(broker):
     check(broker, (2, 1))
 
     cid = uid("persistent")
-    b = Client(broker, cid, clean=False)
+    b = client(broker, cid, clean=False)
     b.subscribe("p/1", 1)
     b.subscribe("$share/h/p/2", 1)
     check(broker, (4, 2))
-    b.close()  # the session stays, with its subscriptions
+    b.disconnect()  # the session stays, with its subscriptions
     check(broker, (4, 2))
-    b = Client(broker, cid, clean=False)  # resumed
+    b = client(broker, cid, clean=False)  # resumed
     check(broker, (4, 2))
     b.c.loop_stop()  # (paho would reconnect and take the session back)
-    b2 = Client(broker, cid, clean=False)  # takes the session over from the live connection
+    b2 = client(broker, cid, clean=False)  # takes the session over from the live connection
     check(broker, (4, 2))
-    b2.close()
-    b3 = Client(broker, cid, clean=True)  # discards it
+    b2.disconnect()
+    b3 = client(broker, cid, clean=True)  # discards it
     check(broker, (2, 1))
     b3.subscribe("p/3", 0)
     check(broker, (3, 1))
-    b3.close()  # clean session: ends with its connection
+    b3.disconnect()  # clean session: ends with its connection
     check(broker, (2, 1))
 
-    e = Client(broker, v5=True, clean=True, expiry=1)
+    e = client(broker, v5=True, clean=True, expiry=1)
     e.subscribe("e/1", 1)
     e.subscribe("$share/g/e/2", 1)
     check(broker, (4, 2))
-    e.close()
+    e.disconnect()
     assert wait_until(lambda: held(broker) == (2, 1), timeout=5)
     check(broker, (2, 1))  # expired
 
     a.unsubscribe("$share/g/c/3")
     check(broker, (1, 0))
-    a.close()
+    a.disconnect()
     check(broker, (0, 0))
     s = httpx.get(f"http://127.0.0.1:{broker.http_port}/api/v5/stats", params={"aggregate": "true"},
                   auth=("admin", "public"), timeout=10).json()

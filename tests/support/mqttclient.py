@@ -221,3 +221,15 @@ class MqttClient:
 
 def sub_opts(qos=0, no_local=False, rap=False, rh=0) -> SubscribeOptions:
     return SubscribeOptions(qos=qos, noLocal=no_local, retainAsPublished=rap, retainHandling=rh)
+
+
+def client(node, cid=None, *, v5=False, clean=True, expiry=None, username=None) -> MqttClient:
+    """A client (MQTT 3.1.1, or 5) connected to a test broker `node` (anything with .host and
+    .port), CONNACK received whatever its code (`connack_rc`); password "pw" with `username`."""
+    c = MqttClient(node.host, node.port, cid, version=5 if v5 else 4, clean=clean)
+    props = None
+    if expiry is not None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = expiry
+    password = None if username is None else "pw"
+    return c.connect(properties=props, username=username, password=password, expect_rc=None)

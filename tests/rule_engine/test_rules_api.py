@@ -271,7 +271,7 @@ def test_kill_9_after_the_201_keeps_the_rule(tmp_path):
         import asyncio, emqpy
         async def main():
             free = {{"default": {{"bind": "127.0.0.1:0"}}}}
-            b = emqpy.Broker({{"listeners": {{"tcp": free, "ssl": free, "ws": free, "wss": free}},
+            b = emqpy.Node({{"listeners": {{"tcp": free, "ssl": free, "ws": free, "wss": free}},
                               "dashboard": {{"listeners": {{"http": {{"bind": "127.0.0.1:0"}}}}}}}},
                              data_dir={str(tmp_path)!r})
             await b.start()

@@ -23,6 +23,7 @@ FEATURES: tuple[str, ...] = (
     "emqpy.authn",
     "emqpy.authz",
     "emqpy.flapping",
+    "emqpy.bridge",
     "emqpy.mgmt",
     "emqpy.monitor",
     "emqpy.prometheus",

@@ -160,7 +160,8 @@ class DiskQueue:
         """Bytes of the records not yet acknowledged."""
         return self._queued_bytes + self._out_bytes
 
-    def append(self, data: bytes) -> None:
+    def append(self, data: bytes) -> int:
+        """Queue ``data``; returns its seq (what ``get`` hands out with it)."""
         if self._closed:
             raise RuntimeError("queue is closed")
         seq = self._tail
@@ -181,6 +182,7 @@ class DiskQueue:
         if self._queued_bytes + self._out_bytes > self.max_bytes:
             self._drop_oldest()
         self._ready.set()
+        return seq
 
     def flush(self) -> None:
         """Write the records appended since the last flush (runs once per loop iteration)."""

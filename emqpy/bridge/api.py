@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.responses import JSONResponse
 
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
@@ -21,6 +22,15 @@ router = APIRouter(tags=["Connectors", "Actions"], dependencies=[Depends(authent
                               **error_responses({503: ["SERVICE_UNAVAILABLE"]})})
 Operation = Literal["start"]
 
+
+class _OperationConvertor(StringConvertor):
+    # `/actions/{id}/{operation}` must not catch `/actions/{id}/metrics` (or `enable`): a
+    # method those paths do not have is answered 405 there, as EMQX does
+    regex = "(?!(?:metrics|enable)$)[^/]+"
+
+
+register_url_convertor("bridge_operation", _OperationConvertor())
+
 E400 = error_responses({400: ["BAD_REQUEST"]})
 E404 = error_responses({404: ["NOT_FOUND"]})
 E400_404 = error_responses({400: ["BAD_REQUEST"], 404: ["NOT_FOUND"]})
@@ -28,8 +38,20 @@ E_CREATE = error_responses({400: ["ALREADY_EXISTS", "BAD_REQUEST"]})
 E_PROBE = error_responses({400: ["TEST_FAILED", "BAD_REQUEST"]})
 
 
+def _schema(model) -> dict:
+    """The model's JSON schema; the config's Int() bounds shown as JSON Schema bounds."""
+    def walk(node):
+        if isinstance(node, list):
+            return [walk(x) for x in node]
+        if not isinstance(node, dict):
+            return node
+        names = {"ge": "minimum", "le": "maximum"} if node.get("type") == "integer" else {}
+        return {names.get(k, k): walk(v) for k, v in node.items()}
+    return walk(model_schema(model))
+
+
 def _typed(model, etype: str, with_name: bool) -> dict:
-    schema = model_schema(model)
+    schema = _schema(model)
     props = {"type": {"type": "string", "enum": [etype]}}
     if with_name:
         props["name"] = {"type": "string", "example": f"my_{etype}"}
@@ -45,10 +67,10 @@ def _bodies(model, kind: str, types: tuple[str, ...], *, post: bool) -> dict:
 
 
 _CONNECTOR_POST = _bodies(HttpConnector, "connector", CONNECTOR_TYPES, post=True)
-_CONNECTOR_PUT = one_of({f"bridge_{t}.put_connector": model_schema(HttpConnector)
+_CONNECTOR_PUT = one_of({f"bridge_{t}.put_connector": _schema(HttpConnector)
                          for t in CONNECTOR_TYPES})
 _ACTION_POST = _bodies(HttpAction, "bridge_v2", ACTION_TYPES, post=True)
-_ACTION_PUT = one_of({f"bridge_{t}.put_bridge_v2": model_schema(HttpAction)
+_ACTION_PUT = one_of({f"bridge_{t}.put_bridge_v2": _schema(HttpAction)
                       for t in ACTION_TYPES})
 
 
@@ -191,13 +213,13 @@ async def _connector_operation(svc, id: str) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/connectors/{id}/{operation}", tags=["Connectors"], status_code=204,
+@router.post("/connectors/{id}/{operation:bridge_operation}", tags=["Connectors"], status_code=204,
              responses=E400_404, summary="Manually start a connector")
 async def connector_operation(request: Request, id: str, operation: Operation) -> Response:
     return await _connector_operation(_svc(request), id)
 
 
-@router.post("/nodes/{node}/connectors/{id}/{operation}", tags=["Connectors"], status_code=204,
+@router.post("/nodes/{node}/connectors/{id}/{operation:bridge_operation}", tags=["Connectors"], status_code=204,
              responses=E400_404, summary="Manually start a connector on a given node")
 async def node_connector_operation(request: Request, node: str, id: str,
                                    operation: Operation) -> Response:
@@ -321,13 +343,13 @@ async def _action_operation(svc, id: str) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/actions/{id}/{operation}", tags=["Actions"], status_code=204,
+@router.post("/actions/{id}/{operation:bridge_operation}", tags=["Actions"], status_code=204,
              responses=E400_404, summary="Manually start a bridge")
 async def action_operation(request: Request, id: str, operation: Operation) -> Response:
     return await _action_operation(_svc(request), id)
 
 
-@router.post("/nodes/{node}/actions/{id}/{operation}", tags=["Actions"], status_code=204,
+@router.post("/nodes/{node}/actions/{id}/{operation:bridge_operation}", tags=["Actions"], status_code=204,
              responses=E400_404, summary="Manually start a bridge on a given node")
 async def node_action_operation(request: Request, node: str, id: str,
                                 operation: Operation) -> Response:

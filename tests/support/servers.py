@@ -172,8 +172,12 @@ class HttpSink:
     """tests/support/http_sink.py (an aiohttp server) in its own process on `port` (a free one
     by default); `stop()` and `start()` make an outage and end it on the same port."""
 
-    def __init__(self, port: int | None = None, *, quiet: bool = False, tls: dict | None = None):
+    def __init__(self, port: int | None = None, *, quiet: bool = False, tls: dict | None = None,
+                 control_cert: tuple | None = None):
+        """`tls`: certfile, keyfile and (to require client certificates) cafile;
+        `control_cert`: the (certificate, key) the test's own control requests present."""
         self.port = port or free_port()
+        self.control_cert = control_cert
         self.args = ["--quiet"] if quiet else []
         for k, v in (tls or {}).items():  # certfile, keyfile, cafile
             self.args += [f"--{k}", str(v)]
@@ -200,8 +204,14 @@ class HttpSink:
 
     def _control(self, method: str, path: str):
         import httpx
+        verify = False
+        if self.control_cert:
+            import ssl
+            verify = ssl.create_default_context()
+            verify.check_hostname, verify.verify_mode = False, ssl.CERT_NONE
+            verify.load_cert_chain(*map(str, self.control_cert))
         r = httpx.request(method, f"{self.scheme}://127.0.0.1:{self.port}/_sink/{path}",
-                          verify=False, timeout=10)
+                          verify=verify, timeout=10)
         r.raise_for_status()
         return r.json() if r.content else None
 

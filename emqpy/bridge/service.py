@@ -213,7 +213,8 @@ class BridgeService:
             return
         a.impl = conn.resource.action(a.cfg.parameters)
         a.worker = Worker(self.buffers / a.id, a.cfg.resource_opts, a.metrics, a.impl.send,
-                          send_timeout=a.impl.request_timeout)
+                          send_timeout=a.impl.request_timeout,
+                          envelope_keys=a.impl.envelope_keys)
         a.worker.open()
         a.worker.start()
 

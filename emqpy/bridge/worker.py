@@ -80,8 +80,12 @@ class Worker:
     """One action's lanes. `open` recovers the buffer, `start` sends, `close` stops sending
     (what is left stays on disk), `destroy` also removes the buffer."""
 
-    def __init__(self, folder: Path, opts, metrics, send: Send, send_timeout: float):
+    def __init__(self, folder: Path, opts, metrics, send: Send, send_timeout: float,
+                 envelope_keys: frozenset = frozenset()):
         self.folder = folder
+        # what is kept of a message's envelope: the columns the action's templates read and
+        # the rule's output does not have (the rest would only make the buffer bigger)
+        self.envelope_keys = envelope_keys
         self.send_timeout = send_timeout  # a request's own limit (within request_ttl)
         self.opts = opts
         self.metrics = metrics
@@ -158,9 +162,11 @@ class Worker:
         key = envelope.get("clientid") or selected.get("clientid") or ""
         lane = self.lanes[zlib.crc32(str(key).encode()) % self.pool]
         expire_at = time.time() + self.ttl if self.ttl else 0.0
+        kept = {k: envelope[k] for k in self.envelope_keys
+                if k in envelope and k not in selected}
         q = lane.queue
         dropped = q.dropped
-        seq = q.append(encode(selected, envelope, expire_at))
+        seq = q.append(encode(selected, kept, expire_at))
         if on_result is not None:
             lane.callbacks[seq] = on_result
         lost = q.dropped - dropped

@@ -93,7 +93,7 @@ def lookup(path: tuple[str, ...], data):
 class DataTemplate:
     """A template compiled once: literal text and variable paths, rendered per message."""
 
-    __slots__ = ("source", "_parts", "_static")
+    __slots__ = ("source", "_parts", "_static", "names")
 
     def __init__(self, source: str):
         self.source = source
@@ -109,6 +109,8 @@ class DataTemplate:
             parts.append(source[pos:])
         self._parts = parts
         self._static = source if all(isinstance(p, str) for p in parts) else None
+        # the top-level names it reads (`${.}` reads the data, not a name)
+        self.names = frozenset(p[0] for p in parts if isinstance(p, tuple) and p)
 
     def render(self, data: dict, fallback: dict | None = None) -> str:
         """Render against `data`; a top-level name absent from it is looked up in `fallback`."""

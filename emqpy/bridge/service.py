@@ -18,6 +18,7 @@ from emqpy.config.schema import replace_root
 from emqpy.config.secrets import unmask
 
 from .http import ConnectorError, HttpConnector
+from .ioloop import IoLoop
 from .metrics import SAMPLE_SECONDS, ActionMetrics
 from .worker import Worker
 
@@ -78,8 +79,9 @@ def clean_body(body: Any) -> dict:
 class Connector:
     """One configured connector and, while it is enabled, its running client."""
 
-    def __init__(self, ctype: str, name: str, cfg):
+    def __init__(self, ctype: str, name: str, cfg, io: IoLoop):
         self.type, self.name, self.cfg = ctype, name, cfg
+        self.io = io  # the client lives and runs in this loop
         self.resource = None
         self.status = "stopped" if not cfg.enable else "connecting"
         self.reason: str | None = None
@@ -91,7 +93,7 @@ class Connector:
         return f"{self.type}:{self.name}"
 
     async def check(self) -> None:
-        reason = await self.resource.health_check()
+        reason = await self.io.run(self.resource.health_check())
         self.status, self.reason = ("connected", None) if reason is None else \
             ("disconnected", reason)
         self.changed.set()
@@ -111,7 +113,7 @@ class Connector:
             self.status, self.reason = "stopped", None
             return
         resource = CONNECTOR_CLASSES[self.type](self.cfg, data_dir)
-        resource.open()
+        self.io.call(resource.open)
         self.resource = resource
         self.status, self.reason = "connecting", None
         self._health = asyncio.get_running_loop().create_task(self._health_loop())
@@ -132,7 +134,7 @@ class Connector:
             self._health = None
         if self.resource is not None:
             resource, self.resource = self.resource, None
-            await resource.stop()
+            await self.io.run(resource.stop())
         self.status, self.reason = "stopped", None
 
 
@@ -167,6 +169,7 @@ class BridgeService:
         self.rule_ids: Callable[[str], list[str]] = lambda action_id: []
         self.remove_rule_action: Callable[[str, str], None] = lambda rule_id, action_id: None
         self._sampler: asyncio.TimerHandle | None = None
+        self.io = IoLoop()  # where the connectors' clients run (see ioloop.py)
 
     def set_rule_links(self, rule_ids: Callable[[str], list[str]],
                        remove_rule_action: Callable[[str, str], None]) -> None:
@@ -177,11 +180,12 @@ class BridgeService:
     def load(self) -> None:
         """Start every configured connector and action (in the event loop, at node start)."""
         cfg = self.broker.config
+        self.io.start()
         for root in ("connectors", "actions"):
             for t in (getattr(cfg, root).model_extra or {}):
                 log.warning("%s of type %r are not supported by emqpy yet: ignored", root, t)
         for name, c in cfg.connectors.http.items():
-            conn = Connector("http", name, c)
+            conn = Connector("http", name, c, self.io)
             try:
                 conn.start(self.broker.data_dir)
             except ConnectorError as e:
@@ -206,6 +210,7 @@ class BridgeService:
             await self._stop_action(a)
         for c in self.connectors.values():
             await c.stop()
+        self.io.stop()
 
     def _start_action(self, a: Action) -> None:
         conn = self.connectors.get(a.connector_id)
@@ -213,6 +218,7 @@ class BridgeService:
             return
         a.impl = conn.resource.action(a.cfg.parameters)
         a.worker = Worker(self.buffers / a.id, a.cfg.resource_opts, a.metrics, a.impl.send,
+                          self.io,
                           send_timeout=a.impl.request_timeout,
                           envelope_keys=a.impl.envelope_keys)
         a.worker.open()
@@ -319,7 +325,7 @@ class BridgeService:
 
     async def _put_connector(self, ctype, name, body, old: Connector | None) -> Connector:
         new_cfg = self._validated("connectors", ctype, name, body)
-        conn = Connector(ctype, name, getattr(new_cfg.connectors, ctype)[name])
+        conn = Connector(ctype, name, getattr(new_cfg.connectors, ctype)[name], self.io)
         try:
             conn.start(self.broker.data_dir)
         except ConnectorError as e:
@@ -377,7 +383,7 @@ class BridgeService:
             resource = CONNECTOR_CLASSES[ctype](cfg, self.broker.data_dir)
         except ConnectorError as e:
             raise Invalid(str(e)) from None
-        reason = await resource.health_check()
+        reason = await self.io.run(resource.health_check())
         if reason is not None:
             raise Invalid(reason)
 
@@ -463,7 +469,7 @@ class BridgeService:
         conn = self.connectors[f"{ACTION_CONNECTOR_TYPE[atype]}:{cfg.connector}"]
         if conn.resource is None:
             raise Invalid("connector is not enabled")
-        reason = await conn.resource.health_check()
+        reason = await self.io.run(conn.resource.health_check())
         if reason is not None:
             raise Invalid(reason)
 

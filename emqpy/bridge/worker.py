@@ -5,9 +5,13 @@ An action has `worker_pool_size` lanes; a message goes to the lane its publisher
 hashes to (EMQX picks the buffer worker by the calling process), so one client's messages keep
 their order. Each lane is a `DiskQueue` in ``<data_dir>/buffers/<type>:<name>/<lane>`` (together
 bounded by `max_buffer_bytes`: the oldest queued messages are dropped first and counted as
-`dropped.queue_full`) and sends up to `inflight_window` messages at once (1 in `sync` query
+`dropped.queue_full`) and has up to `inflight_window` messages out at once (1 in `sync` query
 mode, and 1 means strict order). A message is acknowledged in its queue once its outcome is
 final, so what was queued before a crash or kill -9 is sent after the restart (at least once).
+
+Two loops share the work. The broker's loop queues messages, hands each lane's next records to
+the I/O loop (emqpy/bridge/ioloop.py) in batches, and takes the outcomes back in batches
+(acknowledgement, metrics, `on_result`). The I/O loop makes the requests.
 
 Outcomes, as EMQX counts them: success (`success`, or `retried.success` after a retry); a final
 failure (`failed` / `retried.failed`); a recoverable failure blocks the lane: `retried` is
@@ -25,6 +29,7 @@ import logging
 import math
 import shutil
 import struct
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -36,7 +41,7 @@ log = logging.getLogger("emqpy.bridge")
 
 OK, RETRY, FAIL = 0, 1, 2  # a delivery's outcome: success, recoverable, final failure
 _HEAD = struct.Struct("<d")  # a record: expiry (epoch seconds, 0 = never), then JSON
-# send(selected, envelope, timeout) -> (OK | RETRY | FAIL, reason)
+# send(selected, envelope, timeout) -> (OK | RETRY | FAIL, reason), run in the I/O loop
 Send = Callable[[dict, dict, float], Awaitable[tuple[int, str]]]
 OnResult = Callable[[bool], None]
 
@@ -61,47 +66,63 @@ def decode(data: bytes) -> tuple[float, dict, dict]:
 
 
 class _Lane:
-    __slots__ = ("queue", "window", "inflight", "callbacks", "prober", "unblocked", "task")
+    """A lane's state in the broker's loop."""
+    __slots__ = ("queue", "window", "out", "callbacks", "room", "task")
 
     def __init__(self, queue: DiskQueue, window: int):
         self.queue = queue
         self.window = window
-        self.inflight: dict[int, asyncio.Task] = {}  # seq -> its delivery
+        self.out = 0  # records handed to the I/O loop, outcome not yet back
         self.callbacks: dict[int, OnResult] = {}  # seq -> on_result, in seq order
-        # the message whose recoverable failure blocks the lane (None: not blocked): it alone
-        # is retried until its outcome is final; the others wait
+        self.room = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+
+class _Sender:
+    """A lane's state in the I/O loop: the message whose recoverable failure blocks it (None:
+    not blocked; it alone is retried until its outcome is final, the others wait)."""
+    __slots__ = ("prober", "unblocked")
+
+    def __init__(self):
         self.prober: int | None = None
         self.unblocked = asyncio.Event()
         self.unblocked.set()
-        self.task: asyncio.Task | None = None
 
 
 class Worker:
     """One action's lanes. `open` recovers the buffer, `start` sends, `close` stops sending
     (what is left stays on disk), `destroy` also removes the buffer."""
 
-    def __init__(self, folder: Path, opts, metrics, send: Send, send_timeout: float,
+    def __init__(self, folder: Path, opts, metrics, send: Send, io, send_timeout: float,
                  envelope_keys: frozenset = frozenset()):
         self.folder = folder
-        # what is kept of a message's envelope: the columns the action's templates read and
-        # the rule's output does not have (the rest would only make the buffer bigger)
-        self.envelope_keys = envelope_keys
-        self.send_timeout = send_timeout  # a request's own limit (within request_ttl)
         self.opts = opts
         self.metrics = metrics
         self.send = send
+        self.io = io  # emqpy.bridge.ioloop.IoLoop
+        self.send_timeout = send_timeout  # a request's own limit (within request_ttl)
+        # what is kept of a message's envelope: the columns the action's templates read and
+        # the rule's output does not have (the rest would only make the buffer bigger)
+        self.envelope_keys = envelope_keys
         self.ttl = opts.request_ttl if opts.request_ttl != math.inf else 0.0
         self.resume_interval = max(0.001, min(opts.health_check_interval,
                                               self.ttl / 3 if self.ttl else math.inf))
         self.pool = opts.worker_pool_size
         self.lanes: list[_Lane] = []
         self.sending = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        # outcomes reported by the I/O loop, taken by the broker's loop in one go
+        self._results: list[tuple[int, int, str, bool | None]] = []
+        self._results_lock = threading.Lock()
+        self._senders: list[_Sender] = []  # I/O loop side, one per lane
+        self._tasks: set[asyncio.Task] = set()  # deliveries running in the I/O loop
 
-    # -- lifecycle -------------------------------------------------------------------------
+    # -- lifecycle (broker's loop) -----------------------------------------------------------
 
     def open(self) -> None:
-        """Open the lanes' queues (call in the event loop); lanes left by a bigger pool are
-        opened too, so what they hold is still sent."""
+        """Open the lanes' queues; lanes left by a bigger pool are opened too, so what they
+        hold is still sent."""
+        self.loop = asyncio.get_running_loop()
         self.folder.mkdir(parents=True, exist_ok=True)
         existing = [int(p.name) for p in self.folder.iterdir() if p.name.isdigit()]
         n = max([self.pool, *(i + 1 for i in existing)])
@@ -114,26 +135,35 @@ class Worker:
         if self.sending:
             return
         self.sending = True
-        for lane in self.lanes:
-            lane.task = asyncio.get_running_loop().create_task(self._run(lane))
+        self.io.call(lambda: self._senders.extend(_Sender() for _ in self.lanes))
+        for i, lane in enumerate(self.lanes):
+            lane.task = self.loop.create_task(self._run(i, lane))
 
     async def stop(self) -> None:
-        """Stop sending; messages in flight stay unacknowledged (sent again later)."""
+        """Stop sending; messages out stay unacknowledged (sent again when reopened)."""
+        if not self.sending:
+            return
         self.sending = False
-        tasks = []
+        tasks = [lane.task for lane in self.lanes if lane.task is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.io.run(self._cancel_deliveries())
         for lane in self.lanes:
-            if lane.task is not None:
-                lane.task.cancel()
-                tasks.append(lane.task)
-                lane.task = None
-            tasks.extend(lane.inflight.values())
-            for t in lane.inflight.values():
-                t.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+            lane.task = None
+            lane.out = 0
+
+    async def _cancel_deliveries(self) -> None:  # in the I/O loop
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._senders.clear()
 
     async def close(self) -> None:
         await self.stop()
+        with self._results_lock:
+            self._results.clear()
         for lane in self.lanes:
             for cb in lane.callbacks.values():
                 _call(cb, False)
@@ -144,7 +174,7 @@ class Worker:
         await self.close()
         await asyncio.to_thread(shutil.rmtree, self.folder, True)
 
-    # -- gauges ----------------------------------------------------------------------------
+    # -- gauges ------------------------------------------------------------------------------
 
     @property
     def queuing(self) -> int:
@@ -152,9 +182,9 @@ class Worker:
 
     @property
     def inflight(self) -> int:
-        return sum(len(lane.inflight) for lane in self.lanes)
+        return sum(lane.out for lane in self.lanes)
 
-    # -- producing -------------------------------------------------------------------------
+    # -- producing (broker's loop) -----------------------------------------------------------
 
     def submit(self, selected: dict, envelope: dict, on_result: OnResult | None) -> None:
         """Queue one message (the rule's output and its event columns); counted `matched`."""
@@ -165,101 +195,118 @@ class Worker:
         kept = {k: envelope[k] for k in self.envelope_keys
                 if k in envelope and k not in selected}
         q = lane.queue
-        dropped = q.dropped
+        dropped, oldest = q.dropped, q.next_seq
         seq = q.append(encode(selected, kept, expire_at))
         if on_result is not None:
             lane.callbacks[seq] = on_result
         lost = q.dropped - dropped
-        if lost:  # the queue was full: its oldest queued records went
+        if lost:  # the queue was full: its oldest records not handed out went
             self.metrics.inc("dropped.queue_full", lost)
-            for s in list(lane.callbacks)[:lost]:
-                if s not in lane.inflight:
-                    _call(lane.callbacks.pop(s), False)
+            for s in range(oldest, oldest + lost):
+                cb = lane.callbacks.pop(s, None)
+                if cb is not None:
+                    _call(cb, False)
 
-    # -- sending ---------------------------------------------------------------------------
-
-    async def _run(self, lane: _Lane) -> None:
-        room = asyncio.Event()
-        room.set()
+    async def _run(self, i: int, lane: _Lane) -> None:
+        """Hand the lane's records to the I/O loop while its window has room."""
         while True:
-            await lane.unblocked.wait()
-            free = lane.window - len(lane.inflight)
+            free = lane.window - lane.out
             if free <= 0:
-                room.clear()
-                await room.wait()
+                lane.room.clear()
+                await lane.room.wait()
                 continue
-            for seq, data in await lane.queue.get(free):
-                task = asyncio.get_running_loop().create_task(self._deliver(lane, seq, data))
-                lane.inflight[seq] = task
-                task.add_done_callback(lambda _t, s=seq: (lane.inflight.pop(s, None),
-                                                          room.set()))
+            batch = await lane.queue.get(free)
+            lane.out += len(batch)
+            self.io.loop.call_soon_threadsafe(self._deliver_batch, i, batch)
 
-    async def _deliver(self, lane: _Lane, seq: int, data: bytes) -> None:
+    def _take_results(self) -> None:
+        """The outcomes the I/O loop reported (broker's loop)."""
+        with self._results_lock:
+            results, self._results = self._results, []
+        if not self.sending:
+            return
         m = self.metrics
+        for i, seq, counter, ok in results:
+            if counter:
+                m.inc(counter)
+            if ok is None:
+                continue
+            lane = self.lanes[i]
+            lane.queue.ack(seq)
+            lane.out -= 1
+            lane.room.set()
+            cb = lane.callbacks.pop(seq, None)
+            if cb is not None:
+                _call(cb, ok)
+
+    # -- sending (I/O loop) ------------------------------------------------------------------
+
+    def _report(self, i: int, seq: int, counter: str, ok: bool | None) -> None:
+        with self._results_lock:
+            first = not self._results
+            self._results.append((i, seq, counter, ok))
+        if first:
+            self.loop.call_soon_threadsafe(self._take_results)
+
+    def _deliver_batch(self, i: int, batch: list) -> None:
+        for seq, data in batch:
+            task = asyncio.get_running_loop().create_task(self._deliver(i, seq, data))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, i: int, seq: int, data: bytes) -> None:
+        sender = self._senders[i]
         try:
             expire_at, selected, envelope = decode(data)
         except ValueError:  # cannot happen for records this code wrote; never block on one
             log.error("%s: undecodable buffer record dropped", self.folder.name)
-            self._finish(lane, seq, False)
-            m.inc("dropped.other")
+            self._report(i, seq, "dropped.other", False)
             return
         retried = False
         while True:
             now = time.time()
             if expire_at and now >= expire_at:
-                m.inc("dropped.expired")
-                self._finish(lane, seq, False)
-                if lane.prober == seq:
-                    self._unblock(lane)
+                if sender.prober == seq:
+                    self._unblock(sender)
+                self._report(i, seq, "dropped.expired", False)
                 return
-            timeout = self._timeout(expire_at, now)
+            timeout = min(self.send_timeout, expire_at - now) if expire_at else \
+                self.send_timeout
             outcome, reason = await self.send(selected, envelope, timeout)
             if outcome == OK:
+                self._unblock(sender)
                 if expire_at and time.time() >= expire_at:
-                    m.inc("late_reply")
-                    self._finish(lane, seq, False)
+                    self._report(i, seq, "late_reply", False)
                 else:
-                    m.inc("retried.success" if retried else "success")
-                    self._finish(lane, seq, True)
-                self._unblock(lane)
+                    self._report(i, seq, "retried.success" if retried else "success", True)
                 return
             if outcome == FAIL:
                 log.warning("%s: request failed: %s", self.folder.name, reason)
-                m.inc("retried.failed" if retried else "failed")
-                self._finish(lane, seq, False)
-                self._unblock(lane)
+                self._unblock(sender)
+                self._report(i, seq, "retried.failed" if retried else "failed", False)
                 return
             # recoverable: block the lane; one message probes every resume_interval
             retried = True
-            m.inc("retried")
-            if lane.prober is None or lane.prober == seq:
-                if lane.prober is None:
+            self._report(i, seq, "retried", None)
+            if sender.prober is None or sender.prober == seq:
+                if sender.prober is None:
                     log.warning("%s: target unavailable (%s), retrying", self.folder.name,
                                 reason)
-                    lane.prober = seq
-                    lane.unblocked.clear()
+                    sender.prober = seq
+                    sender.unblocked.clear()
                 await asyncio.sleep(self.resume_interval)
             else:
                 wait = None if not expire_at else max(0.0, expire_at - time.time())
                 try:
-                    await asyncio.wait_for(lane.unblocked.wait(), wait)
+                    await asyncio.wait_for(sender.unblocked.wait(), wait)
                 except asyncio.TimeoutError:
                     pass
 
-    def _timeout(self, expire_at: float, now: float) -> float:
-        return min(self.send_timeout, expire_at - now) if expire_at else self.send_timeout
-
     @staticmethod
-    def _unblock(lane: _Lane) -> None:
-        if lane.prober is not None:
-            lane.prober = None
-            lane.unblocked.set()
-
-    def _finish(self, lane: _Lane, seq: int, ok: bool) -> None:
-        lane.queue.ack(seq)
-        cb = lane.callbacks.pop(seq, None)
-        if cb is not None:
-            _call(cb, ok)
+    def _unblock(sender: _Sender) -> None:
+        if sender.prober is not None:
+            sender.prober = None
+            sender.unblocked.set()
 
 
 def _call(cb: OnResult, ok: bool) -> None:

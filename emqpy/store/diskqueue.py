@@ -156,6 +156,12 @@ class DiskQueue:
         return self._tail - self._read
 
     @property
+    def next_seq(self) -> int:
+        """The seq ``get`` hands out next: those before it were handed out, or dropped
+        (``append`` drops from here when the queue is full)."""
+        return self._read
+
+    @property
     def bytes(self) -> int:
         """Bytes of the records not yet acknowledged."""
         return self._queued_bytes + self._out_bytes

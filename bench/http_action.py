@@ -10,7 +10,8 @@ Starts an aiohttp target (tests/support/http_sink.py) and an emqpy broker
 2. draining: the target is back, no MQTT load: requests/s it gets until the buffer is empty
    (the action's own throughput, batching and pipelining off);
 3. the fan-in scenario of bench/compare.py (10 publishers -> 1 subscriber on bench/#, QoS 0,
-   64-byte payloads, open loop) without the action: the baseline;
+   64-byte payloads, open loop) with no rule: the baseline; then with the stand-in rule's
+   `message.publish` hook installed but nothing for the action (what the hook costs);
 4. the same fan-in while 10 more publishers feed the action at --action-rate msg/s: delivered
    msg/s against the baseline, and the requests/s the action makes meanwhile.
 
@@ -151,13 +152,15 @@ def main() -> None:
     sink = HttpSink(quiet=True)
     try:
         bd = buffer_and_drain(a, sink)
-        with tempfile.TemporaryDirectory() as d:
-            proc, port, _ = start_broker(d)
-            try:
-                base = measure(port, FANIN, a.duration, a.workers, None)
-            finally:
-                proc.terminate()
-                proc.wait(10)
+        base = {}
+        for label, forward in (("none", None), ("hook", "http:bench")):
+            with tempfile.TemporaryDirectory() as d:
+                proc, port, _ = start_broker(d, forward)
+                try:
+                    base[label] = measure(port, FANIN, a.duration, a.workers, None)
+                finally:
+                    proc.terminate()
+                    proc.wait(10)
         both, m = fed_fanin(a, sink)
     finally:
         sink.stop()
@@ -167,10 +170,13 @@ def main() -> None:
           f"({bd['held']:,} held, {bd['dropped']:,} dropped as the buffer filled)")
     print(f"draining, target back, no MQTT load:  {bd['drain']:>10,.0f} req/s "
           f"({bd['drained']:,} requests; {settings})")
-    print(f"fan-in QoS 0 delivered, no action:    {base['delivered']:>10,.0f} msg/s")
-    ratio = both["delivered"] / base["delivered"] if base["delivered"] else 0
+    none, hook = base["none"]["delivered"], base["hook"]["delivered"]
+    print(f"fan-in QoS 0 delivered, no rule:      {none:>10,.0f} msg/s")
+    print(f"fan-in QoS 0 delivered, rule hook:    {hook:>10,.0f} msg/s "
+          f"({hook / none if none else 0:.0%} of no rule; nothing for the action)")
     print(f"fan-in QoS 0 delivered, action fed:   {both['delivered']:>10,.0f} msg/s "
-          f"({ratio:.0%} of no action)")
+          f"({both['delivered'] / none if none else 0:.0%} of no rule, "
+          f"{both['delivered'] / hook if hook else 0:.0%} of the rule hook alone)")
     print(f"  the action meanwhile:               {both['requests']:>10,.0f} req/s "
           f"(fed {a.action_rate:,.0f} msg/s; matched {m['matched']:,}, success "
           f"{m['success']:,}, queuing {m['queuing']:,}, dropped {m['dropped']:,})")

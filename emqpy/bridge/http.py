@@ -121,6 +121,9 @@ class HttpConnector:
                 client_ssl_context(type(cfg.ssl)(enable=True), data_dir)
         self.headers = {k.lower(): DataTemplate(v) for k, v in cfg.headers.items()}
         self.session: aiohttp.ClientSession | None = None
+        # the TLS server name to send: the URL's host, another name, or none ("disable")
+        sni = cfg.ssl.server_name_indication if self.tls else None
+        self.server_hostname = None if sni is None else "" if sni == "disable" else sni
 
     def open(self) -> None:
         """Create the pool (in the event loop); connections are made as requests need them."""
@@ -142,8 +145,10 @@ class HttpConnector:
         """None when the server accepts connections, else the reason (EMQX's words)."""
         try:
             _, w = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port, ssl=self.ssl_ctx,
-                                        server_hostname=self.host if self.tls else None),
+                asyncio.open_connection(
+                    self.host, self.port, ssl=self.ssl_ctx,
+                    server_hostname=(self.server_hostname if self.server_hostname is not None
+                                     else self.host) if self.tls else None),
                 self.cfg.connect_timeout)
         except Exception as e:  # what a health check is for: any failure is a reason
             return readable(e)
@@ -216,6 +221,7 @@ class HttpAction:
         try:
             resp = await session.request(self.method, self._url(url), data=body,
                                          headers=headers,
+                                         server_hostname=self.connector.server_hostname,
                                          timeout=aiohttp.ClientTimeout(total=timeout))
             try:
                 await resp.read()

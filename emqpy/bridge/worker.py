@@ -105,8 +105,8 @@ class Worker:
         # the rule's output does not have (the rest would only make the buffer bigger)
         self.envelope_keys = envelope_keys
         self.ttl = opts.request_ttl if opts.request_ttl != math.inf else 0.0
-        self.resume_interval = max(0.001, min(opts.health_check_interval,
-                                              self.ttl / 3 if self.ttl else math.inf))
+        self.resume_interval = opts.resume_interval or max(
+            0.001, min(opts.health_check_interval, self.ttl / 3 if self.ttl else math.inf))
         self.pool = opts.worker_pool_size
         self.lanes: list[_Lane] = []
         self.sending = False
@@ -272,7 +272,13 @@ class Worker:
                 return
             timeout = min(self.send_timeout, expire_at - now) if expire_at else \
                 self.send_timeout
-            outcome, reason = await self.send(selected, envelope, timeout)
+            try:
+                outcome, reason = await self.send(selected, envelope, timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a bug in the connector must not wedge the lane
+                log.exception("%s: sending failed", self.folder.name)
+                outcome, reason = FAIL, str(e)
             if outcome == OK:
                 self._unblock(sender)
                 if expire_at and time.time() >= expire_at:

@@ -28,7 +28,7 @@ def mask_secrets(value: Any) -> Any:
 
 def _mask_headers(headers: dict) -> dict:
     return {k: MASK if isinstance(v, str) and str(k).strip().lower() in SECRET_HEADERS else v
-            for k, v in headers.items()}
+            for k, v in mask_secrets(headers).items()}
 
 
 def unmask(new: Any, current: Any) -> Any:

@@ -184,6 +184,13 @@ def test_https_with_ca_and_client_certificate(api, pki):
             "type": "http", "name": "p", "url": target.url(),
             "ssl": {"enable": True, "verify": "verify_peer", "cacertfile": str(pki.client_cert)}})
         assert r.status_code == 400 and r.json()["code"] == "TEST_FAILED"
+        # the name checked (and sent as SNI) is server_name_indication when set
+        probe = {"type": "http", "name": "p", "url": target.url(),
+                 "ssl": {**ssl, "server_name_indication": "localhost"}}
+        assert api.api.post("/connectors_probe", json=probe).status_code == 204
+        probe["ssl"]["server_name_indication"] = "wrong.example"
+        r = api.api.post("/connectors_probe", json=probe)
+        assert r.status_code == 400 and r.json()["code"] == "TEST_FAILED"
     finally:
         target.stop()
 

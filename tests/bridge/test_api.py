@@ -287,3 +287,20 @@ def test_openapi_lists_only_what_is_built(api):
     post = doc["paths"]["/actions"]["post"]["requestBody"]["content"]["application/json"]
     assert post["schema"] == {"oneOf": [
         {"$ref": "#/components/schemas/bridge_http.post_bridge_v2"}]}
+
+
+def test_documented_bodies_accept_real_ones(api):
+    import jsonschema
+    doc = api.client().get("/api-docs/swagger.json", auth=("admin", "public")).json()
+    cases = [("/connectors", "post", connector("c1", "http://h:80/x", pool_size=2,
+                                               ssl={"enable": True, "verify": "verify_peer"})),
+             ("/actions", "post", action("a1", "c1", body="${payload}",
+                                         headers={"x": "${clientid}"})),
+             ("/actions/{id}", "put", {"connector": "c1", "parameters": {"method": "get"},
+                                       "resource_opts": {"request_ttl": "infinity"}}),
+             ("/connectors/{id}", "put", {"url": "https://h", "pool_size": 4})]
+    for path, method, body in cases:
+        schema = doc["paths"][path][method]["requestBody"]["content"]["application/json"][
+            "schema"]
+        jsonschema.validate(body, {**schema, "components": doc["components"]},
+                            cls=jsonschema.Draft7Validator)

@@ -86,7 +86,6 @@ class Connector:
         self.status = "stopped" if not cfg.enable else "connecting"
         self.reason: str | None = None
         self._health: asyncio.Task | None = None
-        self.changed = asyncio.Event()  # set after each health check
 
     @property
     def id(self) -> str:
@@ -96,8 +95,6 @@ class Connector:
         reason = await self.io.run(self.resource.health_check())
         self.status, self.reason = ("connected", None) if reason is None else \
             ("disconnected", reason)
-        self.changed.set()
-        self.changed.clear()
 
     async def _health_loop(self) -> None:
         while True:

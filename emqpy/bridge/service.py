@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,7 +21,7 @@ from emqpy.config.secrets import unmask
 from .http import ConnectorError, HttpConnector
 from .ioloop import IoLoop
 from .metrics import SAMPLE_SECONDS, ActionMetrics
-from .worker import Worker
+from .worker import Worker, notify
 
 log = logging.getLogger("emqpy.bridge")
 
@@ -144,6 +145,9 @@ class Action:
         self.metrics = ActionMetrics()
         self.worker: Worker | None = None
         self.impl = None
+        # `on_result`s of buffered messages while the worker is restarted or stopped (the
+        # messages stay on disk and are sent when it runs again)
+        self.pending: list = []
 
     @property
     def id(self) -> str:
@@ -218,15 +222,23 @@ class BridgeService:
                           self.io,
                           send_timeout=a.impl.request_timeout,
                           envelope_keys=a.impl.envelope_keys)
-        a.worker.open()
+        a.worker.open(a.pending)
+        a.pending = []
         a.worker.start()
 
     async def _stop_action(self, a: Action, destroy: bool = False) -> None:
         if a.worker is not None:
             worker, a.worker, a.impl = a.worker, None, None
-            await (worker.destroy() if destroy else worker.close())
-        elif destroy:
-            await asyncio.to_thread(__import__("shutil").rmtree, self.buffers / a.id, True)
+            if destroy:
+                await worker.destroy()
+            else:
+                a.pending = await worker.close()
+        if destroy:
+            for callbacks in a.pending:
+                for cb in callbacks.values():
+                    notify(cb, False)
+            a.pending = []
+            await asyncio.to_thread(shutil.rmtree, self.buffers / a.id, True)
 
     # -- what the rule engine calls ----------------------------------------------------------
 

@@ -119,9 +119,9 @@ class Worker:
 
     # -- lifecycle (broker's loop) -----------------------------------------------------------
 
-    def open(self) -> None:
+    def open(self, pending: list[dict[int, OnResult]] = ()) -> None:
         """Open the lanes' queues; lanes left by a bigger pool are opened too, so what they
-        hold is still sent."""
+        hold is still sent. `pending`: what `close` returned for the same folder."""
         self.loop = asyncio.get_running_loop()
         self.folder.mkdir(parents=True, exist_ok=True)
         existing = [int(p.name) for p in self.folder.iterdir() if p.name.isdigit()]
@@ -129,7 +129,9 @@ class Worker:
         window = 1 if self.opts.query_mode == "sync" else self.opts.inflight_window
         per_lane = max(1, int(self.opts.max_buffer_bytes) // self.pool)
         self.lanes = [_Lane(DiskQueue.open(self.folder / str(i), max_bytes=per_lane), window)
-                      for i in range(n)]
+                      for i in range(max(n, len(pending)))]
+        for lane, callbacks in zip(self.lanes, pending):
+            lane.callbacks = callbacks
 
     def start(self) -> None:
         if self.sending:
@@ -160,18 +162,24 @@ class Worker:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._senders.clear()
 
-    async def close(self) -> None:
+    async def close(self) -> list[dict[int, OnResult]]:
+        """Stop and close the queues; returns each lane's `on_result`s still waiting (the
+        messages stay on disk with the same seqs: hand them to the next `open`)."""
         await self.stop()
         with self._results_lock:
             self._results.clear()
+        pending = []
         for lane in self.lanes:
-            for cb in lane.callbacks.values():
-                _call(cb, False)
-            lane.callbacks.clear()
+            pending.append(lane.callbacks)
+            lane.callbacks = {}
             await lane.queue.close()
+        return pending
 
     async def destroy(self) -> None:
-        await self.close()
+        """Close and remove the buffer: what it held is dropped, its callers told so."""
+        for callbacks in await self.close():
+            for cb in callbacks.values():
+                notify(cb, False)
         await asyncio.to_thread(shutil.rmtree, self.folder, True)
 
     # -- gauges ------------------------------------------------------------------------------
@@ -205,7 +213,7 @@ class Worker:
             for s in range(oldest, oldest + lost):
                 cb = lane.callbacks.pop(s, None)
                 if cb is not None:
-                    _call(cb, False)
+                    notify(cb, False)
 
     async def _run(self, i: int, lane: _Lane) -> None:
         """Hand the lane's records to the I/O loop while its window has room."""
@@ -237,7 +245,7 @@ class Worker:
             lane.room.set()
             cb = lane.callbacks.pop(seq, None)
             if cb is not None:
-                _call(cb, ok)
+                notify(cb, ok)
 
     # -- sending (I/O loop) ------------------------------------------------------------------
 
@@ -315,7 +323,8 @@ class Worker:
             sender.unblocked.set()
 
 
-def _call(cb: OnResult, ok: bool) -> None:
+def notify(cb: OnResult, ok: bool) -> None:
+    """Tell a caller its message's outcome (its exceptions are logged, never raised)."""
     try:
         cb(ok)
     except Exception:  # the caller's bug must not stop the worker

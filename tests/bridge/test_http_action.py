@@ -208,3 +208,24 @@ def test_config_and_buffer_survive_a_restart(make_broker, sink, tmp_path):
     sink.start()
     wait_until(lambda: len(sink.requests()) >= 20, what="the buffered messages")
     assert sorted(int(r["body"]) for r in sink.requests()) == list(range(20))
+
+
+def test_an_update_keeps_what_is_buffered(api, sink):
+    """PUT restarts the action: messages waiting (in lanes a smaller pool no longer has,
+    too) are sent with the new config."""
+    aid = make(api, sink.url(), parameters={"body": "${payload}"},
+               resource_opts={"worker_pool_size": 4, "health_check_interval": "100ms"})
+    sink.stop()
+    results = send(api, aid, [({"payload": str(i)}, {"clientid": f"c{i % 8}"})
+                              for i in range(20)])
+    wait_until(lambda: metrics(api, aid)["retried"] >= 1, what="a retry")
+    cname = api.get(f"/actions/{aid}")["connector"]
+    api.ok("PUT", f"/actions/{aid}", json={
+        "connector": cname, "parameters": {"body": "v2-${payload}"},
+        "resource_opts": {"worker_pool_size": 1, "health_check_interval": "100ms"}})
+    assert results == []  # not final yet: the callers hear when they are
+    sink.start()
+    wait_until(lambda: len({r["body"] for r in sink.requests()}) == 20, what="all 20")
+    assert {r["body"] for r in sink.requests()} == {f"v2-{i}" for i in range(20)}
+    wait_until(lambda: len(results) == 20)
+    assert all(results)

@@ -21,8 +21,11 @@ class IoLoop:
         self._ready = threading.Event()
 
     def start(self) -> "IoLoop":
-        self._thread.start()
-        self._ready.wait()
+        """Start the thread (once; `run` and `call` start it when first needed, so a node
+        without connectors has no such thread)."""
+        if self.loop is None:
+            self._thread.start()
+            self._ready.wait()
         return self
 
     def _main(self) -> None:
@@ -41,12 +44,14 @@ class IoLoop:
 
     def run(self, coro: Coroutine) -> Awaitable[Any]:
         """Run `coro` in this loop; await the result from the caller's loop."""
+        self.start()
         return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
     def call(self, fn: Callable[[], Any], timeout: float = 30) -> Any:
         """Run `fn()` in this loop and wait for its result (blocking: for setup only)."""
         async def wrapper():
             return fn()
+        self.start()
         return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result(timeout)
 
     def stop(self) -> None:

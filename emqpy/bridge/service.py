@@ -181,7 +181,6 @@ class BridgeService:
     def load(self) -> None:
         """Start every configured connector and action (in the event loop, at node start)."""
         cfg = self.broker.config
-        self.io.start()
         for root in ("connectors", "actions"):
             for t in (getattr(cfg, root).model_extra or {}):
                 log.warning("%s of type %r are not supported by emqpy yet: ignored", root, t)

@@ -103,8 +103,10 @@ def _node(request: Request, node: str) -> None:
 
 # -- views ----------------------------------------------------------------------------------
 
-def _connector_view(svc, conn) -> dict:
-    raw = svc.shown_entry("connectors", conn.type, conn.name)
+def _connector_view(svc, conn, shown: dict | None = None) -> dict:
+    """`shown`: the root as the API shows it, when the caller has it (lists dump it once)."""
+    raw = ((shown.get(conn.type) or {}).get(conn.name) or {}) if shown is not None else \
+        svc.shown_entry("connectors", conn.type, conn.name)
     node = {"node": svc.node, "status": conn.status}
     out = {**raw, "type": conn.type, "name": conn.name, "status": conn.status,
            "node_status": [node]}
@@ -115,8 +117,9 @@ def _connector_view(svc, conn) -> dict:
     return mask_secrets(out)
 
 
-def _action_view(svc, a) -> dict:
-    raw = svc.shown_entry("actions", a.type, a.name)
+def _action_view(svc, a, shown: dict | None = None) -> dict:
+    raw = ((shown.get(a.type) or {}).get(a.name) or {}) if shown is not None else \
+        svc.shown_entry("actions", a.type, a.name)
     status, error = svc.action_status(a)
     node = {"node": svc.node, "status": status, "status_reason": error}
     return mask_secrets({**raw, "type": a.type, "name": a.name, "status": status,
@@ -134,7 +137,8 @@ def _metrics(svc, a) -> dict:
 @router.get("/connectors", tags=["Connectors"], summary="List connectors")
 async def list_connectors(request: Request) -> list[dict[str, Any]]:
     svc = _svc(request)
-    return [_connector_view(svc, c) for c in svc.connectors.values()]
+    shown = svc.broker.config.dump("connectors")
+    return [_connector_view(svc, c, shown) for c in svc.connectors.values()]
 
 
 @router.post("/connectors", tags=["Connectors"], status_code=201, responses=E_CREATE,
@@ -244,7 +248,8 @@ async def probe_connector(request: Request, body: Annotated[Any, Body()]) -> Res
 @router.get("/actions", tags=["Actions"], summary="List bridges")
 async def list_actions(request: Request) -> list[dict[str, Any]]:
     svc = _svc(request)
-    return [_action_view(svc, a) for a in svc.actions.values()]
+    shown = svc.broker.config.dump("actions")
+    return [_action_view(svc, a, shown) for a in svc.actions.values()]
 
 
 @router.post("/actions", tags=["Actions"], status_code=201, responses=E_CREATE,

@@ -29,7 +29,7 @@ def action(name: str, connector_name: str, **params) -> dict:
 def test_connector_crud(api, sink):
     name = uid("c")
     cid = f"http:{name}"
-    assert api.get("/connectors") == [] or all(c["name"] != name for c in api.get("/connectors"))
+    assert all(c["name"] != name for c in api.get("/connectors"))
     body = api.ok("POST", "/connectors", 201, json=connector(name, sink.url("/base")))
     assert body["type"] == "http" and body["name"] == name and body["enable"] is True
     assert body["status"] == "connected"

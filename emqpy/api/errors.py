@@ -65,6 +65,7 @@ ERROR_CODES: list[tuple[str, str]] = [
     ("ERROR_PWD_NOT_MATCH", "The old password does not match"),
     ("NOT_ALLOWED", "The operation is not allowed"),
     ("METHOD_NOT_ALLOWED", "The HTTP method is not allowed on this path"),
+    ("TEST_FAILED", "A connector or action probe failed"),
 ]
 ERROR_CODE_NAMES = [c for c, _ in ERROR_CODES]
 

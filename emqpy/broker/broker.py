@@ -98,6 +98,7 @@ class Broker:
         self.monitor = None  # emqpy.monitor: the dashboard's sampler (monitor.sampler.Monitor)
         # emqpy.prometheus: the Pushgateway pusher (prometheus.push.Pusher)
         self.prometheus_pusher = None
+        self.bridges = None  # emqpy.bridge: connectors and actions (bridge.service.BridgeService)
         # kept as subscriptions come and go: summing over sessions made a subscribe storm
         # quadratic
         self.subscription_total = 0

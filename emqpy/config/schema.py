@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from .base import ConfigError, Section
+from .bridges import Actions, Connectors
 from .features import AuthenticatorChain, Authorization, Prometheus
 from .listeners import TOMBSTONE, Dashboard, Listeners
 from .rule_engine import RuleEngine
@@ -60,6 +61,8 @@ class EmqxConfig(BaseModel):
     authentication: AuthenticatorChain = []
     authorization: Authorization = Authorization()
     rule_engine: RuleEngine = RuleEngine()
+    connectors: Connectors = Connectors()
+    actions: Actions = Actions()
 
     def dump(self, root: str | None = None, *, redact: bool = False, hidden: bool = False) -> dict[str, Any]:
         """EMQX's JSON form (as ``GET /api/v5/configs`` shows it): durations

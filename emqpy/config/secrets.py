@@ -11,16 +11,24 @@ MASK = "******"
 SECRET_KEYS = frozenset({
     "password", "secret", "secret_key", "private_key", "token", "passcode", "security_token",
     "sasl_password", "aws_secret_access_key", "api_secret", "default_password", "cookie"})
+# Inside a `headers` object, the values of these headers (any case) are secrets too.
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
 
 
 def mask_secrets(value: Any) -> Any:
     """`value` (JSON-shaped) with the string value of every secret key replaced by MASK."""
     if isinstance(value, dict):
-        return {k: MASK if k in SECRET_KEYS and isinstance(v, str) else mask_secrets(v)
+        return {k: MASK if k in SECRET_KEYS and isinstance(v, str) else
+                _mask_headers(v) if k == "headers" and isinstance(v, dict) else mask_secrets(v)
                 for k, v in value.items()}
     if isinstance(value, list):
         return [mask_secrets(v) for v in value]
     return value
+
+
+def _mask_headers(headers: dict) -> dict:
+    return {k: MASK if isinstance(v, str) and str(k).strip().lower() in SECRET_HEADERS else v
+            for k, v in mask_secrets(headers).items()}
 
 
 def unmask(new: Any, current: Any) -> Any:

@@ -99,11 +99,12 @@ def _duration_type(unit: str, *, infinity: bool = False, disabled: bool = False,
     def serialize(v: float | None) -> str:
         return "disabled" if v is None else _dur_text(v)
 
+    # anyOf: "disabled"/"infinity" are strings too, so oneOf would refuse them
     if disabled:
-        schema = {"oneOf": [_DUR_SCHEMA, {"type": "string", "enum": ["disabled"]}]}
+        schema = {"anyOf": [_DUR_SCHEMA, {"type": "string", "enum": ["disabled"]}]}
         py = float | None
     elif infinity:
-        schema = {"oneOf": [_DUR_SCHEMA, {"type": "string", "enum": ["infinity"]}]}
+        schema = {"anyOf": [_DUR_SCHEMA, {"type": "string", "enum": ["infinity"]}]}
         py = float
     else:
         schema = _DUR_SCHEMA
@@ -152,7 +153,7 @@ ByteSizeOrDisabled = Annotated[
     int | None,
     PlainValidator(_validate_size_or_disabled),
     PlainSerializer(lambda v: "disabled" if v is None else _size_text(v), return_type=str),
-    WithJsonSchema({"oneOf": [_SIZE_SCHEMA, {"type": "string", "enum": ["disabled"]}]}),
+    WithJsonSchema({"anyOf": [_SIZE_SCHEMA, {"type": "string", "enum": ["disabled"]}]}),
 ]
 
 

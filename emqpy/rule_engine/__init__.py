@@ -46,10 +46,17 @@ def setup(broker) -> None:
 
     eng = broker.rule_engine = Engine(broker)
     eng.start()
+    if broker.bridges is not None:  # (set up before us: emqpy.features' order)
+        from emqpy.rule_engine import service
+        broker.bridges.set_rule_links(lambda action_id: service.rules_using(broker, action_id),
+                                      lambda rule_id, action_id: service.remove_action_from_rule(
+                                          broker, rule_id, action_id))
 
 
 async def teardown(broker) -> None:
     eng, broker.rule_engine = broker.rule_engine, None
+    if broker.bridges is not None:
+        broker.bridges.set_rule_links(lambda action_id: [], lambda rule_id, action_id: None)
     if eng is not None:
         eng.stop()
 

@@ -5,6 +5,8 @@ references to data-integration actions (``"http:my_action"``).
 envs)`; it raises ActionError for an action the engine cannot have (EMQX's validation errors).
 `run` returns normally on success and raises on failure: ActionDiscarded (the action does not
 exist, EMQX's `actions.discarded`), OutOfService, or anything else (`actions.failed.unknown`).
+An action whose `deferred` is true (data integration: the outcome comes later) takes one more
+argument, `on_result(ok)`, called once when the outcome is final.
 
 Republish loops: a rule whose republished message matches its own FROM is stopped at the
 second turn (EMQX's `recursive_republish_detected`, logged); loops through several rules are
@@ -50,9 +52,11 @@ class OutOfService(Exception):
 
 
 class DataIntegrationAction:
-    """``"type:name"``: a data-integration action. None exists yet in emqpy (that feature is
-    still to come), so, as EMQX does for a rule naming an action that does not exist, the rule
-    is accepted (with a warning) and every call is discarded."""
+    """``"type:name"``: an action of the data-integration feature (emqpy.bridge, the broker's
+    `bridges` slot), which queues the output on disk and reports the outcome later. As EMQX
+    does for a rule naming an action that does not exist, the rule is accepted (with a
+    warning) and every call is discarded until it does."""
+    deferred = True
 
     def __init__(self, ref: str):
         self.ref = ref
@@ -78,12 +82,20 @@ class DataIntegrationAction:
     def describe(self):
         return f"{self.type}:{self.name}"
 
-    def run(self, broker, rule_id, selected, envs):
-        raise ActionDiscarded("bridge_not_found")
+    def run(self, broker, rule_id, selected, envs, on_result):
+        bridges = broker.bridges
+        ref = self.describe()
+        if bridges is None or not bridges.action_exists(ref):
+            raise ActionDiscarded("bridge_not_found")
+        try:
+            bridges.send(ref, selected, envs, on_result)
+        except LookupError:  # removed in between
+            raise ActionDiscarded("bridge_not_found") from None
 
 
 class ConsoleAction:
     """Prints the output and the environment, as EMQX's console action (to standard output)."""
+    deferred = False
 
     def describe(self):
         return {"function": "console"}
@@ -98,6 +110,8 @@ def _simple(value):
 
 
 class RepublishAction:
+    deferred = False
+
     def __init__(self, args):
         self.args = args
         try:

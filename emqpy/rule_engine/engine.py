@@ -185,6 +185,16 @@ def compile_rule(rule_id: str, conf, created_at: int | None = None) -> Rule:
     return Rule(rule_id, conf, compiled, actions, created_at)
 
 
+def _count_outcome(m, ok: bool) -> None:
+    """A deferred action's final outcome, in the rule's action metrics (as EMQX counts a
+    data-integration action's reply)."""
+    if ok:
+        m["actions.success"] += 1
+    else:
+        m["actions.failed"] += 1
+        m["actions.failed.unknown"] += 1
+
+
 class Engine:
     def __init__(self, broker):
         self.broker = broker
@@ -337,7 +347,12 @@ class Engine:
             return
         self._depth += 1
         try:
-            action.run(self.broker, rule.id, selected, envs)
+            if action.deferred:
+                action.run(self.broker, rule.id, selected, envs,
+                           lambda ok: _count_outcome(m, ok))
+            else:
+                action.run(self.broker, rule.id, selected, envs)
+                m["actions.success"] += 1
         except ActionDiscarded as e:
             m["actions.discarded"] += 1
             log.debug("rule %s: action discarded: %s", rule.id, e)
@@ -348,8 +363,6 @@ class Engine:
             m["actions.failed"] += 1
             m["actions.failed.unknown"] += 1
             log.debug("rule %s: action failed: %s", rule.id, e)
-        else:
-            m["actions.success"] += 1
         finally:
             self._depth -= 1
 

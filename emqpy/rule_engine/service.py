@@ -175,3 +175,40 @@ def reset_metrics(broker, rule_id: str) -> bool:
         return False
     rule.metrics.reset()
     return True
+
+
+# -- what the data-integration feature asks (emqpy.bridge: set_rule_links) -------------------
+
+def _refers_to(action_conf, action_id: str) -> bool:
+    from emqpy.rule_engine.actions import ActionError, parse
+    if not isinstance(action_conf, str):
+        return False
+    try:
+        return parse(action_conf).describe() == action_id
+    except ActionError:
+        return False
+
+
+def rules_using(broker, action_id: str) -> list[str]:
+    """Ids of the configured rules whose actions name ``action_id`` ("http:name")."""
+    return [rule_id for rule_id, conf in broker.config.rule_engine.rules.items()
+            if any(_refers_to(a, action_id) for a in conf.actions)]
+
+
+def remove_action_from_rule(broker, rule_id: str, action_id: str) -> None:
+    """Take ``action_id`` out of the rule's actions and commit (as EMQX's
+    ``also_delete_dep_actions``). The caller holds the config lock and persists the
+    ``rule_engine`` root."""
+    cfg = broker.config
+    current = cfg.dump("rule_engine", hidden=True)
+    rules = dict(current.get("rules") or {})
+    conf = rules.get(rule_id)
+    if conf is None:
+        return
+    kept = [a for a in conf.get("actions") or []
+            if not (isinstance(a, str) and _refers_to(a, action_id))]
+    rules[rule_id] = {**conf, "actions": kept}
+    commit(broker, replace_root(cfg, "rule_engine", {**current, "rules": rules}))
+    eng = broker.rule_engine
+    if eng is not None:
+        eng.sync()

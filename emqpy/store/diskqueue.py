@@ -156,11 +156,18 @@ class DiskQueue:
         return self._tail - self._read
 
     @property
+    def next_seq(self) -> int:
+        """The seq ``get`` hands out next: those before it were handed out, or dropped
+        (``append`` drops from here when the queue is full)."""
+        return self._read
+
+    @property
     def bytes(self) -> int:
         """Bytes of the records not yet acknowledged."""
         return self._queued_bytes + self._out_bytes
 
-    def append(self, data: bytes) -> None:
+    def append(self, data: bytes) -> int:
+        """Queue ``data``; returns its seq (what ``get`` hands out with it)."""
         if self._closed:
             raise RuntimeError("queue is closed")
         seq = self._tail
@@ -181,6 +188,7 @@ class DiskQueue:
         if self._queued_bytes + self._out_bytes > self.max_bytes:
             self._drop_oldest()
         self._ready.set()
+        return seq
 
     def flush(self) -> None:
         """Write the records appended since the last flush (runs once per loop iteration)."""

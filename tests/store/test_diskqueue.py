@@ -233,3 +233,20 @@ def test_append_after_close_is_refused(tmp_path):
             q.append(b"late")
 
     run(main())
+
+
+def test_append_gives_the_seq_and_drops_start_at_next_seq(tmp_path):
+    async def main():
+        q = DiskQueue.open(tmp_path, max_bytes=30)
+        seqs = [q.append(b"%09d" % i) for i in range(3)]
+        assert seqs == [0, 1, 2] and q.next_seq == 0
+        (seq, _), = q.take(1)
+        assert seq == 0 and q.next_seq == 1
+        oldest, dropped = q.next_seq, q.dropped
+        assert q.append(b"%09d" % 3) == 3
+        # full: the oldest record not handed out (seq 1) went, seq 0 is still out
+        assert q.dropped - dropped == 1 and q.next_seq == oldest + 1
+        assert [s for s, _ in q.take(10)] == [2, 3]
+        await q.close()
+
+    run(main())

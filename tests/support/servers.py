@@ -195,3 +195,63 @@ class HttpServer:
     def close(self) -> None:
         self.srv.shutdown()
         self.srv.server_close()
+
+
+class HttpSink:
+    """tests/support/http_sink.py (an aiohttp server) in its own process on `port` (a free one
+    by default); `stop()` and `start()` make an outage and end it on the same port."""
+
+    def __init__(self, port: int | None = None, *, quiet: bool = False, tls: dict | None = None,
+                 control_cert: tuple | None = None):
+        """`tls`: certfile, keyfile and (to require client certificates) cafile;
+        `control_cert`: the (certificate, key) the test's own control requests present."""
+        self.port = port or free_port()
+        self.control_cert = control_cert
+        self.args = ["--quiet"] if quiet else []
+        for k, v in (tls or {}).items():  # certfile, keyfile, cafile
+            self.args += [f"--{k}", str(v)]
+        self.scheme = "https" if tls else "http"
+        self.proc = None
+        self.start()
+
+    def start(self) -> "HttpSink":
+        import sys
+        script = os.path.join(os.path.dirname(__file__), "http_sink.py")
+        self.proc = subprocess.Popen([sys.executable, script, str(self.port), *self.args],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def url(self, path: str = "") -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
+
+    def _control(self, method: str, path: str):
+        import httpx
+        verify = False
+        if self.control_cert:
+            import ssl
+            verify = ssl.create_default_context()
+            verify.check_hostname, verify.verify_mode = False, ssl.CERT_NONE
+            verify.load_cert_chain(*map(str, self.control_cert))
+        r = httpx.request(method, f"{self.scheme}://127.0.0.1:{self.port}/_sink/{path}",
+                          verify=verify, timeout=10)
+        r.raise_for_status()
+        return r.json() if r.content else None
+
+    def requests(self) -> list[dict]:
+        return self._control("GET", "requests")
+
+    def clear(self) -> None:
+        self._control("DELETE", "requests")
+
+    def answer(self, status: int) -> None:
+        self._control("PUT", f"status/{status}")
+
+    def count(self) -> int:
+        return self._control("GET", "count")

@@ -1,0 +1,32 @@
+"""Data integration (EMQX's emqx_bridge, emqx_connector, emqx_resource): connectors (a
+connection to an outside system) and actions (what a rule sends through one), roots
+`connectors` and `actions` of the config, with their REST API.
+
+    broker.bridges.action_exists("http:my_action")
+    broker.bridges.send("http:my_action", selected, envelope, on_result)   # rule engine
+
+Types: `http` (emqpy/bridge/http.py). Each action's messages wait in a buffer on disk
+(emqpy/bridge/worker.py) that survives a restart or kill -9.
+"""
+from __future__ import annotations
+
+from emqpy.feature import Feature
+
+from .service import BridgeService
+
+
+def setup(broker) -> BridgeService:
+    svc = BridgeService(broker)
+    svc.load()
+    broker.bridges = svc
+    return svc
+
+
+async def teardown(broker) -> None:
+    svc = broker.bridges
+    if svc is not None:
+        broker.bridges = None
+        await svc.stop()
+
+
+FEATURE = Feature("bridge", setup=setup, teardown=teardown, routers=("emqpy.bridge.api",))

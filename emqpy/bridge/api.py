@@ -1,0 +1,379 @@
+"""REST API of data integration: /connectors*, /actions*, /action_types, the probes and the
+per-node operations (EMQX's emqx_connector_api and emqx_bridge_v2_api), for the types built."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from starlette.convertors import StringConvertor, register_url_convertor
+from starlette.responses import JSONResponse
+
+from emqpy.api.auth import AUTH_RESPONSES, authenticated
+from emqpy.api.errors import ApiError, error_body, error_responses
+from emqpy.api.openapi import model_schema, one_of
+from emqpy.config.bridges import ACTION_TYPES, CONNECTOR_TYPES, HttpAction, HttpConnector
+from emqpy.config.secrets import mask_secrets
+
+from .metrics import metrics_answer
+from .service import AlreadyExists, Disabled, InUse, Invalid, NotFound, clean_body, parse_id
+
+router = APIRouter(tags=["Connectors", "Actions"], dependencies=[Depends(authenticated)],
+                   responses={**AUTH_RESPONSES,
+                              **error_responses({503: ["SERVICE_UNAVAILABLE"]})})
+Operation = Literal["start"]
+
+
+class _OperationConvertor(StringConvertor):
+    # `/actions/{id}/{operation}` must not catch `/actions/{id}/metrics` (or `enable`): a
+    # method those paths do not have is answered 405 there, as EMQX does
+    regex = "(?!(?:metrics|enable)$)[^/]+"
+
+
+register_url_convertor("bridge_operation", _OperationConvertor())
+
+E400 = error_responses({400: ["BAD_REQUEST"]})
+E404 = error_responses({404: ["NOT_FOUND"]})
+E400_404 = error_responses({400: ["BAD_REQUEST"], 404: ["NOT_FOUND"]})
+E_CREATE = error_responses({400: ["ALREADY_EXISTS", "BAD_REQUEST"]})
+E_PROBE = error_responses({400: ["TEST_FAILED", "BAD_REQUEST"]})
+
+
+def _schema(model) -> dict:
+    """The model's JSON schema; the config's Int() bounds shown as JSON Schema bounds."""
+    def walk(node):
+        if isinstance(node, list):
+            return [walk(x) for x in node]
+        if not isinstance(node, dict):
+            return node
+        names = {"ge": "minimum", "le": "maximum"} if node.get("type") == "integer" else {}
+        return {names.get(k, k): walk(v) for k, v in node.items()}
+    return walk(model_schema(model))
+
+
+def _typed(model, etype: str, with_name: bool) -> dict:
+    schema = _schema(model)
+    props = {"type": {"type": "string", "enum": [etype]}}
+    if with_name:
+        props["name"] = {"type": "string", "example": f"my_{etype}"}
+    schema["properties"] = {**props, **schema.get("properties", {})}
+    schema["required"] = [*props, *schema.get("required", [])]
+    schema.pop("additionalProperties", None)
+    return schema
+
+
+def _bodies(model, kind: str, types: tuple[str, ...], *, post: bool) -> dict:
+    return one_of({f"bridge_{t}.{'post' if post else 'put'}_{kind}": _typed(model, t, post)
+                   for t in types})
+
+
+_CONNECTOR_POST = _bodies(HttpConnector, "connector", CONNECTOR_TYPES, post=True)
+_CONNECTOR_PUT = one_of({f"bridge_{t}.put_connector": _schema(HttpConnector)
+                         for t in CONNECTOR_TYPES})
+_ACTION_POST = _bodies(HttpAction, "bridge_v2", ACTION_TYPES, post=True)
+_ACTION_PUT = one_of({f"bridge_{t}.put_bridge_v2": _schema(HttpAction)
+                      for t in ACTION_TYPES})
+
+
+def _svc(request: Request):
+    svc = request.app.state.ctx.broker.bridges
+    if svc is None:
+        raise ApiError(503, "SERVICE_UNAVAILABLE", "data integration is not running")
+    return svc
+
+
+def _bad(e: Exception) -> ApiError:
+    return ApiError(400, "BAD_REQUEST", str(e))
+
+
+def _not_found(e: Exception) -> ApiError:
+    return ApiError(404, "NOT_FOUND", str(e))
+
+
+def _type_and_name(body: Any) -> tuple[str, str, dict]:
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str) \
+            or not isinstance(body.get("name"), str):
+        raise ApiError(400, "BAD_REQUEST", "the body needs `type` and `name` (strings)")
+    return body["type"], body["name"], clean_body(body)
+
+
+def _node(request: Request, node: str) -> None:
+    if node != request.app.state.ctx.broker.node_name:
+        raise ApiError(404, "NOT_FOUND", f"Invalid node name: {node}")
+
+
+# -- views ----------------------------------------------------------------------------------
+
+def _connector_view(svc, conn, shown: dict | None = None) -> dict:
+    """`shown`: the root as the API shows it, when the caller has it (lists dump it once)."""
+    raw = ((shown.get(conn.type) or {}).get(conn.name) or {}) if shown is not None else \
+        svc.shown_entry("connectors", conn.type, conn.name)
+    node = {"node": svc.node, "status": conn.status}
+    out = {**raw, "type": conn.type, "name": conn.name, "status": conn.status,
+           "node_status": [node]}
+    if conn.reason:
+        node["status_reason"] = out["status_reason"] = conn.reason
+    out["actions"] = sorted(a.name for a in svc.actions.values() if a.connector_id == conn.id)
+    out["sources"] = []
+    return mask_secrets(out)
+
+
+def _action_view(svc, a, shown: dict | None = None) -> dict:
+    raw = ((shown.get(a.type) or {}).get(a.name) or {}) if shown is not None else \
+        svc.shown_entry("actions", a.type, a.name)
+    status, error = svc.action_status(a)
+    node = {"node": svc.node, "status": status, "status_reason": error}
+    return mask_secrets({**raw, "type": a.type, "name": a.name, "status": status,
+                         "error": error, "status_reason": error, "node_status": [node],
+                         "rules": sorted(svc.rule_ids(a.id))})
+
+
+def _metrics(svc, a) -> dict:
+    w = a.worker
+    return a.metrics.view(w.queuing if w else 0, w.inflight if w else 0)
+
+
+# -- connectors -----------------------------------------------------------------------------
+
+@router.get("/connectors", tags=["Connectors"], summary="List connectors")
+async def list_connectors(request: Request) -> list[dict[str, Any]]:
+    svc = _svc(request)
+    shown = svc.broker.config.dump("connectors")
+    return [_connector_view(svc, c, shown) for c in svc.connectors.values()]
+
+
+@router.post("/connectors", tags=["Connectors"], status_code=201, responses=E_CREATE,
+             openapi_extra=_CONNECTOR_POST, summary="Create connector")
+async def create_connector(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
+    svc = _svc(request)
+    ctype, name, conf = _type_and_name(body)
+    try:
+        conn = await svc.create_connector(ctype, name, conf)
+    except AlreadyExists as e:
+        raise ApiError(400, "ALREADY_EXISTS", str(e)) from None
+    except Invalid as e:
+        raise _bad(e) from None
+    return _connector_view(svc, conn)
+
+
+@router.get("/connectors/{id}", tags=["Connectors"], responses=E404, summary="Get connector")
+async def get_connector(request: Request, id: str) -> dict[str, Any]:
+    svc = _svc(request)
+    try:
+        return _connector_view(svc, svc.connector(*parse_id(id, CONNECTOR_TYPES, "connector")))
+    except NotFound as e:
+        raise _not_found(e) from None
+
+
+@router.put("/connectors/{id}", tags=["Connectors"], responses=E400_404,
+            openapi_extra=_CONNECTOR_PUT, summary="Update connector")
+async def update_connector(request: Request, id: str,
+                           body: Annotated[Any, Body()]) -> dict[str, Any]:
+    svc = _svc(request)
+    try:
+        ctype, name = parse_id(id, CONNECTOR_TYPES, "connector")
+        conn = await svc.update_connector(ctype, name, clean_body(body))
+    except NotFound as e:
+        raise _not_found(e) from None
+    except Invalid as e:
+        raise _bad(e) from None
+    return _connector_view(svc, conn)
+
+
+@router.delete("/connectors/{id}", tags=["Connectors"], status_code=204, responses=E400_404,
+               summary="Delete connector")
+async def delete_connector(request: Request, id: str) -> Response:
+    svc = _svc(request)
+    try:
+        await svc.delete_connector(*parse_id(id, CONNECTOR_TYPES, "connector"))
+    except NotFound as e:
+        raise _not_found(e) from None
+    except InUse as e:
+        # EMQX prints the reason as an Erlang term: {<<"...">>,[<<"channel id">>,...]}
+        channels = ",".join(f'<<"{c}">>' for c in e.ids)
+        raise ApiError(400, "BAD_REQUEST", f'{{<<"{e}">>,[{channels}]}}') from None
+    return Response(status_code=204)
+
+
+@router.put("/connectors/{id}/enable/{enable}", tags=["Connectors"], status_code=204,
+            responses=E404, summary="Enable or disable connector")
+async def enable_connector(request: Request, id: str, enable: bool) -> Response:
+    svc = _svc(request)
+    try:
+        await svc.enable_connector(*parse_id(id, CONNECTOR_TYPES, "connector"), enable)
+    except NotFound as e:
+        raise _not_found(e) from None
+    except Invalid as e:
+        raise _bad(e) from None
+    return Response(status_code=204)
+
+
+async def _connector_operation(svc, id: str) -> Response:
+    try:
+        await svc.start_connector(*parse_id(id, CONNECTOR_TYPES, "connector"))
+    except NotFound as e:
+        raise _not_found(e) from None
+    except Disabled as e:
+        raise _bad(e) from None
+    return Response(status_code=204)
+
+
+@router.post("/connectors/{id}/{operation:bridge_operation}", tags=["Connectors"], status_code=204,
+             responses=E400_404, summary="Manually start a connector")
+async def connector_operation(request: Request, id: str, operation: Operation) -> Response:
+    return await _connector_operation(_svc(request), id)
+
+
+@router.post("/nodes/{node}/connectors/{id}/{operation:bridge_operation}", tags=["Connectors"], status_code=204,
+             responses=E400_404, summary="Manually start a connector on a given node")
+async def node_connector_operation(request: Request, node: str, id: str,
+                                   operation: Operation) -> Response:
+    _node(request, node)
+    return await _connector_operation(_svc(request), id)
+
+
+@router.post("/connectors_probe", tags=["Connectors"], status_code=204, responses=E_PROBE,
+             openapi_extra=_CONNECTOR_POST, summary="Test creating connector")
+async def probe_connector(request: Request, body: Annotated[Any, Body()]) -> Response:
+    svc = _svc(request)
+    ctype, name, conf = _type_and_name(body)
+    try:
+        await svc.probe_connector(ctype, {**conf, "name": name})
+    except Invalid as e:
+        raise ApiError(400, "TEST_FAILED", str(e)) from None
+    return Response(status_code=204)
+
+
+# -- actions --------------------------------------------------------------------------------
+
+@router.get("/actions", tags=["Actions"], summary="List bridges")
+async def list_actions(request: Request) -> list[dict[str, Any]]:
+    svc = _svc(request)
+    shown = svc.broker.config.dump("actions")
+    return [_action_view(svc, a, shown) for a in svc.actions.values()]
+
+
+@router.post("/actions", tags=["Actions"], status_code=201, responses=E_CREATE,
+             openapi_extra=_ACTION_POST, summary="Create bridge")
+async def create_action(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
+    svc = _svc(request)
+    atype, name, conf = _type_and_name(body)
+    try:
+        a = await svc.create_action(atype, name, conf)
+    except AlreadyExists as e:
+        raise ApiError(400, "ALREADY_EXISTS", str(e)) from None
+    except Invalid as e:
+        raise _bad(e) from None
+    return _action_view(svc, a)
+
+
+def _action(svc, id: str):
+    try:
+        return svc.action(*parse_id(id, ACTION_TYPES))
+    except NotFound as e:
+        raise _not_found(e) from None
+
+
+@router.get("/actions/{id}", tags=["Actions"], responses=E404, summary="Get bridge")
+async def get_action(request: Request, id: str) -> dict[str, Any]:
+    svc = _svc(request)
+    return _action_view(svc, _action(svc, id))
+
+
+@router.put("/actions/{id}", tags=["Actions"], responses=E400_404, openapi_extra=_ACTION_PUT,
+            summary="Update bridge")
+async def update_action(request: Request, id: str, body: Annotated[Any, Body()]) -> dict:
+    svc = _svc(request)
+    a = _action(svc, id)
+    try:
+        a = await svc.update_action(a.type, a.name, clean_body(body))
+    except NotFound as e:
+        raise _not_found(e) from None
+    except Invalid as e:
+        raise _bad(e) from None
+    return _action_view(svc, a)
+
+
+@router.delete("/actions/{id}", tags=["Actions"], status_code=204, responses=E400_404,
+               summary="Delete bridge")
+async def delete_action(request: Request, id: str,
+                        also_delete_dep_actions: bool = Query(False)) -> Response:
+    svc = _svc(request)
+    a = _action(svc, id)
+    try:
+        await svc.delete_action(a.type, a.name, also_delete_dep_actions)
+    except NotFound as e:
+        raise _not_found(e) from None
+    except InUse as e:
+        return JSONResponse({**error_body("BAD_REQUEST", str(e)), "rules": e.ids},
+                            status_code=400)
+    return Response(status_code=204)
+
+
+@router.get("/actions/{id}/metrics", tags=["Actions"], responses=E404,
+            summary="Get bridge metrics")
+async def action_metrics(request: Request, id: str) -> dict[str, Any]:
+    svc = _svc(request)
+    return metrics_answer(svc.node, _metrics(svc, _action(svc, id)))
+
+
+@router.put("/actions/{id}/metrics/reset", tags=["Actions"], status_code=204, responses=E404,
+            summary="Reset bridge metrics")
+async def reset_action_metrics(request: Request, id: str) -> Response:
+    svc = _svc(request)
+    a = _action(svc, id)
+    svc.reset_metrics(a.type, a.name)
+    return Response(status_code=204)
+
+
+@router.put("/actions/{id}/enable/{enable}", tags=["Actions"], status_code=204, responses=E404,
+            summary="Enable or disable bridge")
+async def enable_action(request: Request, id: str, enable: bool) -> Response:
+    svc = _svc(request)
+    a = _action(svc, id)
+    try:
+        await svc.enable_action(a.type, a.name, enable)
+    except NotFound as e:
+        raise _not_found(e) from None
+    except Invalid as e:
+        raise _bad(e) from None
+    return Response(status_code=204)
+
+
+async def _action_operation(svc, id: str) -> Response:
+    a = _action(svc, id)
+    try:
+        await svc.start_action(a.type, a.name)
+    except Disabled as e:
+        raise _bad(e) from None
+    return Response(status_code=204)
+
+
+@router.post("/actions/{id}/{operation:bridge_operation}", tags=["Actions"], status_code=204,
+             responses=E400_404, summary="Manually start a bridge")
+async def action_operation(request: Request, id: str, operation: Operation) -> Response:
+    return await _action_operation(_svc(request), id)
+
+
+@router.post("/nodes/{node}/actions/{id}/{operation:bridge_operation}", tags=["Actions"], status_code=204,
+             responses=E400_404, summary="Manually start a bridge on a given node")
+async def node_action_operation(request: Request, node: str, id: str,
+                                operation: Operation) -> Response:
+    _node(request, node)
+    return await _action_operation(_svc(request), id)
+
+
+@router.post("/actions_probe", tags=["Actions"], status_code=204, responses=E_PROBE,
+             openapi_extra=_ACTION_POST, summary="Test creating bridge")
+async def probe_action(request: Request, body: Annotated[Any, Body()]) -> Response:
+    svc = _svc(request)
+    atype, name, conf = _type_and_name(body)
+    try:
+        await svc.probe_action(atype, {**conf, "name": name})
+    except Invalid as e:
+        raise ApiError(400, "TEST_FAILED", str(e)) from None
+    return Response(status_code=204)
+
+
+@router.get("/action_types", tags=["Actions"], summary="List available action types")
+async def action_types() -> list[Literal[ACTION_TYPES]]:
+    return list(ACTION_TYPES)

@@ -1,0 +1,3 @@
+from listeners import helpers
+
+pki = helpers.pki  # the session's test certificates (CA, server, client)

@@ -1,0 +1,92 @@
+"""Messages queued for an action while its target is down survive kill -9 of the broker and
+are delivered after the restart (at least once): a broker in its own process, killed with
+SIGKILL, and a real HTTP target in another."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from support.mqttclient import MqttClient, uid
+from support.servers import HttpSink, free_port
+from support.waiting import wait_until
+
+SCRIPT = Path(__file__).parent.parent / "support" / "bridge_node.py"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class BrokerProcess:
+    def __init__(self, data_dir: Path, action: str, topic_filter: str):
+        self.data_dir = data_dir
+        self.mqtt_port, self.api_port = free_port(), free_port()
+        self.args = [sys.executable, str(SCRIPT), str(data_dir), str(self.mqtt_port),
+                     str(self.api_port), "--forward", action, topic_filter]
+        self.proc = None
+
+    def start(self) -> "BrokerProcess":
+        log = open(self.data_dir / "broker.log", "ab")
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=log,
+                                     env=dict(os.environ, PYTHONPATH=str(ROOT)), text=True)
+        log.close()
+        line = self.proc.stdout.readline()
+        assert line.strip() == "ready", (self.data_dir / "broker.log").read_text()[-3000:]
+        self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}/api/v5",
+                                auth=("admin", "public"), timeout=30)
+        return self
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.proc.stdout.close()
+        self.api.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc.stdout.close()
+            self.api.close()
+
+
+def test_queued_messages_survive_kill_9(tmp_path):
+    sink = HttpSink()
+    aname = uid("a")
+    broker = BrokerProcess(tmp_path, f"http:{aname}", "k9/#").start()
+    try:
+        api = broker.api
+        r = api.post("/connectors", json={"type": "http", "name": "c", "url": sink.url(),
+                                          "resource_opts": {"health_check_interval": "100ms"}})
+        assert r.status_code == 201, r.text
+        r = api.post("/actions", json={
+            "type": "http", "name": aname, "connector": "c",
+            "parameters": {"body": "${payload}"},
+            "resource_opts": {"health_check_interval": "100ms", "worker_pool_size": 4,
+                              "request_ttl": "infinity"}})
+        assert r.status_code == 201, r.text
+        sink.stop()  # the target goes down
+        pubs = [MqttClient("127.0.0.1", broker.mqtt_port).connect() for _ in range(4)]
+        n = 400
+        for i in range(n):
+            pubs[i % 4].publish(f"k9/{i % 4}", str(i).encode(), qos=1)
+        for p in pubs:
+            p.close()
+
+        def held():
+            m = api.get(f"/actions/http:{aname}/metrics").json()["metrics"]
+            return m["queuing"] + m["inflight"] == n and m["matched"] == n
+        wait_until(held, what="every message buffered")
+        broker.kill()
+        sink.start()  # the target is back, the broker comes back
+        broker.start()
+        wait_until(lambda: len({r["body"] for r in sink.requests()}) == n, timeout=60,
+                   what="every message buffered before the kill -9 to arrive")
+        assert {r["body"] for r in sink.requests()} == {str(i) for i in range(n)}
+        m = broker.api.get(f"/actions/http:{aname}/metrics").json()["metrics"]
+        assert m["queuing"] == 0
+    finally:
+        broker.stop()
+        sink.stop()

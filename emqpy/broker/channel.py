@@ -163,7 +163,7 @@ class Channel(Output, asyncio.Protocol):
         self._pending = list(frames)
         if self.transport is not None:
             self.transport.pause_reading()
-        task = asyncio.ensure_future(awaitable)
+        task = asyncio.ensure_future(awaitable, loop=self.broker.loop)
         task.add_done_callback(lambda task: self._io_answered(task, then))
 
     def _io_answered(self, task, then) -> None:

@@ -26,6 +26,7 @@ from emqpy.broker.protocol.states import CLOSED
 
 
 class Output:
+    # (a base class of Channel: it reads the channel's `state` and calls its `close`)
     __slots__ = (
         "broker", "transport", "queued", "queued_bytes", "high_watermark", "congested",
         "_waiters", "_read_paused", "_paused_writing", "_send_timer",

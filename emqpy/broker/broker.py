@@ -162,6 +162,9 @@ class Broker:
         dl = points.get("message.delivered")
         self.delivered_hook = None if not dl else dl[0][1] if len(dl) == 1 else \
             partial(self.hooks.fold, "message.delivered")
+        # a sole callback's offer to be told of a whole fan-out at once (see docs/hooks.md)
+        self.delivered_skips = getattr(dl[0][1], "skips", None) if dl and len(dl) == 1 \
+            else None
         self.acked_hooked = "message.acked" in points  # (read once per acknowledgement)
         # QoS 0 fan-out may write subscribers' output inline, bypassing Channel.send_publish
         # (message.delivered runs there too: _fanout_qos0)
@@ -549,6 +552,10 @@ class Broker:
         n = 0  # written here
         other = 0  # handed to Session.deliver (which counts its own)
         delivered = self.delivered_hook
+        skipping = delivered is not None and self.delivered_skips is not None and \
+            self.delivered_skips(msg)
+        if skipping:
+            delivered = None
         for sub in subs.values():
             sess = sub.session
             ch = sess.channel
@@ -599,6 +606,8 @@ class Broker:
                 ch.throttle(publisher)
             n += 1
         self.metrics.sent_q[0] += n
+        if skipping and n:
+            self.delivered_hook.skipped(msg, n)
         return n + other
 
     def publish_from_system(self, topic: str, payload: bytes, qos: int = 0,

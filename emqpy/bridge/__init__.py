@@ -5,7 +5,7 @@ connection to an outside system) and actions (what a rule sends through one), ro
     broker.bridges.action_exists("http:my_action")
     broker.bridges.send("http:my_action", selected, envelope, on_result)   # rule engine
 
-Types: `http` (emqpy/bridge/http.py). Each action's messages wait in a buffer on disk
+Types: `http` (emqpy/bridge/http.py), `mqtt` (emqpy/bridge/mqtt.py). Each action's messages wait in a buffer on disk
 (emqpy/bridge/worker.py) that survives a restart or kill -9.
 """
 from __future__ import annotations

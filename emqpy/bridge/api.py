@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_body, error_responses
 from emqpy.api.openapi import model_schema, one_of
-from emqpy.config.bridges import ACTION_TYPES, CONNECTOR_TYPES, HttpAction, HttpConnector
+from emqpy.config.bridges import ACTION_MODELS, ACTION_TYPES, CONNECTOR_MODELS, CONNECTOR_TYPES
 from emqpy.config.secrets import mask_secrets
 
 from .metrics import metrics_answer
@@ -61,16 +61,16 @@ def _typed(model, etype: str, with_name: bool) -> dict:
     return schema
 
 
-def _bodies(model, kind: str, types: tuple[str, ...], *, post: bool) -> dict:
-    return one_of({f"bridge_{t}.{'post' if post else 'put'}_{kind}": _typed(model, t, post)
-                   for t in types})
-
-
-_CONNECTOR_POST = _bodies(HttpConnector, "connector", CONNECTOR_TYPES, post=True)
-_CONNECTOR_PUT = one_of({f"bridge_{t}.put_connector": _schema(HttpConnector)
+# EMQX's schema names per type (its namespaces differ by type)
+_CONNECTOR_NS = {"http": "bridge_http", "mqtt": "connector_mqtt"}
+_ACTION_NS = {"http": "bridge_http", "mqtt": "bridge_mqtt_publisher"}
+_CONNECTOR_POST = one_of({f"{_CONNECTOR_NS[t]}.post_connector":
+                          _typed(CONNECTOR_MODELS[t], t, True) for t in CONNECTOR_TYPES})
+_CONNECTOR_PUT = one_of({f"{_CONNECTOR_NS[t]}.put_connector": _schema(CONNECTOR_MODELS[t])
                          for t in CONNECTOR_TYPES})
-_ACTION_POST = _bodies(HttpAction, "bridge_v2", ACTION_TYPES, post=True)
-_ACTION_PUT = one_of({f"bridge_{t}.put_bridge_v2": _schema(HttpAction)
+_ACTION_POST = one_of({f"{_ACTION_NS[t]}.post_bridge_v2": _typed(ACTION_MODELS[t], t, True)
+                       for t in ACTION_TYPES})
+_ACTION_PUT = one_of({f"{_ACTION_NS[t]}.put_bridge_v2": _schema(ACTION_MODELS[t])
                       for t in ACTION_TYPES})
 
 

@@ -19,14 +19,15 @@ from emqpy.config.schema import replace_root
 from emqpy.config.secrets import unmask
 
 from .http import ConnectorError, HttpConnector
+from .mqtt import MqttConnector
 from .ioloop import IoLoop
 from .metrics import SAMPLE_SECONDS, ActionMetrics
 from .worker import Worker, notify
 
 log = logging.getLogger("emqpy.bridge")
 
-# What a connector type / action type runs as (one entry per type; mqtt comes next).
-CONNECTOR_CLASSES = {"http": HttpConnector}
+# What a connector type runs as; its `action(parameters)` makes what an action sends with.
+CONNECTOR_CLASSES = {"http": HttpConnector, "mqtt": MqttConnector}
 # Keys of an API body that describe the entry rather than configure it (EMQX drops them).
 _INFO_KEYS = ("id", "type", "name", "status", "status_reason", "node_status", "node", "error",
               "actions", "sources", "rules")
@@ -80,8 +81,9 @@ def clean_body(body: Any) -> dict:
 class Connector:
     """One configured connector and, while it is enabled, its running client."""
 
-    def __init__(self, ctype: str, name: str, cfg, io: IoLoop):
+    def __init__(self, ctype: str, name: str, cfg, io: IoLoop, node: str = ""):
         self.type, self.name, self.cfg = ctype, name, cfg
+        self.node = node  # part of the MQTT clients' ids, as in EMQX
         self.io = io  # the client lives and runs in this loop
         self.resource = None
         self.status = "stopped" if not cfg.enable else "connecting"
@@ -110,7 +112,7 @@ class Connector:
         if not self.cfg.enable:
             self.status, self.reason = "stopped", None
             return
-        resource = CONNECTOR_CLASSES[self.type](self.cfg, data_dir)
+        resource = CONNECTOR_CLASSES[self.type](self.cfg, data_dir, self.name, self.node)
         self.io.call(resource.open)
         self.resource = resource
         self.status, self.reason = "connecting", None
@@ -184,18 +186,20 @@ class BridgeService:
         for root in ("connectors", "actions"):
             for t in (getattr(cfg, root).model_extra or {}):
                 log.warning("%s of type %r are not supported by emqpy yet: ignored", root, t)
-        for name, c in cfg.connectors.http.items():
-            conn = Connector("http", name, c, self.io)
-            try:
-                conn.start(self.broker.data_dir)
-            except ConnectorError as e:
-                log.error("connector %s cannot start: %s", conn.id, e)
-                conn.status, conn.reason = "disconnected", str(e)
-            self.connectors[conn.id] = conn
-        for name, a in cfg.actions.http.items():
-            action = Action("http", name, a)
-            self.actions[action.id] = action
-            self._start_action(action)
+        for ctype in CONNECTOR_TYPES:
+            for name, c in getattr(cfg.connectors, ctype).items():
+                conn = Connector(ctype, name, c, self.io, self.node)
+                try:
+                    conn.start(self.broker.data_dir)
+                except ConnectorError as e:
+                    log.error("connector %s cannot start: %s", conn.id, e)
+                    conn.status, conn.reason = "disconnected", str(e)
+                self.connectors[conn.id] = conn
+        for atype in ACTION_TYPES:
+            for name, a in getattr(cfg.actions, atype).items():
+                action = Action(atype, name, a)
+                self.actions[action.id] = action
+                self._start_action(action)
         self._sampler = asyncio.get_running_loop().call_later(SAMPLE_SECONDS, self._sample)
 
     def _sample(self) -> None:
@@ -333,7 +337,8 @@ class BridgeService:
 
     async def _put_connector(self, ctype, name, body, old: Connector | None) -> Connector:
         new_cfg = self._validated("connectors", ctype, name, body)
-        conn = Connector(ctype, name, getattr(new_cfg.connectors, ctype)[name], self.io)
+        conn = Connector(ctype, name, getattr(new_cfg.connectors, ctype)[name], self.io,
+                         self.node)
         try:
             conn.start(self.broker.data_dir)
         except ConnectorError as e:
@@ -388,7 +393,7 @@ class BridgeService:
         new_cfg = self._validated("connectors", ctype, "probe", body)
         cfg = getattr(new_cfg.connectors, ctype)["probe"]
         try:
-            resource = CONNECTOR_CLASSES[ctype](cfg, self.broker.data_dir)
+            resource = CONNECTOR_CLASSES[ctype](cfg, self.broker.data_dir, name, self.node)
         except ConnectorError as e:
             raise Invalid(str(e)) from None
         reason = await self.io.run(resource.health_check())

@@ -112,8 +112,10 @@ class DataTemplate:
         # the top-level names it reads (`${.}` reads the data, not a name)
         self.names = frozenset(p[0] for p in parts if isinstance(p, tuple) and p)
 
-    def render(self, data: dict, fallback: dict | None = None) -> str:
-        """Render against `data`; a top-level name absent from it is looked up in `fallback`."""
+    def render(self, data: dict, fallback: dict | None = None,
+               missing: str = UNDEFINED) -> str:
+        """Render against `data`; a top-level name absent from it is looked up in `fallback`;
+        a value found in neither renders as `missing`."""
         if self._static is not None:
             return self._static
         out = []
@@ -124,5 +126,15 @@ class DataTemplate:
                 out.append(_dumps(data))
             else:
                 src = data if fallback is None or p[0] in data else fallback
-                out.append(text(lookup(p, src)))
+                value = lookup(p, src)
+                out.append(missing if value is None else text(value))
         return "".join(out)
+
+    def value(self, data: dict, fallback: dict | None = None):
+        """A template that is one variable (``${qos}``): the variable's value as it is (None
+        when absent); any other template: its rendered text."""
+        parts = self._parts
+        if len(parts) == 1 and isinstance(parts[0], tuple) and parts[0]:
+            p = parts[0]
+            return lookup(p, data if fallback is None or p[0] in data else fallback)
+        return self.render(data, fallback)

@@ -267,7 +267,7 @@ def test_probes(api, sink):
 
 
 def test_action_types(api):
-    assert api.get("/action_types") == ["http"]
+    assert api.get("/action_types") == ["http", "mqtt"]
 
 
 def test_openapi_lists_only_what_is_built(api):
@@ -286,7 +286,8 @@ def test_openapi_lists_only_what_is_built(api):
         "/nodes/{node}/actions/{id}/{operation}", "/actions_probe", "/action_types"}
     post = doc["paths"]["/actions"]["post"]["requestBody"]["content"]["application/json"]
     assert post["schema"] == {"oneOf": [
-        {"$ref": "#/components/schemas/bridge_http.post_bridge_v2"}]}
+        {"$ref": "#/components/schemas/bridge_http.post_bridge_v2"},
+        {"$ref": "#/components/schemas/bridge_mqtt_publisher.post_bridge_v2"}]}
 
 
 def test_documented_bodies_accept_real_ones(api):
@@ -298,7 +299,12 @@ def test_documented_bodies_accept_real_ones(api):
                                          headers={"x": "${clientid}"})),
              ("/actions/{id}", "put", {"connector": "c1", "parameters": {"method": "get"},
                                        "resource_opts": {"request_ttl": "infinity"}}),
-             ("/connectors/{id}", "put", {"url": "https://h", "pool_size": 4})]
+             ("/connectors/{id}", "put", {"url": "https://h", "pool_size": 4}),
+             ("/connectors", "post", {"type": "mqtt", "name": "m1", "server": "h:1883",
+                                      "proto_ver": "v5", "password": "p", "keepalive": "60s"}),
+             ("/actions", "post", {"type": "mqtt", "name": "m1", "connector": "m1",
+                                   "parameters": {"topic": "t/${topic}", "qos": "${qos}",
+                                                  "retain": True}})]
     for path, method, body in cases:
         schema = doc["paths"][path][method]["requestBody"]["content"]["application/json"][
             "schema"]

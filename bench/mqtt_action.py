@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_action import ROOT, feed, measure, start_broker  # noqa: E402,F401  (sets sys.path)
+from http_action import feed, measure, start_broker  # noqa: E402  (also sets sys.path)
 
 from support.servers import MosquittoServer  # noqa: E402
 

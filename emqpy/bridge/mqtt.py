@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import logging
 from pathlib import Path
 
 from emqpy.config.bridges import parse_server
@@ -21,6 +22,8 @@ from emqpy.connectors.placeholders import DataTemplate, _dumps
 
 from .http import ConnectorError, client_ssl_context
 from .worker import FAIL, OK, RETRY
+
+log = logging.getLogger("emqpy.bridge")
 
 _PROTO = {"v3": 3, "v4": 4, "v5": 5}
 _MAX_PREFIX = 19  # longer prefixes leave no room for a hash within 23 bytes
@@ -88,11 +91,19 @@ class MqttConnector:
             c.start()
 
     async def subscribe(self, filters: list[tuple[str, int]]) -> None:
-        """Subscribe every client (shared by the pool on the remote side when it is EMQX's
-        `$share`; each client's subscriptions are restored after a reconnect)."""
+        """Subscribe as EMQX does: a shared subscription (`$share/...`) from every client of
+        the pool, any other from the first client only (else each message would come once
+        per client). Each client restores its subscriptions after a reconnect."""
         self.subscriptions.extend(filters)
-        await asyncio.gather(*(c.subscribe(filters) for c in self.clients),
-                             return_exceptions=True)
+        shared = [f for f in filters if f[0].startswith("$share/")]
+        calls = [c.subscribe(shared) for c in self.clients if shared]
+        if len(shared) < len(filters) and self.clients:
+            if self.cfg.pool_size > 1:
+                log.warning("connector mqtt:%s: a remote topic that is not a shared "
+                            "subscription uses only one connection of the pool", self.name)
+            calls.append(self.clients[0].subscribe(
+                [f for f in filters if not f[0].startswith("$share/")]))
+        await asyncio.gather(*calls, return_exceptions=True)
 
     async def stop(self) -> None:
         clients, self.clients = self.clients, []

@@ -18,11 +18,16 @@ from emqpy.config.runtime import commit, config_lock, persist
 from emqpy.config.schema import replace_root
 from emqpy.config.secrets import unmask
 
+from .errors import AlreadyExists, Disabled, InUse, Invalid, NotFound
 from .http import ConnectorError, HttpConnector
-from .mqtt import MqttConnector
 from .ioloop import IoLoop
 from .metrics import SAMPLE_SECONDS, ActionMetrics
+from .mqtt import MqttConnector
+from .sources import Source, SourcesMixin
 from .worker import Worker, notify
+
+__all__ = ["AlreadyExists", "BridgeService", "Disabled", "InUse", "Invalid", "NotFound",
+           "clean_body", "parse_id"]
 
 log = logging.getLogger("emqpy.bridge")
 
@@ -31,30 +36,6 @@ CONNECTOR_CLASSES = {"http": HttpConnector, "mqtt": MqttConnector}
 # Keys of an API body that describe the entry rather than configure it (EMQX drops them).
 _INFO_KEYS = ("id", "type", "name", "status", "status_reason", "node_status", "node", "error",
               "actions", "sources", "rules")
-
-
-class NotFound(LookupError):
-    pass
-
-
-class AlreadyExists(ValueError):
-    pass
-
-
-class Invalid(ValueError):
-    """A bad config or request; the message is what the API answers."""
-
-
-class InUse(ValueError):
-    """Deleting something others depend on; `ids` are the dependents."""
-
-    def __init__(self, message: str, ids: list[str]):
-        super().__init__(message)
-        self.ids = ids
-
-
-class Disabled(ValueError):
-    pass
 
 
 def parse_id(entry_id: str, types: tuple[str, ...], what: str = "bridge") -> tuple[str, str]:
@@ -160,13 +141,14 @@ class Action:
         return f"{ACTION_CONNECTOR_TYPE[self.type]}:{self.cfg.connector}"
 
 
-class BridgeService:
+class BridgeService(SourcesMixin):
     def __init__(self, broker):
         self.broker = broker
         self.node = broker.node_name
         self.buffers = Path(broker.data_dir) / "buffers"
         self.connectors: dict[str, Connector] = {}
         self.actions: dict[str, Action] = {}
+        self.sources: dict[str, Source] = {}
         # Filled by the rule engine: rule ids that use an action id, and removing an action
         # from a rule (EMQX's also_delete_dep_actions).
         self.rule_ids: Callable[[str], list[str]] = lambda action_id: []
@@ -200,10 +182,11 @@ class BridgeService:
                 action = Action(atype, name, a)
                 self.actions[action.id] = action
                 self._start_action(action)
+        self._load_sources()
         self._sampler = asyncio.get_running_loop().call_later(SAMPLE_SECONDS, self._sample)
 
     def _sample(self) -> None:
-        for a in self.actions.values():
+        for a in (*self.actions.values(), *self.sources.values()):
             a.metrics.sample()
         self._sampler = asyncio.get_running_loop().call_later(SAMPLE_SECONDS, self._sample)
 
@@ -212,6 +195,8 @@ class BridgeService:
             self._sampler.cancel()
         for a in self.actions.values():
             await self._stop_action(a)
+        for src in self.sources.values():
+            self._stop_source(src)
         for c in self.connectors.values():
             await c.stop()
         self.io.stop()
@@ -344,14 +329,19 @@ class BridgeService:
         except ConnectorError as e:
             raise Invalid(str(e)) from None
         users = [a for a in self.actions.values() if a.connector_id == conn.id]
+        readers = [s for s in self.sources.values() if s.connector_id == conn.id]
         for a in users:
             await self._stop_action(a)
+        for src in readers:
+            self._stop_source(src)
         if old is not None:
             await old.stop()
         self.connectors[conn.id] = conn
         await self._save(new_cfg, "connectors")
         for a in users:
             self._start_action(a)
+        for src in readers:
+            self._start_source(src)
         await conn.first_check()
         return conn
 
@@ -360,8 +350,11 @@ class BridgeService:
             conn = self.connector(ctype, name)
             users = sorted((a for a in self.actions.values() if a.connector_id == conn.id),
                            key=lambda a: a.id)
-            if users:
-                channels = [f"action:{a.id}:connector:{conn.id}" for a in users]
+            readers = sorted((s for s in self.sources.values() if s.connector_id == conn.id),
+                             key=lambda s: s.id)
+            if users or readers:
+                channels = [f"action:{a.id}:connector:{conn.id}" for a in users] + \
+                    [f"source:{s.id}:connector:{conn.id}" for s in readers]
                 raise InUse("Cannot delete connector while there are active channels defined "
                             "for this connector", channels)
             new_cfg = self._validated("connectors", ctype, name, None)

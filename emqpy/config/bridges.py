@@ -262,6 +262,49 @@ class MqttAction(Section):
     resource_opts: ActionResourceOpts = ActionResourceOpts()
 
 
+class MqttSourceParameters(Section):
+    """``sources.mqtt.<name>.parameters`` (EMQX's ingress_remote)."""
+
+    ignored_keys = frozenset({"local"})  # hidden in EMQX: the local republish of a v1 bridge
+
+    topic: str
+    qos: Int(0, 2) = 1
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        from emqpy.mqtt.topic import validate_topic_filter
+        try:
+            validate_topic_filter(v)
+        except Exception as e:
+            raise ValueError(f"topic: {e}") from None
+        return v
+
+
+class SourceResourceOpts(Section):
+    """A source's ``resource_opts`` (EMQX's source_resource_opts)."""
+
+    hidden_fields = frozenset({"resume_interval"})
+
+    health_check_interval: Duration = "15s"
+    resume_interval: Duration | None = None
+
+    _hc = field_validator("health_check_interval")(classmethod(
+        lambda cls, v: _health_check_interval(v)))
+
+
+class MqttSource(Section):
+    """``sources.mqtt.<name>``: remote topics whose messages feed rules
+    (``FROM "$bridges/mqtt:<name>"``)."""
+
+    enable: bool = True
+    connector: str
+    tags: list[str] | None = None
+    description: str = ""
+    parameters: MqttSourceParameters
+    resource_opts: SourceResourceOpts = SourceResourceOpts()
+
+
 class _TypeMap(Section):
     """A root of type -> name -> config; types not modelled are kept as given."""
 
@@ -296,10 +339,16 @@ class Actions(_TypeMap):
         return data
 
 
+class Sources(_TypeMap):
+    mqtt: dict[str, MqttSource] = Field(default_factory=dict)
+
+
 # Types whose config is modelled here (and so can be created over the API).
 CONNECTOR_TYPES = ("http", "mqtt")
 ACTION_TYPES = ("http", "mqtt")
 # The connector type each action type runs on.
 ACTION_CONNECTOR_TYPE = {"http": "http", "mqtt": "mqtt"}
+SOURCE_TYPES = ("mqtt",)
+SOURCE_MODELS = {"mqtt": MqttSource}
 CONNECTOR_MODELS = {"http": HttpConnector, "mqtt": MqttConnector}
 ACTION_MODELS = {"http": HttpAction, "mqtt": MqttAction}

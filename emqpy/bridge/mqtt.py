@@ -201,13 +201,15 @@ class MqttAction:
             clients = self.connector.clients
             return RETRY, (clients[0].last_error if clients else None) or "not connected"
         try:
-            if qos == 0:
-                if not client.writable:
-                    await asyncio.wait_for(client.drained(), timeout)
-                client.send(topic, payload, 0, retain)
-                return OK, ""
-            code = await asyncio.wait_for(client.publish(topic, payload, qos, retain), timeout)
-        except (ConnectionError, asyncio.TimeoutError) as e:
+            # (asyncio.timeout: a timer, where wait_for would make a task per message)
+            async with asyncio.timeout(timeout):
+                if qos == 0:
+                    if not client.writable:
+                        await client.drained()
+                    client.send(topic, payload, 0, retain)
+                    return OK, ""
+                code = await client.publish(topic, payload, qos, retain)
+        except (ConnectionError, TimeoutError) as e:
             return RETRY, str(e) or "timeout"
         if code in _ACCEPTED:
             return OK, ""

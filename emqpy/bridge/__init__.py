@@ -1,6 +1,7 @@
 """Data integration (EMQX's emqx_bridge, emqx_connector, emqx_resource): connectors (a
-connection to an outside system) and actions (what a rule sends through one), roots
-`connectors` and `actions` of the config, with their REST API.
+connection to an outside system), actions (what a rule sends through one) and sources (what
+comes in through one, read by rules `FROM "$bridges/mqtt:NAME"`), roots `connectors`,
+`actions` and `sources` of the config, with their REST API.
 
     broker.bridges.action_exists("http:my_action")
     broker.bridges.send("http:my_action", selected, envelope, on_result)   # rule engine

@@ -4,17 +4,17 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import httpx
+import aiohttp
 
 from emqpy.authn.core import Authenticator, credentials
-from emqpy.connectors.http import HttpClient
+from emqpy.connectors.http import HttpClient, HttpReply
 from emqpy.connectors.placeholders import client_vars
 from emqpy.mqtt import reason_codes as rc
 
 log = logging.getLogger("emqpy.authn")
 
 
-def parse_result(resp: httpx.Response) -> tuple[str, dict] | None:
+def parse_result(resp: HttpReply) -> tuple[str, dict] | None:
     """(result, body) from an EMQX-style answer, or None when it says nothing usable."""
     if resp.status_code == 204:
         return "allow", {}
@@ -43,7 +43,7 @@ class HttpAuthn(Authenticator):
     async def _ask(self, variables):
         try:
             resp = await self.http.request(variables)
-        except (httpx.HTTPError, asyncio.TimeoutError, OSError) as e:
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
             self.last_error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
             log.warning("authn http: request failed: %s", self.last_error)
             return None

@@ -12,7 +12,7 @@ import binascii
 import logging
 import time
 
-import httpx
+import aiohttp
 import jwt
 from jwt import PyJWKSet
 
@@ -70,12 +70,14 @@ class JwtAuthn(Authenticator):
                     time.monotonic() - self._jwks_at < self.cfg.get("refresh_interval", 300):
                 return
             try:
-                async with httpx.AsyncClient(timeout=5) as client:
-                    r = await client.get(self.cfg["endpoint"],
-                                         headers=self.cfg.get("headers") or {})
-                r.raise_for_status()
-                keyset = PyJWKSet.from_dict(r.json())
-            except (httpx.HTTPError, ValueError, jwt.PyJWTError) as e:
+                async with aiohttp.ClientSession(
+                        timeout=aiohttp.ClientTimeout(total=5)) as client:
+                    async with client.get(self.cfg["endpoint"],
+                                          headers=self.cfg.get("headers") or {}) as r:
+                        r.raise_for_status()
+                        keyset = PyJWKSet.from_dict(await r.json(content_type=None))
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError,
+                    jwt.PyJWTError) as e:
                 self.last_error = f"JWKS fetch failed: {e}"
                 log.warning("authn jwt: %s", self.last_error)
                 self._jwks_at = time.monotonic()  # do not hammer a broken endpoint

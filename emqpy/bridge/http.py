@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
-from emqpy.connectors.placeholders import DataTemplate, _dumps
+from emqpy.templates import Template, to_text
 from emqpy.listeners.certs import resolve_path
 
 from .worker import FAIL, OK, RETRY
@@ -119,7 +119,7 @@ class HttpConnector:
         if self.tls:
             self.ssl_ctx = client_ssl_context(cfg.ssl, data_dir) if cfg.ssl.enable else \
                 client_ssl_context(type(cfg.ssl)(enable=True), data_dir)
-        self.headers = {k.lower(): DataTemplate(v) for k, v in cfg.headers.items()}
+        self.headers = {k.lower(): Template(v) for k, v in cfg.headers.items()}
         self.session: aiohttp.ClientSession | None = None
         # the TLS server name to send: the URL's host, another name, or none ("disable")
         sni = cfg.ssl.server_name_indication if self.tls else None
@@ -165,13 +165,13 @@ class HttpAction:
     def __init__(self, connector: HttpConnector, params):
         self.connector = connector
         self.method = params.method.upper()
-        self.path = DataTemplate(params.path or "")
+        self.path = Template(params.path or "")
         headers = dict(connector.headers)
-        headers.update({k.lower(): DataTemplate(v) for k, v in params.headers.items()})
+        headers.update({k.lower(): Template(v) for k, v in params.headers.items()})
         if self.method in ("GET", "DELETE"):
             headers.pop("content-type", None)
         self.headers = headers
-        self.body = DataTemplate(params.body) if params.body is not None else None
+        self.body = Template(params.body) if params.body is not None else None
         # the event columns its templates may read (what the buffer keeps of the envelope)
         self.envelope_keys = frozenset().union(
             self.path.names, *(t.names for t in headers.values()),
@@ -195,7 +195,7 @@ class HttpAction:
         if self.method in ("GET", "DELETE"):
             body = None
         elif self.body is None:
-            body = _dumps(selected).encode("utf-8", "surrogateescape")
+            body = to_text(selected).encode("utf-8", "surrogateescape")
         else:
             body = self.body.render(selected, envelope).encode("utf-8", "surrogateescape")
         return url, headers, body

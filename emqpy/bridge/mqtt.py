@@ -18,7 +18,7 @@ from pathlib import Path
 
 from emqpy.config.bridges import parse_server
 from emqpy.connectors.mqtt import MqttClient
-from emqpy.connectors.placeholders import DataTemplate, _dumps
+from emqpy.templates import Template, to_text
 
 from .http import ConnectorError, client_ssl_context
 from .worker import FAIL, OK, RETRY
@@ -148,7 +148,16 @@ class MqttConnector:
 
 
 def _template(v):
-    return DataTemplate(v) if isinstance(v, str) else v
+    return Template(v) if isinstance(v, str) else v
+
+
+def _value(t: Template, selected: dict, envelope: dict):
+    """A one-placeholder template's value itself (None when absent), looked up in the rule's
+    output, else the envelope; any other template: its text."""
+    p = t.simple_var
+    if p is None:
+        return t.render(selected, envelope, missing="")
+    return t.value(selected if not p or p[0] in selected else envelope, None)
 
 
 class MqttAction:
@@ -156,12 +165,12 @@ class MqttAction:
 
     def __init__(self, connector: MqttConnector, params):
         self.connector = connector
-        self.topic = DataTemplate(params.topic)
+        self.topic = Template(params.topic)
         self.qos = _template(params.qos)
         self.retain = _template(params.retain)
-        self.payload = DataTemplate(params.payload) if params.payload is not None else None
+        self.payload = Template(params.payload) if params.payload is not None else None
         templates = [t for t in (self.topic, self.qos, self.retain, self.payload)
-                     if isinstance(t, DataTemplate)]
+                     if isinstance(t, Template)]
         self.envelope_keys = frozenset().union(*(t.names for t in templates))
         self.request_timeout = _CONNECT_TIMEOUT
 
@@ -169,20 +178,20 @@ class MqttAction:
         """(topic, payload, qos, retain); ValueError for a qos/retain that is not one."""
         topic = self.topic.render(selected, envelope, missing="")
         if self.payload is None:
-            payload = _dumps(selected)
+            payload = to_text(selected)
         else:
             payload = self.payload.render(selected, envelope, missing="")
         qos = self.qos
-        if isinstance(qos, DataTemplate):
-            qos = qos.value(selected, envelope)
+        if isinstance(qos, Template):
+            qos = _value(qos, selected, envelope)
             qos = 0 if qos is None else qos
             if isinstance(qos, str) and qos.isdigit():
                 qos = int(qos)
         if qos not in (0, 1, 2) or isinstance(qos, bool):
             raise ValueError(f"qos {qos!r} is not 0, 1 or 2")
         retain = self.retain
-        if isinstance(retain, DataTemplate):
-            retain = retain.value(selected, envelope)
+        if isinstance(retain, Template):
+            retain = _value(retain, selected, envelope)
             retain = {None: False, "true": True, "false": False}.get(retain, retain) \
                 if not isinstance(retain, bool) else retain
         if not isinstance(retain, bool):

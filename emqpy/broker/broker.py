@@ -74,7 +74,6 @@ class Broker:
         self.started_at = 0.0
         self.dirty: list = []  # channels with output waiting for this iteration's flush
         self.flush_scheduled = False
-        self.current_publisher = None
         self.authorizer = None  # the authorization feature's check (see set_authorizer)
         # What channels call before a PUBLISH or SUBSCRIBE is let through, fn(channel, action,
         # topic, qos, retain) -> bool; None when nothing can say no (derived: _hooks_changed).
@@ -163,6 +162,9 @@ class Broker:
         dl = points.get("message.delivered")
         self.delivered_hook = None if not dl else dl[0][1] if len(dl) == 1 else \
             partial(self.hooks.fold, "message.delivered")
+        # a sole callback's offer to be told of a whole fan-out at once (see docs/hooks.md)
+        self.delivered_skips = getattr(dl[0][1], "skips", None) if dl and len(dl) == 1 \
+            else None
         self.acked_hooked = "message.acked" in points  # (read once per acknowledgement)
         # QoS 0 fan-out may write subscribers' output inline, bypassing Channel.send_publish
         # (message.delivered runs there too: _fanout_qos0)
@@ -500,8 +502,10 @@ class Broker:
 
     # -- publish ------------------------------------------------------------------------------
 
-    def publish(self, msg: Message, bypass_hooks: bool = False) -> int:
+    def publish(self, msg: Message, publisher=None, bypass_hooks: bool = False) -> int:
         """Route a message to its subscribers; returns the number of deliveries.
+        `publisher`: the Channel the message came from (None: the API, `$SYS`, a will...),
+        held back while a subscriber it feeds is congested (see broker/output.py).
         `bypass_hooks`: skip `message.publish` (a rule's republish with direct dispatch)."""
         hooks = self.hooks
         hook = self.publish_hook
@@ -524,22 +528,23 @@ class Broker:
             routes = self.router.match(msg.topic)
         for route in routes:
             if fast:
-                n += self._fanout_qos0(msg, route.subs)
+                n += self._fanout_qos0(msg, route.subs, publisher)
             else:
                 for sub in route.subs.values():
-                    n += sub.session.deliver(msg, sub)
+                    n += sub.session.deliver(msg, sub, None, False, publisher)
             if route.groups:
                 for group in route.groups.values():
-                    n += group.dispatch(msg)
+                    n += group.dispatch(msg, None, publisher)
         if not n:
             self.metrics.c["messages.dropped.no_subscribers"] += 1
             if "message.dropped" in hooks._points:
                 hooks.run("message.dropped", msg, "no_subscribers")
         return n
 
-    def _fanout_qos0(self, msg: Message, subs: dict) -> int:
-        """Session.deliver + Channel.send_publish + Channel.write, inlined for the common case
-        of a QoS 0 message to connected subscribers: fan-out runs this once per subscriber."""
+    def _fanout_qos0(self, msg: Message, subs: dict, publisher) -> int:
+        """Session.deliver + Channel.send_publish + Output.write, inlined for the common case
+        of a QoS 0 message to connected subscribers: fan-out runs this once per subscriber
+        (the output buffer's fields it uses are Output's public interface)."""
         w4 = w5 = None
         sender = msg.sender
         retain = msg.retain
@@ -547,12 +552,16 @@ class Broker:
         n = 0  # written here
         other = 0  # handed to Session.deliver (which counts its own)
         delivered = self.delivered_hook
+        skipping = delivered is not None and self.delivered_skips is not None and \
+            self.delivered_skips(msg)
+        if skipping:
+            delivered = None
         for sub in subs.values():
             sess = sub.session
             ch = sess.channel
             if ch is None or ch.mountpoint or ch.alias_max or (
                     retain and sub.retain_as_published) or (sub.sub_ids and ch.version == 5):
-                other += sess.deliver(msg, sub)
+                other += sess.deliver(msg, sub, None, False, publisher)
                 continue
             if (sub.no_local or sess.ignore_loop) and sender == sess.clientid:
                 if sub.no_local:
@@ -585,18 +594,20 @@ class Broker:
             if ch.client_max_packet and size > ch.client_max_packet:
                 sess.count_drop("too_large", msg=msg)
                 continue
-            out = ch._out
-            if not out:
+            queued = ch.queued
+            if not queued:
                 dirty.append(ch)
                 if not self.flush_scheduled:
                     self.schedule_flush()
-            out.append(w)
-            size += ch._out_bytes
-            ch._out_bytes = size
-            if size > ch._hwm or ch.congested:
-                ch.on_congested()
+            queued.append(w)
+            size += ch.queued_bytes
+            ch.queued_bytes = size
+            if size > ch.high_watermark or ch.congested:
+                ch.throttle(publisher)
             n += 1
         self.metrics.sent_q[0] += n
+        if skipping and n:
+            self.delivered_hook.skipped(msg, n)
         return n + other
 
     def publish_from_system(self, topic: str, payload: bytes, qos: int = 0,

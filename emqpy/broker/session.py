@@ -122,8 +122,9 @@ class Session:
 
     # -- delivery -------------------------------------------------------------------------
 
-    def deliver(self, msg, sub, group=None, retained: bool = False) -> int:
-        """Deliver `msg` through subscription `sub`; returns 1 if delivered or queued."""
+    def deliver(self, msg, sub, group=None, retained: bool = False, publisher=None) -> int:
+        """Deliver `msg` through subscription `sub`; returns 1 if delivered or queued.
+        `publisher`: the Channel it came from, if any (held back while ours is congested)."""
         if (sub.no_local or self.ignore_loop) and msg.sender == self.clientid and not retained:
             if sub.no_local:
                 self.drop_no_local(msg)
@@ -135,14 +136,14 @@ class Session:
         ch = self.channel
         if qos == 0:
             if ch is not None:
-                return ch.send_publish(msg, 0, retain, sub.sub_ids, 0)
+                return ch.send_publish(msg, 0, retain, sub.sub_ids, 0, False, publisher)
             if self.store_qos0:
                 self._enqueue(msg, 0, retain, sub.sub_ids, group)
                 return 1
             self.count_drop("qos0_msg", msg=msg)
             return 0
         if ch is not None and len(self.inflight) < self.window and not self._mq:
-            self._send_new(ch, msg, qos, retain, sub.sub_ids, group)
+            self._send_new(ch, msg, qos, retain, sub.sub_ids, group, publisher)
         else:
             self._enqueue(msg, qos, retain, sub.sub_ids, group)
         return 1
@@ -155,7 +156,7 @@ class Session:
             self.count_drop("queue_full", msg=q.popleft()[_MSG])
         q.append((msg, qos, retain, sub_ids, group, self._stamp()))
 
-    def _send_new(self, ch, msg, qos, retain, sub_ids, group) -> None:
+    def _send_new(self, ch, msg, qos, retain, sub_ids, group, publisher=None) -> None:
         # (every QoS 1/2 delivery passes here: packet id allocation and _stamp are inlined)
         if self.broker.delivered_hooked:  # (may hand this client a changed copy)
             msg = self.broker.hooks.fold("message.delivered", msg, ch) or msg
@@ -169,7 +170,7 @@ class Session:
             t = self._last_ts + 1
         self._last_ts = t
         inflight[pid] = [msg, qos, retain, sub_ids, group, WAIT_ACK, t]
-        if not ch.send_publish(msg, qos, retain, sub_ids, pid):
+        if not ch.send_publish(msg, qos, retain, sub_ids, pid, False, publisher):
             del inflight[pid]  # too large for the client: dropped and counted by the channel
 
     def drain(self) -> None:

@@ -68,8 +68,9 @@ class SharedGroup:
             return members[zlib.crc32(msg.sender.encode()) % len(members)]
         return random.choice(members)
 
-    def dispatch(self, msg, exclude=None) -> int:
-        """Deliver `msg` to one member (preferring connected ones); returns deliveries made."""
+    def dispatch(self, msg, exclude=None, publisher=None) -> int:
+        """Deliver `msg` to one member (preferring connected ones); returns deliveries made.
+        `publisher`: the Channel it came from, if any (see Session.deliver)."""
         members = self.members
         if exclude is not None:
             members = [m for m in members if m.session is not exclude]
@@ -79,4 +80,4 @@ class SharedGroup:
         if online and len(online) != len(members):
             members = online
         sub = self._pick(msg, members)
-        return sub.session.deliver(msg, sub, self)
+        return sub.session.deliver(msg, sub, self, False, publisher)

@@ -1,12 +1,15 @@
 """The HTTP connector: EMQX's request config (url, method, headers, body, timeouts, pool) and
-a pooled httpx client that renders the `${var}` templates of url, headers and body."""
+a pooled aiohttp client that renders the `${var}` templates of url, headers and body. (aiohttp
+is the one HTTP client of emqpy's runtime: the data-integration HTTP action uses it too.)"""
 from __future__ import annotations
 
 import asyncio
 from typing import Literal
 from urllib.parse import urlsplit
 
-import httpx
+import json
+
+import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from emqpy.connectors.placeholders import render, render_obj
@@ -66,35 +69,63 @@ class HttpConnectorCfg(BaseModel):
             self.headers = h
 
 
+class HttpReply:
+    """What a request answered: the status and the body (``json()`` parses it)."""
+    __slots__ = ("status_code", "content")
+
+    def __init__(self, status_code: int, content: bytes):
+        self.status_code, self.content = status_code, content
+
+    def json(self):
+        return json.loads(self.content)
+
+
 class HttpClient:
-    """A pooled httpx client rendering EMQX templates; shared by authn and authz."""
+    """A pooled aiohttp client rendering EMQX templates; shared by authn and authz. The session
+    is made at the first request (it belongs to the running loop)."""
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
         self.method = cfg.get("method", "post").upper()
         self.headers = {str(k).lower(): str(v) for k, v in (cfg.get("headers") or {}).items()}
         self.timeout = parse_duration(cfg.get("request_timeout", "5s"))
-        connect = parse_duration(cfg.get("connect_timeout", "15s"))
-        limits = httpx.Limits(max_connections=int(cfg.get("pool_size", 8)),
-                              max_keepalive_connections=int(cfg.get("pool_size", 8)))
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout, connect=min(connect, self.timeout)),
-            limits=limits, verify=bool((cfg.get("ssl") or {}).get("verify") == "verify_peer"))
+        self.connect_timeout = min(parse_duration(cfg.get("connect_timeout", "15s")),
+                                   self.timeout)
+        self.pool_size = int(cfg.get("pool_size", 8))
+        self.verify = (cfg.get("ssl") or {}).get("verify") == "verify_peer"
+        self._session: aiohttp.ClientSession | None = None
 
-    async def request(self, variables: dict) -> httpx.Response:
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.pool_size,
+                                               ssl=None if self.verify else False),
+                timeout=aiohttp.ClientTimeout(total=self.timeout,
+                                              connect=self.connect_timeout),
+                cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",))
+        return self._session
+
+    async def request(self, variables: dict) -> HttpReply:
+        """Send the rendered request; raises ``aiohttp.ClientError``, ``OSError`` or
+        ``asyncio.TimeoutError`` when the service cannot answer."""
         url = render(self.cfg["url"], variables)
         body = render_obj(self.cfg.get("body") or {}, variables)
         headers = {k: render(v, variables) for k, v in self.headers.items()}
+        kw: dict = {}
         if self.method == "GET":
             headers.pop("content-type", None)
-            req = self.client.build_request("GET", url, params=body, headers=headers)
+            kw["params"] = {str(k): v if isinstance(v, str) else json.dumps(v)
+                            for k, v in body.items()}
         elif headers.get("content-type", "application/json").startswith(
                 "application/x-www-form-urlencoded"):
-            req = self.client.build_request("POST", url, data=body, headers=headers)
+            kw["data"] = {str(k): v if isinstance(v, str) else json.dumps(v)
+                          for k, v in body.items()}
         else:
-            req = self.client.build_request("POST", url, json=body, headers=headers)
+            kw["data"] = json.dumps(body).encode()
         # asyncio's timeout also bounds pool waits, so a stuck backend cannot stall a client.
-        return await asyncio.wait_for(self.client.send(req), self.timeout + 1)
+        async with asyncio.timeout(self.timeout + 1):
+            async with self._client().request(self.method, url, headers=headers, **kw) as r:
+                return HttpReply(r.status, await r.read())
 
     async def reachable(self) -> bool:
         u = urlsplit(self.cfg["url"])
@@ -107,4 +138,6 @@ class HttpClient:
         return True
 
     async def close(self) -> None:
-        await self.client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

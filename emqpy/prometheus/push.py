@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import httpx
+import aiohttp
 
 from emqpy.background import BackgroundTask
 from emqpy.prometheus import collector
@@ -44,7 +44,7 @@ class Pusher:
             pass
 
     async def _run(self) -> None:
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
             while True:
                 pg = self.broker.config.prometheus.push_gateway
                 if not pg.enable:
@@ -56,20 +56,20 @@ class Pusher:
                     continue
                 await self._push(http, pg)
 
-    async def _push(self, http: httpx.AsyncClient, pg) -> None:
+    async def _push(self, http: aiohttp.ClientSession, pg) -> None:
         url = push_url(self.broker, pg.url, pg.job_name)
         families = collector.collect(self.broker, "node") + collector.process_families(
             self.broker)
         body = collector.render_text(families)
         headers = {**pg.headers, "Content-Type": "text/plain"}
         try:
-            r = await http.post(url, content=body.encode(), headers=headers)
-            if r.status_code >= 300:
-                log.error("push to Prometheus Pushgateway %s failed: HTTP %s %s", url,
-                          r.status_code, r.text[:200])
-            else:
-                self.pushed += 1
-        except httpx.HTTPError as e:
+            async with http.post(url, data=body.encode(), headers=headers) as r:
+                if r.status >= 300:
+                    log.error("push to Prometheus Pushgateway %s failed: HTTP %s %s", url,
+                              r.status, (await r.text())[:200])
+                else:
+                    self.pushed += 1
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             log.error("push to Prometheus Pushgateway %s failed: %s", url, e)
 
 

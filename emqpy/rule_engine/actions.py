@@ -22,7 +22,7 @@ from emqpy.broker.message import Message
 from emqpy.mqtt.reason_codes import MQTTError
 from emqpy.mqtt.topic import validate_topic_name
 from emqpy.rule_engine.events import REPUBLISHED
-from emqpy.rule_engine.templates import Template, TemplateError, to_text
+from emqpy.templates import Template, TemplateError, to_text
 
 log = logging.getLogger("emqpy.rule_engine")
 

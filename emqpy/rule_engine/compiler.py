@@ -136,7 +136,7 @@ def _resolve_function(ref):
             return _raiser(f"sql_function_not_supported: {name}"), False
         return found
     steps = ref[1]
-    if len(steps) != 2 or steps[0][0] != "key" or steps[1][0] != "key":
+    if ref[0] != "path" or len(steps) != 2 or steps[0][0] != "key" or steps[1][0] != "key":
         return _raiser(f"bad_sql_function_reference: {_erl_repr(ref)}"), False
     module, name = steps[0][1], steps[1][1]
     if not module.startswith(_PROVIDER_PREFIXES):

@@ -210,6 +210,7 @@ class Engine:
         self._base_msg = self._base_cols = None  # (see _base)
         self._timer = None
         self._depth = 0
+        self._on_delivered = self._delivered_callback()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -460,15 +461,8 @@ class Engine:
             return
         columns = envs = None
         for rule in rules:
-            pre = rule.where_pre
-            if pre is not None:
-                if rule._last_msg is not msg:
-                    rule._last_msg = msg
-                    try:
-                        rule._last_out = pre.evaluate(self._base_event(point, msg)) is not None
-                    except Exception:
-                        rule._last_out = None  # (undecided: each receiver's run will say)
-                if rule._last_out is False:  # the WHERE is false for every receiver
+            if rule.where_pre is not None:
+                if self._where_decided(rule, point, msg) is False:  # false for every receiver
                     m = rule.metrics.c
                     m["matched"] += 1
                     m["failed.no_result"] += 1
@@ -524,20 +518,61 @@ class Engine:
             for action in rule.actions:
                 self._run_action(rule, action, out, env)
 
-    def on_message_delivered(self, msg, ch):
-        if msg.flags & 1 and self.ignore_sys:
-            return msg
-        rules = self.event_rules.get("message.delivered")
-        if rules is not None and len(rules) == 1:  # (once per delivery of a fan-out: the
-            rule = rules[0]                        # common case without a call)
-            if rule._last_msg is msg and rule._last_out is False and \
-                    rule.where_pre is not None:
-                c = rule.metrics.c
-                c["matched"] += 1
-                c["failed.no_result"] += 1
+    def _delivered_callback(self):
+        """The `message.delivered` callback, with the two attributes the inlined QoS 0 fan-out
+        looks for (docs/hooks.md): `skips(msg)`, true when every rule's WHERE refuses the
+        message whoever receives it, and `skipped(msg, n)`, which counts the `n` deliveries
+        the fan-out then made without calling. A fan-out of a message no rule wants costs one
+        call, not one per receiver."""
+        engine = self
+
+        def on_message_delivered(msg, ch):
+            if msg.flags & 1 and engine.ignore_sys:
                 return msg
-        self._receiver_event("message.delivered", ev.message_delivered, msg, ch)
-        return msg
+            rules = engine.event_rules.get("message.delivered")
+            if rules is not None and len(rules) == 1:  # (once per delivery of a fan-out:
+                rule = rules[0]                        # the common case without a call)
+                if rule._last_msg is msg and rule._last_out is False and \
+                        rule.where_pre is not None:
+                    c = rule.metrics.c
+                    c["matched"] += 1
+                    c["failed.no_result"] += 1
+                    return msg
+            engine._receiver_event("message.delivered", ev.message_delivered, msg, ch)
+            return msg
+
+        def skips(msg) -> bool:
+            if msg.flags & 1 and engine.ignore_sys:
+                return True
+            for rule in engine.event_rules.get("message.delivered") or ():
+                if rule.where_pre is None or \
+                        engine._where_decided(rule, "message.delivered", msg) is not False:
+                    return False
+            return True
+
+        def skipped(msg, n: int) -> None:
+            if msg.flags & 1 and engine.ignore_sys:
+                return
+            for rule in engine.event_rules.get("message.delivered") or ():
+                c = rule.metrics.c
+                c["matched"] += n
+                c["failed.no_result"] += n
+
+        on_message_delivered.skips = skips
+        on_message_delivered.skipped = skipped
+        return on_message_delivered
+
+    def _where_decided(self, rule: Rule, point: str, msg):
+        """What the rule's message-only WHERE says of `msg` (decided once per message):
+        True, False, or None when it could not say (each receiver's run will)."""
+        if rule._last_msg is not msg:
+            rule._last_msg = msg
+            try:
+                rule._last_out = rule.where_pre.evaluate(
+                    self._base_event(point, msg)) is not None
+            except Exception:
+                rule._last_out = None
+        return rule._last_out
 
     def on_message_acked(self, msg, ch) -> None:
         if not (msg.flags & 1 and self.ignore_sys):
@@ -584,7 +619,7 @@ class Engine:
     @property
     def _callbacks(self) -> dict:
         return {
-            "message.delivered": self.on_message_delivered,
+            "message.delivered": self._on_delivered,
             "message.acked": self.on_message_acked,
             "message.dropped": self.on_message_dropped,
             "delivery.dropped": self.on_delivery_dropped,

@@ -9,7 +9,7 @@ import pytest
 from emqpy.bridge.http import join_paths
 from emqpy.config import ConfigError
 from emqpy.config.schema import EmqxConfig, update_root
-from emqpy.connectors.placeholders import DataTemplate
+from emqpy.templates import Template
 from support.servers import HttpSink
 from support.waiting import wait_until
 
@@ -112,13 +112,13 @@ def test_data_templates(template, expected):
     data = {"topic": "t/1", "payload": json.dumps({"a": {"b": 1}, "list": [1, 2]},
                                                   separators=(",", ":")),
             "flag": True, "num": 1.5, "none": None}
-    assert DataTemplate(template).render(data, {"clientid": "from-envelope"}) == expected
+    assert Template(template).render(data, {"clientid": "from-envelope"}) == expected
 
 
 def test_whole_data_template():
     data = {"x": 1, "s": "a"}
-    assert json.loads(DataTemplate("${.}").render(data)) == data
-    assert DataTemplate("${topic}/${payload.x}").names == {"topic", "payload"}
+    assert json.loads(Template("${.}").render(data)) == data
+    assert Template("${topic}/${payload.x}").names == {"topic", "payload"}
 
 
 @pytest.mark.parametrize("base,path,joined", [

@@ -41,7 +41,7 @@ def test_stuck_subscriber_pauses_publisher_and_bounds_memory(make_broker):
             stalled = True
             break
     assert stalled, "publisher was never paused"
-    queued = sum(ch._out_bytes + (ch.transport.get_write_buffer_size() if ch.transport else 0)
+    queued = sum(ch.queued_bytes + (ch.transport.get_write_buffer_size() if ch.transport else 0)
                  for ch in list(b.broker.channels.values()))
     # Bounded by the high-water mark plus what was read before the pause took effect.
     assert queued < 16 * 1024 * 1024, queued

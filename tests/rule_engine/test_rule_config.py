@@ -6,7 +6,7 @@ import pytest
 from emqpy.config import ConfigError, load_config, update_root
 from emqpy.config.schema import EmqxConfig
 from emqpy.rule_engine.actions import ActionError, DataIntegrationAction, parse
-from emqpy.rule_engine.templates import Template, TemplateError, parse_path
+from emqpy.templates import Template, TemplateError, parse_path
 
 
 def test_defaults_are_emqx_ones():

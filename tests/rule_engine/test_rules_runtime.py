@@ -316,9 +316,7 @@ def test_a_delivered_rule_reading_the_message_only_runs_per_delivery(node):
     # (evaluated once per message, counted and acted on for each receiver)
     rid = rule(node, "SELECT topic, payload FROM \"$events/message_delivered\" "
                      "WHERE topic =~ 'pm/#'", republish("pm-out/${topic}", "${payload}"))
-    assert node.broker.hooks._points and node.call(
-        lambda: node.broker.hooks._points["message.delivered"][0][1].__self__.get(rid)
-        .per_message)
+    assert node.call(lambda: node.broker.rule_engine.get(rid).per_message)
     watcher = node.mqtt()
     watcher.subscribe("pm-out/#", 0)
     subs = [node.mqtt() for _ in range(3)]
@@ -338,8 +336,7 @@ def test_a_delivered_rule_whose_where_reads_the_message_only(node):
     # SELECT * reads every column, its WHERE the message's only: decided once per message
     rid = rule(node, "SELECT * FROM \"$events/message_delivered\" WHERE topic =~ 'wp/#'",
                republish("wp-out/${clientid}", "${payload}"))
-    assert node.call(lambda: node.broker.hooks._points["message.delivered"][0][1].__self__
-                     .get(rid).where_pre is not None)
+    assert node.call(lambda: node.broker.rule_engine.get(rid).where_pre is not None)
     watcher = node.mqtt()
     watcher.subscribe("wp-out/#", 0)
     subs = [node.mqtt(uid("wp")) for _ in range(3)]

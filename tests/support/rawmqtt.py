@@ -264,6 +264,21 @@ class Packet:
         return self
 
 
+def split_packet(buf: bytes, version: int = 5) -> tuple[Packet | None, bytes]:
+    """The first complete packet in `buf` (decoded) and the bytes after it; (None, buf) while
+    the packet is incomplete."""
+    if len(buf) >= 2:
+        try:
+            ln, i = _read_varint(buf, 1)
+        except IndexError:
+            return None, buf
+        if len(buf) >= i + ln:
+            first = buf[0]
+            return Packet(first >> 4, first & 0x0F, buf[i:i + ln], version).decode(), \
+                buf[i + ln:]
+    return None, buf
+
+
 class Closed(Exception):
     """The peer closed the connection."""
 
@@ -299,15 +314,9 @@ class RawClient:
         """Next complete packet (decoded); raises Closed or TimeoutError."""
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
         while True:
-            if len(self.buf) >= 2:
-                try:
-                    ln, i = _read_varint(self.buf, 1)
-                except IndexError:
-                    ln, i = None, 0
-                if ln is not None and len(self.buf) >= i + ln:
-                    first, body = self.buf[0], self.buf[i:i + ln]
-                    self.buf = self.buf[i + ln:]
-                    return Packet(first >> 4, first & 0x0F, body, self.version).decode()
+            pkt, self.buf = split_packet(self.buf, self.version)
+            if pkt is not None:
+                return pkt
             self._fill(deadline)
 
     def expect(self, ptype: int, timeout: float | None = None, skip: tuple[int, ...] = ()) -> Packet:

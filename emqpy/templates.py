@@ -1,6 +1,7 @@
-"""`${...}` templates of actions (EMQX's emqx_template over emqx_jsonish): a template is parsed
-once, when the rule is created, into literal text and variable paths; rendering looks each path
-up in the rule's output.
+"""`${...}` templates of rule actions and data-integration actions (EMQX's emqx_template over
+emqx_jsonish): the one implementation of both. A template is parsed once (when the rule or
+action is created) into literal text and variable paths; rendering looks each path up in the
+rule's output.
 
 A path is dot-separated keys (``${payload.x}``), a key may be quoted (``${pub_props.'User-
 Property'}``), ``${.}`` is the whole output and ``${.a}`` the same as ``${a}``. Going into a
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+
+import orjson
 
 _VAR = re.compile(r"\$\{([^}]*)\}")
 _MISSING = object()
@@ -87,14 +90,18 @@ def to_text(value) -> str:
         return repr(value)
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", "surrogateescape")
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # surrogate-escaped payload bytes: the standard library escapes them
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class Template:
     """A parsed template: ``render(data) -> str``; ``simple_var`` is the path when the whole
-    template is one placeholder (then `value` gives the value itself, not its text)."""
+    template is one placeholder (then `value` gives the value itself, not its text); ``names``
+    the top-level names it reads (``${.}`` reads the whole data, no name)."""
 
-    __slots__ = ("parts", "simple_var", "text")
+    __slots__ = ("parts", "simple_var", "text", "names", "_static")
 
     def __init__(self, text: str):
         self.text = text
@@ -109,15 +116,23 @@ class Template:
             parts.append(text[pos:])
         self.parts = parts
         self.simple_var = parts[0] if len(parts) == 1 and isinstance(parts[0], tuple) else None
+        self.names = frozenset(p[0] for p in parts if isinstance(p, tuple) and p)
+        self._static = text if all(isinstance(p, str) for p in parts) else None
 
-    def render(self, data) -> str:
+    def render(self, data, fallback: dict | None = None, missing: str = "undefined") -> str:
+        """The text for `data`; a top-level name absent from it is looked up in `fallback`
+        (an action's envelope: the event's columns besides the rule's output); a path that
+        finds nothing renders as `missing` (EMQX's MQTT action: empty)."""
+        if self._static is not None:
+            return self._static
         out = []
         for p in self.parts:
             if isinstance(p, str):
                 out.append(p)
             else:
-                v = lookup(p, data)
-                out.append("undefined" if v is _MISSING else to_text(v))
+                src = data if fallback is None or not p or p[0] in data else fallback
+                v = lookup(p, src)
+                out.append(missing if v is _MISSING or v is None else to_text(v))
         return "".join(out)
 
     def value(self, data, default):

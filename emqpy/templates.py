@@ -119,9 +119,10 @@ class Template:
         self.names = frozenset(p[0] for p in parts if isinstance(p, tuple) and p)
         self._static = text if all(isinstance(p, str) for p in parts) else None
 
-    def render(self, data, fallback: dict | None = None) -> str:
+    def render(self, data, fallback: dict | None = None, missing: str = "undefined") -> str:
         """The text for `data`; a top-level name absent from it is looked up in `fallback`
-        (an action's envelope: the event's columns besides the rule's output)."""
+        (an action's envelope: the event's columns besides the rule's output); a path that
+        finds nothing renders as `missing` (EMQX's MQTT action: empty)."""
         if self._static is not None:
             return self._static
         out = []
@@ -131,7 +132,7 @@ class Template:
             else:
                 src = data if fallback is None or not p or p[0] in data else fallback
                 v = lookup(p, src)
-                out.append("undefined" if v is _MISSING else to_text(v))
+                out.append(missing if v is _MISSING or v is None else to_text(v))
         return "".join(out)
 
     def value(self, data, default):

@@ -1,11 +1,12 @@
 """Data integration (EMQX's emqx_bridge, emqx_connector, emqx_resource): connectors (a
-connection to an outside system) and actions (what a rule sends through one), roots
-`connectors` and `actions` of the config, with their REST API.
+connection to an outside system), actions (what a rule sends through one) and sources (what
+comes in through one, read by rules `FROM "$bridges/mqtt:NAME"`), roots `connectors`,
+`actions` and `sources` of the config, with their REST API.
 
     broker.bridges.action_exists("http:my_action")
     broker.bridges.send("http:my_action", selected, envelope, on_result)   # rule engine
 
-Types: `http` (emqpy/bridge/http.py). Each action's messages wait in a buffer on disk
+Types: `http` (emqpy/bridge/http.py), `mqtt` (emqpy/bridge/mqtt.py). Each action's messages wait in a buffer on disk
 (emqpy/bridge/worker.py) that survives a restart or kill -9.
 """
 from __future__ import annotations

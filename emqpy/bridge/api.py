@@ -1,5 +1,5 @@
-"""REST API of data integration: /connectors*, /actions*, /action_types, the probes and the
-per-node operations (EMQX's emqx_connector_api and emqx_bridge_v2_api), for the types built."""
+"""REST API of data integration: /connectors*, /actions*, /action_types, /sources*,
+/source_types, the probes and the per-node operations (EMQX's emqx_connector_api and emqx_bridge_v2_api), for the types built."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
@@ -11,7 +11,8 @@ from starlette.responses import JSONResponse
 from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_body, error_responses
 from emqpy.api.openapi import model_schema, one_of
-from emqpy.config.bridges import ACTION_TYPES, CONNECTOR_TYPES, HttpAction, HttpConnector
+from emqpy.config.bridges import (ACTION_MODELS, ACTION_TYPES, CONNECTOR_MODELS, CONNECTOR_TYPES,
+                                  SOURCE_MODELS, SOURCE_TYPES)
 from emqpy.config.secrets import mask_secrets
 
 from .metrics import metrics_answer
@@ -61,17 +62,22 @@ def _typed(model, etype: str, with_name: bool) -> dict:
     return schema
 
 
-def _bodies(model, kind: str, types: tuple[str, ...], *, post: bool) -> dict:
-    return one_of({f"bridge_{t}.{'post' if post else 'put'}_{kind}": _typed(model, t, post)
-                   for t in types})
-
-
-_CONNECTOR_POST = _bodies(HttpConnector, "connector", CONNECTOR_TYPES, post=True)
-_CONNECTOR_PUT = one_of({f"bridge_{t}.put_connector": _schema(HttpConnector)
+# EMQX's schema names per type (its namespaces differ by type)
+_CONNECTOR_NS = {"http": "bridge_http", "mqtt": "connector_mqtt"}
+_ACTION_NS = {"http": "bridge_http", "mqtt": "bridge_mqtt_publisher"}
+_CONNECTOR_POST = one_of({f"{_CONNECTOR_NS[t]}.post_connector":
+                          _typed(CONNECTOR_MODELS[t], t, True) for t in CONNECTOR_TYPES})
+_CONNECTOR_PUT = one_of({f"{_CONNECTOR_NS[t]}.put_connector": _schema(CONNECTOR_MODELS[t])
                          for t in CONNECTOR_TYPES})
-_ACTION_POST = _bodies(HttpAction, "bridge_v2", ACTION_TYPES, post=True)
-_ACTION_PUT = one_of({f"bridge_{t}.put_bridge_v2": _schema(HttpAction)
+_ACTION_POST = one_of({f"{_ACTION_NS[t]}.post_bridge_v2": _typed(ACTION_MODELS[t], t, True)
+                       for t in ACTION_TYPES})
+_ACTION_PUT = one_of({f"{_ACTION_NS[t]}.put_bridge_v2": _schema(ACTION_MODELS[t])
                       for t in ACTION_TYPES})
+_SOURCE_NS = {"mqtt": "bridge_mqtt_publisher"}
+_SOURCE_POST = one_of({f"{_SOURCE_NS[t]}.post_source": _typed(SOURCE_MODELS[t], t, True)
+                       for t in SOURCE_TYPES})
+_SOURCE_PUT = one_of({f"{_SOURCE_NS[t]}.put_source": _schema(SOURCE_MODELS[t])
+                      for t in SOURCE_TYPES})
 
 
 def _svc(request: Request):
@@ -113,7 +119,7 @@ def _connector_view(svc, conn, shown: dict | None = None) -> dict:
     if conn.reason:
         node["status_reason"] = out["status_reason"] = conn.reason
     out["actions"] = sorted(a.name for a in svc.actions.values() if a.connector_id == conn.id)
-    out["sources"] = []
+    out["sources"] = sorted(s.name for s in svc.sources.values() if s.connector_id == conn.id)
     return mask_secrets(out)
 
 
@@ -377,3 +383,150 @@ async def probe_action(request: Request, body: Annotated[Any, Body()]) -> Respon
 @router.get("/action_types", tags=["Actions"], summary="List available action types")
 async def action_types() -> list[Literal[ACTION_TYPES]]:
     return list(ACTION_TYPES)
+
+
+# -- sources --------------------------------------------------------------------------------
+
+def _source_view(svc, src, shown: dict | None = None) -> dict:
+    raw = ((shown.get(src.type) or {}).get(src.name) or {}) if shown is not None else \
+        svc.shown_entry("sources", src.type, src.name)
+    status, error = svc.source_status(src)
+    node = {"node": svc.node, "status": status, "status_reason": error}
+    return mask_secrets({**raw, "type": src.type, "name": src.name, "status": status,
+                         "error": error, "status_reason": error, "node_status": [node],
+                         "rules": svc.source_rule_ids(src)})
+
+
+def _source(svc, id: str):
+    try:
+        return svc.source(*parse_id(id, SOURCE_TYPES))
+    except NotFound as e:
+        raise _not_found(e) from None
+
+
+@router.get("/sources", tags=["Sources"], summary="List sources")
+async def list_sources(request: Request) -> list[dict[str, Any]]:
+    svc = _svc(request)
+    shown = svc.broker.config.dump("sources")
+    return [_source_view(svc, src, shown) for src in svc.sources.values()]
+
+
+@router.post("/sources", tags=["Sources"], status_code=201, responses=E_CREATE,
+             openapi_extra=_SOURCE_POST, summary="Create source")
+async def create_source(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
+    svc = _svc(request)
+    stype, name, conf = _type_and_name(body)
+    try:
+        src = await svc.create_source(stype, name, conf)
+    except AlreadyExists as e:
+        raise ApiError(400, "ALREADY_EXISTS", str(e)) from None
+    except Invalid as e:
+        raise _bad(e) from None
+    return _source_view(svc, src)
+
+
+@router.get("/sources/{id}", tags=["Sources"], responses=E404, summary="Get source")
+async def get_source(request: Request, id: str) -> dict[str, Any]:
+    svc = _svc(request)
+    return _source_view(svc, _source(svc, id))
+
+
+@router.put("/sources/{id}", tags=["Sources"], responses=E400_404, openapi_extra=_SOURCE_PUT,
+            summary="Update source")
+async def update_source(request: Request, id: str, body: Annotated[Any, Body()]) -> dict:
+    svc = _svc(request)
+    src = _source(svc, id)
+    try:
+        src = await svc.update_source(src.type, src.name, clean_body(body))
+    except NotFound as e:
+        raise _not_found(e) from None
+    except Invalid as e:
+        raise _bad(e) from None
+    return _source_view(svc, src)
+
+
+@router.delete("/sources/{id}", tags=["Sources"], status_code=204, responses=E400_404,
+               summary="Delete source")
+async def delete_source(request: Request, id: str,
+                        also_delete_dep_actions: bool = Query(False)) -> Response:
+    svc = _svc(request)
+    src = _source(svc, id)
+    rules = svc.source_rule_ids(src)
+    if rules and not also_delete_dep_actions:
+        return JSONResponse({**error_body(
+            "BAD_REQUEST", "Cannot delete source while active rules are depending on it"),
+            "rules": rules}, status_code=400)
+    try:
+        await svc.delete_source(src.type, src.name)
+    except NotFound as e:
+        raise _not_found(e) from None
+    return Response(status_code=204)
+
+
+@router.get("/sources/{id}/metrics", tags=["Sources"], responses=E404,
+            summary="Get source metrics")
+async def source_metrics(request: Request, id: str) -> dict[str, Any]:
+    svc = _svc(request)
+    return metrics_answer(svc.node, _source(svc, id).metrics.view())
+
+
+@router.put("/sources/{id}/metrics/reset", tags=["Sources"], status_code=204, responses=E404,
+            summary="Reset source metrics")
+async def reset_source_metrics(request: Request, id: str) -> Response:
+    _source(_svc(request), id).metrics.reset()
+    return Response(status_code=204)
+
+
+@router.put("/sources/{id}/enable/{enable}", tags=["Sources"], status_code=204, responses=E404,
+            summary="Enable or disable bridge")
+async def enable_source(request: Request, id: str, enable: bool) -> Response:
+    svc = _svc(request)
+    src = _source(svc, id)
+    try:
+        await svc.enable_source(src.type, src.name, enable)
+    except NotFound as e:
+        raise _not_found(e) from None
+    except Invalid as e:
+        raise _bad(e) from None
+    return Response(status_code=204)
+
+
+async def _source_operation(svc, id: str) -> Response:
+    src = _source(svc, id)
+    try:
+        await svc.start_source(src.type, src.name)
+    except Disabled as e:
+        raise _bad(e) from None
+    return Response(status_code=204)
+
+
+@router.post("/sources/{id}/{operation:bridge_operation}", tags=["Sources"], status_code=204,
+             responses=E400_404, summary="Manually start a bridge")
+async def source_operation(request: Request, id: str, operation: Operation) -> Response:
+    return await _source_operation(_svc(request), id)
+
+
+@router.post("/nodes/{node}/sources/{id}/{operation:bridge_operation}", tags=["Sources"],
+             status_code=204, responses=E400_404,
+             summary="Manually start a bridge on a given node")
+async def node_source_operation(request: Request, node: str, id: str,
+                                operation: Operation) -> Response:
+    _node(request, node)
+    return await _source_operation(_svc(request), id)
+
+
+@router.post("/sources_probe", tags=["Sources"], status_code=204, responses=E_PROBE,
+             openapi_extra=_SOURCE_POST, summary="Test creating bridge")
+async def probe_source(request: Request, body: Annotated[Any, Body()]) -> Response:
+    svc = _svc(request)
+    stype, name, conf = _type_and_name(body)
+    try:
+        await svc.probe_source(stype, {**conf, "name": name})
+    except Invalid as e:
+        raise ApiError(400, "TEST_FAILED", str(e)) from None
+    return Response(status_code=204)
+
+
+@router.get("/source_types", tags=["Sources"], summary="List available source types")
+async def source_types() -> list[Literal[SOURCE_TYPES]]:
+    return list(SOURCE_TYPES)

@@ -109,7 +109,7 @@ class HttpConnector:
 
     type = "http"
 
-    def __init__(self, cfg, data_dir: Path):
+    def __init__(self, cfg, data_dir: Path, name: str = "", node: str = ""):
         self.cfg = cfg
         u = urlsplit(cfg.url)
         self.host = u.hostname

@@ -18,42 +18,24 @@ from emqpy.config.runtime import commit, config_lock, persist
 from emqpy.config.schema import replace_root
 from emqpy.config.secrets import unmask
 
+from .errors import AlreadyExists, Disabled, InUse, Invalid, NotFound
 from .http import ConnectorError, HttpConnector
 from .ioloop import IoLoop
 from .metrics import SAMPLE_SECONDS, ActionMetrics
+from .mqtt import MqttConnector
+from .sources import Source, SourcesMixin
 from .worker import Worker, notify
+
+__all__ = ["AlreadyExists", "BridgeService", "Disabled", "InUse", "Invalid", "NotFound",
+           "clean_body", "parse_id"]
 
 log = logging.getLogger("emqpy.bridge")
 
-# What a connector type / action type runs as (one entry per type; mqtt comes next).
-CONNECTOR_CLASSES = {"http": HttpConnector}
+# What a connector type runs as; its `action(parameters)` makes what an action sends with.
+CONNECTOR_CLASSES = {"http": HttpConnector, "mqtt": MqttConnector}
 # Keys of an API body that describe the entry rather than configure it (EMQX drops them).
 _INFO_KEYS = ("id", "type", "name", "status", "status_reason", "node_status", "node", "error",
               "actions", "sources", "rules")
-
-
-class NotFound(LookupError):
-    pass
-
-
-class AlreadyExists(ValueError):
-    pass
-
-
-class Invalid(ValueError):
-    """A bad config or request; the message is what the API answers."""
-
-
-class InUse(ValueError):
-    """Deleting something others depend on; `ids` are the dependents."""
-
-    def __init__(self, message: str, ids: list[str]):
-        super().__init__(message)
-        self.ids = ids
-
-
-class Disabled(ValueError):
-    pass
 
 
 def parse_id(entry_id: str, types: tuple[str, ...], what: str = "bridge") -> tuple[str, str]:
@@ -80,8 +62,9 @@ def clean_body(body: Any) -> dict:
 class Connector:
     """One configured connector and, while it is enabled, its running client."""
 
-    def __init__(self, ctype: str, name: str, cfg, io: IoLoop):
+    def __init__(self, ctype: str, name: str, cfg, io: IoLoop, node: str = ""):
         self.type, self.name, self.cfg = ctype, name, cfg
+        self.node = node  # part of the MQTT clients' ids, as in EMQX
         self.io = io  # the client lives and runs in this loop
         self.resource = None
         self.status = "stopped" if not cfg.enable else "connecting"
@@ -110,7 +93,7 @@ class Connector:
         if not self.cfg.enable:
             self.status, self.reason = "stopped", None
             return
-        resource = CONNECTOR_CLASSES[self.type](self.cfg, data_dir)
+        resource = CONNECTOR_CLASSES[self.type](self.cfg, data_dir, self.name, self.node)
         self.io.call(resource.open)
         self.resource = resource
         self.status, self.reason = "connecting", None
@@ -158,13 +141,14 @@ class Action:
         return f"{ACTION_CONNECTOR_TYPE[self.type]}:{self.cfg.connector}"
 
 
-class BridgeService:
+class BridgeService(SourcesMixin):
     def __init__(self, broker):
         self.broker = broker
         self.node = broker.node_name
         self.buffers = Path(broker.data_dir) / "buffers"
         self.connectors: dict[str, Connector] = {}
         self.actions: dict[str, Action] = {}
+        self.sources: dict[str, Source] = {}
         # Filled by the rule engine: rule ids that use an action id, and removing an action
         # from a rule (EMQX's also_delete_dep_actions).
         self.rule_ids: Callable[[str], list[str]] = lambda action_id: []
@@ -184,22 +168,25 @@ class BridgeService:
         for root in ("connectors", "actions"):
             for t in (getattr(cfg, root).model_extra or {}):
                 log.warning("%s of type %r are not supported by emqpy yet: ignored", root, t)
-        for name, c in cfg.connectors.http.items():
-            conn = Connector("http", name, c, self.io)
-            try:
-                conn.start(self.broker.data_dir)
-            except ConnectorError as e:
-                log.error("connector %s cannot start: %s", conn.id, e)
-                conn.status, conn.reason = "disconnected", str(e)
-            self.connectors[conn.id] = conn
-        for name, a in cfg.actions.http.items():
-            action = Action("http", name, a)
-            self.actions[action.id] = action
-            self._start_action(action)
+        for ctype in CONNECTOR_TYPES:
+            for name, c in getattr(cfg.connectors, ctype).items():
+                conn = Connector(ctype, name, c, self.io, self.node)
+                try:
+                    conn.start(self.broker.data_dir)
+                except ConnectorError as e:
+                    log.error("connector %s cannot start: %s", conn.id, e)
+                    conn.status, conn.reason = "disconnected", str(e)
+                self.connectors[conn.id] = conn
+        for atype in ACTION_TYPES:
+            for name, a in getattr(cfg.actions, atype).items():
+                action = Action(atype, name, a)
+                self.actions[action.id] = action
+                self._start_action(action)
+        self._load_sources()
         self._sampler = asyncio.get_running_loop().call_later(SAMPLE_SECONDS, self._sample)
 
     def _sample(self) -> None:
-        for a in self.actions.values():
+        for a in (*self.actions.values(), *self.sources.values()):
             a.metrics.sample()
         self._sampler = asyncio.get_running_loop().call_later(SAMPLE_SECONDS, self._sample)
 
@@ -208,6 +195,8 @@ class BridgeService:
             self._sampler.cancel()
         for a in self.actions.values():
             await self._stop_action(a)
+        for src in self.sources.values():
+            self._stop_source(src)
         for c in self.connectors.values():
             await c.stop()
         self.io.stop()
@@ -333,20 +322,26 @@ class BridgeService:
 
     async def _put_connector(self, ctype, name, body, old: Connector | None) -> Connector:
         new_cfg = self._validated("connectors", ctype, name, body)
-        conn = Connector(ctype, name, getattr(new_cfg.connectors, ctype)[name], self.io)
+        conn = Connector(ctype, name, getattr(new_cfg.connectors, ctype)[name], self.io,
+                         self.node)
         try:
             conn.start(self.broker.data_dir)
         except ConnectorError as e:
             raise Invalid(str(e)) from None
         users = [a for a in self.actions.values() if a.connector_id == conn.id]
+        readers = [s for s in self.sources.values() if s.connector_id == conn.id]
         for a in users:
             await self._stop_action(a)
+        for src in readers:
+            self._stop_source(src)
         if old is not None:
             await old.stop()
         self.connectors[conn.id] = conn
         await self._save(new_cfg, "connectors")
         for a in users:
             self._start_action(a)
+        for src in readers:
+            self._start_source(src)
         await conn.first_check()
         return conn
 
@@ -355,8 +350,11 @@ class BridgeService:
             conn = self.connector(ctype, name)
             users = sorted((a for a in self.actions.values() if a.connector_id == conn.id),
                            key=lambda a: a.id)
-            if users:
-                channels = [f"action:{a.id}:connector:{conn.id}" for a in users]
+            readers = sorted((s for s in self.sources.values() if s.connector_id == conn.id),
+                             key=lambda s: s.id)
+            if users or readers:
+                channels = [f"action:{a.id}:connector:{conn.id}" for a in users] + \
+                    [f"source:{s.id}:connector:{conn.id}" for s in readers]
                 raise InUse("Cannot delete connector while there are active channels defined "
                             "for this connector", channels)
             new_cfg = self._validated("connectors", ctype, name, None)
@@ -388,7 +386,7 @@ class BridgeService:
         new_cfg = self._validated("connectors", ctype, "probe", body)
         cfg = getattr(new_cfg.connectors, ctype)["probe"]
         try:
-            resource = CONNECTOR_CLASSES[ctype](cfg, self.broker.data_dir)
+            resource = CONNECTOR_CLASSES[ctype](cfg, self.broker.data_dir, name, self.node)
         except ConnectorError as e:
             raise Invalid(str(e)) from None
         reason = await self.io.run(resource.health_check())

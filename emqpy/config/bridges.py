@@ -1,7 +1,7 @@
 """Roots ``connectors`` and ``actions`` (EMQX 5.8.1's data integration): each a map
 type -> name -> config, as EMQX writes them (``connectors.http.my_conn {url = ...}``).
 
-Modelled types: ``http`` (the webhook connector and action). Types emqpy does not model yet are
+Modelled types: ``http`` (the webhook connector and action) and ``mqtt`` (a remote broker). Types emqpy does not model yet are
 kept as given (``model_extra``) so an emqx.conf that has them still loads; the bridge feature
 logs and skips them. Names follow EMQX's rule (a letter or digit, then letters, digits, ``_``
 and ``-``; under 255 characters).
@@ -184,6 +184,127 @@ class HttpAction(Section):
     resource_opts: ActionResourceOpts = ActionResourceOpts()
 
 
+def parse_server(v: str, default_port: int = 1883) -> tuple[str, int]:
+    """EMQX's `server` of an MQTT connector: `host[:port]` (one server; IPv6 as `[::1]:1883`)."""
+    v = v.strip()
+    if "://" in v:
+        raise ValueError(f"invalid server {v!r}: expected host[:port], without a scheme")
+    m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\](?::(\d+))?|([^:\[\]\s,]+)(?::(\d+))?", v)
+    if not m:
+        raise ValueError(f"invalid server {v!r}: expected host[:port]")
+    host = m.group(1) or m.group(3)
+    port = int(m.group(2) or m.group(4) or default_port)
+    if not 0 < port < 65536:
+        raise ValueError(f"invalid server {v!r}: bad port")
+    return host, port
+
+
+class MqttConnector(Section):
+    """``connectors.mqtt.<name>``: a pool of clients to one remote broker."""
+
+    sensitive_fields = frozenset({"password"})
+    # deprecated in EMQX (mode since 5.1.0, reconnect_interval since 5.0.16): accepted, unused
+    ignored_keys = frozenset({"mode", "reconnect_interval"})
+
+    enable: bool = True
+    tags: list[str] | None = None
+    description: str = ""
+    server: str
+    clientid_prefix: str | None = None
+    proto_ver: Literal["v3", "v4", "v5"] = "v4"
+    bridge_mode: bool = False
+    username: str | None = None
+    password: str | None = None
+    clean_start: bool = True
+    keepalive: Duration = "160s"
+    retry_interval: Duration = "15s"
+    max_inflight: Int(0) = 32
+    pool_size: Int(1) = 8
+    ssl: ClientSsl = ClientSsl()
+    resource_opts: ConnectorResourceOpts = ConnectorResourceOpts()
+
+    @field_validator("server")
+    @classmethod
+    def _server(cls, v: str) -> str:
+        parse_server(v)
+        return v
+
+
+class MqttActionParameters(Section):
+    """``actions.mqtt.<name>.parameters`` (EMQX's egress_remote)."""
+
+    ignored_keys = frozenset({"local"})  # hidden in EMQX: the local topic of a v1 bridge
+
+    topic: str
+    qos: Int(0, 2) | str = 1  # a number or a template such as "${qos}"
+    retain: bool | str = False  # a boolean or a template such as "${flags.retain}"
+    payload: str | None = None  # None: the rule's whole output as JSON
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        if not v:
+            raise ValueError("topic: must not be empty")
+        return v
+
+
+class MqttAction(Section):
+    """``actions.mqtt.<name>``."""
+
+    hidden_fields = frozenset({"local_topic"})
+
+    enable: bool = True
+    connector: str
+    tags: list[str] | None = None
+    description: str = ""
+    local_topic: str | None = None
+    parameters: MqttActionParameters
+    resource_opts: ActionResourceOpts = ActionResourceOpts()
+
+
+class MqttSourceParameters(Section):
+    """``sources.mqtt.<name>.parameters`` (EMQX's ingress_remote)."""
+
+    ignored_keys = frozenset({"local"})  # hidden in EMQX: the local republish of a v1 bridge
+
+    topic: str
+    qos: Int(0, 2) = 1
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        from emqpy.mqtt.topic import validate_topic_filter
+        try:
+            validate_topic_filter(v)
+        except Exception as e:
+            raise ValueError(f"topic: {e}") from None
+        return v
+
+
+class SourceResourceOpts(Section):
+    """A source's ``resource_opts`` (EMQX's source_resource_opts)."""
+
+    hidden_fields = frozenset({"resume_interval"})
+
+    health_check_interval: Duration = "15s"
+    resume_interval: Duration | None = None
+
+    _hc = field_validator("health_check_interval")(classmethod(
+        lambda cls, v: _health_check_interval(v)))
+
+
+class MqttSource(Section):
+    """``sources.mqtt.<name>``: remote topics whose messages feed rules
+    (``FROM "$bridges/mqtt:<name>"``)."""
+
+    enable: bool = True
+    connector: str
+    tags: list[str] | None = None
+    description: str = ""
+    parameters: MqttSourceParameters
+    resource_opts: SourceResourceOpts = SourceResourceOpts()
+
+
 class _TypeMap(Section):
     """A root of type -> name -> config; types not modelled are kept as given."""
 
@@ -199,10 +320,12 @@ class _TypeMap(Section):
 
 class Connectors(_TypeMap):
     http: dict[str, HttpConnector] = Field(default_factory=dict)
+    mqtt: dict[str, MqttConnector] = Field(default_factory=dict)
 
 
 class Actions(_TypeMap):
     http: dict[str, HttpAction] = Field(default_factory=dict)
+    mqtt: dict[str, MqttAction] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -216,8 +339,16 @@ class Actions(_TypeMap):
         return data
 
 
+class Sources(_TypeMap):
+    mqtt: dict[str, MqttSource] = Field(default_factory=dict)
+
+
 # Types whose config is modelled here (and so can be created over the API).
-CONNECTOR_TYPES = ("http",)
-ACTION_TYPES = ("http",)
+CONNECTOR_TYPES = ("http", "mqtt")
+ACTION_TYPES = ("http", "mqtt")
 # The connector type each action type runs on.
-ACTION_CONNECTOR_TYPE = {"http": "http"}
+ACTION_CONNECTOR_TYPE = {"http": "http", "mqtt": "mqtt"}
+SOURCE_TYPES = ("mqtt",)
+SOURCE_MODELS = {"mqtt": MqttSource}
+CONNECTOR_MODELS = {"http": HttpConnector, "mqtt": MqttConnector}
+ACTION_MODELS = {"http": HttpAction, "mqtt": MqttAction}

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from .base import ConfigError, Section
-from .bridges import Actions, Connectors
+from .bridges import Actions, Connectors, Sources
 from .features import AuthenticatorChain, Authorization, Prometheus
 from .listeners import TOMBSTONE, Dashboard, Listeners
 from .rule_engine import RuleEngine
@@ -63,6 +63,7 @@ class EmqxConfig(BaseModel):
     rule_engine: RuleEngine = RuleEngine()
     connectors: Connectors = Connectors()
     actions: Actions = Actions()
+    sources: Sources = Sources()
 
     def dump(self, root: str | None = None, *, redact: bool = False, hidden: bool = False) -> dict[str, Any]:
         """EMQX's JSON form (as ``GET /api/v5/configs`` shows it): durations

@@ -28,6 +28,17 @@ def config_changed(broker) -> None:
         eng.sync()
 
 
+def apply_bridge_message(broker, hookpoint: str, columns: dict) -> int:
+    """A data source's message (`hookpoint` "$bridges/mqtt:NAME", or "$sources/..."; its
+    columns as EMQX gives them) to the rules that read it; how many rules ran (0 while the
+    rule engine is not running)."""
+    eng = broker.rule_engine
+    if eng is None:
+        return 0
+    return eng.apply_source(hookpoint.split("/", 1)[1] if hookpoint.startswith("$") else
+                            hookpoint, columns)
+
+
 def check_rules(config) -> None:
     """Raise ConfigError for the first rule of `config` the engine would refuse (its SQL does
     not compile, an action cannot be), naming its key, as EMQX's config validation does."""

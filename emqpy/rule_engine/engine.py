@@ -201,6 +201,9 @@ class Engine:
         self.rules: dict[str, Rule] = {}
         self.index = Router()  # FROM topic filter -> its enabled rules (route.subs: id -> Rule)
         self.event_rules: dict[str, list[Rule]] = {}  # hook point -> its enabled rules
+        # "type:name" of a data source -> the enabled rules `FROM "$bridges/type:name"` (or
+        # "$sources/type:name")
+        self.source_rules: dict[str, list[Rule]] = {}
         self.ignore_sys = True
         self._hooked: set[str] = set()
         self._publish_cb = None
@@ -270,6 +273,7 @@ class Engine:
     def _reindex(self) -> None:
         index = Router()
         events: dict[str, list[Rule]] = {}
+        sources: dict[str, list[Rule]] = {}
         for rule in self.ordered():
             if not rule.enable:
                 continue
@@ -279,10 +283,15 @@ class Engine:
                     lst = events.setdefault(point, [])
                     if rule not in lst:
                         lst.append(rule)
-                elif not flt.startswith(("$events/", "$bridges/", "$sources/")):
+                elif flt.startswith(("$bridges/", "$sources/")):
+                    lst = sources.setdefault(flt.split("/", 1)[1], [])
+                    if rule not in lst:
+                        lst.append(rule)
+                elif not flt.startswith("$events/"):
                     index.route_for(flt).subs[rule.id] = rule
         self.index = index
         self.event_rules = events
+        self.source_rules = sources
         wanted = set(events)
         if index.routes:
             wanted.add("message.publish")
@@ -366,6 +375,16 @@ class Engine:
             log.debug("rule %s: action failed: %s", rule.id, e)
         finally:
             self._depth -= 1
+
+    def apply_source(self, source_id: str, columns: dict) -> int:
+        """Run the rules `FROM "$bridges/<source_id>"` on a message a data source received;
+        how many there were."""
+        rules = self.source_rules.get(source_id)
+        if not rules:
+            return 0
+        for rule in rules:
+            self.apply(rule, columns)
+        return len(rules)
 
     def _apply_event(self, point: str, build, *args) -> None:
         rules = self.event_rules.get(point)

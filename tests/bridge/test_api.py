@@ -267,15 +267,16 @@ def test_probes(api, sink):
 
 
 def test_action_types(api):
-    assert api.get("/action_types") == ["http"]
+    assert api.get("/action_types") == ["http", "mqtt"]
 
 
 def test_openapi_lists_only_what_is_built(api):
-    """The document has this part's paths, and no /sources* or /bridges* yet."""
+    """The document has the paths built, and no /bridges* yet."""
     doc = api.client().get("/api-docs/swagger.json", auth=("admin", "public")).json()
     ours = {p for p in doc["paths"]
             if p.split("/")[1] in ("connectors", "connectors_probe", "actions", "actions_probe",
-                                   "action_types", "sources", "bridges")
+                                   "action_types", "sources", "sources_probe", "source_types",
+                                   "bridges")
             or p.startswith(("/nodes/{node}/connectors", "/nodes/{node}/actions",
                              "/nodes/{node}/sources", "/nodes/{node}/bridges"))}
     assert ours == {
@@ -283,10 +284,14 @@ def test_openapi_lists_only_what_is_built(api):
         "/connectors/{id}/{operation}", "/nodes/{node}/connectors/{id}/{operation}",
         "/connectors_probe", "/actions", "/actions/{id}", "/actions/{id}/enable/{enable}",
         "/actions/{id}/metrics", "/actions/{id}/metrics/reset", "/actions/{id}/{operation}",
-        "/nodes/{node}/actions/{id}/{operation}", "/actions_probe", "/action_types"}
+        "/nodes/{node}/actions/{id}/{operation}", "/actions_probe", "/action_types",
+        "/sources", "/sources/{id}", "/sources/{id}/enable/{enable}", "/sources/{id}/metrics",
+        "/sources/{id}/metrics/reset", "/sources/{id}/{operation}",
+        "/nodes/{node}/sources/{id}/{operation}", "/sources_probe", "/source_types"}
     post = doc["paths"]["/actions"]["post"]["requestBody"]["content"]["application/json"]
     assert post["schema"] == {"oneOf": [
-        {"$ref": "#/components/schemas/bridge_http.post_bridge_v2"}]}
+        {"$ref": "#/components/schemas/bridge_http.post_bridge_v2"},
+        {"$ref": "#/components/schemas/bridge_mqtt_publisher.post_bridge_v2"}]}
 
 
 def test_documented_bodies_accept_real_ones(api):
@@ -298,7 +303,15 @@ def test_documented_bodies_accept_real_ones(api):
                                          headers={"x": "${clientid}"})),
              ("/actions/{id}", "put", {"connector": "c1", "parameters": {"method": "get"},
                                        "resource_opts": {"request_ttl": "infinity"}}),
-             ("/connectors/{id}", "put", {"url": "https://h", "pool_size": 4})]
+             ("/connectors/{id}", "put", {"url": "https://h", "pool_size": 4}),
+             ("/connectors", "post", {"type": "mqtt", "name": "m1", "server": "h:1883",
+                                      "proto_ver": "v5", "password": "p", "keepalive": "60s"}),
+             ("/actions", "post", {"type": "mqtt", "name": "m1", "connector": "m1",
+                                   "parameters": {"topic": "t/${topic}", "qos": "${qos}",
+                                                  "retain": True}}),
+             ("/sources", "post", {"type": "mqtt", "name": "s1", "connector": "m1",
+                                   "parameters": {"topic": "$share/g/t/#", "qos": 2}}),
+             ("/sources/{id}", "put", {"connector": "m1", "parameters": {"topic": "t"}})]
     for path, method, body in cases:
         schema = doc["paths"][path][method]["requestBody"]["content"]["application/json"][
             "schema"]

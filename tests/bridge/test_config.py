@@ -62,8 +62,29 @@ def test_bad_config_names_the_key(root, value, where):
 
 
 def test_types_not_modelled_yet_are_kept():
-    cfg = update_root(EmqxConfig(), "connectors", {"mqtt": {"m": {"server": "h:1883"}}})
-    assert cfg.dump("connectors")["mqtt"] == {"m": {"server": "h:1883"}}
+    cfg = update_root(EmqxConfig(), "connectors", {"kafka_producer": {"k": {"x": 1}}})
+    assert cfg.dump("connectors")["kafka_producer"] == {"k": {"x": 1}}
+
+
+def test_mqtt_connector_and_action_as_emqx_reads_them():
+    cfg = update_root(EmqxConfig(), "connectors", {"mqtt": {"m": {
+        "server": "[::1]:1884", "mode": "cluster_shareload", "password": "s"}}})
+    m = cfg.connectors.mqtt["m"]
+    assert (m.proto_ver, m.keepalive, m.max_inflight, m.pool_size, m.clean_start) == \
+        ("v4", 160, 32, 8, True)
+    assert "mode" not in cfg.dump("connectors")["mqtt"]["m"]
+    cfg = update_root(cfg, "actions", {"mqtt": {"a": {"connector": "m", "parameters": {
+        "topic": "t/${topic}", "local": {"topic": "x"}}}}})
+    p = cfg.actions.mqtt["a"].parameters
+    assert (p.topic, p.qos, p.retain, p.payload) == ("t/${topic}", 1, False, None)
+    for bad, where in ((("connectors", {"mqtt": {"m": {"server": "h:99999"}}}), "server"),
+                       (("connectors", {"mqtt": {"m": {"server": "h", "proto_ver": "v6"}}}),
+                        "proto_ver"),
+                       (("actions", {"mqtt": {"a": {"connector": "m",
+                                                     "parameters": {"topic": ""}}}}), "topic")):
+        with pytest.raises(ConfigError) as e:
+            update_root(EmqxConfig(), *bad)
+        assert where in str(e.value)
 
 
 def test_secrets_are_masked_in_redacted_dumps():

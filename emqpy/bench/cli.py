@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 
 from .runner import format_summary, run_timed
@@ -94,6 +95,10 @@ def build_spec(cmd: str, a: argparse.Namespace) -> Spec:
                 insecure=a.insecure, ws=a.ws, ws_path=a.ws_path)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("--help", "help", "-help"):
@@ -117,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"emqpy bench: {e}", file=sys.stderr)
         return 2
+    # SIGTERM ends the run as Ctrl-C does: the workers are stopped and the summary printed
+    # (killed outright, the parent would leave its worker processes running).
+    signal.signal(signal.SIGTERM, _interrupt)
     res = run_timed(spec, a.duration, quiet=a.quiet)
     print(format_summary(res))
     if a.json:

@@ -125,9 +125,9 @@ def message_envs(msg) -> dict:
     return {"headers": headers}
 
 
-def message_publish(broker, msg) -> dict:
-    ch = broker.channels.get(msg.sender) if msg.sender else None
-    return _basic("message.publish", broker.node_name, {
+def _message_columns(broker, msg) -> dict:
+    """The columns every event about a published message has (as its publisher sent it)."""
+    return {
         "id": msg.id,
         "clientid": msg.sender,
         "username": msg.username,
@@ -139,25 +139,19 @@ def message_publish(broker, msg) -> dict:
         "flags": _flags(msg),
         "pub_props": printable_props(msg.props),
         "publish_received_at": int(msg.timestamp * 1000),
-        "client_attrs": (ch.client_attrs or {}) if ch is not None else {},
-    })
+    }
+
+
+def message_publish(broker, msg) -> dict:
+    ch = broker.channels.get(msg.sender) if msg.sender else None
+    cols = _message_columns(broker, msg)
+    cols["client_attrs"] = (ch.client_attrs or {}) if ch is not None else {}
+    return _basic("message.publish", broker.node_name, cols)
 
 
 def message_dropped(broker, msg, reason: str) -> dict:
-    return _basic("message.dropped", broker.node_name, {
-        "id": msg.id,
-        "reason": reason,
-        "clientid": msg.sender,
-        "username": msg.username,
-        "payload": payload_text(msg.payload),
-        "peerhost": ntoa(msg.peerhost),
-        "peername": _sender_peername(broker, msg),
-        "topic": msg.topic,
-        "qos": msg.qos,
-        "flags": _flags(msg),
-        "pub_props": printable_props(msg.props),
-        "publish_received_at": int(msg.timestamp * 1000),
-    })
+    return _basic("message.dropped", broker.node_name,
+                  {"reason": reason, **_message_columns(broker, msg)})
 
 
 def message_base(msg) -> dict:

@@ -116,11 +116,13 @@ async def _authenticate(request: Request) -> Actor:
     scheme, cred = scheme.lower(), cred.strip()
     if scheme == "bearer" and cred:
         check = admin.verify_token(ctx.store, cred)
+        # As EMQX: a bad bearer token gets no WWW-Authenticate challenge (a browser would
+        # answer one with its own password prompt instead of letting the dashboard log in again).
         if check.error == "TOKEN_TIME_OUT":
-            raise _unauthorized("TOKEN_TIME_OUT", "Token expired. Get a new token by "
+            raise ApiError(401, "TOKEN_TIME_OUT", "Token expired. Get a new token by "
                                                   "POST /api/v5/login, or use an API key")
         if check.error:
-            raise _unauthorized("BAD_TOKEN", "Invalid bearer token. Get a new token by "
+            raise ApiError(401, "BAD_TOKEN", "Invalid bearer token. Get a new token by "
                                              "POST /api/v5/login")
         return Actor("user", check.username, check.jti)
     if scheme == "basic" and cred:

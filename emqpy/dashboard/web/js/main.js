@@ -1,0 +1,119 @@
+// The dashboard app: EMQX 5.8.1's hash routes (so EMQX bookmarks work), the login guard, the
+// layout with its menu. Pages live in pages/*.js; the menu lists only pages emqpy has built.
+import { createApp, defineComponent, computed } from 'vue';
+import { createRouter, createWebHashHistory, useRoute, useRouter } from 'vue-router';
+import { t } from './i18n.js';
+import { api, session, endSession, setExpiredHandler } from './api.js';
+import { NoticeHost, ConfirmHost, confirmBox, notify, focus } from './ui.js';
+import Login from './pages/login.js';
+import { Overview, Nodes, NodeDetail, Metrics } from './pages/overview.js';
+import { Clients, ClientDetail } from './pages/clients.js';
+import { Subscriptions, Topics } from './pages/subscriptions.js';
+import Retained from './pages/retained.js';
+import Banned from './pages/banned.js';
+import Users from './pages/users.js';
+import ApiKeys from './pages/apikeys.js';
+
+const NotFound = defineComponent({
+  setup: () => ({ t }),
+  template: `<section><h1>{{ t('app.notFound') }}</h1>
+    <router-link to="/dashboard/overview">{{ t('app.backHome') }}</router-link></section>`,
+});
+
+// [group label key, [[item label key, path], ...]] — EMQX's CE menu, built pages only.
+export const MENU = [
+  ['menu.monitoring', [['menu.overview', '/dashboard'], ['menu.clients', '/clients'],
+    ['menu.subscriptions', '/subscriptions'], ['menu.retained', '/retained']]],
+  ['menu.accessControl', [['menu.banned', '/banned-clients']]],
+  ['menu.system', [['menu.users', '/users'], ['menu.apiKey', '/api-key']]],
+];
+
+// pages shown with a tab bar above them (EMQX's meta.subMenu)
+const TABS = {
+  '/dashboard': [['overview.charts', '/dashboard/overview', 'menu.overview'],
+                 ['', '/dashboard/nodes', 'overview.nodes'], ['', '/dashboard/metrics', 'overview.metrics']],
+  '/subscriptions': [['', '/subscriptions/subscription', 'menu.subscriptions'],
+                     ['', '/subscriptions/topics', 'subs.topics']],
+};
+
+const routes = [
+  { path: '/login', name: 'login', component: Login },
+  { path: '/', redirect: '/dashboard' },
+  { path: '/dashboard', redirect: '/dashboard/overview' },
+  { path: '/dashboard/overview', name: 'overview', component: Overview, meta: { tabs: '/dashboard' } },
+  { path: '/dashboard/nodes', name: 'nodes', component: Nodes, meta: { tabs: '/dashboard' } },
+  { path: '/dashboard/nodes/:nodeName', name: 'nodeDetail', component: NodeDetail },
+  { path: '/dashboard/metrics', name: 'metrics', component: Metrics, meta: { tabs: '/dashboard' } },
+  { path: '/clients', name: 'clients', component: Clients },
+  { path: '/clients/detail/:clientId', name: 'clients-detail', component: ClientDetail },
+  { path: '/subscriptions', redirect: '/subscriptions/subscription' },
+  { path: '/subscriptions/subscription', name: 'subscription', component: Subscriptions,
+    meta: { tabs: '/subscriptions' } },
+  { path: '/subscriptions/topics', name: 'topics', component: Topics, meta: { tabs: '/subscriptions' } },
+  { path: '/retained', name: 'retained', component: Retained },
+  { path: '/banned-clients', name: 'banned-clients', component: Banned },
+  { path: '/users', name: 'users', component: Users },
+  { path: '/api-key', name: 'api-key', component: ApiKeys },
+  { path: '/:pathMatch(.*)*', name: 'not-found', component: NotFound },
+];
+
+const router = createRouter({ history: createWebHashHistory(), routes });
+
+router.beforeEach((to) => {
+  if (to.name !== 'login' && !session.token) return { name: 'login', query: { to: to.fullPath } };
+  if (to.name === 'login' && session.token && !to.query.change) return to.query.to || '/dashboard';
+  return true;
+});
+
+setExpiredHandler((err) => {
+  const current = router.currentRoute.value;
+  notify('error', `${t('login.expired')} (${err.code}: ${err.message})`, 10000);
+  router.push({ name: 'login', query: { to: current.fullPath, reason: err.code } });
+});
+
+const Layout = defineComponent({
+  setup() {
+    const route = useRoute();
+    const router = useRouter();
+    const tabs = computed(() => TABS[route.meta.tabs] || null);
+    const active = (path) => route.path === path || route.path.startsWith(path + '/');
+    async function logout() {
+      if (!(await confirmBox(t('login.confirmLogout'), { okLabel: t('menu.logout') }))) return;
+      try { await api('POST', '/logout', { body: { username: session.username } }); } catch { /* gone anyway */ }
+      endSession();
+      router.push({ name: 'login' });
+    }
+    return { t, MENU, tabs, active, session, logout, route };
+  },
+  template: `<div class="layout">
+    <nav class="leftbar" :aria-label="t('app.menu')">
+      <div class="brand">emqpy</div>
+      <div v-for="[group, items] in MENU" :key="group" class="group">
+        <div class="group-title">{{ t(group) }}</div>
+        <router-link v-for="[label, path] in items" :key="path" :to="path"
+          :class="{active: active(path)}">{{ t(label) }}</router-link></div></nav>
+    <div class="main">
+      <header class="topbar">
+        <span class="crumb">{{ route.name }}</span>
+        <details class="usermenu"><summary :aria-label="t('app.user')">{{ session.username }}</summary>
+          <router-link to="/users">{{ t('menu.users') }}</router-link>
+          <button type="button" class="link" @click="logout">{{ t('menu.logout') }}</button></details>
+      </header>
+      <nav v-if="tabs" class="tabs" aria-label="Tabs">
+        <router-link v-for="[, path, label] in tabs" :key="path" :to="path"
+          :class="{active: route.path === path}">{{ t(label) }}</router-link></nav>
+      <main class="content"><router-view :key="route.fullPath"></router-view></main>
+    </div></div>`,
+});
+
+const Root = defineComponent({
+  components: { Layout, NoticeHost, ConfirmHost },
+  setup() { const route = useRoute(); return { route }; },
+  template: `<router-view v-if="route.name === 'login'"></router-view>
+    <Layout v-else></Layout><NoticeHost></NoticeHost><ConfirmHost></ConfirmHost>`,
+});
+
+const app = createApp(Root);
+app.directive('focus', focus);
+app.use(router);
+app.mount('#app');

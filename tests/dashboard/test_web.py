@@ -1,0 +1,291 @@
+"""The web dashboard, driven in Debian's Chromium by Playwright against a started broker:
+EMQX's hash routes, login (and the default-password nudge), expiry back to the login page,
+and each built page doing its job through the real API."""
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from support.mqttclient import client, uid
+from support.waiting import wait_until
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+WEB = Path(__file__).resolve().parents[2] / "emqpy" / "dashboard" / "web"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+needs_browser = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+
+
+# -- served files, no browser -------------------------------------------------------------------
+
+def test_page_and_files_are_served(api):
+    r = httpx.get(api.base + "/")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    assert 'type="module"' in r.text
+    js = httpx.get(api.base + "/static/js/main.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+
+
+@pytest.mark.parametrize("path", ["/static/../web.py", "/static/%2e%2e/web.py",
+                                  "/static/js/nothing.js", "/static/vendor/"])
+def test_only_dashboard_files_are_served(api, path):
+    r = httpx.get(api.base + path)
+    assert r.status_code == 404
+
+
+def test_vendored_files_match_their_recorded_checksums():
+    """web/vendor/VENDOR.md records each vendored file's sha256 (as npm published it): a file
+    edited by hand, or replaced without updating the record, fails here."""
+    table = (WEB / "vendor" / "VENDOR.md").read_text()
+    recorded = dict((name, digest) for digest, name in
+                    re.findall(r"\|\s*`([0-9a-f]{64})`\s*\|\s*`([^`]+)`", table))
+    on_disk = {p.name for p in (WEB / "vendor").iterdir() if p.name != "VENDOR.md"}
+    assert set(recorded) == on_disk
+    for name, digest in recorded.items():
+        assert hashlib.sha256((WEB / "vendor" / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_nothing_outside_the_broker_is_referenced():
+    """No CDN, web font or telemetry: every URL in the page's own files is relative."""
+    for path in WEB.rglob("*"):
+        if path.is_file() and "vendor" not in path.parts:
+            text = path.read_text()
+            assert not re.search(r"""(src|href|import|fetch)\W+['"(]?https?://""", text), path
+
+
+# -- in the browser --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("chromium not installed")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    pg.errors = []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    yield pg
+    ctx.close()
+    assert pg.errors == []
+
+
+def login(page, api, to="#/dashboard/overview", user="admin", password="public"):
+    page.goto(f"{api.base}/{to}")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    if password == "public":
+        page.get_by_role("button", name="Skip").click()
+
+
+@needs_browser
+def test_unknown_route_and_guard_send_to_login_with_target(page, api):
+    page.goto(f"{api.base}/#/clients")
+    page.wait_for_url(re.compile(r"#/login\?to=/clients$"))
+    login(page, api, to="#/login?to=/clients")
+    page.wait_for_url(re.compile(r"#/clients$"))
+    page.goto(f"{api.base}/#/no/such/page")
+    expect(page.get_by_role("heading", name="Not Found")).to_be_visible()
+
+
+@needs_browser
+def test_wrong_password_shows_the_error_and_stays(page, api):
+    page.goto(f"{api.base}/#/login")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("wrong")
+    page.get_by_role("button", name="Login").click()
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert "Incorrect username or password" in alert.inner_text()
+    assert "#/login" in page.url
+
+
+@needs_browser
+def test_default_password_asks_for_a_change(page, api):
+    page.goto(f"{api.base}/#/login")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("public")
+    page.get_by_role("button", name="Login").click()
+    expect(page.get_by_label("New password")).to_be_visible()
+    expect(page.get_by_label("Confirm password")).to_be_visible()
+    page.get_by_role("button", name="Skip").click()
+    page.wait_for_url(re.compile(r"#/dashboard/overview$"))
+
+
+@needs_browser
+def test_expired_token_returns_to_login_with_the_reason(page, api):
+    login(page, api)
+    page.wait_for_url(re.compile(r"#/dashboard/overview$"))
+    session = page.evaluate("JSON.parse(localStorage.getItem('emqpy.session'))")
+    # the token stops being valid (as at expiry): the server says so on the next poll
+    r = httpx.post(api.api_url + "/logout", headers={"Authorization": f"Bearer {session['token']}"})
+    assert r.status_code == 204
+    page.wait_for_url(re.compile(r"#/login\?.*reason="), timeout=10000)
+    assert "expired" in page.get_by_role("alert").first.inner_text()
+
+
+@needs_browser
+def test_logout_asks_then_ends_the_session(page, api):
+    login(page, api)
+    page.get_by_label("User menu").click()
+    page.get_by_role("button", name="Logout").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Logout").click()
+    page.wait_for_url(re.compile(r"#/login"))
+    assert page.evaluate("localStorage.getItem('emqpy.session')") is None
+
+
+@needs_browser
+def test_overview_shows_live_numbers(page, api):
+    cid = uid("dash")
+    c = client(api, cid)
+    c.subscribe(f"dash/{cid}/#", qos=1)
+    try:
+        login(page, api)
+        card = page.locator("[data-metric=live_connections] .card-value")
+        expected = httpx.get(api.api_url + "/monitor_current", auth=("admin", "public")).json()
+        wait_until(lambda: card.inner_text().strip().isdigit()
+                   and int(card.inner_text()) >= 1, timeout=10)
+        assert expected["live_connections"] >= 1
+        assert page.locator(".chart").count() == 3
+        page.get_by_role("link", name="Nodes").click()
+        expect(page.get_by_role("cell", name=api.broker.node_name)).to_be_visible()
+    finally:
+        c.close()
+
+
+@needs_browser
+def test_clients_search_detail_and_kick(page, api):
+    cid = uid("kickme")
+    c = client(api, cid, username="dash-user")
+    c.subscribe("dash/kick/topic", qos=1)
+    try:
+        login(page, api, to="#/login?to=/clients")
+        page.get_by_label("Client ID").fill(cid)
+        page.get_by_role("button", name="Search").click()
+        page.get_by_role("link", name=cid).click()
+        page.wait_for_url(re.compile(r"#/clients/detail/"))
+        expect(page.get_by_role("cell", name="dash/kick/topic")).to_be_visible()
+        expect(page.get_by_text("MQTT v3.1.1")).to_be_visible()
+        page.get_by_role("button", name="Kick Out").click()
+        dialog = page.get_by_role("alertdialog")
+        assert "kick off the client" in dialog.inner_text()
+        dialog.get_by_role("button", name="Confirm").click()
+        page.wait_for_url(re.compile(r"#/clients$"))
+        c.wait_disconnected()
+        wait_until(lambda: httpx.get(f"{api.api_url}/clients/{cid}",
+                                     auth=("admin", "public")).status_code == 404)
+    finally:
+        c.close()
+
+
+@needs_browser
+def test_retained_message_payload_and_delete(page, api):
+    topic = f"dash/retained/{uid()}"
+    c = client(api)
+    c.publish(topic, "hello dashboard", qos=1, retain=True)
+    c.close()
+    login(page, api, to="#/login?to=/retained")
+    page.get_by_label("Topic").fill(topic)
+    page.get_by_role("button", name="Search").click()
+    row = page.get_by_role("row").filter(has_text=topic)
+    row.get_by_role("button", name="Show Payload").click()
+    expect(page.get_by_role("dialog").get_by_text("hello dashboard")).to_be_visible()
+    page.get_by_role("dialog").get_by_role("button", name="Close").click()
+    row.get_by_role("button", name="Delete").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+    wait_until(lambda: httpx.get(f"{api.api_url}/mqtt/retainer/message/{topic}",
+                                 auth=("admin", "public")).status_code == 404)
+
+
+@needs_browser
+def test_ban_created_in_the_dialog_refuses_the_client(page, api):
+    who = uid("banned")
+    login(page, api, to="#/login?to=/banned-clients")
+    page.get_by_role("button", name="Create").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Banned Object").fill(who)
+    dialog.get_by_label("Reason").fill("from the dashboard test")
+    dialog.get_by_role("button", name="Create").click()
+    page.get_by_role("cell", name=who).wait_for()
+    c = client(api, who)
+    assert c.connack_rc != 0
+    c.close()
+    page.get_by_role("row").filter(has_text=who).get_by_role("button", name="Delete").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+    page.get_by_role("cell", name=who).wait_for(state="detached")
+    c = client(api, who)
+    assert c.connack_rc == 0
+    c.close()
+
+
+@needs_browser
+def test_api_key_secret_shown_once_and_it_works(page, api):
+    name = uid("key")
+    login(page, api, to="#/login?to=/api-key")
+    page.get_by_role("button", name="Create").click()
+    page.get_by_role("dialog").get_by_label("Name").fill(name)
+    page.get_by_role("dialog").get_by_role("button", name="Confirm").click()
+    done = page.get_by_role("dialog", name="Created Successfully")
+    key = done.get_by_label("API Key").input_value()
+    secret = done.get_by_label("Secret Key").input_value()
+    assert httpx.get(api.api_url + "/nodes", auth=(key, secret)).status_code == 200
+    done.get_by_role("button", name="Close", exact=True).last.click()
+    # disabled from its switch: the key stops working
+    page.get_by_role("switch", name=f"Enable {name}").uncheck()
+    wait_until(lambda: httpx.get(api.api_url + "/nodes", auth=(key, secret)).status_code == 401)
+    page.get_by_role("row").filter(has_text=name).get_by_role("button", name="Delete").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+    page.get_by_role("cell", name=name, exact=True).wait_for(state="detached")
+
+
+@needs_browser
+def test_errors_show_the_api_code_and_message(page, api):
+    login(page, api, to="#/login?to=/users")
+    page.get_by_role("button", name="Create").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Username").fill("admin")  # exists: the API refuses
+    dialog.get_by_label("Password").fill("whatever-123")
+    dialog.get_by_role("button", name="Create").click()
+    notice = page.locator(".notice.error")
+    notice.wait_for()
+    assert re.match(r"[A-Z_]+: ", notice.inner_text())
+
+
+ACCESSIBLE_NAME_CHECK = """() => {
+  const unnamed = [];
+  for (const el of document.querySelectorAll('button, input, select, textarea, a[href]')) {
+    if (el.type === 'hidden' || !el.checkVisibility()) continue;
+    const label = el.getAttribute('aria-label') || el.getAttribute('placeholder')
+      || (el.labels && el.labels.length && el.labels[0].innerText.trim())
+      || el.innerText.trim() || el.getAttribute('title');
+    if (!label) unnamed.push(el.outerHTML.slice(0, 120));
+  }
+  return unnamed;
+}"""
+
+
+@needs_browser
+@pytest.mark.parametrize("route", ["/dashboard/overview", "/dashboard/nodes", "/dashboard/metrics",
+                                   "/clients", "/subscriptions/subscription",
+                                   "/subscriptions/topics", "/retained", "/banned-clients",
+                                   "/users", "/api-key"])
+def test_every_control_has_an_accessible_name(page, api, route):
+    login(page, api, to=f"#/login?to={route}")
+    page.wait_for_url(re.compile("#" + re.escape(route) + "$"))
+    page.wait_for_timeout(300)
+    assert page.evaluate(ACCESSIBLE_NAME_CHECK) == []

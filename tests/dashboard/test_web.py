@@ -283,9 +283,70 @@ ACCESSIBLE_NAME_CHECK = """() => {
 @pytest.mark.parametrize("route", ["/dashboard/overview", "/dashboard/nodes", "/dashboard/metrics",
                                    "/clients", "/subscriptions/subscription",
                                    "/subscriptions/topics", "/retained", "/banned-clients",
-                                   "/users", "/api-key"])
+                                   "/users", "/api-key", "/listener", "/websocket"])
 def test_every_control_has_an_accessible_name(page, api, route):
     login(page, api, to=f"#/login?to={route}")
     page.wait_for_url(re.compile("#" + re.escape(route) + "$"))
     page.wait_for_timeout(300)
     assert page.evaluate(ACCESSIBLE_NAME_CHECK) == []
+
+
+@needs_browser
+def test_websocket_client_subscribes_and_publishes_with_mqtt_js(page, api):
+    login(page, api, to="#/login?to=/websocket")
+    page.get_by_label("Host").fill("127.0.0.1")
+    page.get_by_label("Port").fill(str(api.bt.ws_port))
+    cid = uid("browser")
+    page.get_by_label("Client ID").fill(cid)
+    page.get_by_role("button", name="Connect", exact=True).click()
+    expect(page.get_by_role("status").filter(has_text="Connected")).to_be_visible()
+    wait_until(lambda: httpx.get(f"{api.api_url}/clients/{cid}",
+                                 auth=("admin", "public")).status_code == 200)
+    page.get_by_label("Subscription topic").fill("dash/ws/in/#")
+    page.get_by_role("button", name="Subscribe", exact=True).click()
+    page.get_by_role("cell", name="dash/ws/in/#").wait_for()
+    # a paho client publishes to the browser, and receives from it
+    other = client(api)
+    other.subscribe("dash/ws/out", qos=1)
+    other.publish("dash/ws/in/1", "from paho", qos=1)
+    page.get_by_role("table", name="Received").get_by_role("cell", name="from paho").wait_for()
+    page.get_by_label("Publish topic").fill("dash/ws/out")
+    page.get_by_label("Payload", exact=True).fill("from the browser")
+    page.get_by_role("button", name="Publish", exact=True).click()
+    assert other.get().payload == b"from the browser"
+    other.close()
+    page.get_by_role("button", name="Disconnect").click()
+    expect(page.get_by_role("status").filter(has_text="Disconnected")).to_be_visible()
+
+
+@needs_browser
+def test_listener_created_stopped_started_and_deleted(page, api):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    name = uid("dash").replace("-", "_")
+    login(page, api, to="#/login?to=/listener")
+    page.get_by_role("button", name="Add Listener").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Name").fill(name)
+    dialog.get_by_label("Listen Address").fill(f"127.0.0.1:{port}")
+    dialog.get_by_role("button", name="Save").click()
+    row = page.get_by_role("row").filter(has_text=name)
+    expect(row.get_by_text("Running")).to_be_visible()
+    probe = type("P", (), {"host": "127.0.0.1", "port": port})()
+    c = client(probe)
+    assert c.connack_rc == 0
+    c.close()
+    row.get_by_role("button", name=f"Stop tcp:{name}", exact=True).click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+    expect(row.get_by_text("Stopped")).to_be_visible()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    row.get_by_role("button", name=f"Start tcp:{name}", exact=True).click()
+    expect(row.get_by_text("Running")).to_be_visible()
+    row.get_by_role("button", name=f"Delete tcp:{name}").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+    row.wait_for(state="detached")
+    assert httpx.get(f"{api.api_url}/listeners/tcp:{name}",
+                     auth=("admin", "public")).status_code == 404

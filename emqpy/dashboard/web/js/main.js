@@ -13,6 +13,8 @@ import Retained from './pages/retained.js';
 import Banned from './pages/banned.js';
 import Users from './pages/users.js';
 import ApiKeys from './pages/apikeys.js';
+import Listeners from './pages/listeners.js';
+import WebSocketClient from './pages/websocket.js';
 
 const NotFound = defineComponent({
   setup: () => ({ t }),
@@ -25,6 +27,8 @@ export const MENU = [
   ['menu.monitoring', [['menu.overview', '/dashboard'], ['menu.clients', '/clients'],
     ['menu.subscriptions', '/subscriptions'], ['menu.retained', '/retained']]],
   ['menu.accessControl', [['menu.banned', '/banned-clients']]],
+  ['menu.management', [['menu.listeners', '/listener']]],
+  ['menu.diagnose', [['menu.websocket', '/websocket']]],
   ['menu.system', [['menu.users', '/users'], ['menu.apiKey', '/api-key']]],
 ];
 
@@ -52,6 +56,8 @@ const routes = [
   { path: '/subscriptions/topics', name: 'topics', component: Topics, meta: { tabs: '/subscriptions' } },
   { path: '/retained', name: 'retained', component: Retained },
   { path: '/banned-clients', name: 'banned-clients', component: Banned },
+  { path: '/listener', name: 'listener', component: Listeners },
+  { path: '/websocket', name: 'websocket', component: WebSocketClient },
   { path: '/users', name: 'users', component: Users },
   { path: '/api-key', name: 'api-key', component: ApiKeys },
   { path: '/:pathMatch(.*)*', name: 'not-found', component: NotFound },

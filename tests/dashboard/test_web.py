@@ -283,7 +283,8 @@ ACCESSIBLE_NAME_CHECK = """() => {
 @pytest.mark.parametrize("route", ["/dashboard/overview", "/dashboard/nodes", "/dashboard/metrics",
                                    "/clients", "/subscriptions/subscription",
                                    "/subscriptions/topics", "/retained", "/banned-clients",
-                                   "/users", "/api-key", "/listener", "/websocket"])
+                                   "/users", "/api-key", "/listener", "/websocket", "/mqtt/general",
+                                   "/mqtt/session", "/mqtt/retainer", "/mqtt/system-topic"])
 def test_every_control_has_an_accessible_name(page, api, route):
     login(page, api, to=f"#/login?to={route}")
     page.wait_for_url(re.compile("#" + re.escape(route) + "$"))
@@ -350,3 +351,30 @@ def test_listener_created_stopped_started_and_deleted(page, api):
     row.wait_for(state="detached")
     assert httpx.get(f"{api.api_url}/listeners/tcp:{name}",
                      auth=("admin", "public")).status_code == 404
+
+
+@needs_browser
+def test_mqtt_settings_change_takes_effect(page, api):
+    before = httpx.get(api.api_url + "/configs/global_zone", auth=("admin", "public")).json()
+    try:
+        login(page, api, to="#/login?to=/mqtt/general")
+        field = page.get_by_label("max_clientid_len", exact=True)
+        field.fill("30")
+        page.get_by_role("button", name="Save").click()
+        wait_until(lambda: httpx.get(api.api_url + "/configs/global_zone", auth=("admin", "public"))
+                   .json()["mqtt"]["max_clientid_len"] == 30)
+        c = client(api, "x" * 40)
+        assert c.connack_rc != 0  # client identifier not valid
+        c.close()
+        # the Session tab shows the session keys only
+        page.get_by_role("link", name="Session").click()
+        expect(page.get_by_label("max_inflight", exact=True)).to_be_visible()
+        assert page.get_by_label("max_clientid_len", exact=True).count() == 0
+        # a list or object that is not JSON is refused in the page, before any request
+        page.get_by_role("link", name="System Topic").click()
+        page.get_by_label("sys_event_messages", exact=True).fill("{not json")
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator(".notice.error")).to_contain_text("sys_event_messages: not valid JSON")
+    finally:
+        httpx.put(api.api_url + "/configs/global_zone", auth=("admin", "public"),
+                  json={"mqtt": {"max_clientid_len": before["mqtt"]["max_clientid_len"]}})

@@ -72,6 +72,7 @@ const en = {
         subTopic: 'Subscription topic', subQos: 'Subscription QoS', publish: 'Publish',
         pubTopic: 'Publish topic', pubQos: 'Publish QoS', topic: 'Topic', payload: 'Payload',
         qos: 'QoS', retain: 'Retain', time: 'Time', received: 'Received', published: 'Published' },
+  mqtt: { general: 'General', session: 'Session', retainer: 'Retainer', 'system-topic': 'System Topic' },
   listeners: { name: 'Name', type: 'Type', bind: 'Listen Address', enable: 'Enable',
                status: 'Status', connections: 'Connections', maxConnections: 'Max Connections',
                acceptors: 'Acceptors', start: 'Start', stop: 'Stop', restart: 'Restart',

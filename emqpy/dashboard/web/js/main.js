@@ -14,6 +14,7 @@ import Banned from './pages/banned.js';
 import Users from './pages/users.js';
 import ApiKeys from './pages/apikeys.js';
 import Listeners from './pages/listeners.js';
+import { MqttSettings } from './pages/mqtt.js';
 import WebSocketClient from './pages/websocket.js';
 
 const NotFound = defineComponent({
@@ -27,7 +28,7 @@ export const MENU = [
   ['menu.monitoring', [['menu.overview', '/dashboard'], ['menu.clients', '/clients'],
     ['menu.subscriptions', '/subscriptions'], ['menu.retained', '/retained']]],
   ['menu.accessControl', [['menu.banned', '/banned-clients']]],
-  ['menu.management', [['menu.listeners', '/listener']]],
+  ['menu.management', [['menu.mqttSettings', '/mqtt'], ['menu.listeners', '/listener']]],
   ['menu.diagnose', [['menu.websocket', '/websocket']]],
   ['menu.system', [['menu.users', '/users'], ['menu.apiKey', '/api-key']]],
 ];
@@ -36,6 +37,8 @@ export const MENU = [
 const TABS = {
   '/dashboard': [['overview.charts', '/dashboard/overview', 'menu.overview'],
                  ['', '/dashboard/nodes', 'overview.nodes'], ['', '/dashboard/metrics', 'overview.metrics']],
+  '/mqtt': [['', '/mqtt/general', 'mqtt.general'], ['', '/mqtt/session', 'mqtt.session'],
+            ['', '/mqtt/retainer', 'mqtt.retainer'], ['', '/mqtt/system-topic', 'mqtt.system-topic']],
   '/subscriptions': [['', '/subscriptions/subscription', 'menu.subscriptions'],
                      ['', '/subscriptions/topics', 'subs.topics']],
 };
@@ -56,6 +59,11 @@ const routes = [
   { path: '/subscriptions/topics', name: 'topics', component: Topics, meta: { tabs: '/subscriptions' } },
   { path: '/retained', name: 'retained', component: Retained },
   { path: '/banned-clients', name: 'banned-clients', component: Banned },
+  { path: '/mqtt', redirect: '/mqtt/general' },
+  { path: '/mqtt/general', name: 'mqtt-general', component: MqttSettings, meta: { tabs: '/mqtt' } },
+  { path: '/mqtt/session', name: 'mqtt-session', component: MqttSettings, meta: { tabs: '/mqtt' } },
+  { path: '/mqtt/retainer', name: 'mqtt-retainer', component: MqttSettings, meta: { tabs: '/mqtt' } },
+  { path: '/mqtt/system-topic', name: 'mqtt-system-topic', component: MqttSettings, meta: { tabs: '/mqtt' } },
   { path: '/listener', name: 'listener', component: Listeners },
   { path: '/websocket', name: 'websocket', component: WebSocketClient },
   { path: '/users', name: 'users', component: Users },

@@ -180,3 +180,47 @@ export async function copyText(text) {
 }
 
 export { ref };
+
+// -- a config object as a form ------------------------------------------------------------
+// Shows `keys` of `value` (all keys when omitted) with an input per type: a switch for
+// booleans, a number field, text, or JSON for lists and objects. Emits `save` with the edited
+// keys; a JSON field that does not parse is reported and nothing is sent.
+export const ConfigForm = defineComponent({
+  props: { value: Object, keys: Array, label: String },
+  emits: ['save'],
+  setup(props, { emit }) {
+    const draft = reactive({});
+    const kinds = {};
+    const shownKeys = () => props.keys || Object.keys(props.value || {});
+    function reset() {
+      for (const k of shownKeys()) {
+        const v = props.value?.[k];
+        kinds[k] = typeof v === 'boolean' ? 'bool' : typeof v === 'number' ? 'number'
+          : (v !== null && typeof v === 'object') ? 'json' : 'text';
+        draft[k] = kinds[k] === 'json' ? JSON.stringify(v, null, 2) : v;
+      }
+    }
+    reset();
+    function save() {
+      const out = {};
+      for (const k of shownKeys()) {
+        if (kinds[k] === 'json') {
+          try { out[k] = JSON.parse(draft[k]); }
+          catch (e) { fail({ code: 'BAD_REQUEST', message: `${k}: not valid JSON (${e.message})` }); return; }
+        } else if (kinds[k] === 'number') out[k] = Number(draft[k]);
+        else out[k] = draft[k];
+      }
+      emit('save', out);
+    }
+    return { t, draft, kinds, shownKeys, save, reset };
+  },
+  template: `<form class="config-form" @submit.prevent="save" :aria-label="label">
+    <label v-for="k in shownKeys()" :key="k" :class="{inline: kinds[k] === 'bool'}">
+      <span class="key">{{ k }}</span>
+      <input v-if="kinds[k] === 'bool'" type="checkbox" role="switch" v-model="draft[k]" :aria-label="k">
+      <input v-else-if="kinds[k] === 'number'" type="number" step="any" v-model="draft[k]" :aria-label="k">
+      <textarea v-else-if="kinds[k] === 'json'" v-model="draft[k]" rows="3" :aria-label="k"></textarea>
+      <input v-else v-model="draft[k]" :aria-label="k"></label>
+    <div class="buttons"><button type="button" @click="reset">{{ t('app.reset') }}</button>
+      <button type="submit" class="primary">{{ t('app.save') }}</button></div></form>`,
+});

@@ -284,7 +284,8 @@ ACCESSIBLE_NAME_CHECK = """() => {
                                    "/clients", "/subscriptions/subscription",
                                    "/subscriptions/topics", "/retained", "/banned-clients",
                                    "/users", "/api-key", "/listener", "/websocket", "/mqtt/general",
-                                   "/mqtt/session", "/mqtt/retainer", "/mqtt/system-topic"])
+                                   "/mqtt/session", "/mqtt/retainer", "/mqtt/system-topic",
+                                   "/rule/rules", "/rule/rules/create"])
 def test_every_control_has_an_accessible_name(page, api, route):
     login(page, api, to=f"#/login?to={route}")
     page.wait_for_url(re.compile("#" + re.escape(route) + "$"))
@@ -378,3 +379,42 @@ def test_mqtt_settings_change_takes_effect(page, api):
     finally:
         httpx.put(api.api_url + "/configs/global_zone", auth=("admin", "public"),
                   json={"mqtt": {"max_clientid_len": before["mqtt"]["max_clientid_len"]}})
+
+
+@needs_browser
+def test_rule_tested_created_run_and_deleted(page, api):
+    rule_id = uid("dashrule")
+    login(page, api, to="#/login?to=/rule/rules")
+    page.get_by_role("link", name="Create").click()
+    page.get_by_label("Rule ID").fill(rule_id)
+    page.get_by_label("SQL", exact=True).fill('SELECT payload.msg as m FROM "dash/rule/in"')
+    page.get_by_role("button", name="Add Action").click()
+    page.get_by_label("Topic", exact=True).first.fill("dash/rule/out")
+    page.get_by_label("Payload", exact=True).first.fill("got ${m}")
+    # Test SQL against a sample message before saving
+    test = page.get_by_role("form", name="Test SQL")
+    test.get_by_label("Topic").fill("dash/rule/in")
+    test.get_by_label("Payload").fill('{"msg": "sample"}')
+    test.get_by_role("button", name="Run Test").click()
+    expect(page.get_by_label("Output", exact=True)).to_contain_text('"m": "sample"')
+    page.get_by_role("button", name="Create", exact=True).click()
+    page.wait_for_url(re.compile(r"#/rule/rules$"))
+    page.get_by_role("link", name=rule_id).wait_for()
+    sub = client(api)
+    sub.subscribe("dash/rule/out", qos=1)
+    pub = client(api)
+    pub.publish("dash/rule/in", '{"msg": "hi"}', qos=1)
+    assert sub.get().payload == b"got hi"
+    page.get_by_role("link", name=rule_id).click()
+    expect(page.locator("[data-metric=matched]")).to_have_text("1", timeout=10000)
+    page.get_by_role("link", name="Cancel").click()
+    page.get_by_role("switch", name=f"Enable {rule_id}").uncheck()
+    wait_until(lambda: httpx.get(f"{api.api_url}/rules/{rule_id}",
+                                 auth=("admin", "public")).json()["enable"] is False)
+    pub.publish("dash/rule/in", '{"msg": "off"}', qos=1)
+    sub.expect_none()
+    page.get_by_role("button", name=f"Delete {rule_id}").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+    page.get_by_role("link", name=rule_id).wait_for(state="detached")
+    sub.close()
+    pub.close()

@@ -15,6 +15,7 @@ import Users from './pages/users.js';
 import ApiKeys from './pages/apikeys.js';
 import Listeners from './pages/listeners.js';
 import { MqttSettings } from './pages/mqtt.js';
+import { Rules, RuleEditor } from './pages/rules.js';
 import WebSocketClient from './pages/websocket.js';
 
 const NotFound = defineComponent({
@@ -28,6 +29,7 @@ export const MENU = [
   ['menu.monitoring', [['menu.overview', '/dashboard'], ['menu.clients', '/clients'],
     ['menu.subscriptions', '/subscriptions'], ['menu.retained', '/retained']]],
   ['menu.accessControl', [['menu.banned', '/banned-clients']]],
+  ['menu.integration', [['menu.rules', '/rule']]],
   ['menu.management', [['menu.mqttSettings', '/mqtt'], ['menu.listeners', '/listener']]],
   ['menu.diagnose', [['menu.websocket', '/websocket']]],
   ['menu.system', [['menu.users', '/users'], ['menu.apiKey', '/api-key']]],
@@ -59,6 +61,10 @@ const routes = [
   { path: '/subscriptions/topics', name: 'topics', component: Topics, meta: { tabs: '/subscriptions' } },
   { path: '/retained', name: 'retained', component: Retained },
   { path: '/banned-clients', name: 'banned-clients', component: Banned },
+  { path: '/rule', redirect: '/rule/rules' },
+  { path: '/rule/rules', name: 'rule', component: Rules },
+  { path: '/rule/rules/create', name: 'rule-create', component: RuleEditor },
+  { path: '/rule/rules/:id', name: 'rule-detail', component: RuleEditor },
   { path: '/mqtt', redirect: '/mqtt/general' },
   { path: '/mqtt/general', name: 'mqtt-general', component: MqttSettings, meta: { tabs: '/mqtt' } },
   { path: '/mqtt/session', name: 'mqtt-session', component: MqttSettings, meta: { tabs: '/mqtt' } },

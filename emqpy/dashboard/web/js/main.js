@@ -16,6 +16,7 @@ import ApiKeys from './pages/apikeys.js';
 import Listeners from './pages/listeners.js';
 import { MqttSettings } from './pages/mqtt.js';
 import { Rules, RuleEditor } from './pages/rules.js';
+import { Authentication, AuthenticationCreate, AuthenticationDetail } from './pages/authentication.js';
 import WebSocketClient from './pages/websocket.js';
 
 const NotFound = defineComponent({
@@ -28,7 +29,8 @@ const NotFound = defineComponent({
 export const MENU = [
   ['menu.monitoring', [['menu.overview', '/dashboard'], ['menu.clients', '/clients'],
     ['menu.subscriptions', '/subscriptions'], ['menu.retained', '/retained']]],
-  ['menu.accessControl', [['menu.banned', '/banned-clients']]],
+  ['menu.accessControl', [['menu.authentication', '/authentication'],
+    ['menu.banned', '/banned-clients']]],
   ['menu.integration', [['menu.rules', '/rule']]],
   ['menu.management', [['menu.mqttSettings', '/mqtt'], ['menu.listeners', '/listener']]],
   ['menu.diagnose', [['menu.websocket', '/websocket']]],
@@ -60,6 +62,9 @@ const routes = [
     meta: { tabs: '/subscriptions' } },
   { path: '/subscriptions/topics', name: 'topics', component: Topics, meta: { tabs: '/subscriptions' } },
   { path: '/retained', name: 'retained', component: Retained },
+  { path: '/authentication', name: 'authentication', component: Authentication },
+  { path: '/authentication/create', name: 'authentication-create', component: AuthenticationCreate },
+  { path: '/authentication/detail/:id', name: 'authenticationDetail', component: AuthenticationDetail },
   { path: '/banned-clients', name: 'banned-clients', component: Banned },
   { path: '/rule', redirect: '/rule/rules' },
   { path: '/rule/rules', name: 'rule', component: Rules },

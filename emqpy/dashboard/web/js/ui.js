@@ -186,7 +186,7 @@ export { ref };
 // booleans, a number field, text, or JSON for lists and objects. Emits `save` with the edited
 // keys; a JSON field that does not parse is reported and nothing is sent.
 export const ConfigForm = defineComponent({
-  props: { value: Object, keys: Array, label: String },
+  props: { value: Object, keys: Array, label: String, saveLabel: String },
   emits: ['save'],
   setup(props, { emit }) {
     const draft = reactive({});
@@ -222,5 +222,5 @@ export const ConfigForm = defineComponent({
       <textarea v-else-if="kinds[k] === 'json'" v-model="draft[k]" rows="3" :aria-label="k"></textarea>
       <input v-else v-model="draft[k]" :aria-label="k"></label>
     <div class="buttons"><button type="button" @click="reset">{{ t('app.reset') }}</button>
-      <button type="submit" class="primary">{{ t('app.save') }}</button></div></form>`,
+      <button type="submit" class="primary">{{ saveLabel || t('app.save') }}</button></div></form>`,
 });

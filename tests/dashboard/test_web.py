@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from support.mqttclient import client, uid
+from support.mqttclient import client, rc_value, uid
 from support.waiting import wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -286,7 +286,8 @@ ACCESSIBLE_NAME_CHECK = """() => {
                                    "/users", "/api-key", "/listener", "/websocket", "/mqtt/general",
                                    "/mqtt/session", "/mqtt/retainer", "/mqtt/system-topic",
                                    "/rule/rules", "/rule/rules/create", "/authentication",
-                                   "/authentication/create"])
+                                   "/authentication/create", "/authorization",
+                                   "/authorization/create"])
 def test_every_control_has_an_accessible_name(page, api, route):
     login(page, api, to=f"#/login?to={route}")
     page.wait_for_url(re.compile("#" + re.escape(route) + "$"))
@@ -465,3 +466,33 @@ def test_authentication_wizard_users_and_import(page, make_broker, tmp_path):
     page.get_by_role("button", name=f"Delete {aid}").click()
     page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
     page.get_by_role("link", name=aid, exact=True).wait_for(state="detached")
+
+
+@needs_browser
+def test_authorization_source_and_builtin_rules(page, make_broker):
+    node = make_broker()
+    cid = uid("authz")
+    login(page, node, to="#/login?to=/authorization")
+    page.get_by_role("link", name="Create").click()
+    page.get_by_label("Built-in Database").check()
+    page.get_by_role("button", name="Create").click()
+    page.wait_for_url(re.compile(r"#/authorization$"))
+    page.get_by_role("link", name="Built-in Database").click()
+    rule_form = page.get_by_role("form", name="Add rule")
+    rule_form.get_by_label("Client ID").fill(cid)
+    rule_form.get_by_label("Permission").select_option("deny")
+    rule_form.get_by_label("Action").select_option("publish")
+    rule_form.get_by_label("Topic").fill("dash/deny/#")
+    rule_form.get_by_role("button", name="Add rule").click()
+    page.get_by_role("cell", name="dash/deny/#", exact=True).wait_for()
+    c = client(node, cid, v5=True)
+    assert rc_value(c.publish("dash/deny/1", "x", qos=1)) == 0x87  # not authorized
+    assert rc_value(c.publish("dash/allowed", "x", qos=1)) < 0x80  # 0x10: no subscribers
+    page.get_by_role("button", name=f"Delete {cid} dash/deny/#").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+    page.get_by_role("cell", name="dash/deny/#", exact=True).wait_for(state="detached")
+    wait_until(lambda: rc_value(c.publish("dash/deny/1", "x", qos=1)) < 0x80)
+    c.close()
+    page.get_by_role("link", name="Authorization", exact=True).click()
+    page.get_by_role("button", name="Clear Cache").click()
+    expect(page.get_by_role("status").get_by_text("Authorization cache cleared")).to_be_visible()

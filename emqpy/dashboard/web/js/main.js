@@ -17,6 +17,7 @@ import Listeners from './pages/listeners.js';
 import { MqttSettings } from './pages/mqtt.js';
 import { Rules, RuleEditor } from './pages/rules.js';
 import { Authentication, AuthenticationCreate, AuthenticationDetail } from './pages/authentication.js';
+import { Authorization, AuthorizationCreate, AuthorizationDetail } from './pages/authorization.js';
 import WebSocketClient from './pages/websocket.js';
 
 const NotFound = defineComponent({
@@ -30,7 +31,7 @@ export const MENU = [
   ['menu.monitoring', [['menu.overview', '/dashboard'], ['menu.clients', '/clients'],
     ['menu.subscriptions', '/subscriptions'], ['menu.retained', '/retained']]],
   ['menu.accessControl', [['menu.authentication', '/authentication'],
-    ['menu.banned', '/banned-clients']]],
+    ['menu.authorization', '/authorization'], ['menu.banned', '/banned-clients']]],
   ['menu.integration', [['menu.rules', '/rule']]],
   ['menu.management', [['menu.mqttSettings', '/mqtt'], ['menu.listeners', '/listener']]],
   ['menu.diagnose', [['menu.websocket', '/websocket']]],
@@ -65,6 +66,9 @@ const routes = [
   { path: '/authentication', name: 'authentication', component: Authentication },
   { path: '/authentication/create', name: 'authentication-create', component: AuthenticationCreate },
   { path: '/authentication/detail/:id', name: 'authenticationDetail', component: AuthenticationDetail },
+  { path: '/authorization', name: 'authorization', component: Authorization },
+  { path: '/authorization/create', name: 'authorization-create', component: AuthorizationCreate },
+  { path: '/authorization/detail/:type', name: 'authorizationDetail', component: AuthorizationDetail },
   { path: '/banned-clients', name: 'banned-clients', component: Banned },
   { path: '/rule', redirect: '/rule/rules' },
   { path: '/rule/rules', name: 'rule', component: Rules },

@@ -287,7 +287,8 @@ ACCESSIBLE_NAME_CHECK = """() => {
                                    "/mqtt/session", "/mqtt/retainer", "/mqtt/system-topic",
                                    "/rule/rules", "/rule/rules/create", "/authentication",
                                    "/authentication/create", "/authorization",
-                                   "/authorization/create"])
+                                   "/authorization/create", "/connector", "/connector/create",
+                                   "/rule/actions", "/rule/actions/create", "/rule/source"])
 def test_every_control_has_an_accessible_name(page, api, route):
     login(page, api, to=f"#/login?to={route}")
     page.wait_for_url(re.compile("#" + re.escape(route) + "$"))
@@ -496,3 +497,43 @@ def test_authorization_source_and_builtin_rules(page, make_broker):
     page.get_by_role("link", name="Authorization", exact=True).click()
     page.get_by_role("button", name="Clear Cache").click()
     expect(page.get_by_role("status").get_by_text("Authorization cache cleared")).to_be_visible()
+
+
+@needs_browser
+def test_connector_action_and_rule_deliver_to_a_real_http_server(page, api):
+    from support.servers import HttpSink
+    sink = HttpSink().start()
+    name = uid("dashhook").replace("-", "_")
+    try:
+        login(page, api, to="#/login?to=/connector/create")
+        page.get_by_label("Type").select_option("http")
+        page.get_by_label("Name").fill(name)
+        page.get_by_label("url", exact=True).fill(sink.url())
+        page.get_by_role("button", name="Create").click()
+        page.wait_for_url(re.compile(r"#/connector$"))
+        row = page.get_by_role("row").filter(has_text=name)
+        expect(row.get_by_text("connected")).to_be_visible(timeout=15000)
+        page.goto(f"{api.base}/#/rule/actions/create")
+        page.get_by_label("Type").select_option("http")
+        page.get_by_label("Name").fill(name)
+        page.get_by_label("parameters", exact=True).fill(
+            '{"method": "post", "path": "/hook", "headers": {}, "body": "${payload}"}')
+        page.get_by_role("button", name="Create").click()
+        page.wait_for_url(re.compile(r"#/rule/actions$"))
+        page.get_by_role("link", name=name).wait_for()
+        rule = httpx.post(api.api_url + "/rules", auth=("admin", "public"), json={
+            "sql": 'SELECT * FROM "dash/hook"', "actions": [f"http:{name}"]})
+        assert rule.status_code == 201, rule.text
+        c = client(api)
+        c.publish("dash/hook", "to the web", qos=1)
+        c.close()
+        wait_until(lambda: any(r["body"] == "to the web" for r in sink.requests()))
+        page.get_by_role("link", name=name).click()
+        expect(page.locator("[data-metric=success]")).to_have_text("1", timeout=10000)
+        httpx.delete(f"{api.api_url}/rules/{rule.json()['id']}", auth=("admin", "public"))
+        page.goto(f"{api.base}/#/rule/actions")
+        page.get_by_role("button", name=f"Delete http:{name}").click()
+        page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+        page.get_by_role("link", name=name).wait_for(state="detached")
+    finally:
+        sink.stop()

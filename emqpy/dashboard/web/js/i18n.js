@@ -84,6 +84,8 @@ const en = {
            cacheCleared: 'Authorization cache cleared', rules: 'Rules', clients: 'Client ID', users: 'Username',
            all: 'All users', permission: 'Permission', action: 'Action', topic: 'Topic', who: 'Client ID or username',
            addRule: 'Add rule', sources: 'Sources' },
+  integration: { actions: 'Actions (Sink)', sources: 'Sources', name: 'Name', type: 'Type', status: 'Status',
+                 start: 'Start', started: 'Started', settings: 'Settings', reason: 'Reason' },
   rules: { id: 'Rule ID', idHint: 'Optional: generated when empty', from: 'Source', description: 'Note',
            enable: 'Enable', createdAt: 'Created At', rule: 'Rule', create: 'Create Rule',
            actions: 'Actions', actionType: 'Action', republish: 'Republish', console: 'Console Output',

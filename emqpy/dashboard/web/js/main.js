@@ -16,6 +16,7 @@ import ApiKeys from './pages/apikeys.js';
 import Listeners from './pages/listeners.js';
 import { MqttSettings } from './pages/mqtt.js';
 import { Rules, RuleEditor } from './pages/rules.js';
+import { EntryList, EntryCreate, EntryDetail } from './pages/integration.js';
 import { Authentication, AuthenticationCreate, AuthenticationDetail } from './pages/authentication.js';
 import { Authorization, AuthorizationCreate, AuthorizationDetail } from './pages/authorization.js';
 import WebSocketClient from './pages/websocket.js';
@@ -32,7 +33,7 @@ export const MENU = [
     ['menu.subscriptions', '/subscriptions'], ['menu.retained', '/retained']]],
   ['menu.accessControl', [['menu.authentication', '/authentication'],
     ['menu.authorization', '/authorization'], ['menu.banned', '/banned-clients']]],
-  ['menu.integration', [['menu.rules', '/rule']]],
+  ['menu.integration', [['menu.rules', '/rule'], ['menu.connector', '/connector']]],
   ['menu.management', [['menu.mqttSettings', '/mqtt'], ['menu.listeners', '/listener']]],
   ['menu.diagnose', [['menu.websocket', '/websocket']]],
   ['menu.system', [['menu.users', '/users'], ['menu.apiKey', '/api-key']]],
@@ -42,6 +43,8 @@ export const MENU = [
 const TABS = {
   '/dashboard': [['overview.charts', '/dashboard/overview', 'menu.overview'],
                  ['', '/dashboard/nodes', 'overview.nodes'], ['', '/dashboard/metrics', 'overview.metrics']],
+  '/rule': [['', '/rule/rules', 'menu.rules'], ['', '/rule/actions', 'integration.actions'],
+            ['', '/rule/source', 'integration.sources']],
   '/mqtt': [['', '/mqtt/general', 'mqtt.general'], ['', '/mqtt/session', 'mqtt.session'],
             ['', '/mqtt/retainer', 'mqtt.retainer'], ['', '/mqtt/system-topic', 'mqtt.system-topic']],
   '/subscriptions': [['', '/subscriptions/subscription', 'menu.subscriptions'],
@@ -71,9 +74,15 @@ const routes = [
   { path: '/authorization/detail/:type', name: 'authorizationDetail', component: AuthorizationDetail },
   { path: '/banned-clients', name: 'banned-clients', component: Banned },
   { path: '/rule', redirect: '/rule/rules' },
-  { path: '/rule/rules', name: 'rule', component: Rules },
+  { path: '/rule/rules', name: 'rule', component: Rules, meta: { tabs: '/rule' } },
   { path: '/rule/rules/create', name: 'rule-create', component: RuleEditor },
   { path: '/rule/rules/:id', name: 'rule-detail', component: RuleEditor },
+  ...[['actions', '/rule/actions', 'action'], ['sources', '/rule/source', 'source'], ['connectors', '/connector', 'connector']]
+    .flatMap(([kind, path, name]) => [
+      { path, name: name === 'action' ? 'actions' : name, component: EntryList, props: { kind },
+        meta: { tabs: kind === 'connectors' ? null : '/rule' } },
+      { path: `${path}/create`, name: `${name}-create`, component: EntryCreate, props: { kind } },
+      { path: `${path}/:id`, name: `${name}-detail`, component: EntryDetail, props: { kind } }]),
   { path: '/mqtt', redirect: '/mqtt/general' },
   { path: '/mqtt/general', name: 'mqtt-general', component: MqttSettings, meta: { tabs: '/mqtt' } },
   { path: '/mqtt/session', name: 'mqtt-session', component: MqttSettings, meta: { tabs: '/mqtt' } },

@@ -288,7 +288,9 @@ ACCESSIBLE_NAME_CHECK = """() => {
                                    "/rule/rules", "/rule/rules/create", "/authentication",
                                    "/authentication/create", "/authorization",
                                    "/authorization/create", "/connector", "/connector/create",
-                                   "/rule/actions", "/rule/actions/create", "/rule/source"])
+                                   "/rule/actions", "/rule/actions/create", "/rule/source",
+                                   "/alarm/current-alarm", "/alarm/history-alarm",
+                                   "/flapping-detect"])
 def test_every_control_has_an_accessible_name(page, api, route):
     login(page, api, to=f"#/login?to={route}")
     page.wait_for_url(re.compile("#" + re.escape(route) + "$"))
@@ -537,3 +539,32 @@ def test_connector_action_and_rule_deliver_to_a_real_http_server(page, api):
         page.get_by_role("link", name=name).wait_for(state="detached")
     finally:
         sink.stop()
+
+
+@needs_browser
+def test_alarms_current_history_and_clear(page, api):
+    name = uid("dash_alarm").replace("-", "_")
+    api.call(lambda: api.broker.alarms.activate(name, {"from": "test"}, "raised by the test"))
+    login(page, api, to="#/login?to=/alarm")
+    page.wait_for_url(re.compile(r"#/alarm/current-alarm$"))
+    page.get_by_role("cell", name=name).wait_for()
+    api.call(lambda: api.broker.alarms.deactivate(name))
+    page.get_by_role("link", name="History Alarms").click()
+    page.get_by_role("cell", name=name).wait_for()
+    page.get_by_role("button", name="Clear History Alarms").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+    page.get_by_role("cell", name=name).wait_for(state="detached")
+
+
+@needs_browser
+def test_flapping_detect_settings_saved(page, make_broker):
+    node = make_broker()
+    login(page, node, to="#/login?to=/flapping-detect")
+    page.get_by_label("enable", exact=True).check()
+    page.get_by_label("max_count", exact=True).fill("3")
+    page.get_by_role("button", name="Save").click()
+
+    def saved():
+        fd = node.api.get("/configs/global_zone").json()["flapping_detect"]
+        return fd["enable"] is True and fd["max_count"] == 3
+    wait_until(saved)

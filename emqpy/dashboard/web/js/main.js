@@ -17,6 +17,7 @@ import Listeners from './pages/listeners.js';
 import { MqttSettings } from './pages/mqtt.js';
 import { Rules, RuleEditor } from './pages/rules.js';
 import { EntryList, EntryCreate, EntryDetail } from './pages/integration.js';
+import { Alarms, FlappingDetect } from './pages/alarms.js';
 import { Authentication, AuthenticationCreate, AuthenticationDetail } from './pages/authentication.js';
 import { Authorization, AuthorizationCreate, AuthorizationDetail } from './pages/authorization.js';
 import WebSocketClient from './pages/websocket.js';
@@ -30,9 +31,10 @@ const NotFound = defineComponent({
 // [group label key, [[item label key, path], ...]] — EMQX's CE menu, built pages only.
 export const MENU = [
   ['menu.monitoring', [['menu.overview', '/dashboard'], ['menu.clients', '/clients'],
-    ['menu.subscriptions', '/subscriptions'], ['menu.retained', '/retained']]],
+    ['menu.subscriptions', '/subscriptions'], ['menu.retained', '/retained'], ['menu.alarms', '/alarm']]],
   ['menu.accessControl', [['menu.authentication', '/authentication'],
-    ['menu.authorization', '/authorization'], ['menu.banned', '/banned-clients']]],
+    ['menu.authorization', '/authorization'], ['menu.banned', '/banned-clients'],
+    ['menu.flapping', '/flapping-detect']]],
   ['menu.integration', [['menu.rules', '/rule'], ['menu.connector', '/connector']]],
   ['menu.management', [['menu.mqttSettings', '/mqtt'], ['menu.listeners', '/listener']]],
   ['menu.diagnose', [['menu.websocket', '/websocket']]],
@@ -45,6 +47,7 @@ const TABS = {
                  ['', '/dashboard/nodes', 'overview.nodes'], ['', '/dashboard/metrics', 'overview.metrics']],
   '/rule': [['', '/rule/rules', 'menu.rules'], ['', '/rule/actions', 'integration.actions'],
             ['', '/rule/source', 'integration.sources']],
+  '/alarm': [['', '/alarm/current-alarm', 'alarms.current'], ['', '/alarm/history-alarm', 'alarms.history']],
   '/mqtt': [['', '/mqtt/general', 'mqtt.general'], ['', '/mqtt/session', 'mqtt.session'],
             ['', '/mqtt/retainer', 'mqtt.retainer'], ['', '/mqtt/system-topic', 'mqtt.system-topic']],
   '/subscriptions': [['', '/subscriptions/subscription', 'menu.subscriptions'],
@@ -72,6 +75,10 @@ const routes = [
   { path: '/authorization', name: 'authorization', component: Authorization },
   { path: '/authorization/create', name: 'authorization-create', component: AuthorizationCreate },
   { path: '/authorization/detail/:type', name: 'authorizationDetail', component: AuthorizationDetail },
+  { path: '/alarm', redirect: '/alarm/current-alarm' },
+  { path: '/alarm/current-alarm', name: 'current-alarm', component: Alarms, meta: { tabs: '/alarm' } },
+  { path: '/alarm/history-alarm', name: 'history-alarm', component: Alarms, meta: { tabs: '/alarm' } },
+  { path: '/flapping-detect', name: 'flapping-detect', component: FlappingDetect },
   { path: '/banned-clients', name: 'banned-clients', component: Banned },
   { path: '/rule', redirect: '/rule/rules' },
   { path: '/rule/rules', name: 'rule', component: Rules, meta: { tabs: '/rule' } },

@@ -122,13 +122,21 @@ const Layout = defineComponent({
     const router = useRouter();
     const tabs = computed(() => TABS[route.meta.tabs] || null);
     const active = (path) => route.path === path || route.path.startsWith(path + '/');
+    // the header names the menu group and item the page belongs to
+    const crumb = computed(() => {
+      for (const [group, items] of MENU) {
+        const hit = items.find(([, path]) => active(path));
+        if (hit) return `${t(group)} / ${t(hit[0])}`;
+      }
+      return '';
+    });
     async function logout() {
       if (!(await confirmBox(t('login.confirmLogout'), { okLabel: t('menu.logout') }))) return;
       try { await api('POST', '/logout', { body: { username: session.username } }); } catch { /* gone anyway */ }
       endSession();
       router.push({ name: 'login' });
     }
-    return { t, MENU, tabs, active, session, logout, route };
+    return { t, MENU, tabs, active, crumb, session, logout, route };
   },
   template: `<div class="layout">
     <nav class="leftbar" :aria-label="t('app.menu')">
@@ -139,7 +147,7 @@ const Layout = defineComponent({
           :class="{active: active(path)}">{{ t(label) }}</router-link></div></nav>
     <div class="main">
       <header class="topbar">
-        <span class="crumb">{{ route.name }}</span>
+        <span class="crumb">{{ crumb }}</span>
         <details class="usermenu"><summary :aria-label="t('app.user')">{{ session.username }}</summary>
           <router-link to="/users">{{ t('menu.users') }}</router-link>
           <button type="button" class="link" @click="logout">{{ t('menu.logout') }}</button></details>

@@ -290,7 +290,7 @@ ACCESSIBLE_NAME_CHECK = """() => {
                                    "/authorization/create", "/connector", "/connector/create",
                                    "/rule/actions", "/rule/actions/create", "/rule/source",
                                    "/alarm/current-alarm", "/alarm/history-alarm",
-                                   "/flapping-detect"])
+                                   "/flapping-detect", "/webhook", "/webhook/create"])
 def test_every_control_has_an_accessible_name(page, api, route):
     login(page, api, to=f"#/login?to={route}")
     page.wait_for_url(re.compile("#" + re.escape(route) + "$"))
@@ -568,3 +568,34 @@ def test_flapping_detect_settings_saved(page, make_broker):
         fd = node.api.get("/configs/global_zone").json()["flapping_detect"]
         return fd["enable"] is True and fd["max_count"] == 3
     wait_until(saved)
+
+
+@needs_browser
+def test_webhook_is_a_connector_an_action_and_a_rule(page, api):
+    from support.servers import HttpSink
+    sink = HttpSink().start()
+    name = uid("wh").replace("-", "_")
+    try:
+        login(page, api, to="#/login?to=/webhook/create")
+        page.get_by_label("Name").fill(name)
+        page.get_by_label("Trigger").fill("dash/wh/#")
+        page.get_by_label("URL").fill(sink.url("/wh"))
+        page.get_by_label("Body").fill("${topic}=${payload}")
+        page.get_by_role("button", name="Create").click()
+        page.wait_for_url(re.compile(r"#/webhook$"))
+        page.get_by_role("link", name=name).wait_for()
+        ident = name + "_WH_D"
+        for path in (f"/connectors/http:{ident}", f"/actions/http:{ident}", f"/rules/{ident}"):
+            assert httpx.get(api.api_url + path, auth=("admin", "public")).status_code == 200, path
+        c = client(api)
+        c.publish("dash/wh/1", "ring", qos=1)
+        c.close()
+        wait_until(lambda: any(r["body"] == "dash/wh/1=ring" and r["path"] == "/wh"
+                               for r in sink.requests()))
+        page.get_by_role("button", name=f"Delete {name}").click()
+        page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+        page.get_by_role("link", name=name).wait_for(state="detached")
+        for path in (f"/connectors/http:{ident}", f"/actions/http:{ident}", f"/rules/{ident}"):
+            assert httpx.get(api.api_url + path, auth=("admin", "public")).status_code == 404, path
+    finally:
+        sink.stop()

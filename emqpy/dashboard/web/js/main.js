@@ -18,6 +18,7 @@ import { MqttSettings } from './pages/mqtt.js';
 import { Rules, RuleEditor } from './pages/rules.js';
 import { EntryList, EntryCreate, EntryDetail } from './pages/integration.js';
 import { Alarms, FlappingDetect } from './pages/alarms.js';
+import { Webhooks, WebhookEditor } from './pages/webhook.js';
 import { Authentication, AuthenticationCreate, AuthenticationDetail } from './pages/authentication.js';
 import { Authorization, AuthorizationCreate, AuthorizationDetail } from './pages/authorization.js';
 import WebSocketClient from './pages/websocket.js';
@@ -35,7 +36,7 @@ export const MENU = [
   ['menu.accessControl', [['menu.authentication', '/authentication'],
     ['menu.authorization', '/authorization'], ['menu.banned', '/banned-clients'],
     ['menu.flapping', '/flapping-detect']]],
-  ['menu.integration', [['menu.rules', '/rule'], ['menu.connector', '/connector']]],
+  ['menu.integration', [['menu.webhook', '/webhook'], ['menu.rules', '/rule'], ['menu.connector', '/connector']]],
   ['menu.management', [['menu.mqttSettings', '/mqtt'], ['menu.listeners', '/listener']]],
   ['menu.diagnose', [['menu.websocket', '/websocket']]],
   ['menu.system', [['menu.users', '/users'], ['menu.apiKey', '/api-key']]],
@@ -80,6 +81,9 @@ const routes = [
   { path: '/alarm/history-alarm', name: 'history-alarm', component: Alarms, meta: { tabs: '/alarm' } },
   { path: '/flapping-detect', name: 'flapping-detect', component: FlappingDetect },
   { path: '/banned-clients', name: 'banned-clients', component: Banned },
+  { path: '/webhook', name: 'webhook', component: Webhooks },
+  { path: '/webhook/create', name: 'webhook-create', component: WebhookEditor },
+  { path: '/webhook/:name', name: 'webhook-detail', component: WebhookEditor },
   { path: '/rule', redirect: '/rule/rules' },
   { path: '/rule/rules', name: 'rule', component: Rules, meta: { tabs: '/rule' } },
   { path: '/rule/rules/create', name: 'rule-create', component: RuleEditor },

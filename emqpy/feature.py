@@ -14,7 +14,8 @@ from typing import Any, Awaitable, Callable
 @dataclass(frozen=True)
 class Feature:
     name: str
-    # setup(broker): sync, at broker start, once the store is open and before the listeners.
+    # setup(broker): at broker start, once the store is open and before the listeners; sync,
+    # or it returns an awaitable that the node awaits before the next feature (I/O at start).
     setup: Callable[[Any], Any] | None = None
     # await teardown(broker): at broker stop, before the store closes.
     teardown: Callable[[Any], Awaitable[None]] | None = None

@@ -23,6 +23,7 @@ FEATURES: tuple[str, ...] = (
     "emqpy.authn",
     "emqpy.authz",
     "emqpy.flapping",
+    "emqpy.cluster",
     "emqpy.bridge",
     "emqpy.rule_engine",
     "emqpy.mgmt",

@@ -10,6 +10,8 @@ only module that knows every layer; nothing below imports it.
 """
 from __future__ import annotations
 
+import inspect
+
 import logging
 
 from emqpy import features
@@ -32,7 +34,7 @@ class Node(Broker):
         self.attach_loop()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._open_store()
-        self._setup_features()
+        await self._setup_features()
         try:
             await start_listeners(self)
             await self._start_api()
@@ -56,12 +58,14 @@ class Node(Broker):
         self.release_timers()
         self._close_store()
 
-    def _setup_features(self) -> None:
+    async def _setup_features(self) -> None:
         self._features = []
         for feature in features.manifests():
             if feature.setup is not None:
-                feature.setup(self)
+                started = feature.setup(self)
                 self._features.append(feature)
+                if inspect.isawaitable(started):
+                    await started
 
     async def _teardown_features(self) -> None:
         for feature in reversed(self._features):

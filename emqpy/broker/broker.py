@@ -98,6 +98,9 @@ class Broker:
         # emqpy.prometheus: the Pushgateway pusher (prometheus.push.Pusher)
         self.prometheus_pusher = None
         self.bridges = None  # emqpy.bridge: connectors and actions (bridge.service.BridgeService)
+        # emqpy.cluster: the link to the other nodes (cluster.link.ClusterLink: forward(msg)
+        # after local routing); None on a single node
+        self.cluster = None
         # kept as subscriptions come and go: summing over sessions made a subscribe storm
         # quadratic
         self.subscription_total = 0
@@ -535,6 +538,8 @@ class Broker:
             if route.groups:
                 for group in route.groups.values():
                     n += group.dispatch(msg, None, publisher)
+        if self.cluster is not None:
+            n += self.cluster.forward(msg)
         if not n:
             self.metrics.c["messages.dropped.no_subscribers"] += 1
             if "message.dropped" in hooks._points:

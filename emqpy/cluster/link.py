@@ -7,7 +7,9 @@ Subjects (``<p>`` is ``emqpy.<cluster name>``):
   event-loop iteration and numbered; a node that sees a gap (or a version it does not have
   in a heartbeat) asks the owner for the whole table on ``<p>.dump.<node>``;
 - ``<p>.fwd.<node>``: messages for a node, batched per loop iteration, each with the filter it
-  matched there (the receiver delivers to that filter's subscribers only, as EMQX does).
+  matched there (the receiver delivers to that filter's subscribers only, as EMQX does);
+- ``<p>.rpc.<node>``: requests to a node's registered functions (`call`/`register`), which the
+  management API uses to answer for the whole cluster.
 
 Remote nodes' filters live in a Router of their own (``remote``), so a single node pays
 nothing and a clustered one pays one match per publish for the forwarding.
@@ -82,6 +84,7 @@ class ClusterLink:
         self.started_at = int(time.time() * 1000)
         self.stats = {"forwarded": 0, "received": 0}
         self.stopping = False
+        self.rpcs: dict = {}  # name -> fn(*args) (or coroutine function) other nodes may call
 
     # -- start / stop ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -95,6 +98,7 @@ class ClusterLink:
         await self.nc.subscribe(f"{p}.routes", cb=self._on_routes)
         await self.nc.subscribe(f"{p}.dump.{self.node}", cb=self._on_dump_request)
         await self.nc.subscribe(f"{p}.fwd.{self.node}", cb=self._on_forward)
+        await self.nc.subscribe(f"{p}.rpc.{self.node}", cb=self._on_rpc)
         self._tasks.append(asyncio.get_running_loop().create_task(self._heartbeats()))
 
     async def stop(self) -> None:
@@ -285,3 +289,40 @@ class ClusterLink:
                 sub.session.deliver(msg, sub, None, False, None)
             for group in list(route.groups.values()):
                 group.dispatch(msg, None, None)
+
+    # -- calls between nodes ---------------------------------------------------------------
+    def register(self, name: str, fn) -> None:
+        """Let other nodes call `fn(*args)` as `name` (its result must be msgpack-able)."""
+        self.rpcs[name] = fn
+
+    async def call(self, node: str, name: str, *args, timeout: float = 5.0):
+        """`name(*args)` on `node`; raises RpcError when the node does not answer or fails."""
+        if self.nc is None:
+            raise RpcError(f"{node}: not connected to the cluster")
+        try:
+            answer = await self.nc.request(f"{self.prefix}.rpc.{node}",
+                                           msgpack.packb([name, list(args)]), timeout=timeout)
+        except Exception as e:
+            raise RpcError(f"{node} did not answer {name}: {type(e).__name__}") from None
+        ok, result = msgpack.unpackb(answer.data, raw=False)
+        if not ok:
+            raise RpcError(f"{node}: {name} failed: {result}")
+        return result
+
+    async def _on_rpc(self, m) -> None:
+        try:
+            name, args = msgpack.unpackb(m.data, raw=False)
+            fn = self.rpcs.get(name)
+            if fn is None:
+                raise LookupError(f"no such call {name!r}")
+            result = fn(*args)
+            if asyncio.iscoroutine(result):
+                result = await result
+            reply = [True, result]
+        except Exception as e:
+            reply = [False, f"{type(e).__name__}: {e}"]
+        await m.respond(msgpack.packb(reply, use_bin_type=True))
+
+
+class RpcError(Exception):
+    pass

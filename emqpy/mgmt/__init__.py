@@ -11,6 +11,10 @@ def setup(broker) -> None:
     from emqpy.mgmt import service
 
     service.track_clients(broker)
+    if broker.cluster is not None:  # let the other nodes ask this one (nodes_api answers for all)
+        from emqpy.monitor import node as nodeinfo
+        for fn in (nodeinfo.node_info, nodeinfo.node_metrics, nodeinfo.per_node_stats):
+            broker.cluster.register(fn.__name__, lambda fn=fn: fn(broker))
 
 
 FEATURE = Feature("mgmt", setup=setup, routers=(

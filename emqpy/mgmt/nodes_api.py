@@ -49,6 +49,38 @@ def _json(schema: dict, description: str = "") -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _all_nodes(broker) -> list[str]:
+    if broker.cluster is None:
+        return [broker.node_name]
+    return sorted(set(broker.cluster.running_nodes()) | set(broker.cluster.stopped_nodes()))
+
+
+def _cluster_member(request: Request, node: str):
+    """The local broker, once `node` is a node of its cluster (404 otherwise)."""
+    broker = request.app.state.ctx.broker
+    if node not in _all_nodes(broker):
+        raise ApiError(404, "NOT_FOUND", f"Node not found: {node}")
+    return broker
+
+
+_LOCAL = {"node_info": nodeinfo.node_info, "node_metrics": nodeinfo.node_metrics,
+          "per_node_stats": nodeinfo.per_node_stats}
+
+
+async def _on_node(broker, node: str, call: str) -> dict:
+    """`call` answered by `node`: here for this node, over the cluster for another; a node
+    that does not answer is shown stopped (node_info) or is a 503 (the others)."""
+    if node == broker.node_name:
+        return _LOCAL[call](broker)
+    from emqpy.cluster.link import RpcError
+    try:
+        return await broker.cluster.call(node, call)
+    except RpcError as e:
+        if call == "node_info":
+            return {"node": node, "node_status": "stopped"}
+        raise ApiError(503, "SERVICE_UNAVAILABLE", str(e)) from None
+
+
 def _broker(request: Request, node: str | None = None):
     broker = request.app.state.ctx.broker
     if node is not None and node != broker.node_name:
@@ -60,14 +92,17 @@ def _broker(request: Request, node: str | None = None):
             responses={200: _json({"type": "array", "items": NODE_INFO_SCHEMA},
                                   "List all EMQX nodes")})
 async def list_nodes(request: Request):
-    return [nodeinfo.node_info(_broker(request))]
+    broker = _broker(request)
+    if broker.cluster is None:
+        return [nodeinfo.node_info(broker)]
+    return [await _on_node(broker, name, "node_info") for name in _all_nodes(broker)]
 
 
 @router.get("/nodes/{node}", tags=["Nodes"], description="Get node info",
             responses={200: _json(NODE_INFO_SCHEMA, "Get node info successfully"),
                        **_NOT_FOUND})
 async def get_node(request: Request, node: NodeName):
-    return nodeinfo.node_info(_broker(request, node))
+    return await _on_node(_cluster_member(request, node), node, "node_info")
 
 
 @router.get("/nodes/{node}/metrics", tags=["Nodes"],
@@ -77,7 +112,7 @@ async def get_node(request: Request, node: NodeName):
             responses={200: _json(stats_api.NODE_METRICS_SCHEMA,
                                   "Get node metrics successfully"), **_NOT_FOUND})
 async def get_node_metrics(request: Request, node: NodeName):
-    return nodeinfo.node_metrics(_broker(request, node))
+    return await _on_node(_cluster_member(request, node), node, "node_metrics")
 
 
 @router.get("/nodes/{node}/stats", tags=["Nodes"],
@@ -86,7 +121,7 @@ async def get_node_metrics(request: Request, node: NodeName):
             responses={200: _json(stats_api.AGGREGATED_STATS_SCHEMA,
                                   "Get node stats successfully"), **_NOT_FOUND})
 async def get_node_stats(request: Request, node: NodeName):
-    return nodeinfo.per_node_stats(_broker(request, node))
+    return await _on_node(_cluster_member(request, node), node, "per_node_stats")
 
 
 @router.get("/cluster", tags=["Cluster"], description="Get cluster info",
@@ -97,4 +132,4 @@ async def get_node_stats(request: Request, node: NodeName):
 async def cluster_info(request: Request):
     broker = _broker(request)
     return {"name": broker.config.cluster.name,
-            "nodes": [broker.node_name], "self": broker.node_name}
+            "nodes": _all_nodes(broker), "self": broker.node_name}

@@ -118,3 +118,24 @@ def test_single_node_starts_no_nats(make_mqtt_broker):
     assert node.broker.cluster is None
     assert node.broker.router.on_change is None
     node.stop()
+
+
+def test_nodes_api_answers_for_the_cluster_and_shows_a_dead_node_stopped(cluster):
+    a, b = cluster(2)
+    names = sorted([a.broker.node_name, b.broker.node_name])
+    assert a.api.get("/cluster").json()["nodes"] == names
+    listed = a.api.get("/nodes").json()
+    assert [n["node"] for n in listed] == names
+    assert {n["node_status"] for n in listed} == {"running"}
+    c = client(b)
+    stats = a.api.get(f"/nodes/{b.broker.node_name}/stats").json()
+    assert stats["live_connections.count"] >= 1
+    info = a.api.get(f"/nodes/{b.broker.node_name}").json()
+    assert info["node"] == b.broker.node_name and info["node_status"] == "running"
+    assert a.api.get("/nodes/nobody@nowhere").status_code == 404
+    c.close()
+    b.stop()
+    wait_until(lambda: {n["node"]: n["node_status"] for n in a.api.get("/nodes").json()}
+               == {a.broker.node_name: "running", b.broker.node_name: "stopped"}, timeout=30)
+    r = a.api.get(f"/nodes/{b.broker.node_name}/stats")
+    assert r.status_code == 503 and r.json()["code"] == "SERVICE_UNAVAILABLE"

@@ -99,7 +99,8 @@ class Broker:
         self.prometheus_pusher = None
         self.bridges = None  # emqpy.bridge: connectors and actions (bridge.service.BridgeService)
         # emqpy.cluster: the link to the other nodes (cluster.link.ClusterLink: forward(msg)
-        # after local routing); None on a single node
+        # after local routing, dispatch_groups for shared groups, local_route_changed when a
+        # filter gets its first or loses its last subscriber here); None on a single node
         self.cluster = None
         # kept as subscriptions come and go: summing over sessions made a subscribe storm
         # quadratic
@@ -536,8 +537,11 @@ class Broker:
                 for sub in route.subs.values():
                     n += sub.session.deliver(msg, sub, None, False, publisher)
             if route.groups:
-                for group in route.groups.values():
-                    n += group.dispatch(msg, None, publisher)
+                if self.cluster is None:
+                    for group in route.groups.values():
+                        n += group.dispatch(msg, None, publisher)
+                else:  # a group may have members on other nodes too: one of all of them
+                    n += self.cluster.dispatch_groups(route, msg, publisher)
         if self.cluster is not None:
             n += self.cluster.forward(msg)
         if not n:
@@ -676,6 +680,8 @@ class Broker:
         sub = Subscription(sess, flt, real, group, qos, opts.no_local, opts.retain_as_published,
                            opts.retain_handling, sub_id, exclusive)
         if group is None:
+            if not route.subs and self.cluster is not None:
+                self.cluster.local_route_changed(real, True)
             route.subs[sess.clientid] = sub
         else:
             g = route.groups.get(group)
@@ -683,6 +689,8 @@ class Broker:
                 g = route.groups[group] = SharedGroup(
                     group, real, mq.shared_subscription_strategy,
                     mq.shared_subscription_initial_sticky_pick)
+                if self.cluster is not None:
+                    self.cluster.local_route_changed(f"$share/{group}/{real}", True)
             g.add(sub)
         sess.subscriptions[flt] = sub
         if existing is None:
@@ -724,12 +732,17 @@ class Broker:
         if sub.group is None:
             if route.subs.get(sess.clientid) is sub:
                 del route.subs[sess.clientid]
+                if not route.subs and self.cluster is not None:
+                    self.cluster.local_route_changed(route.filter, False)
         else:
             g = route.groups.get(sub.group)
             if g is not None:
                 g.remove(sess)
                 if not g.members:
                     del route.groups[sub.group]
+                    if self.cluster is not None:
+                        self.cluster.local_route_changed(f"$share/{sub.group}/{route.filter}",
+                                                         False)
         self.router.drop_if_empty(route)
 
     # -- statistics --------------------------------------------------------------------------

@@ -63,9 +63,6 @@ class Router:
         self._cache: dict[str, tuple] = {}
         self._n_wild = 0
         self.n_dollar = 0  # filters starting with "$": only they can match $SYS topics
-        # on_change(filter, added): called when a filter gets its route or loses it (the
-        # cluster announces this node's filters with it); None costs nothing
-        self.on_change = None
 
     def route_for(self, flt: str, create: bool = True) -> Route | None:
         route = self.routes.get(flt)
@@ -85,8 +82,6 @@ class Router:
             else:
                 self._exact[flt] = route
             self._cache.clear()
-            if self.on_change is not None:
-                self.on_change(flt, True)
         return route
 
     def drop_if_empty(self, route: Route) -> None:
@@ -97,8 +92,6 @@ class Router:
         if flt[:1] == "$":
             self.n_dollar -= 1
         self._cache.clear()
-        if self.on_change is not None:
-            self.on_change(flt, False)
         if flt in self._exact:
             del self._exact[flt]
             return

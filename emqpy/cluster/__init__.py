@@ -47,7 +47,6 @@ async def _start(broker) -> None:
         servers = [server.client_url]
     link = ClusterLink(broker, servers, c.name)
     await link.start()
-    broker.router.on_change = link.local_route_changed
     broker.cluster = link
 
 
@@ -56,7 +55,6 @@ async def teardown(broker) -> None:
     if link is None:
         return
     broker.cluster = None
-    broker.router.on_change = None
     await link.stop()
     server = getattr(broker, "cluster_nats", None)
     if server is not None:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
+import zlib
 
 import msgpack
 
@@ -45,18 +47,26 @@ class Peer:
         self.syncing = False
 
 
-def pack_message(flt: str, msg: Message) -> list:
+def _split(key: str) -> tuple[str | None, str]:
+    """``$share/g/flt`` -> (g, flt); a plain filter -> (None, flt)."""
+    if key.startswith("$share/"):
+        _, group, flt = key.split("/", 2)
+        return group, flt
+    return None, key
+
+
+def pack_message(flt: str, group: str | None, msg: Message) -> list:
     props = msg.props
     remaining = None
     if msg.expire_at is not None:
         remaining = max(0.0, msg.expire_at - time.monotonic())
-    return [flt, msg.topic, msg.payload, msg.qos, msg.retain,
+    return [flt, group, msg.topic, msg.payload, msg.qos, msg.retain,
             encode_properties(props) if props else None, msg.sender, msg.username,
             msg.peerhost, msg.timestamp, msg.flags, remaining]
 
 
-def unpack_message(rec: list) -> tuple[str, Message]:
-    (flt, topic, payload, qos, retain, props, sender, username, peerhost, ts, flags,
+def unpack_message(rec: list) -> tuple[str, str | None, Message]:
+    (flt, group, topic, payload, qos, retain, props, sender, username, peerhost, ts, flags,
      remaining) = rec
     msg = Message(topic, payload, qos, retain, None, sender, username, peerhost, ts)
     if props:
@@ -64,7 +74,7 @@ def unpack_message(rec: list) -> tuple[str, Message]:
     if remaining is not None:
         msg.expire_at = time.monotonic() + remaining
     msg.flags = flags
-    return flt, msg
+    return flt, group, msg
 
 
 class ClusterLink:
@@ -84,6 +94,8 @@ class ClusterLink:
         self.started_at = int(time.time() * 1000)
         self.stats = {"forwarded": 0, "received": 0}
         self.stopping = False
+        self._rr: dict = {}  # (group, filter) -> round-robin position over nodes
+        self._sticky: dict = {}  # (group, filter) -> the node a sticky group sticks to
         self.rpcs: dict = {}  # name -> fn(*args) (or coroutine function) other nodes may call
 
     # -- start / stop ----------------------------------------------------------------------
@@ -167,13 +179,19 @@ class ClusterLink:
             self._sync(peer)
 
     # -- route tables ----------------------------------------------------------------------
-    def local_route_changed(self, flt: str, added: bool) -> None:
-        """Router observer: a filter got its first (or lost its last) local subscriber."""
-        self._changes.append((flt, 1 if added else 0))
+    def local_route_changed(self, key: str, added: bool) -> None:
+        """The broker says a filter got its first (or lost its last) plain subscriber here
+        (`key` the filter), or a shared group appeared or went (`key` ``$share/g/filter``)."""
+        self._changes.append((key, 1 if added else 0))
         self._schedule()
 
     def local_filters(self) -> list[str]:
-        return list(self.broker.router.routes)
+        keys = []
+        for flt, route in self.broker.router.routes.items():
+            if route.subs:
+                keys.append(flt)
+            keys.extend(f"$share/{g}/{flt}" for g in route.groups)
+        return keys
 
     async def _on_dump_request(self, m) -> None:
         await m.respond(msgpack.packb([self.version, self.local_filters()]))
@@ -203,14 +221,30 @@ class ClusterLink:
             self._remote_add(peer.name, flt)
         peer.filters = filters
 
-    def _remote_add(self, node: str, flt: str) -> None:
-        self.remote.route_for(flt).subs[node] = node
+    # In `remote`, a route's subs are the nodes with plain subscribers of its filter, and its
+    # groups map a group name to the set of nodes with members of that group.
+    def _remote_add(self, node: str, key: str) -> None:
+        group, flt = _split(key)
+        route = self.remote.route_for(flt)
+        if group is None:
+            route.subs[node] = node
+        else:
+            route.groups.setdefault(group, set()).add(node)
 
-    def _remote_del(self, node: str, flt: str) -> None:
+    def _remote_del(self, node: str, key: str) -> None:
+        group, flt = _split(key)
         route = self.remote.route_for(flt, create=False)
-        if route is not None:
+        if route is None:
+            return
+        if group is None:
             route.subs.pop(node, None)
-            self.remote.drop_if_empty(route)
+        else:
+            nodes = route.groups.get(group)
+            if nodes is not None:
+                nodes.discard(node)
+                if not nodes:
+                    del route.groups[group]
+        self.remote.drop_if_empty(route)
 
     async def _on_routes(self, m) -> None:
         name, base, version, changes = msgpack.unpackb(m.data)
@@ -235,22 +269,73 @@ class ClusterLink:
 
     # -- forwarding ------------------------------------------------------------------------
     def forward(self, msg: Message) -> int:
-        """Queue `msg` for every node with a matching filter (once per node and filter);
-        returns how many forwards were queued."""
+        """After local routing: queue `msg` for every node with plain subscribers of a matching
+        filter (once per node and filter), and for shared groups that have no member here
+        (those with members here went through `dispatch_groups`); returns forwards queued."""
         routes = self.remote.match(msg.topic)
         if not routes:
             return 0
         n = 0
-        out = self._out
+        local = self.broker.router.routes
         for route in routes:
             for node in route.subs:
-                batch = out.get(node)
-                if batch is None:
-                    batch = out[node] = []
-                batch.append(pack_message(route.filter, msg))
+                self._queue(node, route.filter, None, msg)
                 n += 1
-        self._schedule()
+            if route.groups:
+                here = local.get(route.filter)
+                for group, nodes in route.groups.items():
+                    if here is not None and group in here.groups:
+                        continue
+                    self._queue(self._pick(group, route.filter, sorted(nodes), msg),
+                                route.filter, group, msg)
+                    n += 1
         return n
+
+    def dispatch_groups(self, route, msg: Message, publisher) -> int:
+        """A local route's shared groups: each message to one member of all the cluster's
+        members of a group, choosing the node first (EMQX's strategies where they name a
+        node: `local` prefers this one), then the member there."""
+        n = 0
+        remote = self.remote.routes.get(route.filter)
+        for name, group in route.groups.items():
+            nodes = remote.groups.get(name) if remote is not None else None
+            if not nodes or group.strategy == "local":
+                n += group.dispatch(msg, None, publisher)
+                continue
+            node = self._pick(name, route.filter, sorted(nodes | {self.node}), msg)
+            if node == self.node:
+                n += group.dispatch(msg, None, publisher)
+            else:
+                self._queue(node, route.filter, name, msg)
+                n += 1
+        return n
+
+    def _pick(self, group: str, flt: str, nodes: list[str], msg: Message) -> str:
+        if len(nodes) == 1:
+            return nodes[0]
+        strategy = self.broker.config.mqtt.shared_subscription_strategy
+        if strategy == "hash_topic":
+            return nodes[zlib.crc32(msg.topic.encode()) % len(nodes)]
+        if strategy == "hash_clientid":
+            return nodes[zlib.crc32(msg.sender.encode()) % len(nodes)]
+        if strategy in ("round_robin", "round_robin_per_group"):
+            key = (group, flt)
+            i = self._rr[key] = self._rr.get(key, -1) + 1
+            return nodes[i % len(nodes)]
+        if strategy == "sticky":
+            key = (group, flt)
+            cur = self._sticky.get(key)
+            if cur not in nodes:
+                cur = self._sticky[key] = random.choice(nodes)
+            return cur
+        return random.choice(nodes)
+
+    def _queue(self, node: str, flt: str, group: str | None, msg: Message) -> None:
+        batch = self._out.get(node)
+        if batch is None:
+            batch = self._out[node] = []
+        batch.append(pack_message(flt, group, msg))
+        self._schedule()
 
     def _schedule(self) -> None:
         if not self._flush_scheduled:
@@ -280,15 +365,18 @@ class ClusterLink:
         broker = self.broker
         router = broker.router
         for rec in msgpack.unpackb(m.data, raw=False):
-            flt, msg = unpack_message(rec)
+            flt, group, msg = unpack_message(rec)
             self.stats["received"] += 1
             route = router.routes.get(flt)
             if route is None:
                 continue
-            for sub in list(route.subs.values()):
-                sub.session.deliver(msg, sub, None, False, None)
-            for group in list(route.groups.values()):
-                group.dispatch(msg, None, None)
+            if group is None:
+                for sub in list(route.subs.values()):
+                    sub.session.deliver(msg, sub, None, False, None)
+            else:
+                g = route.groups.get(group)
+                if g is not None:
+                    g.dispatch(msg, None, None)
 
     # -- calls between nodes ---------------------------------------------------------------
     def register(self, name: str, fn) -> None:

@@ -116,7 +116,6 @@ def test_local_and_remote_subscribers_both_get_it(cluster):
 def test_single_node_starts_no_nats(make_mqtt_broker):
     node = Node(make_mqtt_broker())
     assert node.broker.cluster is None
-    assert node.broker.router.on_change is None
     node.stop()
 
 
@@ -139,3 +138,42 @@ def test_nodes_api_answers_for_the_cluster_and_shows_a_dead_node_stopped(cluster
                == {a.broker.node_name: "running", b.broker.node_name: "stopped"}, timeout=30)
     r = a.api.get(f"/nodes/{b.broker.node_name}/stats")
     assert r.status_code == 503 and r.json()["code"] == "SERVICE_UNAVAILABLE"
+
+
+def test_shared_group_across_nodes_gets_each_message_once(cluster):
+    a, b, c = cluster(3)
+    topic = f"cl/{uid()}"
+    members = [client(n) for n in (a, b, c)]
+    for m in members:
+        m.subscribe(f"$share/g/{topic}", qos=1)
+    wait_until(lambda: _sees_filter(a, b, f"$share/g/{topic}")
+               and _sees_filter(a, c, f"$share/g/{topic}"))
+    pub = client(a)
+    for i in range(30):
+        pub.publish(topic, str(i), qos=1)
+    got = []
+    wait_until(lambda: got.extend(sum((m.drain() for m in members), [])) or len(got) >= 30)
+    for m in members:
+        m.expect_none(timeout=0.5)
+    assert sorted(int(x.payload) for x in got) == list(range(30))
+    # spread over the nodes (random by default): every node's member got some
+    counts = [n.broker.cluster.stats["received"] for n in (b, c)]
+    assert all(counts), counts
+    for m in members + [pub]:
+        m.close()
+
+
+def test_shared_group_only_on_other_nodes(cluster):
+    a, b = cluster(2)
+    topic = f"cl/{uid()}"
+    member = client(b)
+    member.subscribe(f"$share/only/{topic}", qos=1)
+    wait_until(lambda: _sees_filter(a, b, f"$share/only/{topic}"))
+    assert not _sees_filter(a, b, topic)  # no plain subscriber there
+    pub = client(a)
+    for i in range(5):
+        pub.publish(topic, str(i), qos=1)
+    assert sorted(int(m.payload) for m in member.get_many(5)) == list(range(5))
+    member.expect_none()
+    pub.close()
+    member.close()

@@ -74,6 +74,15 @@ def browser():
 
 
 @pytest.fixture
+def sink():
+    """A real HTTP server in its own process (tests/support/http_sink.py)."""
+    from support.servers import HttpSink
+    server = HttpSink().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def page(browser):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = ctx.new_page()
@@ -502,43 +511,38 @@ def test_authorization_source_and_builtin_rules(page, make_broker):
 
 
 @needs_browser
-def test_connector_action_and_rule_deliver_to_a_real_http_server(page, api):
-    from support.servers import HttpSink
-    sink = HttpSink().start()
+def test_connector_action_and_rule_deliver_to_a_real_http_server(page, api, sink):
     name = uid("dashhook").replace("-", "_")
-    try:
-        login(page, api, to="#/login?to=/connector/create")
-        page.get_by_label("Type").select_option("http")
-        page.get_by_label("Name").fill(name)
-        page.get_by_label("url", exact=True).fill(sink.url())
-        page.get_by_role("button", name="Create").click()
-        page.wait_for_url(re.compile(r"#/connector$"))
-        row = page.get_by_role("row").filter(has_text=name)
-        expect(row.get_by_text("connected")).to_be_visible(timeout=15000)
-        page.goto(f"{api.base}/#/rule/actions/create")
-        page.get_by_label("Type").select_option("http")
-        page.get_by_label("Name").fill(name)
-        page.get_by_label("parameters", exact=True).fill(
-            '{"method": "post", "path": "/hook", "headers": {}, "body": "${payload}"}')
-        page.get_by_role("button", name="Create").click()
-        page.wait_for_url(re.compile(r"#/rule/actions$"))
-        page.get_by_role("link", name=name).wait_for()
-        rule = httpx.post(api.api_url + "/rules", auth=("admin", "public"), json={
-            "sql": 'SELECT * FROM "dash/hook"', "actions": [f"http:{name}"]})
-        assert rule.status_code == 201, rule.text
-        c = client(api)
-        c.publish("dash/hook", "to the web", qos=1)
-        c.close()
-        wait_until(lambda: any(r["body"] == "to the web" for r in sink.requests()))
-        page.get_by_role("link", name=name).click()
-        expect(page.locator("[data-metric=success]")).to_have_text("1", timeout=10000)
-        httpx.delete(f"{api.api_url}/rules/{rule.json()['id']}", auth=("admin", "public"))
-        page.goto(f"{api.base}/#/rule/actions")
-        page.get_by_role("button", name=f"Delete http:{name}").click()
-        page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
-        page.get_by_role("link", name=name).wait_for(state="detached")
-    finally:
-        sink.stop()
+    login(page, api, to="#/login?to=/connector/create")
+    page.get_by_label("Type").select_option("http")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("url", exact=True).fill(sink.url())
+    page.get_by_role("button", name="Create").click()
+    page.wait_for_url(re.compile(r"#/connector$"))
+    row = page.get_by_role("row").filter(has_text=name)
+    expect(row.get_by_text("connected")).to_be_visible(timeout=15000)
+    page.goto(f"{api.base}/#/rule/actions/create")
+    page.get_by_label("Type").select_option("http")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("parameters", exact=True).fill(
+        '{"method": "post", "path": "/hook", "headers": {}, "body": "${payload}"}')
+    page.get_by_role("button", name="Create").click()
+    page.wait_for_url(re.compile(r"#/rule/actions$"))
+    page.get_by_role("link", name=name).wait_for()
+    rule = httpx.post(api.api_url + "/rules", auth=("admin", "public"), json={
+        "sql": 'SELECT * FROM "dash/hook"', "actions": [f"http:{name}"]})
+    assert rule.status_code == 201, rule.text
+    c = client(api)
+    c.publish("dash/hook", "to the web", qos=1)
+    c.close()
+    wait_until(lambda: any(r["body"] == "to the web" for r in sink.requests()))
+    page.get_by_role("link", name=name).click()
+    expect(page.locator("[data-metric=success]")).to_have_text("1", timeout=10000)
+    httpx.delete(f"{api.api_url}/rules/{rule.json()['id']}", auth=("admin", "public"))
+    page.goto(f"{api.base}/#/rule/actions")
+    page.get_by_role("button", name=f"Delete http:{name}").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+    page.get_by_role("link", name=name).wait_for(state="detached")
 
 
 @needs_browser
@@ -571,31 +575,26 @@ def test_flapping_detect_settings_saved(page, make_broker):
 
 
 @needs_browser
-def test_webhook_is_a_connector_an_action_and_a_rule(page, api):
-    from support.servers import HttpSink
-    sink = HttpSink().start()
+def test_webhook_is_a_connector_an_action_and_a_rule(page, api, sink):
     name = uid("wh").replace("-", "_")
-    try:
-        login(page, api, to="#/login?to=/webhook/create")
-        page.get_by_label("Name").fill(name)
-        page.get_by_label("Trigger").fill("dash/wh/#")
-        page.get_by_label("URL").fill(sink.url("/wh"))
-        page.get_by_label("Body").fill("${topic}=${payload}")
-        page.get_by_role("button", name="Create").click()
-        page.wait_for_url(re.compile(r"#/webhook$"))
-        page.get_by_role("link", name=name).wait_for()
-        ident = name + "_WH_D"
-        for path in (f"/connectors/http:{ident}", f"/actions/http:{ident}", f"/rules/{ident}"):
-            assert httpx.get(api.api_url + path, auth=("admin", "public")).status_code == 200, path
-        c = client(api)
-        c.publish("dash/wh/1", "ring", qos=1)
-        c.close()
-        wait_until(lambda: any(r["body"] == "dash/wh/1=ring" and r["path"] == "/wh"
-                               for r in sink.requests()))
-        page.get_by_role("button", name=f"Delete {name}").click()
-        page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
-        page.get_by_role("link", name=name).wait_for(state="detached")
-        for path in (f"/connectors/http:{ident}", f"/actions/http:{ident}", f"/rules/{ident}"):
-            assert httpx.get(api.api_url + path, auth=("admin", "public")).status_code == 404, path
-    finally:
-        sink.stop()
+    login(page, api, to="#/login?to=/webhook/create")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Trigger").fill("dash/wh/#")
+    page.get_by_label("URL").fill(sink.url("/wh"))
+    page.get_by_label("Body").fill("${topic}=${payload}")
+    page.get_by_role("button", name="Create").click()
+    page.wait_for_url(re.compile(r"#/webhook$"))
+    page.get_by_role("link", name=name).wait_for()
+    ident = name + "_WH_D"
+    for path in (f"/connectors/http:{ident}", f"/actions/http:{ident}", f"/rules/{ident}"):
+        assert httpx.get(api.api_url + path, auth=("admin", "public")).status_code == 200, path
+    c = client(api)
+    c.publish("dash/wh/1", "ring", qos=1)
+    c.close()
+    wait_until(lambda: any(r["body"] == "dash/wh/1=ring" and r["path"] == "/wh"
+                           for r in sink.requests()))
+    page.get_by_role("button", name=f"Delete {name}").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+    page.get_by_role("link", name=name).wait_for(state="detached")
+    for path in (f"/connectors/http:{ident}", f"/actions/http:{ident}", f"/rules/{ident}"):
+        assert httpx.get(api.api_url + path, auth=("admin", "public")).status_code == 404, path

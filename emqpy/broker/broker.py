@@ -98,6 +98,9 @@ class Broker:
         # emqpy.prometheus: the Pushgateway pusher (prometheus.push.Pusher)
         self.prometheus_pusher = None
         self.bridges = None  # emqpy.bridge: connectors and actions (bridge.service.BridgeService)
+        self.traces = None  # emqpy.trace: the stored traces and their schedule (TraceService)
+        # emqpy.trace: the running traces (trace.tracer.Tracer); None while nothing is traced
+        self.tracer = None
         # kept as subscriptions come and go: summing over sessions made a subscribe storm
         # quadratic
         self.subscription_total = 0

@@ -16,6 +16,7 @@ import logging
 import os
 from pathlib import Path
 
+from emqpy.broker.protocol.states import CLOSED
 from emqpy.mqtt.frames import FrameReader
 from emqpy.mqtt.packets import decode_packet
 from emqpy.mqtt.topic import matches
@@ -270,6 +271,10 @@ class Tracer:
     # -- hook callbacks (registered only while a trace runs) -----------------------------------
 
     def _on_connect(self, ch, pkt) -> None:
+        # connections refused after this point never run client.disconnected: let them go
+        gone = [c for c in self._traced if c.state == CLOSED]
+        for c in gone:
+            self._unwrap(c)
         meta = channel_meta(ch, pkt)
         if self._wanted(meta):
             self._wrap(ch)

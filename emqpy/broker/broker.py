@@ -46,6 +46,9 @@ class Broker:
     version = EMQX_VERSION
     emqx_version = EMQX_VERSION
     emqpy_version = __version__
+    # Whether this node applies the `log` root to the process's logging (emqpy.config.
+    # loghandlers): `emqpy start` does; an embedded broker leaves its program's logging alone.
+    manage_logging = False
 
     def __init__(self, config=None, *, data_dir: str | os.PathLike | None = None,
                  conf_file: str | os.PathLike | None = None, env=None):

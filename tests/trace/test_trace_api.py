@@ -321,3 +321,34 @@ def test_traces_survive_a_restart(make_broker):
     c = node.mqtt("durable-client")
     c.disconnect()
     wait_until(lambda: "CONNECT" in whole_log(node, "durable"))
+
+
+def test_connected_clients_are_traced_from_when_the_trace_starts(broker):
+    c = broker.mqtt("early-client")
+    create(broker, name="late", type="clientid", clientid="early-client")
+    c.publish("early/t", b"after-start", qos=1)
+    c.disconnect()
+    wait_until(lambda: "DISCONNECT" in whole_log(broker, "late"))
+    text = whole_log(broker, "late")
+    assert "Topic=early/t, PacketId=1, Payload=after-start" in text
+    assert "PUBACK(Q0, R0, D0, PacketId=1, ReasonCode=16)" in text  # (no subscribers)
+    assert "packet: CONNECT(" not in text  # (it came before the trace)
+
+
+def test_websocket_clients_are_traced_as_ws_mqtt(broker):
+    from support.mqttclient import MqttClient
+    port = broker.listener_port("ws:default")
+    if port is None:
+        pytest.skip("no WebSocket listener in this broker")
+    create(broker, name="ws1", type="clientid", clientid="ws-traced")
+    c = MqttClient(broker.host, port, "ws-traced", transport="websockets")
+    try:
+        c.connect()
+        c.publish("ws/t", b"over-ws", qos=1)
+        c.disconnect()
+    finally:
+        c.close()
+    wait_until(lambda: "DISCONNECT" in whole_log(broker, "ws1"))
+    text = whole_log(broker, "ws1")
+    assert "[WS-MQTT] ws-traced@" in text and "Payload=over-ws" in text
+    assert "CONNACK(Q0, R0, D0, AckFlags=0, ReasonCode=0)" in text

@@ -208,6 +208,7 @@ class Tracer:
             hooks.add("message.publish", self._on_publish, _HOOK_PRIORITY)
             hooks.add("session.subscribed", self._on_subscribed)
             hooks.add("session.unsubscribed", self._on_unsubscribed)
+            hooks.add("client.check_authz_complete", self._on_authz)
             self._hooked = True
         elif not on and self._hooked:
             hooks.remove("client.connect", self._on_connect)
@@ -215,6 +216,7 @@ class Tracer:
             hooks.remove("message.publish", self._on_publish)
             hooks.remove("session.subscribed", self._on_subscribed)
             hooks.remove("session.unsubscribed", self._on_unsubscribed)
+            hooks.remove("client.check_authz_complete", self._on_authz)
             self._hooked = False
 
     # -- events -------------------------------------------------------------------------------
@@ -320,6 +322,19 @@ class Tracer:
         meta = self._session_meta(session)
         meta["topic"] = topic_filter
         self.log("UNSUBSCRIBE", "unsubscribe", meta)
+
+    def _on_authz(self, ch, action, topic, result, source) -> None:
+        """The authz feature's decision, as EMQX's authz traces it (by the source that
+        matched; its per-source "nomatch" lines and cache hits are not reported here)."""
+        if source in ("default", "cache"):
+            return
+        meta = channel_meta(ch)
+        meta.update(username=ch.username, topic=topic, action=action.upper())
+        if source == "superuser":
+            self.log("AUTHZ", "authorization_skipped_as_superuser", meta)
+        else:
+            meta["authorize_type"] = source
+            self.log("AUTHZ", f"authorization_matched_{result}", meta)
 
     # -- the rule engine's events --------------------------------------------------------------
 

@@ -275,7 +275,7 @@ def test_a_trace_starts_and_ends_on_time_and_stops_on_request(broker):
 def test_nothing_is_hooked_while_nothing_is_traced(broker):
     b = broker.broker
     points = ("client.connect", "session.subscribed", "session.unsubscribed",
-              "client.disconnected", "message.publish")
+              "client.disconnected", "message.publish", "client.check_authz_complete")
     before = {p: len(b.hooks._points.get(p, ())) for p in points}
     assert b.tracer is None
     create(broker, name="hooked", type="clientid", clientid="someone")
@@ -352,3 +352,25 @@ def test_websocket_clients_are_traced_as_ws_mqtt(broker):
     text = whole_log(broker, "ws1")
     assert "[WS-MQTT] ws-traced@" in text and "Payload=over-ws" in text
     assert "CONNACK(Q0, R0, D0, AckFlags=0, ReasonCode=0)" in text
+
+
+def test_client_trace_shows_authorization_decisions(make_broker):
+    node = make_broker()
+    rules = '{allow, all, publish, ["ok/#"]}.\n{deny, all}.\n'
+    r = node.api.post("/authorization/sources", json={"type": "file", "rules": rules})
+    assert r.status_code == 204, r.text
+    node.api.put("/authorization/settings", json={"no_match": "allow", "deny_action": "ignore",
+                                                  "cache": {"enable": False}})
+    create(node, name="authz1", type="clientid", clientid="authz-client")
+    c = node.mqtt("authz-client")
+    c.publish("ok/1", b"a", qos=1)
+    c.publish("no/1", b"b", qos=1)
+    c.disconnect()
+    wait_until(lambda: "DISCONNECT" in whole_log(node, "authz1"))
+    text = whole_log(node, "authz1")
+    assert "[AUTHZ] authz-client@127.0.0.1:" in text
+    assert "msg: authorization_matched_allow, action: PUBLISH, authorize_type: file, " \
+           "topic: ok/1" in text
+    assert "msg: authorization_matched_deny, action: PUBLISH, authorize_type: file, " \
+           "topic: no/1" in text
+    assert "PUBACK(Q0, R0, D0, PacketId=2, ReasonCode=135)" in text  # (not authorized)

@@ -2,6 +2,8 @@
 (emqx_mgmt_cli's output)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from support.waiting import wait_until
@@ -61,3 +63,33 @@ def test_traces_start_list_stop_delete(broker):
         (0, "Del cluster_trace ctl_trace successfully\n")
     assert ctl(broker, "traces", "delete", "ctl_trace") == \
         (0, "[error] Del cluster_trace ctl_trace: not_found\n")
+
+
+def test_emqpy_ctl_trace_writes_where_the_operator_is(tmp_path, monkeypatch):
+    import emqpy
+    from support.mqttclient import MqttClient
+    from support.process import Proc
+
+    # (the ctl process runs elsewhere than the tests: it must still import this emqpy)
+    root = Path(emqpy.__file__).resolve().parents[1]
+    proc = Proc(tmp_path / "data", env={"PYTHONPATH": str(root)}).start()
+    try:
+        monkeypatch.chdir(tmp_path)
+        assert proc.out("trace", "start", "client", "ctl-traced", "here.log") == \
+            "trace ctl-traced CLI-ctl-traced successfully\n"
+        assert proc.out("trace", "list") == \
+            f'Trace(clientid=ctl-traced, level=debug, destination="{tmp_path / "here.log"}")\n'
+        c = MqttClient("127.0.0.1", proc.mqtt_port, "ctl-traced")
+        try:
+            c.connect()
+            c.disconnect()
+        finally:
+            c.close()
+        log = tmp_path / "here.log"
+        wait_until(lambda: log.is_file() and "DISCONNECT" in log.read_text())
+        assert proc.out("trace", "stop", "client", "ctl-traced") == \
+            "stop tracing clientid ctl-traced successfully\n"
+        r = proc.ctl("trace", "start")
+        assert r.returncode == 1 and "trace stop  client <ClientId>" in r.stdout
+    finally:
+        proc.stop()

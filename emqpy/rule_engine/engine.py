@@ -486,8 +486,12 @@ class Engine:
         if not rules:
             return
         columns = envs = None
+        tracer = self.broker.tracer  # (None unless a log trace runs)
         for rule in rules:
-            if rule.where_pre is not None:
+            traced = tracer is not None and tracer.rule_wanted(rule.id, ch.clientid)
+            if traced:
+                pass  # a traced rule runs in full (apply), for its trace lines
+            elif rule.where_pre is not None:
                 if self._where_decided(rule, point, msg) is False:  # false for every receiver
                     m = rule.metrics.c
                     m["matched"] += 1
@@ -505,7 +509,7 @@ class Engine:
             if columns is None:
                 columns = build(self.broker, msg, ch, self._base(msg))
                 envs = ev.message_envs(msg)
-            if rule.per_message:
+            if rule.per_message and not traced:
                 self._act(rule, outputs, {**columns, "metadata": {"rule_id": rule.id},
                                           **envs})
             else:
@@ -559,7 +563,7 @@ class Engine:
             if rules is not None and len(rules) == 1:  # (once per delivery of a fan-out:
                 rule = rules[0]                        # the common case without a call)
                 if rule._last_msg is msg and rule._last_out is False and \
-                        rule.where_pre is not None:
+                        rule.where_pre is not None and engine.broker.tracer is None:
                     c = rule.metrics.c
                     c["matched"] += 1
                     c["failed.no_result"] += 1
@@ -570,6 +574,8 @@ class Engine:
         def skips(msg) -> bool:
             if msg.flags & 1 and engine.ignore_sys:
                 return True
+            if engine.broker.tracer is not None:  # a traced rule sees every delivery
+                return False
             for rule in engine.event_rules.get("message.delivered") or ():
                 if rule.where_pre is None or \
                         engine._where_decided(rule, "message.delivered", msg) is not False:

@@ -374,3 +374,26 @@ def test_client_trace_shows_authorization_decisions(make_broker):
     assert "msg: authorization_matched_deny, action: PUBLISH, authorize_type: file, " \
            "topic: no/1" in text
     assert "PUBACK(Q0, R0, D0, PacketId=2, ReasonCode=135)" in text  # (not authorized)
+
+
+def test_rule_trace_on_deliveries_runs_the_rule_in_full(broker):
+    broker.ok("POST", "/rules", 201, json={
+        "id": "delivered_rule", "actions": [{"function": "console"}],
+        "sql": 'SELECT clientid, topic FROM "$events/message_delivered" WHERE topic = \'dl/yes\''})
+    try:
+        create(broker, name="rule2", type="ruleid", ruleid="delivered_rule")
+        sub = broker.mqtt("dl-sub")
+        sub.subscribe("dl/#", qos=0)
+        pub = broker.mqtt("dl-pub")
+        pub.publish("dl/no", b"1", qos=0)
+        pub.publish("dl/yes", b"2", qos=0)
+        sub.get_many(2)
+        wait_until(lambda: "SQL_yielded_result" in whole_log(broker, "rule2"))
+        text = whole_log(broker, "rule2")
+        assert text.count("msg: rule_activated") == 2
+        assert "msg: SQL_yielded_no_result" in text
+        assert "result: [clientid: dl-sub, topic: dl/yes]" in text
+        m = broker.get("/rules/delivered_rule/metrics")["metrics"]
+        assert (m["matched"], m["passed"], m["failed.no_result"]) == (2, 1, 1)
+    finally:
+        broker.ok("DELETE", "/rules/delivered_rule", 204)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import logging
 import os
 import signal
 import sys
@@ -26,11 +25,21 @@ async def _run_broker(args) -> int:
     from emqpy.node import Node
     from emqpy.config import ConfigError
 
+    env = dict(os.environ)
+    if env.get("EMQPY_LOG_LEVEL"):  # emqpy's older switch, now EMQX's log.console.level
+        env.setdefault("EMQX_LOG__CONSOLE__LEVEL", env["EMQPY_LOG_LEVEL"].lower())
     try:
-        broker = Node(None, conf_file=args.config, data_dir=args.data_dir, env=os.environ)
+        broker = Node(None, conf_file=args.config, data_dir=args.data_dir, env=env)
     except ConfigError as e:
         print(f"emqpy: config error: {e}", file=sys.stderr)
         return 2
+    from emqpy.config import loghandlers
+    broker.manage_logging = True  # the log root owns this process's logging
+    try:
+        loghandlers.apply(broker.config.log)
+    except OSError as e:
+        print(f"emqpy: cannot open the log file: {e}", file=sys.stderr)
+        return 1
     try:
         await broker.start()
     except Exception as e:  # e.g. a busy port: one line, no traceback
@@ -62,8 +71,6 @@ async def _run_broker(args) -> int:
 
 
 def cmd_start(args) -> int:
-    logging.basicConfig(level=os.environ.get("EMQPY_LOG_LEVEL", "WARNING").upper(),
-                        format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
     _ctypes_mallopt()
     try:
         import uvloop

@@ -276,7 +276,10 @@ def main(argv: list[str]) -> int:
         elif args.command == "banned":
             status, out = run_banned(node, args.rest)
         else:
-            status, out = run_remote(node, [args.command, *args.rest])
+            rest = list(args.rest)
+            if args.command == "trace" and len(rest) >= 4 and rest[0] == "start":
+                rest[3] = os.path.abspath(rest[3])  # (the broker's working dir is not ours)
+            status, out = run_remote(node, [args.command, *rest])
     except CtlError as e:
         sys.stderr.write(f"{e}\n")
         return 1

@@ -29,6 +29,7 @@ FEATURES: tuple[str, ...] = (
     "emqpy.mgmt",
     "emqpy.monitor",
     "emqpy.prometheus",
+    "emqpy.trace",
 )
 
 

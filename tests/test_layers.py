@@ -21,8 +21,8 @@ LAYERS: dict[str, int] = {
     # features (peers may call each other's functions)
     "emqpy.listeners": 4, "emqpy.retainer": 4, "emqpy.banned": 4, "emqpy.alarm": 4,
     "emqpy.authn": 4, "emqpy.authz": 4, "emqpy.flapping": 4, "emqpy.mgmt": 4,
-    "emqpy.monitor": 4, "emqpy.prometheus": 4, "emqpy.connectors": 4, "emqpy.dashboard": 4,
-    "emqpy.bridge": 4, "emqpy.cluster": 4,
+    "emqpy.monitor": 4, "emqpy.prometheus": 4, "emqpy.trace": 4, "emqpy.connectors": 4,
+    "emqpy.dashboard": 4, "emqpy.bridge": 4, "emqpy.cluster": 4,
     "emqpy.rule_engine": 4,
     # the API app that mounts every feature's router, and its HTTP server
     "emqpy.api.app": 5, "emqpy.api.server": 5,

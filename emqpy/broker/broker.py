@@ -46,6 +46,9 @@ class Broker:
     version = EMQX_VERSION
     emqx_version = EMQX_VERSION
     emqpy_version = __version__
+    # Whether this node applies the `log` root to the process's logging (emqpy.config.
+    # loghandlers): `emqpy start` does; an embedded broker leaves its program's logging alone.
+    manage_logging = False
 
     def __init__(self, config=None, *, data_dir: str | os.PathLike | None = None,
                  conf_file: str | os.PathLike | None = None, env=None):
@@ -102,6 +105,9 @@ class Broker:
         # after local routing, dispatch_groups for shared groups, local_route_changed when a
         # filter gets its first or loses its last subscriber here); None on a single node
         self.cluster = None
+        self.traces = None  # emqpy.trace: the stored traces and their schedule (TraceService)
+        # emqpy.trace: the running traces (trace.tracer.Tracer); None while nothing is traced
+        self.tracer = None
         # kept as subscriptions come and go: summing over sessions made a subscribe storm
         # quadratic
         self.subscription_total = 0

@@ -16,6 +16,7 @@ from .base import Section
 from .types import (
     ByteSize,
     ByteSizeOrDisabled,
+    ByteSizeOrInfinity,
     Duration,
     DurationOrDisabled,
     DurationOrInfinity,
@@ -269,14 +270,61 @@ class LogThrottling(Section):
     time_window: Duration = "1m"
 
 
+class FileHandler(Section):
+    """``log.file.<name>``: a rotated log file (emqpy.config.loghandlers applies it)."""
+
+    path: str = "${EMQX_LOG_DIR}/emqx.log"
+    rotation_count: Int(1, 128) = 10
+    rotation_size: ByteSizeOrInfinity = "50MB"
+    level: LogLevel = "warning"
+    enable: bool = False
+    formatter: Literal["text", "json"] = "text"
+    timestamp_format: Literal["auto", "epoch", "rfc3339"] = "auto"
+    time_offset: str = "system"
+    payload_encode: Literal["hex", "text", "hidden"] = "text"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        # EMQX's older names: file/to (path), rotation (count, or {count}), max_size
+        if isinstance(data, dict) and not _FILE_ALIASES.isdisjoint(data):
+            data = dict(data)
+            for old, new in (("file", "path"), ("to", "path"), ("max_size", "rotation_size"),
+                             ("rotation", "rotation_count")):
+                if old in data:
+                    value = data.pop(old)
+                    if old == "rotation" and isinstance(value, dict):
+                        value = value.get("count", 10)
+                    data.setdefault(new, value)
+        return data
+
+
+_FILE_ALIASES = frozenset({"file", "to", "max_size", "rotation"})
+_FILE_KEYS = frozenset(FileHandler.model_fields) | _FILE_ALIASES
+
+
+def _file_handlers(v: Any) -> Any:
+    """EMQX's two forms of ``log.file``: one handler's keys (the handler ``default``) and/or
+    named handlers; a named ``default`` wins over the unnamed keys."""
+    if not isinstance(v, dict):
+        return v
+    unnamed = {k: x for k, x in v.items() if k in _FILE_KEYS}
+    named = {k: x for k, x in v.items() if k not in _FILE_KEYS}
+    if unnamed:
+        default = named.get("default")
+        named["default"] = {**unnamed, **default} if isinstance(default, dict) else unnamed
+    return named
+
+
 class Log(Section):
-    """Root ``log``: the console handler is modelled; ``file`` handlers are
-    kept as given (emqpy logs to the console only)."""
+    """Root ``log``: the console handler and the file handlers, applied to Python's logging
+    by emqpy.config.loghandlers."""
 
     ignored_keys = frozenset({"audit"})
 
     console: ConsoleHandler = ConsoleHandler()
-    file: dict[str, Any] = {"level": "warning"}
+    file: Annotated[dict[str, FileHandler], BeforeValidator(_file_handlers)] = {
+        "level": "warning"}
     throttling: LogThrottling = LogThrottling()
 
 

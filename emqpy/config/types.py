@@ -157,6 +157,21 @@ ByteSizeOrDisabled = Annotated[
 ]
 
 
+def _validate_size_or_infinity(v: Any) -> int | None:
+    if v in ("infinity", None):
+        return None
+    return _validate_size(v)
+
+
+# A size, or None for "infinity" (log.file.<name>.rotation_size)
+ByteSizeOrInfinity = Annotated[
+    int | None,
+    PlainValidator(_validate_size_or_infinity),
+    PlainSerializer(lambda v: "infinity" if v is None else _size_text(v), return_type=str),
+    WithJsonSchema({"anyOf": [_SIZE_SCHEMA, {"type": "string", "enum": ["infinity"]}]}),
+]
+
+
 def count_or_infinity(minimum: int):
     """EMQX ``union([non_neg_integer() | pos_integer(), infinity])``: an int
     ``>= minimum``, or ``math.inf`` for ``"infinity"``."""

@@ -4,7 +4,7 @@ application/json), ``GET/PUT /configs/{root}`` for the roots EMQX 5.8.1 exposes 
 
 A PUT deep-merges onto the root (``update_root``), validates (400 naming the key), applies to the
 running broker at once (``broker.apply_config()`` plus the few roots that need more: listeners,
-``$SYS`` timers, log level) and saves the root to ``data_dir/configs/cluster.hocon`` so the next
+``$SYS`` timers, log handlers) and saves the root to ``data_dir/configs/cluster.hocon`` so the next
 start uses it. GET output masks secrets as "******"; a PUT sending "******" back keeps them.
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ from emqpy.api.auth import AUTH_RESPONSES, authenticated
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.config import (ConfigError, EmqxConfig, commit, config_lock, persist, replace_root,
                           update_root)
+from emqpy.config import loghandlers
 from emqpy.config.loader import parse_hocon_string
 from emqpy.config.schema import ROOTS
 from emqpy.config.secrets import mask_secrets, unmask
@@ -63,14 +64,14 @@ def build(config: EmqxConfig, changes: dict[str, Any], mode: str = "merge") -> E
     return new
 
 
-_LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO,
-               "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL,
-               "alert": logging.CRITICAL, "emergency": logging.CRITICAL, "all": logging.DEBUG}
-
-
 async def apply(broker, new: EmqxConfig, roots: list[str]) -> None:
     """Make ``new`` the running config and persist ``roots`` (the ones that changed)."""
     old = broker.config
+    if "log" in roots and broker.manage_logging:  # (a file that cannot be opened: 400)
+        try:
+            loghandlers.apply(new.log)
+        except OSError as e:
+            raise ConfigError("log.file", f"cannot open the log file: {e}") from None
     if "listeners" in roots:
         await la.reconcile(broker, old, new)
     commit(broker, new)
@@ -82,10 +83,6 @@ async def apply(broker, new: EmqxConfig, roots: list[str]) -> None:
     if "rule_engine" in roots:  # the rules are config too: the running ones follow it
         from emqpy.rule_engine import config_changed
         config_changed(broker)
-    if "log" in roots:
-        console = new.log.console
-        if console.enable:
-            logging.getLogger("emqpy").setLevel(_LOG_LEVELS.get(console.level, logging.WARNING))
     await persist(broker, *roots)
     if "dashboard" in roots and _dashboard_server_changed(old, new):
         # As EMQX, the HTTP listeners restart with the new settings; after this response

@@ -230,9 +230,25 @@ def cmd_rules(broker, args) -> str:
     return out
 
 
+def cmd_trace(broker, args) -> str:
+    from emqpy.trace.cli import cmd_trace as trace  # (the trace feature's own printing)
+    out = trace(broker, args)
+    if out is None:
+        raise Usage(usage_for("trace"))
+    return out
+
+
+def cmd_traces(broker, args) -> str:
+    from emqpy.trace.cli import cmd_traces as traces
+    out = traces(broker, args)
+    if out is None:
+        raise Usage(usage_for("traces"))
+    return out
+
+
 COMMANDS = {"status": cmd_status, "broker": cmd_broker, "clients": cmd_clients,
             "topics": cmd_topics, "subscriptions": cmd_subscriptions, "listeners": cmd_listeners,
-            "rules": cmd_rules}
+            "rules": cmd_rules, "trace": cmd_trace, "traces": cmd_traces}
 
 
 async def run(broker, argv: list[str]) -> tuple[int, str]:

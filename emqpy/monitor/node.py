@@ -77,13 +77,10 @@ def queued_messages(broker) -> int:
 
 
 def _log_path(broker) -> str:
-    fcfg = broker.config.log.file
-    handlers = [fcfg] if isinstance(fcfg, dict) and "path" in fcfg else (
-        [v for v in fcfg.values() if isinstance(v, dict)] if isinstance(fcfg, dict) else [])
-    for h in handlers:
-        if h.get("enable", True) and h.get("path"):
-            path = str(h["path"]).replace("${EMQX_LOG_DIR}", os.environ.get("EMQX_LOG_DIR", "log"))
-            return os.path.abspath(os.path.dirname(path))
+    from emqpy.config.loghandlers import file_path
+    for h in broker.config.log.file.values():
+        if h.enable:
+            return str(file_path(h).parent)
     return "log.file.enable is false, not logging to file."
 
 

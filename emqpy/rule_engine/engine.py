@@ -15,10 +15,12 @@ logs at debug level, without a traceback: it never affects the publisher or othe
 from __future__ import annotations
 
 import logging
+import time
 
 from emqpy.broker.router import Router
 from emqpy.rule_engine import events as ev
-from emqpy.rule_engine.actions import ActionDiscarded, ActionError, OutOfService, parse
+from emqpy.rule_engine.actions import (ActionDiscarded, ActionError, DataIntegrationAction,
+                                        OutOfService, parse)
 from emqpy.rule_engine.metrics import SAMPLING, RuleMetrics
 
 log = logging.getLogger("emqpy.rule_engine")
@@ -326,18 +328,30 @@ class Engine:
         meta = cols.get("metadata")
         cols["metadata"] = {**meta, "rule_id": rule.id} if isinstance(meta, dict) \
             else {"rule_id": rule.id}
+        tracer = self.broker.tracer  # (None unless a log trace runs)
+        if tracer is not None and not tracer.rule_wanted(rule.id, cols.get("clientid")):
+            tracer = None
+        if tracer is not None:
+            _trace(tracer, rule, cols, "rule_activated", input=cols, environment=envs or {})
         try:
             outputs = rule.compiled.evaluate(cols)
         except Exception as e:
             m["failed.exception"] += 1
             log.debug("rule %s: SQL failed: %s", rule.id, e)
+            if tracer is not None:
+                _trace(tracer, rule, cols, "SELECT_clause_exception", "warning", reason=str(e))
             if collect is not None:
                 raise
             return
         if not outputs:
             m["failed.no_result"] += 1
+            if tracer is not None:
+                _trace(tracer, rule, cols, "SQL_yielded_no_result")
             return
         m["passed"] += 1
+        if tracer is not None:
+            _trace(tracer, rule, cols, "SQL_yielded_result",
+                   result=outputs[0] if len(outputs) == 1 else outputs)
         if collect is not None:
             collect.extend(outputs)
             return
@@ -356,6 +370,11 @@ class Engine:
                         "stopped", rule.id, self._depth)
             return
         self._depth += 1
+        tracer = self.broker.tracer  # (None unless a log trace runs)
+        if tracer is not None and not tracer.rule_wanted(rule.id, envs.get("clientid")):
+            tracer = None
+        if tracer is not None:
+            _trace_action(tracer, rule, envs, action, "call_action_function")
         try:
             if action.deferred:
                 action.run(self.broker, rule.id, selected, envs,
@@ -366,13 +385,20 @@ class Engine:
         except ActionDiscarded as e:
             m["actions.discarded"] += 1
             log.debug("rule %s: action discarded: %s", rule.id, e)
+            if tracer is not None:
+                _trace_action(tracer, rule, envs, action, "discarded", cause=str(e))
         except OutOfService:
             m["actions.failed"] += 1
             m["actions.failed.out_of_service"] += 1
+            if tracer is not None:
+                _trace_action(tracer, rule, envs, action, "out_of_service", level="warning")
         except Exception as e:
             m["actions.failed"] += 1
             m["actions.failed.unknown"] += 1
             log.debug("rule %s: action failed: %s", rule.id, e)
+            if tracer is not None:
+                _trace_action(tracer, rule, envs, action, "action_failed", level="error",
+                              reason=str(e))
         finally:
             self._depth -= 1
 
@@ -460,8 +486,12 @@ class Engine:
         if not rules:
             return
         columns = envs = None
+        tracer = self.broker.tracer  # (None unless a log trace runs)
         for rule in rules:
-            if rule.where_pre is not None:
+            traced = tracer is not None and tracer.rule_wanted(rule.id, ch.clientid)
+            if traced:
+                pass  # a traced rule runs in full (apply), for its trace lines
+            elif rule.where_pre is not None:
                 if self._where_decided(rule, point, msg) is False:  # false for every receiver
                     m = rule.metrics.c
                     m["matched"] += 1
@@ -479,7 +509,7 @@ class Engine:
             if columns is None:
                 columns = build(self.broker, msg, ch, self._base(msg))
                 envs = ev.message_envs(msg)
-            if rule.per_message:
+            if rule.per_message and not traced:
                 self._act(rule, outputs, {**columns, "metadata": {"rule_id": rule.id},
                                           **envs})
             else:
@@ -533,7 +563,7 @@ class Engine:
             if rules is not None and len(rules) == 1:  # (once per delivery of a fan-out:
                 rule = rules[0]                        # the common case without a call)
                 if rule._last_msg is msg and rule._last_out is False and \
-                        rule.where_pre is not None:
+                        rule.where_pre is not None and engine.broker.tracer is None:
                     c = rule.metrics.c
                     c["matched"] += 1
                     c["failed.no_result"] += 1
@@ -544,6 +574,8 @@ class Engine:
         def skips(msg) -> bool:
             if msg.flags & 1 and engine.ignore_sys:
                 return True
+            if engine.broker.tracer is not None:  # a traced rule sees every delivery
+                return False
             for rule in engine.event_rules.get("message.delivered") or ():
                 if rule.where_pre is None or \
                         engine._where_decided(rule, "message.delivered", msg) is not False:
@@ -632,3 +664,26 @@ class Engine:
             "client.check_authn_complete": self.on_check_authn_complete,
             "client.authorize": self.on_authorize,
         }
+
+
+# -- log trace (emqpy.trace): EMQX's rule runtime trace events -----------------------------------
+
+def _trace_meta(rule: Rule, cols: dict) -> dict:
+    meta = {"rule_id": rule.id,
+            "rule_trigger_ts": [cols.get("timestamp") or int(time.time() * 1000)]}
+    if cols.get("clientid") is not None:
+        meta["clientid"] = cols["clientid"]
+    return meta
+
+
+def _trace(tracer, rule: Rule, cols: dict, msg: str, level: str = "debug", **extra) -> None:
+    tracer.log("RULE_SQL_EXEC", msg, {**_trace_meta(rule, cols), **extra}, level)
+
+
+def _trace_action(tracer, rule: Rule, envs: dict, action, msg: str, level: str = "debug",
+                  **extra) -> None:
+    bridge = isinstance(action, DataIntegrationAction)
+    info = {"type": action.type, "name": action.name} if bridge else action.describe()
+    tracer.log("BRIDGE" if bridge and msg == "call_action_function" else "ACTION",
+               "bridge_action" if bridge and msg == "call_action_function" else msg,
+               {**_trace_meta(rule, envs), "action_info": info, **extra}, level)

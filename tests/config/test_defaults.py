@@ -37,6 +37,7 @@ MODELS = {
     "emqx.force_gc": (S.ForceGc, ()),
     "emqx.log": (S.Log, ()),
     "emqx.console_handler": (S.ConsoleHandler, ()),
+    "emqx.log_file_handler": (S.FileHandler, ()),
     "emqx.log_throttling": (S.LogThrottling, ()),
     "retainer.retainer": (S.Retainer, ()),
     "retainer.mnesia_config": (S.RetainerBackend, ()),

@@ -3,64 +3,18 @@ the local HTTP API with the credentials in data_dir/ctl.secret."""
 from __future__ import annotations
 
 import os
-import queue
 import re
 import socket
 import stat
 import subprocess
 import sys
-import threading
 
 import pytest
 
 from support.mqttclient import MqttClient, props
-from support.servers import free_port
+from support.process import Proc
 
 pytestmark = pytest.mark.emqpy_only
-START_WAIT = 60
-
-
-class Proc:
-    """A broker started with `python -m emqpy start`, env-configured to loopback ports."""
-
-    def __init__(self, data_dir):
-        self.data_dir = str(data_dir)
-        self.mqtt_port, self.http_port = free_port(), free_port()
-        self.env = {**os.environ,
-                    "EMQX_LISTENERS__TCP__DEFAULT__BIND": f"127.0.0.1:{self.mqtt_port}",
-                    "EMQX_DASHBOARD__LISTENERS__HTTP__BIND": f"127.0.0.1:{self.http_port}"}
-        for t in ("ssl", "ws", "wss"):  # keep the well-known ports free
-            self.env[f"EMQX_LISTENERS__{t.upper()}__DEFAULT__ENABLE"] = "false"
-        self.proc = None
-
-    def start(self) -> "Proc":
-        self.proc = subprocess.Popen([sys.executable, "-m", "emqpy", "start", "--data-dir",
-                                      self.data_dir], env=self.env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        lines: queue.Queue = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(x) for x in self.proc.stdout] + [
-            lines.put(None)], daemon=True).start()
-        while True:
-            line = lines.get(timeout=START_WAIT)
-            assert line is not None, "the broker exited during start"
-            if "is running" in line:
-                return self
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(30)
-            self.proc = None
-
-    def ctl(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "emqpy", "ctl", "--data-dir",
-                               self.data_dir, *args], env=self.env, capture_output=True,
-                              text=True, timeout=120)
-
-    def out(self, *args: str) -> str:
-        r = self.ctl(*args)
-        assert r.returncode == 0, (r.stdout, r.stderr)
-        return r.stdout
 
 
 @pytest.fixture(scope="module")

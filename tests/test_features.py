@@ -18,7 +18,8 @@ from support.node import ADMIN
 EXTENSION_POINTS = {"retainer": "retainer", "banned": "banned", "alarms": "alarm", "authn": "authn",
                     "enhanced_auth": "authn", "authz": "authz", "authorize_prefetch": "authz",
                     "flapping": "flapping", "rule_engine": "rule_engine", "monitor": "monitor",
-                    "prometheus_pusher": "prometheus", "bridges": "bridge"}
+                    "prometheus_pusher": "prometheus", "bridges": "bridge",
+                    "cluster": "cluster", "traces": "trace", "tracer": "trace"}
 
 
 def test_feature_packages_are_listed_once_with_their_manifest():
@@ -29,8 +30,8 @@ def test_feature_packages_are_listed_once_with_their_manifest():
     assert len(set(names)) == len(names)
     # the start order the broker has always had (stopped in reverse)
     assert [f.name for f in found if f.setup is not None] == [
-        "retainer", "banned", "alarm", "authn", "authz", "flapping", "bridge", "rule_engine",
-        "mgmt",
+        "retainer", "banned", "alarm", "authn", "authz", "flapping", "cluster", "bridge",
+        "rule_engine", "mgmt",
         "monitor", "prometheus", "trace"]
 
 
@@ -94,8 +95,8 @@ def test_features_set_up_in_list_order_and_torn_down_in_reverse(make_broker, mon
     assert broker.authz is not None and broker.flapping is not None
     assert broker.monitor is not None and broker.banned is not None
     started = [n for step, n in calls if step == "setup"]
-    assert started == ["retainer", "banned", "alarm", "authn", "authz", "flapping", "bridge",
-                       "rule_engine", "mgmt", "monitor", "prometheus", "trace"]
+    assert started == ["retainer", "banned", "alarm", "authn", "authz", "flapping", "cluster",
+                       "bridge", "rule_engine", "mgmt", "monitor", "prometheus", "trace"]
     node.stop()
     stopped = [n for step, n in calls if step == "teardown"]
     with_teardown = [f.name for f in real() if f.setup and f.teardown]

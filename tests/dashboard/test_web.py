@@ -88,6 +88,10 @@ def page(browser):
     pg = ctx.new_page()
     pg.errors = []
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    # a component that fails to render is only a console error (Vue catches it); a refused
+    # API call is the browser's "Failed to load resource" line, which tests may provoke
+    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error"
+          and "Failed to load resource" not in m.text else None)
     yield pg
     ctx.close()
     assert pg.errors == []
@@ -299,7 +303,8 @@ ACCESSIBLE_NAME_CHECK = """() => {
                                    "/authorization/create", "/connector", "/connector/create",
                                    "/rule/actions", "/rule/actions/create", "/rule/source",
                                    "/alarm/current-alarm", "/alarm/history-alarm",
-                                   "/flapping-detect", "/webhook", "/webhook/create"])
+                                   "/flapping-detect", "/webhook", "/webhook/create",
+                                   "/log-trace", "/log"])
 def test_every_control_has_an_accessible_name(page, api, route):
     login(page, api, to=f"#/login?to={route}")
     page.wait_for_url(re.compile("#" + re.escape(route) + "$"))
@@ -598,3 +603,45 @@ def test_webhook_is_a_connector_an_action_and_a_rule(page, api, sink):
     page.get_by_role("link", name=name).wait_for(state="detached")
     for path in (f"/connectors/http:{ident}", f"/actions/http:{ident}", f"/rules/{ident}"):
         assert httpx.get(api.api_url + path, auth=("admin", "public")).status_code == 404, path
+
+
+@needs_browser
+def test_log_trace_of_a_client_read_and_downloaded(page, api, tmp_path):
+    name = "dash" + uid("trace").replace("-", "_")
+    cid = uid("traced")
+    login(page, api, to="#/login?to=/log-trace")
+    page.get_by_role("button", name="Create").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Name").fill(name)
+    dialog.get_by_label("Condition").fill(cid)
+    dialog.get_by_role("button", name="Create").click()
+    row = page.get_by_role("row").filter(has_text=name)
+    expect(row.get_by_text("running")).to_be_visible(timeout=10000)
+    c = client(api, cid)
+    c.publish("dash/traced", "traced payload", qos=1)
+    c.close()
+    page.get_by_role("link", name=name).click()
+    expect(page.get_by_label("Trace log")).to_contain_text("traced payload", timeout=15000)
+    with page.expect_download() as got:
+        page.get_by_role("button", name="Download").click()
+    path = tmp_path / "trace.zip"
+    got.value.save_as(path)
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        assert any(b"traced payload" in z.read(n) for n in z.namelist())
+    page.goto(f"{api.base}/#/log-trace")
+    row.get_by_role("button", name=f"Stop {name}").click()
+    expect(row.get_by_text("stopped")).to_be_visible()
+    row.get_by_role("button", name=f"Delete {name}").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+    row.wait_for(state="detached")
+
+
+@needs_browser
+def test_logging_settings_saved(page, make_broker):
+    node = make_broker()
+    login(page, node, to="#/login?to=/log")
+    form = page.get_by_role("form", name="Console Handler")
+    form.get_by_label("level", exact=True).fill("debug")
+    form.get_by_role("button", name="Save").click()
+    wait_until(lambda: node.api.get("/configs/log").json()["console"]["level"] == "debug")

@@ -19,6 +19,7 @@ import { Rules, RuleEditor } from './pages/rules.js';
 import { EntryList, EntryCreate, EntryDetail } from './pages/integration.js';
 import { Alarms, FlappingDetect } from './pages/alarms.js';
 import { Webhooks, WebhookEditor } from './pages/webhook.js';
+import { LogTrace, LogTraceDetail, Logging } from './pages/logtrace.js';
 import { Authentication, AuthenticationCreate, AuthenticationDetail } from './pages/authentication.js';
 import { Authorization, AuthorizationCreate, AuthorizationDetail } from './pages/authorization.js';
 import WebSocketClient from './pages/websocket.js';
@@ -37,8 +38,8 @@ export const MENU = [
     ['menu.authorization', '/authorization'], ['menu.banned', '/banned-clients'],
     ['menu.flapping', '/flapping-detect']]],
   ['menu.integration', [['menu.webhook', '/webhook'], ['menu.rules', '/rule'], ['menu.connector', '/connector']]],
-  ['menu.management', [['menu.mqttSettings', '/mqtt'], ['menu.listeners', '/listener']]],
-  ['menu.diagnose', [['menu.websocket', '/websocket']]],
+  ['menu.management', [['menu.mqttSettings', '/mqtt'], ['menu.listeners', '/listener'], ['menu.log', '/log']]],
+  ['menu.diagnose', [['menu.websocket', '/websocket'], ['menu.logTrace', '/log-trace']]],
   ['menu.system', [['menu.users', '/users'], ['menu.apiKey', '/api-key']]],
 ];
 
@@ -101,6 +102,9 @@ const routes = [
   { path: '/mqtt/system-topic', name: 'mqtt-system-topic', component: MqttSettings, meta: { tabs: '/mqtt' } },
   { path: '/listener', name: 'listener', component: Listeners },
   { path: '/websocket', name: 'websocket', component: WebSocketClient },
+  { path: '/log-trace', name: 'log-trace', component: LogTrace },
+  { path: '/log-trace/detail/:id', name: 'log-trace-detail', component: LogTraceDetail },
+  { path: '/log', name: 'log', component: Logging },
   { path: '/users', name: 'users', component: Users },
   { path: '/api-key', name: 'api-key', component: ApiKeys },
   { path: '/:pathMatch(.*)*', name: 'not-found', component: NotFound },

@@ -47,6 +47,9 @@ async def _start(broker) -> None:
         servers = [server.client_url]
     link = ClusterLink(broker, servers, c.name)
     await link.start()
+    from emqpy.cluster.sessions import SessionRegistry
+    link.sessions = SessionRegistry(link)
+    await link.sessions.start()
     broker.cluster = link
 
 
@@ -55,6 +58,7 @@ async def teardown(broker) -> None:
     if link is None:
         return
     broker.cluster = None
+    link.sessions.stop()
     await link.stop()
     server = getattr(broker, "cluster_nats", None)
     if server is not None:

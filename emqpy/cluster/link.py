@@ -96,6 +96,8 @@ class ClusterLink:
         self.stopping = False
         self._rr: dict = {}  # (group, filter) -> round-robin position over nodes
         self._sticky: dict = {}  # (group, filter) -> the node a sticky group sticks to
+        # fn(publish) called at each flush by parts that batch their own subjects
+        self.flushers: list = []
         self.rpcs: dict = {}  # name -> fn(*args) (or coroutine function) other nodes may call
 
     # -- start / stop ----------------------------------------------------------------------
@@ -354,6 +356,8 @@ class ClusterLink:
             data = msgpack.packb([self.node, base, self.version, self._changes])
             self._changes = []
             asyncio.ensure_future(nc.publish(f"{self.prefix}.routes", data))
+        for flush in self.flushers:
+            flush(lambda subject, data: asyncio.ensure_future(nc.publish(subject, data)))
         if self._out:
             for node, batch in self._out.items():
                 self.stats["forwarded"] += len(batch)

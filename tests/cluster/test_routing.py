@@ -177,3 +177,56 @@ def test_shared_group_only_on_other_nodes(cluster):
     member.expect_none()
     pub.close()
     member.close()
+
+
+def _registered(node, clientid):
+    return clientid in node.broker.sessions
+
+
+def test_connecting_on_another_node_takes_the_session_over(cluster):
+    a, b = cluster(2)
+    cid = uid("roamer")
+    old = client(a, cid, v5=True, clean=False, expiry=300)
+    old.subscribe("cl/roam/#", qos=1)
+    wait_until(lambda: _sees_filter(b, a, "cl/roam/#"))
+    new = client(b, cid, v5=True, clean=False, expiry=300)
+    assert old.wait_disconnected() == 0x8E  # session taken over
+    # the subscription moved: b has it, a has no session left
+    wait_until(lambda: "cl/roam/#" in b.broker.sessions[cid].subscriptions)
+    wait_until(lambda: not _registered(a, cid))
+    wait_until(lambda: _sees_filter(a, b, "cl/roam/#"))
+    pub = client(a)
+    pub.publish("cl/roam/1", "after the move", qos=1)
+    assert new.get().payload == b"after the move"
+    for c_ in (old, new, pub):
+        c_.close()
+
+
+def test_queued_messages_follow_the_session(cluster):
+    a, b = cluster(2)
+    cid = uid("sleeper")
+    first = client(a, cid, v5=True, clean=False, expiry=300)
+    first.subscribe("cl/sleep/#", qos=1)
+    first.disconnect()
+    pub = client(a)
+    for i in range(3):
+        pub.publish(f"cl/sleep/{i}", str(i), qos=1)
+    wait_until(lambda: len(a.broker.sessions[cid].mqueue) == 3)
+    back = client(b, cid, v5=True, clean=False, expiry=300)
+    assert sorted(int(m.payload) for m in back.get_many(3)) == [0, 1, 2]
+    wait_until(lambda: not _registered(a, cid))
+    for c_ in (back, pub):
+        c_.close()
+
+
+def test_clean_start_elsewhere_discards_the_old_session(cluster):
+    a, b = cluster(2)
+    cid = uid("fresh")
+    old = client(a, cid, v5=True, clean=False, expiry=300)
+    old.subscribe("cl/fresh/#", qos=1)
+    new = client(b, cid, v5=True, clean=True)
+    assert old.wait_disconnected() == 0x8E
+    wait_until(lambda: not _registered(a, cid))
+    assert not b.broker.sessions[cid].subscriptions
+    for c_ in (old, new):
+        c_.close()

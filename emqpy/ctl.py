@@ -276,7 +276,11 @@ def main(argv: list[str]) -> int:
         elif args.command == "banned":
             status, out = run_banned(node, args.rest)
         else:
-            status, out = run_remote(node, [args.command, *args.rest])
+            rest = list(args.rest)
+            if args.command == "data" and len(rest) == 2 and rest[0] == "import" \
+                    and os.path.exists(rest[1]):  # a file here: the broker needs its full path
+                rest[1] = os.path.abspath(rest[1])
+            status, out = run_remote(node, [args.command, *rest])
     except CtlError as e:
         sys.stderr.write(f"{e}\n")
         return 1

@@ -10,7 +10,7 @@ as EMQX's cluster.hocon does.
 """
 from __future__ import annotations
 
-from emqpy.feature import Feature
+from emqpy.feature import BackupConfig, BackupTable, Feature
 
 import json
 import logging
@@ -190,4 +190,10 @@ async def teardown(broker) -> None:
         broker.enhanced_auth = None
 
 
-FEATURE = Feature("authn", setup=setup, teardown=teardown, routers=("emqpy.authn.api",))
+from emqpy.authn import backup  # noqa: E402  (needs the names above)
+
+FEATURE = Feature("authn", setup=setup, teardown=teardown, routers=("emqpy.authn.api",),
+                  backup_tables=(BackupTable("authn_users", "builtin_authn",
+                                             backup.export_users, backup.restore_users),),
+                  backup_config=BackupConfig(("authentication",), backup.export_config,
+                                             backup.restore_config))

@@ -9,7 +9,7 @@ Config is EMQX's `authorization` root; REST changes are persisted in the SQLite 
 """
 from __future__ import annotations
 
-from emqpy.feature import Feature
+from emqpy.feature import BackupConfig, BackupTable, Feature
 
 import copy
 import json
@@ -510,4 +510,10 @@ async def teardown(broker) -> None:
     broker.authz = None
 
 
-FEATURE = Feature("authz", setup=setup, teardown=teardown, routers=("emqpy.authz.api",))
+from emqpy.authz import backup  # noqa: E402  (needs the names above)
+
+FEATURE = Feature("authz", setup=setup, teardown=teardown, routers=("emqpy.authz.api",),
+                  backup_tables=(BackupTable("authz_rules", "builtin_authz",
+                                             backup.export_rules, backup.restore_rules),),
+                  backup_config=BackupConfig(("authorization",), backup.export_config,
+                                             backup.restore_config))

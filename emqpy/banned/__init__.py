@@ -6,7 +6,8 @@ The ban list is `broker.banned`.
 """
 from __future__ import annotations
 
-from emqpy.feature import Feature
+from emqpy.banned import backup
+from emqpy.feature import BackupTable, Feature
 
 
 def setup(broker) -> None:
@@ -32,4 +33,6 @@ async def teardown(broker) -> None:
         banned.stop()
 
 
-FEATURE = Feature("banned", setup=setup, teardown=teardown, routers=("emqpy.banned.api",))
+FEATURE = Feature("banned", setup=setup, teardown=teardown, routers=("emqpy.banned.api",),
+                  backup_tables=(BackupTable("banned", "banned", backup.export,
+                                             backup.restore),))

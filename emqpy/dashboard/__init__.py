@@ -1,7 +1,11 @@
 """Dashboard users, API keys, login tokens and their REST API (``api.py``) and CLI (``cli.py``).
 
 Its tables are migrated when the API server starts (``emqpy.api.server``); as an entry of
-``emqpy.features`` it only contributes routes."""
-from emqpy.feature import Feature
+``emqpy.features`` it contributes routes and its tables to the data backup (``backup.py``)."""
+from emqpy.dashboard import backup
+from emqpy.feature import BackupTable, Feature
 
-FEATURE = Feature("dashboard", routers=("emqpy.dashboard.api",))
+FEATURE = Feature("dashboard", routers=("emqpy.dashboard.api",), backup_tables=(
+    BackupTable("dashboard_users", "dashboard_users", backup.export_users, backup.restore_users),
+    BackupTable("api_keys", "api_keys", backup.export_api_keys, backup.restore_api_keys),
+))

@@ -168,6 +168,24 @@ class AuthnService:
         self._persist()
 
 
+async def authenticator_stats(broker) -> list[dict]:
+    """Each authenticator of the chain, in order: ``id``, ``enable``, ``status`` (as
+    /authentication/{id}/status answers it), its counters, and ``users_count`` for a built-in
+    database (for /prometheus/auth)."""
+    svc = broker.authn
+    out = []
+    for a in (svc.chain.authenticators if svc is not None else ()):
+        m = a.metrics.as_dict()
+        entry = {"id": a.id, "enable": bool(a.cfg.get("enable", True)),
+                 "status": await a.status(), "total": m["total"], "success": m["success"],
+                 "failed": m["failed"], "nomatch": m["nomatch"]}
+        if a.cfg.get("backend") == "built_in_database":
+            entry["users_count"] = broker.store.query_one(
+                "SELECT count(*) AS n FROM authn_users WHERE grp=?", (a.id,))["n"]
+        out.append(entry)
+    return out
+
+
 def setup(broker) -> AuthnService:
     svc = AuthnService(broker)
     svc.load()

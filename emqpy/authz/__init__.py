@@ -486,6 +486,29 @@ METRICS = ("authorization.superuser", "authorization.matched.allow",
            "authorization.matched.deny", "authorization.nomatch")
 
 
+async def source_stats(broker) -> list[dict]:
+    """Each source, in order: ``type``, ``enable``, ``status`` (as
+    /authorization/sources/{type}/status answers it), its counters, and ``rules_count`` for
+    the built-in database (its clients, users and "all" entries, as EMQX counts its table) and
+    the file (for /prometheus/auth)."""
+    svc = broker.authz
+    out = []
+    for src in (svc.sources if svc is not None else ()):
+        enable = bool(src.cfg.get("enable", True))
+        m = svc.metrics[src.type].as_dict()
+        entry = {"type": src.type, "enable": enable,
+                 "status": await src.status() if enable else "disconnected",
+                 "total": m["total"], "allow": m["allow"], "deny": m["deny"],
+                 "nomatch": m["nomatch"]}
+        if src.type == "built_in_database":
+            entry["rules_count"] = broker.store.query_one(
+                "SELECT count(*) AS n FROM authz_rules")["n"]
+        elif src.type == "file":
+            entry["rules_count"] = len(src.rules)
+        out.append(entry)
+    return out
+
+
 def setup(broker) -> AuthzService:
     for name in METRICS:
         broker.metrics.c.setdefault(name, 0)

@@ -27,6 +27,16 @@ def setup(broker) -> None:
     banned._arm()
 
 
+def banned_count(broker) -> int:
+    """Live bans on exact client ids, usernames and addresses (EMQX's emqx_banned table, the
+    count /prometheus/auth shows; pattern and network bans are a table of their own)."""
+    banned = broker.banned
+    if banned is None:
+        return 0
+    from emqpy.banned.banned import EXACT
+    return sum(1 for b in banned.all() if b.kind in EXACT)
+
+
 async def teardown(broker) -> None:
     banned = broker.banned
     if banned is not None:

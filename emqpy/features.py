@@ -29,6 +29,8 @@ FEATURES: tuple[str, ...] = (
     "emqpy.monitor",
     "emqpy.prometheus",
     "emqpy.backup",
+    "emqpy.telemetry",
+    "emqpy.opentelemetry",
 )
 
 

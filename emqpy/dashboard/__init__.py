@@ -1,11 +1,13 @@
 """Dashboard users, API keys, login tokens and their REST API (``api.py``) and CLI (``cli.py``).
 
 Its tables are migrated when the API server starts (``emqpy.api.server``); as an entry of
-``emqpy.features`` it contributes routes and its tables to the data backup (``backup.py``)."""
+``emqpy.features`` it contributes routes (its own and the dashboard's
+``/schemas/{name}``, ``schema_api.py``) and its tables to the data backup (``backup.py``)."""
 from emqpy.dashboard import backup
 from emqpy.feature import BackupTable, Feature
 
-FEATURE = Feature("dashboard", routers=("emqpy.dashboard.api",), backup_tables=(
-    BackupTable("dashboard_users", "dashboard_users", backup.export_users, backup.restore_users),
-    BackupTable("api_keys", "api_keys", backup.export_api_keys, backup.restore_api_keys),
-))
+FEATURE = Feature("dashboard", routers=("emqpy.dashboard.api", "emqpy.dashboard.schema_api"),
+                  backup_tables=(
+    BackupTable("dashboard_users", "dashboard_users", backup.export_users,
+                backup.restore_users),
+    BackupTable("api_keys", "api_keys", backup.export_api_keys, backup.restore_api_keys)))

@@ -7,7 +7,7 @@ feature.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 
@@ -19,11 +19,14 @@ class BackupTable:
     them in (a row with the key of an existing one replaces it, the others stay: EMQX restores
     with ``keep_tables``) and returns how many it wrote, raising ValueError for bad rows.
     Both run on the broker's event loop. ``table_set`` is EMQX's name for the group the table
-    belongs to (``table_sets`` of ``POST /data/export``)."""
+    belongs to (``table_sets`` of ``POST /data/export``). ``emqx_tables`` maps the EMQX tables
+    whose data this one takes (an EMQX backup's ``mnesia/<table>``) to a function turning
+    their records ({field: value}, emqpy.backup.erlang's terms) into this table's rows."""
     name: str
     table_set: str
     export: Callable[[Any], list[dict]]
     restore: Callable[[Any, list[dict]], int]
+    emqx_tables: dict[str, Callable[[list[dict]], list[dict]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

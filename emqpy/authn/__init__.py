@@ -211,7 +211,12 @@ async def teardown(broker) -> None:
 from emqpy.authn import backup  # noqa: E402  (needs the names above)
 
 FEATURE = Feature("authn", setup=setup, teardown=teardown, routers=("emqpy.authn.api",),
-                  backup_tables=(BackupTable("authn_users", "builtin_authn",
-                                             backup.export_users, backup.restore_users),),
+                  backup_tables=(BackupTable(
+                      "authn_users", "builtin_authn", backup.export_users,
+                      backup.restore_users,
+                      emqx_tables={"emqx_authn_mnesia": backup.users_from_emqx,
+                                   "emqx_authn_scram_mnesia": backup.scram_users_from_emqx,
+                                   "emqx_enhanced_authn_scram_mnesia":
+                                       backup.scram_users_from_emqx}),),
                   backup_config=BackupConfig(("authentication",), backup.export_config,
                                              backup.restore_config))

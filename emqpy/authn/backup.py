@@ -3,6 +3,8 @@
 config root (the chain, which emqpy keeps in its store rather than in cluster.hocon)."""
 from __future__ import annotations
 
+import time
+
 from emqpy.authn.config import ConfigInvalid
 from emqpy.authn.core import authenticator_id
 
@@ -46,3 +48,34 @@ async def restore_config(broker, roots: dict) -> dict:
         except (ConfigInvalid, ValueError) as e:
             errors[f"authentication.{aid}"] = str(e)
     return errors
+
+
+# -- EMQX's tables: users of the global chain ('mqtt:global'; emqpy has no per-listener one) ----
+
+def _global(records: list[dict]):
+    from emqpy.backup.erlang import text
+    for r in records:
+        group, user_id = r["user_id"]
+        if str(group) == "mqtt:global":
+            yield r, text(user_id)
+
+
+def users_from_emqx(records: list[dict]) -> list[dict]:
+    """emqx_authn_mnesia: hashes and salts as EMQX stores them (emqpy checks them alike)."""
+    from emqpy.backup.erlang import text
+    now = time.time()
+    return [{"grp": "password_based:built_in_database", "user_id": uid,
+             "password_hash": text(r["password_hash"]), "salt": text(r.get("salt")),
+             "is_superuser": int(r.get("is_superuser") is True), "created_at": now}
+            for r, uid in _global(records)]
+
+
+def scram_users_from_emqx(records: list[dict]) -> list[dict]:
+    """emqx_authn_scram_mnesia (emqx_enhanced_authn_scram_mnesia before 5.1): the raw keys
+    and salt, stored by emqpy in hex."""
+    now = time.time()
+    return [{"grp": "scram:built_in_database", "user_id": uid,
+             "password_hash": f"{r['stored_key'].hex()}:{r['server_key'].hex()}",
+             "salt": r["salt"].hex(), "is_superuser": int(r.get("is_superuser") is True),
+             "created_at": now}
+            for r, uid in _global(records)]

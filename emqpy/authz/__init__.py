@@ -536,7 +536,8 @@ async def teardown(broker) -> None:
 from emqpy.authz import backup  # noqa: E402  (needs the names above)
 
 FEATURE = Feature("authz", setup=setup, teardown=teardown, routers=("emqpy.authz.api",),
-                  backup_tables=(BackupTable("authz_rules", "builtin_authz",
-                                             backup.export_rules, backup.restore_rules),),
+                  backup_tables=(BackupTable(
+                      "authz_rules", "builtin_authz", backup.export_rules,
+                      backup.restore_rules, emqx_tables={"emqx_acl": backup.rules_from_emqx}),),
                   backup_config=BackupConfig(("authorization",), backup.export_config,
                                              backup.restore_config))

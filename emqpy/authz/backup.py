@@ -56,3 +56,38 @@ async def restore_config(broker, roots: dict) -> dict:
         except (Invalid, ValueError) as e:
             errors[f"authorization.sources.{t}"] = str(e)
     return errors
+
+
+_EMQX_WHO = {0: "all", 1: "username", 2: "clientid"}  # (EMQX's ?ACL_TABLE_* keys)
+
+
+def _rule_from_emqx(rule) -> dict:
+    from emqpy.backup.erlang import text
+    permission, action, topic = rule
+    qos, retain = [0, 1, 2], "all"
+    if isinstance(action, tuple):  # {Action, [{qos, [..]}, {retain, R}]}
+        action, opts = action
+        opts = dict(opts)
+        qos = list(opts.get("qos", qos))
+        retain = opts.get("retain", retain)
+        retain = retain if isinstance(retain, bool) else "all"
+    return {"topic": text(topic), "permission": str(permission), "action": str(action),
+            "qos": qos, "retain": retain}
+
+
+def rules_from_emqx(records: list[dict]) -> list[dict]:
+    """EMQX's emqx_acl records: ``who`` is 0 (all), {1, Username} or {2, ClientId}; each rule
+    {Permission, Action or {Action, Options}, Topic}."""
+    import json
+    import time
+
+    from emqpy.authz.builtin import normalise_rule
+    from emqpy.backup.erlang import text
+    out, now = [], time.time()
+    for r in records:
+        who = r["who"]
+        kind, name = (_EMQX_WHO[who], "") if isinstance(who, int) else (_EMQX_WHO[who[0]],
+                                                                         text(who[1]))
+        rules = [normalise_rule(_rule_from_emqx(rule)) for rule in r["rules"]]
+        out.append({"kind": kind, "who": name, "rules": json.dumps(rules), "created_at": now})
+    return out

@@ -10,8 +10,9 @@ An archive ``<name>.tar.gz`` holds, under the one folder ``<name>/`` (as EMQX's)
   made at run time) with the roots features keep themselves (authentication, authorization,
   connectors, actions, sources, rule_engine) from those features;
 - ``tables/<table>.json``: emqpy's tables, each a JSON list of rows from the feature that owns
-  it (``Feature.backup_tables``). EMQX writes its tables as Mnesia backups under ``mnesia/``:
-  emqpy reads the config of an EMQX backup and reports its ``mnesia/`` tables as not read.
+  it (``Feature.backup_tables``). EMQX writes its tables as Mnesia backups under
+  ``mnesia/<table>``: emqpy reads those (``erlang.py``) through the converters the features
+  declare (``BackupTable.emqx_tables``) and names the tables no feature takes as not read.
 
 Importing merges: config roots as EMQX merges them, table rows replacing rows with the same
 key. Errors in single roots or tables do not stop the rest; they are returned, and the API
@@ -335,11 +336,11 @@ async def import_file(broker, filename: str, progress: Progress | None = None) -
     if not conf:
         say("No cluster configuration to be imported.")
     db_errors = import_tables(broker, files, say)
-    not_read = sorted(n for n in files if n.startswith(EMQX_TABLES_DIR + "/"))
+    emqx_errors, not_read = import_emqx_tables(broker, files, say)
+    db_errors.update(emqx_errors)
     for name in not_read:
-        log.warning("backup %s: %s is an EMQX (Mnesia) table, which emqpy does not read",
-                    path.name, name)
-        say(f"[warning] Not imported: {name} (an EMQX built-in database table).")
+        log.warning("backup %s: %s is not a table emqpy reads: not imported", path.name, name)
+        say(f"[warning] Not imported: {name}.")
     return ImportResult(db_errors, config_errors, not_read)
 
 
@@ -372,6 +373,38 @@ async def import_config(broker, conf: dict, say: Progress) -> dict[str, str]:
     return errors
 
 
+_TABLE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+
+
+def import_emqx_tables(broker, files: dict[str, bytes],
+                       say: Progress) -> tuple[dict[str, str], list[str]]:
+    """The Mnesia tables of an EMQX backup, each through the converter a feature declares
+    for it (``BackupTable.emqx_tables``); returns the errors and the files no feature reads
+    (an EMQX table emqpy has no feature for, such as emqx_psk)."""
+    from emqpy.backup import erlang
+    takers = {name: (t, convert) for t in backup_tables()
+              for name, convert in t.emqx_tables.items()}
+    errors: dict[str, str] = {}
+    not_read = []
+    for path in sorted(n for n in files if n.startswith(EMQX_TABLES_DIR + "/")):
+        name = path.split("/", 1)[1]
+        if name not in takers:
+            not_read.append(path)
+            continue
+        table, convert = takers[name]
+        say(f"Importing {name} database table...")
+        try:
+            emqx_name, records = erlang.mnesia_records(files[path])
+            if emqx_name != name:
+                raise ValueError(f"the file holds table {emqx_name}")
+            table.restore(broker, convert(records))
+        except (erlang.TermError, *_TABLE_ERRORS) as e:
+            errors[name] = _problem(e)
+            say(f"[error] Failed to import built-in database table: {name}, "
+                f"reason: {_problem(e)}")
+    return errors, not_read
+
+
 def import_tables(broker, files: dict[str, bytes], say: Progress) -> dict[str, str]:
     say("Importing built-in database...")
     errors: dict[str, str] = {}
@@ -386,7 +419,7 @@ def import_tables(broker, files: dict[str, bytes], say: Progress) -> dict[str, s
             if not isinstance(rows, list):
                 raise ValueError("a JSON list of rows is expected")
             t.restore(broker, rows)
-        except (ValueError, TypeError, UnicodeDecodeError) as e:
+        except _TABLE_ERRORS as e:
             errors[t.name] = _problem(e)
             say(f"[error] Failed to import built-in database table: {t.name}, "
                 f"reason: {_problem(e)}")

@@ -44,5 +44,7 @@ async def teardown(broker) -> None:
 
 
 FEATURE = Feature("banned", setup=setup, teardown=teardown, routers=("emqpy.banned.api",),
-                  backup_tables=(BackupTable("banned", "banned", backup.export,
-                                             backup.restore),))
+                  backup_tables=(BackupTable(
+                      "banned", "banned", backup.export, backup.restore,
+                      emqx_tables={"emqx_banned": backup.from_emqx,
+                                   "emqx_banned_rules": backup.from_emqx}),))

@@ -37,3 +37,26 @@ def restore(broker, rows: list) -> int:
         banned._unindex(ban.kind, ban.who)
         banned._index(ban)
     return len(bans)
+
+
+def from_emqx(records: list[dict]) -> list[dict]:
+    """EMQX's emqx_banned and emqx_banned_rules records (who, by, reason, at, until): ``who``
+    is {clientid|username, Bin}, {peerhost, IP}, {clientid_re|username_re, {Compiled, RE}} or
+    {peerhost_net, {First, Last, MaskLen}}."""
+    from emqpy.backup.erlang import epoch, ip_text, text
+    out = []
+    for r in records:
+        kind, value = r["who"]
+        kind = str(kind)
+        if kind == "peerhost":
+            who = ip_text(value)
+        elif kind in ("clientid_re", "username_re"):
+            who = text(value[1])
+        elif kind == "peerhost_net":
+            who = f"{ip_text(value[0])}/{value[2]}"
+        else:
+            who = text(value)
+        out.append({"kind": kind, "who": who, "by": text(r.get("by")),
+                    "reason": text(r.get("reason")), "at": epoch(r.get("at")),
+                    "until": epoch(r.get("until"))})
+    return out

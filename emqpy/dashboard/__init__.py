@@ -9,5 +9,6 @@ from emqpy.feature import BackupTable, Feature
 FEATURE = Feature("dashboard", routers=("emqpy.dashboard.api", "emqpy.dashboard.schema_api"),
                   backup_tables=(
     BackupTable("dashboard_users", "dashboard_users", backup.export_users,
-                backup.restore_users),
-    BackupTable("api_keys", "api_keys", backup.export_api_keys, backup.restore_api_keys)))
+                backup.restore_users, emqx_tables={"emqx_admin": backup.users_from_emqx}),
+    BackupTable("api_keys", "api_keys", backup.export_api_keys, backup.restore_api_keys,
+                emqx_tables={"emqx_app": backup.api_keys_from_emqx})))

@@ -26,5 +26,6 @@ async def teardown(broker) -> None:
 
 
 FEATURE = Feature("retainer", setup=setup, teardown=teardown, routers=("emqpy.retainer.api",),
-                  backup_tables=(BackupTable("retained_messages", "builtin_retainer",
-                                             backup.export, backup.restore),))
+                  backup_tables=(BackupTable(
+                      "retained_messages", "builtin_retainer", backup.export, backup.restore,
+                      emqx_tables={"emqx_retainer_message": backup.from_emqx}),))

@@ -44,3 +44,45 @@ def restore(broker, rows: list) -> int:
     for msg in msgs:
         ret.put(msg)
     return len(msgs)
+
+
+# EMQX's MQTT 5 property names (emqx_message headers) -> emqpy's
+_EMQX_PROPS = {"Payload-Format-Indicator": "payload_format_indicator",
+               "Message-Expiry-Interval": "message_expiry_interval",
+               "Content-Type": "content_type", "Response-Topic": "response_topic",
+               "Correlation-Data": "correlation_data", "User-Property": "user_property"}
+
+
+def _props_from_emqx(props: dict) -> dict | None:
+    from emqpy.backup.erlang import text
+    out = {}
+    for key, value in (props or {}).items():
+        name = _EMQX_PROPS.get(str(key))
+        if name is None:
+            continue
+        if name == "user_property":
+            value = [(text(k), text(v)) for k, v in value]
+        elif name in ("content_type", "response_topic"):
+            value = text(value)
+        out[name] = value
+    return out or None
+
+
+def from_emqx(records: list[dict]) -> list[dict]:
+    """EMQX's emqx_retainer_message records: the #message{} (id, qos, from, flags, headers,
+    topic, payload, timestamp in ms, extra) and the expiry time in ms (0: none)."""
+    from emqpy.backup.erlang import ip_text, text
+    out = []
+    for r in records:
+        _tag, msgid, qos, sender, _flags, headers, topic, payload, ts, *_ = r["msg"]
+        headers = headers if isinstance(headers, dict) else {}
+        peerhost = headers.get("peerhost")
+        expiry = r.get("expiry_time") or 0
+        out.append({
+            "topic": text(topic), "msgid": msgid.hex() if isinstance(msgid, bytes) else None,
+            "payload": base64.b64encode(payload).decode(), "qos": qos,
+            "props": persist.props_to_json(_props_from_emqx(headers.get("properties"))),
+            "sender": text(sender), "username": text(headers.get("username"), None),
+            "peerhost": ip_text(peerhost) if peerhost is not None else None,
+            "publish_at": ts / 1000, "expire_at": expiry / 1000 if expiry else None})
+    return out

@@ -38,6 +38,12 @@ def _populate(a) -> dict:
     a.ok("POST", "/rules", 201, json={"id": "backup_rule", "sql": 'SELECT * FROM "t/#"',
                                        "actions": [{"function": "console"}]})
     a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": 42}})
+    a.ok("POST", "/connectors", 201, json={"type": "http", "name": "web", "enable": False,
+                                           "url": "http://127.0.0.1:9/hook"})
+    a.ok("POST", "/actions", 201, json={"type": "http", "name": "hook", "connector": "web",
+                                        "parameters": {"path": "/x"}})
+    a.ok("POST", "/rules", 201, json={"id": "to_hook", "sql": 'SELECT * FROM "h/#"',
+                                       "actions": ["http:hook"]})
     pub = a.mqtt(uid("pub"), username="root", password="rootpw")
     pub.publish("news/today", b"retained payload", qos=1, retain=True)
     wait_until(lambda: a.get("/mqtt/retainer/messages")["data"])
@@ -63,6 +69,10 @@ def _check_restored(b, keys: dict) -> None:
     assert b.get("/rules/backup_rule")["sql"] == 'SELECT * FROM "t/#"'
     assert b.get("/configs/global_zone")["mqtt"]["max_topic_levels"] == 42
     assert [x["user_id"] for x in b.get(USERS)["data"]] == ["joe", "root"]
+    conn = b.get("/connectors/http:web")
+    assert conn["url"] == "http://127.0.0.1:9/hook" and conn["enable"] is False
+    assert b.get("/actions/http:hook")["connector"] == "web"
+    assert b.get("/rules/to_hook")["actions"] == ["http:hook"]
 
 
 def _upload(node, name: str, content: bytes):

@@ -279,6 +279,9 @@ def main(argv: list[str]) -> int:
             rest = list(args.rest)
             if args.command == "trace" and len(rest) >= 4 and rest[0] == "start":
                 rest[3] = os.path.abspath(rest[3])  # (the broker's working dir is not ours)
+            if args.command == "data" and len(rest) == 2 and rest[0] == "import" \
+                    and os.path.exists(rest[1]):  # a file here: the broker needs its full path
+                rest[1] = os.path.abspath(rest[1])
             status, out = run_remote(node, [args.command, *rest])
     except CtlError as e:
         sys.stderr.write(f"{e}\n")

@@ -7,8 +7,38 @@ feature.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
+
+
+@dataclass(frozen=True)
+class BackupTable:
+    """A table a feature offers to the data backup (EMQX's emqx_db_backup behaviour).
+
+    ``export(broker)`` returns the rows as JSON-able dicts; ``restore(broker, rows)`` merges
+    them in (a row with the key of an existing one replaces it, the others stay: EMQX restores
+    with ``keep_tables``) and returns how many it wrote, raising ValueError for bad rows.
+    Both run on the broker's event loop. ``table_set`` is EMQX's name for the group the table
+    belongs to (``table_sets`` of ``POST /data/export``). ``emqx_tables`` maps the EMQX tables
+    whose data this one takes (an EMQX backup's ``mnesia/<table>``) to a function turning
+    their records ({field: value}, emqpy.backup.erlang's terms) into this table's rows."""
+    name: str
+    table_set: str
+    export: Callable[[Any], list[dict]]
+    restore: Callable[[Any, list[dict]], int]
+    emqx_tables: dict[str, Callable[[list[dict]], list[dict]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    """Config roots a feature keeps and applies itself (EMQX's emqx_config_backup behaviour).
+
+    ``export(broker)`` returns ``{root: raw value}`` as it belongs in ``cluster.hocon``;
+    ``await restore(broker, {root: raw value})`` merges an imported backup's roots in as EMQX
+    does and returns ``{config path: error message}`` for what it could not import."""
+    roots: tuple[str, ...]
+    export: Callable[[Any], dict]
+    restore: Callable[[Any, dict], Awaitable[dict]]
 
 
 @dataclass(frozen=True)
@@ -22,3 +52,7 @@ class Feature:
     # Modules whose ``router`` (paths relative to /api/v5) and ``root_router`` (paths outside
     # it) the API app mounts. Names, not modules: a broker without the API never imports FastAPI.
     routers: tuple[str, ...] = ()
+    # What the feature adds to a data backup (emqpy/backup): its tables, and the config roots
+    # it keeps itself rather than in cluster.hocon (or applies with work of its own).
+    backup_tables: tuple[BackupTable, ...] = ()
+    backup_config: BackupConfig | None = None

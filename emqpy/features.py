@@ -30,6 +30,9 @@ FEATURES: tuple[str, ...] = (
     "emqpy.monitor",
     "emqpy.prometheus",
     "emqpy.trace",
+    "emqpy.backup",
+    "emqpy.telemetry",
+    "emqpy.opentelemetry",
 )
 
 

@@ -32,7 +32,8 @@ def test_feature_packages_are_listed_once_with_their_manifest():
     assert [f.name for f in found if f.setup is not None] == [
         "retainer", "banned", "alarm", "authn", "authz", "flapping", "cluster", "bridge",
         "rule_engine", "mgmt",
-        "monitor", "prometheus", "trace"]
+        "monitor", "prometheus", "trace",
+        "opentelemetry"]
 
 
 def test_the_broker_declares_its_extension_points():
@@ -96,7 +97,8 @@ def test_features_set_up_in_list_order_and_torn_down_in_reverse(make_broker, mon
     assert broker.monitor is not None and broker.banned is not None
     started = [n for step, n in calls if step == "setup"]
     assert started == ["retainer", "banned", "alarm", "authn", "authz", "flapping", "cluster",
-                       "bridge", "rule_engine", "mgmt", "monitor", "prometheus", "trace"]
+                       "bridge", "rule_engine", "mgmt", "monitor", "prometheus", "trace",
+                       "opentelemetry"]
     node.stop()
     stopped = [n for step, n in calls if step == "teardown"]
     with_teardown = [f.name for f in real() if f.setup and f.teardown]

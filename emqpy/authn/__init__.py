@@ -10,7 +10,7 @@ as EMQX's cluster.hocon does.
 """
 from __future__ import annotations
 
-from emqpy.feature import Feature
+from emqpy.feature import BackupConfig, BackupTable, Feature
 
 import json
 import logging
@@ -168,6 +168,24 @@ class AuthnService:
         self._persist()
 
 
+async def authenticator_stats(broker) -> list[dict]:
+    """Each authenticator of the chain, in order: ``id``, ``enable``, ``status`` (as
+    /authentication/{id}/status answers it), its counters, and ``users_count`` for a built-in
+    database (for /prometheus/auth)."""
+    svc = broker.authn
+    out = []
+    for a in (svc.chain.authenticators if svc is not None else ()):
+        m = a.metrics.as_dict()
+        entry = {"id": a.id, "enable": bool(a.cfg.get("enable", True)),
+                 "status": await a.status(), "total": m["total"], "success": m["success"],
+                 "failed": m["failed"], "nomatch": m["nomatch"]}
+        if a.cfg.get("backend") == "built_in_database":
+            entry["users_count"] = broker.store.query_one(
+                "SELECT count(*) AS n FROM authn_users WHERE grp=?", (a.id,))["n"]
+        out.append(entry)
+    return out
+
+
 def setup(broker) -> AuthnService:
     svc = AuthnService(broker)
     svc.load()
@@ -190,4 +208,15 @@ async def teardown(broker) -> None:
         broker.enhanced_auth = None
 
 
-FEATURE = Feature("authn", setup=setup, teardown=teardown, routers=("emqpy.authn.api",))
+from emqpy.authn import backup  # noqa: E402  (needs the names above)
+
+FEATURE = Feature("authn", setup=setup, teardown=teardown, routers=("emqpy.authn.api",),
+                  backup_tables=(BackupTable(
+                      "authn_users", "builtin_authn", backup.export_users,
+                      backup.restore_users,
+                      emqx_tables={"emqx_authn_mnesia": backup.users_from_emqx,
+                                   "emqx_authn_scram_mnesia": backup.scram_users_from_emqx,
+                                   "emqx_enhanced_authn_scram_mnesia":
+                                       backup.scram_users_from_emqx}),),
+                  backup_config=BackupConfig(("authentication",), backup.export_config,
+                                             backup.restore_config))

@@ -9,7 +9,7 @@ Config is EMQX's `authorization` root; REST changes are persisted in the SQLite 
 """
 from __future__ import annotations
 
-from emqpy.feature import Feature
+from emqpy.feature import BackupConfig, BackupTable, Feature
 
 import copy
 import json
@@ -486,6 +486,29 @@ METRICS = ("authorization.superuser", "authorization.matched.allow",
            "authorization.matched.deny", "authorization.nomatch")
 
 
+async def source_stats(broker) -> list[dict]:
+    """Each source, in order: ``type``, ``enable``, ``status`` (as
+    /authorization/sources/{type}/status answers it), its counters, and ``rules_count`` for
+    the built-in database (its clients, users and "all" entries, as EMQX counts its table) and
+    the file (for /prometheus/auth)."""
+    svc = broker.authz
+    out = []
+    for src in (svc.sources if svc is not None else ()):
+        enable = bool(src.cfg.get("enable", True))
+        m = svc.metrics[src.type].as_dict()
+        entry = {"type": src.type, "enable": enable,
+                 "status": await src.status() if enable else "disconnected",
+                 "total": m["total"], "allow": m["allow"], "deny": m["deny"],
+                 "nomatch": m["nomatch"]}
+        if src.type == "built_in_database":
+            entry["rules_count"] = broker.store.query_one(
+                "SELECT count(*) AS n FROM authz_rules")["n"]
+        elif src.type == "file":
+            entry["rules_count"] = len(src.rules)
+        out.append(entry)
+    return out
+
+
 def setup(broker) -> AuthzService:
     for name in METRICS:
         broker.metrics.c.setdefault(name, 0)
@@ -510,4 +533,11 @@ async def teardown(broker) -> None:
     broker.authz = None
 
 
-FEATURE = Feature("authz", setup=setup, teardown=teardown, routers=("emqpy.authz.api",))
+from emqpy.authz import backup  # noqa: E402  (needs the names above)
+
+FEATURE = Feature("authz", setup=setup, teardown=teardown, routers=("emqpy.authz.api",),
+                  backup_tables=(BackupTable(
+                      "authz_rules", "builtin_authz", backup.export_rules,
+                      backup.restore_rules, emqx_tables={"emqx_acl": backup.rules_from_emqx}),),
+                  backup_config=BackupConfig(("authorization",), backup.export_config,
+                                             backup.restore_config))

@@ -6,7 +6,8 @@ The ban list is `broker.banned`.
 """
 from __future__ import annotations
 
-from emqpy.feature import Feature
+from emqpy.banned import backup
+from emqpy.feature import BackupTable, Feature
 
 
 def setup(broker) -> None:
@@ -26,10 +27,24 @@ def setup(broker) -> None:
     banned._arm()
 
 
+def banned_count(broker) -> int:
+    """Live bans on exact client ids, usernames and addresses (EMQX's emqx_banned table, the
+    count /prometheus/auth shows; pattern and network bans are a table of their own)."""
+    banned = broker.banned
+    if banned is None:
+        return 0
+    from emqpy.banned.banned import EXACT
+    return sum(1 for b in banned.all() if b.kind in EXACT)
+
+
 async def teardown(broker) -> None:
     banned = broker.banned
     if banned is not None:
         banned.stop()
 
 
-FEATURE = Feature("banned", setup=setup, teardown=teardown, routers=("emqpy.banned.api",))
+FEATURE = Feature("banned", setup=setup, teardown=teardown, routers=("emqpy.banned.api",),
+                  backup_tables=(BackupTable(
+                      "banned", "banned", backup.export, backup.restore,
+                      emqx_tables={"emqx_banned": backup.from_emqx,
+                                   "emqx_banned_rules": backup.from_emqx}),))

@@ -11,8 +11,9 @@ Types: `http` (emqpy/bridge/http.py), `mqtt` (emqpy/bridge/mqtt.py). Each action
 """
 from __future__ import annotations
 
-from emqpy.feature import Feature
+from emqpy.feature import BackupConfig, Feature
 
+from . import backup
 from .service import BridgeService
 
 
@@ -30,4 +31,6 @@ async def teardown(broker) -> None:
         await svc.stop()
 
 
-FEATURE = Feature("bridge", setup=setup, teardown=teardown, routers=("emqpy.bridge.api",))
+FEATURE = Feature("bridge", setup=setup, teardown=teardown, routers=("emqpy.bridge.api",),
+                  backup_config=BackupConfig(backup.ROOTS, backup.export_config,
+                                             backup.restore_config))

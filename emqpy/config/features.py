@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
 from .base import Section
-from .sections import Int
+from .bridges import ClientSsl
+from .sections import Int, LogLevel
 from .types import Duration
 
 Switch = Literal["enabled", "disabled"]
@@ -122,3 +123,69 @@ class Authorization(Section):
     deny_action: Literal["ignore", "disconnect"] = "ignore"
     cache: AuthorizationCache = AuthorizationCache()
     sources: list[dict[str, Any]] = []
+
+
+# -- opentelemetry (EMQX's emqx_otel_schema) ------------------------------------------------------
+
+class OtelMetrics(Section):
+    enable: bool = Field(False, description="Enable or disable Open Telemetry signal.")
+    interval: Annotated[Duration, AfterValidator(_positive)] = Field(
+        "10s", description="The delay interval between two consecutive exports of Open "
+                           "Telemetry signals.")
+
+
+class OtelLogs(Section):
+    ignored_keys = frozenset({"max_queue_size", "exporting_timeout"})  # (EMQX hides them)
+
+    level: LogLevel = Field("warning", description="The log level of the Open Telemetry log "
+                                                   "handler.")
+    enable: bool = Field(False, description="Enable or disable Open Telemetry signal.")
+    scheduled_delay: Duration = Field("1s", description="The delay interval between two "
+                                                        "consecutive exports of Open Telemetry "
+                                                        "signals.")
+
+
+class OtelTraceFilter(Section):
+    trace_all: bool = Field(False, description="Trace every published message, not only those "
+                                               "that carry a trace context.")
+
+
+class OtelTraces(Section):
+    ignored_keys = frozenset({"max_queue_size", "exporting_timeout"})
+
+    enable: bool = Field(False, description="Enable or disable Open Telemetry signal.")
+    scheduled_delay: Duration = Field("5s", description="The delay interval between two "
+                                                        "consecutive exports of Open Telemetry "
+                                                        "signals.")
+    filter: OtelTraceFilter = OtelTraceFilter()
+
+
+class OtelExporter(Section):
+    ignored_keys = frozenset({"protocol"})  # (EMQX hides it: gRPC is the only one)
+
+    endpoint: str = Field("http://localhost:4317", description="The target URL to which the "
+                                                               "exporter is going to send Open "
+                                                               "Telemetry signal data.")
+    ssl_options: ClientSsl = ClientSsl()
+
+    @model_validator(mode="after")
+    def _url(self):
+        from urllib.parse import urlsplit
+        try:
+            url = urlsplit(self.endpoint)
+            url.port  # noqa: B018  (a bad port raises here)
+        except ValueError as e:
+            raise ValueError(f"endpoint: bad URL {self.endpoint!r}: {e}") from None
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"endpoint: an http:// or https:// URL is expected, got "
+                             f"{self.endpoint!r}")
+        return self
+
+
+class OpenTelemetry(Section):
+    """Root ``opentelemetry``."""
+
+    metrics: OtelMetrics = OtelMetrics()
+    logs: OtelLogs = OtelLogs()
+    traces: OtelTraces = OtelTraces()
+    exporter: OtelExporter = OtelExporter()

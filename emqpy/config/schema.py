@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from .base import ConfigError, Section
 from .bridges import Actions, Connectors, Sources
-from .features import AuthenticatorChain, Authorization, Prometheus
+from .features import AuthenticatorChain, Authorization, OpenTelemetry, Prometheus
 from .listeners import TOMBSTONE, Dashboard, Listeners
 from .rule_engine import RuleEngine
 from .secrets import MASK
@@ -64,6 +64,7 @@ class EmqxConfig(BaseModel):
     connectors: Connectors = Connectors()
     actions: Actions = Actions()
     sources: Sources = Sources()
+    opentelemetry: OpenTelemetry = OpenTelemetry()
 
     def dump(self, root: str | None = None, *, redact: bool = False, hidden: bool = False) -> dict[str, Any]:
         """EMQX's JSON form (as ``GET /api/v5/configs`` shows it): durations

@@ -59,8 +59,20 @@ def hash_secret(secret: str, iterations: int | None = None) -> str:
     return f"pbkdf2_sha256${iterations}${b64(salt)}${b64(dk)}"
 
 
+def emqx_sha256_hash(salt: bytes, digest: bytes) -> str:
+    """The stored form of a hash made by EMQX (SHA-256 of salt + secret), as an imported
+    backup brings it; a password set in emqpy is hashed with PBKDF2 instead."""
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return f"emqx_sha256${b64(salt)}${b64(digest)}"
+
+
 def verify_secret(secret: str, stored: str) -> bool:
     try:
+        if stored.startswith("emqx_sha256$"):
+            _, salt, digest = stored.split("$")
+            salt = base64.b64decode(salt)
+            got = hashlib.sha256(salt + secret.encode()).digest()
+            return hmac.compare_digest(got, base64.b64decode(digest))
         algo, iters, salt, dk = stored.split("$")
         if algo != "pbkdf2_sha256":
             return False

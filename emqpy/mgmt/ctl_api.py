@@ -246,9 +246,17 @@ def cmd_traces(broker, args) -> str:
     return out
 
 
+async def cmd_data(broker, args) -> str:
+    from emqpy.backup.cli import cmd_data as data  # (the backup feature's own printing)
+    out = await data(broker, args)
+    if out is None:
+        raise Usage(usage_for("data"))
+    return out
+
+
 COMMANDS = {"status": cmd_status, "broker": cmd_broker, "clients": cmd_clients,
             "topics": cmd_topics, "subscriptions": cmd_subscriptions, "listeners": cmd_listeners,
-            "rules": cmd_rules, "trace": cmd_trace, "traces": cmd_traces}
+            "rules": cmd_rules, "trace": cmd_trace, "traces": cmd_traces, "data": cmd_data}
 
 
 async def run(broker, argv: list[str]) -> tuple[int, str]:

@@ -55,6 +55,8 @@ USAGE_PAIRS = [
     ("banned list", "List banned clients, usernames and addresses"),
     ("banned add <As> <Who> [Reason]", "Ban: As is clientid, username or peerhost"),
     ("banned del <As> <Who>", "Remove a ban"),
+    ("data import <File>", "Import data from the specified tar archive file"),
+    ("data export", "Export data"),
     ("admins add <Username> <Password> <Description>", "Add dashboard user"),
     ("admins passwd <Username> <Password>", "Reset dashboard user password"),
     ("admins del <Username>", "Delete dashboard user"),

@@ -1,6 +1,6 @@
-"""GET /prometheus/stats and /prometheus/data_integration (Prometheus text format, or EMQX's
-JSON with ``Accept: application/json``) and GET/PUT /prometheus (the ``prometheus`` config
-root).
+"""GET /prometheus/stats, /prometheus/auth and /prometheus/data_integration (Prometheus text
+format, or EMQX's JSON with ``Accept: application/json``) and GET/PUT /prometheus (the
+``prometheus`` config root).
 As in EMQX, the scrape endpoint needs no authentication unless
 ``prometheus.enable_basic_auth`` is true."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from emqpy.api.errors import ApiError, error_responses
 from emqpy.api.openapi import model_schema
 from emqpy.config import ConfigError, commit, config_lock, persist
 from emqpy.config.features import LEGACY_KEYS, Prometheus
-from emqpy.prometheus import collector, config
+from emqpy.prometheus import auth, collector, config, integration
 
 router = APIRouter(tags=["Monitor"])
 settings = APIRouter(dependencies=[Depends(authenticated)],
@@ -47,6 +47,27 @@ async def prometheus_stats(request: Request, mode: Mode = "node"):
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
+def _wants_json(request: Request) -> bool:
+    return request.headers.get("accept", "").split(";")[0].strip().lower() == "application/json"
+
+
+def _answer(request: Request, families, as_json):
+    if _wants_json(request):
+        return JSONResponse(as_json)
+    return PlainTextResponse(collector.render_text(families),
+                             media_type="text/plain; version=0.0.4")
+
+
+@router.get("/prometheus/auth",
+            description="Get Prometheus Metrics for AuthN, AuthZ and Banned",
+            responses=_RESPONSES, response_class=PlainTextResponse)
+async def prometheus_auth(request: Request, mode: Mode = "node"):
+    broker = request.app.state.ctx.broker
+    if broker.config.prometheus.enable_basic_auth:
+        await authenticated(request, None, None)
+    return _answer(request, *await auth.collect(broker, mode))
+
+
 @router.get("/prometheus/data_integration",
             description="Get Prometheus Metrics for Data Integration", responses=_RESPONSES,
             response_class=PlainTextResponse)
@@ -54,11 +75,7 @@ async def prometheus_data_integration(request: Request, mode: Mode = "node"):
     broker = request.app.state.ctx.broker
     if broker.config.prometheus.enable_basic_auth:
         await authenticated(request, None, None)
-    families, as_json = collector.data_integration(broker, mode)
-    if request.headers.get("accept", "").split(";")[0].strip().lower() == "application/json":
-        return JSONResponse(as_json)
-    return PlainTextResponse(collector.render_text(families),
-                             media_type="text/plain; version=0.0.4")
+    return _answer(request, *integration.collect(broker, mode))
 
 
 _SETTING_SCHEMA = model_schema(Prometheus)

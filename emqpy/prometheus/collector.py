@@ -262,28 +262,3 @@ def render_json(broker, families: list[Family], mode: str) -> dict:
         obj = section(entries)
         out[group] = shaped(obj) if obj else ({} if mode != "all_nodes_unaggregated" else [])
     return out
-
-
-# -- data integration (EMQX's emqx_prometheus_data_integration) -----------------------------------
-
-def data_integration(broker, mode: str = "node") -> tuple[list[Family], dict]:
-    """The families of GET /prometheus/data_integration and its JSON form. Rules only: emqpy
-    has no connectors or data-integration actions yet (their counts are 0)."""
-    try:
-        from emqpy.rule_engine.metrics import PROMETHEUS, prometheus_data
-    except ImportError:  # a trimmed install without the rule engine
-        PROMETHEUS, data = (), {"emqx_rules_count": 0, "emqx_actions_count": 0, "rules": {}}
-    else:
-        data = prometheus_data(broker)
-    node = {"node": broker.node_name} if mode == "all_nodes_unaggregated" else {}
-    overview = {"emqx_rules_count": data["emqx_rules_count"],
-                "emqx_actions_count": data["emqx_actions_count"], "emqx_connectors_count": 0}
-    families = [Family(name, "gauge", "", [(dict(node), value)])
-                for name, value in overview.items()]
-    for name, type_, _key in PROMETHEUS:
-        families.append(Family(name, type_, "", [({"id": rid, **node}, m[name])
-                                                 for rid, m in data["rules"].items()]))
-    rules = [{"id": rid, **node, **m} for rid, m in data["rules"].items()]
-    as_json = {"data_integration_overview": overview, "rules": rules, "actions": [],
-               "connectors": []}
-    return families, as_json

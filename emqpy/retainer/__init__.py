@@ -7,7 +7,8 @@ commits what is pending and empties the slot.
 """
 from __future__ import annotations
 
-from emqpy.feature import Feature
+from emqpy.feature import BackupTable, Feature
+from emqpy.retainer import backup
 
 
 def setup(broker) -> None:
@@ -24,4 +25,7 @@ async def teardown(broker) -> None:
     await ret.stop()
 
 
-FEATURE = Feature("retainer", setup=setup, teardown=teardown, routers=("emqpy.retainer.api",))
+FEATURE = Feature("retainer", setup=setup, teardown=teardown, routers=("emqpy.retainer.api",),
+                  backup_tables=(BackupTable(
+                      "retained_messages", "builtin_retainer", backup.export, backup.restore,
+                      emqx_tables={"emqx_retainer_message": backup.from_emqx}),))

@@ -70,6 +70,17 @@ def to_row(msg) -> tuple:
             msg.sender or "", msg.username, msg.peerhost, msg.timestamp, expire)
 
 
+def from_row(r, now_wall: float, now_mono: float):
+    """The retained Message of a row (``to_row``'s columns, by name), its wall-clock expiry
+    turned back into a monotonic deadline."""
+    from emqpy.broker.message import Message
+    msg = Message(r["topic"], bytes(r["payload"]), r["qos"], True, props_from_json(r["props"]),
+                  r["sender"] or "", r["username"], r["peerhost"], now=r["publish_at"])
+    msg._id = r["msgid"]
+    msg.expire_at = None if r["expire_at"] is None else now_mono + (r["expire_at"] - now_wall)
+    return msg
+
+
 def load_rows(store) -> list:
     return store.query(f"SELECT {_COLUMNS} FROM retained")
 

@@ -11,7 +11,6 @@ import logging
 import threading
 import time
 
-from emqpy.broker.message import Message
 from emqpy.config import parse_rate
 from emqpy.retainer import persist
 from emqpy.retainer.store import RetainedStore
@@ -51,13 +50,7 @@ class Retainer:
             if r["expire_at"] is not None and r["expire_at"] <= now_wall:
                 expired.append(r["topic"])
                 continue
-            msg = Message(r["topic"], bytes(r["payload"]), r["qos"], True,
-                          persist.props_from_json(r["props"]), r["sender"] or "",
-                          r["username"], r["peerhost"], now=r["publish_at"])
-            msg._id = r["msgid"]
-            msg.expire_at = (None if r["expire_at"] is None
-                             else now_mono + (r["expire_at"] - now_wall))
-            self.store.put(msg)
+            self.store.put(persist.from_row(r, now_wall, now_mono))
         self.writer = persist.Writer(db.path)
         if expired:
             self.writer.submit(dict.fromkeys(expired))
@@ -218,6 +211,12 @@ class Retainer:
     def all(self) -> list:
         self.purge_expired()
         return list(self.store.messages())
+
+    def put(self, msg) -> None:
+        """Store a retained message as it is (a restored backup's), replacing the topic's."""
+        _ = msg.id  # fixed now: the writer thread reads it
+        self.store.put(msg)
+        self._persist(msg.topic, msg)
 
     def delete(self, topic: str) -> bool:
         if self.store.delete(topic):

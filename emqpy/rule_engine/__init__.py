@@ -12,7 +12,8 @@ Values inside a rule follow EMQX's Erlang terms, mapped to Python once, everywhe
 """
 from __future__ import annotations
 
-from emqpy.feature import Feature
+from emqpy.feature import BackupConfig, Feature
+from emqpy.rule_engine import backup
 
 
 def engine_of(broker):
@@ -73,4 +74,6 @@ async def teardown(broker) -> None:
 
 
 FEATURE = Feature("rule_engine", setup=setup, teardown=teardown,
-                  routers=("emqpy.rule_engine.api",))
+                  routers=("emqpy.rule_engine.api",),
+                  backup_config=BackupConfig(("rule_engine",), backup.export_config,
+                                             backup.restore_config))

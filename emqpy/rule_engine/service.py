@@ -125,6 +125,13 @@ async def update(broker, rule_id: str, body: dict) -> dict:
         return await _put(broker, rule_id, _conf_body(body), replace=False)
 
 
+async def replace(broker, rule_id: str, conf: dict) -> dict:
+    """Set a rule's whole config (a data backup's import: created, or replacing the rule)."""
+    check_id(rule_id)
+    async with config_lock(broker):
+        return await _put(broker, rule_id, _conf_body(conf), replace=True)
+
+
 async def delete(broker, rule_id: str) -> bool:
     async with config_lock(broker):
         eng = engine(broker)

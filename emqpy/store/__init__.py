@@ -135,6 +135,34 @@ class Store:
                 raise
             conn.execute("COMMIT")
 
+    # -- whole tables (data backup) -------------------------------------------------------
+
+    def dump_rows(self, table: str, columns: Sequence[str], where: str = "1",
+                  order: str = "rowid") -> list[dict]:
+        """Every row of ``table`` (that ``where`` keeps) as a dict of ``columns``."""
+        rows = self.query(f"SELECT {', '.join(columns)} FROM {table} WHERE {where} "
+                          f"ORDER BY {order}")
+        return [dict(r) for r in rows]
+
+    def replace_rows(self, table: str, columns: Sequence[str], rows: Sequence[Any], *,
+                     required: Sequence[str] = (), defaults: dict | None = None) -> int:
+        """Write dict ``rows`` into ``table`` in one transaction, a row with the key of an
+        existing one replacing it; ValueError naming the first row that is not a dict or
+        lacks a ``required`` column (then nothing is written). Returns the rows written."""
+        values = []
+        for i, row in enumerate(rows, 1):
+            if not isinstance(row, dict):
+                raise ValueError(f"{table} row {i}: an object is expected")
+            row = {**(defaults or {}), **row}
+            missing = [c for c in required if row.get(c) is None]
+            if missing:
+                raise ValueError(f"{table} row {i}: missing {', '.join(missing)}")
+            values.append(tuple(row.get(c) for c in columns))
+        with self.transaction() as conn:
+            conn.executemany(f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) "
+                             f"VALUES ({', '.join('?' * len(columns))})", values)
+        return len(values)
+
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.query_one("SELECT value FROM meta WHERE key=?", (key,))
         return row["value"] if row else default

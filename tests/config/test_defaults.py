@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from emqpy.config import EmqxConfig
+from emqpy.config import features as F
 from emqpy.config import listeners as L
 from emqpy.config import sections as S
 
@@ -51,6 +52,12 @@ MODELS = {
     "emqx.listener_ssl_opts": (L.ListenerSslOptions, ()),
     "emqx.listener_wss_opts": (L.ServerSslOptions, ()),
     "emqx.ocsp": (L.Ocsp, ()),
+    "opentelemetry.opentelemetry": (F.OpenTelemetry, ()),
+    "opentelemetry.otel_metrics": (F.OtelMetrics, ()),
+    "opentelemetry.otel_logs": (F.OtelLogs, ()),
+    "opentelemetry.otel_traces": (F.OtelTraces, ()),
+    "opentelemetry.trace_filter": (F.OtelTraceFilter, ()),
+    "opentelemetry.otel_exporter": (F.OtelExporter, ()),
     "listeners.tcp_not_required_bind": (L.TcpListener, ("id", "type", "running", "current_connections")),
     "listeners.ssl_not_required_bind": (L.SslListener, ("id", "type", "running", "current_connections")),
     "listeners.ws_not_required_bind": (L.WsListener, ("id", "type", "running", "current_connections")),

@@ -116,7 +116,7 @@ class Kind:
 
     # -- changes -------------------------------------------------------------------------------
 
-    def _validated(self, etype: str, name: str, entry: dict | None):
+    def validated(self, etype: str, name: str, entry: dict | None):
         """The config with `root.etype.name` set to `entry` (removed when None), validated."""
         cfg = self.svc.broker.config
         raw = cfg.dump(self.root, hidden=True)
@@ -137,7 +137,7 @@ class Kind:
             await persist(self.svc.broker, root)
 
     async def _put(self, etype: str, name: str, body: dict, old):
-        new_cfg = self._validated(etype, name, body)
+        new_cfg = self.validated(etype, name, body)
         cfg = getattr(getattr(new_cfg, self.root), etype)[name]
         self.check(etype, name, cfg)
         entry = await self.replace(etype, name, cfg, old)
@@ -171,7 +171,7 @@ class Kind:
         async with config_lock(self.svc.broker):
             entry = self.get(etype, name)
             also = self.may_delete(entry, force)
-            new_cfg = self._validated(etype, name, None)
+            new_cfg = self.validated(etype, name, None)
             del self.entries[entry.id]
             await self.stop(entry, destroy=True)
             await self._save(new_cfg, self.root, *also)
@@ -191,7 +191,7 @@ class Kind:
         name = body.pop("name", None) or "probe"
         if f"{etype}:{name}" in self.entries:
             body = unmask(body, self.raw(etype, name))
-        cfg = getattr(getattr(self._validated(etype, "probe", body), self.root), etype)["probe"]
+        cfg = getattr(getattr(self.validated(etype, "probe", body), self.root), etype)["probe"]
         self.check(etype, name, cfg)
         reason = await self.svc.io.run(self.probe_resource(etype, name, cfg).health_check())
         if reason is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from emqpy.config.bridges import ACTION_CONNECTOR_TYPE, ACTION_TYPES, CONNECTOR_TYPES, name_problem
+from emqpy.config.runtime import config_lock
 
 from .errors import AlreadyExists, Disabled, InUse, Invalid, NotFound
 from .http import ConnectorError, HttpConnector
@@ -19,6 +20,7 @@ from .kinds import ChannelKind, Kind
 from .metrics import SAMPLE_SECONDS, ActionMetrics
 from .mqtt import MqttConnector
 from .sources import SourceKind
+from .v1 import V1Bridges
 from .worker import Worker, notify
 
 __all__ = ["AlreadyExists", "BridgeService", "Disabled", "InUse", "Invalid", "NotFound",
@@ -186,6 +188,22 @@ class ConnectorKind(Kind):
                         "for this connector", channels)
         return []
 
+    async def restart(self, conn: Connector) -> None:
+        """The v1 API's start/restart: the connector and what runs on it, anew."""
+        async with config_lock(self.svc.broker):
+            await self.halt(conn)
+            try:
+                conn.start(self.svc.broker.data_dir)
+            except ConnectorError as e:
+                raise Invalid(str(e)) from None
+            await self.started(conn)
+
+    async def halt(self, conn: Connector) -> None:
+        """The v1 API's stop: the connector and what runs on it stop (they stay enabled)."""
+        for kind, entry in self.channels(conn):
+            await kind.stop(entry)
+        await conn.stop()
+
     def probe_resource(self, ctype, name, cfg):
         try:
             return CONNECTOR_CLASSES[ctype](cfg, self.svc.broker.data_dir, name, self.svc.node)
@@ -242,6 +260,7 @@ class BridgeService:
         self.remove_rule_action: Callable[[str, str], None] = lambda rule_id, action_id: None
         self._sampler: asyncio.TimerHandle | None = None
         self.io = IoLoop()  # where the connectors' clients run (see ioloop.py)
+        self.v1 = V1Bridges(self)  # EMQX's v1 bridges over these (v1.py)
 
     def set_rule_links(self, rule_ids: Callable[[str], list[str]],
                        remove_rule_action: Callable[[str, str], None]) -> None:

@@ -10,14 +10,20 @@ the rules run.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 
 from emqpy.config.bridges import SOURCE_TYPES
-from emqpy.mqtt.topic import matches, parse_share
+from emqpy.broker.message import Message
+from emqpy.mqtt.reason_codes import MQTTError
+from emqpy.mqtt.topic import matches, parse_share, validate_topic_name
 
 from .kinds import ChannelKind
 from .metrics import ActionMetrics
+from .mqtt import MqttAction
+
+log = logging.getLogger("emqpy.bridge")
 
 
 class Source:
@@ -28,6 +34,7 @@ class Source:
         self.type, self.name, self.cfg = stype, name, cfg
         self.metrics = ActionMetrics()
         self.running = False
+        self.local = None  # renders `parameters.local` (a v1 bridge's local republish)
 
     @property
     def id(self) -> str:
@@ -36,6 +43,19 @@ class Source:
     @property
     def connector_id(self) -> str:
         return f"mqtt:{self.cfg.connector}"
+
+
+def republish(broker, src: "Source", row: dict) -> None:
+    """A v1 MQTT bridge's `ingress.local`: the received message published in this broker
+    (topic, qos, retain, payload templates over its columns; payload: all of them as JSON)."""
+    try:
+        topic, payload, qos, retain = src.local.render(row, {})
+        validate_topic_name(topic)
+    except (ValueError, MQTTError) as e:
+        log.warning("source %s: received message not published locally: %s", src.id, e)
+        return
+    broker.metrics.c["messages.publish"] += 1
+    broker.publish(Message(topic, payload, qos, retain, None, sender="bridge"))
 
 
 def columns(pub, server: str) -> dict:
@@ -81,6 +101,8 @@ class SourceKind(ChannelKind):
             asyncio.get_running_loop().create_task(
                 resource.subscribe([(src.cfg.parameters.topic, src.cfg.parameters.qos)]))
         self.svc.io.call(install)
+        local = src.cfg.parameters.local
+        src.local = MqttAction(None, local) if local.topic is not None else None
         src.running = True
 
     def _sources_of(self, resource) -> list[Source]:
@@ -92,7 +114,10 @@ class SourceKind(ChannelKind):
             return
         src.metrics.inc("received")
         from emqpy.rule_engine import apply_bridge_message
-        apply_bridge_message(self.svc.broker, f"$bridges/{src.id}", columns(pub, server))
+        row = columns(pub, server)
+        apply_bridge_message(self.svc.broker, f"$bridges/{src.id}", row)
+        if src.local is not None:
+            republish(self.svc.broker, src, row)
 
     async def stop(self, src: Source, destroy: bool = False) -> None:
         """Stop taking its messages. The connector's clients stay subscribed until the

@@ -17,6 +17,7 @@ from .errors import AlreadyExists, Disabled, InUse, Invalid, NotFound
 from .http import ConnectorError, HttpConnector
 from .ioloop import IoLoop
 from .kinds import ChannelKind, Kind
+from .local_topics import LocalTopics
 from .metrics import SAMPLE_SECONDS, ActionMetrics
 from .mqtt import MqttConnector
 from .sources import SourceKind
@@ -222,9 +223,11 @@ class ActionKind(ChannelKind):
 
     def start(self, a: Action) -> None:
         self.svc._start_action(a)
+        self.svc.local_topics.refresh()
 
     async def stop(self, a: Action, destroy: bool = False) -> None:
         await self.svc._stop_action(a, destroy)
+        self.svc.local_topics.refresh()
 
     def running(self, a: Action) -> bool:
         return a.worker is not None
@@ -261,6 +264,7 @@ class BridgeService:
         self._sampler: asyncio.TimerHandle | None = None
         self.io = IoLoop()  # where the connectors' clients run (see ioloop.py)
         self.v1 = V1Bridges(self)  # EMQX's v1 bridges over these (v1.py)
+        self.local_topics = LocalTopics(self)  # actions fed without a rule (local_topics.py)
 
     def set_rule_links(self, rule_ids: Callable[[str], list[str]],
                        remove_rule_action: Callable[[str, str], None]) -> None:
@@ -283,6 +287,7 @@ class BridgeService:
     async def stop(self) -> None:
         if self._sampler is not None:
             self._sampler.cancel()
+        self.local_topics.close()
         for kind in reversed(self.kinds.values()):
             for entry in kind.entries.values():
                 await kind.stop(entry)

@@ -136,6 +136,45 @@ def test_broken_target_and_operations(api, sink):
     api.ok("DELETE", f"/bridges/{bid}", 204)
 
 
+def test_local_topics_feed_the_bridge_without_a_rule(api, sink, mosquitto):
+    """A webhook's `local_topic` and an MQTT egress's `local.topic` (EMQX's
+    on_message_publish): what is published there goes out with no rule; $SYS does not."""
+    wh, eg = uid("wh"), uid("eg")
+    topic = uid("lt")
+    api.ok("POST", "/bridges", 201, json=webhook(wh, sink.url("/lt"),
+                                                 local_topic=f"{topic}/http/#"))
+    assert api.get(f"/bridges/webhook:{wh}")["local_topic"] == f"{topic}/http/#"
+    api.ok("POST", "/bridges", 201, json=mqtt_bridge(eg, mosquitto, egress={
+        "local": {"topic": f"{topic}/mqtt/#"},
+        "remote": {"topic": "fwd/${topic}", "payload": "${payload}|${clientid}"}}))
+    assert api.get(f"/bridges/mqtt:{eg}")["egress"]["local"] == {"topic": f"{topic}/mqtt/#"}
+    wait_until(lambda: api.get(f"/bridges/mqtt:{eg}")["status"] == "connected")
+    remote = MqttClient("127.0.0.1", mosquitto.port, uid("rs"), version=4).connect()
+    remote.subscribe("fwd/#", qos=1)
+    sink.clear()
+    pub_id = uid("p")
+    pub = MqttClient(api.host, api.port, pub_id).connect()
+    pub.publish(f"{topic}/http/1", b"to http", qos=1)
+    pub.publish(f"{topic}/mqtt/1", b"to mqtt", qos=1)
+    pub.publish(f"{topic}/other", b"nowhere", qos=1)
+    got = wait_until(sink.requests, what="the webhook request")
+    assert [(r["path"], r["body"]) for r in got] == [("/lt", "to http")]
+    m = remote.get()
+    assert (m.topic, m.payload) == (f"fwd/{topic}/mqtt/1", f"to mqtt|{pub_id}".encode())
+    # disabled: nothing more goes out
+    api.ok("PUT", f"/bridges/webhook:{wh}/enable/false", 204)
+    pub.publish(f"{topic}/http/2", b"late", qos=1)
+    api.ok("PUT", f"/bridges/webhook:{wh}/enable/true", 204)
+    pub.publish(f"{topic}/http/3", b"back", qos=1)
+    wait_until(lambda: len(sink.requests()) == 2, what="the request after re-enabling")
+    assert sink.requests()[1]["body"] == "back"
+    for bid in (f"webhook:{wh}", f"mqtt:{eg}"):
+        api.ok("DELETE", f"/bridges/{bid}", 204)
+    assert api.call(lambda: api.broker.bridges.local_topics.routes) == []
+    pub.disconnect()
+    remote.disconnect()
+
+
 def test_probe(api, sink):
     api.ok("POST", "/bridges_probe", 204, json=webhook("p", sink.url()))
     r = api.api.post("/bridges_probe", json=webhook("p", f"http://127.0.0.1:{free_port()}"))

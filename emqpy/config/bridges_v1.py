@@ -114,6 +114,17 @@ def _split_mqtt(conf: dict, connector: str) -> Split:
     return Split("actions" if egress else "sources", "mqtt", entry, connector, conn)
 
 
+def _connectors_used(raw: dict, etype: str) -> set[str]:
+    """The names of the `etype` connectors the actions and sources of `raw` use."""
+    used = set()
+    for root in ("actions", "sources"):
+        for t in {etype, "webhook" if etype == "http" else etype}:
+            for entry in ((raw.get(root) or {}).get(t) or {}).values():
+                if isinstance(entry, dict):
+                    used.add(entry.get("connector"))
+    return used
+
+
 def upgrade_bridges(raw: dict) -> dict:
     """A raw config whose `bridges` root is turned into connectors and actions/sources, as
     EMQX does when it reads its config. A bridge whose action or source is already there
@@ -135,8 +146,12 @@ def upgrade_bridges(raw: dict) -> dict:
                 continue
             connectors = dict(raw.get("connectors") or {})
             of_type = dict(connectors.get(etype) or {})
+            # a connector of the bridge's name that nothing uses is this bridge's own, made
+            # at an earlier start and saved with the connectors root since: it is replaced
+            # (EMQX would make NAME_2, and one more at every start)
+            taken = {c for c in of_type if c != name or name in _connectors_used(raw, etype)}
             try:
-                s = split(v1_type, conf, connector_name(of_type, name))
+                s = split(v1_type, conf, connector_name(taken, name))
             except V1Error as e:
                 raise V1Error(f"bridges.{v1_type}.{name}: {e}") from None
             of_type[s.connector] = s.connector_conf

@@ -303,7 +303,8 @@ def test_mqtt_bridge_ingress(api, mosquitto):
 
 def test_bridges_root_is_converted_as_emqx_does():
     cfg = validate_config({
-        "connectors": {"mqtt": {"m2": {"server": "h:1"}}},
+        "connectors": {"mqtt": {"m2": {"server": "h:1"}, "m1": {"server": "old:1"}}},
+        "sources": {"mqtt": {"other": {"connector": "m2", "parameters": {"topic": "x"}}}},
         "bridges": {
             "webhook": {"w": {"url": "http://h:8080/x", "method": "put", "body": "${payload}",
                               "local_topic": "l/#",
@@ -323,7 +324,9 @@ def test_bridges_root_is_converted_as_emqx_does():
     m1 = cfg.actions.mqtt["m1"]
     assert (m1.connector, m1.parameters.topic, m1.local_topic) == ("m1", "r/${topic}", "l/#")
     assert cfg.connectors.mqtt["m1"].pool_size == 3
-    # the connector name m2 is taken: EMQX's NAME_2
+    # m1 was nobody's: the bridge's own from an earlier start (saved in cluster.hocon), so
+    # it is replaced; m2 is another source's: EMQX's NAME_2
+    assert cfg.connectors.mqtt["m1"].server == "h:1883"
     assert cfg.sources.mqtt["m2"].connector == "m2_2"
     assert cfg.sources.mqtt["m2"].parameters.local.topic == "loc/${topic}"
     assert cfg.connectors.mqtt["m2_2"].server == "h:1883"
@@ -352,5 +355,13 @@ def test_bridges_from_the_config_file(make_broker):
         assert got[0]["path"] == "/in" and json.loads(got[0]["body"]) == {"k": 1}
         node.ok("DELETE", f"/rules/{rule['id']}", 204)
         pub.disconnect()
+        # another connector made over the API saves the connectors root, w's included; after
+        # a restart w is still one connector + one action
+        node.ok("POST", "/connectors", 201, json={"type": "http", "name": "other",
+                                                  "url": sink.url()})
+        node.restart()
+        assert sorted(c["name"] for c in node.get("/connectors")) == ["other", "w"]
+        assert node.get("/actions/http:w")["connector"] == "w"
+        assert node.get("/bridges/webhook:w")["url"] == sink.url("/in")
     finally:
         sink.stop()

@@ -1,7 +1,8 @@
 """Data integration (EMQX's emqx_bridge, emqx_connector, emqx_resource): connectors (a
 connection to an outside system), actions (what a rule sends through one) and sources (what
 comes in through one, read by rules `FROM "$bridges/mqtt:NAME"`), roots `connectors`,
-`actions` and `sources` of the config, with their REST API.
+`actions` and `sources` of the config, with their REST API; EMQX's v1 bridges (/bridges*, root
+`bridges`) over them (v1.py).
 
     broker.bridges.action_exists("http:my_action")
     broker.bridges.send("http:my_action", selected, envelope, on_result)   # rule engine
@@ -31,6 +32,7 @@ async def teardown(broker) -> None:
         await svc.stop()
 
 
-FEATURE = Feature("bridge", setup=setup, teardown=teardown, routers=("emqpy.bridge.api",),
+FEATURE = Feature("bridge", setup=setup, teardown=teardown,
+                  routers=("emqpy.bridge.api", "emqpy.bridge.api_v1"),
                   backup_config=BackupConfig(backup.ROOTS, backup.export_config,
                                              backup.restore_config))

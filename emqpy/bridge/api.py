@@ -1,8 +1,10 @@
 """REST API of data integration: /connectors*, /actions*, /action_types, /sources*,
-/source_types, the probes and the per-node operations (EMQX's emqx_connector_api and emqx_bridge_v2_api), for the types built."""
+/source_types, the probes and the per-node operations (EMQX's emqx_connector_api and
+emqx_bridge_v2_api), for the types built. One route factory (`add_routes`) makes the routes of
+each root."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Callable, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from starlette.convertors import StringConvertor, register_url_convertor
@@ -15,6 +17,7 @@ from emqpy.config.bridges import (ACTION_MODELS, ACTION_TYPES, CONNECTOR_MODELS,
                                   SOURCE_MODELS, SOURCE_TYPES)
 from emqpy.config.secrets import mask_secrets
 
+from .kinds import Kind
 from .metrics import metrics_answer
 from .service import AlreadyExists, Disabled, InUse, Invalid, NotFound, clean_body, parse_id
 
@@ -109,13 +112,17 @@ def _node(request: Request, node: str) -> None:
 
 # -- views ----------------------------------------------------------------------------------
 
-def _connector_view(svc, conn, shown: dict | None = None) -> dict:
+def _shown(svc, kind: Kind, entry, shown: dict | None) -> dict:
     """`shown`: the root as the API shows it, when the caller has it (lists dump it once)."""
-    raw = ((shown.get(conn.type) or {}).get(conn.name) or {}) if shown is not None else \
-        svc.shown_entry("connectors", conn.type, conn.name)
+    if shown is None:
+        return kind.shown(entry.type, entry.name)
+    return (shown.get(entry.type) or {}).get(entry.name) or {}
+
+
+def _connector_view(svc, kind: Kind, conn, shown: dict | None = None) -> dict:
     node = {"node": svc.node, "status": conn.status}
-    out = {**raw, "type": conn.type, "name": conn.name, "status": conn.status,
-           "node_status": [node]}
+    out = {**_shown(svc, kind, conn, shown), "type": conn.type, "name": conn.name,
+           "status": conn.status, "node_status": [node]}
     if conn.reason:
         node["status_reason"] = out["status_reason"] = conn.reason
     out["actions"] = sorted(a.name for a in svc.actions.values() if a.connector_id == conn.id)
@@ -123,408 +130,174 @@ def _connector_view(svc, conn, shown: dict | None = None) -> dict:
     return mask_secrets(out)
 
 
-def _action_view(svc, a, shown: dict | None = None) -> dict:
-    raw = ((shown.get(a.type) or {}).get(a.name) or {}) if shown is not None else \
-        svc.shown_entry("actions", a.type, a.name)
-    status, error = svc.action_status(a)
+def _channel_view(svc, kind: Kind, entry, shown: dict | None = None) -> dict:
+    """An action or a source."""
+    status, error = kind.status(entry, kind.running(entry))
     node = {"node": svc.node, "status": status, "status_reason": error}
-    return mask_secrets({**raw, "type": a.type, "name": a.name, "status": status,
-                         "error": error, "status_reason": error, "node_status": [node],
-                         "rules": sorted(svc.rule_ids(a.id))})
+    return mask_secrets({**_shown(svc, kind, entry, shown), "type": entry.type,
+                         "name": entry.name, "status": status, "error": error,
+                         "status_reason": error, "node_status": [node],
+                         "rules": kind.rules(entry)})
 
 
-def _metrics(svc, a) -> dict:
-    w = a.worker
-    return a.metrics.view(w.queuing if w else 0, w.inflight if w else 0)
+def _connector_in_use(e: InUse) -> Response:
+    # EMQX prints the reason as an Erlang term: {<<"...">>,[<<"channel id">>,...]}
+    channels = ",".join(f'<<"{c}">>' for c in e.ids)
+    return JSONResponse(error_body("BAD_REQUEST", f'{{<<"{e}">>,[{channels}]}}'),
+                        status_code=400)
 
 
-# -- connectors -----------------------------------------------------------------------------
-
-@router.get("/connectors", tags=["Connectors"], summary="List connectors")
-async def list_connectors(request: Request) -> list[dict[str, Any]]:
-    svc = _svc(request)
-    shown = svc.broker.config.dump("connectors")
-    return [_connector_view(svc, c, shown) for c in svc.connectors.values()]
+def _rules_in_use(e: InUse) -> Response:
+    return JSONResponse({**error_body("BAD_REQUEST", str(e)), "rules": e.ids}, status_code=400)
 
 
-@router.post("/connectors", tags=["Connectors"], status_code=201, responses=E_CREATE,
-             openapi_extra=_CONNECTOR_POST, summary="Create connector")
-async def create_connector(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
-    svc = _svc(request)
-    ctype, name, conf = _type_and_name(body)
-    try:
-        conn = await svc.create_connector(ctype, name, conf)
-    except AlreadyExists as e:
-        raise ApiError(400, "ALREADY_EXISTS", str(e)) from None
-    except Invalid as e:
-        raise _bad(e) from None
-    return _connector_view(svc, conn)
+# -- the route factory ------------------------------------------------------------------------
 
+def add_routes(router: APIRouter, root: str, tag: str, types: tuple[str, ...], view: Callable,
+               post_schema: dict, put_schema: dict, noun: str, op_noun: str,
+               in_use: Callable[[InUse], Response], with_metrics: bool = True,
+               delete_deps: bool = True) -> None:
+    """The routes of one root (`/{root}`, `/{root}/{id}`, its enable, operations, metrics,
+    probe, `/nodes/{node}/{root}/...`) over `svc.kinds[root]`. `noun`/`op_noun`: the words
+    of EMQX's summaries; `view(svc, kind, entry, shown=None)`: an entry as the API shows it;
+    `in_use`: the answer to deleting what others use."""
+    tags = [tag]
 
-@router.get("/connectors/{id}", tags=["Connectors"], responses=E404, summary="Get connector")
-async def get_connector(request: Request, id: str) -> dict[str, Any]:
-    svc = _svc(request)
-    try:
-        return _connector_view(svc, svc.connector(*parse_id(id, CONNECTOR_TYPES, "connector")))
-    except NotFound as e:
-        raise _not_found(e) from None
+    def kind_of(request: Request) -> Kind:
+        return _svc(request).kinds[root]
 
+    def entry_of(kind: Kind, id: str):
+        try:
+            return kind.get(*parse_id(id, types, kind.id_what))
+        except NotFound as e:
+            raise _not_found(e) from None
 
-@router.put("/connectors/{id}", tags=["Connectors"], responses=E400_404,
-            openapi_extra=_CONNECTOR_PUT, summary="Update connector")
-async def update_connector(request: Request, id: str,
+    async def change(kind: Kind, id: str, how: Callable):
+        """Run `how(type, name)` on the entry `id`: EMQX's 404 and 400 for what it raises."""
+        entry = entry_of(kind, id)
+        try:
+            return await how(entry.type, entry.name)
+        except NotFound as e:
+            raise _not_found(e) from None
+        except (Invalid, Disabled) as e:
+            raise _bad(e) from None
+
+    @router.get(f"/{root}", tags=tags, summary=f"List {noun}s")
+    async def list_entries(request: Request) -> list[dict[str, Any]]:
+        kind = kind_of(request)
+        shown = kind.svc.broker.config.dump(root)
+        return [view(kind.svc, kind, e, shown) for e in kind.entries.values()]
+
+    @router.post(f"/{root}", tags=tags, status_code=201, responses=E_CREATE,
+                 openapi_extra=post_schema, summary=f"Create {noun}")
+    async def create_entry(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
+        kind = kind_of(request)
+        etype, name, conf = _type_and_name(body)
+        try:
+            entry = await kind.create(etype, name, conf)
+        except AlreadyExists as e:
+            raise ApiError(400, "ALREADY_EXISTS", str(e)) from None
+        except Invalid as e:
+            raise _bad(e) from None
+        return view(kind.svc, kind, entry)
+
+    @router.get(f"/{root}/{{id}}", tags=tags, responses=E404, summary=f"Get {noun}")
+    async def get_entry(request: Request, id: str) -> dict[str, Any]:
+        kind = kind_of(request)
+        return view(kind.svc, kind, entry_of(kind, id))
+
+    @router.put(f"/{root}/{{id}}", tags=tags, responses=E400_404, openapi_extra=put_schema,
+                summary=f"Update {noun}")
+    async def update_entry(request: Request, id: str,
                            body: Annotated[Any, Body()]) -> dict[str, Any]:
-    svc = _svc(request)
-    try:
-        ctype, name = parse_id(id, CONNECTOR_TYPES, "connector")
-        conn = await svc.update_connector(ctype, name, clean_body(body))
-    except NotFound as e:
-        raise _not_found(e) from None
-    except Invalid as e:
-        raise _bad(e) from None
-    return _connector_view(svc, conn)
+        kind = kind_of(request)
+        entry = await change(kind, id, lambda t, n: kind.update(t, n, clean_body(body)))
+        return view(kind.svc, kind, entry)
+
+    async def delete(request: Request, id: str, force: bool) -> Response:
+        kind = kind_of(request)
+        try:
+            await change(kind, id, lambda t, n: kind.delete(t, n, force))
+        except InUse as e:
+            return in_use(e)
+        return Response(status_code=204)
+
+    delete_summary = dict(tags=tags, status_code=204, responses=E400_404,
+                          summary=f"Delete {noun}")
+    if delete_deps:
+        @router.delete(f"/{root}/{{id}}", **delete_summary)
+        async def delete_entry(request: Request, id: str,
+                               also_delete_dep_actions: bool = Query(False)) -> Response:
+            return await delete(request, id, also_delete_dep_actions)
+    else:
+        @router.delete(f"/{root}/{{id}}", **delete_summary)
+        async def delete_entry(request: Request, id: str) -> Response:
+            return await delete(request, id, False)
+
+    @router.put(f"/{root}/{{id}}/enable/{{enable}}", tags=tags, status_code=204,
+                responses=E404, summary=f"Enable or disable {op_noun}")
+    async def enable_entry(request: Request, id: str, enable: bool) -> Response:
+        kind = kind_of(request)
+        await change(kind, id, lambda t, n: kind.enable(t, n, enable))
+        return Response(status_code=204)
+
+    async def operate(request: Request, id: str) -> Response:
+        kind = kind_of(request)
+        await change(kind, id, kind.operate)
+        return Response(status_code=204)
+
+    @router.post(f"/{root}/{{id}}/{{operation:bridge_operation}}", tags=tags,
+                 status_code=204, responses=E400_404, summary=f"Manually start a {op_noun}")
+    async def operation(request: Request, id: str, operation: Operation) -> Response:
+        return await operate(request, id)
+
+    @router.post(f"/nodes/{{node}}/{root}/{{id}}/{{operation:bridge_operation}}", tags=tags,
+                 status_code=204, responses=E400_404,
+                 summary=f"Manually start a {op_noun} on a given node")
+    async def node_operation(request: Request, node: str, id: str,
+                             operation: Operation) -> Response:
+        _node(request, node)
+        return await operate(request, id)
+
+    @router.post(f"/{root}_probe", tags=tags, status_code=204, responses=E_PROBE,
+                 openapi_extra=post_schema, summary=f"Test creating {op_noun}")
+    async def probe(request: Request, body: Annotated[Any, Body()]) -> Response:
+        kind = kind_of(request)
+        etype, name, conf = _type_and_name(body)
+        try:
+            await kind.probe(etype, {**conf, "name": name})
+        except Invalid as e:
+            raise ApiError(400, "TEST_FAILED", str(e)) from None
+        return Response(status_code=204)
+
+    if not with_metrics:
+        return
+
+    @router.get(f"/{root}/{{id}}/metrics", tags=tags, responses=E404,
+                summary=f"Get {noun} metrics")
+    async def metrics(request: Request, id: str) -> dict[str, Any]:
+        kind = kind_of(request)
+        return metrics_answer(kind.svc.node, kind.metrics(entry_of(kind, id)))
+
+    @router.put(f"/{root}/{{id}}/metrics/reset", tags=tags, status_code=204, responses=E404,
+                summary=f"Reset {noun} metrics")
+    async def reset_metrics(request: Request, id: str) -> Response:
+        entry_of(kind_of(request), id).metrics.reset()
+        return Response(status_code=204)
 
 
-@router.delete("/connectors/{id}", tags=["Connectors"], status_code=204, responses=E400_404,
-               summary="Delete connector")
-async def delete_connector(request: Request, id: str) -> Response:
-    svc = _svc(request)
-    try:
-        await svc.delete_connector(*parse_id(id, CONNECTOR_TYPES, "connector"))
-    except NotFound as e:
-        raise _not_found(e) from None
-    except InUse as e:
-        # EMQX prints the reason as an Erlang term: {<<"...">>,[<<"channel id">>,...]}
-        channels = ",".join(f'<<"{c}">>' for c in e.ids)
-        raise ApiError(400, "BAD_REQUEST", f'{{<<"{e}">>,[{channels}]}}') from None
-    return Response(status_code=204)
-
-
-@router.put("/connectors/{id}/enable/{enable}", tags=["Connectors"], status_code=204,
-            responses=E404, summary="Enable or disable connector")
-async def enable_connector(request: Request, id: str, enable: bool) -> Response:
-    svc = _svc(request)
-    try:
-        await svc.enable_connector(*parse_id(id, CONNECTOR_TYPES, "connector"), enable)
-    except NotFound as e:
-        raise _not_found(e) from None
-    except Invalid as e:
-        raise _bad(e) from None
-    return Response(status_code=204)
-
-
-async def _connector_operation(svc, id: str) -> Response:
-    try:
-        await svc.start_connector(*parse_id(id, CONNECTOR_TYPES, "connector"))
-    except NotFound as e:
-        raise _not_found(e) from None
-    except Disabled as e:
-        raise _bad(e) from None
-    return Response(status_code=204)
-
-
-@router.post("/connectors/{id}/{operation:bridge_operation}", tags=["Connectors"], status_code=204,
-             responses=E400_404, summary="Manually start a connector")
-async def connector_operation(request: Request, id: str, operation: Operation) -> Response:
-    return await _connector_operation(_svc(request), id)
-
-
-@router.post("/nodes/{node}/connectors/{id}/{operation:bridge_operation}", tags=["Connectors"], status_code=204,
-             responses=E400_404, summary="Manually start a connector on a given node")
-async def node_connector_operation(request: Request, node: str, id: str,
-                                   operation: Operation) -> Response:
-    _node(request, node)
-    return await _connector_operation(_svc(request), id)
-
-
-@router.post("/connectors_probe", tags=["Connectors"], status_code=204, responses=E_PROBE,
-             openapi_extra=_CONNECTOR_POST, summary="Test creating connector")
-async def probe_connector(request: Request, body: Annotated[Any, Body()]) -> Response:
-    svc = _svc(request)
-    ctype, name, conf = _type_and_name(body)
-    try:
-        await svc.probe_connector(ctype, {**conf, "name": name})
-    except Invalid as e:
-        raise ApiError(400, "TEST_FAILED", str(e)) from None
-    return Response(status_code=204)
-
-
-# -- actions --------------------------------------------------------------------------------
-
-@router.get("/actions", tags=["Actions"], summary="List bridges")
-async def list_actions(request: Request) -> list[dict[str, Any]]:
-    svc = _svc(request)
-    shown = svc.broker.config.dump("actions")
-    return [_action_view(svc, a, shown) for a in svc.actions.values()]
-
-
-@router.post("/actions", tags=["Actions"], status_code=201, responses=E_CREATE,
-             openapi_extra=_ACTION_POST, summary="Create bridge")
-async def create_action(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
-    svc = _svc(request)
-    atype, name, conf = _type_and_name(body)
-    try:
-        a = await svc.create_action(atype, name, conf)
-    except AlreadyExists as e:
-        raise ApiError(400, "ALREADY_EXISTS", str(e)) from None
-    except Invalid as e:
-        raise _bad(e) from None
-    return _action_view(svc, a)
-
-
-def _action(svc, id: str):
-    try:
-        return svc.action(*parse_id(id, ACTION_TYPES))
-    except NotFound as e:
-        raise _not_found(e) from None
-
-
-@router.get("/actions/{id}", tags=["Actions"], responses=E404, summary="Get bridge")
-async def get_action(request: Request, id: str) -> dict[str, Any]:
-    svc = _svc(request)
-    return _action_view(svc, _action(svc, id))
-
-
-@router.put("/actions/{id}", tags=["Actions"], responses=E400_404, openapi_extra=_ACTION_PUT,
-            summary="Update bridge")
-async def update_action(request: Request, id: str, body: Annotated[Any, Body()]) -> dict:
-    svc = _svc(request)
-    a = _action(svc, id)
-    try:
-        a = await svc.update_action(a.type, a.name, clean_body(body))
-    except NotFound as e:
-        raise _not_found(e) from None
-    except Invalid as e:
-        raise _bad(e) from None
-    return _action_view(svc, a)
-
-
-@router.delete("/actions/{id}", tags=["Actions"], status_code=204, responses=E400_404,
-               summary="Delete bridge")
-async def delete_action(request: Request, id: str,
-                        also_delete_dep_actions: bool = Query(False)) -> Response:
-    svc = _svc(request)
-    a = _action(svc, id)
-    try:
-        await svc.delete_action(a.type, a.name, also_delete_dep_actions)
-    except NotFound as e:
-        raise _not_found(e) from None
-    except InUse as e:
-        return JSONResponse({**error_body("BAD_REQUEST", str(e)), "rules": e.ids},
-                            status_code=400)
-    return Response(status_code=204)
-
-
-@router.get("/actions/{id}/metrics", tags=["Actions"], responses=E404,
-            summary="Get bridge metrics")
-async def action_metrics(request: Request, id: str) -> dict[str, Any]:
-    svc = _svc(request)
-    return metrics_answer(svc.node, _metrics(svc, _action(svc, id)))
-
-
-@router.put("/actions/{id}/metrics/reset", tags=["Actions"], status_code=204, responses=E404,
-            summary="Reset bridge metrics")
-async def reset_action_metrics(request: Request, id: str) -> Response:
-    svc = _svc(request)
-    a = _action(svc, id)
-    svc.reset_metrics(a.type, a.name)
-    return Response(status_code=204)
-
-
-@router.put("/actions/{id}/enable/{enable}", tags=["Actions"], status_code=204, responses=E404,
-            summary="Enable or disable bridge")
-async def enable_action(request: Request, id: str, enable: bool) -> Response:
-    svc = _svc(request)
-    a = _action(svc, id)
-    try:
-        await svc.enable_action(a.type, a.name, enable)
-    except NotFound as e:
-        raise _not_found(e) from None
-    except Invalid as e:
-        raise _bad(e) from None
-    return Response(status_code=204)
-
-
-async def _action_operation(svc, id: str) -> Response:
-    a = _action(svc, id)
-    try:
-        await svc.start_action(a.type, a.name)
-    except Disabled as e:
-        raise _bad(e) from None
-    return Response(status_code=204)
-
-
-@router.post("/actions/{id}/{operation:bridge_operation}", tags=["Actions"], status_code=204,
-             responses=E400_404, summary="Manually start a bridge")
-async def action_operation(request: Request, id: str, operation: Operation) -> Response:
-    return await _action_operation(_svc(request), id)
-
-
-@router.post("/nodes/{node}/actions/{id}/{operation:bridge_operation}", tags=["Actions"], status_code=204,
-             responses=E400_404, summary="Manually start a bridge on a given node")
-async def node_action_operation(request: Request, node: str, id: str,
-                                operation: Operation) -> Response:
-    _node(request, node)
-    return await _action_operation(_svc(request), id)
-
-
-@router.post("/actions_probe", tags=["Actions"], status_code=204, responses=E_PROBE,
-             openapi_extra=_ACTION_POST, summary="Test creating bridge")
-async def probe_action(request: Request, body: Annotated[Any, Body()]) -> Response:
-    svc = _svc(request)
-    atype, name, conf = _type_and_name(body)
-    try:
-        await svc.probe_action(atype, {**conf, "name": name})
-    except Invalid as e:
-        raise ApiError(400, "TEST_FAILED", str(e)) from None
-    return Response(status_code=204)
+add_routes(router, "connectors", "Connectors", CONNECTOR_TYPES, _connector_view,
+           _CONNECTOR_POST, _CONNECTOR_PUT, "connector", "connector", _connector_in_use,
+           with_metrics=False, delete_deps=False)
+add_routes(router, "actions", "Actions", ACTION_TYPES, _channel_view, _ACTION_POST,
+           _ACTION_PUT, "bridge", "bridge", _rules_in_use)
+add_routes(router, "sources", "Sources", SOURCE_TYPES, _channel_view, _SOURCE_POST,
+           _SOURCE_PUT, "source", "bridge", _rules_in_use)
 
 
 @router.get("/action_types", tags=["Actions"], summary="List available action types")
 async def action_types() -> list[Literal[ACTION_TYPES]]:
     return list(ACTION_TYPES)
-
-
-# -- sources --------------------------------------------------------------------------------
-
-def _source_view(svc, src, shown: dict | None = None) -> dict:
-    raw = ((shown.get(src.type) or {}).get(src.name) or {}) if shown is not None else \
-        svc.shown_entry("sources", src.type, src.name)
-    status, error = svc.source_status(src)
-    node = {"node": svc.node, "status": status, "status_reason": error}
-    return mask_secrets({**raw, "type": src.type, "name": src.name, "status": status,
-                         "error": error, "status_reason": error, "node_status": [node],
-                         "rules": svc.source_rule_ids(src)})
-
-
-def _source(svc, id: str):
-    try:
-        return svc.source(*parse_id(id, SOURCE_TYPES))
-    except NotFound as e:
-        raise _not_found(e) from None
-
-
-@router.get("/sources", tags=["Sources"], summary="List sources")
-async def list_sources(request: Request) -> list[dict[str, Any]]:
-    svc = _svc(request)
-    shown = svc.broker.config.dump("sources")
-    return [_source_view(svc, src, shown) for src in svc.sources.values()]
-
-
-@router.post("/sources", tags=["Sources"], status_code=201, responses=E_CREATE,
-             openapi_extra=_SOURCE_POST, summary="Create source")
-async def create_source(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
-    svc = _svc(request)
-    stype, name, conf = _type_and_name(body)
-    try:
-        src = await svc.create_source(stype, name, conf)
-    except AlreadyExists as e:
-        raise ApiError(400, "ALREADY_EXISTS", str(e)) from None
-    except Invalid as e:
-        raise _bad(e) from None
-    return _source_view(svc, src)
-
-
-@router.get("/sources/{id}", tags=["Sources"], responses=E404, summary="Get source")
-async def get_source(request: Request, id: str) -> dict[str, Any]:
-    svc = _svc(request)
-    return _source_view(svc, _source(svc, id))
-
-
-@router.put("/sources/{id}", tags=["Sources"], responses=E400_404, openapi_extra=_SOURCE_PUT,
-            summary="Update source")
-async def update_source(request: Request, id: str, body: Annotated[Any, Body()]) -> dict:
-    svc = _svc(request)
-    src = _source(svc, id)
-    try:
-        src = await svc.update_source(src.type, src.name, clean_body(body))
-    except NotFound as e:
-        raise _not_found(e) from None
-    except Invalid as e:
-        raise _bad(e) from None
-    return _source_view(svc, src)
-
-
-@router.delete("/sources/{id}", tags=["Sources"], status_code=204, responses=E400_404,
-               summary="Delete source")
-async def delete_source(request: Request, id: str,
-                        also_delete_dep_actions: bool = Query(False)) -> Response:
-    svc = _svc(request)
-    src = _source(svc, id)
-    rules = svc.source_rule_ids(src)
-    if rules and not also_delete_dep_actions:
-        return JSONResponse({**error_body(
-            "BAD_REQUEST", "Cannot delete source while active rules are depending on it"),
-            "rules": rules}, status_code=400)
-    try:
-        await svc.delete_source(src.type, src.name)
-    except NotFound as e:
-        raise _not_found(e) from None
-    return Response(status_code=204)
-
-
-@router.get("/sources/{id}/metrics", tags=["Sources"], responses=E404,
-            summary="Get source metrics")
-async def source_metrics(request: Request, id: str) -> dict[str, Any]:
-    svc = _svc(request)
-    return metrics_answer(svc.node, _source(svc, id).metrics.view())
-
-
-@router.put("/sources/{id}/metrics/reset", tags=["Sources"], status_code=204, responses=E404,
-            summary="Reset source metrics")
-async def reset_source_metrics(request: Request, id: str) -> Response:
-    _source(_svc(request), id).metrics.reset()
-    return Response(status_code=204)
-
-
-@router.put("/sources/{id}/enable/{enable}", tags=["Sources"], status_code=204, responses=E404,
-            summary="Enable or disable bridge")
-async def enable_source(request: Request, id: str, enable: bool) -> Response:
-    svc = _svc(request)
-    src = _source(svc, id)
-    try:
-        await svc.enable_source(src.type, src.name, enable)
-    except NotFound as e:
-        raise _not_found(e) from None
-    except Invalid as e:
-        raise _bad(e) from None
-    return Response(status_code=204)
-
-
-async def _source_operation(svc, id: str) -> Response:
-    src = _source(svc, id)
-    try:
-        await svc.start_source(src.type, src.name)
-    except Disabled as e:
-        raise _bad(e) from None
-    return Response(status_code=204)
-
-
-@router.post("/sources/{id}/{operation:bridge_operation}", tags=["Sources"], status_code=204,
-             responses=E400_404, summary="Manually start a bridge")
-async def source_operation(request: Request, id: str, operation: Operation) -> Response:
-    return await _source_operation(_svc(request), id)
-
-
-@router.post("/nodes/{node}/sources/{id}/{operation:bridge_operation}", tags=["Sources"],
-             status_code=204, responses=E400_404,
-             summary="Manually start a bridge on a given node")
-async def node_source_operation(request: Request, node: str, id: str,
-                                operation: Operation) -> Response:
-    _node(request, node)
-    return await _source_operation(_svc(request), id)
-
-
-@router.post("/sources_probe", tags=["Sources"], status_code=204, responses=E_PROBE,
-             openapi_extra=_SOURCE_POST, summary="Test creating bridge")
-async def probe_source(request: Request, body: Annotated[Any, Body()]) -> Response:
-    svc = _svc(request)
-    stype, name, conf = _type_and_name(body)
-    try:
-        await svc.probe_source(stype, {**conf, "name": name})
-    except Invalid as e:
-        raise ApiError(400, "TEST_FAILED", str(e)) from None
-    return Response(status_code=204)
 
 
 @router.get("/source_types", tags=["Sources"], summary="List available source types")

@@ -14,9 +14,6 @@ def export_config(broker) -> dict:
 
 async def restore_config(broker, roots: dict) -> dict:
     svc, errors = broker.bridges, {}
-    ops = {"connectors": (svc.connector, svc.create_connector, svc.update_connector),
-           "actions": (svc.action, svc.create_action, svc.update_action),
-           "sources": (svc.source, svc.create_source, svc.update_source)}
     for root in ROOTS:
         entries = roots.get(root)
         if entries is None:
@@ -24,7 +21,7 @@ async def restore_config(broker, roots: dict) -> dict:
         if not isinstance(entries, dict):
             errors[root] = "an object of types is expected"
             continue
-        lookup, create, update = ops[root]
+        kind = svc.kinds[root]
         for etype, named in entries.items():
             if not isinstance(named, dict):
                 errors[f"{root}.{etype}"] = "an object of names is expected"
@@ -32,11 +29,11 @@ async def restore_config(broker, roots: dict) -> dict:
             for name, body in named.items():
                 try:
                     try:
-                        lookup(etype, name)
+                        kind.get(etype, name)
                     except NotFound:
-                        await create(etype, name, body)
+                        await kind.create(etype, name, body)
                     else:
-                        await update(etype, name, body)
+                        await kind.update(etype, name, body)
                 except (Invalid, ValueError, LookupError) as e:
                     errors[f"{root}.{etype}.{name}"] = str(e)
     return errors

@@ -69,7 +69,7 @@ class MqttConnector:
     def _client(self, worker: int) -> MqttClient:
         cfg = self.cfg
         sni = cfg.ssl.server_name_indication
-        proto = _PROTO[cfg.proto_ver]  # `bridge_mode` is accepted, not sent (yet)
+        proto = _PROTO[cfg.proto_ver]
         return MqttClient(
             self.host, self.port, clientid=client_id(cfg.clientid_prefix, self.name,
                                                      self.node, worker),
@@ -78,7 +78,7 @@ class MqttConnector:
             ssl=self.ssl_ctx, server_hostname=None if sni == "disable" else (sni or self.host),
             max_inflight=cfg.max_inflight or 65535, connect_timeout=_CONNECT_TIMEOUT,
             reconnect_interval=min(cfg.resource_opts.health_check_interval, 15.0),
-            on_message=self._received)
+            on_message=self._received, bridge_mode=cfg.bridge_mode)
 
     def _received(self, pub) -> None:
         if self.on_message is not None:

@@ -1,8 +1,6 @@
-"""The running connectors and actions of a node, and the one way to change them.
-
-Every change validates the new entry with the config models (emqpy/config/bridges.py), starts
-what it needs, then commits and persists the `connectors` / `actions` root (cluster.hocon), as
-EMQX keeps them in its cluster config. The rule engine calls `action_exists` and `send`.
+"""The running connectors, actions and sources of a node; every change goes through the one
+path of kinds.py (validate, stop, commit and persist the root, start). The rule engine calls
+`action_exists` and `send`.
 """
 from __future__ import annotations
 
@@ -12,18 +10,18 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
-from emqpy.config import ConfigError
 from emqpy.config.bridges import ACTION_CONNECTOR_TYPE, ACTION_TYPES, CONNECTOR_TYPES, name_problem
-from emqpy.config.runtime import commit, config_lock, persist
-from emqpy.config.schema import replace_root
-from emqpy.config.secrets import unmask
+from emqpy.config.runtime import config_lock
 
 from .errors import AlreadyExists, Disabled, InUse, Invalid, NotFound
 from .http import ConnectorError, HttpConnector
 from .ioloop import IoLoop
+from .kinds import ChannelKind, Kind
+from .local_topics import LocalTopics
 from .metrics import SAMPLE_SECONDS, ActionMetrics
 from .mqtt import MqttConnector
-from .sources import Source, SourcesMixin
+from .sources import SourceKind
+from .v1 import V1Bridges
 from .worker import Worker, notify
 
 __all__ = ["AlreadyExists", "BridgeService", "Disabled", "InUse", "Invalid", "NotFound",
@@ -141,20 +139,132 @@ class Action:
         return f"{ACTION_CONNECTOR_TYPE[self.type]}:{self.cfg.connector}"
 
 
-class BridgeService(SourcesMixin):
+class ConnectorKind(Kind):
+    root, types, what, id_what = "connectors", CONNECTOR_TYPES, "connector", "connector"
+
+    def new(self, ctype, name, cfg) -> Connector:
+        return Connector(ctype, name, cfg, self.svc.io, self.svc.node)
+
+    def start(self, conn: Connector) -> None:  # at node start: a bad one stays, disconnected
+        try:
+            conn.start(self.svc.broker.data_dir)
+        except ConnectorError as e:
+            log.error("connector %s cannot start: %s", conn.id, e)
+            conn.status, conn.reason = "disconnected", str(e)
+
+    async def stop(self, conn: Connector, destroy: bool = False) -> None:
+        await conn.stop()
+
+    def connector_of(self, conn: Connector) -> Connector:
+        return conn
+
+    def channels(self, conn: Connector) -> list[tuple[ChannelKind, Any]]:
+        """The actions and sources on a connector, by id."""
+        return [(kind, e) for kind in (self.svc.kinds["actions"], self.svc.kinds["sources"])
+                for e in sorted(kind.entries.values(), key=lambda e: e.id)
+                if e.connector_id == conn.id]
+
+    async def replace(self, ctype, name, cfg, old: Connector | None) -> Connector:
+        conn = self.new(ctype, name, cfg)
+        try:
+            conn.start(self.svc.broker.data_dir)
+        except ConnectorError as e:
+            raise Invalid(str(e)) from None
+        for kind, entry in self.channels(conn):
+            await kind.stop(entry)
+        if old is not None:
+            await old.stop()
+        return conn
+
+    async def started(self, conn: Connector) -> None:
+        for kind, entry in self.channels(conn):
+            kind.start(entry)
+        await conn.first_check()
+
+    def may_delete(self, conn: Connector, force: bool) -> list[str]:
+        channels = [f"{kind.root[:-1]}:{e.id}:connector:{conn.id}"
+                    for kind, e in self.channels(conn)]
+        if channels:
+            raise InUse("Cannot delete connector while there are active channels defined "
+                        "for this connector", channels)
+        return []
+
+    async def restart(self, conn: Connector) -> None:
+        """The v1 API's start/restart: the connector and what runs on it, anew."""
+        async with config_lock(self.svc.broker):
+            await self.halt(conn)
+            try:
+                conn.start(self.svc.broker.data_dir)
+            except ConnectorError as e:
+                raise Invalid(str(e)) from None
+            await self.started(conn)
+
+    async def halt(self, conn: Connector) -> None:
+        """The v1 API's stop: the connector and what runs on it stop (they stay enabled)."""
+        for kind, entry in self.channels(conn):
+            await kind.stop(entry)
+        await conn.stop()
+
+    def probe_resource(self, ctype, name, cfg):
+        try:
+            return CONNECTOR_CLASSES[ctype](cfg, self.svc.broker.data_dir, name, self.svc.node)
+        except ConnectorError as e:
+            raise Invalid(str(e)) from None
+
+
+class ActionKind(ChannelKind):
+    root, types, what = "actions", ACTION_TYPES, "bridge"
+
+    def connector_type(self, atype: str) -> str:
+        return ACTION_CONNECTOR_TYPE[atype]
+
+    def new(self, atype, name, cfg) -> Action:
+        return Action(atype, name, cfg)
+
+    def start(self, a: Action) -> None:
+        self.svc._start_action(a)
+        self.svc.local_topics.refresh()
+
+    async def stop(self, a: Action, destroy: bool = False) -> None:
+        await self.svc._stop_action(a, destroy)
+        self.svc.local_topics.refresh()
+
+    def running(self, a: Action) -> bool:
+        return a.worker is not None
+
+    def rules(self, a: Action) -> list[str]:
+        return sorted(self.svc.rule_ids(a.id))
+
+    def metrics(self, a: Action) -> dict:
+        w = a.worker
+        return a.metrics.view(w.queuing if w else 0, w.inflight if w else 0)
+
+    def may_delete(self, a: Action, force: bool) -> list[str]:
+        rules = list(self.svc.rule_ids(a.id))
+        self.refuse_if_used(rules, force)
+        for rule_id in rules:
+            self.svc.remove_rule_action(rule_id, a.id)
+        return ["rule_engine"] if rules else []
+
+
+class BridgeService:
     def __init__(self, broker):
         self.broker = broker
         self.node = broker.node_name
         self.buffers = Path(broker.data_dir) / "buffers"
-        self.connectors: dict[str, Connector] = {}
-        self.actions: dict[str, Action] = {}
-        self.sources: dict[str, Source] = {}
+        self.kinds: dict[str, Kind] = {k.root: k for k in (
+            ConnectorKind(self), ActionKind(self), SourceKind(self))}
+        self.connectors: dict[str, Connector] = self.kinds["connectors"].entries
+        self.actions: dict[str, Action] = self.kinds["actions"].entries
+        self.sources = self.kinds["sources"].entries
         # Filled by the rule engine: rule ids that use an action id, and removing an action
         # from a rule (EMQX's also_delete_dep_actions).
         self.rule_ids: Callable[[str], list[str]] = lambda action_id: []
         self.remove_rule_action: Callable[[str, str], None] = lambda rule_id, action_id: None
         self._sampler: asyncio.TimerHandle | None = None
         self.io = IoLoop()  # where the connectors' clients run (see ioloop.py)
+        self.v1 = V1Bridges(self)  # EMQX's v1 bridges over these (v1.py)
+        self.local_topics = LocalTopics(self)  # actions fed without a rule (local_topics.py)
 
     def set_rule_links(self, rule_ids: Callable[[str], list[str]],
                        remove_rule_action: Callable[[str, str], None]) -> None:
@@ -163,26 +273,10 @@ class BridgeService(SourcesMixin):
     # -- lifecycle -------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Start every configured connector and action (in the event loop, at node start)."""
-        cfg = self.broker.config
-        for root in ("connectors", "actions"):
-            for t in (getattr(cfg, root).model_extra or {}):
-                log.warning("%s of type %r are not supported by emqpy yet: ignored", root, t)
-        for ctype in CONNECTOR_TYPES:
-            for name, c in getattr(cfg.connectors, ctype).items():
-                conn = Connector(ctype, name, c, self.io, self.node)
-                try:
-                    conn.start(self.broker.data_dir)
-                except ConnectorError as e:
-                    log.error("connector %s cannot start: %s", conn.id, e)
-                    conn.status, conn.reason = "disconnected", str(e)
-                self.connectors[conn.id] = conn
-        for atype in ACTION_TYPES:
-            for name, a in getattr(cfg.actions, atype).items():
-                action = Action(atype, name, a)
-                self.actions[action.id] = action
-                self._start_action(action)
-        self._load_sources()
+        """Start every configured connector, action and source (in the event loop, at node
+        start)."""
+        for kind in self.kinds.values():
+            kind.load()
         self._sampler = asyncio.get_running_loop().call_later(SAMPLE_SECONDS, self._sample)
 
     def _sample(self) -> None:
@@ -193,12 +287,10 @@ class BridgeService(SourcesMixin):
     async def stop(self) -> None:
         if self._sampler is not None:
             self._sampler.cancel()
-        for a in self.actions.values():
-            await self._stop_action(a)
-        for src in self.sources.values():
-            self._stop_source(src)
-        for c in self.connectors.values():
-            await c.stop()
+        self.local_topics.close()
+        for kind in reversed(self.kinds.values()):
+            for entry in kind.entries.values():
+                await kind.stop(entry)
         self.io.stop()
 
     def _start_action(self, a: Action) -> None:
@@ -246,240 +338,3 @@ class BridgeService(SourcesMixin):
                       else "dropped.resource_not_found")
         if on_result is not None:
             on_result(False)
-
-    # -- status ----------------------------------------------------------------------------
-
-    def action_status(self, a: Action) -> tuple[str, str]:
-        """(status, error) as EMQX's emqx_bridge_v2:lookup gives them."""
-        conn = self.connectors.get(a.connector_id)
-        if a.worker is None or conn is None:
-            return "disconnected", "Not installed"
-        if conn.status == "connected":
-            return "connected", ""
-        if conn.status == "connecting":
-            return "connecting", "Not installed"
-        return "disconnected", conn.reason or "Unknown reason"
-
-    # -- config changes ----------------------------------------------------------------------
-
-    def _raw(self, root: str) -> dict:
-        return self.broker.config.dump(root, hidden=True)
-
-    def _validated(self, root: str, etype: str, name: str, entry: dict | None):
-        """The config with `root.etype.name` set to `entry` (removed when None), validated."""
-        raw = self._raw(root)
-        entries = dict(raw.get(etype) or {})
-        if entry is None:
-            entries.pop(name, None)
-        else:
-            entries[name] = entry
-        raw[etype] = entries
-        try:
-            return replace_root(self.broker.config, root, raw)
-        except ConfigError as e:
-            raise Invalid(str(e)) from None
-
-    async def _save(self, new, root: str) -> None:
-        commit(self.broker, new)
-        await persist(self.broker, root)
-
-    def raw_entry(self, root: str, etype: str, name: str) -> dict | None:
-        """The entry's stored config (hidden keys included, secrets in clear)."""
-        return (self._raw(root).get(etype) or {}).get(name)
-
-    def shown_entry(self, root: str, etype: str, name: str) -> dict:
-        """The entry's config as the API shows it (hidden keys left out; not yet masked)."""
-        return (self.broker.config.dump(root).get(etype) or {}).get(name) or {}
-
-    # connectors
-
-    def connector(self, ctype: str, name: str) -> Connector:
-        c = self.connectors.get(f"{ctype}:{name}")
-        if c is None:
-            raise NotFound(f"Connector lookup failed: connector named '{name}' of type "
-                           f"{ctype} does not exist.")
-        return c
-
-    def _check_new(self, ctype: str, name: str, types: tuple[str, ...]) -> None:
-        if ctype not in types:
-            raise Invalid(f"unknown resource type: {ctype}")
-        problem = name_problem(name)
-        if problem:
-            raise Invalid(problem)
-
-    async def create_connector(self, ctype: str, name: str, body: dict) -> Connector:
-        self._check_new(ctype, name, CONNECTOR_TYPES)
-        async with config_lock(self.broker):
-            if f"{ctype}:{name}" in self.connectors:
-                raise AlreadyExists("connector already exists")
-            return await self._put_connector(ctype, name, body, None)
-
-    async def update_connector(self, ctype: str, name: str, body: dict) -> Connector:
-        async with config_lock(self.broker):
-            old = self.connector(ctype, name)
-            body = unmask(body, self.raw_entry("connectors", ctype, name))
-            return await self._put_connector(ctype, name, body, old)
-
-    async def _put_connector(self, ctype, name, body, old: Connector | None) -> Connector:
-        new_cfg = self._validated("connectors", ctype, name, body)
-        conn = Connector(ctype, name, getattr(new_cfg.connectors, ctype)[name], self.io,
-                         self.node)
-        try:
-            conn.start(self.broker.data_dir)
-        except ConnectorError as e:
-            raise Invalid(str(e)) from None
-        users = [a for a in self.actions.values() if a.connector_id == conn.id]
-        readers = [s for s in self.sources.values() if s.connector_id == conn.id]
-        for a in users:
-            await self._stop_action(a)
-        for src in readers:
-            self._stop_source(src)
-        if old is not None:
-            await old.stop()
-        self.connectors[conn.id] = conn
-        await self._save(new_cfg, "connectors")
-        for a in users:
-            self._start_action(a)
-        for src in readers:
-            self._start_source(src)
-        await conn.first_check()
-        return conn
-
-    async def delete_connector(self, ctype: str, name: str) -> None:
-        async with config_lock(self.broker):
-            conn = self.connector(ctype, name)
-            users = sorted((a for a in self.actions.values() if a.connector_id == conn.id),
-                           key=lambda a: a.id)
-            readers = sorted((s for s in self.sources.values() if s.connector_id == conn.id),
-                             key=lambda s: s.id)
-            if users or readers:
-                channels = [f"action:{a.id}:connector:{conn.id}" for a in users] + \
-                    [f"source:{s.id}:connector:{conn.id}" for s in readers]
-                raise InUse("Cannot delete connector while there are active channels defined "
-                            "for this connector", channels)
-            new_cfg = self._validated("connectors", ctype, name, None)
-            await conn.stop()
-            del self.connectors[conn.id]
-            await self._save(new_cfg, "connectors")
-
-    async def enable_connector(self, ctype: str, name: str, enable: bool) -> None:
-        async with config_lock(self.broker):
-            self.connector(ctype, name)
-            body = dict(self.raw_entry("connectors", ctype, name), enable=enable)
-            await self._put_connector(ctype, name, body, self.connectors[f"{ctype}:{name}"])
-
-    async def start_connector(self, ctype: str, name: str) -> None:
-        """EMQX's `start` operation: (re)connect now."""
-        conn = self.connector(ctype, name)
-        if not conn.cfg.enable:
-            raise Disabled("Forbidden operation, connector not enabled")
-        if conn.resource is not None:
-            await conn.first_check()
-
-    async def probe_connector(self, ctype: str, body: dict) -> None:
-        """Test a connector config without saving it (TEST_FAILED via Invalid)."""
-        if ctype not in CONNECTOR_TYPES:
-            raise Invalid(f"unknown resource type: {ctype}")
-        name = body.pop("name", None) or "probe"
-        if f"{ctype}:{name}" in self.connectors:
-            body = unmask(body, self.raw_entry("connectors", ctype, name))
-        new_cfg = self._validated("connectors", ctype, "probe", body)
-        cfg = getattr(new_cfg.connectors, ctype)["probe"]
-        try:
-            resource = CONNECTOR_CLASSES[ctype](cfg, self.broker.data_dir, name, self.node)
-        except ConnectorError as e:
-            raise Invalid(str(e)) from None
-        reason = await self.io.run(resource.health_check())
-        if reason is not None:
-            raise Invalid(reason)
-
-    # actions
-
-    def action(self, atype: str, name: str) -> Action:
-        a = self.actions.get(f"{atype}:{name}")
-        if a is None:
-            raise NotFound(f"Bridge lookup failed: bridge named '{name}' of type {atype} "
-                           "does not exist.")
-        return a
-
-    def _connector_for(self, atype: str, name: str, cfg) -> None:
-        ctype = ACTION_CONNECTOR_TYPE[atype]
-        if f"{ctype}:{cfg.connector}" not in self.connectors:
-            raise Invalid(f'{{"reason":"connector_not_found_or_wrong_type",'
-                          f'"connector_name":"{cfg.connector}","bridge_name":"{name}",'
-                          f'"bridge_type":"{atype}"}}')
-
-    async def create_action(self, atype: str, name: str, body: dict) -> Action:
-        self._check_new(atype, name, ACTION_TYPES)
-        async with config_lock(self.broker):
-            if f"{atype}:{name}" in self.actions:
-                raise AlreadyExists("bridge already exists")
-            return await self._put_action(atype, name, body, None)
-
-    async def update_action(self, atype: str, name: str, body: dict) -> Action:
-        async with config_lock(self.broker):
-            old = self.action(atype, name)
-            body = unmask(body, self.raw_entry("actions", atype, name))
-            return await self._put_action(atype, name, body, old)
-
-    async def _put_action(self, atype, name, body, old: Action | None) -> Action:
-        new_cfg = self._validated("actions", atype, name, body)
-        cfg = getattr(new_cfg.actions, atype)[name]
-        self._connector_for(atype, name, cfg)
-        a = old or Action(atype, name, cfg)
-        if old is not None:
-            await self._stop_action(old)
-            a.cfg = cfg
-        self.actions[a.id] = a
-        await self._save(new_cfg, "actions")
-        self._start_action(a)
-        return a
-
-    async def delete_action(self, atype: str, name: str, also_delete_dep_actions: bool) -> None:
-        async with config_lock(self.broker):
-            a = self.action(atype, name)
-            rules = list(self.rule_ids(a.id))
-            if rules and not also_delete_dep_actions:
-                raise InUse("Cannot delete action while active rules are depending on it",
-                            rules)
-            for rule_id in rules:
-                self.remove_rule_action(rule_id, a.id)
-            new_cfg = self._validated("actions", atype, name, None)
-            del self.actions[a.id]
-            await self._stop_action(a, destroy=True)
-            await self._save(new_cfg, "actions")
-            if rules:
-                await persist(self.broker, "rule_engine")
-
-    async def enable_action(self, atype: str, name: str, enable: bool) -> None:
-        async with config_lock(self.broker):
-            old = self.action(atype, name)
-            body = dict(self.raw_entry("actions", atype, name), enable=enable)
-            await self._put_action(atype, name, body, old)
-
-    async def start_action(self, atype: str, name: str) -> None:
-        """EMQX's `start` operation on an action: (re)connect its connector now."""
-        a = self.action(atype, name)
-        conn = self.connectors.get(a.connector_id)
-        if not a.cfg.enable or conn is None or not conn.cfg.enable:
-            raise Disabled("Forbidden operation, bridge not enabled")
-        await conn.first_check()
-
-    async def probe_action(self, atype: str, body: dict) -> None:
-        if atype not in ACTION_TYPES:
-            raise Invalid(f"unknown resource type: {atype}")
-        name = body.pop("name", None) or "probe"
-        if f"{atype}:{name}" in self.actions:
-            body = unmask(body, self.raw_entry("actions", atype, name))
-        new_cfg = self._validated("actions", atype, "probe", body)
-        cfg = getattr(new_cfg.actions, atype)["probe"]
-        self._connector_for(atype, name, cfg)
-        conn = self.connectors[f"{ACTION_CONNECTOR_TYPE[atype]}:{cfg.connector}"]
-        if conn.resource is None:
-            raise Invalid("connector is not enabled")
-        reason = await self.io.run(conn.resource.health_check())
-        if reason is not None:
-            raise Invalid(reason)
-
-    def reset_metrics(self, atype: str, name: str) -> None:
-        self.action(atype, name).metrics.reset()

@@ -230,11 +230,18 @@ class MqttConnector(Section):
         return v
 
 
+class EgressLocal(Section):
+    """A v1 MQTT bridge's ``egress.local``, kept (hidden) in its action's parameters."""
+
+    topic: str | None = None
+
+
 class MqttActionParameters(Section):
     """``actions.mqtt.<name>.parameters`` (EMQX's egress_remote)."""
 
-    ignored_keys = frozenset({"local"})  # hidden in EMQX: the local topic of a v1 bridge
+    hidden_fields = frozenset({"local"})  # hidden in EMQX: the local topic of a v1 bridge
 
+    local: EgressLocal = EgressLocal()
     topic: str
     qos: Int(0, 2) | str = 1  # a number or a template such as "${qos}"
     retain: bool | str = False  # a boolean or a template such as "${flags.retain}"
@@ -262,11 +269,22 @@ class MqttAction(Section):
     resource_opts: ActionResourceOpts = ActionResourceOpts()
 
 
+class IngressLocal(Section):
+    """A v1 MQTT bridge's ``ingress.local``: where a received message is published in the
+    local broker (nowhere without a topic); templates over the received message."""
+
+    topic: str | None = None
+    qos: Int(0, 2) | str = "${qos}"
+    retain: bool | str = "${retain}"
+    payload: str | None = None
+
+
 class MqttSourceParameters(Section):
     """``sources.mqtt.<name>.parameters`` (EMQX's ingress_remote)."""
 
-    ignored_keys = frozenset({"local"})  # hidden in EMQX: the local republish of a v1 bridge
+    hidden_fields = frozenset({"local"})  # hidden in EMQX: the local republish of a v1 bridge
 
+    local: IngressLocal = IngressLocal()
     topic: str
     qos: Int(0, 2) = 1
 

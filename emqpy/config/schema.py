@@ -12,10 +12,11 @@ from __future__ import annotations
 import copy
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
 
 from .base import ConfigError, Section
 from .bridges import Actions, Connectors, Sources
+from .bridges_v1 import upgrade_bridges
 from .features import AuthenticatorChain, Authorization, OpenTelemetry, Prometheus
 from .listeners import TOMBSTONE, Dashboard, Listeners
 from .rule_engine import RuleEngine
@@ -65,6 +66,10 @@ class EmqxConfig(BaseModel):
     actions: Actions = Actions()
     sources: Sources = Sources()
     opentelemetry: OpenTelemetry = OpenTelemetry()
+
+    # EMQX's v1 root `bridges` becomes connectors and actions/sources (config/bridges_v1.py)
+    _bridges_v1 = model_validator(mode="before")(classmethod(
+        lambda cls, data: upgrade_bridges(data) if isinstance(data, dict) else data))
 
     def dump(self, root: str | None = None, *, redact: bool = False, hidden: bool = False) -> dict[str, Any]:
         """EMQX's JSON form (as ``GET /api/v5/configs`` shows it): durations

@@ -103,10 +103,13 @@ class MqttClient:
                  max_inflight: int = 32, connect_timeout: float = 15.0,
                  reconnect_interval: float = 15.0,
                  on_message: Callable[[Publish], None] | None = None,
-                 on_status: Callable[[str], None] | None = None):
+                 on_status: Callable[[str], None] | None = None, bridge_mode: bool = False):
         self.host, self.port = host, port
         self.clientid = clientid
         self.proto_ver = proto_ver
+        # tell the remote broker this is a bridge (the 0x80 bit of the protocol level): only
+        # MQTT 3.1/3.1.1 have it
+        self.bridge_mode = bridge_mode and proto_ver < 5
         self.username, self.password = username, password
         self.keepalive = keepalive
         self.clean_start = clean_start
@@ -176,7 +179,8 @@ class MqttClient:
         self._link = link
         pkt = Connect(self.clientid, self.proto_ver, self.clean_start, self.keepalive,
                       None, self.username,
-                      None if self.password is None else self.password.encode())
+                      None if self.password is None else self.password.encode(),
+                      is_bridge=self.bridge_mode)
         link.write(pkt.encode())
         try:
             connack: Connack = await asyncio.wait_for(link.connack, self.connect_timeout)

@@ -145,7 +145,7 @@ def client_info(broker, sess, ch) -> dict:
             "proto_ver": ch.version,
             "clean_start": bool(pkt.clean_start) if pkt is not None else True,
             "keepalive": ch.keepalive,
-            "is_bridge": False,
+            "is_bridge": bool(pkt.is_bridge) if pkt is not None else False,
             "mountpoint": ch.mountpoint or None,
             "connected_at": _ms_time(ch.connected_at),
             "client_attrs": ch.client_attrs or {},

@@ -251,7 +251,8 @@ def decode_connect(flags, body):
     name = _utf8_field(p, n, &pos)
     if pos >= n:
         raise malformed("truncated CONNECT")
-    level = p[pos]
+    level = p[pos] & 0x7F  # without the bridge bit (see packets.Connect.is_bridge)
+    is_bridge = p[pos] != level
     pos += 1
     if not ((level == 4 or level == 5) and name == "MQTT") and \
             not (level == 3 and name == "MQIsdp"):
@@ -294,4 +295,4 @@ def decode_connect(flags, body):
     if pos != n:
         raise malformed("trailing bytes in CONNECT")
     return _Connect(clientid, level, (cflags & 0x02) != 0, keepalive, will, username, password,
-                    props, name)
+                    props, name, is_bridge)

@@ -66,15 +66,21 @@ class Will:
         self.props = props or {}
 
 
+BRIDGE_BIT = 0x80  # of a CONNECT's protocol level byte
+
+
 class Connect:
     __slots__ = ("proto_name", "proto_ver", "clean_start", "keepalive", "clientid", "will",
-                 "username", "password", "props")
+                 "username", "password", "props", "is_bridge")
 
     def __init__(self, clientid: str = "", proto_ver: int = 4, clean_start: bool = True,
                  keepalive: int = 60, will: Will | None = None, username: str | None = None,
                  password: bytes | None = None, props: dict | None = None,
-                 proto_name: str | None = None):
+                 proto_name: str | None = None, is_bridge: bool = False):
         self.proto_ver = proto_ver
+        # the bridge bit (0x80) of the protocol level byte: a broker bridging to another
+        # (Mosquitto's try_private, EMQX's is_bridge / bridge_mode)
+        self.is_bridge = is_bridge
         self.proto_name = proto_name or ("MQIsdp" if proto_ver == 3 else "MQTT")
         self.clean_start = clean_start
         self.keepalive = keepalive
@@ -98,7 +104,7 @@ class Connect:
         if self.password is not None:
             cflags |= 0x40
         body = bytearray(encode_utf8(self.proto_name))
-        body.append(v)
+        body.append(v | BRIDGE_BIT if self.is_bridge else v)
         body.append(cflags)
         body += _U16.pack(self.keepalive)
         if v == 5:
@@ -122,7 +128,8 @@ def decode_connect(flags: int, body) -> Connect:
     name, pos = decode_utf8(body, 0)
     if pos >= len(body):
         raise malformed("truncated CONNECT")
-    level = body[pos]
+    level = body[pos] & ~BRIDGE_BIT
+    is_bridge = body[pos] != level
     pos += 1
     if (name, level) not in (("MQTT", 4), ("MQTT", 5), ("MQIsdp", 3)):
         if name not in ("MQTT", "MQIsdp"):
@@ -165,7 +172,7 @@ def decode_connect(flags: int, body) -> Connect:
     if pos != len(body):
         raise malformed("trailing bytes in CONNECT")
     return Connect(clientid, level, bool(cflags & 0x02), keepalive, will, username, password,
-               props, name)
+                   props, name, is_bridge)
 
 
 decode_connect_py = decode_connect

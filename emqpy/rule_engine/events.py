@@ -231,7 +231,7 @@ def client_connected(broker, ch) -> dict:
         "clean_start": bool(pkt.clean_start) if pkt is not None else True,
         "receive_maximum": props.get("receive_maximum", 0) if ch.version == 5 else 0,
         "expiry_interval": _expiry(ch),
-        "is_bridge": False,
+        "is_bridge": bool(pkt.is_bridge) if pkt is not None else False,
         "conn_props": printable_props(props if ch.version == 5 else None),
         "connected_at": int((ch.connected_at or time.time()) * 1000),
         "client_attrs": ch.client_attrs or {},

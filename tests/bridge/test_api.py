@@ -10,13 +10,6 @@ from support.servers import HttpSink, free_port
 from support.waiting import wait_until
 
 
-@pytest.fixture(scope="module")
-def sink():
-    s = HttpSink()
-    yield s
-    s.stop()
-
-
 def connector(name: str, url: str, **extra) -> dict:
     return {"type": "http", "name": name, "url": url, **extra}
 
@@ -271,12 +264,12 @@ def test_action_types(api):
 
 
 def test_openapi_lists_only_what_is_built(api):
-    """The document has the paths built, and no /bridges* yet."""
+    """The document has the paths built: the v2 API and the v1 /bridges*."""
     doc = api.client().get("/api-docs/swagger.json", auth=("admin", "public")).json()
     ours = {p for p in doc["paths"]
             if p.split("/")[1] in ("connectors", "connectors_probe", "actions", "actions_probe",
                                    "action_types", "sources", "sources_probe", "source_types",
-                                   "bridges")
+                                   "bridges", "bridges_probe")
             or p.startswith(("/nodes/{node}/connectors", "/nodes/{node}/actions",
                              "/nodes/{node}/sources", "/nodes/{node}/bridges"))}
     assert ours == {
@@ -287,7 +280,10 @@ def test_openapi_lists_only_what_is_built(api):
         "/nodes/{node}/actions/{id}/{operation}", "/actions_probe", "/action_types",
         "/sources", "/sources/{id}", "/sources/{id}/enable/{enable}", "/sources/{id}/metrics",
         "/sources/{id}/metrics/reset", "/sources/{id}/{operation}",
-        "/nodes/{node}/sources/{id}/{operation}", "/sources_probe", "/source_types"}
+        "/nodes/{node}/sources/{id}/{operation}", "/sources_probe", "/source_types",
+        "/bridges", "/bridges/{id}", "/bridges/{id}/enable/{enable}", "/bridges/{id}/metrics",
+        "/bridges/{id}/metrics/reset", "/bridges/{id}/{operation}",
+        "/nodes/{node}/bridges/{id}/{operation}", "/bridges_probe"}
     post = doc["paths"]["/actions"]["post"]["requestBody"]["content"]["application/json"]
     assert post["schema"] == {"oneOf": [
         {"$ref": "#/components/schemas/bridge_http.post_bridge_v2"},

@@ -6,21 +6,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from emqpy.bridge.mqtt import client_id
 from support.mqttclient import MqttClient, uid
-from support.servers import MosquittoServer
 from support.waiting import wait_until
 
 from .test_http_action import metrics
-
-
-@pytest.fixture
-def mosquitto():
-    m = MosquittoServer()
-    yield m
-    m.stop()
 
 
 def connector(api, mosq, **conf) -> str:

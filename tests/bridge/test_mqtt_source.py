@@ -5,20 +5,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from support.mqttclient import MqttClient, uid
-from support.servers import MosquittoServer
 from support.waiting import wait_until
 
 from .test_mqtt_action import connector
-
-
-@pytest.fixture
-def mosquitto():
-    m = MosquittoServer()
-    yield m
-    m.stop()
 
 
 def source(api, cname: str, topic: str, qos: int = 1) -> str:

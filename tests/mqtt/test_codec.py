@@ -91,6 +91,21 @@ def test_connect_known_bytes():
     assert Connect("a", 4, True, 60).encode() == data
 
 
+def test_connect_bridge_bit():
+    """0x80 on the protocol level: a bridge (Mosquitto's try_private, EMQX's is_bridge); the
+    level is the rest of the byte."""
+    data = bytes.fromhex("100d00044d5154548402003c000161")
+    (byte0, body), = FrameReader().feed(data)
+    pkt = decode_packet(byte0, body, 0)
+    assert (pkt.proto_ver, pkt.is_bridge, pkt.clientid) == (4, True, "a")
+    assert Connect("a", 4, True, 60, is_bridge=True).encode() == data
+    assert Connect.decode(0, bytes.fromhex("00064d5149736470830200000000")).is_bridge is True
+    assert Connect.decode(0, body.replace(b"\x84", b"\x04", 1)).is_bridge is False
+    with pytest.raises(MQTTError) as e:  # a bridge of an unknown level is still unknown
+        Connect.decode(0, bytes.fromhex("00044d5154548602003c000161"))
+    assert e.value.reason_code == rc.UNSUPPORTED_PROTOCOL_VERSION
+
+
 def test_connect_bad_level_and_name():
     body = bytes.fromhex("00044d5154540602003c000161")
     with pytest.raises(MQTTError) as e:

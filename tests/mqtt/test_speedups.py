@@ -145,7 +145,7 @@ def _connect_outcome(fn, body):
         return ("error", e.reason_code, str(e))
     w = c.will
     return (c.proto_name, c.proto_ver, c.clean_start, c.keepalive, c.clientid, c.username,
-            c.password, c.props,
+            c.password, c.props, c.is_bridge,
             None if w is None else (w.topic, w.payload, w.qos, w.retain, w.props))
 
 
@@ -165,14 +165,14 @@ _WILL_PROPS = st.fixed_dictionaries({}, optional={
        st.none() | st.tuples(_FIELD, st.binary(max_size=6), st.integers(0, 2),
                              st.booleans(), _WILL_PROPS),
        st.none() | _FIELD, st.none() | st.binary(max_size=6), _CONNECT_PROPS,
-       st.integers(0, 60), st.binary(min_size=1, max_size=3))
+       st.integers(0, 60), st.binary(min_size=1, max_size=3), st.booleans())
 def test_connect_decode_twins_agree(clientid, level, clean, keepalive, will, username, password,
-                                    props, cut, noise):
+                                    props, cut, noise, bridge):
     w = None
     if will is not None:
         w = Will(will[0], will[1], will[2], will[3], will[4] if level == 5 else None)
     c = Connect(clientid, level, clean, keepalive, w, username, password,
-                props if level == 5 else None)
+                props if level == 5 else None, is_bridge=bridge)
     raw = c.encode()
     i = 1
     while raw[i] & 0x80:  # (the remaining length)
@@ -187,3 +187,4 @@ def test_connect_decode_twins_agree(clientid, level, clean, keepalive, will, use
     if level != 5 and password is not None and username is None:
         return  # (MQTT 3 forbids a password without a user name: an error both ways)
     assert _connect_outcome(speedups.decode_connect, body)[4:7] == (clientid, username, password)
+    assert _connect_outcome(speedups.decode_connect, body)[1:9:7] == (level, bridge)

@@ -31,7 +31,7 @@ def handle_connect(ch, byte0: int, body) -> None:
         if len(body) >= 7:  # the protocol level, if there is one, sets the error's format
             lvl = body[6] if body[0] == 0 and body[1] == 4 else \
                 (body[8] if len(body) > 8 else 4)
-            if lvl == 5:
+            if lvl & 0x7F == 5:  # (with or without the bridge bit)
                 ch.version = 5
         if e.reason_code == rc.UNSUPPORTED_PROTOCOL_VERSION:
             send_error_connack(ch, rc.UNSUPPORTED_PROTOCOL_VERSION,

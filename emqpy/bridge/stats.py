@@ -13,9 +13,10 @@ def snapshot(broker) -> dict:
     connectors = [{"id": c.id, "enable": bool(c.cfg.enable), "status": c.status}
                   for c in list(svc.connectors.values())]
     actions = []
+    kind = svc.kinds["actions"]
     for a in list(svc.actions.values()):
         w = a.worker
         actions.append({"id": a.id, "enable": bool(a.cfg.enable),
-                        "status": svc.action_status(a)[0], "counters": dict(a.metrics.c),
+                        "status": kind.status(a, kind.running(a))[0], "counters": dict(a.metrics.c),
                         "queuing": w.queuing if w else 0, "inflight": w.inflight if w else 0})
     return {"connectors": connectors, "actions": actions}

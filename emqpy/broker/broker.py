@@ -98,6 +98,10 @@ class Broker:
         # emqpy.prometheus: the Pushgateway pusher (prometheus.push.Pusher)
         self.prometheus_pusher = None
         self.bridges = None  # emqpy.bridge: connectors and actions (bridge.service.BridgeService)
+        # emqpy.durable: persistent sessions kept in the data dir (durable.journal.Journal).
+        # While `durable.holding`, output is held back (Output.flush hands it to `hold`) until
+        # the session changes it acknowledges are on disk; `commit` after each flush.
+        self.durable = None
         # kept as subscriptions come and go: summing over sessions made a subscribe storm
         # quadratic
         self.subscription_total = 0
@@ -235,6 +239,9 @@ class Broker:
         self.dirty = []
         for ch in dirty:
             ch.flush()
+        durable = self.durable
+        if durable is not None and durable.holding:
+            durable.commit()  # persist what this iteration changed, then release the output
 
     # -- connect ----------------------------------------------------------------------------
 
@@ -499,6 +506,8 @@ class Broker:
             del sess.awaiting_rel[pid]
         if old:
             sess.count_drop("await_pubrel_timeout", len(old))
+            if sess.journal is not None:
+                sess.journal.touch(sess)
 
     # -- publish ------------------------------------------------------------------------------
 
@@ -670,20 +679,7 @@ class Broker:
         qos = min(opts.qos, mq.max_qos_allowed)
         sub = Subscription(sess, flt, real, group, qos, opts.no_local, opts.retain_as_published,
                            opts.retain_handling, sub_id, exclusive)
-        if group is None:
-            route.subs[sess.clientid] = sub
-        else:
-            g = route.groups.get(group)
-            if g is None:
-                g = route.groups[group] = SharedGroup(
-                    group, real, mq.shared_subscription_strategy,
-                    mq.shared_subscription_initial_sticky_pick)
-            g.add(sub)
-        sess.subscriptions[flt] = sub
-        if existing is None:
-            self.subscription_total += 1
-            if group is not None:
-                self.shared_subscription_total += 1
+        self._add_subscription(sess, sub, route, existing is None)
         self.metrics.c["client.subscribe"] += 1
         self._peak("subscriptions.count", self.subscription_total)
         self.hooks.run("session.subscribed", sess, sub)
@@ -695,6 +691,29 @@ class Broker:
             if msgs:
                 retained.append(lambda: retainer.dispatch(sess, sub, msgs))
         return qos
+
+    def _add_subscription(self, sess, sub, route, new: bool) -> None:
+        if sub.group is None:
+            route.subs[sess.clientid] = sub
+        else:
+            g = route.groups.get(sub.group)
+            if g is None:
+                mq = self.config.mqtt
+                g = route.groups[sub.group] = SharedGroup(
+                    sub.group, sub.real_filter, mq.shared_subscription_strategy,
+                    mq.shared_subscription_initial_sticky_pick)
+            g.add(sub)
+        sess.subscriptions[sub.topic_filter] = sub
+        if new:
+            self.subscription_total += 1
+            if sub.group is not None:
+                self.shared_subscription_total += 1
+
+    def restore_subscription(self, sess, sub) -> None:
+        """Put back a subscription a feature kept (emqpy.durable, at start): routed as it
+        was, without the checks, hooks and retained messages of a SUBSCRIBE."""
+        self._add_subscription(sess, sub, self.router.route_for(sub.real_filter),
+                               sub.topic_filter not in sess.subscriptions)
 
     def unsubscribe(self, sess, filters, ch=None) -> list[int]:
         codes = []
@@ -752,7 +771,8 @@ class Broker:
             "subscriptions.shared.count": shared,
             "retained.count": 0 if self.retainer is None else len(self.retainer),
             "delayed.count": 0,
-            "durable_subscriptions.count": 0,
+            "durable_subscriptions.count": 0 if self.durable is None else
+            self.durable.subscription_count,
         }
         out = {}
         for k, v in cur.items():

@@ -25,6 +25,7 @@ from .sections import (
     ApiKey,
     Broker,
     Cluster,
+    DurableSessions,
     FlappingDetect,
     ForceGc,
     ForceShutdown,
@@ -64,6 +65,7 @@ class EmqxConfig(BaseModel):
     connectors: Connectors = Connectors()
     actions: Actions = Actions()
     sources: Sources = Sources()
+    durable_sessions: DurableSessions = DurableSessions()
 
     def dump(self, root: str | None = None, *, redact: bool = False, hidden: bool = False) -> dict[str, Any]:
         """EMQX's JSON form (as ``GET /api/v5/configs`` shows it): durations

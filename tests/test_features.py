@@ -18,7 +18,7 @@ from support.node import ADMIN
 EXTENSION_POINTS = {"retainer": "retainer", "banned": "banned", "alarms": "alarm", "authn": "authn",
                     "enhanced_auth": "authn", "authz": "authz", "authorize_prefetch": "authz",
                     "flapping": "flapping", "rule_engine": "rule_engine", "monitor": "monitor",
-                    "prometheus_pusher": "prometheus", "bridges": "bridge"}
+                    "prometheus_pusher": "prometheus", "bridges": "bridge", "durable": "durable"}
 
 
 def test_feature_packages_are_listed_once_with_their_manifest():
@@ -31,7 +31,7 @@ def test_feature_packages_are_listed_once_with_their_manifest():
     assert [f.name for f in found if f.setup is not None] == [
         "retainer", "banned", "alarm", "authn", "authz", "flapping", "bridge", "rule_engine",
         "mgmt",
-        "monitor", "prometheus"]
+        "monitor", "prometheus", "durable"]
 
 
 def test_the_broker_declares_its_extension_points():
@@ -95,7 +95,7 @@ def test_features_set_up_in_list_order_and_torn_down_in_reverse(make_broker, mon
     assert broker.monitor is not None and broker.banned is not None
     started = [n for step, n in calls if step == "setup"]
     assert started == ["retainer", "banned", "alarm", "authn", "authz", "flapping", "bridge",
-                       "rule_engine", "mgmt", "monitor", "prometheus"]
+                       "rule_engine", "mgmt", "monitor", "prometheus", "durable"]
     node.stop()
     stopped = [n for step, n in calls if step == "teardown"]
     with_teardown = [f.name for f in real() if f.setup and f.teardown]

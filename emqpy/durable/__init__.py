@@ -120,4 +120,4 @@ def expiry_left(expiry: float, gone_at: float, now: float) -> float | None:
     return expiry - (now - gone_at)
 
 
-FEATURE = Feature("durable_sessions", setup=setup, teardown=teardown)
+FEATURE = Feature("durable", setup=setup, teardown=teardown)

@@ -249,7 +249,7 @@ class Journal:
             self._release(group)
             return
         self._held = group
-        self._sync = self.broker.loop.run_in_executor(None, os.fsync, self._fd)
+        self._sync = self.broker.loop.run_in_executor(None, os.fdatasync, self._fd)
         self._sync.add_done_callback(self._synced)
 
     def _synced(self, fut) -> None:

@@ -82,7 +82,8 @@ class Journal:
         self.broker = broker
         self.folder = folder
         self.gen = gen
-        self.compact_bytes = COMPACT_BYTES
+        self.min_compact_bytes = COMPACT_BYTES
+        self.compact_bytes = COMPACT_BYTES  # the size that starts the next generation
         self.size = 0
         self._fd: int | None = None
         self.holding = False  # read by Output.flush and Broker.flush
@@ -297,7 +298,7 @@ class Journal:
         self._fd = os.open(new, os.O_WRONLY | os.O_APPEND)
         self.size = sum(len(r) for r in snap)
         # a big state is not rewritten over and over: the next generation waits for as much
-        self.compact_bytes = max(COMPACT_BYTES, 2 * self.size)
+        self.compact_bytes = max(self.min_compact_bytes, 2 * self.size)
         old.unlink(missing_ok=True)
 
     async def close(self) -> None:

@@ -1,0 +1,93 @@
+"""Persistent sessions across a clean restart of a node on the same data dir: what is kept,
+what is not, the journal's generations and a torn tail."""
+from __future__ import annotations
+
+from emqpy.durable import records
+from support.mqttclient import props, uid
+from support.waiting import wait_until
+
+
+def _journals(node) -> list:
+    return [p.name for _gen, p in records.generations(node.data_dir / "sessions")]
+
+
+def _resume(node, cid, expiry=300):
+    return node.mqtt(cid, clean=False, properties=props("CONNECT", SessionExpiryInterval=expiry))
+
+
+def test_sessions_and_queues_come_back_after_a_clean_restart(make_broker):
+    node = make_broker()
+    cid = node.offline_session("r", "rs/#")
+    pub = node.mqtt()
+    for i in range(50):
+        pub.publish(f"rs/{i}", b"%d" % i, qos=1)
+    before = _journals(node)
+    node.restart()
+    after = _journals(node)
+    assert len(before) == len(after) == 1 and before != after  # a new generation, one file
+    info = node.get(f"/clients/{cid}")
+    assert info["connected"] is False and info["mqueue_len"] == 50
+    assert info["subscriptions_cnt"] == 1
+    sub = _resume(node, cid)
+    assert sub.session_present
+    assert [m.payload for m in sub.get_many(50)] == [b"%d" % i for i in range(50)]
+
+
+def test_clean_start_and_expiry_zero_end_the_kept_session(make_broker):
+    node = make_broker()
+    a = node.offline_session("a", "ce/a")
+    b = node.offline_session("b", "ce/b")
+    node.mqtt(a, clean=True).close()  # clean start 1: the session is discarded
+    c = _resume(node, b)
+    c.disconnect(properties=props("DISCONNECT", SessionExpiryInterval=0))  # ends at disconnect
+    wait_until(lambda: node.client().get(f"/api/v5/clients/{b}", auth=("admin", "public"))
+               .status_code == 404)
+    node.restart()
+    for cid in (a, b):
+        assert node.client().get(f"/api/v5/clients/{cid}",
+                                 auth=("admin", "public")).status_code == 404
+        assert _resume(node, cid).session_present is False
+
+
+def test_unsubscribe_is_kept(make_broker):
+    node = make_broker()
+    cid = uid("u")
+    c = _resume(node, cid)
+    c.subscribe("un/1", qos=1)
+    c.subscribe("un/2", qos=2)
+    c.unsubscribe("un/1")
+    c.disconnect()
+    node.restart()
+    subs = node.get(f"/clients/{cid}/subscriptions")
+    assert [(s["topic"], s["qos"]) for s in subs] == [("un/2", 2)]
+
+
+def test_a_torn_tail_is_cut_off(make_broker):
+    node = make_broker()
+    cid = node.offline_session("t", "torn/#")
+    node.mqtt().publish("torn/x", b"kept", qos=1)
+    node.stop()
+    (journal,) = [p for _g, p in records.generations(node.data_dir / "sessions")]
+    with open(journal, "ab") as f:  # half a record: a crash in the middle of a write
+        f.write(records.encode([("x", cid)])[:-3])
+    node.start()
+    sub = _resume(node, cid)
+    assert sub.session_present
+    assert sub.get().payload == b"kept"
+
+
+def test_a_new_generation_starts_past_the_size_limit(make_broker):
+    node = make_broker()
+    cid = node.offline_session("g", "gen/#")
+    journal = node.broker.durable
+    node.call(setattr, journal, "min_compact_bytes", 4096)
+    node.call(setattr, journal, "compact_bytes", 4096)
+    first = journal.gen
+    pub = node.mqtt()
+    for i in range(200):
+        pub.publish("gen/x", b"%04d" % i + b"." * 100, qos=1)
+    assert journal.gen > first + 1
+    assert len(_journals(node)) == 1
+    node.restart()
+    sub = _resume(node, cid)
+    assert [m.payload[:4] for m in sub.get_many(200)] == [b"%04d" % i for i in range(200)]

@@ -83,6 +83,14 @@ class Output:
         self.queued_bytes = 0
         self._send(data)
 
+    def flush_final(self) -> None:
+        """`flush` before the connection closes: output `broker.durable` holds goes out now
+        (it syncs at once what that output acknowledges), not after the close."""
+        self.flush()
+        durable = self.broker.durable
+        if durable is not None and durable.holding:
+            durable.release_now(self)
+
     def write_held(self, chunks: list) -> None:
         """Write output an earlier `flush` handed to `broker.durable.hold` (its changes are on
         disk now), ahead of anything queued since."""

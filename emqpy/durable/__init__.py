@@ -76,6 +76,7 @@ class _Hooks:
         j = self.journal
         if sess.journal is j:
             j.will_at.pop(sess.clientid, None)  # (attach cancelled a pending will)
+            j.gone_at.pop(sess.clientid, None)
             j.touch(sess)  # (expiry 0 now: dropped at the commit)
         elif sess.expiry_interval:
             j.track(sess)

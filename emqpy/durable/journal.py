@@ -92,6 +92,7 @@ class Journal:
         self._touched: dict = {}  # clientid -> session whose small state is to be written
         self._group: list = []  # (channel, chunks) held for the next commit
         self._held: list = []  # (channel, chunks) held for the commit being synced
+        self._holders: dict = {}  # channel -> its entries in _group and _held
         self._sync = None  # the fsync in flight (a future)
         self._closed = False
         self.gone_at: dict[str, float] = {}  # clientid -> when its connection ended (wall)
@@ -174,7 +175,8 @@ class Journal:
         self.subscription_count += len(subs) - self._subs.get(cid, 0)
         self._subs[cid] = len(subs)
         will = sess.pending_will
-        gone = None if sess.channel is not None else self.gone_at.get(cid, time.time())
+        # (None: connected, or not yet attached; a restart counts from the crash then)
+        gone = None if sess.channel is not None else self.gone_at.get(cid)
         # (plain numbers: the config's durations are float subclasses, which marshal refuses)
         expiry = sess.expiry_interval
         expiry = 0xFFFFFFFF if expiry >= 0xFFFFFFFF else float(expiry)
@@ -197,22 +199,42 @@ class Journal:
     def hold(self, ch, chunks: list) -> None:
         """Output.flush while holding: written once the changes made so far are on disk."""
         self._group.append((ch, chunks))
+        self._holders[ch] = self._holders.get(ch, 0) + 1
 
-    @staticmethod
-    def _release(group: list) -> None:
+    def _release(self, group: list) -> None:
+        holders = self._holders
         for ch, chunks in group:
+            n = holders.pop(ch, 1) - 1
+            if n > 0:
+                holders[ch] = n
             try:
                 ch.write_held(chunks)
             except Exception:  # (one connection's failure must not hold the others)
                 log.exception("writing held output failed")
 
+    def release_now(self, ch) -> None:
+        """`ch` is about to close (Output.flush_final): if output of it is held, sync now, in
+        the loop, and release everything held, so that what it was owed (and a DISCONNECT)
+        goes out before the close."""
+        if ch not in self._holders or self._closed:
+            return
+        try:
+            ops = self._take_ops()
+            if ops:
+                self._write(ops)
+            os.fdatasync(self._fd)  # (also covers a commit whose fsync is in flight)
+        except Exception:
+            log.exception("syncing the session journal failed")
+        held = self._held + self._group
+        self._held, self._group = [], []
+        self._release(held)
+        if self._sync is None:
+            self.holding = False
+
     # -- commits ----------------------------------------------------------------------------------
 
-    def commit(self) -> None:
-        """Write what changed since the last commit and fsync it (in a worker thread); the
-        output held meanwhile goes out when that is done. Runs at the end of Broker.flush."""
-        if self._sync is not None or self._closed:
-            return  # one in flight: _synced commits the rest
+    def _take_ops(self) -> list:
+        """The operations since the last commit, with the state of the touched sessions."""
         touched = self._touched
         if touched:
             self._touched = {}
@@ -224,10 +246,25 @@ class Journal:
                     self.forget(sess)
                 else:
                     ops.append(("s", cid, self.state(sess)))
-        ops, group = self._ops, self._group
+        ops = self._ops
         self._ops = []
         self._refs = _Refs(self._ops)
-        self._group = []
+        return ops
+
+    def _write(self, ops: list) -> None:
+        data = records.encode(ops)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        self.size += len(data)
+
+    def commit(self) -> None:
+        """Write what changed since the last commit and fsync it (in a worker thread); the
+        output held meanwhile goes out when that is done. Runs at the end of Broker.flush."""
+        if self._sync is not None or self._closed:
+            return  # one in flight: _synced commits the rest
+        ops = self._take_ops()
+        group, self._group = self._group, []
         if not ops:
             self.holding = False
             self._release(group)
@@ -239,11 +276,7 @@ class Journal:
                 self.holding = False
                 self._release(group)
                 return
-            data = records.encode(ops)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view):]
-            self.size += len(data)
+            self._write(ops)
         except Exception:
             log.exception("writing the session journal failed")
             self.holding = False

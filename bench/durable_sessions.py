@@ -78,6 +78,24 @@ SCENARIOS = {"qos0": _fanin, "qos1-clean": _qos1(True), "qos1-persistent": _qos1
              "qos1-offline": _offline}
 
 
+def fsync_ms(folder: str, n: int = 50) -> float:
+    """Median milliseconds of a 4 KiB append + fdatasync in `folder`: what each commit of the
+    session journal waits for (on a shared machine it varies by an order of magnitude)."""
+    path = os.path.join(folder, "fsync-probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    times = []
+    try:
+        for _ in range(n):
+            os.write(fd, b"x" * 4096)
+            t = time.perf_counter()
+            os.fdatasync(fd)
+            times.append((time.perf_counter() - t) * 1000)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return statistics.median(times)
+
+
 def export_base(commit: str, into: str) -> str:
     """The tree of `commit`, with its compiled codec, in `into`."""
     root = os.path.dirname(HERE)
@@ -125,10 +143,13 @@ def main(argv=None) -> int:
                   retained_topics=0, retained_subs=0, retained_timeout=0, workers=a.workers,
                   quick=False)
         results: dict = {n: {v: [] for v in variants} for n in names}
+        syncs: list[float] = []
         for n in names:
             for rep in range(a.reps):
                 for label, b in variants.items():
                     try:
+                        if label == "on":
+                            syncs.append(fsync_ms(tmp))
                         b.start()
                         o = SCENARIOS[n](b, cfg)
                         (key, value), = o.metrics.items()
@@ -142,6 +163,9 @@ def main(argv=None) -> int:
                         b.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if syncs:
+        print(f"fdatasync of 4 KiB before the 'on' runs: median {statistics.median(syncs):.2f} "
+              f"ms (min {min(syncs):.2f}, max {max(syncs):.2f})")
     print(f"base = {base[:10]}; {a.reps} repetitions, {a.duration:g} s measured each; "
           "median (min-max)\n")
     print("| scenario | base | off | on | on/base | on/off |")

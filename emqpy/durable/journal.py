@@ -8,10 +8,10 @@ loop iteration are one record. The broker's flush is where they meet the output:
 1. while the journal has unwritten changes or a commit is being synced (`holding`), each
    connection's output of the iteration is handed to `hold` instead of the socket
    (Output.flush);
-2. after the flush, `commit` writes the record (one write(2)) and fsyncs it in a worker
-   thread, the loop running on meanwhile;
-3. once it is on disk, the output held for it is written (`write_held`); changes and output
-   that came meanwhile make the next commit (group commit, one fsync in flight).
+2. after the flush, `commit` writes the record (one write(2)) and fdatasyncs it in a worker
+   thread, the loop running on meanwhile (up to MAX_SYNCS commits in flight);
+3. once it is on disk, the output held for it (and for the commits before it) is written
+   (`write_held`), in order.
 
 So a PUBACK, PUBREC, PUBREL, PUBCOMP or SUBACK never leaves before what it acknowledges is in
 the data dir; output of iterations that changed nothing kept waits only while a commit is in
@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from pathlib import Path
 
 from emqpy.broker.message import Message
@@ -31,6 +32,9 @@ from emqpy.durable import records
 log = logging.getLogger("emqpy.durable")
 
 COMPACT_BYTES = 64 << 20  # journal size that starts a new generation (at least)
+# fdatasyncs in flight at once: a commit need not wait for the one before it to be on disk
+# (whichever completes releases the output of every commit up to it)
+MAX_SYNCS = 4
 _SNAPSHOT_OPS = 2000  # operations per snapshot record
 
 
@@ -91,9 +95,9 @@ class Journal:
         self._refs = _Refs(self._ops)
         self._touched: dict = {}  # clientid -> session whose small state is to be written
         self._group: list = []  # (channel, chunks) held for the next commit
-        self._held: list = []  # (channel, chunks) held for the commit being synced
-        self._holders: dict = {}  # channel -> its entries in _group and _held
-        self._sync = None  # the fsync in flight (a future)
+        # the commits being synced, oldest first: [fdatasync future, its held output]
+        self._syncs: deque = deque()
+        self._holders: dict = {}  # channel -> its entries in _group and _syncs
         self._closed = False
         self.gone_at: dict[str, float] = {}  # clientid -> when its connection ended (wall)
         self.will_at: dict[str, float] = {}  # clientid -> when its pending will is due (wall)
@@ -225,11 +229,12 @@ class Journal:
             os.fdatasync(self._fd)  # (also covers a commit whose fsync is in flight)
         except Exception:
             log.exception("syncing the session journal failed")
-        held = self._held + self._group
-        self._held, self._group = [], []
-        self._release(held)
-        if self._sync is None:
-            self.holding = False
+        syncs, self._syncs = self._syncs, deque()
+        for _fut, group in syncs:
+            self._release(group)
+        group, self._group = self._group, []
+        self._release(group)
+        self.holding = False
 
     # -- commits ----------------------------------------------------------------------------------
 
@@ -259,19 +264,22 @@ class Journal:
         self.size += len(data)
 
     def commit(self) -> None:
-        """Write what changed since the last commit and fsync it (in a worker thread); the
+        """Write what changed since the last commit and fdatasync it in a worker thread; the
         output held meanwhile goes out when that is done. Runs at the end of Broker.flush."""
-        if self._sync is not None or self._closed:
-            return  # one in flight: _synced commits the rest
+        if self._closed or len(self._syncs) >= MAX_SYNCS:
+            return  # (_synced commits the rest)
         ops = self._take_ops()
         group, self._group = self._group, []
         if not ops:
-            self.holding = False
-            self._release(group)
+            if self._syncs:  # (after the output of the commits in flight)
+                self._syncs[-1][1].extend(group)
+            else:
+                self.holding = False
+                self._release(group)
             return
         self.commits += 1
         try:
-            if self.size > self.compact_bytes:
+            if self.size > self.compact_bytes and not self._syncs:
                 self.compact()  # (a snapshot of the sessions as they are, ops included)
                 self.holding = False
                 self._release(group)
@@ -279,25 +287,30 @@ class Journal:
             self._write(ops)
         except Exception:
             log.exception("writing the session journal failed")
-            self.holding = False
+            self.holding = bool(self._syncs)
             self._release(group)
             return
-        self._held = group
-        self._sync = self.broker.loop.run_in_executor(None, os.fdatasync, self._fd)
-        self._sync.add_done_callback(self._synced)
+        fut = self.broker.loop.run_in_executor(None, os.fdatasync, self._fd)
+        self._syncs.append((fut, group))
+        fut.add_done_callback(self._synced)
 
     def _synced(self, fut) -> None:
-        self._sync = None
         self.syncs += 1
         if not fut.cancelled() and fut.exception() is not None:
-            log.error("fsync of the session journal failed: %s", fut.exception())
-        held, self._held = self._held, []
-        self._release(held)
+            log.error("fdatasync of the session journal failed: %s", fut.exception())
+        syncs = self._syncs
+        if not any(f is fut for f, _g in syncs):
+            return  # (released already: release_now, close)
+        while syncs:  # what was written before this sync began is on disk too
+            f, group = syncs.popleft()
+            self._release(group)
+            if f is fut:
+                break
         if self._closed:
             return
         if self._ops or self._touched or self._group:
             self.commit()
-        else:
+        elif not syncs:
             self.holding = False
 
     # -- generations --------------------------------------------------------------------------------
@@ -337,9 +350,9 @@ class Journal:
     async def close(self) -> None:
         """Let the commit in flight finish, write the final state as a new generation."""
         self._closed = True  # (no further commits: the final snapshot holds every change)
-        if self._sync is not None:
+        for fut, _group in list(self._syncs):
             try:
-                await self._sync
+                await fut
             except OSError:
                 pass
         self._ops = []

@@ -63,21 +63,24 @@ def _group(group):
 
 
 class _Refs:
-    """Message references of one record: each message's fields are written once per record,
-    however many sessions it goes to."""
-    __slots__ = ("ops", "ids", "keep")
+    """Message references of one record: a message delivered to several kept sessions in a row
+    (a fan-out) is written once; one that comes back later in the record is written again."""
+    __slots__ = ("ops", "last", "last_ref", "n")
 
     def __init__(self, ops: list):
         self.ops = ops
-        self.ids: dict[int, int] = {}  # id(message) -> ref
-        self.keep: list = []  # the messages (their ids stay theirs while the record is built)
+        self.last = None  # the message written last (kept alive while its ref is in use)
+        self.last_ref = -1
+        self.n = 0
 
     def ref(self, msg) -> int:
-        ref = self.ids.get(id(msg))
-        if ref is None:
-            ref = self.ids[id(msg)] = len(self.keep)
-            self.keep.append(msg)
-            self.ops.append(("m", ref, message_fields(msg)))
+        if msg is self.last:
+            return self.last_ref
+        ref = self.n
+        self.n = ref + 1
+        self.last = msg
+        self.last_ref = ref
+        self.ops.append(("m", ref, message_fields(msg)))
         return ref
 
 

@@ -275,19 +275,23 @@ def test_disabled_keeps_sessions_in_memory_only(tmp_path):
         broker.stop()
 
 
-def test_clean_sessions_are_not_written(tmp_path):
+def test_clean_sessions_and_qos0_are_not_written(tmp_path):
     broker = BrokerProcess(tmp_path).start()
     try:
         sub = MqttClient(HOST, broker.mqtt_port, uid("c")).connect()
         sub.subscribe("k9c/t", qos=1)
+        kept = _persistent(broker, uid("k"))
+        kept.subscribe("k9c/t", qos=0)
         journal = next((tmp_path / "sessions").glob("journal.*"))
         size = journal.stat().st_size
         pub = MqttClient(HOST, broker.mqtt_port).connect()
         for i in range(20):
             pub.publish("k9c/t", b"%d" % i, qos=1)
         assert len(sub.get_many(20)) == 20
+        assert len(kept.get_many(20)) == 20  # (at QoS 0: its subscription's)
         assert journal.stat().st_size == size
         sub.close()
+        kept.close()
         pub.close()
     finally:
         broker.stop()

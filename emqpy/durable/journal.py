@@ -353,6 +353,7 @@ class Journal:
     async def close(self) -> None:
         """Let the commit in flight finish, write the final state as a new generation."""
         self._closed = True  # (no further commits: the final snapshot holds every change)
+        log.info("session journal: %d commits, %d fdatasyncs", self.commits, self.syncs)
         for fut, _group in list(self._syncs):
             try:
                 await fut

@@ -3,7 +3,8 @@ what is not, the journal's generations and a torn tail."""
 from __future__ import annotations
 
 from emqpy.durable import records
-from support.mqttclient import props, uid
+from support.mqttclient import props, sub_opts, uid
+from support.rawmqtt import DISCONNECT, SESSION_EXPIRY, SUBACK, subscribe_packet
 from support.waiting import wait_until
 
 
@@ -91,3 +92,44 @@ def test_a_new_generation_starts_past_the_size_limit(make_broker):
     node.restart()
     sub = _resume(node, cid)
     assert [m.payload[:4] for m in sub.get_many(200)] == [b"%04d" % i for i in range(200)]
+
+
+def test_subscription_options_and_shared_groups_come_back(make_broker):
+    node = make_broker()
+    cid = uid("o")
+    c = _resume(node, cid)
+    c.subscribe("opt/id", qos=1, properties=props("SUBSCRIBE", SubscriptionIdentifier=7))
+    c.subscribe("opt/rap", options=sub_opts(qos=1, rap=True))
+    c.subscribe("opt/nl", options=sub_opts(qos=1, no_local=True))
+    c.subscribe("$share/g/opt/shared", qos=2)
+    c.disconnect()
+    node.restart()
+    subs = {s["topic"]: s for s in node.get(f"/clients/{cid}/subscriptions")}
+    assert set(subs) == {"opt/id", "opt/rap", "opt/nl", "$share/g/opt/shared"}
+    assert (subs["opt/rap"]["rap"], subs["opt/nl"]["nl"], subs["$share/g/opt/shared"]["qos"]) \
+        == (1, 1, 2)
+    c = _resume(node, cid)
+    assert c.session_present
+    pub = node.mqtt()
+    pub.publish("opt/id", b"a", qos=1)
+    pub.publish("opt/rap", b"b", qos=1, retain=True)
+    pub.publish("opt/shared", b"c", qos=2)
+    got = {m.topic: m for m in c.get_many(3)}
+    assert got["opt/id"].properties.SubscriptionIdentifier == [7]
+    assert got["opt/rap"].retain  # retain as published
+    assert got["opt/shared"].payload == b"c" and got["opt/shared"].qos == 2
+    c.publish("opt/nl", b"mine", qos=1)  # no local: not back to its sender
+    c.expect_none()
+
+
+def test_output_held_for_the_journal_goes_out_before_a_close(make_broker):
+    """A SUBSCRIBE of a kept session and a malformed packet in one segment: the SUBACK waits
+    for the journal, the protocol error closes the connection in the same iteration; the
+    SUBACK and the DISCONNECT still arrive, in that order, before the close."""
+    node = make_broker()
+    c = node.raw()
+    assert c.connect(uid("h"), clean=False, properties={SESSION_EXPIRY: 300}).rc == 0
+    c.send(subscribe_packet(1, [("held/t", 1)]) + bytes([0x36, 0x00]))  # QoS 3: malformed
+    got = c.expect_close()
+    assert [p.type for p in got] == [SUBACK, DISCONNECT]
+    assert got[0].rcs == [1] and got[1].rc == 0x81

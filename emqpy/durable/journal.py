@@ -269,8 +269,9 @@ class Journal:
     def commit(self) -> None:
         """Write what changed since the last commit and fdatasync it in a worker thread; the
         output held meanwhile goes out when that is done. Runs at the end of Broker.flush."""
-        if self._closed or len(self._syncs) >= MAX_SYNCS:
-            return  # (_synced commits the rest)
+        if self._closed or self._syncs and (len(self._syncs) >= MAX_SYNCS or
+                                            self.size > self.compact_bytes):
+            return  # (_synced commits the rest; a new generation once none is in flight)
         ops = self._take_ops()
         group, self._group = self._group, []
         if not ops:
@@ -282,7 +283,7 @@ class Journal:
             return
         self.commits += 1
         try:
-            if self.size > self.compact_bytes and not self._syncs:
+            if self.size > self.compact_bytes:
                 self.compact()  # (a snapshot of the sessions as they are, ops included)
                 self.holding = False
                 self._release(group)

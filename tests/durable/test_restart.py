@@ -84,14 +84,23 @@ def test_a_new_generation_starts_past_the_size_limit(make_broker):
     node.call(setattr, journal, "min_compact_bytes", 4096)
     node.call(setattr, journal, "compact_bytes", 4096)
     first = journal.gen
-    pub = node.mqtt()
-    for i in range(200):
-        pub.publish("gen/x", b"%04d" % i + b"." * 100, qos=1)
+    pubs = [node.mqtt() for _ in range(3)]
+    sent = []
+    for i in range(600):  # three publishers, none waiting: commits overlap
+        sent.append(pubs[i % 3].publish(f"gen/{i % 3}", b"%04d" % i + b"." * 100, qos=1,
+                                        wait=False))
+    for info in sent:
+        info.wait_for_publish(10)
+        assert info.is_published()
     assert journal.gen > first + 1
     assert len(_journals(node)) == 1
     node.restart()
     sub = _resume(node, cid)
-    assert [m.payload[:4] for m in sub.get_many(200)] == [b"%04d" % i for i in range(200)]
+    got = [m.payload[:4] for m in sub.get_many(600)]
+    assert sorted(got) == [b"%04d" % i for i in range(600)]
+    for k in range(3):  # in order per publisher
+        mine = [p for p in got if int(p) % 3 == k]
+        assert mine == sorted(mine)
 
 
 def test_subscription_options_and_shared_groups_come_back(make_broker):

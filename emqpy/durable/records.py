@@ -95,7 +95,10 @@ def replay(path: Path) -> tuple[dict[str, Saved], int, bool]:
     sessions: dict[str, Saved] = {}
     good = 0
     for ops, end in decode_all(buf):
-        _apply(sessions, ops)
+        try:
+            _apply(sessions, ops)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            break  # (intact but not ours to read: the journal ends before it)
         good = end
     return sessions, good, good < len(buf)
 

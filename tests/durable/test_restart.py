@@ -142,3 +142,16 @@ def test_output_held_for_the_journal_goes_out_before_a_close(make_broker):
     got = c.expect_close()
     assert [p.type for p in got] == [SUBACK, DISCONNECT]
     assert got[0].rcs == [1] and got[1].rc == 0x81
+
+
+def test_a_session_that_cannot_be_read_back_is_skipped(make_broker):
+    node = make_broker()
+    cid = node.offline_session("ok", "skip/#")
+    node.stop()
+    (journal,) = [p for _g, p in records.generations(node.data_dir / "sessions")]
+    with open(journal, "ab") as f:  # intact records, but not a session state emqpy wrote
+        f.write(records.encode([("s", "bad-state", (1, 2, 3))]))
+    node.start()
+    assert node.client().get("/api/v5/clients/bad-state",
+                             auth=("admin", "public")).status_code == 404
+    assert _resume(node, cid).session_present

@@ -245,6 +245,8 @@ class Mosquitto(Broker):
 
 class Emqpy(Broker):
     name = "emqpy"
+    root = ROOT  # the checkout `python -m emqpy` runs from (bench/durable_sessions.py: others)
+    env: dict = {}  # EMQX_* settings over the ones below
 
     @staticmethod
     def available() -> str | None:
@@ -281,10 +283,11 @@ class Emqpy(Broker):
             "EMQX_RETAINER__DELIVERY_RATE": "infinity",
             "EMQX_LOG__CONSOLE__LEVEL": "warning",
         })
+        env.update(self.env)
         self.log = open(os.path.join(self.dir, "emqpy.log"), "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "emqpy", "start", "--data-dir", os.path.join(self.dir, "data")],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            cwd=self.root, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         if not wait_port(self.port, 30, self.proc):
             with open(self.log.name) as f:
                 tail = f.read()[-600:]

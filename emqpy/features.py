@@ -33,6 +33,7 @@ FEATURES: tuple[str, ...] = (
     "emqpy.backup",
     "emqpy.telemetry",
     "emqpy.opentelemetry",
+    "emqpy.durable",  # last: sessions come back once every feature (rules, retainer) is up
 )
 
 

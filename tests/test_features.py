@@ -19,7 +19,8 @@ EXTENSION_POINTS = {"retainer": "retainer", "banned": "banned", "alarms": "alarm
                     "enhanced_auth": "authn", "authz": "authz", "authorize_prefetch": "authz",
                     "flapping": "flapping", "rule_engine": "rule_engine", "monitor": "monitor",
                     "prometheus_pusher": "prometheus", "bridges": "bridge",
-                    "cluster": "cluster", "traces": "trace", "tracer": "trace"}
+                    "cluster": "cluster", "traces": "trace", "tracer": "trace",
+                    "durable": "durable"}
 
 
 def test_feature_packages_are_listed_once_with_their_manifest():
@@ -33,7 +34,7 @@ def test_feature_packages_are_listed_once_with_their_manifest():
         "retainer", "banned", "alarm", "authn", "authz", "flapping", "cluster", "bridge",
         "rule_engine", "mgmt",
         "monitor", "prometheus", "trace",
-        "opentelemetry"]
+        "opentelemetry", "durable"]
 
 
 def test_the_broker_declares_its_extension_points():
@@ -98,7 +99,7 @@ def test_features_set_up_in_list_order_and_torn_down_in_reverse(make_broker, mon
     started = [n for step, n in calls if step == "setup"]
     assert started == ["retainer", "banned", "alarm", "authn", "authz", "flapping", "cluster",
                        "bridge", "rule_engine", "mgmt", "monitor", "prometheus", "trace",
-                       "opentelemetry"]
+                       "opentelemetry", "durable"]
     node.stop()
     stopped = [n for step, n in calls if step == "teardown"]
     with_teardown = [f.name for f in real() if f.setup and f.teardown]

@@ -108,6 +108,10 @@ class Broker:
         self.traces = None  # emqpy.trace: the stored traces and their schedule (TraceService)
         # emqpy.trace: the running traces (trace.tracer.Tracer); None while nothing is traced
         self.tracer = None
+        # emqpy.durable: persistent sessions kept in the data dir (durable.journal.Journal).
+        # While `durable.holding`, output is held back (Output.flush hands it to `hold`) until
+        # the session changes it acknowledges are on disk; `commit` after each flush.
+        self.durable = None
         # kept as subscriptions come and go: summing over sessions made a subscribe storm
         # quadratic
         self.subscription_total = 0
@@ -245,6 +249,9 @@ class Broker:
         self.dirty = []
         for ch in dirty:
             ch.flush()
+        durable = self.durable
+        if durable is not None and durable.holding:
+            durable.commit()  # persist what this iteration changed, then release the output
 
     # -- connect ----------------------------------------------------------------------------
 
@@ -509,6 +516,8 @@ class Broker:
             del sess.awaiting_rel[pid]
         if old:
             sess.count_drop("await_pubrel_timeout", len(old))
+            if sess.journal is not None:
+                sess.journal.touch(sess)
 
     # -- publish ------------------------------------------------------------------------------
 
@@ -685,24 +694,7 @@ class Broker:
         qos = min(opts.qos, mq.max_qos_allowed)
         sub = Subscription(sess, flt, real, group, qos, opts.no_local, opts.retain_as_published,
                            opts.retain_handling, sub_id, exclusive)
-        if group is None:
-            if not route.subs and self.cluster is not None:
-                self.cluster.local_route_changed(real, True)
-            route.subs[sess.clientid] = sub
-        else:
-            g = route.groups.get(group)
-            if g is None:
-                g = route.groups[group] = SharedGroup(
-                    group, real, mq.shared_subscription_strategy,
-                    mq.shared_subscription_initial_sticky_pick)
-                if self.cluster is not None:
-                    self.cluster.local_route_changed(f"$share/{group}/{real}", True)
-            g.add(sub)
-        sess.subscriptions[flt] = sub
-        if existing is None:
-            self.subscription_total += 1
-            if group is not None:
-                self.shared_subscription_total += 1
+        self._add_subscription(sess, sub, route, existing is None)
         self.metrics.c["client.subscribe"] += 1
         self._peak("subscriptions.count", self.subscription_total)
         self.hooks.run("session.subscribed", sess, sub)
@@ -714,6 +706,34 @@ class Broker:
             if msgs:
                 retained.append(lambda: retainer.dispatch(sess, sub, msgs))
         return qos
+
+    def _add_subscription(self, sess, sub, route, new: bool) -> None:
+        if sub.group is None:
+            if not route.subs and self.cluster is not None:
+                self.cluster.local_route_changed(sub.real_filter, True)
+            route.subs[sess.clientid] = sub
+        else:
+            g = route.groups.get(sub.group)
+            if g is None:
+                mq = self.config.mqtt
+                g = route.groups[sub.group] = SharedGroup(
+                    sub.group, sub.real_filter, mq.shared_subscription_strategy,
+                    mq.shared_subscription_initial_sticky_pick)
+                if self.cluster is not None:
+                    self.cluster.local_route_changed(f"$share/{sub.group}/{sub.real_filter}",
+                                                     True)
+            g.add(sub)
+        sess.subscriptions[sub.topic_filter] = sub
+        if new:
+            self.subscription_total += 1
+            if sub.group is not None:
+                self.shared_subscription_total += 1
+
+    def restore_subscription(self, sess, sub) -> None:
+        """Put back a subscription a feature kept (emqpy.durable, at start): routed as it
+        was, without the checks, hooks and retained messages of a SUBSCRIBE."""
+        self._add_subscription(sess, sub, self.router.route_for(sub.real_filter),
+                               sub.topic_filter not in sess.subscriptions)
 
     def unsubscribe(self, sess, filters, ch=None) -> list[int]:
         codes = []
@@ -776,7 +796,8 @@ class Broker:
             "subscriptions.shared.count": shared,
             "retained.count": 0 if self.retainer is None else len(self.retainer),
             "delayed.count": 0,
-            "durable_subscriptions.count": 0,
+            "durable_subscriptions.count": 0 if self.durable is None else
+            self.durable.subscription_count,
         }
         out = {}
         for k, v in cur.items():

@@ -229,7 +229,7 @@ class Channel(Output, asyncio.Protocol):
             return
         if reason_code is not None and self.version == 5 and self.state == CONNECTED:
             self.send_packet(Disconnect(reason_code, props), "packets.disconnect.sent")
-        self.flush()
+        self.flush_final()
         self._closed(reason)
         t = self.transport
         if t is not None:

@@ -72,17 +72,43 @@ class Output:
         queued = self.queued
         if not queued:
             return
-        t = self.transport
+        durable = self.broker.durable
+        if durable is not None and durable.holding:  # it may acknowledge what is not on disk
+            self.queued = []
+            durable.hold(self, queued)  # (queued_bytes keeps counting it until written)
+            return
         self.send_pkt += len(queued)  # one chunk per packet
         data = queued[0] if len(queued) == 1 else b"".join(queued)
         queued.clear()
         self.queued_bytes = 0
+        self._send(data)
+
+    def flush_final(self) -> None:
+        """`flush` before the connection closes: output `broker.durable` holds goes out now
+        (it syncs at once what that output acknowledges), not after the close."""
+        self.flush()
+        durable = self.broker.durable
+        if durable is not None and durable.holding:
+            durable.release_now(self)
+
+    def write_held(self, chunks: list) -> None:
+        """Write output an earlier `flush` handed to `broker.durable.hold` (its changes are on
+        disk now), ahead of anything queued since."""
+        self.send_pkt += len(chunks)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        n = self.queued_bytes - len(data)
+        self.queued_bytes = n if n > 0 else 0
+        self._send(data)
+
+    def _send(self, data: bytes) -> None:
         self.send_oct += len(data)
         self.broker.metrics.c["bytes.sent"] += len(data)  # EMQX node metric bytes.sent
+        t = self.transport
         if t is not None and not t.is_closing():
             self.send_cnt += 1
             t.write(data)
-        if self.congested and not self._paused_writing:
+        if self.congested and not self._paused_writing and \
+                self.queued_bytes <= self.high_watermark:
             self.decongest()
 
     def discard_output(self) -> None:

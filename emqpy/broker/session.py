@@ -26,7 +26,7 @@ class Session:
     __slots__ = ("broker", "clientid", "channel", "subscriptions", "inflight", "_mq",
                  "awaiting_rel", "next_pid", "window", "expiry_interval", "created_at",
                  "expiry_handle", "will_handle", "pending_will", "max_mqueue_len", "store_qos0", "upgrade_qos",
-                 "ignore_loop", "drops", "max_inflight", "_last_ts")
+                 "ignore_loop", "drops", "max_inflight", "_last_ts", "journal")
 
     def __init__(self, broker, clientid: str, expiry_interval: float):
         self.broker = broker
@@ -47,6 +47,10 @@ class Session:
         self.pending_will = None  # a will message waiting for its delay
         self.drops: dict[str, int] | None = None  # reason -> messages dropped (see count_drop)
         self._last_ts = 0  # the latest insertion time handed out (see _stamp)
+        # emqpy.durable's journal while this session is kept in the data dir (None: memory
+        # only): told of every change to the QoS 1/2 queue and window (queued, popped, sent,
+        # released, acked) and of other changes through touch()
+        self.journal = None
 
     @property
     def mqueue(self):
@@ -153,8 +157,13 @@ class Session:
         if q is None:
             q = self._mq = deque()
         if self.max_mqueue_len and len(q) >= self.max_mqueue_len:
-            self.count_drop("queue_full", msg=q.popleft()[_MSG])
+            old = q.popleft()
+            if old[_QOS] and self.journal is not None:
+                self.journal.popped(self)
+            self.count_drop("queue_full", msg=old[_MSG])
         q.append((msg, qos, retain, sub_ids, group, self._stamp()))
+        if qos and self.journal is not None:
+            self.journal.queued(self, msg, qos, retain, sub_ids, group)
 
     def _send_new(self, ch, msg, qos, retain, sub_ids, group, publisher=None) -> None:
         # (every QoS 1/2 delivery passes here: packet id allocation and _stamp are inlined)
@@ -172,6 +181,8 @@ class Session:
         inflight[pid] = [msg, qos, retain, sub_ids, group, WAIT_ACK, t]
         if not ch.send_publish(msg, qos, retain, sub_ids, pid, False, publisher):
             del inflight[pid]  # too large for the client: dropped and counted by the channel
+        elif self.journal is not None:
+            self.journal.sent(self, pid, msg, qos, retain, sub_ids, group)
 
     def drain(self) -> None:
         """Move queued messages into the window while there is room."""
@@ -183,6 +194,8 @@ class Session:
         inflight = self.inflight
         while q and len(inflight) < self.window:
             msg, qos, retain, sub_ids, group, _ts = q.popleft()
+            if qos and self.journal is not None:
+                self.journal.popped(self)
             if msg.expire_at is not None and now >= msg.expire_at:
                 self.count_drop("expired", msg=msg)
                 continue
@@ -200,6 +213,8 @@ class Session:
         if entry is None or entry[_QOS] != 1:
             return False
         del self.inflight[pid]
+        if self.journal is not None:
+            self.journal.acked(self, pid)
         broker = self.broker
         broker.metrics.c["messages.acked"] += 1
         if broker.acked_hooked:
@@ -215,10 +230,14 @@ class Session:
             return rc.PACKET_IDENTIFIER_NOT_FOUND
         if reason >= 0x80:  # the receiver refused the message: the flow ends here
             del self.inflight[pid]
+            if self.journal is not None:
+                self.journal.acked(self, pid)
             if self._mq:
                 self.drain()
             return -1
         entry[_STATE] = WAIT_COMP
+        if self.journal is not None:  # (on disk before our PUBREL ends the receiver's part)
+            self.journal.released(self, pid)
         if self.broker.acked_hooked:  # (as EMQX: a QoS 2 message is acked by PUBREC)
             self.broker.hooks.run("message.acked", entry[_MSG], self.channel)
         entry[_MSG] = None  # the payload is no longer needed
@@ -229,6 +248,8 @@ class Session:
         if entry is None or entry[_STATE] != WAIT_COMP:
             return False
         del self.inflight[pid]
+        if self.journal is not None:
+            self.journal.acked(self, pid)
         self.broker.metrics.c["messages.acked"] += 1
         if self._mq:
             self.drain()
@@ -260,6 +281,8 @@ class Session:
             msg = entry[_MSG]
             if msg.expire_at is not None and now >= msg.expire_at:
                 del self.inflight[pid]
+                if self.journal is not None:
+                    self.journal.acked(self, pid)
                 self.count_drop("expired", msg=msg)
                 continue
             ch.send_publish(msg, entry[_QOS], entry[_RETAIN], entry[_SUBIDS], pid, dup=True)
@@ -267,6 +290,18 @@ class Session:
 
     def detach(self) -> None:
         self.channel = None
+
+    # -- put back what a feature kept (emqpy.durable, at start) ----------------------------
+
+    def restore_queued(self, msg, qos: int, retain: bool, sub_ids, group) -> None:
+        self._enqueue(msg, qos, retain, sub_ids, group)
+
+    def restore_inflight(self, pid: int, msg, qos: int, retain: bool, sub_ids, group) -> None:
+        """An unacknowledged message (redelivered with DUP on reconnect); `msg` None: a QoS 2
+        flow awaiting PUBCOMP (PUBREL is sent again)."""
+        self.inflight[pid] = [msg, qos, retain, sub_ids, group,
+                              WAIT_ACK if msg is not None else WAIT_COMP, self._stamp()]
+        self.next_pid = pid + 1 if pid < 65535 else 1
 
     def pending_shared(self):
         """Messages received through shared subscriptions and not yet acknowledged."""

@@ -26,6 +26,7 @@ from .sections import (
     ApiKey,
     Broker,
     Cluster,
+    DurableSessions,
     FlappingDetect,
     ForceGc,
     ForceShutdown,
@@ -65,6 +66,7 @@ class EmqxConfig(BaseModel):
     connectors: Connectors = Connectors()
     actions: Actions = Actions()
     sources: Sources = Sources()
+    durable_sessions: DurableSessions = DurableSessions()
     opentelemetry: OpenTelemetry = OpenTelemetry()
 
     # EMQX's v1 root `bridges` becomes connectors and actions/sources (config/bridges_v1.py)

@@ -364,6 +364,27 @@ class Retainer(Section):
         return data
 
 
+# ---------------------------------------------------------------- durable_sessions
+
+
+class DurableSessions(Section):
+    """Root ``durable_sessions`` (emqpy/durable): persistent sessions kept in the data dir.
+
+    ``enable`` is on by default, unlike EMQX (whose durable storage is experimental and off):
+    emqpy promises that a session with a non-zero expiry and its QoS 1/2 messages survive a
+    restart or a crash (tests/config/test_defaults.py documents the deviation). It is read at
+    start. The other keys tune EMQX's durable storage (polling, heartbeats, GC batches,
+    retention), which emqpy's session journal does not have: accepted, shown, unused."""
+
+    enable: bool = True
+    batch_size: Int(1) = 100
+    idle_poll_interval: Duration = "10s"
+    heartbeat_interval: Duration = "5000ms"
+    session_gc_interval: Duration = "10m"
+    session_gc_batch_size: Int(1) = 100
+    message_retention_period: Duration = "1d"
+
+
 # ---------------------------------------------------------------- node, api_key
 
 

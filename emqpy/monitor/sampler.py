@@ -56,10 +56,13 @@ class Monitor:
         """Gauges and cumulative counters now (EMQX's sample/1)."""
         stats = node.node_stats(self.broker)
         metrics = self.broker.metrics.snapshot()
+        durable = stats.get("durable_subscriptions.count", 0)
         data = {
-            "disconnected_durable_sessions": 0,  # emqpy has no durable-storage sessions
-            "subscriptions_durable": stats.get("durable_subscriptions.count", 0),
-            "subscriptions": stats.get("subscriptions.count", 0),
+            # emqpy's durable sessions (emqpy.durable) are in memory too: counted in
+            # connections.count and subscriptions.count, from which EMQX keeps its apart
+            "disconnected_durable_sessions": 0,
+            "subscriptions_durable": durable,
+            "subscriptions": stats.get("subscriptions.count", 0) - durable,
             "topics": stats.get("topics.count", 0),
             "connections": stats.get("connections.count", 0),
             "live_connections": stats.get("live_connections.count", 0),

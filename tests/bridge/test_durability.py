@@ -3,59 +3,16 @@ are delivered after the restart (at least once): a broker in its own process, ki
 SIGKILL, and a real HTTP target in another."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
-import httpx
-
 from support.mqttclient import MqttClient, uid
-from support.servers import HttpSink, MosquittoServer, free_port
+from support.process import BrokerProcess
+from support.servers import HttpSink, MosquittoServer
 from support.waiting import wait_until
-
-SCRIPT = Path(__file__).parent.parent / "support" / "bridge_node.py"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class BrokerProcess:
-    def __init__(self, data_dir: Path, action: str, topic_filter: str):
-        self.data_dir = data_dir
-        self.mqtt_port, self.api_port = free_port(), free_port()
-        self.args = [sys.executable, str(SCRIPT), str(data_dir), str(self.mqtt_port),
-                     str(self.api_port), "--forward", action, topic_filter]
-        self.proc = None
-
-    def start(self) -> "BrokerProcess":
-        log = open(self.data_dir / "broker.log", "ab")
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=log,
-                                     env=dict(os.environ, PYTHONPATH=str(ROOT)), text=True)
-        log.close()
-        line = self.proc.stdout.readline()
-        assert line.strip() == "ready", (self.data_dir / "broker.log").read_text()[-3000:]
-        self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}/api/v5",
-                                auth=("admin", "public"), timeout=30)
-        return self
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self.proc.stdout.close()
-        self.api.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc.stdout.close()
-            self.api.close()
 
 
 def test_queued_messages_survive_kill_9(tmp_path):
     sink = HttpSink()
     aname = uid("a")
-    broker = BrokerProcess(tmp_path, f"http:{aname}", "k9/#").start()
+    broker = BrokerProcess(tmp_path, "--forward", f"http:{aname}", "k9/#").start()
     try:
         api = broker.api
         r = api.post("/connectors", json={"type": "http", "name": "c", "url": sink.url(),
@@ -97,7 +54,7 @@ def test_queued_mqtt_messages_survive_kill_9(tmp_path):
     is killed, Mosquitto and the broker come back, and a Mosquitto subscriber gets them all."""
     mosq = MosquittoServer()
     aname = uid("m")
-    broker = BrokerProcess(tmp_path, f"mqtt:{aname}", "k9m/#").start()
+    broker = BrokerProcess(tmp_path, "--forward", f"mqtt:{aname}", "k9m/#").start()
     sub = None
     try:
         api = broker.api

@@ -110,6 +110,21 @@ def test_dashboard_http_bind_is_the_shipped_emqx_conf_value(schemas):
             assert getattr(http, key) == getattr(L.DashboardHttp.model_validate({key: spec["default"]}), key)
 
 
+def test_durable_sessions_are_on_by_default(schemas):
+    # EMQX's schema default is enable = false (its durable storage is experimental); emqpy's
+    # promise is that persistent sessions survive a restart or kill -9 unless switched off
+    # (emqpy/durable). Every other key is EMQX's default.
+    ref = schemas["emqx.durable_sessions"]["properties"]
+    assert ref["enable"]["default"] is False
+    ours = EmqxConfig().durable_sessions
+    assert ours.enable is True
+    assert set(ref) == set(S.DurableSessions.model_fields)
+    for key, spec in ref.items():
+        if key != "enable":
+            assert getattr(ours, key) == getattr(
+                S.DurableSessions.model_validate({key: spec["default"]}), key), key
+
+
 def test_parsed_forms():
     cfg = EmqxConfig()
     m = cfg.mqtt

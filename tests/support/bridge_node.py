@@ -2,15 +2,18 @@
 (the kill -9 test and bench/http_action.py use it):
 
     python tests/support/bridge_node.py DATA_DIR MQTT_PORT API_PORT [--forward ACTION FILTER]
+        [--config JSON]
 
 Prints "ready" once it listens. With --forward, the node has the rule
 `SELECT * FROM "FILTER"` with the action ACTION (e.g. http:my_action) in its config, as
-`rule_engine.rules.forward` in emqx.conf would give it.
+`rule_engine.rules.forward` in emqx.conf would give it. --config: more config (EMQX's JSON
+form), merged in.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 
 
 def main() -> None:
@@ -19,6 +22,7 @@ def main() -> None:
     p.add_argument("mqtt_port", type=int)
     p.add_argument("api_port", type=int)
     p.add_argument("--forward", nargs=2, metavar=("ACTION", "FILTER"))
+    p.add_argument("--config", default="{}")
     a = p.parse_args()
 
     import emqpy
@@ -33,6 +37,8 @@ def main() -> None:
             action, flt = a.forward
             config["rule_engine"] = {"rules": {"forward": {
                 "sql": f'SELECT * FROM "{flt}"', "actions": [action]}}}
+        from emqpy.config.schema import deep_merge
+        config = deep_merge(config, json.loads(a.config))
         node = emqpy.Node(config, data_dir=a.data_dir)
         await node.start()
         print("ready", flush=True)

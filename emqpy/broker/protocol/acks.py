@@ -40,7 +40,10 @@ def handle_pubrel(ch, byte0: int, body) -> None:
     pkt = Pubrel.decode(byte0 & 0x0F, body, ch.version)
     c = ch.broker.metrics.c
     c["packets.pubrel.received"] += 1
-    found = ch.session.awaiting_rel.pop(pkt.packet_id, None) is not None
+    sess = ch.session
+    found = sess.awaiting_rel.pop(pkt.packet_id, None) is not None
+    if found and sess.journal is not None:  # (forgotten on disk before our PUBCOMP)
+        sess.journal.touch(sess)
     if not found:
         c["packets.pubrel.missed"] += 1
     code = 0 if found or ch.version != 5 else rc.PACKET_IDENTIFIER_NOT_FOUND

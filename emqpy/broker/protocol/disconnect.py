@@ -22,7 +22,7 @@ def handle_disconnect(ch, byte0: int, body) -> None:
     if pkt.reason_code != rc.DISCONNECT_WITH_WILL:
         ch.will = None
     ch._close_reason = "normal" if pkt.reason_code == 0 else reason_name(pkt.reason_code)
-    ch.flush()
+    ch.flush_final()
     ch._closed(ch._close_reason)
     if ch.transport is not None:
         ch.transport.close()

@@ -102,6 +102,8 @@ def handle_publish(ch, byte0: int, body) -> None:
                             "too many QoS 2 messages awaiting PUBREL")
     n = broker.publish(msg, ch)
     awaiting[pid] = time.monotonic()
+    if ch.session.journal is not None:  # (kept with the session before our PUBREC)
+        ch.session.journal.touch(ch.session)
     ch.send_packet(Pubrec(pid, 0 if n or ch.version != 5 else rc.NO_MATCHING_SUBSCRIBERS),
                    "packets.pubrec.sent")
 

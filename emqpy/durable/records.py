@@ -25,38 +25,27 @@ from __future__ import annotations
 
 import marshal
 import os
-import struct
-import zlib
 from collections import deque
 from pathlib import Path
 
+from emqpy.store.diskqueue import frame, records
+
 FORMAT = 4  # marshal format version written
-_REC = struct.Struct("<II")  # length, crc32
 PREFIX = "journal."
 
 
 def encode(ops: list) -> bytes:
-    data = marshal.dumps(ops, FORMAT)
-    return _REC.pack(len(data), zlib.crc32(data)) + data
+    return frame(marshal.dumps(ops, FORMAT))
 
 
 def decode_all(buf: bytes):
     """(ops, end offset) of each whole, intact record in ``buf``."""
-    pos, end = 0, len(buf)
-    while pos + 8 <= end:
-        n, crc = _REC.unpack_from(buf, pos)
-        stop = pos + 8 + n
-        if stop > end:
-            return
-        data = buf[pos + 8:stop]
-        if zlib.crc32(data) != crc:
-            return
+    for data, stop in records(buf):
         try:
             ops = marshal.loads(data)
         except (ValueError, EOFError, TypeError):
             return
         yield ops, stop
-        pos = stop
 
 
 def generations(folder: Path) -> list[tuple[int, Path]]:

@@ -42,8 +42,15 @@ class _Segment:
         self.first, self.path, self.count, self.size = first, path, count, size
 
 
-def _records(buf: bytes, pos: int = 0):
-    """(data, end offset) of each whole, intact record in ``buf`` from ``pos``."""
+def frame(data: bytes) -> bytes:
+    """A record as it is written: length and CRC-32, then the data (one format for every
+    append-only file of emqpy's: these queues and emqpy.durable's journal)."""
+    return _REC.pack(len(data), zlib.crc32(data)) + data
+
+
+def records(buf: bytes, pos: int = 0):
+    """(data, end offset) of each whole, intact record in ``buf`` from ``pos``: a torn or
+    corrupt tail ends the iteration."""
     end = len(buf)
     while pos + 8 <= end:
         n, crc = _REC.unpack_from(buf, pos)
@@ -121,7 +128,7 @@ class DiskQueue:
         for i, seg in enumerate(self._segments):
             data = seg.path.read_bytes()
             good = 0
-            for rec, end in _records(data):
+            for rec, end in records(data):
                 if seg.first + seg.count >= head:
                     self._queued_bytes += len(rec)
                 seg.count += 1
@@ -172,7 +179,7 @@ class DiskQueue:
             raise RuntimeError("queue is closed")
         seq = self._tail
         self._tail = seq + 1
-        self._pending.append(_REC.pack(len(data), zlib.crc32(data)) + data)
+        self._pending.append(frame(data))
         self._queued_bytes += len(data)
         if self._mem_ok:
             if self._mem_bytes + len(data) <= _MEM_BYTES:
@@ -271,7 +278,7 @@ class DiskQueue:
         if self._reader is None or self._reader[3] != seq:
             self._seek(seq)
         idx, offset, chunk, at = self._reader
-        for data, end in _records(chunk, offset):
+        for data, end in records(chunk, offset):
             self._reader = (idx, end, chunk, seq + 1)
             return data
         # the chunk is used up: read on from its end in the same or the next segment
@@ -291,7 +298,7 @@ class DiskQueue:
         self._load(idx, 0, seg.first)
         while self._reader[3] < seq:  # walk to the record
             _, offset, chunk, at = self._reader
-            rec = next(_records(chunk, offset), None)
+            rec = next(records(chunk, offset), None)
             if rec is None:
                 self._load(idx, self._chunk_base + offset, at)
                 continue

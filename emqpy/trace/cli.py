@@ -9,34 +9,6 @@ import json
 from emqpy.trace.service import TraceError, check_filter, format_trace, now_second
 from emqpy.trace.tracer import LEVELS, Handler
 
-TRACE_USAGE = [
-    ("trace list", "List all traces started on local node"),
-    ("trace start client <ClientId> <File> [<Level>] [<Formatter>]",
-     "Traces for a client on local node (Formatter=text|json)"),
-    ("trace stop  client <ClientId>", "Stop tracing for a client on local node"),
-    ("trace start topic  <Topic>    <File> [<Level>] [<Formatter>]",
-     "Traces for a topic on local node (Formatter=text|json)"),
-    ("trace stop  topic  <Topic> ", "Stop tracing for a topic on local node"),
-    ("trace start ip_address  <IP>    <File> [<Level>] [<Formatter>]",
-     "Traces for a client ip on local node (Formatter=text|json)"),
-    ("trace stop  ip_address  <IP> ", "Stop tracing for a client ip on local node"),
-    ("trace start ruleid  <RuleID>    <File> [<Level>] [<Formatter>]",
-     "Traces for a rule ID on local node (Formatter=text|json)"),
-    ("trace stop  ruleid  <RuleID> ", "Stop tracing for a rule ID on local node"),
-]
-TRACES_USAGE = [
-    ("traces list", "List all cluster traces started"),
-    ("traces start <Name> client <ClientId> [<Duration>] [<Formatter>]",
-     "Traces for a client in cluster (Formatter=text|json)"),
-    ("traces start <Name> topic <Topic> [<Duration>] [<Formatter>]",
-     "Traces for a topic in cluster (Formatter=text|json)"),
-    ("traces start <Name> ruleid <RuleID> [<Duration>] [<Formatter>]",
-     "Traces for a rule ID in cluster (Formatter=text|json)"),
-    ("traces start <Name> ip_address <IPAddr> [<Duration>] [<Formatter>]",
-     "Traces for a client IP in cluster (Formatter=text|json)"),
-    ("traces stop <Name>", "Stop trace in cluster"),
-    ("traces delete <Name>", "Delete trace in cluster"),
-]
 _TYPES = {"client": "clientid", "topic": "topic", "ip_address": "ip_address",
           "ruleid": "ruleid"}
 DEFAULT_DURATION = 1800

@@ -23,8 +23,9 @@ from .http import ConnectorError, HttpConnector
 from .ioloop import IoLoop
 from .metrics import SAMPLE_SECONDS, ActionMetrics
 from .mqtt import MqttConnector
+from .process import DeliveryProcess
 from .sources import Source, SourcesMixin
-from .worker import Worker, notify
+from .worker import ThreadLink, Worker, notify
 
 __all__ = ["AlreadyExists", "BridgeService", "Disabled", "InUse", "Invalid", "NotFound",
            "clean_body", "parse_id"]
@@ -33,6 +34,9 @@ log = logging.getLogger("emqpy.bridge")
 
 # What a connector type runs as; its `action(parameters)` makes what an action sends with.
 CONNECTOR_CLASSES = {"http": HttpConnector, "mqtt": MqttConnector}
+# Connector types whose actions send from the delivery process (process.py); the others (mqtt:
+# its clients are shared with sources) send from the I/O loop thread.
+PROCESS_TYPES = ("http",)
 # Keys of an API body that describe the entry rather than configure it (EMQX drops them).
 _INFO_KEYS = ("id", "type", "name", "status", "status_reason", "node_status", "node", "error",
               "actions", "sources", "rules")
@@ -155,6 +159,7 @@ class BridgeService(SourcesMixin):
         self.remove_rule_action: Callable[[str, str], None] = lambda rule_id, action_id: None
         self._sampler: asyncio.TimerHandle | None = None
         self.io = IoLoop()  # where the connectors' clients run (see ioloop.py)
+        self.delivery = DeliveryProcess()  # where HTTP actions send (see process.py)
 
     def set_rule_links(self, rule_ids: Callable[[str], list[str]],
                        remove_rule_action: Callable[[str, str], None]) -> None:
@@ -199,6 +204,7 @@ class BridgeService(SourcesMixin):
             self._stop_source(src)
         for c in self.connectors.values():
             await c.stop()
+        await self.delivery.stop()
         self.io.stop()
 
     def _start_action(self, a: Action) -> None:
@@ -206,9 +212,13 @@ class BridgeService(SourcesMixin):
         if not a.cfg.enable or conn is None or conn.resource is None:
             return
         a.impl = conn.resource.action(a.cfg.parameters)
-        a.worker = Worker(self.buffers / a.id, a.cfg.resource_opts, a.metrics, a.impl.send,
-                          self.io,
-                          send_timeout=a.impl.request_timeout,
+        if conn.type in PROCESS_TYPES:
+            link = self.delivery.link((conn.type, conn.name, conn.cfg, a.cfg.parameters,
+                                       str(self.broker.data_dir), self.node),
+                                      a.impl.request_timeout)
+        else:
+            link = ThreadLink(self.io, a.impl.send, a.impl.request_timeout)
+        a.worker = Worker(self.buffers / a.id, a.cfg.resource_opts, a.metrics, link,
                           envelope_keys=a.impl.envelope_keys)
         a.worker.open(a.pending)
         a.pending = []

@@ -9,9 +9,12 @@ bounded by `max_buffer_bytes`: the oldest queued messages are dropped first and 
 mode, and 1 means strict order). A message is acknowledged in its queue once its outcome is
 final, so what was queued before a crash or kill -9 is sent after the restart (at least once).
 
-Two loops share the work. The broker's loop queues messages, hands each lane's next records to
-the I/O loop (emqpy/bridge/ioloop.py) in batches, and takes the outcomes back in batches
-(acknowledgement, metrics, `on_result`). The I/O loop makes the requests.
+Two sides share the work. The broker's loop (here) queues messages, hands each lane's next
+records to the sending side (emqpy/bridge/delivery.py) in batches, and takes the outcomes back
+in batches (acknowledgement, metrics, `on_result`). The sending side makes the requests where
+the connector's client lives: in the delivery process for HTTP actions
+(emqpy/bridge/process.py, `ProcessLink`), in the I/O loop thread (emqpy/bridge/ioloop.py,
+`ThreadLink`) for the others.
 
 Outcomes, as EMQX counts them: success (`success`, or `retried.success` after a retry); a final
 failure (`failed` / `retried.failed`); a recoverable failure blocks the lane: `retried` is
@@ -24,45 +27,26 @@ expired is a `late_reply`. `on_result(ok)` is called once per message when its o
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import shutil
-import struct
 import threading
 import time
 import zlib
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Callable
 
 from emqpy.store.diskqueue import DiskQueue
 
+from .delivery import FAIL, OK, RETRY, Delivery, Send, decode, encode
+
+__all__ = ["FAIL", "OK", "RETRY", "ThreadLink", "Worker", "decode", "encode", "notify"]
+
 log = logging.getLogger("emqpy.bridge")
 
-OK, RETRY, FAIL = 0, 1, 2  # a delivery's outcome: success, recoverable, final failure
-_HEAD = struct.Struct("<d")  # a record: expiry (epoch seconds, 0 = never), then JSON
-# send(selected, envelope, timeout) -> (OK | RETRY | FAIL, reason), run in the I/O loop
-Send = Callable[[dict, dict, float], Awaitable[tuple[int, str]]]
 OnResult = Callable[[bool], None]
-
-
-def encode(selected: dict, envelope: dict, expire_at: float) -> bytes:
-    try:
-        import orjson
-        body = orjson.dumps([selected, envelope])
-    except (ImportError, TypeError):  # surrogate-escaped payload bytes: json escapes them
-        body = json.dumps([selected, envelope], separators=(",", ":")).encode()
-    return _HEAD.pack(expire_at) + body
-
-
-def decode(data: bytes) -> tuple[float, dict, dict]:
-    (expire_at,) = _HEAD.unpack_from(data)
-    try:
-        import orjson
-        selected, envelope = orjson.loads(data[_HEAD.size:])
-    except (ImportError, ValueError):
-        selected, envelope = json.loads(data[_HEAD.size:])
-    return expire_at, selected, envelope
+# what the sending side reports: (lane, seq, counter, final, reason), see delivery.py
+Result = tuple[int, int, str, "bool | None", str]
 
 
 class _Lane:
@@ -72,35 +56,70 @@ class _Lane:
     def __init__(self, queue: DiskQueue, window: int):
         self.queue = queue
         self.window = window
-        self.out = 0  # records handed to the I/O loop, outcome not yet back
+        self.out = 0  # records handed to the sending side, outcome not yet back
         self.callbacks: dict[int, OnResult] = {}  # seq -> on_result, in seq order
         self.room = asyncio.Event()
         self.task: asyncio.Task | None = None
 
 
-class _Sender:
-    """A lane's state in the I/O loop: the message whose recoverable failure blocks it (None:
-    not blocked; it alone is retried until its outcome is final, the others wait)."""
-    __slots__ = ("prober", "unblocked")
+class ThreadLink:
+    """The sending side in the I/O loop thread: batches go there with call_soon_threadsafe,
+    outcomes come back in one call per broker loop iteration."""
 
-    def __init__(self):
-        self.prober: int | None = None
-        self.unblocked = asyncio.Event()
-        self.unblocked.set()
+    def __init__(self, io, send: Send, send_timeout: float):
+        self.io = io  # emqpy.bridge.ioloop.IoLoop
+        self.send = send
+        self.send_timeout = send_timeout
+        self.delivery: Delivery | None = None
+        self._results: list[Result] = []
+        self._lock = threading.Lock()
+        self._worker = None
+
+    def open(self, worker: "Worker", lanes: int, ttl: float, resume_interval: float) -> None:
+        self._worker = worker
+        self._loop = asyncio.get_running_loop()
+
+        def make():
+            self.delivery = Delivery(worker.name, self.send, self._report, lanes=lanes,
+                                     send_timeout=self.send_timeout, ttl=ttl,
+                                     resume_interval=resume_interval)
+        self.io.call(make)
+
+    def deliver(self, i: int, batch: list) -> None:
+        self.io.loop.call_soon_threadsafe(self.delivery.deliver_batch, i, batch)
+
+    async def close(self) -> None:
+        if self.delivery is not None:
+            delivery, self.delivery = self.delivery, None
+            await self.io.run(delivery.cancel())
+        with self._lock:
+            self._results.clear()
+
+    def _report(self, *result) -> None:  # in the I/O loop
+        with self._lock:
+            first = not self._results
+            self._results.append(result)
+        if first:
+            self._loop.call_soon_threadsafe(self._take)
+
+    def _take(self) -> None:  # in the broker's loop
+        with self._lock:
+            results, self._results = self._results, []
+        if self._worker is not None:
+            self._worker.on_results(results)
 
 
 class Worker:
     """One action's lanes. `open` recovers the buffer, `start` sends, `close` stops sending
-    (what is left stays on disk), `destroy` also removes the buffer."""
+    (what is left stays on disk), `destroy` also removes the buffer. `link` is the sending
+    side (`ThreadLink`, or emqpy/bridge/process.py's `ProcessLink`)."""
 
-    def __init__(self, folder: Path, opts, metrics, send: Send, io, send_timeout: float,
-                 envelope_keys: frozenset = frozenset()):
+    def __init__(self, folder: Path, opts, metrics, link, envelope_keys: frozenset = frozenset()):
         self.folder = folder
+        self.name = folder.name  # the action's id
         self.opts = opts
         self.metrics = metrics
-        self.send = send
-        self.io = io  # emqpy.bridge.ioloop.IoLoop
-        self.send_timeout = send_timeout  # a request's own limit (within request_ttl)
+        self.link = link
         # what is kept of a message's envelope: the columns the action's templates read and
         # the rule's output does not have (the rest would only make the buffer bigger)
         self.envelope_keys = envelope_keys
@@ -111,11 +130,6 @@ class Worker:
         self.lanes: list[_Lane] = []
         self.sending = False
         self.loop: asyncio.AbstractEventLoop | None = None
-        # outcomes reported by the I/O loop, taken by the broker's loop in one go
-        self._results: list[tuple[int, int, str, bool | None]] = []
-        self._results_lock = threading.Lock()
-        self._senders: list[_Sender] = []  # I/O loop side, one per lane
-        self._tasks: set[asyncio.Task] = set()  # deliveries running in the I/O loop
 
     # -- lifecycle (broker's loop) -----------------------------------------------------------
 
@@ -137,7 +151,7 @@ class Worker:
         if self.sending:
             return
         self.sending = True
-        self.io.call(lambda: self._senders.extend(_Sender() for _ in self.lanes))
+        self.link.open(self, len(self.lanes), self.ttl, self.resume_interval)
         for i, lane in enumerate(self.lanes):
             lane.task = self.loop.create_task(self._run(i, lane))
 
@@ -150,30 +164,30 @@ class Worker:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.io.run(self._cancel_deliveries())
+        await self.link.close()
         for lane in self.lanes:
             lane.task = None
             lane.out = 0
-
-    async def _cancel_deliveries(self) -> None:  # in the I/O loop
-        tasks = list(self._tasks)
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._senders.clear()
 
     async def close(self) -> list[dict[int, OnResult]]:
         """Stop and close the queues; returns each lane's `on_result`s still waiting (the
         messages stay on disk with the same seqs: hand them to the next `open`)."""
         await self.stop()
-        with self._results_lock:
-            self._results.clear()
         pending = []
         for lane in self.lanes:
             pending.append(lane.callbacks)
             lane.callbacks = {}
             await lane.queue.close()
         return pending
+
+    async def relaunch(self) -> None:
+        """The sending side was lost (its process died): reopen the buffer, so what was out
+        is sent again."""
+        if not self.sending:
+            return
+        pending = await self.close()
+        self.open(pending)
+        self.start()
 
     async def destroy(self) -> None:
         """Close and remove the buffer: what it held is dropped, its callers told so."""
@@ -216,7 +230,7 @@ class Worker:
                     notify(cb, False)
 
     async def _run(self, i: int, lane: _Lane) -> None:
-        """Hand the lane's records to the I/O loop while its window has room."""
+        """Hand the lane's records to the sending side while its window has room."""
         while True:
             free = lane.window - lane.out
             if free <= 0:
@@ -225,16 +239,14 @@ class Worker:
                 continue
             batch = await lane.queue.get(free)
             lane.out += len(batch)
-            self.io.loop.call_soon_threadsafe(self._deliver_batch, i, batch)
+            self.link.deliver(i, batch)
 
-    def _take_results(self) -> None:
-        """The outcomes the I/O loop reported (broker's loop)."""
-        with self._results_lock:
-            results, self._results = self._results, []
+    def on_results(self, results: list[Result]) -> None:
+        """Outcomes the sending side reported (broker's loop)."""
         if not self.sending:
             return
         m = self.metrics
-        for i, seq, counter, ok in results:
+        for i, seq, counter, ok, _reason in results:
             if counter:
                 m.inc(counter)
             if ok is None:
@@ -246,81 +258,6 @@ class Worker:
             cb = lane.callbacks.pop(seq, None)
             if cb is not None:
                 notify(cb, ok)
-
-    # -- sending (I/O loop) ------------------------------------------------------------------
-
-    def _report(self, i: int, seq: int, counter: str, ok: bool | None) -> None:
-        with self._results_lock:
-            first = not self._results
-            self._results.append((i, seq, counter, ok))
-        if first:
-            self.loop.call_soon_threadsafe(self._take_results)
-
-    def _deliver_batch(self, i: int, batch: list) -> None:
-        for seq, data in batch:
-            task = asyncio.get_running_loop().create_task(self._deliver(i, seq, data))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _deliver(self, i: int, seq: int, data: bytes) -> None:
-        sender = self._senders[i]
-        try:
-            expire_at, selected, envelope = decode(data)
-        except ValueError:  # cannot happen for records this code wrote; never block on one
-            log.error("%s: undecodable buffer record dropped", self.folder.name)
-            self._report(i, seq, "dropped.other", False)
-            return
-        retried = False
-        while True:
-            now = time.time()
-            if expire_at and now >= expire_at:
-                if sender.prober == seq:
-                    self._unblock(sender)
-                self._report(i, seq, "dropped.expired", False)
-                return
-            timeout = min(self.send_timeout, expire_at - now) if expire_at else \
-                self.send_timeout
-            try:
-                outcome, reason = await self.send(selected, envelope, timeout)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # a bug in the connector must not wedge the lane
-                log.exception("%s: sending failed", self.folder.name)
-                outcome, reason = FAIL, str(e)
-            if outcome == OK:
-                self._unblock(sender)
-                if expire_at and time.time() >= expire_at:
-                    self._report(i, seq, "late_reply", False)
-                else:
-                    self._report(i, seq, "retried.success" if retried else "success", True)
-                return
-            if outcome == FAIL:
-                log.warning("%s: request failed: %s", self.folder.name, reason)
-                self._unblock(sender)
-                self._report(i, seq, "retried.failed" if retried else "failed", False)
-                return
-            # recoverable: block the lane; one message probes every resume_interval
-            retried = True
-            self._report(i, seq, "retried", None)
-            if sender.prober is None or sender.prober == seq:
-                if sender.prober is None:
-                    log.warning("%s: target unavailable (%s), retrying", self.folder.name,
-                                reason)
-                    sender.prober = seq
-                    sender.unblocked.clear()
-                await asyncio.sleep(self.resume_interval)
-            else:
-                wait = None if not expire_at else max(0.0, expire_at - time.time())
-                try:
-                    await asyncio.wait_for(sender.unblocked.wait(), wait)
-                except asyncio.TimeoutError:
-                    pass
-
-    @staticmethod
-    def _unblock(sender: _Sender) -> None:
-        if sender.prober is not None:
-            sender.prober = None
-            sender.unblocked.set()
 
 
 def notify(cb: OnResult, ok: bool) -> None:

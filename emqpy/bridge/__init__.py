@@ -30,4 +30,5 @@ async def teardown(broker) -> None:
         await svc.stop()
 
 
-FEATURE = Feature("bridge", setup=setup, teardown=teardown, routers=("emqpy.bridge.api",))
+FEATURE = Feature("bridge", setup=setup, teardown=teardown, routers=("emqpy.bridge.api",
+                                                                 "emqpy.bridge.dead_letters_api"))

@@ -18,6 +18,7 @@ from emqpy.config.runtime import commit, config_lock, persist
 from emqpy.config.schema import replace_root
 from emqpy.config.secrets import unmask
 
+from .dead_letters import DeadLetters
 from .errors import AlreadyExists, Disabled, InUse, Invalid, NotFound
 from .http import ConnectorError, HttpConnector
 from .ioloop import IoLoop
@@ -160,6 +161,8 @@ class BridgeService(SourcesMixin):
         self._sampler: asyncio.TimerHandle | None = None
         self.io = IoLoop()  # where the connectors' clients run (see ioloop.py)
         self.delivery = DeliveryProcess()  # where HTTP actions send (see process.py)
+        # what actions gave up on (dead_letters.py); a broker without a store keeps none
+        self.dead_letters = DeadLetters(broker.store) if broker.store is not None else None
 
     def set_rule_links(self, rule_ids: Callable[[str], list[str]],
                        remove_rule_action: Callable[[str, str], None]) -> None:
@@ -219,7 +222,7 @@ class BridgeService(SourcesMixin):
         else:
             link = ThreadLink(self.io, a.impl.send, a.impl.request_timeout)
         a.worker = Worker(self.buffers / a.id, a.cfg.resource_opts, a.metrics, link,
-                          envelope_keys=a.impl.envelope_keys)
+                          envelope_keys=a.impl.envelope_keys, dead_letters=self.dead_letters)
         a.worker.open(a.pending)
         a.pending = []
         a.worker.start()
@@ -237,6 +240,8 @@ class BridgeService(SourcesMixin):
                     notify(cb, False)
             a.pending = []
             await asyncio.to_thread(shutil.rmtree, self.buffers / a.id, True)
+            if self.dead_letters is not None:
+                await asyncio.to_thread(self.dead_letters.delete, a.id)
 
     # -- what the rule engine calls ----------------------------------------------------------
 

@@ -38,6 +38,7 @@ from typing import Callable
 
 from emqpy.store.diskqueue import DiskQueue
 
+from .dead_letters import KINDS
 from .delivery import FAIL, OK, RETRY, Delivery, Send, decode, encode
 
 __all__ = ["FAIL", "OK", "RETRY", "ThreadLink", "Worker", "decode", "encode", "notify"]
@@ -51,12 +52,13 @@ Result = tuple[int, int, str, "bool | None", str]
 
 class _Lane:
     """A lane's state in the broker's loop."""
-    __slots__ = ("queue", "window", "out", "callbacks", "room", "task")
+    __slots__ = ("queue", "window", "out", "records", "callbacks", "room", "task")
 
     def __init__(self, queue: DiskQueue, window: int):
         self.queue = queue
         self.window = window
-        self.out = 0  # records handed to the sending side, outcome not yet back
+        self.out = 0  # records handed to the sending side, outcome not yet acknowledged
+        self.records: dict[int, bytes] = {}  # those records (kept for dead letters)
         self.callbacks: dict[int, OnResult] = {}  # seq -> on_result, in seq order
         self.room = asyncio.Event()
         self.task: asyncio.Task | None = None
@@ -114,12 +116,14 @@ class Worker:
     (what is left stays on disk), `destroy` also removes the buffer. `link` is the sending
     side (`ThreadLink`, or emqpy/bridge/process.py's `ProcessLink`)."""
 
-    def __init__(self, folder: Path, opts, metrics, link, envelope_keys: frozenset = frozenset()):
+    def __init__(self, folder: Path, opts, metrics, link, envelope_keys: frozenset = frozenset(),
+                 dead_letters=None):
         self.folder = folder
         self.name = folder.name  # the action's id
         self.opts = opts
         self.metrics = metrics
         self.link = link
+        self.dead_letters = dead_letters  # emqpy/bridge/dead_letters.py (None: not kept)
         # what is kept of a message's envelope: the columns the action's templates read and
         # the rule's output does not have (the rest would only make the buffer bigger)
         self.envelope_keys = envelope_keys
@@ -168,6 +172,7 @@ class Worker:
         for lane in self.lanes:
             lane.task = None
             lane.out = 0
+            lane.records.clear()
 
     async def close(self) -> list[dict[int, OnResult]]:
         """Stop and close the queues; returns each lane's `on_result`s still waiting (the
@@ -239,6 +244,8 @@ class Worker:
                 continue
             batch = await lane.queue.get(free)
             lane.out += len(batch)
+            if self.dead_letters is not None:
+                lane.records.update(batch)
             self.link.deliver(i, batch)
 
     def on_results(self, results: list[Result]) -> None:
@@ -246,18 +253,41 @@ class Worker:
         if not self.sending:
             return
         m = self.metrics
-        for i, seq, counter, ok, _reason in results:
+        keep = self.dead_letters is not None
+        dead: list[tuple[int, int]] = []
+        letters = []
+        for i, seq, counter, ok, reason in results:
             if counter:
                 m.inc(counter)
             if ok is None:
                 continue
             lane = self.lanes[i]
-            lane.queue.ack(seq)
-            lane.out -= 1
-            lane.room.set()
+            record = lane.records.pop(seq, None) if keep else None
+            if record is not None and counter in KINDS:
+                dead.append((i, seq))  # acknowledged once its dead letter is kept
+                letters.append((counter, reason, record))
+            else:
+                self._ack(lane, seq)
             cb = lane.callbacks.pop(seq, None)
             if cb is not None:
                 notify(cb, ok)
+        if dead:
+            lanes = self.lanes
+            self.dead_letters.add(self.name, letters, lambda kept: self._dead_kept(lanes, dead, kept))
+
+    @staticmethod
+    def _ack(lane: _Lane, seq: int) -> None:
+        lane.queue.ack(seq)
+        lane.out -= 1
+        lane.room.set()
+
+    def _dead_kept(self, lanes: list[_Lane], dead: list[tuple[int, int]], kept: bool) -> None:
+        """Their dead letters are committed: the records are done with, unless the lanes were
+        closed meanwhile (then they are sent again when reopened)."""
+        if lanes is not self.lanes or not self.sending or not kept:
+            return  # not kept (logged): it stays in the buffer, sent again at the next open
+        for i, seq in dead:
+            self._ack(lanes[i], seq)
 
 
 def notify(cb: OnResult, ok: bool) -> None:

@@ -271,7 +271,7 @@ def test_action_types(api):
 
 
 def test_openapi_lists_only_what_is_built(api):
-    """The document has the paths built, and no /bridges* yet."""
+    """The document has the paths built (and emqpy's dead letters), and no /bridges* yet."""
     doc = api.client().get("/api-docs/swagger.json", auth=("admin", "public")).json()
     ours = {p for p in doc["paths"]
             if p.split("/")[1] in ("connectors", "connectors_probe", "actions", "actions_probe",
@@ -287,7 +287,12 @@ def test_openapi_lists_only_what_is_built(api):
         "/nodes/{node}/actions/{id}/{operation}", "/actions_probe", "/action_types",
         "/sources", "/sources/{id}", "/sources/{id}/enable/{enable}", "/sources/{id}/metrics",
         "/sources/{id}/metrics/reset", "/sources/{id}/{operation}",
-        "/nodes/{node}/sources/{id}/{operation}", "/sources_probe", "/source_types"}
+        "/nodes/{node}/sources/{id}/{operation}", "/sources_probe", "/source_types",
+        "/actions/{id}/dead_letters", "/actions/{id}/dead_letters/retry",
+        "/actions/{id}/dead_letters/{letter_id}"}
+    ext = doc["paths"]["/actions/{id}/dead_letters"]["get"]
+    assert ext["x-emqpy-extension"] is True and ext["tags"] == ["Actions"]
+    assert "emqpy extension" in ext["summary"]
     post = doc["paths"]["/actions"]["post"]["requestBody"]["content"]["application/json"]
     assert post["schema"] == {"oneOf": [
         {"$ref": "#/components/schemas/bridge_http.post_bridge_v2"},

@@ -71,9 +71,12 @@ class Delivery:
     """One action's deliveries, in the loop its connector's client runs in."""
 
     def __init__(self, name: str, send: Send, report: Report, *, lanes: int,
-                 send_timeout: float, ttl: float, resume_interval: float):
+                 send_timeout: float, ttl: float, resume_interval: float, send_now=None):
         self.name = name  # the action's id, for the log
         self.send = send
+        # send_now(selected, envelope, done) -> bool: the action's way to deliver without a
+        # coroutine (emqpy/bridge/mqtt.py), False when it cannot at once; None: always `send`
+        self.send_now = send_now
         self.report = report
         self.send_timeout = send_timeout  # a request's own limit (within request_ttl)
         self.ttl = ttl
@@ -82,11 +85,57 @@ class Delivery:
         self._tasks: set[asyncio.Task] = set()
 
     def deliver_batch(self, i: int, batch: list) -> None:
-        loop = asyncio.get_running_loop()
+        now = self.send_now is not None and self.lanes[i].prober is None
         for seq, data in batch:
-            task = loop.create_task(self._deliver(i, seq, data))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            if not (now and self._now(i, seq, data)):
+                self._start(i, seq, data)
+
+    def _start(self, i: int, seq: int, data: bytes, first=None) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(i, seq, data, first))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _now(self, i: int, seq: int, data: bytes) -> bool:
+        """Deliver with `send_now` (no task: a callback per message); False when the message
+        needs the coroutine (expired, blocked lane, no room now). A recoverable failure goes
+        on in the coroutine, which retries as EMQX does."""
+        try:
+            expire_at, selected, envelope = decode(data)
+        except ValueError:
+            return False
+        if expire_at and time.time() >= expire_at:
+            return False
+        loop = asyncio.get_running_loop()
+        timer = None
+
+        def done(outcome: int, reason: str) -> None:
+            nonlocal timer
+            if timer is False:  # settled (timed out, then acknowledged)
+                return
+            if timer is not None:
+                timer.cancel()
+            timer = False
+            if outcome == OK:
+                if expire_at and time.time() >= expire_at:
+                    self.report(i, seq, "late_reply", False, "")
+                else:
+                    self.report(i, seq, "success", True, "")
+            elif outcome == FAIL:
+                log.warning("%s: request failed: %s", self.name, reason)
+                self.report(i, seq, "failed", False, reason)
+            else:
+                self._start(i, seq, data, (outcome, reason))
+
+        try:
+            if not self.send_now(selected, envelope, done):
+                return False
+        except Exception:  # a bug in the connector: the coroutine logs it
+            return False
+        if timer is None:  # waiting for an acknowledgement: bounded as `send` is
+            limit = min(self.send_timeout, expire_at - time.time()) if expire_at else \
+                self.send_timeout
+            timer = loop.call_later(max(0.0, limit), done, RETRY, "timeout")
+        return True
 
     async def cancel(self) -> None:
         """Stop every delivery under way (their records stay unacknowledged)."""
@@ -95,7 +144,8 @@ class Delivery:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _deliver(self, i: int, seq: int, data: bytes) -> None:
+    async def _deliver(self, i: int, seq: int, data: bytes, first=None) -> None:
+        """Deliver one record; `first`: the outcome of an attempt already made (_now)."""
         lane = self.lanes[i]
         report = self.report
         try:
@@ -106,21 +156,24 @@ class Delivery:
             return
         retried = False
         while True:
-            now = time.time()
-            if expire_at and now >= expire_at:
-                if lane.prober == seq:
-                    self._unblock(lane)
-                report(i, seq, "dropped.expired", False, "request_ttl expired")
-                return
-            timeout = min(self.send_timeout, expire_at - now) if expire_at else \
-                self.send_timeout
-            try:
-                outcome, reason = await self.send(selected, envelope, timeout)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # a bug in the connector must not wedge the lane
-                log.exception("%s: sending failed", self.name)
-                outcome, reason = FAIL, str(e)
+            if first is not None:
+                (outcome, reason), first = first, None
+            else:
+                now = time.time()
+                if expire_at and now >= expire_at:
+                    if lane.prober == seq:
+                        self._unblock(lane)
+                    report(i, seq, "dropped.expired", False, "request_ttl expired")
+                    return
+                timeout = min(self.send_timeout, expire_at - now) if expire_at else \
+                    self.send_timeout
+                try:
+                    outcome, reason = await self.send(selected, envelope, timeout)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # a bug in the connector must not wedge the lane
+                    log.exception("%s: sending failed", self.name)
+                    outcome, reason = FAIL, str(e)
             if outcome == OK:
                 self._unblock(lane)
                 if expire_at and time.time() >= expire_at:

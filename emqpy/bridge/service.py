@@ -220,7 +220,7 @@ class BridgeService(SourcesMixin):
                                        str(self.broker.data_dir), self.node),
                                       a.impl.request_timeout)
         else:
-            link = ThreadLink(self.io, a.impl.send, a.impl.request_timeout)
+            link = ThreadLink(self.io, a.impl)
         a.worker = Worker(self.buffers / a.id, a.cfg.resource_opts, a.metrics, link,
                           envelope_keys=a.impl.envelope_keys, dead_letters=self.dead_letters)
         a.worker.open(a.pending)

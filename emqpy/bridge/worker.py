@@ -39,7 +39,7 @@ from typing import Callable
 from emqpy.store.diskqueue import DiskQueue
 
 from .dead_letters import KINDS
-from .delivery import FAIL, OK, RETRY, Delivery, Send, decode, encode
+from .delivery import FAIL, OK, RETRY, Delivery, decode, encode
 
 __all__ = ["FAIL", "OK", "RETRY", "ThreadLink", "Worker", "decode", "encode", "notify"]
 
@@ -68,10 +68,9 @@ class ThreadLink:
     """The sending side in the I/O loop thread: batches go there with call_soon_threadsafe,
     outcomes come back in one call per broker loop iteration."""
 
-    def __init__(self, io, send: Send, send_timeout: float):
+    def __init__(self, io, impl):
         self.io = io  # emqpy.bridge.ioloop.IoLoop
-        self.send = send
-        self.send_timeout = send_timeout
+        self.impl = impl  # what the action sends with (`send`, maybe `send_now`)
         self.delivery: Delivery | None = None
         self._results: list[Result] = []
         self._lock = threading.Lock()
@@ -82,9 +81,11 @@ class ThreadLink:
         self._loop = asyncio.get_running_loop()
 
         def make():
-            self.delivery = Delivery(worker.name, self.send, self._report, lanes=lanes,
-                                     send_timeout=self.send_timeout, ttl=ttl,
-                                     resume_interval=resume_interval)
+            impl = self.impl
+            self.delivery = Delivery(worker.name, impl.send, self._report, lanes=lanes,
+                                     send_timeout=impl.request_timeout, ttl=ttl,
+                                     resume_interval=resume_interval,
+                                     send_now=getattr(impl, "send_now", None))
         self.io.call(make)
 
     def deliver(self, i: int, batch: list) -> None:

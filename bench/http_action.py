@@ -50,7 +50,7 @@ def start_broker(data_dir: str, forward: str | None = None):
     assert proc.stdout.readline().strip() == "ready"
     wait_port(mqtt, proc)
     return proc, mqtt, httpx.Client(base_url=f"http://127.0.0.1:{api}/api/v5",
-                                    auth=("admin", "public"), timeout=30)
+                                    auth=("admin", "public"), timeout=120)
 
 
 def measure(port: int, groups: list, duration: float, workers: int,

@@ -75,6 +75,7 @@ class ThreadLink:
         self._results: list[Result] = []
         self._lock = threading.Lock()
         self._worker = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the broker's
 
     def open(self, worker: "Worker", lanes: int, ttl: float, resume_interval: float) -> None:
         self._worker = worker
@@ -134,6 +135,7 @@ class Worker:
         self.pool = opts.worker_pool_size
         self.lanes: list[_Lane] = []
         self.sending = False
+        self.closed = False  # closed by its owner (not to be reopened by `relaunch`)
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle (broker's loop) -----------------------------------------------------------
@@ -175,9 +177,11 @@ class Worker:
             lane.out = 0
             lane.records.clear()
 
-    async def close(self) -> list[dict[int, OnResult]]:
+    async def close(self, *, reopening: bool = False) -> list[dict[int, OnResult]]:
         """Stop and close the queues; returns each lane's `on_result`s still waiting (the
         messages stay on disk with the same seqs: hand them to the next `open`)."""
+        if not reopening:
+            self.closed = True
         await self.stop()
         pending = []
         for lane in self.lanes:
@@ -189,9 +193,11 @@ class Worker:
     async def relaunch(self) -> None:
         """The sending side was lost (its process died): reopen the buffer, so what was out
         is sent again."""
-        if not self.sending:
+        if not self.sending or self.closed:
             return
-        pending = await self.close()
+        pending = await self.close(reopening=True)
+        if self.closed:  # closed by its owner meanwhile: it stays closed
+            return
         self.open(pending)
         self.start()
 

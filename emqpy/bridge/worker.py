@@ -22,7 +22,9 @@ counted and the message is tried again every `resume_interval` (EMQX: the smalle
 check interval and a third of `request_ttl`) while the lane's other messages wait; a message
 older than `request_ttl` is dropped (`dropped.expired`), and a success that comes back after it
 expired is a `late_reply`. `on_result(ok)` is called once per message when its outcome is final
-(not for messages recovered from disk after a restart: their callers are gone).
+(not for messages recovered from disk after a restart: their callers are gone). A final failure
+or an expiry also becomes a dead letter (emqpy/bridge/dead_letters.py), and its record is
+acknowledged only once that is committed.
 """
 from __future__ import annotations
 

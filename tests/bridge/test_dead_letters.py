@@ -19,7 +19,9 @@ def letters(api, aid: str, **params) -> dict:
 
 
 def test_final_failures_are_kept_retried_and_dropped(api, sink):
-    aid = make(api, sink.url("/in"), parameters={"body": "${payload}"})
+    # window 1: the three fail (and are listed) in order
+    aid = make(api, sink.url("/in"), parameters={"body": "${payload}"},
+               resource_opts={"inflight_window": 1})
     sink.answer(400)
     results = send(api, aid, [({"payload": f"m{i}", "topic": "t/1"}, {"clientid": "c1"})
                               for i in range(3)])

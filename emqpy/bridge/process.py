@@ -118,7 +118,8 @@ class DeliveryProcess:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "emqpy.bridge.process", str(child.fileno())],
-                pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL)
+                pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL)  # its log comes over the socket
         finally:
             child.close()
         self.frames = _Frames(self._on_message, self._on_lost)

@@ -81,6 +81,8 @@ def _text(value):
     kept as surrogate escapes: shown as U+FFFD)."""
     if isinstance(value, str):
         return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
     if isinstance(value, dict):
         return {k: _text(v) for k, v in value.items()}
     if isinstance(value, list):

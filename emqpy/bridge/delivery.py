@@ -101,8 +101,9 @@ class Delivery:
             if not (now and self._now(i, seq, data)):
                 self._start(i, seq, data)
 
-    def _start(self, i: int, seq: int, data: bytes, first=None) -> None:
-        task = asyncio.get_running_loop().create_task(self._deliver(i, seq, data, first))
+    def _start(self, i: int, seq: int, data: bytes, first=None, decoded=None) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._deliver(i, seq, data, first, decoded))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -111,11 +112,13 @@ class Delivery:
         needs the coroutine (expired, blocked lane, no room now). A recoverable failure goes
         on in the coroutine, which retries as EMQX does."""
         try:
-            expire_at, selected, envelope = decode(data)
+            decoded = decode(data)
         except ValueError:
             return False
+        expire_at, selected, envelope = decoded
         if expire_at and time.time() >= expire_at:
-            return False
+            self._start(i, seq, data, decoded=decoded)
+            return True
         loop = asyncio.get_running_loop()
         timer = None
 
@@ -135,13 +138,15 @@ class Delivery:
                 log.warning("%s: request failed: %s", self.name, reason)
                 self.report(i, seq, "failed", False, reason)
             else:
-                self._start(i, seq, data, (outcome, reason))
+                self._start(i, seq, data, (outcome, reason), decoded)
 
         try:
-            if not self.send_now(selected, envelope, done):
-                return False
+            taken = self.send_now(selected, envelope, done)
         except Exception:  # a bug in the connector: the coroutine logs it
-            return False
+            taken = False
+        if not taken:  # the coroutine does it, without decoding the record again
+            self._start(i, seq, data, decoded=decoded)
+            return True
         if timer is None:  # waiting for an acknowledgement: bounded as `send` is
             limit = min(self.send_timeout, expire_at - time.time()) if expire_at else \
                 self.send_timeout
@@ -155,12 +160,13 @@ class Delivery:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _deliver(self, i: int, seq: int, data: bytes, first=None) -> None:
-        """Deliver one record; `first`: the outcome of an attempt already made (_now)."""
+    async def _deliver(self, i: int, seq: int, data: bytes, first=None, decoded=None) -> None:
+        """Deliver one record; `first`: the outcome of an attempt already made (_now),
+        `decoded`: the record already decoded."""
         lane = self.lanes[i]
         report = self.report
         try:
-            expire_at, selected, envelope = decode(data)
+            expire_at, selected, envelope = decoded or decode(data)
         except ValueError:  # cannot happen for records this code wrote; never block on one
             log.error("%s: undecodable buffer record dropped", self.name)
             report(i, seq, "dropped.other", False, "undecodable record")

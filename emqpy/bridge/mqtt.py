@@ -205,14 +205,16 @@ class MqttAction:
         with room; QoS 1/2: a free inflight slot): `done(outcome, reason)` is called now
         (QoS 0, or a message that cannot be published) or when acknowledged. False: it
         could not be made at once, `send` it."""
+        client = self.connector.pick()
+        if client is None or not client.writable:
+            return False
+        if self.qos in (1, 2) and not client.window_free:  # checked before any work
+            return False
         try:
             topic, payload, qos, retain = self.render(selected, envelope)
         except ValueError as e:  # this message cannot be published: final
             done(FAIL, f"bad message: {e}")
             return True
-        client = self.connector.pick()
-        if client is None or not client.writable:
-            return False
         if qos == 0:
             client.send(topic, payload, 0, retain)
             done(OK, "")

@@ -301,6 +301,11 @@ class MqttClient:
                    .encode(self.proto_ver))
         return fut
 
+    @property
+    def window_free(self) -> bool:
+        """A QoS 1/2 PUBLISH can be sent now without waiting for a slot."""
+        return not self._slots.locked()
+
     def send_in_window(self, topic: str, payload: bytes, qos: int, retain: bool = False
                        ) -> asyncio.Future | None:
         """`send` a QoS 1/2 PUBLISH if a slot of the inflight window is free now (taken until

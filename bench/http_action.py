@@ -50,11 +50,29 @@ def start_broker(data_dir: str, forward: str | None = None):
     assert proc.stdout.readline().strip() == "ready"
     wait_port(mqtt, proc)
     return proc, mqtt, httpx.Client(base_url=f"http://127.0.0.1:{api}/api/v5",
-                                    auth=("admin", "public"), timeout=30)
+                                    auth=("admin", "public"), timeout=120)
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU time (user + system, all threads) of process `pid` and of its child processes
+    (the delivery process), from /proc (Linux); (0, 0) elsewhere."""
+    def one(p) -> float:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return 0.0
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = f.read().split()
+    except OSError:
+        children = []
+    return one(pid), sum(one(c) for c in children)
 
 
 def measure(port: int, groups: list, duration: float, workers: int,
-            sink: HttpSink | None) -> dict:
+            sink: HttpSink | None, pid: int | None = None) -> dict:
     spec = Spec(groups, port=port, version=4, workers=workers)
     with Run(spec) as run:
         run.start()
@@ -64,11 +82,14 @@ def measure(port: int, groups: list, duration: float, workers: int,
         time.sleep(2)  # warm-up
         a, t0 = run.totals(), time.monotonic()
         s0 = sink.count() if sink else 0
+        c0 = cpu_seconds(pid) if pid else (0.0, 0.0)
         time.sleep(duration)
         b, t1 = run.totals(), time.monotonic()
         s1 = sink.count() if sink else 0
+        c1 = cpu_seconds(pid) if pid else (0.0, 0.0)
         res = run.summary(window=(a, b, t1 - t0))
-    return {"delivered": res["recv_rate"], "requests": (s1 - s0) / (t1 - t0)}
+    return {"delivered": res["recv_rate"], "requests": (s1 - s0) / (t1 - t0),
+            "cpu": (c1[0] - c0[0]) / (t1 - t0), "child_cpu": (c1[1] - c0[1]) / (t1 - t0)}
 
 
 FANIN = [Group("sub", 1, topic="bench/#"), Group("pub", 10, topic="bench/%i", size=64)]
@@ -131,11 +152,18 @@ def fed_fanin(args, sink: HttpSink) -> tuple[dict, dict]:
         try:
             create_action(api, args, sink)
             res = measure(port, [*FANIN, feed(args.action_rate)], args.duration, args.workers,
-                          sink)
+                          sink, proc.pid)
             return res, action_metrics(api)
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def cpu_note(r: dict) -> str:
+    """The broker's CPU per delivered message: steadier than msg/s on a shared machine."""
+    per = r["cpu"] / r["delivered"] * 1e6 if r["delivered"] else 0.0
+    child = f", delivery process {r['child_cpu']:.0%} CPU" if r["child_cpu"] else ""
+    return f"broker {r['cpu']:.0%} CPU, {per:.2f} µs/msg{child}"
 
 
 def main() -> None:
@@ -157,7 +185,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as d:
                 proc, port, _ = start_broker(d, forward)
                 try:
-                    base[label] = measure(port, FANIN, a.duration, a.workers, None)
+                    base[label] = measure(port, FANIN, a.duration, a.workers, None, proc.pid)
                 finally:
                     proc.terminate()
                     proc.wait(10)
@@ -171,12 +199,15 @@ def main() -> None:
     print(f"draining, target back, no MQTT load:  {bd['drain']:>10,.0f} req/s "
           f"({bd['drained']:,} requests; {settings})")
     none, hook = base["none"]["delivered"], base["hook"]["delivered"]
-    print(f"fan-in QoS 0 delivered, no rule:      {none:>10,.0f} msg/s")
+    print(f"fan-in QoS 0 delivered, no rule:      {none:>10,.0f} msg/s "
+          f"({cpu_note(base['none'])})")
     print(f"fan-in QoS 0 delivered, rule hook:    {hook:>10,.0f} msg/s "
-          f"({hook / none if none else 0:.0%} of no rule; nothing for the action)")
+          f"({hook / none if none else 0:.0%} of no rule; nothing for the action; "
+          f"{cpu_note(base['hook'])})")
     print(f"fan-in QoS 0 delivered, action fed:   {both['delivered']:>10,.0f} msg/s "
           f"({both['delivered'] / none if none else 0:.0%} of no rule, "
-          f"{both['delivered'] / hook if hook else 0:.0%} of the rule hook alone)")
+          f"{both['delivered'] / hook if hook else 0:.0%} of the rule hook alone; "
+          f"{cpu_note(both)})")
     print(f"  the action meanwhile:               {both['requests']:>10,.0f} req/s "
           f"(fed {a.action_rate:,.0f} msg/s; matched {m['matched']:,}, success "
           f"{m['success']:,}, queuing {m['queuing']:,}, dropped {m['dropped']:,})")

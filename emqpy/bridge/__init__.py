@@ -33,6 +33,7 @@ async def teardown(broker) -> None:
 
 
 FEATURE = Feature("bridge", setup=setup, teardown=teardown,
-                  routers=("emqpy.bridge.api", "emqpy.bridge.api_v1"),
+                  routers=("emqpy.bridge.api", "emqpy.bridge.api_v1",
+                           "emqpy.bridge.dead_letters_api"),
                   backup_config=BackupConfig(backup.ROOTS, backup.export_config,
                                              backup.restore_config))

@@ -28,9 +28,10 @@ Operation = Literal["start"]
 
 
 class _OperationConvertor(StringConvertor):
-    # `/actions/{id}/{operation}` must not catch `/actions/{id}/metrics` (or `enable`): a
-    # method those paths do not have is answered 405 there, as EMQX does
-    regex = "(?!(?:metrics|enable)$)[^/]+"
+    # `/actions/{id}/{operation}` must not catch `/actions/{id}/metrics` (or `enable`, or
+    # emqpy's `dead_letters`): a method those paths do not have is answered 405 there, as
+    # EMQX does
+    regex = "(?!(?:metrics|enable|dead_letters)$)[^/]+"
 
 
 register_url_convertor("bridge_operation", _OperationConvertor())

@@ -200,6 +200,31 @@ class MqttAction:
             raise ValueError("the topic template rendered empty")
         return topic, payload.encode("utf-8", "surrogateescape"), qos, retain
 
+    def send_now(self, selected: dict, envelope: dict, done) -> bool:
+        """The delivery without a coroutine, when it can be made at once (a connected client
+        with room; QoS 1/2: a free inflight slot): `done(outcome, reason)` is called now
+        (QoS 0, or a message that cannot be published) or when acknowledged. False: it
+        could not be made at once, `send` it."""
+        client = self.connector.pick()
+        if client is None or not client.writable:
+            return False
+        if self.qos in (1, 2) and not client.window_free:  # checked before any work
+            return False
+        try:
+            topic, payload, qos, retain = self.render(selected, envelope)
+        except ValueError as e:  # this message cannot be published: final
+            done(FAIL, f"bad message: {e}")
+            return True
+        if qos == 0:
+            client.send(topic, payload, 0, retain)
+            done(OK, "")
+            return True
+        fut = client.send_in_window(topic, payload, qos, retain)
+        if fut is None:
+            return False
+        fut.add_done_callback(lambda f: done(*_acknowledged(f)))
+        return True
+
     async def send(self, selected: dict, envelope: dict, timeout: float) -> tuple[int, str]:
         try:
             topic, payload, qos, retain = self.render(selected, envelope)
@@ -223,6 +248,17 @@ class MqttAction:
         if code in _ACCEPTED:
             return OK, ""
         return FAIL, f"reason code 0x{code:02x}"
+
+
+def _acknowledged(fut: asyncio.Future) -> tuple[int, str]:
+    """The outcome of a QoS 1/2 PUBLISH from its acknowledgement's future."""
+    if fut.cancelled():
+        return RETRY, "timeout"
+    e = fut.exception()
+    if e is not None:
+        return RETRY, str(e) or type(e).__name__
+    code = fut.result()
+    return (OK, "") if code in _ACCEPTED else (FAIL, f"reason code 0x{code:02x}")
 
 
 __all__ = ["ConnectorError", "MqttAction", "MqttConnector", "client_id"]

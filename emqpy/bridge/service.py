@@ -13,6 +13,7 @@ from typing import Any, Callable
 from emqpy.config.bridges import ACTION_CONNECTOR_TYPE, ACTION_TYPES, CONNECTOR_TYPES, name_problem
 from emqpy.config.runtime import config_lock
 
+from .dead_letters import DeadLetters
 from .errors import AlreadyExists, Disabled, InUse, Invalid, NotFound
 from .http import ConnectorError, HttpConnector
 from .ioloop import IoLoop
@@ -20,9 +21,10 @@ from .kinds import ChannelKind, Kind
 from .local_topics import LocalTopics
 from .metrics import SAMPLE_SECONDS, ActionMetrics
 from .mqtt import MqttConnector
+from .process import DeliveryProcess
 from .sources import SourceKind
 from .v1 import V1Bridges
-from .worker import Worker, notify
+from .worker import ThreadLink, Worker, notify
 
 __all__ = ["AlreadyExists", "BridgeService", "Disabled", "InUse", "Invalid", "NotFound",
            "clean_body", "parse_id"]
@@ -31,6 +33,9 @@ log = logging.getLogger("emqpy.bridge")
 
 # What a connector type runs as; its `action(parameters)` makes what an action sends with.
 CONNECTOR_CLASSES = {"http": HttpConnector, "mqtt": MqttConnector}
+# Connector types whose actions send from the delivery process (process.py); the others (mqtt:
+# its clients are shared with sources) send from the I/O loop thread.
+PROCESS_TYPES = ("http",)
 # Keys of an API body that describe the entry rather than configure it (EMQX drops them).
 _INFO_KEYS = ("id", "type", "name", "status", "status_reason", "node_status", "node", "error",
               "actions", "sources", "rules")
@@ -265,6 +270,9 @@ class BridgeService:
         self.io = IoLoop()  # where the connectors' clients run (see ioloop.py)
         self.v1 = V1Bridges(self)  # EMQX's v1 bridges over these (v1.py)
         self.local_topics = LocalTopics(self)  # actions fed without a rule (local_topics.py)
+        self.delivery = DeliveryProcess()  # where HTTP actions send (see process.py)
+        # what actions gave up on (dead_letters.py); a broker without a store keeps none
+        self.dead_letters = DeadLetters(broker.store) if broker.store is not None else None
 
     def set_rule_links(self, rule_ids: Callable[[str], list[str]],
                        remove_rule_action: Callable[[str, str], None]) -> None:
@@ -291,6 +299,7 @@ class BridgeService:
         for kind in reversed(self.kinds.values()):
             for entry in kind.entries.values():
                 await kind.stop(entry)
+        await self.delivery.stop()
         self.io.stop()
 
     def _start_action(self, a: Action) -> None:
@@ -298,10 +307,14 @@ class BridgeService:
         if not a.cfg.enable or conn is None or conn.resource is None:
             return
         a.impl = conn.resource.action(a.cfg.parameters)
-        a.worker = Worker(self.buffers / a.id, a.cfg.resource_opts, a.metrics, a.impl.send,
-                          self.io,
-                          send_timeout=a.impl.request_timeout,
-                          envelope_keys=a.impl.envelope_keys)
+        if conn.type in PROCESS_TYPES:
+            link = self.delivery.link((conn.type, conn.name, conn.cfg, a.cfg.parameters,
+                                       str(self.broker.data_dir), self.node),
+                                      a.impl.request_timeout)
+        else:
+            link = ThreadLink(self.io, a.impl)
+        a.worker = Worker(self.buffers / a.id, a.cfg.resource_opts, a.metrics, link,
+                          envelope_keys=a.impl.envelope_keys, dead_letters=self.dead_letters)
         a.worker.open(a.pending)
         a.pending = []
         a.worker.start()
@@ -319,6 +332,8 @@ class BridgeService:
                     notify(cb, False)
             a.pending = []
             await asyncio.to_thread(shutil.rmtree, self.buffers / a.id, True)
+            if self.dead_letters is not None:
+                await asyncio.to_thread(self.dead_letters.delete, a.id)
 
     # -- what the rule engine calls ----------------------------------------------------------
 

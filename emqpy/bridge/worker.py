@@ -9,9 +9,12 @@ bounded by `max_buffer_bytes`: the oldest queued messages are dropped first and 
 mode, and 1 means strict order). A message is acknowledged in its queue once its outcome is
 final, so what was queued before a crash or kill -9 is sent after the restart (at least once).
 
-Two loops share the work. The broker's loop queues messages, hands each lane's next records to
-the I/O loop (emqpy/bridge/ioloop.py) in batches, and takes the outcomes back in batches
-(acknowledgement, metrics, `on_result`). The I/O loop makes the requests.
+Two sides share the work. The broker's loop (here) queues messages, hands each lane's next
+records to the sending side (emqpy/bridge/delivery.py) in batches, and takes the outcomes back
+in batches (acknowledgement, metrics, `on_result`). The sending side makes the requests where
+the connector's client lives: in the delivery process for HTTP actions
+(emqpy/bridge/process.py, `ProcessLink`), in the I/O loop thread (emqpy/bridge/ioloop.py,
+`ThreadLink`) for the others.
 
 Outcomes, as EMQX counts them: success (`success`, or `retried.success` after a retry); a final
 failure (`failed` / `retried.failed`); a recoverable failure blocks the lane: `retried` is
@@ -19,88 +22,112 @@ counted and the message is tried again every `resume_interval` (EMQX: the smalle
 check interval and a third of `request_ttl`) while the lane's other messages wait; a message
 older than `request_ttl` is dropped (`dropped.expired`), and a success that comes back after it
 expired is a `late_reply`. `on_result(ok)` is called once per message when its outcome is final
-(not for messages recovered from disk after a restart: their callers are gone).
+(not for messages recovered from disk after a restart: their callers are gone). A final failure
+or an expiry also becomes a dead letter (emqpy/bridge/dead_letters.py), and its record is
+acknowledged only once that is committed.
 """
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import shutil
-import struct
 import threading
 import time
 import zlib
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Callable
 
 from emqpy.store.diskqueue import DiskQueue
 
+from .dead_letters import KINDS
+from .delivery import FAIL, OK, RETRY, Delivery, decode, encode
+
+__all__ = ["FAIL", "OK", "RETRY", "ThreadLink", "Worker", "decode", "encode", "notify"]
+
 log = logging.getLogger("emqpy.bridge")
 
-OK, RETRY, FAIL = 0, 1, 2  # a delivery's outcome: success, recoverable, final failure
-_HEAD = struct.Struct("<d")  # a record: expiry (epoch seconds, 0 = never), then JSON
-# send(selected, envelope, timeout) -> (OK | RETRY | FAIL, reason), run in the I/O loop
-Send = Callable[[dict, dict, float], Awaitable[tuple[int, str]]]
 OnResult = Callable[[bool], None]
-
-
-def encode(selected: dict, envelope: dict, expire_at: float) -> bytes:
-    try:
-        import orjson
-        body = orjson.dumps([selected, envelope])
-    except (ImportError, TypeError):  # surrogate-escaped payload bytes: json escapes them
-        body = json.dumps([selected, envelope], separators=(",", ":")).encode()
-    return _HEAD.pack(expire_at) + body
-
-
-def decode(data: bytes) -> tuple[float, dict, dict]:
-    (expire_at,) = _HEAD.unpack_from(data)
-    try:
-        import orjson
-        selected, envelope = orjson.loads(data[_HEAD.size:])
-    except (ImportError, ValueError):
-        selected, envelope = json.loads(data[_HEAD.size:])
-    return expire_at, selected, envelope
+# what the sending side reports: (lane, seq, counter, final, reason), see delivery.py
+Result = tuple[int, int, str, "bool | None", str]
 
 
 class _Lane:
     """A lane's state in the broker's loop."""
-    __slots__ = ("queue", "window", "out", "callbacks", "room", "task")
+    __slots__ = ("queue", "window", "out", "records", "callbacks", "room", "task")
 
     def __init__(self, queue: DiskQueue, window: int):
         self.queue = queue
         self.window = window
-        self.out = 0  # records handed to the I/O loop, outcome not yet back
+        self.out = 0  # records handed to the sending side, outcome not yet acknowledged
+        self.records: dict[int, bytes] = {}  # those records (kept for dead letters)
         self.callbacks: dict[int, OnResult] = {}  # seq -> on_result, in seq order
         self.room = asyncio.Event()
         self.task: asyncio.Task | None = None
 
 
-class _Sender:
-    """A lane's state in the I/O loop: the message whose recoverable failure blocks it (None:
-    not blocked; it alone is retried until its outcome is final, the others wait)."""
-    __slots__ = ("prober", "unblocked")
+class ThreadLink:
+    """The sending side in the I/O loop thread: batches go there with call_soon_threadsafe,
+    outcomes come back in one call per broker loop iteration."""
 
-    def __init__(self):
-        self.prober: int | None = None
-        self.unblocked = asyncio.Event()
-        self.unblocked.set()
+    def __init__(self, io, impl):
+        self.io = io  # emqpy.bridge.ioloop.IoLoop
+        self.impl = impl  # what the action sends with (`send`, maybe `send_now`)
+        self.delivery: Delivery | None = None
+        self._results: list[Result] = []
+        self._lock = threading.Lock()
+        self._worker = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the broker's
+
+    def open(self, worker: "Worker", lanes: int, ttl: float, resume_interval: float) -> None:
+        self._worker = worker
+        self._loop = asyncio.get_running_loop()
+
+        def make():
+            impl = self.impl
+            self.delivery = Delivery(worker.name, impl.send, self._report, lanes=lanes,
+                                     send_timeout=impl.request_timeout, ttl=ttl,
+                                     resume_interval=resume_interval,
+                                     send_now=getattr(impl, "send_now", None))
+        self.io.call(make)
+
+    def deliver(self, i: int, batch: list) -> None:
+        self.io.loop.call_soon_threadsafe(self.delivery.deliver_batch, i, batch)
+
+    async def close(self) -> None:
+        if self.delivery is not None:
+            delivery, self.delivery = self.delivery, None
+            await self.io.run(delivery.cancel())
+        with self._lock:
+            self._results.clear()
+
+    def _report(self, *result) -> None:  # in the I/O loop
+        with self._lock:
+            first = not self._results
+            self._results.append(result)
+        if first:
+            self._loop.call_soon_threadsafe(self._take)
+
+    def _take(self) -> None:  # in the broker's loop
+        with self._lock:
+            results, self._results = self._results, []
+        if self._worker is not None:
+            self._worker.on_results(results)
 
 
 class Worker:
     """One action's lanes. `open` recovers the buffer, `start` sends, `close` stops sending
-    (what is left stays on disk), `destroy` also removes the buffer."""
+    (what is left stays on disk), `destroy` also removes the buffer. `link` is the sending
+    side (`ThreadLink`, or emqpy/bridge/process.py's `ProcessLink`)."""
 
-    def __init__(self, folder: Path, opts, metrics, send: Send, io, send_timeout: float,
-                 envelope_keys: frozenset = frozenset()):
+    def __init__(self, folder: Path, opts, metrics, link, envelope_keys: frozenset = frozenset(),
+                 dead_letters=None):
         self.folder = folder
+        self.name = folder.name  # the action's id
         self.opts = opts
         self.metrics = metrics
-        self.send = send
-        self.io = io  # emqpy.bridge.ioloop.IoLoop
-        self.send_timeout = send_timeout  # a request's own limit (within request_ttl)
+        self.link = link
+        self.dead_letters = dead_letters  # emqpy/bridge/dead_letters.py (None: not kept)
         # what is kept of a message's envelope: the columns the action's templates read and
         # the rule's output does not have (the rest would only make the buffer bigger)
         self.envelope_keys = envelope_keys
@@ -110,12 +137,8 @@ class Worker:
         self.pool = opts.worker_pool_size
         self.lanes: list[_Lane] = []
         self.sending = False
+        self.closed = False  # closed by its owner (not to be reopened by `relaunch`)
         self.loop: asyncio.AbstractEventLoop | None = None
-        # outcomes reported by the I/O loop, taken by the broker's loop in one go
-        self._results: list[tuple[int, int, str, bool | None]] = []
-        self._results_lock = threading.Lock()
-        self._senders: list[_Sender] = []  # I/O loop side, one per lane
-        self._tasks: set[asyncio.Task] = set()  # deliveries running in the I/O loop
 
     # -- lifecycle (broker's loop) -----------------------------------------------------------
 
@@ -137,7 +160,7 @@ class Worker:
         if self.sending:
             return
         self.sending = True
-        self.io.call(lambda: self._senders.extend(_Sender() for _ in self.lanes))
+        self.link.open(self, len(self.lanes), self.ttl, self.resume_interval)
         for i, lane in enumerate(self.lanes):
             lane.task = self.loop.create_task(self._run(i, lane))
 
@@ -150,30 +173,35 @@ class Worker:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.io.run(self._cancel_deliveries())
+        await self.link.close()
         for lane in self.lanes:
             lane.task = None
             lane.out = 0
+            lane.records.clear()
 
-    async def _cancel_deliveries(self) -> None:  # in the I/O loop
-        tasks = list(self._tasks)
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._senders.clear()
-
-    async def close(self) -> list[dict[int, OnResult]]:
+    async def close(self, *, reopening: bool = False) -> list[dict[int, OnResult]]:
         """Stop and close the queues; returns each lane's `on_result`s still waiting (the
         messages stay on disk with the same seqs: hand them to the next `open`)."""
+        if not reopening:
+            self.closed = True
         await self.stop()
-        with self._results_lock:
-            self._results.clear()
         pending = []
         for lane in self.lanes:
             pending.append(lane.callbacks)
             lane.callbacks = {}
             await lane.queue.close()
         return pending
+
+    async def relaunch(self) -> None:
+        """The sending side was lost (its process died): reopen the buffer, so what was out
+        is sent again."""
+        if not self.sending or self.closed:
+            return
+        pending = await self.close(reopening=True)
+        if self.closed:  # closed by its owner meanwhile: it stays closed
+            return
+        self.open(pending)
+        self.start()
 
     async def destroy(self) -> None:
         """Close and remove the buffer: what it held is dropped, its callers told so."""
@@ -216,7 +244,7 @@ class Worker:
                     notify(cb, False)
 
     async def _run(self, i: int, lane: _Lane) -> None:
-        """Hand the lane's records to the I/O loop while its window has room."""
+        """Hand the lane's records to the sending side while its window has room."""
         while True:
             free = lane.window - lane.out
             if free <= 0:
@@ -225,102 +253,50 @@ class Worker:
                 continue
             batch = await lane.queue.get(free)
             lane.out += len(batch)
-            self.io.loop.call_soon_threadsafe(self._deliver_batch, i, batch)
+            if self.dead_letters is not None:
+                lane.records.update(batch)
+            self.link.deliver(i, batch)
 
-    def _take_results(self) -> None:
-        """The outcomes the I/O loop reported (broker's loop)."""
-        with self._results_lock:
-            results, self._results = self._results, []
+    def on_results(self, results: list[Result]) -> None:
+        """Outcomes the sending side reported (broker's loop)."""
         if not self.sending:
             return
         m = self.metrics
-        for i, seq, counter, ok in results:
+        keep = self.dead_letters is not None
+        dead: list[tuple[int, int]] = []
+        letters = []
+        for i, seq, counter, ok, reason in results:
             if counter:
                 m.inc(counter)
             if ok is None:
                 continue
             lane = self.lanes[i]
-            lane.queue.ack(seq)
-            lane.out -= 1
-            lane.room.set()
+            record = lane.records.pop(seq, None) if keep else None
+            if record is not None and counter in KINDS:
+                dead.append((i, seq))  # acknowledged once its dead letter is kept
+                letters.append((counter, reason, record))
+            else:
+                self._ack(lane, seq)
             cb = lane.callbacks.pop(seq, None)
             if cb is not None:
                 notify(cb, ok)
-
-    # -- sending (I/O loop) ------------------------------------------------------------------
-
-    def _report(self, i: int, seq: int, counter: str, ok: bool | None) -> None:
-        with self._results_lock:
-            first = not self._results
-            self._results.append((i, seq, counter, ok))
-        if first:
-            self.loop.call_soon_threadsafe(self._take_results)
-
-    def _deliver_batch(self, i: int, batch: list) -> None:
-        for seq, data in batch:
-            task = asyncio.get_running_loop().create_task(self._deliver(i, seq, data))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _deliver(self, i: int, seq: int, data: bytes) -> None:
-        sender = self._senders[i]
-        try:
-            expire_at, selected, envelope = decode(data)
-        except ValueError:  # cannot happen for records this code wrote; never block on one
-            log.error("%s: undecodable buffer record dropped", self.folder.name)
-            self._report(i, seq, "dropped.other", False)
-            return
-        retried = False
-        while True:
-            now = time.time()
-            if expire_at and now >= expire_at:
-                if sender.prober == seq:
-                    self._unblock(sender)
-                self._report(i, seq, "dropped.expired", False)
-                return
-            timeout = min(self.send_timeout, expire_at - now) if expire_at else \
-                self.send_timeout
-            try:
-                outcome, reason = await self.send(selected, envelope, timeout)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # a bug in the connector must not wedge the lane
-                log.exception("%s: sending failed", self.folder.name)
-                outcome, reason = FAIL, str(e)
-            if outcome == OK:
-                self._unblock(sender)
-                if expire_at and time.time() >= expire_at:
-                    self._report(i, seq, "late_reply", False)
-                else:
-                    self._report(i, seq, "retried.success" if retried else "success", True)
-                return
-            if outcome == FAIL:
-                log.warning("%s: request failed: %s", self.folder.name, reason)
-                self._unblock(sender)
-                self._report(i, seq, "retried.failed" if retried else "failed", False)
-                return
-            # recoverable: block the lane; one message probes every resume_interval
-            retried = True
-            self._report(i, seq, "retried", None)
-            if sender.prober is None or sender.prober == seq:
-                if sender.prober is None:
-                    log.warning("%s: target unavailable (%s), retrying", self.folder.name,
-                                reason)
-                    sender.prober = seq
-                    sender.unblocked.clear()
-                await asyncio.sleep(self.resume_interval)
-            else:
-                wait = None if not expire_at else max(0.0, expire_at - time.time())
-                try:
-                    await asyncio.wait_for(sender.unblocked.wait(), wait)
-                except asyncio.TimeoutError:
-                    pass
+        if dead:
+            lanes = self.lanes
+            self.dead_letters.add(self.name, letters, lambda kept: self._dead_kept(lanes, dead, kept))
 
     @staticmethod
-    def _unblock(sender: _Sender) -> None:
-        if sender.prober is not None:
-            sender.prober = None
-            sender.unblocked.set()
+    def _ack(lane: _Lane, seq: int) -> None:
+        lane.queue.ack(seq)
+        lane.out -= 1
+        lane.room.set()
+
+    def _dead_kept(self, lanes: list[_Lane], dead: list[tuple[int, int]], kept: bool) -> None:
+        """Their dead letters are committed: the records are done with, unless the lanes were
+        closed meanwhile (then they are sent again when reopened)."""
+        if lanes is not self.lanes or not self.sending or not kept:
+            return  # not kept (logged): it stays in the buffer, sent again at the next open
+        for i, seq in dead:
+            self._ack(lanes[i], seq)
 
 
 def notify(cb: OnResult, ok: bool) -> None:

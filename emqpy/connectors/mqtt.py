@@ -306,6 +306,24 @@ class MqttClient:
         return fut
 
     @property
+    def window_free(self) -> bool:
+        """A QoS 1/2 PUBLISH can be sent now without waiting for a slot."""
+        return not self._slots.locked()
+
+    def send_in_window(self, topic: str, payload: bytes, qos: int, retain: bool = False
+                       ) -> asyncio.Future | None:
+        """`send` a QoS 1/2 PUBLISH if a slot of the inflight window is free now (taken until
+        its acknowledgement, as `publish` takes it), else None: a caller that cannot wait
+        (one callback per message instead of one task) tries `publish` then."""
+        slots = self._slots
+        if slots.locked():
+            return None
+        fut = self.send(topic, payload, qos, retain)
+        slots._value -= 1  # acquired without waiting: free, checked above
+        fut.add_done_callback(lambda _: slots.release())
+        return fut
+
+    @property
     def writable(self) -> bool:
         """Connected and the socket's buffer is below its high-water mark."""
         link = self._link

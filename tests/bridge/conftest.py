@@ -14,10 +14,10 @@ def mosquitto():
     m.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def sink():
-    """An HTTP server the module's HTTP connectors send to (modules that want a fresh one per
-    test define their own)."""
+    """A real HTTP target (tests/support/http_sink.py) in its own process, one per test (tests
+    change what it answers)."""
     s = HttpSink()
     yield s
     s.stop()

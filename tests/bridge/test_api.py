@@ -264,7 +264,8 @@ def test_action_types(api):
 
 
 def test_openapi_lists_only_what_is_built(api):
-    """The document has the paths built: the v2 API and the v1 /bridges*."""
+    """The document has the paths built: the v2 API, the v1 /bridges* and emqpy's dead
+    letters."""
     doc = api.client().get("/api-docs/swagger.json", auth=("admin", "public")).json()
     ours = {p for p in doc["paths"]
             if p.split("/")[1] in ("connectors", "connectors_probe", "actions", "actions_probe",
@@ -283,7 +284,12 @@ def test_openapi_lists_only_what_is_built(api):
         "/nodes/{node}/sources/{id}/{operation}", "/sources_probe", "/source_types",
         "/bridges", "/bridges/{id}", "/bridges/{id}/enable/{enable}", "/bridges/{id}/metrics",
         "/bridges/{id}/metrics/reset", "/bridges/{id}/{operation}",
-        "/nodes/{node}/bridges/{id}/{operation}", "/bridges_probe"}
+        "/nodes/{node}/bridges/{id}/{operation}", "/bridges_probe",
+        "/actions/{id}/dead_letters", "/actions/{id}/dead_letters/retry",
+        "/actions/{id}/dead_letters/{letter_id}"}
+    ext = doc["paths"]["/actions/{id}/dead_letters"]["get"]
+    assert ext["x-emqpy-extension"] is True and ext["tags"] == ["Actions"]
+    assert "emqpy extension" in ext["summary"]
     post = doc["paths"]["/actions"]["post"]["requestBody"]["content"]["application/json"]
     assert post["schema"] == {"oneOf": [
         {"$ref": "#/components/schemas/bridge_http.post_bridge_v2"},

@@ -12,13 +12,6 @@ from support.servers import HttpSink
 from support.waiting import wait_until
 
 
-@pytest.fixture
-def sink():
-    s = HttpSink()
-    yield s
-    s.stop()
-
-
 class Results(list):
     """The outcomes `on_result` reports, filled in the broker's loop."""
 

@@ -71,7 +71,7 @@ def _store_and_action(request: Request, id: str):
     if svc is None or svc.dead_letters is None:
         raise ApiError(503, "SERVICE_UNAVAILABLE", "data integration is not running")
     try:
-        return svc.dead_letters, svc.action(*parse_id(id, ACTION_TYPES))
+        return svc.dead_letters, svc.kinds["actions"].get(*parse_id(id, ACTION_TYPES))
     except NotFound as e:
         raise ApiError(404, "NOT_FOUND", str(e)) from None
 

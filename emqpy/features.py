@@ -28,6 +28,7 @@ FEATURES: tuple[str, ...] = (
     "emqpy.mgmt",
     "emqpy.monitor",
     "emqpy.prometheus",
+    "emqpy.delayed",
 )
 
 

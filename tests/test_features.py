@@ -14,11 +14,14 @@ from emqpy.api.app import API_PREFIX
 from emqpy.broker.broker import Broker
 from support.node import ADMIN
 
+# EMQX's MQTT extensions, set up after the others in this order
+MQTT_EXTENSIONS = ["delayed"]
 # The broker's extension points and the feature that fills each.
 EXTENSION_POINTS = {"retainer": "retainer", "banned": "banned", "alarms": "alarm", "authn": "authn",
                     "enhanced_auth": "authn", "authz": "authz", "authorize_prefetch": "authz",
                     "flapping": "flapping", "rule_engine": "rule_engine", "monitor": "monitor",
-                    "prometheus_pusher": "prometheus", "bridges": "bridge"}
+                    "prometheus_pusher": "prometheus", "bridges": "bridge",
+                    "delayed": "delayed"}
 
 
 def test_feature_packages_are_listed_once_with_their_manifest():
@@ -31,7 +34,7 @@ def test_feature_packages_are_listed_once_with_their_manifest():
     assert [f.name for f in found if f.setup is not None] == [
         "retainer", "banned", "alarm", "authn", "authz", "flapping", "bridge", "rule_engine",
         "mgmt",
-        "monitor", "prometheus"]
+        "monitor", "prometheus", *MQTT_EXTENSIONS]
 
 
 def test_the_broker_declares_its_extension_points():
@@ -95,7 +98,7 @@ def test_features_set_up_in_list_order_and_torn_down_in_reverse(make_broker, mon
     assert broker.monitor is not None and broker.banned is not None
     started = [n for step, n in calls if step == "setup"]
     assert started == ["retainer", "banned", "alarm", "authn", "authz", "flapping", "bridge",
-                       "rule_engine", "mgmt", "monitor", "prometheus"]
+                       "rule_engine", "mgmt", "monitor", "prometheus", *MQTT_EXTENSIONS]
     node.stop()
     stopped = [n for step, n in calls if step == "teardown"]
     with_teardown = [f.name for f in real() if f.setup and f.teardown]

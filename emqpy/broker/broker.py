@@ -98,6 +98,7 @@ class Broker:
         # emqpy.prometheus: the Pushgateway pusher (prometheus.push.Pusher)
         self.prometheus_pusher = None
         self.bridges = None  # emqpy.bridge: connectors and actions (bridge.service.BridgeService)
+        self.delayed = None  # emqpy.delayed: the held `$delayed/...` messages (delayed.Delayed)
         # kept as subscriptions come and go: summing over sessions made a subscribe storm
         # quadratic
         self.subscription_total = 0
@@ -751,7 +752,7 @@ class Broker:
             "suboptions.count": subs,
             "subscriptions.shared.count": shared,
             "retained.count": 0 if self.retainer is None else len(self.retainer),
-            "delayed.count": 0,
+            "delayed.count": 0 if self.delayed is None else len(self.delayed),
             "durable_subscriptions.count": 0,
         }
         out = {}

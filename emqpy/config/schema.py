@@ -18,6 +18,7 @@ from .base import ConfigError, Section
 from .bridges import Actions, Connectors, Sources
 from .features import AuthenticatorChain, Authorization, Prometheus
 from .listeners import TOMBSTONE, Dashboard, Listeners
+from .modules import AutoSubscribe, Delayed, RewriteRule, SlowSubs, TopicMetric
 from .rule_engine import RuleEngine
 from .secrets import MASK
 from .sections import (
@@ -64,6 +65,11 @@ class EmqxConfig(BaseModel):
     connectors: Connectors = Connectors()
     actions: Actions = Actions()
     sources: Sources = Sources()
+    delayed: Delayed = Delayed()
+    rewrite: list[RewriteRule] = []
+    topic_metrics: list[TopicMetric] = []
+    auto_subscribe: AutoSubscribe = AutoSubscribe()
+    slow_subs: SlowSubs = SlowSubs()
 
     def dump(self, root: str | None = None, *, redact: bool = False, hidden: bool = False) -> dict[str, Any]:
         """EMQX's JSON form (as ``GET /api/v5/configs`` shows it): durations

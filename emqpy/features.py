@@ -29,6 +29,7 @@ FEATURES: tuple[str, ...] = (
     "emqpy.monitor",
     "emqpy.prometheus",
     "emqpy.delayed",
+    "emqpy.rewrite",
 )
 
 

@@ -24,6 +24,7 @@ log = logging.getLogger("emqpy.delayed")
 
 PREFIX = "$delayed/"
 MAX_INTERVAL = 4294967  # seconds; a larger {seconds} is an absolute Unix time (as EMQX)
+IGNORED_MAX = 10000  # topics remembered as not delayed ones (then forgotten at once)
 PRIORITY = -110  # message.publish: after the rule engine's callback, as EMQX's HP_DELAY_PUB
 _NUMBER = re.compile(r"[+-]?[0-9]+")
 
@@ -76,6 +77,7 @@ class Delayed:
         self._timer = None
         self._timer_at = 0.0
         self.loaded = False  # the message.publish callback is registered
+        self.on_publish = self._callback()
 
     def __len__(self) -> int:
         return len(self.held)
@@ -119,9 +121,26 @@ class Delayed:
 
     # -- the message.publish callback ---------------------------------------------------------
 
-    def on_publish(self, msg: Message):
-        if not msg.topic.startswith(PREFIX):
-            return msg
+    def _callback(self):
+        """The `message.publish` callback. EMQX enables delayed publish by default, so every
+        message passes here: while it is the only callback, the broker skips it for the
+        topics it has seen are not `$delayed/` ones (its `ignored_topics`, Broker.publish)."""
+        ignored: set = set()
+
+        def on_message_publish(msg: Message):
+            topic = msg.topic
+            if not topic.startswith(PREFIX):
+                if len(ignored) >= IGNORED_MAX:
+                    ignored.clear()
+                ignored.add(topic)
+                return msg
+            return self.hold(msg)
+        on_message_publish.ignored_topics = ignored
+        return on_message_publish
+
+    def hold(self, msg: Message):
+        """Keep a `$delayed/` message for later; returns None (nothing routed now), or the
+        message unchanged when its topic is not a valid delayed one."""
         now = msg.timestamp
         parsed = parse(msg.topic, now)
         if parsed is not None:

@@ -30,6 +30,7 @@ FEATURES: tuple[str, ...] = (
     "emqpy.prometheus",
     "emqpy.delayed",
     "emqpy.rewrite",
+    "emqpy.auto_subscribe",
 )
 
 

@@ -100,6 +100,8 @@ class Broker:
         self.bridges = None  # emqpy.bridge: connectors and actions (bridge.service.BridgeService)
         self.delayed = None  # emqpy.delayed: the held `$delayed/...` messages (delayed.Delayed)
         self.rewrite = None  # emqpy.rewrite: the running topic rewrite rules (rewrite.Rewriter)
+        # emqpy.auto_subscribe: the configured topics (auto_subscribe.AutoSubscriber)
+        self.auto_subscribe = None
         # kept as subscriptions come and go: summing over sessions made a subscribe storm
         # quadratic
         self.subscription_total = 0

@@ -31,6 +31,7 @@ FEATURES: tuple[str, ...] = (
     "emqpy.delayed",
     "emqpy.rewrite",
     "emqpy.auto_subscribe",
+    "emqpy.topic_metrics",
 )
 
 

@@ -102,6 +102,8 @@ class Broker:
         self.rewrite = None  # emqpy.rewrite: the running topic rewrite rules (rewrite.Rewriter)
         # emqpy.auto_subscribe: the configured topics (auto_subscribe.AutoSubscriber)
         self.auto_subscribe = None
+        # emqpy.topic_metrics: per-topic counters and rates (topic_metrics.metrics.TopicMetrics)
+        self.topic_metrics = None
         # kept as subscriptions come and go: summing over sessions made a subscribe storm
         # quadratic
         self.subscription_total = 0

@@ -5,9 +5,9 @@ emqx_slow_subs): ``delayed``, ``rewrite``, ``topic_metrics``, ``auto_subscribe``
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from emqpy.mqtt.reason_codes import MQTTError
 from emqpy.mqtt.topic import validate_topic_name
@@ -63,9 +63,25 @@ class RewriteRule(Section):
 
 
 class TopicMetric(Section):
-    """One element of the root ``topic_metrics`` (emqpy.topic_metrics)."""
+    """One element of the root ``topic_metrics`` (emqpy.topic_metrics): a topic name."""
 
     topic: str
+
+    @field_validator("topic")
+    @classmethod
+    def _a_name(cls, v: str) -> str:
+        if "+" in v or "#" in v:
+            raise ValueError("Wildcard topic is not supported")
+        return v
+
+
+def _topic_metrics_limit(topics: list) -> list:
+    if len(topics) > MAX_TOPIC_METRICS:
+        raise ValueError(f"Max topic metrics count is {MAX_TOPIC_METRICS}")
+    return topics
+
+
+TopicMetrics = Annotated[list[TopicMetric], AfterValidator(_topic_metrics_limit)]
 
 
 class AutoSubscribeTopic(Section):

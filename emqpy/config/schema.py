@@ -18,7 +18,7 @@ from .base import ConfigError, Section
 from .bridges import Actions, Connectors, Sources
 from .features import AuthenticatorChain, Authorization, Prometheus
 from .listeners import TOMBSTONE, Dashboard, Listeners
-from .modules import AutoSubscribe, Delayed, RewriteRule, SlowSubs, TopicMetric
+from .modules import AutoSubscribe, Delayed, RewriteRule, SlowSubs, TopicMetrics
 from .rule_engine import RuleEngine
 from .secrets import MASK
 from .sections import (
@@ -67,7 +67,7 @@ class EmqxConfig(BaseModel):
     sources: Sources = Sources()
     delayed: Delayed = Delayed()
     rewrite: list[RewriteRule] = []
-    topic_metrics: list[TopicMetric] = []
+    topic_metrics: TopicMetrics = []
     auto_subscribe: AutoSubscribe = AutoSubscribe()
     slow_subs: SlowSubs = SlowSubs()
 

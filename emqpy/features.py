@@ -32,6 +32,7 @@ FEATURES: tuple[str, ...] = (
     "emqpy.rewrite",
     "emqpy.auto_subscribe",
     "emqpy.topic_metrics",
+    "emqpy.slow_subs",
 )
 
 

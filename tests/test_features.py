@@ -15,14 +15,15 @@ from emqpy.broker.broker import Broker
 from support.node import ADMIN
 
 # EMQX's MQTT extensions, set up after the others in this order
-MQTT_EXTENSIONS = ["delayed", "rewrite", "auto_subscribe", "topic_metrics"]
+MQTT_EXTENSIONS = ["delayed", "rewrite", "auto_subscribe", "topic_metrics", "slow_subs"]
 # The broker's extension points and the feature that fills each.
 EXTENSION_POINTS = {"retainer": "retainer", "banned": "banned", "alarms": "alarm", "authn": "authn",
                     "enhanced_auth": "authn", "authz": "authz", "authorize_prefetch": "authz",
                     "flapping": "flapping", "rule_engine": "rule_engine", "monitor": "monitor",
                     "prometheus_pusher": "prometheus", "bridges": "bridge",
                     "delayed": "delayed", "rewrite": "rewrite",
-                    "auto_subscribe": "auto_subscribe", "topic_metrics": "topic_metrics"}
+                    "auto_subscribe": "auto_subscribe", "topic_metrics": "topic_metrics",
+                    "slow_subs": "slow_subs"}
 
 
 def test_feature_packages_are_listed_once_with_their_manifest():

@@ -104,6 +104,7 @@ class Broker:
         self.auto_subscribe = None
         # emqpy.topic_metrics: per-topic counters and rates (topic_metrics.metrics.TopicMetrics)
         self.topic_metrics = None
+        self.slow_subs = None  # emqpy.slow_subs: the latency ranking (slow_subs.ranking.SlowSubs)
         # kept as subscriptions come and go: summing over sessions made a subscribe storm
         # quadratic
         self.subscription_total = 0
@@ -172,6 +173,7 @@ class Broker:
         self.delivered_skips = getattr(dl[0][1], "skips", None) if dl and len(dl) == 1 \
             else None
         self.acked_hooked = "message.acked" in points  # (read once per acknowledgement)
+        self.completed_hooked = "delivery.completed" in points  # (as acked_hooked)
         # QoS 0 fan-out may write subscribers' output inline, bypassing Channel.send_publish
         # (message.delivered runs there too: _fanout_qos0)
         self.qos0_inline = not self.upgrade_qos

@@ -95,7 +95,7 @@ async def add(request: Request, body: AddTopic):
         if len(topics) >= MAX_TOPIC_METRICS:
             raise ApiError(409, "EXCEED_LIMIT", f"Max topic metrics count is {MAX_TOPIC_METRICS}")
         await _set_topics(request, topics + [topic])
-    return _one(request, topic)
+    return _metrics(request).topics[topic].format()
 
 
 @router.get("/mqtt/topic_metrics/{topic}", response_model=TopicMetricsOut,

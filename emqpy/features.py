@@ -33,6 +33,11 @@ FEATURES: tuple[str, ...] = (
     "emqpy.backup",
     "emqpy.telemetry",
     "emqpy.opentelemetry",
+    "emqpy.delayed",
+    "emqpy.rewrite",
+    "emqpy.auto_subscribe",
+    "emqpy.topic_metrics",
+    "emqpy.slow_subs",
     "emqpy.durable",  # last: sessions come back once every feature (rules, retainer) is up
 )
 

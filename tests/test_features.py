@@ -14,13 +14,17 @@ from emqpy.api.app import API_PREFIX
 from emqpy.broker.broker import Broker
 from support.node import ADMIN
 
+# EMQX's MQTT extensions, set up after the others in this order
+MQTT_EXTENSIONS = ["delayed", "rewrite", "auto_subscribe", "topic_metrics", "slow_subs"]
 # The broker's extension points and the feature that fills each.
 EXTENSION_POINTS = {"retainer": "retainer", "banned": "banned", "alarms": "alarm", "authn": "authn",
                     "enhanced_auth": "authn", "authz": "authz", "authorize_prefetch": "authz",
                     "flapping": "flapping", "rule_engine": "rule_engine", "monitor": "monitor",
                     "prometheus_pusher": "prometheus", "bridges": "bridge",
                     "cluster": "cluster", "traces": "trace", "tracer": "trace",
-                    "durable": "durable"}
+                    "durable": "durable", "delayed": "delayed", "rewrite": "rewrite",
+                    "auto_subscribe": "auto_subscribe", "topic_metrics": "topic_metrics",
+                    "slow_subs": "slow_subs"}
 
 
 def test_feature_packages_are_listed_once_with_their_manifest():
@@ -34,7 +38,7 @@ def test_feature_packages_are_listed_once_with_their_manifest():
         "retainer", "banned", "alarm", "authn", "authz", "flapping", "cluster", "bridge",
         "rule_engine", "mgmt",
         "monitor", "prometheus", "trace",
-        "opentelemetry", "durable"]
+        "opentelemetry", *MQTT_EXTENSIONS, "durable"]
 
 
 def test_the_broker_declares_its_extension_points():
@@ -99,7 +103,7 @@ def test_features_set_up_in_list_order_and_torn_down_in_reverse(make_broker, mon
     started = [n for step, n in calls if step == "setup"]
     assert started == ["retainer", "banned", "alarm", "authn", "authz", "flapping", "cluster",
                        "bridge", "rule_engine", "mgmt", "monitor", "prometheus", "trace",
-                       "opentelemetry", "durable"]
+                       "opentelemetry", *MQTT_EXTENSIONS, "durable"]
     node.stop()
     stopped = [n for step, n in calls if step == "teardown"]
     with_teardown = [f.name for f in real() if f.setup and f.teardown]

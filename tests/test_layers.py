@@ -25,6 +25,8 @@ LAYERS: dict[str, int] = {
     "emqpy.dashboard": 4, "emqpy.bridge": 4, "emqpy.cluster": 4,
     "emqpy.rule_engine": 4,
     "emqpy.backup": 4, "emqpy.telemetry": 4, "emqpy.opentelemetry": 4, "emqpy.durable": 4,
+    "emqpy.delayed": 4, "emqpy.rewrite": 4, "emqpy.auto_subscribe": 4,
+    "emqpy.topic_metrics": 4, "emqpy.slow_subs": 4,
     # the API app that mounts every feature's router, and its HTTP server
     "emqpy.api.app": 5, "emqpy.api.server": 5,
     # the composition root

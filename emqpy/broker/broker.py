@@ -112,6 +112,13 @@ class Broker:
         # While `durable.holding`, output is held back (Output.flush hands it to `hold`) until
         # the session changes it acknowledges are on disk; `commit` after each flush.
         self.durable = None
+        self.delayed = None  # emqpy.delayed: the held `$delayed/...` messages (delayed.Delayed)
+        self.rewrite = None  # emqpy.rewrite: the running topic rewrite rules (rewrite.Rewriter)
+        # emqpy.auto_subscribe: the configured topics (auto_subscribe.AutoSubscriber)
+        self.auto_subscribe = None
+        # emqpy.topic_metrics: per-topic counters and rates (topic_metrics.metrics.TopicMetrics)
+        self.topic_metrics = None
+        self.slow_subs = None  # emqpy.slow_subs: the latency ranking (slow_subs.ranking.SlowSubs)
         # kept as subscriptions come and go: summing over sessions made a subscribe storm
         # quadratic
         self.subscription_total = 0
@@ -180,6 +187,7 @@ class Broker:
         self.delivered_skips = getattr(dl[0][1], "skips", None) if dl and len(dl) == 1 \
             else None
         self.acked_hooked = "message.acked" in points  # (read once per acknowledgement)
+        self.completed_hooked = "delivery.completed" in points  # (as acked_hooked)
         # QoS 0 fan-out may write subscribers' output inline, bypassing Channel.send_publish
         # (message.delivered runs there too: _fanout_qos0)
         self.qos0_inline = not self.upgrade_qos
@@ -643,14 +651,20 @@ class Broker:
 
     # -- subscribe ---------------------------------------------------------------------------
 
-    def subscribe(self, sess, topics, sub_id, ch=None) -> tuple[list[int], list]:
-        """Add subscriptions; returns SUBACK reason codes and retained-delivery callbacks."""
+    def subscribe(self, sess, topics, sub_id, ch=None, *, from_packet: bool = False,
+                  authorize: bool = True) -> tuple[list[int], list]:
+        """Add subscriptions; returns SUBACK reason codes and retained-delivery callbacks.
+        `from_packet`: a client's SUBSCRIBE, whose filters `client.subscribe` may rewrite
+        (not the API's or an auto subscription's, as in EMQX). `authorize=False`: not checked
+        by authorization (auto subscriptions, as EMQX)."""
         mq = self.config.mqtt
         codes = []
         retained = []
+        rewrite = from_packet and "client.subscribe" in self.hooks._points
         for flt, opts in topics:
             try:
-                code = self._subscribe_one(sess, flt, opts, sub_id, ch, mq, retained)
+                code = self._subscribe_one(sess, flt, opts, sub_id, ch if authorize else None,
+                                           mq, retained, rewrite, ch)
             except MQTTError as e:
                 if e.reason_code == rc.PROTOCOL_ERROR:
                     raise  # the whole connection is at fault, not this filter
@@ -660,7 +674,8 @@ class Broker:
                 self.metrics.c["packets.subscribe.error"] += 1
         return codes, retained
 
-    def _subscribe_one(self, sess, flt, opts, sub_id, ch, mq, retained) -> int:
+    def _subscribe_one(self, sess, flt, opts, sub_id, authz_ch, mq, retained, rewrite=False,
+                       ch=None) -> int:
         group, real, exclusive = parse_share(flt)
         validate_topic_filter(real, self.max_topic_levels)
         if group is not None:
@@ -672,18 +687,28 @@ class Broker:
             return rc.TOPIC_FILTER_INVALID
         if ("+" in real or "#" in real) and not mq.wildcard_subscription:
             return rc.WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED
-        if ch is not None and ch.mountpoint:
-            real = ch.mountpoint + real
+        mountpoint = ch.mountpoint if ch is not None else None
+        if mountpoint:
+            real = mountpoint + real
         existing = sess.subscriptions.get(flt)
         if existing is None and mq.max_subscriptions != math.inf and \
                 len(sess.subscriptions) >= mq.max_subscriptions:
             return rc.QUOTA_EXCEEDED
-        if self.authorize is not None and ch is not None:
-            if not self.authorize(ch, "subscribe", real, opts.qos, False):
+        if self.authorize is not None and authz_ch is not None:
+            if not self.authorize(authz_ch, "subscribe", real, opts.qos, False):
                 self.metrics.c["packets.subscribe.auth_error"] += 1
                 if self.deny_action_disconnect:
-                    ch.close(rc.NOT_AUTHORIZED, "not_authorized")
+                    authz_ch.close(rc.NOT_AUTHORIZED, "not_authorized")
                 return rc.NOT_AUTHORIZED
+        if rewrite:  # after authorization, as EMQX runs client.subscribe
+            new = self.hooks.fold("client.subscribe", flt, ch, opts)
+            if new and new != flt:
+                flt = new
+                group, real, exclusive = parse_share(flt)
+                validate_topic_filter(real, self.max_topic_levels)
+                if mountpoint:
+                    real = mountpoint + real
+                existing = sess.subscriptions.get(flt)
         route = self.router.route_for(real)
         if exclusive:
             holder = next(iter(route.subs.values()), None)
@@ -735,9 +760,14 @@ class Broker:
         self._add_subscription(sess, sub, self.router.route_for(sub.real_filter),
                                sub.topic_filter not in sess.subscriptions)
 
-    def unsubscribe(self, sess, filters, ch=None) -> list[int]:
+    def unsubscribe(self, sess, filters, ch=None, *, from_packet: bool = False) -> list[int]:
+        """Remove subscriptions; returns UNSUBACK reason codes. `from_packet`: a client's
+        UNSUBSCRIBE, whose filters `client.unsubscribe` may rewrite."""
         codes = []
+        rewrite = from_packet and "client.unsubscribe" in self.hooks._points
         for flt in filters:
+            if rewrite:
+                flt = self.hooks.fold("client.unsubscribe", flt, ch) or flt
             sub = sess.subscriptions.pop(flt, None)
             if sub is None:
                 codes.append(rc.NO_SUBSCRIPTION_EXISTED)
@@ -795,7 +825,7 @@ class Broker:
             "suboptions.count": subs,
             "subscriptions.shared.count": shared,
             "retained.count": 0 if self.retainer is None else len(self.retainer),
-            "delayed.count": 0,
+            "delayed.count": 0 if self.delayed is None else len(self.delayed),
             "durable_subscriptions.count": 0 if self.durable is None else
             self.durable.subscription_count,
         }

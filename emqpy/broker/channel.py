@@ -42,6 +42,9 @@ class Channel(Output, asyncio.Protocol):
         "_aliases", "alias_max", "_out_aliases",
         # MQTT 5 enhanced authentication (protocol/auth.py)
         "_auth_method", "_auth_state", "_auth_data",
+        # QoS 2 messages between PUBREC and PUBCOMP while delivery.completed is hooked
+        # (protocol/acks.py)
+        "_completing",
     )
 
     # The protocol operations other parts of the broker call on a channel.
@@ -67,6 +70,7 @@ class Channel(Output, asyncio.Protocol):
         self.connected_at = None
         self.connect_pkt = None
         self._pending = None  # frames waiting for an I/O answer (see wait_for_io)
+        self._completing = None
         self._close_reason = None
         self.is_superuser = False
         self.client_attrs = None

@@ -19,6 +19,7 @@ from .bridges import Actions, Connectors, Sources
 from .bridges_v1 import upgrade_bridges
 from .features import AuthenticatorChain, Authorization, OpenTelemetry, Prometheus
 from .listeners import TOMBSTONE, Dashboard, Listeners
+from .modules import AutoSubscribe, Delayed, RewriteRule, SlowSubs, TopicMetrics
 from .rule_engine import RuleEngine
 from .secrets import MASK
 from .sections import (
@@ -66,6 +67,11 @@ class EmqxConfig(BaseModel):
     connectors: Connectors = Connectors()
     actions: Actions = Actions()
     sources: Sources = Sources()
+    delayed: Delayed = Delayed()
+    rewrite: list[RewriteRule] = []
+    topic_metrics: TopicMetrics = []
+    auto_subscribe: AutoSubscribe = AutoSubscribe()
+    slow_subs: SlowSubs = SlowSubs()
     durable_sessions: DurableSessions = DurableSessions()
     opentelemetry: OpenTelemetry = OpenTelemetry()
 

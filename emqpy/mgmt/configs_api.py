@@ -10,6 +10,8 @@ start uses it. GET output masks secrets as "******"; a PUT sending "******" back
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import json
 import logging
 import re
@@ -45,6 +47,10 @@ ROOT_ENDPOINTS = {
 GLOBAL_ZONE = ("mqtt", "flapping_detect", "force_shutdown", "force_gc")
 RESETTABLE = ("broker", "log", "sysmon", "sys_topics", "alarm", "dashboard")
 READ_ONLY = ("node", "cluster", "rpc")
+# Roots of the MQTT extensions: their package's config_changed(broker) follows a change at once.
+EXTENSION_ROOTS = {"delayed": "emqpy.delayed", "rewrite": "emqpy.rewrite",
+                   "auto_subscribe": "emqpy.auto_subscribe",
+                   "topic_metrics": "emqpy.topic_metrics", "slow_subs": "emqpy.slow_subs"}
 
 
 # -- applying a change --------------------------------------------------------------------------
@@ -83,6 +89,9 @@ async def apply(broker, new: EmqxConfig, roots: list[str]) -> None:
     if "rule_engine" in roots:  # the rules are config too: the running ones follow it
         from emqpy.rule_engine import config_changed
         config_changed(broker)
+    for root in roots:
+        if root in EXTENSION_ROOTS and importlib.util.find_spec(EXTENSION_ROOTS[root]):
+            importlib.import_module(EXTENSION_ROOTS[root]).config_changed(broker)
     await persist(broker, *roots)
     if "dashboard" in roots and _dashboard_server_changed(old, new):
         # As EMQX, the HTTP listeners restart with the new settings; after this response

@@ -9,6 +9,7 @@ import pytest
 from emqpy.config import EmqxConfig
 from emqpy.config import features as F
 from emqpy.config import listeners as L
+from emqpy.config import modules as M
 from emqpy.config import sections as S
 
 REFERENCE = Path("/work/shared/reference/emqx-5.8.1-openapi.json")
@@ -41,6 +42,8 @@ MODELS = {
     "emqx.log_file_handler": (S.FileHandler, ()),
     "emqx.log_throttling": (S.LogThrottling, ()),
     "retainer.retainer": (S.Retainer, ()),
+    "modules.delayed": (M.Delayed, ()),
+    "slow_subs.slow_subs": (M.SlowSubs, ()),
     "retainer.mnesia_config": (S.RetainerBackend, ()),
     "dashboard.dashboard": (L.Dashboard, ()),
     "dashboard.listeners": (L.DashboardListeners, ()),

@@ -21,7 +21,7 @@ def handle_subscribe(ch, byte0: int, body) -> None:
         ids = pkt.props.get("subscription_identifier")
         if ids:
             sub_id = ids[0]
-    codes, retained = broker.subscribe(ch.session, pkt.topics, sub_id, ch)
+    codes, retained = broker.subscribe(ch.session, pkt.topics, sub_id, ch, from_packet=True)
     if ch.state == CLOSED:
         return
     if ch.version != 5:
@@ -35,5 +35,5 @@ def handle_unsubscribe(ch, byte0: int, body) -> None:
     require_connected(ch)
     pkt = Unsubscribe.decode(byte0 & 0x0F, body, ch.version)
     ch.broker.metrics.c["packets.unsubscribe.received"] += 1
-    codes = ch.broker.unsubscribe(ch.session, pkt.topics, ch)
+    codes = ch.broker.unsubscribe(ch.session, pkt.topics, ch, from_packet=True)
     ch.send_packet(Unsuback(pkt.packet_id, codes), "packets.unsuback.sent")

@@ -19,6 +19,8 @@ router = APIRouter(dependencies=[Depends(authenticated)], responses=AUTH_RESPONS
 
 NodeName = Annotated[str, Path(description="Node name", examples=["emqx@127.0.0.1"])]
 _NOT_FOUND = error_responses({404: ["NOT_FOUND"]})
+# a node of the cluster that does not answer (emqpy.cluster)
+_UNAVAILABLE = error_responses({503: ["SERVICE_UNAVAILABLE"]})
 
 _S, _I, _N = {"type": "string"}, {"type": "integer", "minimum": 0}, {"type": "number"}
 NODE_INFO_SCHEMA = {"type": "object", "properties": {
@@ -90,7 +92,7 @@ def _broker(request: Request, node: str | None = None):
 
 @router.get("/nodes", tags=["Nodes"], description="List EMQX nodes",
             responses={200: _json({"type": "array", "items": NODE_INFO_SCHEMA},
-                                  "List all EMQX nodes")})
+                                  "List all EMQX nodes"), **_UNAVAILABLE})
 async def list_nodes(request: Request):
     broker = _broker(request)
     if broker.cluster is None:
@@ -100,7 +102,7 @@ async def list_nodes(request: Request):
 
 @router.get("/nodes/{node}", tags=["Nodes"], description="Get node info",
             responses={200: _json(NODE_INFO_SCHEMA, "Get node info successfully"),
-                       **_NOT_FOUND})
+                       **_NOT_FOUND, **_UNAVAILABLE})
 async def get_node(request: Request, node: NodeName):
     return await _on_node(_cluster_member(request, node), node, "node_info")
 
@@ -110,7 +112,7 @@ async def get_node(request: Request, node: NodeName):
                         "messages, the number of succeeded or failed authentications or "
                         "authorizations, etc.",
             responses={200: _json(stats_api.NODE_METRICS_SCHEMA,
-                                  "Get node metrics successfully"), **_NOT_FOUND})
+                                  "Get node metrics successfully"), **_NOT_FOUND, **_UNAVAILABLE})
 async def get_node_metrics(request: Request, node: NodeName):
     return await _on_node(_cluster_member(request, node), node, "node_metrics")
 
@@ -119,7 +121,7 @@ async def get_node_metrics(request: Request, node: NodeName):
             description="Get node run-time stats. Such as the number of topics, connections, "
                         "etc.",
             responses={200: _json(stats_api.AGGREGATED_STATS_SCHEMA,
-                                  "Get node stats successfully"), **_NOT_FOUND})
+                                  "Get node stats successfully"), **_NOT_FOUND, **_UNAVAILABLE})
 async def get_node_stats(request: Request, node: NodeName):
     return await _on_node(_cluster_member(request, node), node, "per_node_stats")
 

@@ -22,7 +22,8 @@ EXTENSION_POINTS = {"retainer": "retainer", "banned": "banned", "alarms": "alarm
                     "flapping": "flapping", "rule_engine": "rule_engine", "monitor": "monitor",
                     "prometheus_pusher": "prometheus", "bridges": "bridge",
                     "cluster": "cluster", "traces": "trace", "tracer": "trace",
-                    "durable": "durable", "delayed": "delayed", "rewrite": "rewrite",
+                    "durable": "durable", "delayed": "delayed", "delay_publish": "delayed",
+                    "rewrite": "rewrite",
                     "auto_subscribe": "auto_subscribe", "topic_metrics": "topic_metrics",
                     "slow_subs": "slow_subs"}
 

@@ -113,6 +113,10 @@ class Broker:
         # the session changes it acknowledges are on disk; `commit` after each flush.
         self.durable = None
         self.delayed = None  # emqpy.delayed: the held `$delayed/...` messages (delayed.Delayed)
+        # emqpy.delayed, while enabled: hold(msg) for `$delayed/` topics, called by publish
+        # after the message.publish callbacks (a slot, not a callback: every other topic pays
+        # one character test, and the rule engine's callback stays the only one)
+        self.delay_publish = None
         self.rewrite = None  # emqpy.rewrite: the running topic rewrite rules (rewrite.Rewriter)
         # emqpy.auto_subscribe: the configured topics (auto_subscribe.AutoSubscriber)
         self.auto_subscribe = None
@@ -542,6 +546,12 @@ class Broker:
                 msg = hook(msg)
             except Exception:  # (as Hooks.fold: logged, the message goes on unchanged)
                 log.exception("hook message.publish failed")
+            if msg is None:
+                return 0
+        hold = self.delay_publish
+        if hold is not None and not bypass_hooks and msg.topic[:1] == "$" \
+                and msg.topic.startswith("$delayed/"):
+            msg = hold(msg)  # after the message.publish callbacks, as EMQX's HP_DELAY_PUB
             if msg is None:
                 return 0
         if msg.retain:

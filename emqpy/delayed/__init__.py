@@ -1,7 +1,7 @@
 """Delayed publish (EMQX's emqx_delayed): `$delayed/{seconds}/{topic}`, config root `delayed`.
 
 `setup(broker)` creates `broker.delayed` (delayed.Delayed), loads the stored messages and, when
-`delayed.enable` is on, registers its `message.publish` callback and arms the timer;
+`delayed.enable` is on, fills the broker's `delay_publish` slot and arms the timer;
 `config_changed(broker)` follows a change of the root; `await teardown(broker)` stops the timer
 (the messages stay stored for the next start).
 """

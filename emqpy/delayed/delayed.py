@@ -24,8 +24,6 @@ log = logging.getLogger("emqpy.delayed")
 
 PREFIX = "$delayed/"
 MAX_INTERVAL = 4294967  # seconds; a larger {seconds} is an absolute Unix time (as EMQX)
-IGNORED_MAX = 10000  # topics remembered as not delayed ones (then forgotten at once)
-PRIORITY = -110  # message.publish: after the rule engine's callback, as EMQX's HP_DELAY_PUB
 _NUMBER = re.compile(r"[+-]?[0-9]+")
 
 register_migrations("delayed", [
@@ -76,8 +74,7 @@ class Delayed:
         self._heap: list[tuple[float, str]] = []  # (due, msgid); entries of gone ids skipped
         self._timer = None
         self._timer_at = 0.0
-        self.loaded = False  # the message.publish callback is registered
-        self.on_publish = self._callback()
+        self.loaded = False  # holding `$delayed/` publishes (broker.delay_publish is ours)
 
     def __len__(self) -> int:
         return len(self.held)
@@ -100,14 +97,14 @@ class Delayed:
     def load(self) -> None:
         """Start: register the callback and arm the timer (the `enable` switch on)."""
         if not self.loaded:
-            self.broker.hooks.add("message.publish", self.on_publish, PRIORITY)
+            self.broker.delay_publish = self.hold
             self.loaded = True
         self._arm()
 
     def unload(self) -> None:
         """The `enable` switch off: as EMQX, the held messages are discarded too."""
         if self.loaded:
-            self.broker.hooks.remove("message.publish", self.on_publish)
+            self.broker.delay_publish = None
             self.loaded = False
         self.clear()
         self._cancel()
@@ -115,28 +112,11 @@ class Delayed:
     def stop(self) -> None:
         """Node stop: the timer goes, the stored messages stay for the next start."""
         if self.loaded:
-            self.broker.hooks.remove("message.publish", self.on_publish)
+            self.broker.delay_publish = None
             self.loaded = False
         self._cancel()
 
-    # -- the message.publish callback ---------------------------------------------------------
-
-    def _callback(self):
-        """The `message.publish` callback. EMQX enables delayed publish by default, so every
-        message passes here: while it is the only callback, the broker skips it for the
-        topics it has seen are not `$delayed/` ones (its `ignored_topics`, Broker.publish)."""
-        ignored: set = set()
-
-        def on_message_publish(msg: Message):
-            topic = msg.topic
-            if not topic.startswith(PREFIX):
-                if len(ignored) >= IGNORED_MAX:
-                    ignored.clear()
-                ignored.add(topic)
-                return msg
-            return self.hold(msg)
-        on_message_publish.ignored_topics = ignored
-        return on_message_publish
+    # -- holding ---------------------------------------------------------------------------
 
     def hold(self, msg: Message):
         """Keep a `$delayed/` message for later; returns None (nothing routed now), or the

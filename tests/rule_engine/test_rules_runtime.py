@@ -15,11 +15,8 @@ pytest.importorskip("emqpy.rule_engine.sql")
 
 @pytest.fixture
 def node(make_broker):
-    # delayed publish (on by default, as in EMQX) off: these tests watch message.publish,
-    # where its callback would sit beside the rule engine's
     return make_broker({"sys_topics": {"sys_msg_interval": "disabled",
-                                       "sys_heartbeat_interval": "disabled"},
-                        "delayed": {"enable": False}})
+                                       "sys_heartbeat_interval": "disabled"}})
 
 
 def rule(node, sql, *actions, rule_id=None, **kw):

@@ -13,7 +13,7 @@ router = APIRouter(tags=["Dashboard"])
 
 SCHEMA_VERSION = "0.2.0"
 # name -> (title, the API paths it covers: EMQX's modules emqx_mgmt_api_configs,
-# emqx_bridge_api (v1 bridges, which emqpy does not have), emqx_bridge_v2_api, emqx_connector_api)
+# emqx_bridge_api (the v1 bridges), emqx_bridge_v2_api, emqx_connector_api)
 SCHEMAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "hotconf": ("Hot Conf Schema", ("/configs",)),
     "bridges": ("Data Bridge Schema", ("/bridges",)),

@@ -44,7 +44,8 @@ def test_connectors_schema_describes_the_http_connector(api):
     assert "url" in text and "pool_size" in text
 
 
-def test_bridges_has_no_paths_and_unknown_names_are_refused(api):
+def test_bridges_covers_the_v1_api_and_unknown_names_are_refused(api):
     doc = httpx.get(api.api_url + "/schemas/bridges").json()
-    assert doc["paths"] == {} and doc["info"]["title"] == "Data Bridge Schema"
+    assert "/bridges" in doc["paths"] and doc["info"]["title"] == "Data Bridge Schema"
+    assert all(p.startswith(("/bridges", "/nodes/{node}/bridges")) for p in doc["paths"])
     assert_error(httpx.get(api.api_url + "/schemas/nope"), 400, "BAD_REQUEST")

@@ -77,7 +77,7 @@ def browser():
 def sink():
     """A real HTTP server in its own process (tests/support/http_sink.py)."""
     from support.servers import HttpSink
-    server = HttpSink().start()
+    server = HttpSink()
     yield server
     server.stop()
 

@@ -216,6 +216,8 @@ class HttpSink:
 
     def start(self) -> "HttpSink":
         import sys
+        if self.proc is not None and self.proc.poll() is None:
+            return self  # running already (the constructor starts it): never a second one
         script = os.path.join(os.path.dirname(__file__), "http_sink.py")
         self.proc = subprocess.Popen([sys.executable, script, str(self.port), *self.args],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -84,7 +84,7 @@ def test_last_matching_rule_wins_and_no_rules_no_hooks(make_broker):
     assert n.ok("PUT", "/mqtt/topic_rewrite", json=[]) == []
     points = n.broker.hooks._points
     assert not {"client.subscribe", "client.unsubscribe"} & set(points)
-    assert points["message.publish"] == [(-110, n.broker.delayed.on_publish)]  # not ours
+    assert "message.publish" not in points  # (delayed publish is a broker slot, not a callback)
     c.publish("a/2", b"", qos=1)
     c.subscribe("a/#", 0)
     c.publish("a/3", b"", qos=1)

@@ -4,6 +4,7 @@
 answers and error codes (emqx_mgmt_api_trace)."""
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
@@ -177,6 +178,20 @@ async def log_detail(request: Request, name: NamePath):
              "mtime": int(st.st_mtime)}]
 
 
+def _zip(path, node_name: str) -> bytes | None:
+    """The log in a zip as EMQX names it inside; None when there is no log yet."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    if not data:
+        return None
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(f"{node_name}-{path.name}", data)
+    return buf.getvalue()
+
+
 @router.get("/trace/{name}/download", description="Download trace log by name",
             responses={200: {"description": "A trace zip file", "content": {
                 "application/octet-stream": {"schema": {"type": "string",
@@ -189,18 +204,12 @@ async def download(request: Request, name: NamePath, node: NodeQuery = None):
     except TraceError as e:
         raise _not_found(e) from None
     _node(request, node)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        data = b""
-    if not data:
+    # a log may be hundreds of MB: read and compress it off the event loop
+    packed = await asyncio.to_thread(_zip, path, request.app.state.ctx.broker.node_name)
+    if packed is None:
         raise ApiError(404, "NOT_FOUND", "Trace is empty")
-    node_name = request.app.state.ctx.broker.node_name
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(f"{node_name}-{path.name}", data)
     zip_name = f"{name}.zip"
-    return Response(buf.getvalue(), media_type="application/x-zip",
+    return Response(packed, media_type="application/x-zip",
                     headers={"content-disposition": f"attachment; filename={zip_name}"})
 
 
@@ -229,7 +238,7 @@ async def read_log(request: Request, name: NamePath,
     _name(name)
     _node(request, node)
     try:
-        data, next_pos = svc.read(name, position, bytes)
+        data, next_pos = await asyncio.to_thread(svc.read, name, position, bytes)
     except TraceError as e:
         raise _not_found(e) from None
     except MemoryError:

@@ -7,6 +7,7 @@ between roots is in a few small hooks its subclass gives.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from typing import Any
 
 from emqpy.config import ConfigError
@@ -20,7 +21,7 @@ from .errors import AlreadyExists, Disabled, InUse, Invalid, NotFound
 log = logging.getLogger("emqpy.bridge")
 
 
-class Kind:
+class Kind(ABC):
     root: str                  # the config root, also the REST path: "actions"
     types: tuple[str, ...]     # the types modelled (and so creatable)
     what: str                  # EMQX's word in its messages: "connector", "bridge", "source"
@@ -32,21 +33,21 @@ class Kind:
 
     # -- hooks ---------------------------------------------------------------------------------
 
+    @abstractmethod
     def new(self, etype: str, name: str, cfg):
         """A new entry object for a validated config (not started)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def start(self, entry) -> None:
         """Start what the entry runs, if it and what it needs are enabled."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def stop(self, entry, destroy: bool = False) -> None:
         """Stop it; `destroy`: it is being deleted, drop what it keeps."""
-        raise NotImplementedError
 
+    @abstractmethod
     def connector_of(self, entry):
         """The Connector an entry runs on (None when there is none)."""
-        raise NotImplementedError
 
     def check(self, etype: str, name: str, cfg) -> None:
         """Refuse (Invalid) a validated config whose links do not hold."""
@@ -56,12 +57,9 @@ class Kind:
         other config roots that changed (to persist)."""
         return []
 
+    @abstractmethod
     def probe_resource(self, etype: str, name: str, cfg):
         """The resource whose health check tests `cfg` (Invalid when there is none)."""
-        conn = self.connector_of_cfg(etype, cfg)
-        if conn.resource is None:
-            raise Invalid("connector is not enabled")
-        return conn.resource
 
     async def replace(self, etype: str, name: str, cfg, old):
         """Stop the old entry: the entry that runs `cfg` once the root is saved."""
@@ -74,14 +72,6 @@ class Kind:
     async def started(self, entry) -> None:
         """After the root is saved: start the entry."""
         self.start(entry)
-
-    # -- channels (actions, sources) on a connector -------------------------------------------
-
-    def connector_type(self, etype: str) -> str:
-        raise NotImplementedError
-
-    def connector_of_cfg(self, etype: str, cfg):
-        return self.svc.connectors.get(f"{self.connector_type(etype)}:{cfg.connector}")
 
     def load(self) -> None:
         """Make and start every entry of the config (at node start)."""
@@ -203,6 +193,20 @@ class Kind:
 
 class ChannelKind(Kind):
     """Actions and sources: entries on a connector of the type their own type names."""
+
+    @abstractmethod
+    def connector_type(self, etype: str) -> str:
+        """The connector type an entry of type `etype` runs on."""
+
+    def connector_of_cfg(self, etype: str, cfg):
+        return self.svc.connectors.get(f"{self.connector_type(etype)}:{cfg.connector}")
+
+    def probe_resource(self, etype: str, name: str, cfg):
+        """The resource whose health check tests `cfg` (Invalid when there is none)."""
+        conn = self.connector_of_cfg(etype, cfg)
+        if conn.resource is None:
+            raise Invalid("connector is not enabled")
+        return conn.resource
 
     def connector_of(self, entry):
         return self.connector_of_cfg(entry.type, entry.cfg)

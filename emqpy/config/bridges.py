@@ -170,8 +170,8 @@ class ActionResourceOpts(Section):
         lambda cls, v: _health_check_interval(v)))
 
 
-class HttpAction(Section):
-    """``actions.http.<name>``."""
+class _Action(Section):
+    """What every ``actions.<type>.<name>`` has; each type adds its ``parameters``."""
 
     hidden_fields = frozenset({"local_topic"})
 
@@ -180,8 +180,13 @@ class HttpAction(Section):
     tags: list[str] | None = None
     description: str = ""
     local_topic: str | None = None
-    parameters: HttpActionParameters
     resource_opts: ActionResourceOpts = ActionResourceOpts()
+
+
+class HttpAction(_Action):
+    """``actions.http.<name>``."""
+
+    parameters: HttpActionParameters
 
 
 def parse_server(v: str, default_port: int = 1883) -> tuple[str, int]:
@@ -255,18 +260,10 @@ class MqttActionParameters(Section):
         return v
 
 
-class MqttAction(Section):
+class MqttAction(_Action):
     """``actions.mqtt.<name>``."""
 
-    hidden_fields = frozenset({"local_topic"})
-
-    enable: bool = True
-    connector: str
-    tags: list[str] | None = None
-    description: str = ""
-    local_topic: str | None = None
     parameters: MqttActionParameters
-    resource_opts: ActionResourceOpts = ActionResourceOpts()
 
 
 class IngressLocal(Section):

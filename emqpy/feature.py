@@ -15,10 +15,15 @@ from typing import Any, Awaitable, Callable
 class BackupTable:
     """A table a feature offers to the data backup (EMQX's emqx_db_backup behaviour).
 
-    ``export(broker)`` returns the rows as JSON-able dicts; ``restore(broker, rows)`` merges
-    them in (a row with the key of an existing one replaces it, the others stay: EMQX restores
-    with ``keep_tables``) and returns how many it wrote, raising ValueError for bad rows.
-    Both run on the broker's event loop. ``table_set`` is EMQX's name for the group the table
+    ``export(broker)`` gives the rows as JSON-able dicts (any iterable: the archive takes them
+    in chunks, letting the event loop run between chunks, so iterate a snapshot, not a live
+    dict); ``restore(broker, rows)`` merges them in (a row with the key of an existing one
+    replaces it, the others stay: EMQX restores with ``keep_tables``) and returns how many it
+    wrote, raising ValueError for bad rows; it is called once per chunk of the backup's rows.
+    Both run on the broker's event loop, unless ``threaded``: a table kept only in the SQLite
+    store (thread-safe) is exported and restored whole in a worker thread, and then
+    ``after_restore(broker)``, if given, runs on the loop (to reload what the feature keeps in
+    memory). ``table_set`` is EMQX's name for the group the table
     belongs to (``table_sets`` of ``POST /data/export``). ``emqx_tables`` maps the EMQX tables
     whose data this one takes (an EMQX backup's ``mnesia/<table>``) to a function turning
     their records ({field: value}, emqpy.backup.erlang's terms) into this table's rows."""
@@ -27,6 +32,8 @@ class BackupTable:
     export: Callable[[Any], list[dict]]
     restore: Callable[[Any, list[dict]], int]
     emqx_tables: dict[str, Callable[[list[dict]], list[dict]]] = field(default_factory=dict)
+    threaded: bool = False
+    after_restore: Callable[[Any], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -217,6 +217,7 @@ FEATURE = Feature("authn", setup=setup, teardown=teardown, routers=("emqpy.authn
                       emqx_tables={"emqx_authn_mnesia": backup.users_from_emqx,
                                    "emqx_authn_scram_mnesia": backup.scram_users_from_emqx,
                                    "emqx_enhanced_authn_scram_mnesia":
-                                       backup.scram_users_from_emqx}),),
+                                       backup.scram_users_from_emqx},
+                      threaded=True),),
                   backup_config=BackupConfig(("authentication",), backup.export_config,
                                              backup.restore_config))

@@ -538,6 +538,7 @@ from emqpy.authz import backup  # noqa: E402  (needs the names above)
 FEATURE = Feature("authz", setup=setup, teardown=teardown, routers=("emqpy.authz.api",),
                   backup_tables=(BackupTable(
                       "authz_rules", "builtin_authz", backup.export_rules,
-                      backup.restore_rules, emqx_tables={"emqx_acl": backup.rules_from_emqx}),),
+                      backup.restore_rules, emqx_tables={"emqx_acl": backup.rules_from_emqx},
+                      threaded=True, after_restore=backup.reload_rules),),
                   backup_config=BackupConfig(("authorization",), backup.export_config,
                                              backup.restore_config))

@@ -12,13 +12,15 @@ def export_rules(broker) -> list[dict]:
 
 
 def restore_rules(broker, rows: list) -> int:
-    n = broker.store.replace_rows("authz_rules", _COLUMNS, rows,
-                                  required=("kind", "who", "rules"))
+    return broker.store.replace_rows("authz_rules", _COLUMNS, rows,
+                                     required=("kind", "who", "rules"))
+
+
+def reload_rules(broker) -> None:
     src = broker.authz.find("built_in_database")
     if src is not None:
         src.load()  # recompile from the table
         broker.authz.clean_cache()
-    return n
 
 
 def _exported(src) -> dict:

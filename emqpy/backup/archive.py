@@ -291,10 +291,31 @@ async def export(broker, *, table_sets: list[str] | None = None,
     say("Exporting built-in database...")
     for t in tables:
         say(f"Exporting {t.name} database table...")
-        rows = t.export(broker)
-        files[f"{TABLES_DIR}/{t.name}.json"] = json.dumps(rows, ensure_ascii=False).encode()
+        if t.threaded:
+            rows = await asyncio.to_thread(lambda: list(t.export(broker)))
+        else:
+            rows = await _take_in_chunks(t.export(broker))
+        files[f"{TABLES_DIR}/{t.name}.json"] = await asyncio.to_thread(_json_bytes, rows)
     await asyncio.to_thread(_write_archive, path, folder, files, now)
     return file_info(broker, path)
+
+
+# Rows handled on the event loop between two of its turns: a backup may hold a million
+# retained messages, and the API and the MQTT clients share the loop.
+CHUNK = 1000
+
+
+async def _take_in_chunks(rows) -> list[dict]:
+    out: list[dict] = []
+    for row in rows:
+        out.append(row)
+        if len(out) % CHUNK == 0:
+            await asyncio.sleep(0)
+    return out
+
+
+def _json_bytes(rows: list[dict]) -> bytes:
+    return json.dumps(rows, ensure_ascii=False).encode()
 
 
 def _emqpy_version() -> str:
@@ -329,14 +350,13 @@ async def import_file(broker, filename: str, progress: Progress | None = None) -
     path = find_file(broker, filename)
     check_name(path.name)
     say(f"Importing data from {str(path)!r}...")
-    content = await asyncio.to_thread(path.read_bytes)
-    files = read_archive(content, path.name)
+    files = await asyncio.to_thread(lambda: read_archive(path.read_bytes(), path.name))
     conf = parse_cluster_hocon(files)
     config_errors = await import_config(broker, conf, say) if conf else {}
     if not conf:
         say("No cluster configuration to be imported.")
-    db_errors = import_tables(broker, files, say)
-    emqx_errors, not_read = import_emqx_tables(broker, files, say)
+    db_errors = await import_tables(broker, files, say)
+    emqx_errors, not_read = await import_emqx_tables(broker, files, say)
     db_errors.update(emqx_errors)
     for name in not_read:
         log.warning("backup %s: %s is not a table emqpy reads: not imported", path.name, name)
@@ -376,11 +396,33 @@ async def import_config(broker, conf: dict, say: Progress) -> dict[str, str]:
 _TABLE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 
 
-def import_emqx_tables(broker, files: dict[str, bytes],
-                       say: Progress) -> tuple[dict[str, str], list[str]]:
+async def restore_table(broker, table: BackupTable, rows: list) -> None:
+    """Restore rows into a table: whole in a thread (a ``threaded`` table), else a chunk per
+    turn of the event loop."""
+    if table.threaded:
+        await asyncio.to_thread(table.restore, broker, rows)
+        if table.after_restore is not None:
+            table.after_restore(broker)
+        return
+    for start in range(0, len(rows), CHUNK):
+        table.restore(broker, rows[start:start + CHUNK])
+        await asyncio.sleep(0)
+
+
+def _emqx_rows(data: bytes, name: str, convert) -> list[dict]:
+    from emqpy.backup import erlang
+    emqx_name, records = erlang.mnesia_records(data)
+    if emqx_name != name:
+        raise ValueError(f"the file holds table {emqx_name}")
+    return convert(records)
+
+
+async def import_emqx_tables(broker, files: dict[str, bytes],
+                             say: Progress) -> tuple[dict[str, str], list[str]]:
     """The Mnesia tables of an EMQX backup, each through the converter a feature declares
-    for it (``BackupTable.emqx_tables``); returns the errors and the files no feature reads
-    (an EMQX table emqpy has no feature for, such as emqx_psk)."""
+    for it (``BackupTable.emqx_tables``; decoded and converted in a thread); returns the
+    errors and the files no feature reads (an EMQX table emqpy has no feature for, such as
+    emqx_psk)."""
     from emqpy.backup import erlang
     takers = {name: (t, convert) for t in backup_tables()
               for name, convert in t.emqx_tables.items()}
@@ -394,10 +436,8 @@ def import_emqx_tables(broker, files: dict[str, bytes],
         table, convert = takers[name]
         say(f"Importing {name} database table...")
         try:
-            emqx_name, records = erlang.mnesia_records(files[path])
-            if emqx_name != name:
-                raise ValueError(f"the file holds table {emqx_name}")
-            table.restore(broker, convert(records))
+            rows = await asyncio.to_thread(_emqx_rows, files[path], name, convert)
+            await restore_table(broker, table, rows)
         except (erlang.TermError, *_TABLE_ERRORS) as e:
             errors[name] = _problem(e)
             say(f"[error] Failed to import built-in database table: {name}, "
@@ -405,7 +445,14 @@ def import_emqx_tables(broker, files: dict[str, bytes],
     return errors, not_read
 
 
-def import_tables(broker, files: dict[str, bytes], say: Progress) -> dict[str, str]:
+def _json_rows(data: bytes) -> list:
+    rows = json.loads(data)
+    if not isinstance(rows, list):
+        raise ValueError("a JSON list of rows is expected")
+    return rows
+
+
+async def import_tables(broker, files: dict[str, bytes], say: Progress) -> dict[str, str]:
     say("Importing built-in database...")
     errors: dict[str, str] = {}
     for t in backup_tables():
@@ -415,10 +462,7 @@ def import_tables(broker, files: dict[str, bytes], say: Progress) -> dict[str, s
             continue
         say(f"Importing {t.name} database table...")
         try:
-            rows = json.loads(data)
-            if not isinstance(rows, list):
-                raise ValueError("a JSON list of rows is expected")
-            t.restore(broker, rows)
+            await restore_table(broker, t, await asyncio.to_thread(_json_rows, data))
         except _TABLE_ERRORS as e:
             errors[t.name] = _problem(e)
             say(f"[error] Failed to import built-in database table: {t.name}, "

@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import time
+from typing import Iterator
 
 from emqpy.banned.banned import Ban, BanError, normalize
 
 _COLUMNS = ("kind", "who", "by", "reason", "at", "until")
 
 
-def export(broker) -> list[dict]:
+def export(broker) -> Iterator[dict]:
     now = time.time()
-    return [{"kind": b.kind, "who": b.who, "by": b.by, "reason": b.reason, "at": b.at,
-             "until": b.until} for b in broker.banned.all() if not b.expired(now)]
+    for b in list(broker.banned.all()):  # (a snapshot: taken in chunks between loop turns)
+        if not b.expired(now):
+            yield {"kind": b.kind, "who": b.who, "by": b.by, "reason": b.reason, "at": b.at,
+                   "until": b.until}
 
 
 def restore(broker, rows: list) -> int:

@@ -11,6 +11,7 @@ FEATURE = Feature("dashboard", routers=("emqpy.dashboard.api", "emqpy.dashboard.
                                         "emqpy.dashboard.schema_api"),
                   backup_tables=(
     BackupTable("dashboard_users", "dashboard_users", backup.export_users,
-                backup.restore_users, emqx_tables={"emqx_admin": backup.users_from_emqx}),
+                backup.restore_users, emqx_tables={"emqx_admin": backup.users_from_emqx},
+                threaded=True),
     BackupTable("api_keys", "api_keys", backup.export_api_keys, backup.restore_api_keys,
-                emqx_tables={"emqx_app": backup.api_keys_from_emqx})))
+                emqx_tables={"emqx_app": backup.api_keys_from_emqx}, threaded=True)))

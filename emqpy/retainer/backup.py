@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from typing import Iterator
 
 from emqpy.retainer import persist
 
@@ -13,16 +14,14 @@ _COLUMNS = ("topic", "msgid", "payload", "qos", "props", "sender", "username", "
             "publish_at", "expire_at")
 
 
-def export(broker) -> list[dict]:
+def export(broker) -> Iterator[dict]:
     ret = broker.retainer
     if not ret.config.enable:
-        return []
-    out = []
-    for msg in ret.all():
+        return
+    for msg in ret.all():  # (a list: a snapshot, taken in chunks between loop turns)
         row = dict(zip(_COLUMNS, persist.to_row(msg)))
         row["payload"] = base64.b64encode(row["payload"]).decode()
-        out.append(row)
-    return out
+        yield row
 
 
 def restore(broker, rows: list) -> int:

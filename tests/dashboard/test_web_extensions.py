@@ -168,6 +168,10 @@ def test_topic_metrics_count_published_messages_and_reset(page, api):
     confirm(page)
     row.wait_for(state="detached")
     assert topic not in [t["topic"] for t in api.get("/mqtt/topic_metrics")]
+    # the API's refusal is shown with its code and message
+    page.get_by_label("Topic", exact=True).fill("dash/+/wild")
+    page.get_by_role("button", name="Add Topic").click()
+    expect(page.locator(".notice.error")).to_have_text("BAD_TOPIC: Wildcard topic is not supported")
 
 
 def test_slow_subscriptions_enabled_ranked_and_cleared(page, make_broker):

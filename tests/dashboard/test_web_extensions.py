@@ -159,6 +159,10 @@ def test_topic_metrics_count_published_messages_and_reset(page, api):
     c.close()
     # the page refreshes itself: the incoming count (the 2nd column) reaches 3
     expect(row.get_by_role("cell").nth(1)).to_have_text("3", timeout=15000)
+    row.get_by_role("button", name=f"View {topic}").click()  # every metric, by QoS too
+    expect(page.get_by_role("dialog", name=topic).locator("dt", has_text="messages.qos1.in.count")
+           .locator("xpath=following-sibling::dd[1]")).to_have_text("3")
+    page.get_by_role("dialog").get_by_role("button", name="Close").click()
     row.get_by_role("button", name=f"Reset {topic}").click()
     confirm(page)
     wait_until(lambda: api.get(f"/mqtt/topic_metrics/{topic.replace('/', '%2F')}")

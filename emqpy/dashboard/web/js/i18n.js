@@ -122,7 +122,7 @@ const en = {
              hint: 'Rules apply in this order: the first whose source topic filter and regular expression match a topic rewrites it.' },
   autoSub: { topic: 'Topic', hint: 'Every client that connects is subscribed to these topics. Placeholders: ${clientid}, ${username}, ${host}, ${port}.' },
   topicMetrics: { topic: 'Topic', add: 'Add Topic', in: 'Incoming', out: 'Outgoing', dropped: 'Dropped',
-                  startTime: 'Start Time', resetAll: 'Reset All', resetDone: 'Reset done',
+                  startTime: 'Start Time', view: 'View', resetAll: 'Reset All', resetDone: 'Reset done',
                   confirmReset: 'Reset the metrics of this topic?', confirmResetAll: 'Reset the metrics of every topic?' },
   slowSub: { clientId: 'Client ID', topic: 'Topic', timespan: 'Latency (ms)', node: 'Node',
              updatedAt: 'Last Update Time', clear: 'Clear Data', cleared: 'Cleared', settings: 'Settings',

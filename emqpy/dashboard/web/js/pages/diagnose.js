@@ -1,15 +1,15 @@
 // Diagnose → Topic Metrics (counts and rates of the watched topics, add, remove, reset) and
 // Slow Subscriptions (the ranking of slow deliveries, clear; its settings on /slow-sub/config).
 // Both refresh on their own while shown.
-import { defineComponent, ref } from 'vue';
+import { computed, defineComponent, ref } from 'vue';
 import { t } from '../i18n.js';
 import { api } from '../api.js';
-import { fail, ok, confirmBox, usePolling, DataTable, ConfigForm, formatDate } from '../ui.js';
+import { fail, ok, confirmBox, usePolling, DataTable, Dialog, ConfigForm, formatDate } from '../ui.js';
 
 const enc = encodeURIComponent;
 
 export const TopicMetrics = defineComponent({
-  components: { DataTable },
+  components: { DataTable, Dialog },
   setup() {
     const rows = ref([]);
     const loading = ref(true);
@@ -23,6 +23,10 @@ export const TopicMetrics = defineComponent({
         { key: `messages.${dir}.count`, label: t(`topicMetrics.${dir}`) },
         { key: `messages.${dir}.rate`, label: `${t(`topicMetrics.${dir}`)} (${t('overview.rate')})` }]),
       { key: 'create_time', label: t('topicMetrics.startTime') }, { key: 'actions', label: t('app.actions') }];
+    // the topic whose every metric (by QoS too) is shown, live as the list refreshes
+    const shownTopic = ref(null);
+    const shown = computed(() => rows.value.find((r) => r.topic === shownTopic.value) || null);
+    const view = (row) => { shownTopic.value = row.topic; };
     const flat = () => rows.value.map((r) => ({ ...r.metrics, topic: r.topic, create_time: r.create_time }));
     async function add() {
       try {
@@ -39,7 +43,7 @@ export const TopicMetrics = defineComponent({
       if (!(await confirmBox(t('app.confirmDelete')))) return;
       try { await api('DELETE', `/mqtt/topic_metrics/${enc(row.topic)}`); ok(t('app.deleted')); load(); } catch (e) { fail(e); }
     }
-    return { t, flat, loading, columns, topic, add, reset, remove, formatDate };
+    return { t, flat, loading, columns, topic, add, reset, remove, shown, shownTopic, view, formatDate };
   },
   template: `<section><header class="page-head"><h1>{{ t('menu.topicMetrics') }}</h1>
       <button type="button" @click="reset(null)">{{ t('topicMetrics.resetAll') }}</button></header>
@@ -49,9 +53,13 @@ export const TopicMetrics = defineComponent({
     <DataTable :columns="columns" :rows="flat()" row-key="topic" :loading="loading" :label="t('menu.topicMetrics')">
       <template #cell-create_time="{row}">{{ formatDate(row.create_time) }}</template>
       <template #cell-actions="{row}">
+        <button type="button" class="link" @click="view(row)" :aria-label="t('topicMetrics.view') + ' ' + row.topic">{{ t('topicMetrics.view') }}</button>
         <button type="button" class="link" @click="reset(row)" :aria-label="t('app.reset') + ' ' + row.topic">{{ t('app.reset') }}</button>
         <button type="button" class="link danger" @click="remove(row)" :aria-label="t('app.delete') + ' ' + row.topic">{{ t('app.delete') }}</button></template>
-    </DataTable></section>`,
+    </DataTable>
+    <Dialog :open="!!shown" :title="shown ? shown.topic : ''" @close="shownTopic = null">
+      <dl class="facts" v-if="shown"><template v-for="(v, k) in shown.metrics" :key="k">
+        <dt>{{ k }}</dt><dd>{{ v }}</dd></template></dl></Dialog></section>`,
 });
 
 export const SlowSubs = defineComponent({
@@ -83,7 +91,10 @@ export const SlowSubs = defineComponent({
     <p v-if="!enabled" class="warn">{{ t('slowSub.disabled') }}</p>
     <DataTable :columns="columns" :rows="keyed()" row-key="_key" :loading="loading" :label="t('menu.slowSub')">
       <template #cell-last_update_time="{row}">{{ formatDate(row.last_update_time) }}</template>
-    </DataTable></section>`,
+    </DataTable>
+    <Dialog :open="!!shown" :title="shown ? shown.topic : ''" @close="shownTopic = null">
+      <dl class="facts" v-if="shown"><template v-for="(v, k) in shown.metrics" :key="k">
+        <dt>{{ k }}</dt><dd>{{ v }}</dd></template></dl></Dialog></section>`,
 });
 
 export const SlowSubsSettings = defineComponent({

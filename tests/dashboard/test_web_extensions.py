@@ -45,7 +45,7 @@ def test_delayed_messages_listed_viewed_and_deleted(page, api):
     assert held(one) == []
     # every message of a topic at once
     expect(page.get_by_role("cell", name=many, exact=True)).to_have_count(2)
-    page.get_by_label("Topic of the messages to delete").fill(many)
+    page.get_by_label("Topic to delete").fill(many)
     page.get_by_role("button", name="Delete by Topic").click()
     confirm(page)
     page.get_by_role("cell", name=many, exact=True).first.wait_for(state="detached")

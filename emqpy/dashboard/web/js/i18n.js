@@ -113,7 +113,7 @@ const en = {
   delayed: { topic: 'Topic', qos: 'QoS', clientId: 'Client ID', interval: 'Delayed Interval (s)',
              remaining: 'Remaining (s)', expectedAt: 'Publish At', publishAt: 'Received At', view: 'Open Payload',
              message: 'Delayed Message', payload: 'Payload', settings: 'Settings', messages: 'Delayed Messages',
-             byTopic: 'Topic of the messages to delete', deleteTopic: 'Delete by Topic',
+             byTopic: 'Topic to delete', deleteTopic: 'Delete by Topic',
              confirmDelete: 'Delete this delayed message? It will not be published.',
              confirmDeleteTopic: 'Delete every delayed message of the topic',
              disabled: 'Delayed publish is disabled: $delayed/ messages are published at once.' },

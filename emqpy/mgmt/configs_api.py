@@ -44,7 +44,7 @@ ROOT_ENDPOINTS = {
     "sys_topics": "System topics configuration.",
     "sysmon": "System monitoring.",
 }
-GLOBAL_ZONE = ("mqtt", "flapping_detect", "force_shutdown", "force_gc")
+GLOBAL_ZONE = ("mqtt", "flapping_detect", "force_shutdown", "force_gc", "durable_sessions")
 RESETTABLE = ("broker", "log", "sysmon", "sys_topics", "alarm", "dashboard")
 READ_ONLY = ("node", "cluster", "rpc")
 # Roots of the MQTT extensions: their package's config_changed(broker) follows a change at once.

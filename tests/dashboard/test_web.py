@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
+from support.browser import ACCESSIBLE_NAME_CHECK, login, needs_browser
 from support.mqttclient import client, rc_value, uid
 from support.waiting import wait_until
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WEB = Path(__file__).resolve().parents[2] / "emqpy" / "dashboard" / "web"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-needs_browser = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
 
 
 # -- served files, no browser -------------------------------------------------------------------
@@ -61,50 +56,6 @@ def test_nothing_outside_the_broker_is_referenced():
 
 
 # -- in the browser --------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.skip("chromium not installed")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def sink():
-    """A real HTTP server in its own process (tests/support/http_sink.py)."""
-    from support.servers import HttpSink
-    server = HttpSink()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = ctx.new_page()
-    pg.errors = []
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-    # a component that fails to render is only a console error (Vue catches it); a refused
-    # API call is the browser's "Failed to load resource" line, which tests may provoke
-    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error"
-          and "Failed to load resource" not in m.text else None)
-    yield pg
-    ctx.close()
-    assert pg.errors == []
-
-
-def login(page, api, to="#/dashboard/overview", user="admin", password="public"):
-    page.goto(f"{api.base}/{to}")
-    page.get_by_label("Username").fill(user)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Login").click()
-    if password == "public":
-        page.get_by_role("button", name="Skip").click()
-
 
 @needs_browser
 def test_unknown_route_and_guard_send_to_login_with_target(page, api):
@@ -279,19 +230,6 @@ def test_errors_show_the_api_code_and_message(page, api):
     assert re.match(r"[A-Z_]+: ", notice.inner_text())
 
 
-ACCESSIBLE_NAME_CHECK = """() => {
-  const unnamed = [];
-  for (const el of document.querySelectorAll('button, input, select, textarea, a[href]')) {
-    if (el.type === 'hidden' || !el.checkVisibility()) continue;
-    const label = el.getAttribute('aria-label') || el.getAttribute('placeholder')
-      || (el.labels && el.labels.length && el.labels[0].innerText.trim())
-      || el.innerText.trim() || el.getAttribute('title');
-    if (!label) unnamed.push(el.outerHTML.slice(0, 120));
-  }
-  return unnamed;
-}"""
-
-
 @needs_browser
 @pytest.mark.parametrize("route", ["/dashboard/overview", "/dashboard/nodes", "/dashboard/metrics",
                                    "/clients", "/subscriptions/subscription",
@@ -387,7 +325,7 @@ def test_mqtt_settings_change_takes_effect(page, api):
         assert c.connack_rc != 0  # client identifier not valid
         c.close()
         # the Session tab shows the session keys only
-        page.get_by_role("link", name="Session").click()
+        page.get_by_role("link", name="Session", exact=True).click()
         expect(page.get_by_label("max_inflight", exact=True)).to_be_visible()
         assert page.get_by_label("max_clientid_len", exact=True).count() == 0
         # a list or object that is not JSON is refused in the page, before any request

@@ -75,6 +75,15 @@ export async function api(method, path, { query, body, raw } = {}) {
   try { return JSON.parse(text); } catch { return text; }
 }
 
+// Saves the answer of GET `path` as a file named `filename` (a trace's zip, a backup).
+export async function downloadFile(path, filename, query) {
+  const resp = await api('GET', path, { raw: true, query });
+  const href = URL.createObjectURL(await resp.blob());
+  const a = document.createElement('a');
+  a.href = href; a.download = filename; a.click();
+  URL.revokeObjectURL(href);
+}
+
 async function errorOf(resp) {
   let code = `HTTP_${resp.status}`, message = resp.statusText || 'request failed';
   try {

@@ -23,6 +23,10 @@ import { LogTrace, LogTraceDetail, Logging } from './pages/logtrace.js';
 import { Authentication, AuthenticationCreate, AuthenticationDetail } from './pages/authentication.js';
 import { Authorization, AuthorizationCreate, AuthorizationDetail } from './pages/authorization.js';
 import WebSocketClient from './pages/websocket.js';
+import { DelayedMessages, DelayedSettings } from './pages/delayed.js';
+import { TopicRewrite, AutoSubscribe } from './pages/advanced.js';
+import { TopicMetrics, SlowSubs, SlowSubsSettings } from './pages/diagnose.js';
+import Backup from './pages/backup.js';
 
 const NotFound = defineComponent({
   setup: () => ({ t }),
@@ -30,17 +34,22 @@ const NotFound = defineComponent({
     <router-link to="/dashboard/overview">{{ t('app.backHome') }}</router-link></section>`,
 });
 
-// [group label key, [[item label key, path], ...]] — EMQX's CE menu, built pages only.
+// [group label key, [[item label key, path], ...]] — EMQX's menu, built pages only: the CE
+// menu, with the enterprise entries for features emqpy has where EMQX's enterprise menu puts
+// them (its Management sub-group "Advanced MQTT" is a group of its own here).
 export const MENU = [
   ['menu.monitoring', [['menu.overview', '/dashboard'], ['menu.clients', '/clients'],
-    ['menu.subscriptions', '/subscriptions'], ['menu.retained', '/retained'], ['menu.alarms', '/alarm']]],
+    ['menu.subscriptions', '/subscriptions'], ['menu.retained', '/retained'], ['menu.delayed', '/delayed-pub'], ['menu.alarms', '/alarm']]],
   ['menu.accessControl', [['menu.authentication', '/authentication'],
     ['menu.authorization', '/authorization'], ['menu.banned', '/banned-clients'],
     ['menu.flapping', '/flapping-detect']]],
   ['menu.integration', [['menu.webhook', '/webhook'], ['menu.rules', '/rule'], ['menu.connector', '/connector']]],
   ['menu.management', [['menu.mqttSettings', '/mqtt'], ['menu.listeners', '/listener'], ['menu.log', '/log']]],
-  ['menu.diagnose', [['menu.websocket', '/websocket'], ['menu.logTrace', '/log-trace']]],
-  ['menu.system', [['menu.users', '/users'], ['menu.apiKey', '/api-key']]],
+  ['menu.advancedMqtt', [['menu.topicRewrite', '/topic-rewrite'], ['menu.autoSub', '/auto-sub'],
+    ['menu.delayed', '/delayed-pub-configuration']]],
+  ['menu.diagnose', [['menu.websocket', '/websocket'], ['menu.topicMetrics', '/topic-metrics'],
+    ['menu.slowSub', '/slow-sub'], ['menu.logTrace', '/log-trace']]],
+  ['menu.system', [['menu.users', '/users'], ['menu.apiKey', '/api-key'], ['menu.backup', '/backup']]],
 ];
 
 // pages shown with a tab bar above them (EMQX's meta.subMenu)
@@ -51,7 +60,7 @@ const TABS = {
             ['', '/rule/source', 'integration.sources']],
   '/alarm': [['', '/alarm/current-alarm', 'alarms.current'], ['', '/alarm/history-alarm', 'alarms.history']],
   '/mqtt': [['', '/mqtt/general', 'mqtt.general'], ['', '/mqtt/session', 'mqtt.session'],
-            ['', '/mqtt/retainer', 'mqtt.retainer'], ['', '/mqtt/system-topic', 'mqtt.system-topic']],
+            ['', '/mqtt/session-persistence', 'mqtt.session-persistence'], ['', '/mqtt/retainer', 'mqtt.retainer'], ['', '/mqtt/system-topic', 'mqtt.system-topic']],
   '/subscriptions': [['', '/subscriptions/subscription', 'menu.subscriptions'],
                      ['', '/subscriptions/topics', 'subs.topics']],
 };
@@ -98,6 +107,8 @@ const routes = [
   { path: '/mqtt', redirect: '/mqtt/general' },
   { path: '/mqtt/general', name: 'mqtt-general', component: MqttSettings, meta: { tabs: '/mqtt' } },
   { path: '/mqtt/session', name: 'mqtt-session', component: MqttSettings, meta: { tabs: '/mqtt' } },
+  { path: '/mqtt/session-persistence', name: 'mqtt-session-persistence', component: MqttSettings,
+    meta: { tabs: '/mqtt' } },
   { path: '/mqtt/retainer', name: 'mqtt-retainer', component: MqttSettings, meta: { tabs: '/mqtt' } },
   { path: '/mqtt/system-topic', name: 'mqtt-system-topic', component: MqttSettings, meta: { tabs: '/mqtt' } },
   { path: '/listener', name: 'listener', component: Listeners },
@@ -107,6 +118,14 @@ const routes = [
   { path: '/log', name: 'log', component: Logging },
   { path: '/users', name: 'users', component: Users },
   { path: '/api-key', name: 'api-key', component: ApiKeys },
+  { path: '/delayed-pub', name: 'delayed-pub', component: DelayedMessages },
+  { path: '/delayed-pub-configuration', name: 'delayed-pub-configuration', component: DelayedSettings },
+  { path: '/topic-rewrite', name: 'topic-rewrite', component: TopicRewrite },
+  { path: '/auto-sub', name: 'auto-sub', component: AutoSubscribe },
+  { path: '/topic-metrics', name: 'topic-metrics', component: TopicMetrics },
+  { path: '/slow-sub', name: 'slow-sub', component: SlowSubs },
+  { path: '/slow-sub/config', name: 'slow-sub-config', component: SlowSubsSettings },
+  { path: '/backup', name: 'backup', component: Backup },
   { path: '/:pathMatch(.*)*', name: 'not-found', component: NotFound },
 ];
 

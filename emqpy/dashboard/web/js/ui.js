@@ -24,6 +24,66 @@ export const NoticeHost = defineComponent({
     <div v-for="n in notices" :key="n.id" :class="['notice', n.kind]">{{ n.text }}</div></div>`,
 });
 
+// -- modals and the keyboard ---------------------------------------------------------------
+// v-modal on a dialog's overlay: focus moves into the dialog when it opens (to the element
+// already focused inside, else its first field, else its first button), Tab and Shift+Tab
+// cycle inside it, and when it closes focus returns to the control outside any dialog that
+// had it last (the one that opened it, also through a chain of dialogs). When that control
+// goes away (the Delete button of a row just deleted), focus goes to the page's heading
+// rather than being lost to the document.
+const FOCUSABLE = 'button:not([disabled]), a[href], input:not([disabled]):not([type=hidden]), '
+  + 'select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
+let lastOutside = null;
+let returnedTo = null;  // the control a closed dialog gave the focus back to, until focus moves on
+document.addEventListener('focusin', (e) => {
+  if (!e.target.closest('.overlay')) lastOutside = e.target;
+  if (e.target !== returnedTo) returnedTo = null;
+});
+
+function focusHeading() {
+  const heading = document.querySelector('main h1');
+  if (heading) { heading.setAttribute('tabindex', '-1'); heading.focus(); }
+}
+
+new MutationObserver(() => {
+  if (returnedTo && !returnedTo.isConnected && document.activeElement === document.body) {
+    returnedTo = null;
+    focusHeading();
+  }
+}).observe(document.documentElement, { childList: true, subtree: true });
+
+function focusables(el) {
+  return [...el.querySelectorAll(FOCUSABLE)].filter((x) => x.checkVisibility());
+}
+
+function trapTab(e) {
+  if (e.key !== 'Tab') return;
+  const items = focusables(e.currentTarget);
+  if (!items.length) return;
+  const first = items[0], last = items[items.length - 1];
+  const inside = e.currentTarget.contains(document.activeElement);
+  if (e.shiftKey && (document.activeElement === first || !inside)) { last.focus(); e.preventDefault(); }
+  else if (!e.shiftKey && (document.activeElement === last || !inside)) { first.focus(); e.preventDefault(); }
+}
+
+export const modal = {
+  mounted(el) {
+    el.addEventListener('keydown', trapTab);
+    if (el.contains(document.activeElement)) return;
+    const items = focusables(el);
+    const target = items.find((x) => x.matches('input, select, textarea')) || items.find((x) => x.matches('.primary')) || items[0];
+    if (target) target.focus();
+  },
+  unmounted() {
+    // after the DOM update: another dialog may have opened in this one's place
+    setTimeout(() => {
+      if (document.querySelector('.overlay')) return;
+      if (lastOutside && lastOutside.isConnected) { lastOutside.focus(); returnedTo = lastOutside; }
+      else focusHeading();
+    });
+  },
+};
+
 // -- the confirm box: await confirmBox(text, {ok: 'Logout'}) -> true | false -----------------
 const box = reactive({ open: false, text: '', okLabel: '', resolve: null });
 
@@ -34,11 +94,12 @@ export function confirmBox(text, { okLabel } = {}) {
 }
 
 export const ConfirmHost = defineComponent({
+  directives: { modal },
   setup() {
     const answer = (v) => { box.open = false; box.resolve && box.resolve(v); };
     return { box, answer, t };
   },
-  template: `<div v-if="box.open" class="overlay" @keydown.esc="answer(false)">
+  template: `<div v-if="box.open" class="overlay" v-modal @keydown.esc="answer(false)">
     <div class="dialog small" role="alertdialog" aria-modal="true" :aria-label="box.text">
       <p>{{ box.text }}</p>
       <div class="buttons">
@@ -51,7 +112,8 @@ export const ConfirmHost = defineComponent({
 export const Dialog = defineComponent({
   props: { title: String, open: Boolean },
   emits: ['close'],
-  template: `<div v-if="open" class="overlay" @keydown.esc="$emit('close')">
+  directives: { modal },
+  template: `<div v-if="open" class="overlay" v-modal @keydown.esc="$emit('close')">
     <div class="dialog" role="dialog" aria-modal="true" :aria-label="title">
       <header><h2>{{ title }}</h2>
         <button type="button" class="icon" aria-label="Close" @click="$emit('close')">×</button></header>

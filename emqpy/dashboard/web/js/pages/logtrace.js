@@ -4,7 +4,7 @@
 import { defineComponent, reactive, ref, onUnmounted } from 'vue';
 import { useRoute } from 'vue-router';
 import { t } from '../i18n.js';
-import { api, session } from '../api.js';
+import { api, session, downloadFile } from '../api.js';
 import { fail, ok, confirmBox, usePolling, DataTable, Dialog, ConfigForm, formatDate, formatBytes } from '../ui.js';
 
 const enc = encodeURIComponent;
@@ -12,11 +12,7 @@ const TYPES = ['clientid', 'topic', 'ip_address', 'ruleid'];
 
 async function download(name) {
   try {
-    const resp = await api('GET', `/trace/${enc(name)}/download`, { raw: true });
-    const url = URL.createObjectURL(await resp.blob());
-    const a = document.createElement('a');
-    a.href = url; a.download = `trace_${name}.zip`; a.click();
-    URL.revokeObjectURL(url);
+    await downloadFile(`/trace/${enc(name)}/download`, `trace_${name}.zip`);
   } catch (e) { fail(e); }
 }
 

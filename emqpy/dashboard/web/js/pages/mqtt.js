@@ -1,4 +1,5 @@
 // Management → MQTT Settings: the `mqtt` zone settings split as EMQX's tabs (General, Session),
+// Durable Sessions (`durable_sessions`, whose `enable` takes effect at the next start),
 // the retainer's config and the $SYS topics, each saved with the API that owns it.
 import { defineComponent, ref } from 'vue';
 import { useRoute } from 'vue-router';
@@ -17,6 +18,9 @@ const TABS = {
             (edited) => ({ mqtt: edited })],
   session: ['/configs/global_zone', (c) => c.mqtt, (c) => SESSION_KEYS.filter((k) => k in c.mqtt),
             (edited) => ({ mqtt: edited })],
+  // EMQX 5.8's global_zone carries `durable_sessions` too
+  'session-persistence': ['/configs/global_zone', (c) => c.durable_sessions, null,
+                          (edited) => ({ durable_sessions: edited })],
   retainer: ['/mqtt/retainer', (c) => c, null, (edited) => edited],
   'system-topic': ['/configs/sys_topics', (c) => c, null, (edited) => edited],
 };
@@ -44,5 +48,6 @@ export const MqttSettings = defineComponent({
     return { t, tab, value, keys, save };
   },
   template: `<section><h1>{{ t('mqtt.' + tab) }}</h1>
+    <p v-if="tab === 'session-persistence'">{{ t('mqtt.durableHint') }}</p>
     <ConfigForm v-if="value" :value="value" :keys="keys" :label="t('mqtt.' + tab)" @save="save"></ConfigForm></section>`,
 });

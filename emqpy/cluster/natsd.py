@@ -35,6 +35,16 @@ def binary() -> str:
     return found
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL the nats-server when the thread that started
+    it dies, so a kill -9 of the node leaves no server holding its ports."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except Exception:  # not Linux: the server outlives a killed node
+        pass
+
+
 def node_offset(node_name: str) -> int:
     """EMQX's port offset: the number a node's name part ends with (``emqx3@h`` -> 3), else 0."""
     m = re.search(r"(\d+)$", node_name.partition("@")[0])
@@ -87,7 +97,8 @@ class NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -43,9 +43,10 @@ def setup(broker):
     return Membership(broker).start()
 
 
-async def _start(broker, routes: list[str] = ()) -> None:
-    """Start the embedded NATS (routed to `routes`, NATS route URLs) unless
-    ``cluster.nats.servers`` names one, and the link over it."""
+async def _start(broker, routes: list[str] = (), nats_cluster: str = "") -> None:
+    """Start the embedded NATS (routed to `routes`, NATS route URLs; its cluster name
+    `nats_cluster`, default ``cluster.name``) unless ``cluster.nats.servers`` names one, and
+    the link over it."""
     from emqpy.cluster import natsd
     from emqpy.cluster.link import ClusterLink
     c = broker.config.cluster
@@ -56,7 +57,7 @@ async def _start(broker, routes: list[str] = ()) -> None:
         offset = natsd.node_offset(node)
         data = Path(broker.config.node.data_dir)
         server = natsd.NatsServer(
-            node_name=node, cluster_name=c.name, host=c.nats.host or natsd.node_host(node),
+            node_name=node, cluster_name=nats_cluster or c.name, host=c.nats.host or natsd.node_host(node),
             client_port=c.nats.client_port or natsd.CLIENT_PORT_BASE + offset,
             cluster_port=c.nats.cluster_port or natsd.CLUSTER_PORT_BASE + offset,
             routes=list(routes),

@@ -124,6 +124,10 @@ class Membership:
         self.seeds = list(c.static.seeds) if c.discovery_strategy == "static" else []
         self.path = Path(broker.config.node.data_dir) / "cluster" / "membership.json"
         self.members: dict[str, dict] = {}  # node -> {"route": NATS route URL, "join": [h, p]}
+        # made by the node that formed the cluster: part of the NATS cluster name, so that the
+        # servers of a cluster a node left (which keep retrying its route port) cannot route
+        # to it once it is in another cluster
+        self.cluster_id = ""
         self.removed: set[str] = set()
         self.lock = asyncio.Lock()  # one membership change at a time
         self.server = None  # the join listener
@@ -132,6 +136,12 @@ class Membership:
         self.finished: dict[str, dict] = {}  # node -> {started_at, finished_at, reason}
         self._watch: asyncio.Task | None = None
         self._checked = False
+        self._background: set[asyncio.Task] = set()  # referenced until done
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- the node's own addresses ----------------------------------------------------------
     def own_entry(self) -> dict:
@@ -162,6 +172,7 @@ class Membership:
             return
         self.members = dict(data.get("members") or {})
         self.removed = set(data.get("removed") or ())
+        self.cluster_id = str(data.get("id") or "")
 
     def save(self) -> None:
         if not self.members:
@@ -169,7 +180,8 @@ class Membership:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"cluster": self.cluster_name, "members": self.members,
+        tmp.write_text(json.dumps({"cluster": self.cluster_name, "id": self.cluster_id,
+                                   "members": self.members,
                                    "removed": sorted(self.removed)}, indent=1))
         os.replace(tmp, self.path)
 
@@ -202,7 +214,8 @@ class Membership:
         """Start NATS and the link, routed to the members and seeds."""
         routes = [e["route"] for n, e in self.members.items() if n != self.node]
         routes += [natsd.route_url(s) for s in self.seeds if s != self.node]
-        await _start(self.broker, sorted(set(routes)))
+        nats_cluster = f"{self.cluster_name}-{self.cluster_id}" if self.cluster_id else ""
+        await _start(self.broker, sorted(set(routes)), nats_cluster)
         link = self.broker.cluster
         link.admit = self.admits
         link.register("cluster_membership", self._membership)
@@ -247,16 +260,18 @@ class Membership:
             if started:  # the first node of a new cluster: NATS starts once it has a route
                 self.members = {self.node: self.own_entry()}
                 self.removed.discard(self.node)
+                self.cluster_id = secrets.token_hex(4)
             self.removed.discard(node)
             try:
                 entry = await request(node, self.address_of(node), self.cookie, {
-                    "op": "join", "cluster": self.cluster_name, "inviter": self.node,
-                    "members": self.members}, timeout)
+                    "op": "join", "cluster": self.cluster_name, "id": self.cluster_id,
+                    "inviter": self.node, "members": self.members}, timeout)
                 if not (isinstance(entry, dict) and "route" in entry and "join" in entry):
                     raise JoinError(f"bad answer from {node}: {entry!r}")
             except BaseException:
                 if started:  # still standalone, as before the invitation
                     self.members = {}
+                    self.cluster_id = ""
                 raise
             self.members[node] = entry
             self.save()
@@ -288,7 +303,7 @@ class Membership:
         async with self.lock:
             if self.broker.cluster is None:
                 raise JoinError("node_not_in_cluster")
-            self._announce("leave", self.node, None)
+            await self._announce_leaving()
             await self._forget_cluster()
 
     async def force_leave(self, node: str) -> None:
@@ -328,6 +343,7 @@ class Membership:
     async def _forget_cluster(self) -> None:
         self.members = {}
         self.removed = set()
+        self.cluster_id = ""
         self.save()
         await self._disconnect()
         log.info("cluster: %s left its cluster", self.node)
@@ -339,10 +355,21 @@ class Membership:
         if self.broker.cluster is not None:
             self.broker.cluster.forget(node)
 
+    async def _announce_leaving(self) -> None:
+        """Tell the others this node leaves, before its NATS connection goes."""
+        link = self.broker.cluster
+        if link is not None and link.nc is not None and link.nc.is_connected:
+            try:
+                await link.nc.publish(f"{link.prefix}.members",
+                                      msgpack.packb([self.node, "leave", self.node, None]))
+                await link.nc.flush(timeout=2)
+            except Exception as e:  # the others will see it stopped instead
+                log.warning("cluster: could not announce the leave: %s", e)
+
     def _announce(self, op: str, node: str, entry) -> None:
         link = self.broker.cluster
         if link is not None and link.nc is not None:
-            asyncio.ensure_future(link.nc.publish(
+            self._spawn(link.nc.publish(
                 f"{link.prefix}.members", msgpack.packb([self.node, op, node, entry])))
 
     async def _on_change(self, m) -> None:
@@ -356,7 +383,7 @@ class Membership:
             self.save()
         elif node == self.node:  # this node was removed
             log.warning("cluster: %s removed this node from the cluster", sender)
-            asyncio.ensure_future(self._leave_removed())
+            self._spawn(self._leave_removed())
         else:
             self._remove(node)
 
@@ -379,7 +406,8 @@ class Membership:
         self._checked = True
         if self.node in answer["removed"]:
             log.warning("cluster: %s says this node was removed from the cluster", peer)
-            await self._leave_removed()
+            # in a task of its own: leaving cancels this watch task
+            self._spawn(self._leave_removed())
             return
         changed = False
         for node, entry in answer["members"].items():
@@ -465,13 +493,13 @@ class Membership:
         op = body.get("op")
         if op == "join":
             return await self._joined(str(body["inviter"]), str(body["cluster"]),
-                                      dict(body["members"]))
+                                      str(body.get("id") or ""), dict(body["members"]))
         if op == "invite":
             await self.invite(str(body["node"]))
             return None
         raise JoinError(f"unknown request {op!r}")
 
-    async def _joined(self, inviter: str, cluster: str, members: dict) -> dict:
+    async def _joined(self, inviter: str, cluster: str, cluster_id: str, members: dict) -> dict:
         """`inviter` asks this node into its cluster (EMQX's join, run on the invited node)."""
         if cluster != self.cluster_name:
             raise JoinError(f"{{cluster_name_mismatch,{cluster},{self.cluster_name}}}")
@@ -479,11 +507,12 @@ class Membership:
             if self.broker.cluster is not None:
                 if inviter in self.running_nodes():
                     raise JoinError(f"{{already_in_cluster,{atom(inviter)}}}")
-                self._announce("leave", self.node, None)  # leave the cluster it was in
+                await self._announce_leaving()  # leave the cluster it was in
                 await self._forget_cluster()
             self.members = {n: e for n, e in members.items() if n != self.node}
             self.members[self.node] = self.own_entry()
             self.removed = set()
+            self.cluster_id = cluster_id
             self.save()
             await self._connect()
             log.info("cluster: %s joined the cluster of %s", self.node, inviter)

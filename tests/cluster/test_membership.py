@@ -186,6 +186,20 @@ def test_force_leave_leave_and_ctl_join(standalone):
     _routes(c, b)
 
 
+def test_a_node_removed_while_down_leaves_when_it_comes_back(standalone):
+    a, b, c = standalone(3)
+    for other in (b, c):
+        a.ok("PUT", f"/cluster/{other.name}/invite", json={})
+    c.stop()  # a clean stop: c still remembers the cluster
+    a.ok("DELETE", f"/cluster/{c.name}/force_leave", status=204)
+    assert sorted(_running(a)) == sorted([a.name, b.name])
+    c.start()  # rejoins from its data dir, hears it was removed, and leaves
+    wait_until(lambda: c.broker.cluster is None, timeout=20, what="c standalone")
+    assert not (c.data_dir / "cluster" / "membership.json").exists()
+    assert sorted(_running(a)) == sorted([a.name, b.name])
+    assert sorted(_running(b)) == sorted([a.name, b.name])
+
+
 def test_nats_outage_raises_an_alarm_and_routing_resumes(standalone):
     a, b = standalone(2)
     a.ok("PUT", f"/cluster/{b.name}/invite", json={})
@@ -211,12 +225,15 @@ def test_nats_outage_raises_an_alarm_and_routing_resumes(standalone):
 
 # -- nodes as processes: restart and kill -9 -------------------------------------------------
 
-def _proc(tmp_path, name: str) -> Proc:
+def _proc(tmp_path, name: str, seeds: list[str] | None = None) -> Proc:
     d = tmp_path / name.partition("@")[0]
     d.mkdir()
-    return Proc(d, env={"EMQX_NODE__NAME": name, "EMQX_NODE__COOKIE": "testcookie",
-                        "EMQX_CLUSTER__NAME": "testmb",
-                        "EMQX_CLUSTER__DISCOVERY_STRATEGY": "manual"})
+    env = {"EMQX_NODE__NAME": name, "EMQX_NODE__COOKIE": "testcookie",
+           "EMQX_CLUSTER__NAME": "testmb", "EMQX_CLUSTER__DISCOVERY_STRATEGY": "manual"}
+    if seeds:
+        env["EMQX_CLUSTER__DISCOVERY_STRATEGY"] = "static"
+        env["EMQX_CLUSTER__STATIC__SEEDS"] = "[" + ",".join(f'"{s}"' for s in seeds) + "]"
+    return Proc(d, env=env)
 
 
 def _statuses(p: Proc) -> dict:
@@ -242,16 +259,19 @@ def _proc_routes(pub: Proc, sub: Proc, timeout: float = 30) -> None:
     p.close()
 
 
-def test_members_survive_kill9_and_rejoin_after_restart(tmp_path):
+@pytest.mark.parametrize("formed_by", ["invite", "static seeds"])
+def test_members_survive_kill9_and_rejoin_after_restart(tmp_path, formed_by):
     names = _names(3)
-    a, b, c = procs = [_proc(tmp_path, n) for n in names]
+    seeds = names if formed_by == "static seeds" else None
+    a, b, c = procs = [_proc(tmp_path, n, seeds) for n in names]
     try:
         for p in procs:
             p.start()
-        with a.api() as api:
-            for other in (b, c):
-                r = api.put(f"/cluster/{other.env['EMQX_NODE__NAME']}/invite", json={})
-                assert r.status_code == 200, r.text
+        if not seeds:
+            with a.api() as api:
+                for other in (b, c):
+                    r = api.put(f"/cluster/{other.env['EMQX_NODE__NAME']}/invite", json={})
+                    assert r.status_code == 200, r.text
         wait_until(lambda: set(_statuses(c).values()) == {"running"}
                    and len(_statuses(c)) == 3, timeout=20)
         _proc_routes(a, c)
@@ -262,6 +282,9 @@ def test_members_survive_kill9_and_rejoin_after_restart(tmp_path):
         _proc_routes(a, b)
         wait_until(lambda: _statuses(a).get(names[2]) == "stopped", timeout=30)
         assert _statuses(b).get(names[2]) == "stopped"
+        # and the membership (heartbeats) says so too, once it was silent for 10 s
+        wait_until(lambda: f"stopped_nodes => ['{names[2]}']" in b.out("cluster", "status"),
+                   timeout=30)
         # restarted on its data dir, c rejoins by itself and routes again
         c.start()
         wait_until(lambda: set(_statuses(a).values()) == {"running"}, timeout=30)

@@ -207,7 +207,8 @@ class Membership:
         try:
             self.server = await asyncio.start_server(self._serve, host, port)
         except OSError as e:  # another node on this host has it: this one cannot be invited
-            log.warning("cluster: cannot listen for invitations on %s:%d (%s); set "
+            # (info, not a warning: brokers with the default name in one test run share it)
+            log.info("cluster: cannot listen for invitations on %s:%d (%s); set "
                         "cluster.join_port to invite %s", host, port, e.strerror, self.node)
 
     async def _connect(self) -> None:

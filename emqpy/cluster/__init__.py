@@ -61,10 +61,11 @@ async def _start(broker, routes: list[str] = (), nats_cluster: str = "") -> None
             client_port=c.nats.client_port or natsd.CLIENT_PORT_BASE + offset,
             cluster_port=c.nats.cluster_port or natsd.CLUSTER_PORT_BASE + offset,
             routes=list(routes),
-            store_dir=data / "nats", log_file=data / "log" / "nats-server.log")
+            store_dir=data / "nats", log_file=data / "log" / "nats-server.log",
+            cookie=broker.config.node.cookie)
         await asyncio.to_thread(server.start)
         broker.cluster_nats = server
-        servers = [server.client_url]
+        servers = [server.connect_url]
     link = ClusterLink(broker, servers, c.name)
     await link.start()
     from emqpy.cluster.sessions import SessionRegistry

@@ -4,6 +4,7 @@ restart, survive the kill -9 of a member, and a node whose nats-server dies rais
 keeps serving its own clients and routes again once its supervised server is back."""
 from __future__ import annotations
 
+import asyncio
 import random
 import signal
 import socket
@@ -155,6 +156,16 @@ def test_invitations_form_three_nodes_that_route_and_answer_for_each_other(stand
     _routes(c, b)
     for n in (a, b, c):
         assert (n.data_dir / "cluster" / "membership.json").is_file()
+    # the NATS servers take only clients that know the cookie
+    with pytest.raises(Exception, match="Authorization Violation"):
+        asyncio.run(_nats_connect(a.broker.cluster_nats.client_url))
+
+
+async def _nats_connect(url: str):
+    import nats
+    nc = await nats.connect(url, allow_reconnect=False, connect_timeout=2,
+                            max_reconnect_attempts=0)
+    await nc.close()
 
 
 def test_force_leave_leave_and_ctl_join(standalone):

@@ -100,6 +100,7 @@ def test_a_standalone_node_runs_no_nats_and_refuses_bad_invitations(standalone):
         assert (body["code"], body["message"]) == ("BAD_REQUEST", message)
 
     bad("PUT", f"/cluster/{me}/invite", "Cannot invite self", json={})
+    bad("PUT", f"/cluster/{me}/invite", "Cannot invite self")  # the body is optional
     bad("PUT", f"/cluster/{me}/invite_async", "Can't invite self")
     bad("DELETE", f"/cluster/{me}/force_leave", "Can't leave self")
     bad("DELETE", "/cluster/emqx9@127.0.0.1/force_leave", "node_not_in_cluster")
@@ -117,6 +118,8 @@ def test_a_standalone_node_runs_no_nats_and_refuses_bad_invitations(standalone):
         f"Cluster status: #{{running_nodes => ['{me}'],stopped_nodes => []}}\n"
     assert _ctl(a, "cluster", "leave") == "Failed to leave the cluster: node_not_in_cluster\n"
     assert _ctl(a, "cluster", "force-leave", me) == "Ignore.\n"
+    assert _ctl(a, "cluster", "join", me) == "Ignore.\n"
+    assert _ctl(a, "cluster", "join", ghost) == f"Failed to join the cluster: {{node_down,'{ghost}'}}\n"
     assert _ctl(a, "cluster", "bogus").startswith("cluster join <Node>")
 
 

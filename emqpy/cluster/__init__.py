@@ -57,7 +57,8 @@ async def _start(broker, routes: list[str] = (), nats_cluster: str = "") -> None
         offset = natsd.node_offset(node)
         data = Path(broker.config.node.data_dir)
         server = natsd.NatsServer(
-            node_name=node, cluster_name=nats_cluster or c.name, host=c.nats.host or natsd.node_host(node),
+            node_name=node, cluster_name=nats_cluster or c.name,
+            host=c.nats.host or natsd.node_host(node),
             client_port=c.nats.client_port or natsd.CLIENT_PORT_BASE + offset,
             cluster_port=c.nats.cluster_port or natsd.CLUSTER_PORT_BASE + offset,
             routes=list(routes),

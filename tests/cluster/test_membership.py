@@ -119,7 +119,8 @@ def test_a_standalone_node_runs_no_nats_and_refuses_bad_invitations(standalone):
     assert _ctl(a, "cluster", "leave") == "Failed to leave the cluster: node_not_in_cluster\n"
     assert _ctl(a, "cluster", "force-leave", me) == "Ignore.\n"
     assert _ctl(a, "cluster", "join", me) == "Ignore.\n"
-    assert _ctl(a, "cluster", "join", ghost) == f"Failed to join the cluster: {{node_down,'{ghost}'}}\n"
+    assert _ctl(a, "cluster", "join", ghost) == \
+        f"Failed to join the cluster: {{node_down,'{ghost}'}}\n"
     assert _ctl(a, "cluster", "bogus").startswith("cluster join <Node>")
 
 

@@ -288,7 +288,7 @@ def test_members_survive_kill9_and_rejoin_after_restart(tmp_path, formed_by):
                     r = api.put(f"/cluster/{other.env['EMQX_NODE__NAME']}/invite", json={})
                     assert r.status_code == 200, r.text
         wait_until(lambda: set(_statuses(c).values()) == {"running"}
-                   and len(_statuses(c)) == 3, timeout=20)
+                   and len(_statuses(c)) == 3, timeout=30)
         _proc_routes(a, c)
         c.proc.send_signal(signal.SIGKILL)
         c.proc.wait(10)

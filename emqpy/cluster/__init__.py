@@ -3,13 +3,15 @@ protocol): the nodes of a cluster route messages to each other's subscribers.
 
 A node is clustered when ``cluster.discovery_strategy = static`` with ``cluster.static.seeds``
 (EMQX's keys: the node names of the cluster, e.g. ``["emqx1@10.0.0.1", "emqx2@10.0.0.2"]``),
-or when ``cluster.nats.servers`` names an existing NATS cluster to use instead of the embedded
-one. Otherwise nothing here runs: no NATS, and the broker's publish path pays one ``None``
-check. See docs/cluster.md.
+when it joined a cluster through the API or ``emqpy ctl cluster join`` (remembered in the data
+dir: membership.py), or when ``cluster.nats.servers`` names an existing NATS cluster to use
+instead of the embedded one. Otherwise no NATS runs (only the small join listener waiting for an
+invitation), and the broker's publish path pays one ``None`` check. See docs/cluster.md.
 """
 from __future__ import annotations
 
 import asyncio
+import weakref
 from pathlib import Path
 
 from emqpy.feature import Feature
@@ -20,13 +22,31 @@ def clustered(config) -> bool:
     return bool(c.nats.servers) or (c.discovery_strategy == "static" and bool(c.static.seeds))
 
 
+# broker -> fns(link) to call each time the broker's link to the cluster starts (at start, or
+# later when the node joins a cluster)
+_link_callbacks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def on_link(broker, fn) -> None:
+    """Call `fn(link)` now if the broker is clustered, and every time it becomes clustered
+    again (a join after start, a rejoin after a leave): where features register their RPCs."""
+    _link_callbacks.setdefault(broker, []).append(fn)
+    if broker.cluster is not None:
+        fn(broker.cluster)
+
+
 def setup(broker):
-    if not clustered(broker.config):
-        return None
-    return _start(broker)
+    broker.cluster_nats = None
+    if broker.config.cluster.nats.servers:
+        return _start(broker)
+    from emqpy.cluster.membership import Membership
+    return Membership(broker).start()
 
 
-async def _start(broker) -> None:
+async def _start(broker, routes: list[str] = (), nats_cluster: str = "") -> None:
+    """Start the embedded NATS (routed to `routes`, NATS route URLs; its cluster name
+    `nats_cluster`, default ``cluster.name``) unless ``cluster.nats.servers`` names one, and
+    the link over it."""
     from emqpy.cluster import natsd
     from emqpy.cluster.link import ClusterLink
     c = broker.config.cluster
@@ -37,23 +57,35 @@ async def _start(broker) -> None:
         offset = natsd.node_offset(node)
         data = Path(broker.config.node.data_dir)
         server = natsd.NatsServer(
-            node_name=node, cluster_name=c.name, host=c.nats.host or natsd.node_host(node),
+            node_name=node, cluster_name=nats_cluster or c.name,
+            host=c.nats.host or natsd.node_host(node),
             client_port=c.nats.client_port or natsd.CLIENT_PORT_BASE + offset,
             cluster_port=c.nats.cluster_port or natsd.CLUSTER_PORT_BASE + offset,
-            routes=[natsd.route_url(seed) for seed in c.static.seeds],
-            store_dir=data / "nats", log_file=data / "log" / "nats-server.log")
+            routes=list(routes),
+            store_dir=data / "nats", log_file=data / "log" / "nats-server.log",
+            cookie=broker.config.node.cookie)
         await asyncio.to_thread(server.start)
         broker.cluster_nats = server
-        servers = [server.client_url]
+        servers = [server.connect_url]
     link = ClusterLink(broker, servers, c.name)
     await link.start()
     from emqpy.cluster.sessions import SessionRegistry
     link.sessions = SessionRegistry(link)
     await link.sessions.start()
     broker.cluster = link
+    for fn in _link_callbacks.get(broker, ()):
+        fn(link)
 
 
 async def teardown(broker) -> None:
+    membership = getattr(broker, "cluster_membership", None)
+    if membership is not None:
+        await membership.stop()
+    await _stop(broker)
+
+
+async def _stop(broker) -> None:
+    """Stop the link and the embedded NATS (the node is standalone again)."""
     link = broker.cluster
     if link is None:
         return
@@ -61,8 +93,9 @@ async def teardown(broker) -> None:
     link.sessions.stop()
     await link.stop()
     server = getattr(broker, "cluster_nats", None)
+    broker.cluster_nats = None
     if server is not None:
         await asyncio.to_thread(server.stop)
 
 
-FEATURE = Feature("cluster", setup=setup, teardown=teardown)
+FEATURE = Feature("cluster", setup=setup, teardown=teardown, routers=("emqpy.cluster.api",))

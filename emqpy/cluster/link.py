@@ -99,6 +99,7 @@ class ClusterLink:
         # fn(publish) called at each flush by parts that batch their own subjects
         self.flushers: list = []
         self.rpcs: dict = {}  # name -> fn(*args) (or coroutine function) other nodes may call
+        self.admit = None  # fn(node) -> bool: whether a node is one of ours (membership.py)
 
     # -- start / stop ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -156,6 +157,12 @@ class ClusterLink:
                 self._set_filters(peer, set())
                 peer.version = -1
 
+    def forget(self, name: str) -> None:
+        """A node left the cluster: drop it and its filters."""
+        peer = self.peers.pop(name, None)
+        if peer is not None:
+            self._set_filters(peer, set())
+
     def running_nodes(self) -> list[str]:
         now = time.monotonic()
         return sorted([self.node] + [p.name for p in self.peers.values()
@@ -167,7 +174,7 @@ class ClusterLink:
 
     async def _on_heartbeat(self, m) -> None:
         name, version, up_since = msgpack.unpackb(m.data)
-        if name == self.node:
+        if name == self.node or (self.admit is not None and not self.admit(name)):
             return
         peer = self.peers.get(name)
         if peer is None:
@@ -250,7 +257,7 @@ class ClusterLink:
 
     async def _on_routes(self, m) -> None:
         name, base, version, changes = msgpack.unpackb(m.data)
-        if name == self.node:
+        if name == self.node or (self.admit is not None and not self.admit(name)):
             return
         peer = self.peers.get(name)
         if peer is None:

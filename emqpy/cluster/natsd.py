@@ -8,7 +8,11 @@ number N (``emqx3@10.0.0.1``) uses the base ports + N; each can also be set
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
+import os
 import re
 import shutil
 import socket
@@ -35,6 +39,16 @@ def binary() -> str:
     return found
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL the nats-server when the thread that started
+    it dies, so a kill -9 of the node leaves no server holding its ports."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except Exception:  # not Linux: the server outlives a killed node
+        pass
+
+
 def node_offset(node_name: str) -> int:
     """EMQX's port offset: the number a node's name part ends with (``emqx3@h`` -> 3), else 0."""
     m = re.search(r"(\d+)$", node_name.partition("@")[0])
@@ -51,12 +65,26 @@ def route_url(node_name: str, cluster_port: int | None = None) -> str:
     return f"nats://{node_host(node_name)}:{port}"
 
 
+def credentials(cookie: str) -> tuple[str, str]:
+    """(client token, route password) derived from ``node.cookie``, which every node of a
+    cluster shares: the servers accept only clients and routes that know it."""
+    def derive(use: str) -> str:
+        return hmac.new(cookie.encode(), f"emqpy-nats-{use}".encode(), hashlib.sha256).hexdigest()
+    return derive("client"), derive("route")
+
+
+ROUTE_USER = "emqpy"
+
+
 class NatsServer:
     """One nats-server process with a client port for this node and a cluster (route) port
-    for the others; JetStream state under ``store_dir``."""
+    for the others; JetStream state under ``store_dir``. With a ``cookie`` its clients and
+    routes must authenticate (credentials in a config file readable by the owner only, not on
+    the command line)."""
 
     def __init__(self, *, node_name: str, cluster_name: str, host: str, client_port: int,
-                 cluster_port: int, routes: list[str], store_dir: Path, log_file: Path):
+                 cluster_port: int, routes: list[str], store_dir: Path, log_file: Path,
+                 cookie: str = ""):
         self.node_name = node_name
         self.cluster_name = cluster_name
         self.host = host
@@ -65,6 +93,7 @@ class NatsServer:
         self.routes = [r for r in routes if r != f"nats://{host}:{cluster_port}"]
         self.store_dir = store_dir
         self.log_file = log_file
+        self.cookie = cookie
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -72,14 +101,39 @@ class NatsServer:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"nats://{host}:{self.client_port}"
 
+    @property
+    def connect_url(self) -> str:
+        """`client_url` with the client token, for this node's own connection."""
+        if not self.cookie:
+            return self.client_url
+        return self.client_url.replace("nats://", f"nats://{credentials(self.cookie)[0]}@", 1)
+
     def command(self) -> list[str]:
         cmd = [binary(), "--name", self.node_name, "--addr", self.host,
                "--port", str(self.client_port), "--cluster_name", self.cluster_name,
                "--cluster", f"nats://{self.host}:{self.cluster_port}",
                "--jetstream", "--store_dir", str(self.store_dir), "--log", str(self.log_file)]
-        if self.routes:
+        if self.cookie:
+            cmd += ["-c", str(self._write_auth_config())]
+        elif self.routes:
             cmd += ["--routes", ",".join(self.routes)]
         return cmd
+
+    def _write_auth_config(self) -> Path:
+        token, password = credentials(self.cookie)
+        routes = [r.replace("nats://", f"nats://{ROUTE_USER}:{password}@", 1)
+                  for r in self.routes]
+        text = (f"authorization {{ token: {json.dumps(token)} }}\n"
+                f"cluster {{ authorization {{ user: {json.dumps(ROUTE_USER)}, "
+                f"password: {json.dumps(password)} }}, routes: {json.dumps(routes)} }}\n")
+        path = self.store_dir / "emqpy-auth.conf"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+        return path
 
     def start(self, timeout: float = 10.0) -> "NatsServer":
         """Start the server and wait until it accepts clients (blocking: called once at node
@@ -87,7 +141,8 @@ class NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -458,6 +458,9 @@ class Cluster(Section):
     discovery_strategy: Literal["manual", "static", "dns", "etcd", "k8s", "mcast", "singleton"] = "manual"
     static: ClusterStatic = ClusterStatic()
     nats: ClusterNats = ClusterNats()
+    # emqpy's key: the port of the join listener (manual discovery's invitations); 0: 4370 plus
+    # the number the node's name ends in, as EMQX's distribution port
+    join_port: Annotated[int, Field(ge=0, le=65535)] = 0
 
 
 class OverloadProtection(Section):

@@ -11,10 +11,13 @@ def setup(broker) -> None:
     from emqpy.mgmt import service
 
     service.track_clients(broker)
-    if broker.cluster is not None:  # let the other nodes ask this one (nodes_api answers for all)
-        from emqpy.monitor import node as nodeinfo
+    from emqpy.cluster import on_link
+    from emqpy.monitor import node as nodeinfo
+
+    def register(link):  # let the other nodes ask this one (nodes_api answers for all)
         for fn in (nodeinfo.node_info, nodeinfo.node_metrics, nodeinfo.per_node_stats):
-            broker.cluster.register(fn.__name__, lambda fn=fn: fn(broker))
+            link.register(fn.__name__, lambda fn=fn: fn(broker))
+    on_link(broker, register)  # now if clustered, and whenever the node joins a cluster
 
 
 FEATURE = Feature("mgmt", setup=setup, routers=(

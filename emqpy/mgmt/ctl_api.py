@@ -254,9 +254,18 @@ async def cmd_data(broker, args) -> str:
     return out
 
 
+async def cmd_cluster(broker, args) -> str:
+    from emqpy.cluster.cli import cmd_cluster as cluster  # (the cluster feature's own printing)
+    out = await cluster(broker, args)
+    if out is None:
+        raise Usage(usage_for("cluster"))
+    return out
+
+
 COMMANDS = {"status": cmd_status, "broker": cmd_broker, "clients": cmd_clients,
             "topics": cmd_topics, "subscriptions": cmd_subscriptions, "listeners": cmd_listeners,
-            "rules": cmd_rules, "trace": cmd_trace, "traces": cmd_traces, "data": cmd_data}
+            "rules": cmd_rules, "trace": cmd_trace, "traces": cmd_traces, "data": cmd_data,
+            "cluster": cmd_cluster}
 
 
 async def run(broker, argv: list[str]) -> tuple[int, str]:

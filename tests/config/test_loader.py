@@ -74,7 +74,8 @@ def test_emqx_style_conf_file(tmp_path, data_dir):
     assert cfg.cluster.name == "emqxcl"
     assert cfg.dump("cluster") == {
         "name": "emqxcl", "discovery_strategy": "manual", "static": {"seeds": []},
-        "nats": {"servers": [], "host": "", "client_port": 0, "cluster_port": 0}}
+        "nats": {"servers": [], "host": "", "client_port": 0, "cluster_port": 0},
+        "join_port": 0}
     # as written, like EMQX's GET /configs
     assert cfg.dump("mqtt")["idle_timeout"] == "1h30m"
     assert cfg.dump("mqtt")["session_expiry_interval"] == "7200s"

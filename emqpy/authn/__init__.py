@@ -186,7 +186,9 @@ async def authenticator_stats(broker) -> list[dict]:
     return out
 
 
-def setup(broker) -> AuthnService:
+def setup(broker):
+    """Load the chain and hook it in; returns the awaitable the node awaits before clients
+    come in: the authenticators' start (a built-in database's bootstrap_file)."""
     svc = AuthnService(broker)
     svc.load()
     broker.authn = svc
@@ -195,7 +197,7 @@ def setup(broker) -> AuthnService:
     broker.enhanced_auth = EnhancedAuth(svc.chain)  # MQTT 5 AUTH exchanges (SCRAM)
     svc._hook = svc._on_disconnected  # one object, so that hooks.remove finds it
     broker.hooks.add("client.disconnected", svc._hook)
-    return svc
+    return svc.start()
 
 
 async def teardown(broker) -> None:

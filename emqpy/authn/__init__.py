@@ -18,6 +18,7 @@ import logging
 from emqpy.authn.config import ConfigInvalid, validate
 from emqpy.authn.core import Chain, authenticator_id, moved
 from emqpy.config.secrets import unmask
+from emqpy.rates import SAMPLING
 
 log = logging.getLogger("emqpy.authn")
 META_KEY = "authn.chain"
@@ -58,6 +59,7 @@ class AuthnService:
     def __init__(self, broker):
         self.broker = broker
         self.chain = Chain(broker)
+        self._sampler = None  # the timer of the rate samples
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -88,8 +90,17 @@ class AuthnService:
     async def start(self) -> None:
         for a in self.chain.authenticators:
             await a.start()
+        self._sampler = self.broker.loop.call_later(SAMPLING, self._sample)
+
+    def _sample(self) -> None:
+        for a in self.chain.authenticators:
+            a.metrics.meter.sample(a.metrics.total)
+        self._sampler = self.broker.loop.call_later(SAMPLING, self._sample)
 
     async def stop(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            self._sampler = None
         for a in self.chain.authenticators:
             try:
                 await a.close()

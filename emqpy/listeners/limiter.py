@@ -143,7 +143,9 @@ class ConnLimiter:
             else:
                 bucket.retune(rate, now)
         if self.held is not None:  # go on at the new pace
-            self.timer.cancel()
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
             self._drain(now)
 
     def release(self) -> None:

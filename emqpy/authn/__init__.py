@@ -89,7 +89,10 @@ class AuthnService:
 
     async def start(self) -> None:
         for a in self.chain.authenticators:
-            await a.start()
+            try:
+                await a.start()
+            except Exception:  # one broken authenticator must not keep the broker down
+                log.exception("starting authenticator %s", a.id)
         self._sampler = self.broker.loop.call_later(SAMPLING, self._sample)
 
     def _sample(self) -> None:

@@ -103,7 +103,9 @@ def test_messages_rate_holds_a_flood_to_the_rate(make_broker):
     took = items[-1][0] - start
     # 600 packets at 200/s after a start of 20 tokens: about 2.9 s.
     assert 2.4 < took < 8, took
-    assert arrivals.most_in_a_second() <= 200 + 20 + 30
+    # At most 200 a second and the 20 to start with (slack for a late subscriber thread;
+    # unlimited, all 600 arrive within a fraction of a second).
+    assert arrivals.most_in_a_second() <= 300
     ch = next(c for c in node.broker.channels.values() if c.clientid == "flood-flood-msgs")
     assert ch.limiter.pauses >= 1
 
@@ -122,7 +124,7 @@ def test_bytes_rate_holds_a_flood_to_the_rate(make_broker):
     took = items[-1][0] - start
     # ~62 KB at 20 KB/s after a start of 2 KB: about 3 s.
     assert 2.4 < took < 8, took
-    assert arrivals.most_in_a_second() <= 24  # 20 KB/s of ~1 KB packets, and a start
+    assert arrivals.most_in_a_second() <= 30  # 20 KB/s of ~1 KB packets, a start, slack
 
 
 @pytest.mark.parametrize("ltype", ["tcp", "ssl", "ws", "wss"])

@@ -211,6 +211,9 @@ class ConnLimiter:
         ch = self.ch
         if ch.state == CLOSED:
             return
+        # Packets we held count as heard from the client: its keep alive must not expire
+        # because the broker chose not to read it.
+        ch._recv_flag = True
         if ch._pending is not None:  # waiting for an I/O answer: these come after its frames
             ch._pending.extend(frames)
         else:

@@ -182,3 +182,22 @@ def test_limits_change_at_run_time_for_connected_clients(make_broker):
     r = node.api.put("/listeners/tcp:default", json={"type": "tcp", "messages_rate": "fast"})
     assert r.status_code == 400 and "messages_rate" in r.text
     wait_until(lambda: node.broker.listeners["tcp:default"].limits is None)
+
+
+def test_a_client_held_back_by_its_rate_keeps_its_keep_alive(make_broker):
+    """What the broker holds counts as heard: a 1 s keep alive (expiring after 1.5 s without
+    packets) outlives the ~5 s it takes to read its backlog at 4 messages a second."""
+    node = make_broker({"listeners": {"tcp": {"default": {"messages_rate": "4/s"}}}})
+    arrivals = _subscriber(node, "flood/ka")
+    s = socket.create_connection(("127.0.0.1", node.port), timeout=WAIT)
+    try:
+        s.sendall(connect_packet("ka-pub", version=4, keepalive=1))
+        assert recv_exactly(s, 4) == b"\x20\x02\x00\x00"
+        s.sendall(b"".join(publish_packet("flood/ka", b"%d" % i, version=4)
+                           for i in range(20)))
+        items = arrivals.wait(20, timeout=20)
+        assert [p for _, p in items] == [b"%d" % i for i in range(20)]
+        assert items[-1][0] - items[0][0] > 3  # (held: it did take longer than 1.5 s)
+        assert "ka-pub" in node.broker.channels
+    finally:
+        s.close()

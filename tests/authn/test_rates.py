@@ -19,6 +19,7 @@ def test_authenticator_rates(make_broker):
     assert (m["total"], m["success"], m["failed"]) == (30, 20, 10)
     assert (m["rate"], m["rate_max"], m["rate_last5m"]) == (3.0, 3.0, 3.0)
     assert st["node_metrics"][0]["metrics"]["rate"] == 3.0
+    assert st["resource_metrics"]["rate"] == 3.0
     node.call(svc._sample)  # a quiet 10 s
     m = node.get(f"/authentication/{BUILTIN}/status")["metrics"]
     assert (m["rate"], m["rate_max"], m["rate_last5m"]) == (0.0, 3.0, 1.5)

@@ -10,8 +10,9 @@ LAYERS: dict[str, int] = {
     # the sans-I/O MQTT codec
     "emqpy.mqtt": 0,
     # what everything reads: config models and loading, time formatting, background tasks,
-    # EMQX's ${...} templates
+    # EMQX's ${...} templates, EMQX's rates of counters
     "emqpy.config": 1, "emqpy.timefmt": 1, "emqpy.background": 1, "emqpy.templates": 1,
+    "emqpy.rates": 1,
     # the message core: router, sessions, channel, hook points, extension slots
     "emqpy.broker": 2,
     # the platform features are written against: the feature manifest and list, the store,

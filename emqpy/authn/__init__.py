@@ -18,6 +18,7 @@ import logging
 from emqpy.authn.config import ConfigInvalid, validate
 from emqpy.authn.core import Chain, authenticator_id, moved
 from emqpy.config.secrets import unmask
+from emqpy.rates import SAMPLING
 
 log = logging.getLogger("emqpy.authn")
 META_KEY = "authn.chain"
@@ -58,6 +59,7 @@ class AuthnService:
     def __init__(self, broker):
         self.broker = broker
         self.chain = Chain(broker)
+        self._sampler = None  # the timer of the rate samples
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -87,9 +89,21 @@ class AuthnService:
 
     async def start(self) -> None:
         for a in self.chain.authenticators:
-            await a.start()
+            try:
+                await a.start()
+            except Exception:  # one broken authenticator must not keep the broker down
+                log.exception("starting authenticator %s", a.id)
+        self._sampler = self.broker.loop.call_later(SAMPLING, self._sample)
+
+    def _sample(self) -> None:
+        for a in self.chain.authenticators:
+            a.metrics.meter.sample(a.metrics.total)
+        self._sampler = self.broker.loop.call_later(SAMPLING, self._sample)
 
     async def stop(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            self._sampler = None
         for a in self.chain.authenticators:
             try:
                 await a.close()
@@ -186,7 +200,9 @@ async def authenticator_stats(broker) -> list[dict]:
     return out
 
 
-def setup(broker) -> AuthnService:
+def setup(broker):
+    """Load the chain and hook it in; returns the awaitable the node awaits before clients
+    come in: the authenticators' start (a built-in database's bootstrap_file)."""
     svc = AuthnService(broker)
     svc.load()
     broker.authn = svc
@@ -195,7 +211,7 @@ def setup(broker) -> AuthnService:
     broker.enhanced_auth = EnhancedAuth(svc.chain)  # MQTT 5 AUTH exchanges (SCRAM)
     svc._hook = svc._on_disconnected  # one object, so that hooks.remove finds it
     broker.hooks.add("client.disconnected", svc._hook)
-    return svc
+    return svc.start()
 
 
 async def teardown(broker) -> None:

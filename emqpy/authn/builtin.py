@@ -5,12 +5,17 @@ import asyncio
 import csv
 import io
 import json
+import logging
+import os
 import time
+from pathlib import Path
 
 from emqpy.authn import hashing
 from emqpy.authn.core import Authenticator, credentials
 from emqpy.mqtt import reason_codes as rc
 from emqpy.store import register_migrations
+
+log = logging.getLogger("emqpy.authn")
 
 COMPONENT = "authn"
 register_migrations(COMPONENT, [
@@ -130,8 +135,10 @@ class BuiltinDB(Authenticator):
 
     # -- import (EMQX's CSV and JSON export formats) ----------------------------------------
 
-    def import_users(self, kind: str, filename: str | None, data: bytes | list) -> int:
-        """`kind` is "hash" (password_hash, salt) or "plain" (password); returns users written."""
+    def parse_users(self, kind: str, filename: str | None, data: bytes | list) -> list[tuple]:
+        """Rows for the users table from EMQX's import formats: `kind` "hash" (password_hash,
+        salt) or "plain" (password, hashed here); a list, or a .json/.csv file's bytes.
+        UserError says what is wrong (nothing is taken from a file with a bad entry)."""
         if isinstance(data, list):
             records = data
         elif (filename or "").lower().endswith(".json"):
@@ -164,6 +171,11 @@ class BuiltinDB(Authenticator):
                     raise UserError(f"user {i}: password is required")
                 ph, salt = self._hash(rec["password"])
             rows.append((self.group, str(rec["user_id"]), ph, salt, int(bool(sup)), time.time()))
+        return rows
+
+    def import_users(self, kind: str, filename: str | None, data: bytes | list) -> int:
+        """The API's import: users already there are overwritten; returns users written."""
+        rows = self.parse_users(kind, filename, data)
         with self.store.transaction() as conn:
             conn.executemany(
                 "INSERT INTO authn_users (grp, user_id, password_hash, salt, is_superuser, "
@@ -171,3 +183,52 @@ class BuiltinDB(Authenticator):
                 "password_hash=excluded.password_hash, salt=excluded.salt, "
                 "is_superuser=excluded.is_superuser", rows)
         return len(rows)
+
+    # -- bootstrap_file ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.bootstrap()
+
+    async def bootstrap(self) -> int:
+        """EMQX's `bootstrap_file`, read each time the authenticator is created or started
+        (so also at every broker start): its users that are not in the database yet are
+        added; a user already there is left as it is (changed through the API, or removed
+        from the file: the database wins). A file that cannot be read or parsed is logged
+        and skipped: the authenticator works with the users it has. Returns users added."""
+        path = self.cfg.get("bootstrap_file")
+        if not path:
+            return 0
+        path = expand_path(path)
+        kind = self.cfg.get("bootstrap_type", "plain")
+        try:
+            data = await asyncio.to_thread(Path(path).read_bytes)
+        except OSError as e:
+            level = logging.DEBUG if self.cfg["bootstrap_file"] == DEFAULT_BOOTSTRAP_FILE \
+                else logging.WARNING  # (EMQX ships that file; emqpy installs may not have it)
+            log.log(level, "authentication %s: cannot read bootstrap_file %s: %s", self.id,
+                    path, e.strerror or e)
+            return 0
+        try:  # (hashing plain passwords may be slow: not in the event loop)
+            rows = await asyncio.to_thread(self.parse_users, kind, path, data)
+        except UserError as e:
+            log.warning("authentication %s: bootstrap_file %s ignored: %s", self.id, path, e)
+            return 0
+        with self.store.transaction() as conn:
+            added = sum(conn.execute(
+                "INSERT INTO authn_users (grp, user_id, password_hash, salt, is_superuser, "
+                "created_at) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING", row).rowcount
+                for row in rows)
+        if added or rows:
+            log.info("authentication %s: bootstrap_file %s: %d user(s) added, %d already "
+                     "there kept as they are", self.id, path, added, len(rows) - added)
+        return added
+
+
+DEFAULT_BOOTSTRAP_FILE = "${EMQX_ETC_DIR}/auth-built-in-db-bootstrap.csv"
+
+
+def expand_path(path: str) -> str:
+    """A file name as EMQX's config writes it: `${EMQX_ETC_DIR}` is the environment variable
+    (default `etc`, as the rest of emqpy resolves it), other `${VAR}`s the environment's."""
+    path = path.replace("${EMQX_ETC_DIR}", os.environ.get("EMQX_ETC_DIR", "etc"))
+    return os.path.expandvars(path)

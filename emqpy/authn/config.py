@@ -31,7 +31,7 @@ class _Hashed(_Base):
 class BuiltinCfg(_Hashed):
     backend: Literal["built_in_database"]
     user_id_type: Literal["clientid", "username"] = "username"
-    bootstrap_file: str | None = None
+    bootstrap_file: str | None = "${EMQX_ETC_DIR}/auth-built-in-db-bootstrap.csv"
     bootstrap_type: Literal["hash", "plain"] = "plain"
 
 

@@ -11,6 +11,7 @@ import inspect
 import logging
 
 from emqpy.mqtt import reason_codes as rc
+from emqpy.rates import RateMeter
 
 log = logging.getLogger("emqpy.authn")
 
@@ -42,10 +43,13 @@ def authenticator_id(cfg: dict) -> str:
 
 
 class Metrics:
-    __slots__ = ("total", "success", "failed", "nomatch")
+    """An authenticator's counters, and the rate of `total` (sampled by the authn service
+    every `rates.SAMPLING` seconds, as EMQX's metrics worker does)."""
+    __slots__ = ("total", "success", "failed", "nomatch", "meter")
 
     def __init__(self):
         self.total = self.success = self.failed = self.nomatch = 0
+        self.meter = RateMeter()
 
     def count(self, result) -> None:
         self.total += 1
@@ -58,7 +62,7 @@ class Metrics:
 
     def as_dict(self) -> dict:
         return {"total": self.total, "success": self.success, "failed": self.failed,
-                "nomatch": self.nomatch, "rate": 0.0, "rate_max": 0.0, "rate_last5m": 0.0}
+                "nomatch": self.nomatch, **self.meter.view()}
 
 
 class Authenticator(abc.ABC):

@@ -26,6 +26,7 @@ from emqpy.config import parse_duration
 from emqpy.config.features import Authorization
 from emqpy.config.schema import config_error, deep_merge
 from emqpy.mqtt.topic import matches
+from emqpy.rates import SAMPLING, RateMeter
 
 log = logging.getLogger("emqpy.authz")
 META_KEY = "authz.config"
@@ -145,13 +146,15 @@ def build_source(broker, cfg):
 
 
 class SourceMetrics:
+    """A source's counters and the rate of `total` (sampled every `rates.SAMPLING` s)."""
+
     def __init__(self):
         self.total = self.allow = self.deny = self.nomatch = 0
+        self.meter = RateMeter()
 
     def as_dict(self):
         return {"total": self.total, "allow": self.allow, "deny": self.deny,
-                "nomatch": self.nomatch, "ignore": 0, "rate": 0.0, "rate_max": 0.0,
-                "rate_last5m": 0.0}
+                "nomatch": self.nomatch, "ignore": 0, **self.meter.view()}
 
 
 def _answer(src, *request) -> str | None:
@@ -196,6 +199,12 @@ class AuthzService:
         self._source = "default"  # who decided the latest check (client.check_authz_complete)
         self.client_acl: dict[str, tuple] = {}  # clientid -> (rules, expire_at, owner channel id)
         self.io_active = False
+        self._sampler = None  # the timer of the rate samples
+
+    def _sample(self) -> None:
+        for m in self.metrics.values():
+            m.meter.sample(m.total)
+        self._sampler = self.broker.loop.call_later(SAMPLING, self._sample)
 
     # -- config -------------------------------------------------------------------------
 
@@ -517,6 +526,7 @@ def setup(broker) -> AuthzService:
     svc.load()
     svc._hook = svc._on_disconnected  # one object, so that hooks.remove finds it
     broker.hooks.add("client.disconnected", svc._hook)
+    svc._sampler = broker.loop.call_later(SAMPLING, svc._sample)
     return svc
 
 
@@ -524,6 +534,9 @@ async def teardown(broker) -> None:
     svc = broker.authz
     if svc is None:
         return
+    if svc._sampler is not None:
+        svc._sampler.cancel()
+        svc._sampler = None
     if broker.authorizer == svc.authorize:
         broker.set_authorizer(None)
     broker.authorize_prefetch = None

@@ -36,6 +36,8 @@ class Channel(Output, asyncio.Protocol):
         "connect_pkt", "_pending", "_close_reason", "is_superuser", "client_attrs", "mountpoint",
         "proto_name", "expiry_interval", "recv_cnt", "recv_oct", "_drops_base", "created_at",
         "disconnected_at", "_peer_cert",
+        # the listener's messages_rate / bytes_rate, None without them (listeners/limiter.py)
+        "limiter",
         # keep alive (protocol/keepalive.py)
         "keepalive", "_recv_flag", "_deadline", "_ka_interval", "_ka_start",
         # topic aliases, incoming (protocol/publish.py) and outgoing (protocol/deliver.py)
@@ -70,6 +72,7 @@ class Channel(Output, asyncio.Protocol):
         self.connected_at = None
         self.connect_pkt = None
         self._pending = None  # frames waiting for an I/O answer (see wait_for_io)
+        self.limiter = None  # (set by the listener: on_connection_made)
         self._completing = None
         self._close_reason = None
         self.is_superuser = False
@@ -125,6 +128,8 @@ class Channel(Output, asyncio.Protocol):
         except MQTTError as e:
             self._protocol_error(e)
             return
+        if self.limiter is not None and self.limiter.hold(len(data), frames):
+            return  # over the listener's rate: reading paused, the frames wait
         if self._pending is not None:  # waiting for an I/O answer
             self._pending.extend(frames)
             return

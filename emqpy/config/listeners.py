@@ -163,8 +163,8 @@ class MqttListener(Section):
         WithJsonSchema({"type": "string", "enum": [True, False, "quick_deny_anonymous"]}),
     ] = True
     max_conn_rate: Rate = "infinity"
-    messages_rate: str | None = None
-    bytes_rate: str | None = None
+    messages_rate: Rate | None = None
+    bytes_rate: Rate | None = None
     access_rules: list[str] = ["allow all"]
     proxy_protocol: bool = False
     proxy_protocol_timeout: Duration = "3s"

@@ -9,7 +9,8 @@ Parsing follows EMQX 5.8 (``emqx_schema`` + ``hocon_postprocess``):
   EMQX ``duration``/``duration_ms`` fields, seconds for ``duration_s`` fields
   (``unit="s"``), which also round up to whole seconds like EMQX does.
 * Rates are ``<count>/<period>`` (``"1000/s"``, ``"100/10s"``, ``"60/m"``) or ``"infinity"``;
-  the period is an optional integer and a unit ``ms``, ``s``, ``m``, ``h`` or ``d``.
+  the period is an optional integer and a unit ``ms``, ``s``, ``m``, ``h`` or ``d``; the count
+  may carry a byte unit (``"1MB/s"``) and without a period it is per second (EMQX's limiter).
 * Byte sizes are ``<integer>[B|KB|MB|GB]`` (case-insensitive, 1024 multiples)
   or a bare integer number of bytes.
 
@@ -228,20 +229,23 @@ def format_bind(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
-_RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/\s*(\d*)\s*(ms|s|m|h|d)\s*")
+_RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*(?:/\s*(\d*)\s*(ms|s|m|h|d))?\s*",
+                   re.IGNORECASE)
 
 
 def parse_rate(value: object) -> tuple[float, float] | None:
     """An EMQX rate to ``(per second, burst)``: ``"1000/s" -> (1000.0, 1000.0)``,
     ``"10/10s" -> (1.0, 10.0)`` (the burst is the count: that many may come at once);
-    None for ``"infinity"`` (no limit).  Raises ``ValueError`` with a short reason."""
+    None for ``"infinity"`` (no limit). As EMQX's limiter reads them, the count may carry a
+    size unit (``"1MB/s"``: bytes, 1024 multiples) and a bare count is per second (``"500"``).
+    Raises ``ValueError`` with a short reason."""
     if value == "infinity":
         return None
     m = _RATE.fullmatch(value) if isinstance(value, str) else None
     if m is None:
         raise ValueError(f"invalid rate {value!r}: expected e.g. '1000/s' or 'infinity'")
-    count = float(m.group(1))
-    period_ms = int(m.group(2) or 1) * _MS_PER_UNIT[m.group(3)]
+    count = float(m.group(1)) * _SIZE_MULT[(m.group(2) or "b").lower()]
+    period_ms = int(m.group(3) or 1) * _MS_PER_UNIT[(m.group(4) or "s").lower()]
     if count <= 0 or period_ms <= 0:
         raise ValueError(f"invalid rate {value!r}: must be positive")
     return count * 1000 / period_ms, max(count, 1.0)

@@ -43,9 +43,11 @@ def move(svc, key: str, position: str, not_found: type[Exception], message: str,
 
 def status_body(node: str, status: str, metrics: dict, matched: int, success: int,
                 failed: int, error: str | None = None) -> dict[str, Any]:
-    """EMQX's status answer for one node: the entry's own metrics and its resource's."""
-    res = {"matched": matched, "success": success, "failed": failed, "rate": 0.0,
-           "rate_max": 0.0, "rate_last5m": 0.0}
+    """EMQX's status answer for one node: the entry's own metrics and its resource's (each
+    check of the entry is a request to its resource: the resource's rates are the entry's)."""
+    res = {"matched": matched, "success": success, "failed": failed,
+           "rate": metrics.get("rate", 0.0), "rate_max": metrics.get("rate_max", 0.0),
+           "rate_last5m": metrics.get("rate_last5m", 0.0)}
     return {"status": status, "metrics": metrics, "resource_metrics": res,
             "node_status": [{"node": node, "status": status}],
             "node_metrics": [{"node": node, "metrics": metrics}],

@@ -22,6 +22,7 @@ import time
 
 from emqpy.broker.channel import Channel
 from emqpy.config import parse_rate
+from emqpy.listeners.limiter import ConnLimiter, limits_of
 from emqpy.mqtt import reason_codes as rc
 
 log = logging.getLogger("emqpy.listeners")
@@ -151,6 +152,24 @@ class Listener:
         if old is not None and self.bucket is not None and (old.rate, old.burst) == rate:
             self.bucket = old  # unchanged: keep its state
         self.access_rules = rules
+        limits = limits_of(cfg)  # messages_rate / bytes_rate, per connection
+        changed = limits != getattr(self, "limits", None)
+        self.limits = limits
+        if changed:
+            for ch in getattr(self, "connections", ()):  # the ones connected follow too
+                self._limit(ch)
+
+    def _limit(self, ch) -> None:
+        """Give connection `ch` the listener's current receive limits (or take them away)."""
+        lim, limits = ch.limiter, self.limits
+        if limits is None:
+            if lim is not None:
+                ch.limiter = None
+                lim.release()
+        elif lim is None:
+            ch.limiter = ConnLimiter(ch, limits)
+        else:
+            lim.retune(limits)
 
     def needs_restart(self, cfg) -> bool:
         """Whether `cfg` differs from the running config in something only a restart applies
@@ -358,6 +377,8 @@ class Listener:
 
     def on_connection_made(self, ch) -> None:
         self.connections.add(ch)
+        if self.limits is not None:
+            ch.limiter = ConnLimiter(ch, self.limits)
         if self.tls and self.ssl_context.verify_mode != ssl.CERT_NONE and \
                 not _depth_ok(ch.transport, self.cfg.ssl_options.depth):
             self.counters["tls_chain_too_deep"] += 1

@@ -6,6 +6,9 @@ A PUT deep-merges onto the root (``update_root``), validates (400 naming the key
 running broker at once (``broker.apply_config()`` plus the few roots that need more: listeners,
 ``$SYS`` timers, log handlers) and saves the root to ``data_dir/configs/cluster.hocon`` so the next
 start uses it. GET output masks secrets as "******"; a PUT sending "******" back keeps them.
+The ``authentication`` and ``authorization`` roots are their features' (``emqpy/authn/root.py``,
+``emqpy/authz/root.py``: EMQX's merge by authenticator id / source type, or replace): GET shows
+what runs, PUT changes it at once.
 """
 from __future__ import annotations
 
@@ -51,6 +54,14 @@ READ_ONLY = ("node", "cluster", "rpc")
 EXTENSION_ROOTS = {"delayed": "emqpy.delayed", "rewrite": "emqpy.rewrite",
                    "auto_subscribe": "emqpy.auto_subscribe",
                    "topic_metrics": "emqpy.topic_metrics", "slow_subs": "emqpy.slow_subs"}
+# Roots a feature owns and keeps in its store (what runs; cluster.hocon gets a copy): their
+# module's plan(broker, value, mode) checks a change, apply(broker, plan) makes it,
+# view(broker) shows it.
+FEATURE_ROOTS = {"authentication": "emqpy.authn.root", "authorization": "emqpy.authz.root"}
+
+
+def _owner(root: str):
+    return importlib.import_module(FEATURE_ROOTS[root])
 
 
 # -- applying a change --------------------------------------------------------------------------
@@ -115,8 +126,21 @@ async def restart_api(broker, previous) -> None:
 
 async def update_roots(broker, changes: dict[str, Any], mode: str = "merge") -> EmqxConfig:
     async with config_lock(broker):
-        new = build(broker.config, changes, mode)
-        await apply(broker, new, list(changes))
+        # Everything is checked before anything changes; then the config roots, then the
+        # roots the authn/authz features own.
+        plans = {r: _owner(r).plan(broker, v, mode) for r, v in changes.items()
+                 if r in FEATURE_ROOTS}
+        rest = {r: v for r, v in changes.items() if r not in FEATURE_ROOTS}
+        new = build(broker.config, rest, mode)
+        if rest:
+            await apply(broker, new, list(rest))
+        for root, plan in plans.items():
+            await _owner(root).apply(broker, plan)
+            # (the config says what runs too; the feature's store copy wins at start)
+            new = replace_root(broker.config, root, _owner(root).view(broker))
+            commit(broker, new)
+        if plans:
+            await persist(broker, *plans)
         return new
 
 
@@ -177,6 +201,12 @@ def to_hocon(data: dict) -> str:
 
 
 # -- reading ----------------------------------------------------------------------------------
+
+def _dump(broker, root: str) -> Any:
+    """A root as GET /configs shows it: a feature-owned one as its feature runs it."""
+    running = _owner(root).view(broker) if root in FEATURE_ROOTS else None
+    return dump_root(broker.config, root) if running is None else mask_secrets(running)
+
 
 def dump_root(config, root: str) -> Any:
     # The models mask the secrets they name; objects kept as given (authenticators,
@@ -290,11 +320,11 @@ async def get_configs(request: Request,
         raise ApiError(400, "INVALID_ACCEPT", "Accept must be text/plain or application/json")
     cfg = broker.config
     if accept == "application/json":  # EMQX's deprecated v1 form: the whole config
-        return JSONResponse({r: dump_root(cfg, r) for r in _all_roots(cfg)})
+        return JSONResponse({r: _dump(broker, r) for r in _all_roots(cfg)})
     if key is not None and key not in _all_roots(cfg):
         raise ApiError(404, "NOT_FOUND", f"{key} not found")
     roots = [key] if key else _all_roots(cfg)
-    return PlainTextResponse(to_hocon({r: dump_root(cfg, r) for r in roots}))
+    return PlainTextResponse(to_hocon({r: _dump(broker, r) for r in roots}))
 
 
 @router.put("/configs", summary="Update configurations",

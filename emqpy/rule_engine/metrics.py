@@ -11,43 +11,34 @@ neither does emqpy, so the numbers read the same.
 """
 from __future__ import annotations
 
-from collections import deque
+from emqpy.rates import SAMPLING, RateMeter
 
 COUNTERS = ("matched", "passed", "failed", "failed.exception", "failed.no_result",
             "actions.total", "actions.success", "actions.failed",
             "actions.failed.out_of_service", "actions.failed.unknown", "actions.discarded")
-SAMPLING = 10.0  # seconds between rate samples
-SAMPLES_5M = 30  # samples in 5 minutes
+__all__ = ["COUNTERS", "SAMPLING", "RuleMetrics"]  # (SAMPLING: the engine times samples)
 
 
 class RuleMetrics:
-    __slots__ = ("c", "rate", "rate_max", "rate_5m", "_last", "_samples")
+    __slots__ = ("c", "meter")
 
     def __init__(self):
         self.reset()
 
     def reset(self) -> None:
         self.c = dict.fromkeys(COUNTERS, 0)
-        self.rate = self.rate_max = self.rate_5m = 0.0
-        self._last = 0
-        self._samples: deque = deque(maxlen=SAMPLES_5M)
+        self.meter = RateMeter()
 
     def sample(self) -> None:
         """Take one rate sample (called every SAMPLING seconds)."""
-        cur = self.c["matched"]
-        rate = max(0, cur - self._last) / SAMPLING
-        self._last = cur
-        self.rate = rate
-        if rate > self.rate_max:
-            self.rate_max = rate
-        self._samples.append(rate)
-        self.rate_5m = sum(self._samples) / len(self._samples)
+        self.meter.sample(self.c["matched"])
 
     def as_dict(self) -> dict:
         out = dict(self.c)
-        out["matched.rate"] = round(self.rate, 2)
-        out["matched.rate.max"] = round(self.rate_max, 2)
-        out["matched.rate.last5m"] = round(self.rate_5m, 2)
+        rates = self.meter.view()
+        out["matched.rate"] = rates["rate"]
+        out["matched.rate.max"] = rates["rate_max"]
+        out["matched.rate.last5m"] = rates["rate_last5m"]
         return out
 
 

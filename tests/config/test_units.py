@@ -154,12 +154,15 @@ def test_percent():
     ("60/m", (1.0, 60.0)),
     ("5/100ms", (50.0, 5.0)),
     (" 2.5 / h ", (2.5 / 3600, 2.5)),
+    ("10", (10.0, 10.0)),  # EMQX's limiter: no period is per second
+    ("1MB/s", (1048576.0, 1048576.0)),  # a byte unit on the count (bytes_rate)
+    ("500kb/10s", (51200.0, 512000.0)),
 ])
 def test_rate(text, expected):
     assert parse_rate(text) == expected
 
 
-@pytest.mark.parametrize("bad", ["fast", "", "0/s", "10/0s", "10", "10/x", 10, None, "-1/s"])
+@pytest.mark.parametrize("bad", ["fast", "", "0/s", "10/0s", "10m", "1MB/", "10/x", 10, None, "-1/s"])
 def test_rate_rejects(bad):
     with pytest.raises(ValueError):
         parse_rate(bad)

@@ -209,11 +209,11 @@ def test_feature_roots_are_validated_and_secrets_masked(node):
                      headers={"content-type": "text/plain"})
     assert r.status_code == 400 and "prometheus.push_gateway.interval" in r.json()["message"]
     authn = ('authentication = [{mechanism = password_based, backend = http, '
-             'url = "http://127.0.0.1:1/auth", body { password = "hush" }, password = "hush"}]')
+             'url = "http://127.0.0.1:1/auth", body { password = "hush" }}]')
     r = node.api.put("/configs", content=authn, headers={"content-type": "text/plain"})
     assert r.status_code == 200, r.text
     assert node.broker.config.authentication[0].backend == "http"
     j = node.api.get("/configs", headers={"accept": "application/json"}).json()
-    assert j["authentication"][0]["password"] == "******" and "hush" not in str(j)
+    assert j["authentication"][0]["body"]["password"] == "******" and "hush" not in str(j)
     assert j["authorization"]["no_match"] == "allow" and j["authorization"]["sources"] == []
     assert j["prometheus"]["push_gateway"]["interval"] == "15s"

@@ -3,7 +3,8 @@ event column helpers."""
 from __future__ import annotations
 
 from emqpy.rule_engine.events import ntoa, printable_props, prop_name
-from emqpy.rule_engine.metrics import COUNTERS, SAMPLES_5M, SAMPLING, RuleMetrics
+from emqpy.rates import SAMPLES_5M, SAMPLING
+from emqpy.rule_engine.metrics import COUNTERS, RuleMetrics
 
 
 def test_rates():

@@ -158,6 +158,9 @@ class Broker:
         self.session_defaults = (mq.max_inflight,
                                  0 if mql is None or mql == math.inf else int(mql),
                                  mq.mqueue_store_qos0, mq.upgrade_qos, mq.ignore_loop_deliver)
+        # topic -> priority (None: FIFO queues); see broker/mqueue.py
+        self.mqueue_priorities = mq.mqueue_priorities or None
+        self.mqueue_default_highest = mq.mqueue_default_priority == "highest"
         tcp = self.config.listeners.tcp.get("default")
         opts = tcp.tcp_options if tcp is not None else None
         self.out_high_watermark = (opts.high_watermark if opts is not None else 1 << 20)

@@ -91,6 +91,14 @@ class Session:
         return ((e[_MSG], e[_QOS], e[_INFLIGHT_TS]) for e in islice(entries, start, None)
                 if e[_MSG] is not None)
 
+    def queue_priority(self, topic: str):
+        """The queue priority of a message on `topic` (0: no priorities; EMQX's infinity is
+        float("inf"))."""
+        q = self._mq
+        if q is None or q.__class__ is deque:
+            return 0
+        return q.priority_of(topic)
+
     def clear_queue(self) -> None:
         self._mq = None
 

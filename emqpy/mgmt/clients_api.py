@@ -605,8 +605,9 @@ async def mqueue_messages(request: Request, clientid: ClientId, payload: Payload
     else:
         entries = sess.queued_after(None if after is None else after[0])
     rows, last = _message_rows(entries, limit, payload, max_bytes)
-    for row in rows:
-        row["mqueue_priority"] = 0
+    for row in rows:  # (as EMQX: the highest priority shows as "infinity")
+        prio = sess.queue_priority(row["topic"])
+        row["mqueue_priority"] = prio if prio != math.inf else "infinity"
     meta = {"start": "none" if first is None else _queue_token(first[2], 0),
             "position": _queue_token(last, 0) if last is not None else
             "none" if after is None else _queue_token(*after)}

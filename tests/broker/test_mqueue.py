@@ -102,6 +102,8 @@ def test_offline_session_delivers_by_priority(make_broker):
     node = make_broker(PRIORITIES)
     cid = node.offline_session("prio", "r/#")
     _queue_alternating(node, cid)
+    rows = node.ok("GET", f"/clients/{cid}/mqueue_messages", params={"limit": 100})["data"]
+    assert {(r["topic"], r["mqueue_priority"]) for r in rows} == {("r/a", 1), ("r/d", 0)}
     sub = _resume(node, cid)
     assert sub.session_present
     assert [m.payload.decode() for m in sub.get_many(60)] == EXPECTED

@@ -6,6 +6,8 @@ highest QoS among them, carrying the Subscription Identifier of every one that h
 takes a subscription out of the set for the client's own messages (3.8.3.1); the copy keeps the
 RETAIN flag when any remaining subscription asks for Retain As Published (3.3.1.3). Shared
 subscriptions are not merged: each group still gets its copy, as per_subscription does.
+In a cluster the publishing node forwards a message once per matching filter of another node:
+that node merges those records back into one delivery (same_message_runs).
 """
 from __future__ import annotations
 
@@ -58,3 +60,23 @@ def _merge(subs: list, msg) -> Subscription:
                           retain_as_published=rap)
     merged.sub_ids = tuple(ids) or None
     return merged
+
+
+def same_message_runs(recs: list):
+    """The records of a cluster forward batch (emqpy.cluster.link: [filter, group, message
+    fields...]) in runs: the consecutive plain-subscription records of one message, one per
+    filter, which the sender queues together for each node; every other record alone."""
+    run: list = []
+    filters: set = set()
+    for rec in recs:
+        if run and rec[1] is None and run[0][1] is None and rec[0] not in filters \
+                and rec[2:-1] == run[0][2:-1]:  # (the last: expiry left, read per record)
+            run.append(rec)
+            filters.add(rec[0])
+            continue
+        if run:
+            yield run
+        run = [rec]
+        filters = {rec[0]}
+    if run:
+        yield run

@@ -43,6 +43,25 @@ class PriorityMqueue:
         """Entries oldest first (insertion order: what the session journal replays)."""
         return merge(*(q for _p, q in self._queues), key=_entry_ts)
 
+    def listed(self, after: tuple | None = None):
+        """(entry, priority) as EMQX's emqx_mqueue:query lists them: the highest priority
+        first, each oldest first. `after`: the position (inserted_at, priority) of the last
+        one listed before: priorities above it are done, and the first priority left is taken
+        from past that insertion time."""
+        levels = sorted(self._queues, key=_listing)
+        skip_ts = None
+        if after is not None:
+            ts, prio = after
+            levels = [slot for slot in levels if not slot[0] > prio]
+            skip_ts = ts
+        for prio, q in levels:
+            for entry in q:
+                if skip_ts is not None and entry[_TS] <= skip_ts:
+                    continue
+                skip_ts = None
+                yield entry, prio
+            skip_ts = None
+
     def priority_of(self, topic: str):
         return self.table.get(topic, self.default)
 
@@ -102,6 +121,10 @@ class PriorityMqueue:
             del queues[0]
         self._len -= 1
         return entry
+
+
+def _listing(slot) -> tuple:
+    return (slot[0] != HIGHEST, -slot[0])
 
 
 def _descending(slot) -> tuple:

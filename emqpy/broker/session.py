@@ -91,13 +91,17 @@ class Session:
         return ((e[_MSG], e[_QOS], e[_INFLIGHT_TS]) for e in islice(entries, start, None)
                 if e[_MSG] is not None)
 
-    def queue_priority(self, topic: str):
-        """The queue priority of a message on `topic` (0: no priorities; EMQX's infinity is
-        float("inf"))."""
+    def queued_listing(self, after: tuple | None):
+        """(msg, qos, inserted_at, priority) of the queued messages in the order EMQX lists
+        them (with priorities: the highest first, each oldest first; EMQX's infinity is
+        float("inf")), from past the position `after`, (inserted_at, priority) or None."""
         q = self._mq
-        if q is None or q.__class__ is deque:
-            return 0
-        return q.priority_of(topic)
+        if q is not None and q.__class__ is not deque:
+            return ((e[_MSG], e[_QOS], e[_QUEUED_TS], p) for e, p in q.listed(after))
+        if after is not None and after[1] < 0:  # (one queue, of priority 0: done)
+            return iter(())
+        return ((m, qos, ts, 0) for m, qos, ts in
+                self.queued_after(None if after is None else after[0]))
 
     def clear_queue(self) -> None:
         self._mq = None

@@ -3,7 +3,9 @@
 before and after a restart."""
 from __future__ import annotations
 
-from emqpy.broker.mqueue import PriorityMqueue
+import base64
+
+from emqpy.broker.mqueue import HIGHEST, PriorityMqueue
 from emqpy.durable import records
 from support.mqttclient import props, uid
 from support.waiting import wait_until
@@ -102,8 +104,18 @@ def test_offline_session_delivers_by_priority(make_broker):
     node = make_broker(PRIORITIES)
     cid = node.offline_session("prio", "r/#")
     _queue_alternating(node, cid)
-    rows = node.ok("GET", f"/clients/{cid}/mqueue_messages", params={"limit": 100})["data"]
-    assert {(r["topic"], r["mqueue_priority"]) for r in rows} == {("r/a", 1), ("r/d", 0)}
+    # listed as EMQX lists them: the highest priority first, each oldest first, in pages
+    listed, position = [], None
+    while True:
+        params = {"limit": 7} if position is None else {"limit": 7, "position": position}
+        page = node.ok("GET", f"/clients/{cid}/mqueue_messages", params=params)
+        if not page["data"]:
+            break
+        listed += [(r["mqueue_priority"], r["payload"]) for r in page["data"]]
+        position = page["meta"]["position"]
+        assert page["meta"]["start"].endswith("_1")
+    assert listed == [(1, base64.b64encode(b"a%d" % i).decode()) for i in range(1, 31)] + \
+        [(0, base64.b64encode(b"d%d" % i).decode()) for i in range(1, 31)]
     sub = _resume(node, cid)
     assert sub.session_present
     assert [m.payload.decode() for m in sub.get_many(60)] == EXPECTED
@@ -147,3 +159,14 @@ def test_fifo_when_priorities_are_disabled(make_broker):
     sub = _resume(node, cid)
     got = [m.payload.decode() for m in sub.get_many(20)]
     assert got == [p for i in range(1, 11) for p in (f"a{i}", f"d{i}")]
+
+
+def test_listing_order_and_positions():
+    # EMQX's query: the highest priority (infinity) first, then by priority, each oldest first
+    q = _filled(PriorityMqueue({"a": 1, "b": 2}, True, 0), ["a", "x", "b"], 2)
+    listed = [(e[0], p) for e, p in q.listed()]
+    assert listed == [("x:1", HIGHEST), ("x:2", HIGHEST), ("b:1", 2), ("b:2", 2),
+                      ("a:1", 1), ("a:2", 1)]
+    after_b1 = [e[0] for e, _p in q.listed((5, 2))]  # b:1 was inserted 5th
+    assert after_b1 == ["b:2", "a:1", "a:2"]
+    assert [e[0] for e, _p in q.listed((6, 2))] == ["a:1", "a:2"]

@@ -21,6 +21,7 @@ from emqpy.broker.deadlines import DeadlineWheel
 from emqpy.broker.hooks import Hooks
 from emqpy.broker.message import Message
 from emqpy.broker.metrics import Metrics
+from emqpy.broker.overlap import merged_subscriptions
 from emqpy.broker.router import Router, Subscription
 from emqpy.broker.session import Session
 from emqpy.broker.shared import SharedGroup
@@ -158,6 +159,11 @@ class Broker:
         self.session_defaults = (mq.max_inflight,
                                  0 if mql is None or mql == math.inf else int(mql),
                                  mq.mqueue_store_qos0, mq.upgrade_qos, mq.ignore_loop_deliver)
+        # one copy per client of a message several of its subscriptions match
+        self.overlap_single = mq.overlapping_subscriptions == "single"
+        # topic -> priority (None: FIFO queues); see broker/mqueue.py
+        self.mqueue_priorities = mq.mqueue_priorities or None
+        self.mqueue_default_highest = mq.mqueue_default_priority == "highest"
         tcp = self.config.listeners.tcp.get("default")
         opts = tcp.tcp_options if tcp is not None else None
         self.out_high_watermark = (opts.high_watermark if opts is not None else 1 << 20)
@@ -563,12 +569,21 @@ class Broker:
         routes = self.router._cache.get(msg.topic)
         if routes is None:
             routes = self.router.match(msg.topic)
-        for route in routes:
+        merged = None
+        if self.overlap_single and len(routes) > 1:  # one copy per client (broker/overlap.py)
+            merged = merged_subscriptions(routes, msg)
             if fast:
-                n += self._fanout_qos0(msg, route.subs, publisher)
+                n += self._fanout_qos0(msg, merged, publisher)
             else:
-                for sub in route.subs.values():
+                for sub in merged.values():
                     n += sub.session.deliver(msg, sub, None, False, publisher)
+        for route in routes:
+            if merged is None:
+                if fast:
+                    n += self._fanout_qos0(msg, route.subs, publisher)
+                else:
+                    for sub in route.subs.values():
+                        n += sub.session.deliver(msg, sub, None, False, publisher)
             if route.groups:
                 if self.cluster is None:
                     for group in route.groups.values():

@@ -12,6 +12,7 @@ from collections import deque
 from itertools import islice
 from time import time_ns
 
+from emqpy.broker.mqueue import PriorityMqueue
 from emqpy.mqtt import reason_codes as rc
 
 # inflight entry fields (a list, mutated in place); a queue entry is a tuple of the first five
@@ -34,7 +35,9 @@ class Session:
         self.channel = None
         self.subscriptions: dict = {}  # topic filter as subscribed -> Subscription
         self.inflight: dict[int, list] = {}
-        self._mq: deque | None = None  # created on first use: an empty deque costs 760 bytes
+        # created on first use (an empty deque costs 760 bytes): a deque, or a PriorityMqueue
+        # when mqtt.mqueue_priorities is set
+        self._mq: deque | PriorityMqueue | None = None
         self.awaiting_rel: dict[int, float] = {}  # incoming QoS 2 packet id -> monotonic time
         self.next_pid = 1
         (self.max_inflight, self.max_mqueue_len, self.store_qos0, self.upgrade_qos,
@@ -55,7 +58,7 @@ class Session:
     @property
     def mqueue(self):
         """The queued messages, (msg, qos, retain, sub_ids, group, inserted_at) each, oldest
-        first."""
+        first (with priorities: in insertion order too, not in delivery order)."""
         return self._mq if self._mq is not None else ()
 
     def _stamp(self) -> int:
@@ -73,6 +76,9 @@ class Session:
         q = self._mq
         if not q:
             return iter(())
+        if q.__class__ is not deque:  # (PriorityMqueue: not indexable, iterated by time)
+            return ((e[_MSG], e[_QOS], e[_QUEUED_TS]) for e in q
+                    if after is None or e[_QUEUED_TS] > after)
         start = 0 if after is None else bisect_right(q, after, key=_queued_ts)
         return ((e[_MSG], e[_QOS], e[_QUEUED_TS]) for e in islice(q, start, None))
 
@@ -84,6 +90,18 @@ class Session:
         start = 0 if after is None else bisect_right(entries, after, key=_inflight_ts)
         return ((e[_MSG], e[_QOS], e[_INFLIGHT_TS]) for e in islice(entries, start, None)
                 if e[_MSG] is not None)
+
+    def queued_listing(self, after: tuple | None):
+        """(msg, qos, inserted_at, priority) of the queued messages in the order EMQX lists
+        them (with priorities: the highest first, each oldest first; EMQX's infinity is
+        float("inf")), from past the position `after`, (inserted_at, priority) or None."""
+        q = self._mq
+        if q is not None and q.__class__ is not deque:
+            return ((e[_MSG], e[_QOS], e[_QUEUED_TS], p) for e, p in q.listed(after))
+        if after is not None and after[1] < 0:  # (one queue, of priority 0: done)
+            return iter(())
+        return ((m, qos, ts, 0) for m, qos, ts in
+                self.queued_after(None if after is None else after[0]))
 
     def clear_queue(self) -> None:
         self._mq = None
@@ -152,18 +170,28 @@ class Session:
             self._enqueue(msg, qos, retain, sub.sub_ids, group)
         return 1
 
-    def _enqueue(self, msg, qos, retain, sub_ids, group) -> None:
+    def _enqueue(self, msg, qos, retain, sub_ids, group, ts: int = 0) -> None:
         q = self._mq
         if q is None:
-            q = self._mq = deque()
-        if self.max_mqueue_len and len(q) >= self.max_mqueue_len:
-            old = q.popleft()
-            if old[_QOS] and self.journal is not None:
-                self.journal.popped(self)
-            self.count_drop("queue_full", msg=old[_MSG])
-        q.append((msg, qos, retain, sub_ids, group, self._stamp()))
+            prio = self.broker.mqueue_priorities
+            q = self._mq = deque() if prio is None else PriorityMqueue(
+                prio, self.broker.mqueue_default_highest, self.max_mqueue_len)
+        ts = ts or self._stamp()
+        if q.__class__ is not deque:
+            old = q.push((msg, qos, retain, sub_ids, group, ts), msg.topic)
+            if old is not None:
+                if old[_QOS] and self.journal is not None:
+                    self.journal.removed(self, old[_QUEUED_TS])
+                self.count_drop("queue_full", msg=old[_MSG])
+        else:
+            if self.max_mqueue_len and len(q) >= self.max_mqueue_len:
+                old = q.popleft()
+                if old[_QOS] and self.journal is not None:
+                    self.journal.popped(self)
+                self.count_drop("queue_full", msg=old[_MSG])
+            q.append((msg, qos, retain, sub_ids, group, ts))
         if qos and self.journal is not None:
-            self.journal.queued(self, msg, qos, retain, sub_ids, group)
+            self.journal.queued(self, msg, qos, retain, sub_ids, group, ts)
 
     def _send_new(self, ch, msg, qos, retain, sub_ids, group, publisher=None) -> None:
         # (every QoS 1/2 delivery passes here: packet id allocation and _stamp are inlined)
@@ -193,9 +221,12 @@ class Session:
         now = time.monotonic()
         inflight = self.inflight
         while q and len(inflight) < self.window:
-            msg, qos, retain, sub_ids, group, _ts = q.popleft()
+            msg, qos, retain, sub_ids, group, ts = q.popleft()
             if qos and self.journal is not None:
-                self.journal.popped(self)
+                if q.__class__ is deque:
+                    self.journal.popped(self)
+                else:  # (not necessarily the oldest)
+                    self.journal.removed(self, ts)
             if msg.expire_at is not None and now >= msg.expire_at:
                 self.count_drop("expired", msg=msg)
                 continue
@@ -293,8 +324,13 @@ class Session:
 
     # -- put back what a feature kept (emqpy.durable, at start) ----------------------------
 
-    def restore_queued(self, msg, qos: int, retain: bool, sub_ids, group) -> None:
-        self._enqueue(msg, qos, retain, sub_ids, group)
+    def restore_queued(self, msg, qos: int, retain: bool, sub_ids, group,
+                       inserted_at: int | None = None) -> None:
+        """A queued message, oldest first; `inserted_at` as the journal recorded it (kept, so
+        that later journal records can name the entry)."""
+        if inserted_at and inserted_at > self._last_ts:
+            self._last_ts = inserted_at
+        self._enqueue(msg, qos, retain, sub_ids, group, inserted_at or 0)
 
     def restore_inflight(self, pid: int, msg, qos: int, retain: bool, sub_ids, group) -> None:
         """An unacknowledged message (redelivered with DUP on reconnect); `msg` None: a QoS 2

@@ -25,6 +25,7 @@ import zlib
 import msgpack
 
 from emqpy.broker.message import Message
+from emqpy.broker.overlap import merged_subscriptions, same_message_runs
 from emqpy.broker.router import Router
 from emqpy.mqtt.properties import decode_properties, encode_properties
 from emqpy.mqtt.reason_codes import PUBLISH
@@ -375,9 +376,16 @@ class ClusterLink:
     async def _on_forward(self, m) -> None:
         broker = self.broker
         router = broker.router
-        for rec in msgpack.unpackb(m.data, raw=False):
-            flt, group, msg = unpack_message(rec)
-            self.stats["received"] += 1
+        recs = msgpack.unpackb(m.data, raw=False)
+        runs = same_message_runs(recs) if broker.overlap_single else ([rec] for rec in recs)
+        for run in runs:
+            flt, group, msg = unpack_message(run[0])
+            self.stats["received"] += len(run)
+            if len(run) > 1:  # one message for several filters here: one copy per client
+                routes = [r for r in (router.routes.get(rec[0]) for rec in run) if r]
+                for sub in merged_subscriptions(routes, msg).values():
+                    sub.session.deliver(msg, sub, None, False, None)
+                continue
             route = router.routes.get(flt)
             if route is None:
                 continue

@@ -8,7 +8,7 @@ parsed at validation.  See ``types`` for the stored forms ("15s" -> 15.0,
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, model_validator
 
@@ -106,6 +106,9 @@ class Mqtt(Section):
     ``max_packet_size`` int bytes.  ``peer_cert_as_*`` keep their enum text
     ("disabled" included) since it selects a mode rather than a value."""
 
+    # keys emqpy adds to EMQX's (documented as x-emqpy-extension in the schema)
+    extension_fields: ClassVar[frozenset[str]] = frozenset({"overlapping_subscriptions"})
+
     idle_timeout: DurationOrInfinity = "15s"
     max_packet_size: Annotated[ByteSize, Field(ge=1, le=268435456)] = "1MB"
     max_clientid_len: Int(23, 65535) = 65535
@@ -142,6 +145,14 @@ class Mqtt(Section):
     max_subscriptions: count_or_infinity(1) = "infinity"
     upgrade_qos: bool = False
     await_rel_timeout: Duration = "300s"
+    # emqpy extension (not in EMQX): one copy per matching subscription (EMQX) or one per client
+    overlapping_subscriptions: Annotated[
+        Literal["per_subscription", "single"],
+        Field(json_schema_extra={"x-emqpy-extension": True, "description": (
+            "emqpy extension. What a client subscribed through several matching topic "
+            "filters receives: `per_subscription` one copy per subscription (as EMQX), "
+            "`single` one copy at the highest QoS of those subscriptions, carrying all their "
+            "Subscription Identifiers (MQTT 5 3.3.4).")})] = "per_subscription"
 
     @model_validator(mode="before")
     @classmethod

@@ -117,9 +117,16 @@ class Journal:
         if not broker.flush_scheduled:
             broker.schedule_flush()  # (its end commits)
 
-    def queued(self, sess, msg, qos, retain, sub_ids, group) -> None:
+    def queued(self, sess, msg, qos, retain, sub_ids, group, inserted_at: int) -> None:
         self._ops.append(("q", sess.clientid, self._refs.ref(msg), qos, retain, sub_ids,
-                          None if group is None else _group(group)))
+                          None if group is None else _group(group), inserted_at))
+        if not self.holding:
+            self._start()
+
+    def removed(self, sess, inserted_at: int) -> None:
+        """The queued message inserted at `inserted_at` left the queue (a queue ordered by
+        priority: not necessarily the oldest)."""
+        self._ops.append(("d", sess.clientid, inserted_at))
         if not self.holding:
             self._start()
 
@@ -194,9 +201,9 @@ class Journal:
     def _session_ops(self, sess, ops: list, refs: _Refs) -> None:
         cid = sess.clientid
         ops.append(("s", cid, self.state(sess)))
-        for msg, qos, retain, sub_ids, group, _ts in sess.mqueue:
+        for msg, qos, retain, sub_ids, group, ts in sess.mqueue:
             if qos:
-                ops.append(("q", cid, refs.ref(msg), qos, retain, sub_ids, _group(group)))
+                ops.append(("q", cid, refs.ref(msg), qos, retain, sub_ids, _group(group), ts))
         for pid, (msg, qos, retain, sub_ids, group, _state, _ts) in sess.inflight.items():
             ops.append(("i", cid, pid, None if msg is None else refs.ref(msg), qos, retain,
                         sub_ids, _group(group)))

@@ -11,8 +11,11 @@ Operations (tuples; ``cid`` a client id, ``ref`` a message defined earlier in th
     ("m", ref, fields)            a message (see message_fields)
     ("s", cid, state)             a session's small state (see Saved.state); creates it
     ("x", cid)                    the session ended
-    ("q", cid, ref, qos, retain, sub_ids, group)      queued (QoS 1/2 only)
+    ("q", cid, ref, qos, retain, sub_ids, group, inserted_at)  queued (QoS 1/2 only;
+                                  inserted_at, ns, absent in journals of older versions)
     ("p", cid)                    the oldest queued message left the queue
+    ("d", cid, inserted_at)       the queued message inserted then left the queue (queues
+                                  ordered by priority, mqtt.mqueue_priorities)
     ("i", cid, pid, ref, qos, retain, sub_ids, group) sent, awaiting PUBACK/PUBREC;
                                   ref None: a QoS 2 message awaiting PUBCOMP
     ("c", cid, pid)               PUBREC came: awaiting PUBCOMP (the message is dropped)
@@ -67,7 +70,8 @@ class Saved:
     disconnected_at (wall clock, None: it was connected), subscriptions, awaiting-PUBREL packet
     ids, pending will (message fields or None), will due (wall clock)); a subscription is
     (topic filter, real filter, share group, qos, no local, retain as published, retain
-    handling, subscription id, exclusive). ``queue``: (fields, qos, retain, sub_ids, group);
+    handling, subscription id, exclusive). ``queue``: (fields, qos, retain, sub_ids, group,
+    inserted_at or None), oldest first;
     ``inflight``: pid -> [fields or None, qos, retain, sub_ids, group]."""
     __slots__ = ("state", "queue", "inflight")
 
@@ -111,10 +115,13 @@ def _apply(sessions: dict[str, Saved], ops: list) -> None:
             if s is None:  # (cannot happen in a journal we wrote: skip rather than fail)
                 continue
             if kind == "q":
-                s.queue.append((msgs[op[2]], op[3], op[4], op[5], op[6]))
+                s.queue.append((msgs[op[2]], op[3], op[4], op[5], op[6],
+                                op[7] if len(op) > 7 else None))
             elif kind == "p":
                 if s.queue:
                     s.queue.popleft()
+            elif kind == "d":
+                _remove_queued(s.queue, op[2])
             elif kind == "i":
                 ref = op[3]
                 s.inflight[op[2]] = [None if ref is None else msgs[ref], op[4], op[5], op[6],
@@ -125,6 +132,14 @@ def _apply(sessions: dict[str, Saved], ops: list) -> None:
                     entry[0] = None
             elif kind == "a":
                 s.inflight.pop(op[2], None)
+
+
+def _remove_queued(queue: deque, inserted_at: int) -> None:
+    # (the oldest of its priority: usually near the front)
+    for i, entry in enumerate(queue):
+        if entry[5] == inserted_at:
+            del queue[i]
+            return
 
 
 def write_file(path: Path, records: list[bytes]) -> None:

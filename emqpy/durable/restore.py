@@ -66,9 +66,9 @@ def _restore_one(broker, journal: Journal, cid: str, s, crashed_at: float, now: 
     for flt, real, group, qos, nl, rap, rh, sub_id, excl in subs:
         broker.restore_subscription(
             sess, Subscription(sess, flt, real, group, qos, nl, rap, rh, sub_id, excl))
-    for fields, qos, retain, sub_ids, group in s.queue:
+    for fields, qos, retain, sub_ids, group, inserted_at in s.queue:
         sess.restore_queued(message_from(fields), qos, retain, sub_ids,
-                            _shared_group(broker, group))
+                            _shared_group(broker, group), inserted_at)
     for pid, (fields, qos, retain, sub_ids, group) in s.inflight.items():
         sess.restore_inflight(pid, None if fields is None else message_from(fields), qos,
                               retain, sub_ids, _shared_group(broker, group))

@@ -599,16 +599,18 @@ async def mqueue_messages(request: Request, clientid: ClientId, payload: Payload
     sess = _session(broker, clientid)
     max_bytes = _bytesize(max_payload_bytes)
     after = _queue_position(position)
-    first = next(sess.queued_after(None), None)
-    if after is not None and after[1] < 0:
-        entries = iter(())  # EMQX: queues of a priority above the token's are done (ours is 0)
-    else:
-        entries = sess.queued_after(None if after is None else after[0])
-    rows, last = _message_rows(entries, limit, payload, max_bytes)
-    for row in rows:
-        row["mqueue_priority"] = 0
-    meta = {"start": "none" if first is None else _queue_token(first[2], 0),
-            "position": _queue_token(last, 0) if last is not None else
+    first = next(sess.queued_listing(None), None)
+    prios = []  # (of the entries _message_rows took, in order)
+
+    def entries():
+        for msg, qos, ts, prio in sess.queued_listing(after):
+            prios.append(prio)
+            yield msg, qos, ts
+    rows, last = _message_rows(entries(), limit, payload, max_bytes)
+    for row, prio in zip(rows, prios):  # (as EMQX: the highest priority shows as "infinity")
+        row["mqueue_priority"] = prio if prio != math.inf else "infinity"
+    meta = {"start": "none" if first is None else _queue_token(first[2], first[3]),
+            "position": _queue_token(last, prios[len(rows) - 1]) if last is not None else
             "none" if after is None else _queue_token(*after)}
     return reply({"data": rows, "meta": meta})
 

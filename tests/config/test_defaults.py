@@ -95,10 +95,14 @@ def test_every_key_and_default_matches(schemas, ref_name):
 def test_mqtt_dump_is_emqx_defaults_verbatim(schemas):
     # What GET /api/v5/configs shows for an untouched `mqtt` root.
     props = schemas["emqx.mqtt"]["properties"]
+    # (plus emqpy's own keys, each documented as an extension in the schema)
     dumped = EmqxConfig().dump("mqtt")
-    assert set(dumped) == set(props)
+    assert set(dumped) == set(props) | S.Mqtt.extension_fields
     for key, spec in props.items():
         assert dumped[key] == spec["default"], key
+    schema = S.Mqtt.model_json_schema()["properties"]
+    for key in S.Mqtt.extension_fields:
+        assert key not in props and schema[key]["x-emqpy-extension"] is True
 
 
 def test_dashboard_http_bind_is_the_shipped_emqx_conf_value(schemas):

@@ -114,21 +114,42 @@ def test_logout_asks_then_ends_the_session(page, api):
 
 
 @needs_browser
-def test_overview_shows_live_numbers(page, api):
+def test_overview_figures_match_the_api(page, api):
+    """Each overview card shows what /monitor_current says, and the counts agree with /stats
+    (the issue's check: the dashboard's numbers are the broker's)."""
     cid = uid("dash")
     c = client(api, cid)
     c.subscribe(f"dash/{cid}/#", qos=1)
+    c.subscribe(f"dash/{cid}/exact", qos=0)
+    c.publish(f"dash/{cid}/kept", b"r", qos=1, retain=True)
+    stats_keys = {"connections": "connections.count", "live_connections":
+                  "live_connections.count", "topics": "topics.count",
+                  "subscriptions": "subscriptions.count", "retained_msg_count": "retained.count"}
+
+    def card(key: str) -> str:
+        return page.locator(f"[data-metric={key}] .card-value").inner_text().split()[0]
+
+    def agree() -> bool:
+        current = httpx.get(api.api_url + "/monitor_current", auth=("admin", "public")).json()
+        stats = httpx.get(api.api_url + "/stats", auth=("admin", "public")).json()
+        stats = stats[0] if isinstance(stats, list) else stats
+        return all(card(k) == str(current[k]) and current[k] == stats[s]
+                   for k, s in stats_keys.items())
+
     try:
         login(page, api)
-        card = page.locator("[data-metric=live_connections] .card-value")
-        expected = httpx.get(api.api_url + "/monitor_current", auth=("admin", "public")).json()
-        wait_until(lambda: card.inner_text().strip().isdigit()
-                   and int(card.inner_text()) >= 1, timeout=10)
-        assert expected["live_connections"] >= 1
+        wait_until(lambda: card("subscriptions").isdigit() and int(card("subscriptions")) >= 2,
+                   timeout=10)
+        wait_until(agree, timeout=15, what="overview cards equal /monitor_current and /stats")
+        assert int(card("live_connections")) >= 1 and int(card("retained_msg_count")) >= 1
         assert page.locator(".chart").count() == 3
+        node = httpx.get(api.api_url + "/nodes", auth=("admin", "public")).json()[0]
+        chip = page.locator(".node-chip").first
+        assert node["node"] in chip.inner_text() and node["version"] in chip.inner_text()
         page.get_by_role("link", name="Nodes").click()
         expect(page.get_by_role("cell", name=api.broker.node_name)).to_be_visible()
     finally:
+        c.publish(f"dash/{cid}/kept", b"", qos=1, retain=True)
         c.close()
 
 

@@ -47,6 +47,8 @@ async def _start(broker) -> None:
         servers = [server.client_url]
     link = ClusterLink(broker, servers, c.name)
     await link.start()
+    from emqpy.cluster import mgmt
+    mgmt.register(link)  # the management API's calls between nodes
     from emqpy.cluster.sessions import SessionRegistry
     link.sessions = SessionRegistry(link)
     await link.sessions.start()

@@ -108,9 +108,14 @@ async def monitor(request: Request, latest: Latest = None):
         buckets: dict[int, list] = {}
         for samples in per_node.values():
             for sample in samples:
-                buckets.setdefault(sample["time_stamp"], []).append(sample)
-        return [{**sampler.adjust_cluster(_merge(buckets[ts], storage.CLUSTER_SYNCED)),
-                 "time_stamp": ts} for ts in sorted(buckets)]
+                ts = sample.pop("time_stamp")
+                if sample:  # (a node's gap filler: the merged series gets its own)
+                    buckets.setdefault(ts, []).append(sample)
+        now = sampler.now_ms()
+        since = 0 if latest is None else max(now - storage.RETENTION, now - latest * 1000)
+        merged = storage.fill_gaps({ts: sampler.adjust_cluster(
+            _merge(rows, storage.CLUSTER_SYNCED)) for ts, rows in buckets.items()}, since)
+        return [{**merged[ts], "time_stamp": ts} for ts in sorted(merged)]
     mon, _ = _resolve(request, "all")
     return await mon.samples(latest, cluster=True)
 

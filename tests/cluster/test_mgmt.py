@@ -3,8 +3,11 @@ with their node and paged across nodes, looked up, kicked, subscribed on another
 subscriptions, topics, stats and metrics (per node or summed), the monitor, and publish."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from emqpy.monitor import storage
 from support.mqttclient import client, uid
 from support.waiting import wait_until
 
@@ -121,7 +124,14 @@ def test_stats_metrics_and_monitor_per_node_and_summed(two):
     there = a.api.get(f"/monitor_current/nodes/{b.name}").json()
     assert there["live_connections"] == 2 and there["node_uptime"] > 0
     assert a.api.get("/monitor_current/nodes/nobody@nowhere").status_code == 404
-    assert isinstance(a.api.get("/monitor", params={"latest": 60}).json(), list)
+    # one sample taken on each node at the same time: the cluster's is their sum
+    ts = (int(time.time()) // 10 - 1) * 10000
+    for n in (a, b):
+        mon = n.broker.monitor
+        n.call(lambda n=n, mon=mon: storage.store_sample(n.store, ts, mon.tick(ts)[1]))
+    merged = {s["time_stamp"]: s for s in a.api.get("/monitor", params={"latest": 60}).json()}
+    assert merged[ts]["live_connections"] == 3
+    assert merged[ts]["subscriptions_ram"] == merged[ts]["subscriptions"]
     assert isinstance(a.api.get(f"/monitor/nodes/{b.name}",
                                 params={"latest": 60}).json(), list)
     for c in clients:
@@ -154,3 +164,24 @@ def test_queue_of_an_offline_client_on_another_node_and_sessions_count(two):
     assert a.api.get("/sessions_count").json() == len(a.broker.sessions) + len(b.broker.sessions)
     assert len(b.broker.sessions) >= 1
     pub.close()
+
+
+def test_a_node_that_went_away(two):
+    a, b = two
+    mine = client(a)
+    client(b)
+    b.stop()
+    # still counted as running until its heartbeats are missed: a list is EMQX's NODE_DOWN,
+    # summed figures leave it out
+    r = a.api.get("/clients")
+    if b.name in a.broker.cluster.running_nodes():
+        assert r.status_code == 500 and r.json()["code"] == "NODE_DOWN", r.text
+    assert [s["node"] for s in a.api.get("/stats").json()] == [a.name]
+    assert a.api.get("/monitor_current").json()["live_connections"] == 1
+    r = a.api.get(f"/monitor_current/nodes/{b.name}")
+    assert r.status_code in (400, 404)  # BAD_RPC while listed, then not a node any more
+    wait_until(lambda: b.name not in a.broker.cluster.running_nodes(), timeout=20)
+    got = a.api.get("/clients").json()
+    assert [c["clientid"] for c in got["data"]] == [mine.client_id]
+    assert a.api.get(f"/clients/{uid('gone')}").status_code == 404
+    mine.close()

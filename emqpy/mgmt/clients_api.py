@@ -316,10 +316,6 @@ def select_clients(broker, q: dict) -> Selection:
     like_clientid, like_username = q.get("like_clientid"), q.get("like_username")
     clean_start, proto_ver = q.get("clean_start"), q.get("proto_ver")
     sessions = broker.sessions
-    if clientid:  # the index: direct lookups
-        source: Iterable = [sessions[c] for c in dict.fromkeys(clientid) if c in sessions]
-    else:
-        source = list(sessions.values())  # a snapshot: the scan lets the loop run
     # Session checks run first; the (last) channel is looked up only for rows that pass them.
     s_checks: list = []
     c_checks: list = []
@@ -362,8 +358,12 @@ def select_clients(broker, q: dict) -> Selection:
     def last_channel(sess):
         return service.last_channel(broker, sess)
 
-    def rows(sessions_iter) -> Iterator:
-        for s in sessions_iter:
+    def rows() -> Iterator:  # (a generator: the snapshot is taken when the scan starts)
+        if clientid:  # the index: direct lookups
+            source: Iterable = [sessions[c] for c in dict.fromkeys(clientid) if c in sessions]
+        else:
+            source = list(sessions.values())  # a snapshot: the scan lets the loop run
+        for s in source:
             if s_ok is not None and not s_ok(s):
                 continue
             if c_ok is not None:
@@ -383,7 +383,7 @@ def select_clients(broker, q: dict) -> Selection:
     fuzzy = like_clientid is not None or like_username is not None
     if not s_checks and not c_checks and not clientid:
         return Selection(iter(sessions.values()), len(sessions), fuzzy, fmt)
-    return Selection(rows(source), None, fuzzy, fmt)
+    return Selection(rows(), None, fuzzy, fmt)
 
 
 def _conjunction(checks: list):

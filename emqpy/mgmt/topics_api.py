@@ -169,7 +169,8 @@ async def list_topics(
 ):
     broker = broker_of(request)
     query = {"topic": topic}
-    sel = select_topics(broker, query)
+    if topic is not None:
+        _parse_filter("topic", topic)  # (checked here, before asking other nodes)
     if broker.cluster is not None:
         from emqpy.mgmt import cluster_query
         if node is not None and node not in broker.cluster.running_nodes():
@@ -177,6 +178,7 @@ async def list_topics(
         return await cluster_query.page(broker, "topics", query, page, node)
     if node is not None and node != broker.node_name:  # a filter: no route has that node
         return await page_response(paginate((), page))
+    sel = select_topics(broker, query)
     return await page_response(paginate(sel.rows, page, sel.total))
 
 
@@ -208,14 +210,13 @@ def _same(row):
                **error_responses({404: ["TOPIC_NOT_FOUND"]})})
 async def get_topic(request: Request, topic: Annotated[str, Path(description="Topic Name")]):
     broker = broker_of(request)
-    sel = select_topic(broker, {"topic": topic})
     if broker.cluster is not None:  # the routes of every node, node by node
         from emqpy.mgmt import cluster_query
         answers = await cluster_query.per_node(broker, cluster_query.PAGE, "topic",
                                                {"topic": topic}, 0, 1000)
         rows = [row for a in answers.values() for row in a["data"]]
     else:
-        rows = list(sel.rows)
+        rows = list(select_topic(broker, {"topic": topic}).rows)
     if not rows:
         raise ApiError(404, "TOPIC_NOT_FOUND", "Topic not found")
     return reply(rows)

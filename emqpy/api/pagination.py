@@ -97,7 +97,19 @@ async def scan_page(rows: Iterable, params: PageParams, *, count: bool = True) -
     hold MQTT traffic up: build ``rows`` over a snapshot (``list(d.values())``, a fast copy),
     never over a live dict, which may change meanwhile."""
     start = params.offset
-    stop = min(start + params.limit, sys.maxsize)
+    data, n = await scan_slice(rows, start, min(start + params.limit, sys.maxsize), count=count)
+    meta: dict[str, Any] = {"page": params.page, "limit": params.limit}
+    if count:
+        meta["count"] = n
+    meta["hasnext"] = start + len(data) < n
+    return {"data": data, "meta": meta}
+
+
+async def scan_slice(rows: Iterable, start: int, stop: int, *,
+                     count: bool = True) -> tuple[list, int]:
+    """Rows ``start``..``stop`` of a filtered scan and the number of rows read (all of them
+    with ``count``, else up to one past ``stop``), turning the loop as ``scan_page`` says (a
+    cluster query pages each node with it)."""
     data: list = []
     n = 0
     clock = time.perf_counter
@@ -112,11 +124,7 @@ async def scan_page(rows: Iterable, params: PageParams, *, count: bool = True) -
         if not n % CHECK_ROWS and clock() >= deadline:
             await asyncio.sleep(0)
             deadline = clock() + SLICE_SECONDS
-    meta: dict[str, Any] = {"page": params.page, "limit": params.limit}
-    if count:
-        meta["count"] = n
-    meta["hasnext"] = start + len(data) < n
-    return {"data": data, "meta": meta}
+    return data, n
 
 
 def sliced_page(rows: list, total: int, params: PageParams) -> dict:

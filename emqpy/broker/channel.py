@@ -183,6 +183,9 @@ class Channel(Output, asyncio.Protocol):
             then(task)
             if self.state == CLOSED:
                 return
+            if self._pending is not None:  # `then` waits for more (an authenticated CONNECT's
+                self._pending[:0] = pending  # session on another node): the frames wait too
+                return
         elif not task.cancelled() and task.exception() is not None:
             log.error("deferred check failed: %r", task.exception())
         if self.transport is not None:

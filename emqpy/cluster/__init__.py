@@ -69,6 +69,8 @@ async def _start(broker, routes: list[str] = (), nats_cluster: str = "") -> None
         servers = [server.connect_url]
     link = ClusterLink(broker, servers, c.name)
     await link.start()
+    from emqpy.cluster import mgmt
+    mgmt.register(link)  # the management API's calls between nodes
     from emqpy.cluster.sessions import SessionRegistry
     link.sessions = SessionRegistry(link)
     await link.sessions.start()

@@ -416,6 +416,28 @@ class ClusterLink:
             raise RpcError(f"{node}: {name} failed: {result}")
         return result
 
+    async def call_all(self, name: str, *args, timeout: float = 5.0,
+                       include_self: bool = True) -> dict:
+        """`name(*args)` on every running node at once (this one directly, unless not
+        `include_self`): {node: result}; a node that does not answer in `timeout` or fails
+        is left out (logged), as EMQX skips a node whose RPC fails."""
+        nodes = [n for n in self.running_nodes() if n != self.node]
+
+        async def one(node):
+            try:
+                return node, await self.call(node, name, *args, timeout=timeout)
+            except RpcError as e:
+                log.warning("cluster: %s", e)
+                return node, e
+        answers = await asyncio.gather(*(one(n) for n in nodes))
+        out = {n: r for n, r in answers if not isinstance(r, RpcError)}
+        if include_self:
+            result = self.rpcs[name](*args)
+            if asyncio.iscoroutine(result):
+                result = await result
+            out[self.node] = result
+        return dict(sorted(out.items()))
+
     async def _on_rpc(self, m) -> None:
         try:
             name, args = msgpack.unpackb(m.data, raw=False)

@@ -3,9 +3,22 @@ that had it closes the old connection (DISCONNECT 0x8E, session taken over) and,
 connection started clean, hands the session's subscriptions and queued and unacknowledged
 messages to the new node, which subscribes and delivers them.
 
-The hand-over is announced after the fact (``client.connected`` on the new node, batched per
-loop iteration on ``<p>.conn``), so a CONNECT pays no round trip; the price is that the new
-CONNACK says session present = 0 even when a session arrives a moment later.
+A CONNECT with clean start 0 for a client this node has no session of takes the session
+before it is answered, as EMQX does (``take_before_connack``): every other running node is
+asked at once (``session.take``, at most TAKEOVER_TIMEOUT seconds); the one that has it closes
+the old connection, ends its session there and answers with its subscriptions and messages,
+which are in place before the CONNACK, whose session present flag is then 1. Reading from
+the new connection waits meanwhile; a single node, a clean start, or a client whose session
+is here pays nothing.
+
+Every connection is also announced after the fact (``client.connected``, batched per loop
+iteration on ``<p>.conn``): a node that still has the client (a clean start, or a takeover
+that timed out) ends it then, and hands its session over unless the new one started clean.
+
+Wills, as the local broker and EMQX do: the old connection's will is published by its node
+when it is taken over (at once without a will delay); a delayed will (MQTT 5) is dropped
+when the client is back on another node within the delay, and published at once when a
+clean start there discards the session.
 """
 from __future__ import annotations
 
@@ -13,12 +26,17 @@ import logging
 
 import msgpack
 
+from emqpy.broker.protocol.states import CLOSED
+from emqpy.broker.session import Session
 from emqpy.cluster.link import pack_message, unpack_message
 from emqpy.mqtt import reason_codes as rc
 from emqpy.mqtt.packets import SubOpts
 from emqpy.mqtt.topic import matches
 
 log = logging.getLogger("emqpy.cluster")
+
+TAKE = "session.take"  # take(clientid) on the node that has the session
+TAKEOVER_TIMEOUT = 3.0  # seconds a CONNECT waits for the other nodes' answers
 
 
 class SessionRegistry:
@@ -33,6 +51,7 @@ class SessionRegistry:
         await self.link.nc.subscribe(f"{p}.takeover.{self.link.node}", cb=self._on_handover)
         self.broker.hooks.add("client.connected", self._connected_here)
         self.link.flushers.append(self._flush)
+        self.link.register(TAKE, self._take)
 
     def stop(self) -> None:
         self.broker.hooks.remove("client.connected", self._connected_here)
@@ -60,15 +79,13 @@ class SessionRegistry:
             sess = broker.sessions.get(clientid)
             if sess is None:
                 continue
+            _end_delayed_will(broker, sess, publish=clean)
             if not clean:
                 await self._hand_over(node, clientid, sess)
             broker.discard_session(sess, "discarded" if clean else "takenover")
 
     async def _hand_over(self, node: str, clientid: str, sess) -> None:
-        subs = [[s.topic_filter, s.qos, s.no_local, s.retain_as_published, s.retain_handling,
-                 s.sub_id] for s in sess.subscriptions.values()]
-        msgs = [[qos, pack_message("", None, msg)] for msg, qos, _ts in
-                list(sess.inflight_after(None)) + list(sess.queued_after(None))]
+        subs, msgs = _state(sess)
         await self.link.nc.publish(f"{self.link.prefix}.takeover.{node}",
                                    msgpack.packb([clientid, subs, msgs], use_bin_type=True))
         log.info("cluster: session %s handed over to %s (%d subscriptions, %d messages)",
@@ -80,14 +97,99 @@ class SessionRegistry:
         sess = broker.sessions.get(clientid)
         if sess is None:
             return
+        self._install(sess, subs, msgs, broker.channels.get(clientid))
+
+    # -- the takeover before CONNACK ---------------------------------------------------------
+    def take_before_connack(self, ch, pkt):
+        """None when this CONNECT needs nothing from the other nodes, else the awaitable that
+        brings the client's session here (the CONNECT path waits for it, then establishes)."""
+        if pkt.clean_start or pkt.clientid in self.broker.sessions \
+                or len(self.link.running_nodes()) < 2:
+            return None
+        task = self.broker.loop.create_task(self._take_from_cluster(pkt.clientid))
+        # Runs just before the channel's own callback (which then establishes the connection
+        # on the session installed here), in the same loop iteration.
+        task.add_done_callback(lambda t: self._taken(ch, pkt, t))
+        return task
+
+    async def _take_from_cluster(self, clientid: str):
+        answers = await self.link.call_all(TAKE, clientid, timeout=TAKEOVER_TIMEOUT,
+                                           include_self=False)
+        return next((a for a in answers.values() if a is not None), None)
+
+    def _taken(self, ch, pkt, task) -> None:
+        """Register the session another node handed over (`_take`'s answer) here, offline,
+        for the CONNECT to resume; if the client went away meanwhile, it stays offline
+        with its expiry (it was ended where it came from)."""
+        if task.cancelled() or task.exception() is not None:
+            return
+        state = task.result()
+        broker = self.broker
+        if state is None or pkt.clientid in broker.sessions:
+            return
+        sess = broker.sessions[pkt.clientid] = Session(broker, pkt.clientid, 0)
+        subs, msgs = state
+        self._install(sess, subs, msgs, None)
+        if ch.state == CLOSED:
+            expiry = pkt.props.get("session_expiry_interval", 0) if pkt.proto_ver == 5 \
+                else broker.config.mqtt.session_expiry_interval
+            sess.expiry_interval = expiry
+            if not expiry:
+                broker.discard_session(sess, "terminated")
+            elif expiry < 0xFFFFFFFF:
+                sess.expiry_handle = broker.loop.call_later(expiry, broker._expire_session,
+                                                            sess)
+
+    def _take(self, clientid: str):
+        """Another node's CONNECT (clean start 0) takes `clientid`: close its connection here
+        and end the session, answering with what it had ([subscriptions, messages]), or None
+        when it is not here."""
+        broker = self.broker
         ch = broker.channels.get(clientid)
+        if ch is not None:
+            broker.metrics.c["session.takenover"] += 1
+            ch.close(rc.SESSION_TAKEN_OVER, "takenover")
+        sess = broker.sessions.get(clientid)
+        if sess is None:
+            return None
+        _end_delayed_will(broker, sess, publish=False)  # the client is back within the delay
+        state = _state(sess)
+        broker.discard_session(sess, "takenover")
+        log.info("cluster: session %s taken over (%d subscriptions, %d messages)",
+                 clientid, len(state[0]), len(state[1]))
+        return state
+
+    def _install(self, sess, subs, msgs, ch) -> None:
+        broker = self.broker
         for flt, qos, nl, rap, rh, sub_id in subs:
             if flt in sess.subscriptions:
                 continue  # the client subscribed again itself
-            broker.subscribe(sess, [(flt, SubOpts(qos, nl, rap, rh))], sub_id, ch)
+            broker.subscribe(sess, [(flt, SubOpts(qos, nl, rap, rh))], sub_id, ch,
+                             authorize=False)  # (authorized where it was made)
         for qos, rec in msgs:
             _flt, _group, msg = unpack_message(rec)
             sub = next((s for s in sess.subscriptions.values()
                         if s.group is None and matches(s.real_filter, msg.topic)), None)
             if sub is not None:
                 sess.deliver(msg, sub)
+
+
+def _state(sess) -> list:
+    """A session as it moves between nodes: [subscriptions, [granted QoS, message]...]; the
+    unacknowledged messages first, then the queued ones."""
+    subs = [[s.topic_filter, s.qos, s.no_local, s.retain_as_published, s.retain_handling,
+             s.sub_id] for s in sess.subscriptions.values()]
+    msgs = [[qos, pack_message("", None, msg)] for msg, qos, _ts in
+            list(sess.inflight_after(None)) + list(sess.queued_after(None))]
+    return [subs, msgs]
+
+
+def _end_delayed_will(broker, sess, *, publish: bool) -> None:
+    """The session leaves this node: its will waiting for a delay is published now (the
+    session is discarded) or dropped (the client is connected again elsewhere)."""
+    if sess.will_handle is not None:
+        sess.will_handle.cancel()
+        sess.will_handle = None
+        if publish:
+            broker._publish_will(sess)
+    sess.pending_will = None

@@ -222,6 +222,12 @@ def page_responses(item_schema: dict) -> dict:
         **error_responses({400: ["INVALID_PARAMETER"]})}
 
 
+def cluster_page_responses(item_schema: dict) -> dict:
+    """`page_responses` of a list a cluster's nodes answer together (500 NODE_DOWN: one did
+    not answer, emqpy.mgmt.cluster_query)."""
+    return {**page_responses(item_schema), **error_responses({500: ["NODE_DOWN"]})}
+
+
 NodeQuery = Annotated[Optional[str], Query(description="Node name",
                                            examples=["emqx@127.0.0.1"])]
 
@@ -235,7 +241,7 @@ _FIELDS_SCHEMA = {"default": "all", "oneOf": [
     {"type": "string", "enum": ["all"]}]}
 
 
-@router.get("/clients", description="List clients", responses=page_responses(CLIENT_SCHEMA))
+@router.get("/clients", description="List clients", responses=cluster_page_responses(CLIENT_SCHEMA))
 async def list_clients(
     request: Request, page: Page,
     node: NodeQuery = None,
@@ -263,12 +269,42 @@ async def list_clients(
         description="Comma separated list of client fields to return in the response")] = None,
 ):
     broker = broker_of(request)
+    query = {"username": username, "ip_address": ip_address, "conn_state": conn_state,
+             "clean_start": clean_start, "proto_ver": proto_ver,
+             "like_clientid": like_clientid, "like_username": like_username,
+             "gte_created_at": gte_created_at, "lte_created_at": lte_created_at,
+             "gte_connected_at": gte_connected_at, "lte_connected_at": lte_connected_at,
+             "clientid": clientid, "fields": fields}
+    sel = select_clients(broker, query)  # (checks the query here, before asking other nodes)
+    if broker.cluster is not None:
+        from emqpy.mgmt import cluster_query
+        return await cluster_query.page(broker, "clients", query, page, node,
+                                        count=not sel.fuzzy)
     check_node(broker, node)
-    wanted = _fields(fields)
-    times = [(parse_time(n, v), n) for n, v in (
-        ("gte_created_at", gte_created_at), ("lte_created_at", lte_created_at),
-        ("gte_connected_at", gte_connected_at), ("lte_connected_at", lte_connected_at))]
-    (gte_cr, _), (lte_cr, _), (gte_co, _), (lte_co, _) = times
+    if sel.total is not None:
+        result = paginate(sel.rows, page, sel.total)
+    else:
+        result = await scan_page(sel.rows, page, count=not sel.fuzzy)
+    return await page_response(result, sel.fmt)
+
+
+class Selection:
+    """A query's rows on this node, in listing order: `rows` (an iterator when `total` is
+    known, the filtered scan's matches otherwise), `fuzzy` (EMQX then shows no count) and
+    `fmt(row)` the row as the API shows it."""
+    __slots__ = ("rows", "total", "fuzzy", "fmt")
+
+    def __init__(self, rows, total, fuzzy, fmt):
+        self.rows, self.total, self.fuzzy, self.fmt = rows, total, fuzzy, fmt
+
+
+def select_clients(broker, q: dict) -> Selection:
+    """GET /clients' query (`q`: its parameters by name, None when absent) on this node; bad
+    values are 400 INVALID_PARAMETER."""
+    wanted = _fields(q.get("fields"))
+    gte_cr, lte_cr, gte_co, lte_co = (parse_time(n, q.get(n)) for n in (
+        "gte_created_at", "lte_created_at", "gte_connected_at", "lte_connected_at"))
+    ip_address = q.get("ip_address")
     if ip_address is not None:
         import ipaddress
         try:
@@ -276,11 +312,10 @@ async def list_clients(
         except ValueError:
             raise ApiError(400, "INVALID_PARAMETER",
                            f"ip_address: not an IP address: {ip_address!r}") from None
+    clientid, username, conn_state = q.get("clientid"), q.get("username"), q.get("conn_state")
+    like_clientid, like_username = q.get("like_clientid"), q.get("like_username")
+    clean_start, proto_ver = q.get("clean_start"), q.get("proto_ver")
     sessions = broker.sessions
-    if clientid:  # the index: direct lookups
-        source: Iterable = [sessions[c] for c in dict.fromkeys(clientid) if c in sessions]
-    else:
-        source = list(sessions.values())  # a snapshot: the scan lets the loop run
     # Session checks run first; the (last) channel is looked up only for rows that pass them.
     s_checks: list = []
     c_checks: list = []
@@ -323,8 +358,12 @@ async def list_clients(
     def last_channel(sess):
         return service.last_channel(broker, sess)
 
-    def rows(sessions_iter) -> Iterator:
-        for s in sessions_iter:
+    def rows() -> Iterator:  # (a generator: the snapshot is taken when the scan starts)
+        if clientid:  # the index: direct lookups
+            source: Iterable = [sessions[c] for c in dict.fromkeys(clientid) if c in sessions]
+        else:
+            source = list(sessions.values())  # a snapshot: the scan lets the loop run
+        for s in source:
             if s_ok is not None and not s_ok(s):
                 continue
             if c_ok is not None:
@@ -332,12 +371,6 @@ async def list_clients(
                 if ch is None or not c_ok(ch):
                     continue
             yield s
-
-    fuzzy = like_clientid is not None or like_username is not None
-    if not s_checks and not c_checks and not clientid:
-        result = paginate(sessions.values(), page, len(sessions))
-    else:
-        result = await scan_page(rows(source), page, count=not fuzzy)
 
     # The page holds sessions only (no per-row tuple that would live through the request and
     # be promoted to the oldest GC generation: full collections here take ~75 ms).
@@ -347,7 +380,10 @@ async def list_clients(
             info = {k: info[k] for k in wanted if k in info}
         return info
 
-    return await page_response(result, fmt)
+    fuzzy = like_clientid is not None or like_username is not None
+    if not s_checks and not c_checks and not clientid:
+        return Selection(iter(sessions.values()), len(sessions), fuzzy, fmt)
+    return Selection(rows(), None, fuzzy, fmt)
 
 
 def _conjunction(checks: list):
@@ -367,18 +403,34 @@ ClientId = Annotated[str, Path()]
 @router.get("/clients/{clientid}", description="Get clients info by client ID",
             responses={**ok(CLIENT_SCHEMA), **NOT_FOUND})
 async def get_client(request: Request, clientid: ClientId):
-    broker = broker_of(request)
+    return reply(await _client_op(broker_of(request), "get", clientid))
+
+
+def _get(broker, clientid: str) -> dict:
     sess = _session(broker, clientid)
-    return reply(client_info(broker, sess, service.last_channel(broker, sess)))
+    return client_info(broker, sess, service.last_channel(broker, sess))
+
+
+async def _client_op(broker, op: str, clientid: str, *args):
+    """CLIENT_OPS[op] on this node's client, or on the node that has it in a cluster."""
+    if broker.cluster is not None and clientid not in broker.sessions:
+        from emqpy.mgmt import cluster_query
+        return await cluster_query.remote_client_op(broker, op, clientid, *args)
+    return CLIENT_OPS[op](broker, clientid, *args)
 
 
 @router.delete("/clients/{clientid}", description="Kick out client by client ID",
                status_code=204,
                responses={204: {"description": "Kick out client successfully"}, **NOT_FOUND})
 async def kick_client(request: Request, clientid: ClientId):
-    if not service.kick_client(broker_of(request), clientid):
-        raise ApiError(404, "CLIENTID_NOT_FOUND", "Client ID not found")
+    await _client_op(broker_of(request), "kick", clientid)
     return Response(status_code=204)
+
+
+def _kick(broker, clientid: str) -> bool:
+    if not service.kick_client(broker, clientid):
+        raise ApiError(404, "CLIENTID_NOT_FOUND", "Client ID not found")
+    return True
 
 
 @router.post("/clients/kickout/bulk", status_code=204,
@@ -388,7 +440,13 @@ async def kick_bulk(request: Request, clientids: Annotated[list[str], Field(
         examples=[["emqx_clientid_985bb09d", "emqx_clientid_211cc01c"]])]):
     broker = broker_of(request)
     for cid in clientids:
-        service.kick_client(broker, cid)
+        if broker.cluster is not None and cid not in broker.sessions:
+            try:
+                await _client_op(broker, "kick", cid)
+            except ApiError:  # (as here: a client no node has is no error)
+                pass
+        else:
+            service.kick_client(broker, cid)
     return Response(status_code=204)
 
 
@@ -415,7 +473,11 @@ async def sessions_count(request: Request, since: Annotated[int, Query(
         ge=0, description="Include sessions expired after this time (UNIX Epoch in seconds "
                           "precision)", examples=[1705391625])] = 0):
     # Expired sessions are not kept (broker.session_history_retain = 0s): the live ones count.
-    return reply(len(broker_of(request).sessions))
+    broker = broker_of(request)
+    if broker.cluster is not None:  # every running node's
+        from emqpy.mgmt import cluster_query
+        return reply(sum((await cluster_query.per_node(broker, cluster_query.SESSIONS)).values()))
+    return reply(len(broker.sessions))
 
 
 # -- subscriptions of one client ----------------------------------------------------------------
@@ -435,9 +497,12 @@ class UnsubscribeBody(BaseModel):
 @router.get("/clients/{clientid}/subscriptions", description="Get client subscriptions",
             responses={**ok({"type": "array", "items": SUBSCRIPTION_SCHEMA}), **NOT_FOUND})
 async def client_subscriptions(request: Request, clientid: ClientId):
-    broker = broker_of(request)
+    return reply(await _client_op(broker_of(request), "subscriptions", clientid))
+
+
+def _subscriptions(broker, clientid: str) -> list[dict]:
     sess = _session(broker, clientid)
-    return reply([sub_info(broker, clientid, s) for s in sess.subscriptions.values()])
+    return [sub_info(broker, clientid, s) for s in sess.subscriptions.values()]
 
 
 def _subscribe(broker, sess, items: list[SubscribeBody]) -> list[dict]:
@@ -458,24 +523,32 @@ def _subscribe(broker, sess, items: list[SubscribeBody]) -> list[dict]:
              responses={**ok(SUBSCRIPTION_SCHEMA), **NOT_FOUND,
                         **error_responses({400: ["INVALID_PARAMETER", "BAD_REQUEST"]})})
 async def subscribe(request: Request, clientid: ClientId, body: SubscribeBody):
-    broker = broker_of(request)
-    return reply(_subscribe(broker, _session(broker, clientid), [body])[0])
+    return reply((await _client_op(broker_of(request), "subscribe", clientid,
+                                   [body.model_dump()]))[0])
 
 
 @router.post("/clients/{clientid}/subscribe/bulk", description="Subscribe bulk",
              responses={**ok({"type": "array", "items": SUBSCRIPTION_SCHEMA}), **NOT_FOUND,
                         **error_responses({400: ["INVALID_PARAMETER", "BAD_REQUEST"]})})
 async def subscribe_bulk(request: Request, clientid: ClientId, body: list[SubscribeBody]):
-    broker = broker_of(request)
-    return reply(_subscribe(broker, _session(broker, clientid), body))
+    return reply(await _client_op(broker_of(request), "subscribe", clientid,
+                                  [b.model_dump() for b in body]))
+
+
+def _subscribe_items(broker, clientid: str, items: list[dict]) -> list[dict]:
+    return _subscribe(broker, _session(broker, clientid), [SubscribeBody(**d) for d in items])
 
 
 @router.post("/clients/{clientid}/unsubscribe", description="Unsubscribe", status_code=204,
              responses={204: {"description": "Unsubscribe OK"}, **NOT_FOUND})
 async def unsubscribe(request: Request, clientid: ClientId, body: UnsubscribeBody):
-    broker = broker_of(request)
-    service.unsubscribe(broker, _session(broker, clientid), [body.topic])
+    await _client_op(broker_of(request), "unsubscribe", clientid, [body.topic])
     return Response(status_code=204)
+
+
+def _unsubscribe(broker, clientid: str, topics: list[str]) -> bool:
+    service.unsubscribe(broker, _session(broker, clientid), topics)
+    return True
 
 
 @router.post("/clients/{clientid}/unsubscribe/bulk", description="Unsubscribe bulk",
@@ -483,9 +556,9 @@ async def unsubscribe(request: Request, clientid: ClientId, body: UnsubscribeBod
              responses={204: {"description": "Unsubscribe OK"}, **NOT_FOUND})
 async def unsubscribe_bulk(request: Request, clientid: ClientId,
                            body: list[UnsubscribeBody]):
-    broker = broker_of(request)
-    service.unsubscribe(broker, _session(broker, clientid), [b.topic for b in body])
+    await _client_op(broker_of(request), "unsubscribe", clientid, [b.topic for b in body])
     return Response(status_code=204)
+
 
 
 # -- message queue and inflight window ------------------------------------------------------------
@@ -595,7 +668,12 @@ def _queue_token(ts: int, prio: float) -> str:
 async def mqueue_messages(request: Request, clientid: ClientId, payload: PayloadEnc = "base64",
                           max_payload_bytes: MaxPayload = "1MB", position: Position = None,
                           limit: Limit = 100):
-    broker = broker_of(request)
+    return reply(await _client_op(broker_of(request), "mqueue", clientid, payload,
+                                  max_payload_bytes, position, limit))
+
+
+def _mqueue(broker, clientid: str, payload: str, max_payload_bytes: str, position: str | None,
+            limit: int) -> dict:
     sess = _session(broker, clientid)
     max_bytes = _bytesize(max_payload_bytes)
     after = _queue_position(position)
@@ -612,7 +690,7 @@ async def mqueue_messages(request: Request, clientid: ClientId, payload: Payload
     meta = {"start": "none" if first is None else _queue_token(first[2], first[3]),
             "position": _queue_token(last, prios[len(rows) - 1]) if last is not None else
             "none" if after is None else _queue_token(*after)}
-    return reply({"data": rows, "meta": meta})
+    return {"data": rows, "meta": meta}
 
 
 @router.get("/clients/{clientid}/inflight_messages",
@@ -620,7 +698,12 @@ async def mqueue_messages(request: Request, clientid: ClientId, payload: Payload
 async def inflight_messages(request: Request, clientid: ClientId,
                             payload: PayloadEnc = "base64", max_payload_bytes: MaxPayload = "1MB",
                             position: Position = None, limit: Limit = 100):
-    broker = broker_of(request)
+    return reply(await _client_op(broker_of(request), "inflight", clientid, payload,
+                                  max_payload_bytes, position, limit))
+
+
+def _inflight(broker, clientid: str, payload: str, max_payload_bytes: str,
+              position: str | None, limit: int) -> dict:
     sess = _session(broker, clientid)
     max_bytes = _bytesize(max_payload_bytes)
     after = None if position in (None, "", "none") else _ns(position)
@@ -629,4 +712,11 @@ async def inflight_messages(request: Request, clientid: ClientId,
     meta = {"start": "none" if first is None else str(first[2]),
             "position": str(last) if last is not None else
             "none" if after is None else str(after)}
-    return reply({"data": rows, "meta": meta})
+    return {"data": rows, "meta": meta}
+
+
+# What the endpoints above do to a client of this node: fn(broker, clientid, *args) -> JSON
+# (other nodes run them through emqpy.mgmt.cluster_query.client_op).
+CLIENT_OPS = {"get": _get, "kick": _kick, "subscriptions": _subscriptions,
+              "subscribe": _subscribe_items, "unsubscribe": _unsubscribe,
+              "mqueue": _mqueue, "inflight": _inflight}

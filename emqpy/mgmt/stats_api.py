@@ -44,11 +44,31 @@ def _ok(schema: dict, description: str = "") -> dict:
                           "List stats ok"))
 async def stats(request: Request, aggregate: Aggregate = None):
     broker = request.app.state.ctx.broker
+    if broker.cluster is not None:
+        from emqpy.mgmt import cluster_query
+        nodes = await cluster_query.per_node(broker, "per_node_stats")
+        if aggregate:
+            return sum_stats(nodes, broker.node_name)
+        return [{"node": node, **data} for node, data in nodes.items()]
     data = nodeinfo.per_node_stats(broker)
     if aggregate:
         # the sum over running nodes of the per-node stats; one node here
         return data
     return [{"node": broker.node_name, **data}]
+
+
+def sum_stats(nodes: dict, here: str) -> dict:
+    """EMQX's cluster stats: every per-node stat summed over the nodes that answered, except
+    the cluster-wide ones (retained, topics, shared subscriptions), taken from this node."""
+    out: dict = {}
+    for data in nodes.values():
+        for key, value in data.items():
+            if key not in nodeinfo.GLOBAL_STATS:
+                out[key] = out.get(key, 0) + value
+    for key in nodeinfo.GLOBAL_STATS:
+        if key in nodes.get(here, {}):
+            out[key] = nodes[here][key]
+    return out
 
 
 @router.get("/metrics", description="EMQX metrics",
@@ -57,6 +77,16 @@ async def stats(request: Request, aggregate: Aggregate = None):
 async def metrics(request: Request, aggregate: Annotated[Optional[bool], Query(
         description="Whether to aggregate all nodes Metrics")] = None):
     broker = request.app.state.ctx.broker
+    if broker.cluster is not None:
+        from emqpy.mgmt import cluster_query
+        nodes = await cluster_query.per_node(broker, "node_metrics")
+        if aggregate:  # EMQX sums every counter over the running nodes
+            out: dict = {}
+            for data in nodes.values():
+                for key, value in data.items():
+                    out[key] = out.get(key, 0) + value
+            return out
+        return [{**data, "node": node} for node, data in nodes.items()]
     data = nodeinfo.node_metrics(broker)
     if aggregate:
         return data

@@ -16,7 +16,8 @@ from emqpy.api.auth import authenticated
 from emqpy.api.errors import ApiError, error_responses
 from emqpy.api.pagination import Page, page_response, paginate, scan_page
 from emqpy.mgmt.clients_api import (
-    SUBSCRIPTION_SCHEMA, NodeQuery, broker_of, check_node, ok, page_responses, reply, sub_info,
+    SUBSCRIPTION_SCHEMA, NodeQuery, Selection, broker_of, check_node, cluster_page_responses, ok,
+    reply, sub_info,
 )
 from emqpy.mqtt.reason_codes import MQTTError
 from emqpy.mqtt.topic import matches, parse_share, validate_topic_filter
@@ -36,7 +37,7 @@ def _parse_filter(name: str, value: str) -> tuple[str | None, str]:
 
 
 @subscriptions_router.get("/subscriptions", description="List subscriptions",
-                          responses=page_responses(SUBSCRIPTION_SCHEMA))
+                          responses=cluster_page_responses(SUBSCRIPTION_SCHEMA))
 async def list_subscriptions(
     request: Request, page: Page,
     node: NodeQuery = None,
@@ -51,7 +52,27 @@ async def list_subscriptions(
         description="Filter subscriptions by durability")] = None,
 ):
     broker = broker_of(request)
+    query = {"clientid": clientid, "qos": qos, "topic": topic, "match_topic": match_topic,
+             "share_group": share_group, "durable": durable}
+    sel = select_subscriptions(broker, query)  # (checks the query before asking other nodes)
+    if broker.cluster is not None:
+        from emqpy.mgmt import cluster_query
+        return await cluster_query.page(broker, "subscriptions", query, page, node,
+                                        count=not sel.fuzzy)
     check_node(broker, node)
+    if sel.total is not None:
+        result = paginate(sel.rows, page, sel.total)
+    else:
+        # match_topic is EMQX's fuzzy filter: its meta carries no count.
+        result = await scan_page(sel.rows, page, count=not sel.fuzzy)
+    return await page_response(result, sel.fmt)
+
+
+def select_subscriptions(broker, q: dict) -> Selection:
+    """GET /subscriptions' query (`q`: its parameters by name) on this node."""
+    clientid, qos, topic = q.get("clientid"), q.get("qos"), q.get("topic")
+    match_topic, share_group, durable = q.get("match_topic"), q.get("share_group"), \
+        q.get("durable")
     sessions = broker.sessions
     if topic is not None:
         # As EMQX: a plain topic selects plain subscriptions, with share_group (or written as
@@ -100,14 +121,14 @@ async def list_subscriptions(
     if durable:  # no durable sessions on this broker
         checks.append(lambda s: False)
 
-    unfiltered = not checks and clientid is None and topic is None and match_topic is None
-    if unfiltered:
-        result = paginate(cands, page, broker.subscription_total)
-    else:
-        rows = (s for s in cands if all(c(s) for c in checks)) if checks else cands
-        # match_topic is EMQX's fuzzy filter: its meta carries no count.
-        result = await scan_page(rows, page, count=match_topic is None)
-    return await page_response(result, lambda s: sub_info(broker, s.session.clientid, s))
+    def fmt(s) -> dict:
+        return sub_info(broker, s.session.clientid, s)
+
+    fuzzy = match_topic is not None
+    if not checks and clientid is None and topic is None and match_topic is None:
+        return Selection(cands, broker.subscription_total, fuzzy, fmt)
+    rows = (s for s in cands if all(c(s) for c in checks)) if checks else cands
+    return Selection(rows, None, fuzzy, fmt)
 
 
 def _route_subs(route, group: str | None, plain_only: bool = False) -> Iterator:
@@ -138,7 +159,8 @@ def _route_rows(broker, route) -> Iterator[dict]:
         yield {"topic": prefix + route.filter, "node": broker.node_name}
 
 
-@topics_router.get("/topics", description="Topics list", responses=page_responses(_TOPIC_SCHEMA))
+@topics_router.get("/topics", description="Topics list",
+                   responses=cluster_page_responses(_TOPIC_SCHEMA))
 async def list_topics(
     request: Request, page: Page,
     topic: Annotated[Optional[str], Query(description="Topic Name", examples=[""])] = None,
@@ -146,9 +168,24 @@ async def list_topics(
                                          examples=["emqx@127.0.0.1"])] = None,
 ):
     broker = broker_of(request)
-    routes = broker.router.routes
+    query = {"topic": topic}
+    if topic is not None:
+        _parse_filter("topic", topic)  # (checked here, before asking other nodes)
+    if broker.cluster is not None:
+        from emqpy.mgmt import cluster_query
+        if node is not None and node not in broker.cluster.running_nodes():
+            return await page_response(paginate((), page))  # a filter: no route has it
+        return await cluster_query.page(broker, "topics", query, page, node)
     if node is not None and node != broker.node_name:  # a filter: no route has that node
         return await page_response(paginate((), page))
+    sel = select_topics(broker, query)
+    return await page_response(paginate(sel.rows, page, sel.total))
+
+
+def select_topics(broker, q: dict) -> Selection:
+    """GET /topics' query (`q`: its parameters by name) on this node: its routes."""
+    routes = broker.router.routes
+    topic = q.get("topic")
     if topic is not None:
         # As EMQX: "t" selects the plain route of t, "$share/g/t" the route of group g on t.
         group, real = _parse_filter("topic", topic)
@@ -156,11 +193,15 @@ async def list_topics(
         want = topic if group is not None else real
         rows = [] if route is None else [r for r in _route_rows(broker, route)
                                          if r["topic"] == want]
-        return await page_response(paginate(rows, page))
+        return Selection(iter(rows), len(rows), False, _same)
     # Rows are routes plus shared groups: counting them walks the routes once (no copies).
     total = sum((1 if r.subs else 0) + len(r.groups) for r in routes.values())
     rows_iter = (row for r in routes.values() for row in _route_rows(broker, r))
-    return await page_response(paginate(rows_iter, page, total))
+    return Selection(rows_iter, total, False, _same)
+
+
+def _same(row):
+    return row
 
 
 @topics_router.get(
@@ -169,16 +210,29 @@ async def list_topics(
                **error_responses({404: ["TOPIC_NOT_FOUND"]})})
 async def get_topic(request: Request, topic: Annotated[str, Path(description="Topic Name")]):
     broker = broker_of(request)
-    try:
-        group, real, _ = parse_share(topic)
-    except MQTTError:
-        raise ApiError(404, "TOPIC_NOT_FOUND", "Topic not found") from None
-    route = broker.router.routes.get(real)
-    rows = [] if route is None else [r for r in _route_rows(broker, route)
-                                     if group is None or r["topic"] == topic]
+    if broker.cluster is not None:  # the routes of every node, node by node
+        from emqpy.mgmt import cluster_query
+        answers = await cluster_query.per_node(broker, cluster_query.PAGE, "topic",
+                                               {"topic": topic}, 0, 1000)
+        rows = [row for a in answers.values() for row in a["data"]]
+    else:
+        rows = list(select_topic(broker, {"topic": topic}).rows)
     if not rows:
         raise ApiError(404, "TOPIC_NOT_FOUND", "Topic not found")
     return reply(rows)
+
+
+def select_topic(broker, q: dict) -> Selection:
+    """GET /topics/{topic}'s routes on this node (all of a filter's rows for a plain name)."""
+    topic = q["topic"]
+    try:
+        group, real, _ = parse_share(topic)
+    except MQTTError:
+        return Selection(iter(()), 0, False, _same)
+    route = broker.router.routes.get(real)
+    rows = [] if route is None else [r for r in _route_rows(broker, route)
+                                     if group is None or r["topic"] == topic]
+    return Selection(iter(rows), len(rows), False, _same)
 
 
 router.include_router(subscriptions_router)

@@ -30,6 +30,8 @@ RATE_KEYS = {"received": "received_msg_rate", "sent": "sent_msg_rate",
              "dropped": "dropped_msg_rate", "persisted": "persisted_rate"}
 # Cluster-level figures only /monitor_current (not the per-node variant) reports.
 CLUSTER_ONLY = ("subscriptions_durable", "disconnected_durable_sessions")
+# Figures of /monitor_current that are the same on every node of a cluster (not summed).
+CLUSTER_SYNCED_NOW = storage.CLUSTER_SYNCED + ("retained_msg_count", "shared_subscriptions")
 # Each counter of a sample is the broker metric "messages.<name>".
 _METRIC_OF = {key: "messages." + key for key in RATE_KEYS}
 
@@ -140,6 +142,15 @@ class Monitor:
                 out.pop(key, None)
         else:
             out = adjust_cluster(out)
+        return out
+
+    def node_rate(self, with_cluster_figures: bool) -> dict[str, int]:
+        """This node's /monitor_current/nodes/{node}, with the cluster-level figures too when
+        they are to be merged with the other nodes' (a cluster's /monitor_current)."""
+        out = self.current_rate(node_only=True)
+        if with_cluster_figures:
+            now = self.sample()
+            out.update({k: now[k] for k in CLUSTER_ONLY})
         return out
 
     async def samples(self, latest: int | None, *, cluster: bool) -> list[dict]:

@@ -20,8 +20,15 @@ def authenticated(ch, result) -> None:
         ch.broker.metrics.c["authentication.failure"] += 1
         refuse(ch, result)
         return
-    ch.broker.metrics.c["authentication.success"] += 1
-    ch.broker.establish(ch, ch.connect_pkt)
+    broker = ch.broker
+    broker.metrics.c["authentication.success"] += 1
+    if broker.cluster is not None:
+        # a session on another node comes here first (CONNACK's session present flag)
+        waiting = broker.cluster.sessions.take_before_connack(ch, ch.connect_pkt)
+        if waiting is not None:
+            ch.wait_for_io(waiting, (), lambda _task: broker.establish(ch, ch.connect_pkt))
+            return
+    broker.establish(ch, ch.connect_pkt)
 
 
 def accepted(ch, session, present: bool, props: dict | None) -> None:

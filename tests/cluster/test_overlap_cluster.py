@@ -8,8 +8,6 @@ from support.waiting import wait_until
 
 from . import test_routing
 
-cluster = test_routing.cluster  # (the fixture: cluster(n) -> n started, clustered Nodes)
-
 
 def test_one_copy_on_another_node(cluster):
     a, b = cluster(2)

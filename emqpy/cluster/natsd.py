@@ -35,6 +35,16 @@ def binary() -> str:
     return found
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL the nats-server when the thread that started
+    it dies, so a kill -9 of the node leaves no server holding its ports."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except Exception:  # not Linux: the server outlives a killed node
+        pass
+
+
 def node_offset(node_name: str) -> int:
     """EMQX's port offset: the number a node's name part ends with (``emqx3@h`` -> 3), else 0."""
     m = re.search(r"(\d+)$", node_name.partition("@")[0])
@@ -76,9 +86,11 @@ class NatsServer:
         cmd = [binary(), "--name", self.node_name, "--addr", self.host,
                "--port", str(self.client_port), "--cluster_name", self.cluster_name,
                "--cluster", f"nats://{self.host}:{self.cluster_port}",
-               "--jetstream", "--store_dir", str(self.store_dir), "--log", str(self.log_file)]
+               "--store_dir", str(self.store_dir), "--log", str(self.log_file)]
+        # JetStream (unused by emqpy so far) in a cluster refuses to start without routes, as
+        # the one server of a machine's node.process_workers has (emqpy/cluster/workers.py)
         if self.routes:
-            cmd += ["--routes", ",".join(self.routes)]
+            cmd += ["--routes", ",".join(self.routes), "--jetstream"]
         return cmd
 
     def start(self, timeout: float = 10.0) -> "NatsServer":
@@ -87,7 +99,8 @@ class NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

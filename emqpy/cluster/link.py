@@ -95,6 +95,7 @@ class ClusterLink:
         self._changes: list[tuple[str, int]] = []
         self._out: dict[str, bytearray] = {}  # node -> the batch it gets (see _queue)
         self._packer = msgpack.Packer()
+        self._heads: dict[str, bytes] = {}  # filter -> its encoded [filter, None]
         self._forwarded = 0  # messages queued since the last flush (stats["forwarded"])
         self._flush_scheduled = False
         self._tasks: list[asyncio.Task] = []
@@ -353,7 +354,14 @@ class ClusterLink:
         if batch is None:
             batch = self._out[node] = bytearray()
             self._schedule()
-        batch += self._packer.pack((flt, group))
+        head = self._heads.get(flt) if group is None else None
+        if head is None:
+            head = self._packer.pack((flt, group))
+            if group is None:
+                if len(self._heads) >= 10_000:  # filters come and go: keep it bounded
+                    self._heads.clear()
+                self._heads[flt] = head
+        batch += head
         batch += body
         self._forwarded += 1
         if len(batch) >= FORWARD_BATCH:

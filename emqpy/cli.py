@@ -40,11 +40,17 @@ async def _run_broker(args) -> int:
     except OSError as e:
         print(f"emqpy: cannot open the log file: {e}", file=sys.stderr)
         return 1
+    from emqpy.cluster import workers
     try:
         await broker.start()
     except Exception as e:  # e.g. a busy port: one line, no traceback
         print(f"emqpy: cannot start: {e}", file=sys.stderr)
         return 1
+    siblings = None  # node.process_workers: this process supervises the other brokers
+    if not workers.is_sibling() and workers.count(broker.config) > 1:
+        siblings = workers.Siblings(
+            broker, workers.count(broker.config), args.config)
+        await siblings.start()
     # What start-up built (config, HTTP app, OpenAPI models: ~100k objects) lives as long as the
     # process: keep it out of the garbage collector's scans, which otherwise walk it again in
     # every full collection (measured: a third of the Python cost of a CONNECT in a connect storm).
@@ -61,11 +67,14 @@ async def _run_broker(args) -> int:
             loop.add_signal_handler(sig, stop.set)
         except NotImplementedError:
             pass
+    workers.watch_parent(stop.set)  # a sibling stops with its main process
     ports = ", ".join(f"{lid} on {lst.host}:{lst.port}" for lid, lst in broker.listeners.items())
-    api = f"; HTTP API on port {broker.api.port}" if broker.api is not None else ""
+    api = f"; HTTP API on port {broker.api.port}" if broker.api is not None and broker.api.port else ""
     print(f"emqpy {broker.emqpy_version} is running as {broker.node_name}: {ports}{api}", flush=True)
     await stop.wait()
     print("emqpy: stopping", flush=True)
+    if siblings is not None:
+        await siblings.stop()
     await broker.stop()
     return 0
 

@@ -68,6 +68,13 @@ class Message:
     def props(self, value: dict | None) -> None:
         self._props = value
 
+    def props_block(self) -> bytes | None:
+        """The properties as an encoded block (the one they arrived in, when not decoded since),
+        None without any: what another node needs to rebuild them (emqpy/cluster)."""
+        if self._props is _LAZY:
+            return self._props_raw
+        return encode_properties(self._props) if self._props else None
+
     def lazy_props(self, block: bytes) -> None:
         """Keep an incoming property block (only forwarded kinds) undecoded until needed."""
         self._props = _LAZY

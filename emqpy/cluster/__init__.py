@@ -18,8 +18,10 @@ from emqpy.feature import Feature
 
 
 def clustered(config) -> bool:
+    from emqpy.cluster import workers
     c = config.cluster
-    return bool(c.nats.servers) or (c.discovery_strategy == "static" and bool(c.static.seeds))
+    return (bool(c.nats.servers) or (c.discovery_strategy == "static" and bool(c.static.seeds))
+            or workers.count(config) > 1)
 
 
 # broker -> fns(link) to call each time the broker's link to the cluster starts (at start, or

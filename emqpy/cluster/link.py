@@ -27,13 +27,12 @@ import msgpack
 from emqpy.broker.message import Message
 from emqpy.broker.overlap import merged_subscriptions, same_message_runs
 from emqpy.broker.router import Router
-from emqpy.mqtt.properties import decode_properties, encode_properties
-from emqpy.mqtt.reason_codes import PUBLISH
 
 log = logging.getLogger("emqpy.cluster")
 
 HEARTBEAT = 1.0  # seconds between heartbeats
 DOWN_AFTER = 10.0  # a node silent this long is stopped: its routes are dropped
+FORWARD_BATCH = 64 * 1024  # bytes: a batch of forwarded messages goes out at this size
 
 
 class Peer:
@@ -56,26 +55,32 @@ def _split(key: str) -> tuple[str | None, str]:
     return None, key
 
 
-def pack_message(flt: str, group: str | None, msg: Message) -> list:
-    props = msg.props
+def message_fields(msg: Message) -> list:
+    """A message as msgpack-able fields (its properties as the encoded block)."""
     remaining = None
     if msg.expire_at is not None:
         remaining = max(0.0, msg.expire_at - time.monotonic())
-    return [flt, group, msg.topic, msg.payload, msg.qos, msg.retain,
-            encode_properties(props) if props else None, msg.sender, msg.username,
-            msg.peerhost, msg.timestamp, msg.flags, remaining]
+    return [msg.topic, msg.payload, msg.qos, msg.retain, msg.props_block(), msg.sender,
+            msg.username, msg.peerhost, msg.timestamp, msg.flags, remaining]
 
 
-def unpack_message(rec: list) -> tuple[str, str | None, Message]:
-    (flt, group, topic, payload, qos, retain, props, sender, username, peerhost, ts, flags,
-     remaining) = rec
+def message_from_fields(fields: list) -> Message:
+    topic, payload, qos, retain, props, sender, username, peerhost, ts, flags, remaining = fields
     msg = Message(topic, payload, qos, retain, None, sender, username, peerhost, ts)
     if props:
-        msg.props = decode_properties(props, 0, PUBLISH)[0] or None
+        msg.lazy_props(props)  # decoded only if something reads them
     if remaining is not None:
         msg.expire_at = time.monotonic() + remaining
     msg.flags = flags
-    return flt, group, msg
+    return msg
+
+
+def pack_message(flt: str, group: str | None, msg: Message) -> list:
+    return [flt, group, *message_fields(msg)]
+
+
+def unpack_message(rec: list) -> tuple[str, str | None, Message]:
+    return rec[0], rec[1], message_from_fields(rec[2:])
 
 
 class ClusterLink:
@@ -89,7 +94,10 @@ class ClusterLink:
         self.remote = Router()  # remote nodes' filters; a route's subs: node name -> node name
         self.version = 0  # our route table's version: +1 per published batch of changes
         self._changes: list[tuple[str, int]] = []
-        self._out: dict[str, list] = {}  # node -> packed messages waiting for this iteration
+        self._out: dict[str, bytearray] = {}  # node -> the batch it gets (see _queue)
+        self._packer = msgpack.Packer()
+        self._heads: dict[str, bytes] = {}  # filter -> its encoded [filter, None]
+        self._forwarded = 0  # messages queued since the last flush (stats["forwarded"])
         self._flush_scheduled = False
         self._tasks: list[asyncio.Task] = []
         self.started_at = int(time.time() * 1000)
@@ -286,18 +294,23 @@ class ClusterLink:
         if not routes:
             return 0
         n = 0
+        body = None  # the message encoded once, whatever the number of nodes and filters
         local = self.broker.router.routes
         for route in routes:
             for node in route.subs:
-                self._queue(node, route.filter, None, msg)
+                if body is None:
+                    body = self._packer.pack(message_fields(msg))
+                self._queue(node, route.filter, None, body)
                 n += 1
             if route.groups:
                 here = local.get(route.filter)
                 for group, nodes in route.groups.items():
                     if here is not None and group in here.groups:
                         continue
+                    if body is None:
+                        body = self._packer.pack(message_fields(msg))
                     self._queue(self._pick(group, route.filter, sorted(nodes), msg),
-                                route.filter, group, msg)
+                                route.filter, group, body)
                     n += 1
         return n
 
@@ -316,7 +329,7 @@ class ClusterLink:
             if node == self.node:
                 n += group.dispatch(msg, None, publisher)
             else:
-                self._queue(node, route.filter, name, msg)
+                self._queue(node, route.filter, name, self._packer.pack(message_fields(msg)))
                 n += 1
         return n
 
@@ -340,12 +353,38 @@ class ClusterLink:
             return cur
         return random.choice(nodes)
 
-    def _queue(self, node: str, flt: str, group: str | None, msg: Message) -> None:
+    # A batch for a node is a run of msgpack objects, two per message: [filter, group] and the
+    # message's fields (encoded once in `forward`, whatever the number of nodes and filters).
+    # It goes out at the end of the loop iteration, or as soon as it reaches FORWARD_BATCH
+    # bytes (NATS refuses messages over its max_payload, 1 MB by default).
+    def _queue(self, node: str, flt: str, group: str | None, body: bytes) -> None:
         batch = self._out.get(node)
         if batch is None:
-            batch = self._out[node] = []
-        batch.append(pack_message(flt, group, msg))
-        self._schedule()
+            batch = self._out[node] = bytearray()
+            self._schedule()
+        head = self._heads.get(flt) if group is None else None
+        if head is None:
+            head = self._packer.pack((flt, group))
+            if group is None:
+                if len(self._heads) >= 10_000:  # filters come and go: keep it bounded
+                    self._heads.clear()
+                self._heads[flt] = head
+        batch += head
+        batch += body
+        self._forwarded += 1
+        if len(batch) >= FORWARD_BATCH:
+            del self._out[node]
+            self._send(f"{self.prefix}.fwd.{node}", bytes(batch))
+
+    def _send(self, subject: str, data: bytes) -> None:
+        if self.nc is None:
+            return
+        task = asyncio.ensure_future(self.nc.publish(subject, data))
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("cluster: forwarding failed: %r", task.exception())
 
     def _schedule(self) -> None:
         if not self._flush_scheduled:
@@ -367,35 +406,56 @@ class ClusterLink:
         for flush in self.flushers:
             flush(lambda subject, data: asyncio.ensure_future(nc.publish(subject, data)))
         if self._out:
-            for node, batch in self._out.items():
-                self.stats["forwarded"] += len(batch)
-                asyncio.ensure_future(nc.publish(f"{self.prefix}.fwd.{node}",
-                                                 msgpack.packb(batch, use_bin_type=True)))
-            self._out = {}
+            out, self._out = self._out, {}
+            for node, batch in out.items():
+                self._send(f"{self.prefix}.fwd.{node}", bytes(batch))
+        if self._forwarded:
+            self.stats["forwarded"] += self._forwarded
+            self._forwarded = 0
 
     async def _on_forward(self, m) -> None:
         broker = self.broker
-        router = broker.router
-        recs = msgpack.unpackb(m.data, raw=False)
-        runs = same_message_runs(recs) if broker.overlap_single else ([rec] for rec in recs)
-        for run in runs:
+        routes = broker.router.routes
+        unpacker = msgpack.Unpacker(raw=False)
+        unpacker.feed(m.data)
+        if broker.overlap_single:
+            self._deliver_merged([[flt, group, *unpacker.unpack()] for flt, group in unpacker])
+            return
+        n = 0
+        for flt, group in unpacker:
+            fields = unpacker.unpack()
+            n += 1
+            route = routes.get(flt)
+            if route is None:  # unsubscribed meanwhile
+                continue
+            self._deliver(route, group, message_from_fields(fields))
+        self.stats["received"] += n
+
+    @staticmethod
+    def _deliver(route, group: str | None, msg: Message) -> None:
+        if group is None:
+            for sub in list(route.subs.values()):
+                sub.session.deliver(msg, sub, None, False, None)
+        else:
+            g = route.groups.get(group)
+            if g is not None:
+                g.dispatch(msg, None, None)
+
+    def _deliver_merged(self, recs: list) -> None:
+        """mqtt.overlapping_subscriptions = single: the records of one message for several
+        filters here (queued back to back by the sender) make one copy per client."""
+        routes = self.broker.router.routes
+        for run in same_message_runs(recs):
             flt, group, msg = unpack_message(run[0])
             self.stats["received"] += len(run)
-            if len(run) > 1:  # one message for several filters here: one copy per client
-                routes = [r for r in (router.routes.get(rec[0]) for rec in run) if r]
-                for sub in merged_subscriptions(routes, msg).values():
+            if len(run) > 1:
+                found = [r for r in (routes.get(rec[0]) for rec in run) if r]
+                for sub in merged_subscriptions(found, msg).values():
                     sub.session.deliver(msg, sub, None, False, None)
                 continue
-            route = router.routes.get(flt)
-            if route is None:
-                continue
-            if group is None:
-                for sub in list(route.subs.values()):
-                    sub.session.deliver(msg, sub, None, False, None)
-            else:
-                g = route.groups.get(group)
-                if g is not None:
-                    g.dispatch(msg, None, None)
+            route = routes.get(flt)
+            if route is not None:
+                self._deliver(route, group, msg)
 
     # -- calls between nodes ---------------------------------------------------------------
     def register(self, name: str, fn) -> None:

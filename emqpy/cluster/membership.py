@@ -189,8 +189,9 @@ class Membership:
     async def start(self) -> None:
         self.broker.cluster_membership = self
         self.load()
-        if self.seeds or set(self.members) - {self.node}:
-            await self._connect()
+        from emqpy.cluster import workers
+        if self.seeds or set(self.members) - {self.node} or workers.count(self.broker.config) > 1:
+            await self._connect()  # (the main of node.process_workers: its siblings' NATS)
         if self.broker.config.cluster.discovery_strategy in ("manual", "static"):
             await self._listen()
 

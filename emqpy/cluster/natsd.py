@@ -112,7 +112,11 @@ class NatsServer:
         cmd = [binary(), "--name", self.node_name, "--addr", self.host,
                "--port", str(self.client_port), "--cluster_name", self.cluster_name,
                "--cluster", f"nats://{self.host}:{self.cluster_port}",
-               "--jetstream", "--store_dir", str(self.store_dir), "--log", str(self.log_file)]
+               "--store_dir", str(self.store_dir), "--log", str(self.log_file)]
+        # JetStream in a cluster refuses to start without routes, as the one server of a
+        # machine's node.process_workers has (emqpy/cluster/workers.py)
+        if self.routes:
+            cmd.append("--jetstream")
         if self.cookie:
             cmd += ["-c", str(self._write_auth_config())]
         elif self.routes:

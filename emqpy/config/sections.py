@@ -399,6 +399,16 @@ class DurableSessions(Section):
 # ---------------------------------------------------------------- node, api_key
 
 
+def _process_workers(value):
+    if value == "auto":
+        return value
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 256:
+        return value
+    raise ValueError(f'expected a number of processes from 1 to 256, or "auto"; got {value!r}')
+
+
 class Node(Section):
     """Root ``node``.  Only name, cookie and data_dir mean anything to emqpy;
     EMQX's Erlang VM and clustering knobs are accepted and ignored."""
@@ -437,6 +447,9 @@ class Node(Section):
     name: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] = "emqx@127.0.0.1"
     cookie: str = "emqxsecretcookie"
     data_dir: str = "data"
+    # emqpy's key: how many broker processes `emqpy start` runs on this machine, clustered, on
+    # the same MQTT ports (SO_REUSEPORT); "auto" = one per core. 1: one process, as before.
+    process_workers: Annotated[int | str, BeforeValidator(_process_workers)] = 1
 
 
 class ApiKey(Section):

@@ -258,6 +258,10 @@ class Listener:
         try:
             if opts.reuseaddr:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # node.process_workers: every broker process of this machine binds the same port and
+            # the kernel spreads the connections over them (emqpy/cluster/workers.py)
+            if self.broker.config.node.process_workers != 1 and hasattr(socket, "SO_REUSEPORT"):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             # Options set on the listening socket are inherited by accepted sockets (Linux).
             if opts.nodelay:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -50,6 +50,9 @@ async def _start(broker) -> None:
     from emqpy.cluster.sessions import SessionRegistry
     link.sessions = SessionRegistry(link)
     await link.sessions.start()
+    from emqpy.cluster.replica import Replica
+    link.replica = Replica(link)
+    link.replica.start()
     broker.cluster = link
 
 
@@ -58,6 +61,7 @@ async def teardown(broker) -> None:
     if link is None:
         return
     broker.cluster = None
+    await link.replica.stop()
     link.sessions.stop()
     await link.stop()
     server = getattr(broker, "cluster_nats", None)

@@ -3,55 +3,9 @@ one node reach the matching subscribers on the others (QoS 0/1/2, wildcards, MQT
 properties), once each, and only nodes with matching subscribers get them."""
 from __future__ import annotations
 
-import random
-import socket
-
-import pytest
-
-from emqpy.cluster import natsd
 from support.mqttclient import client, props, uid
 from support.node import Node
 from support.waiting import wait_until
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _offsets(n: int) -> list[int]:
-    """Node-name numbers whose derived NATS ports (4222+N, 6222+N) are free here."""
-    while True:
-        base = random.randrange(20000, 50000, 10)
-        picked = [base + i for i in range(n)]
-        ports = [p + o for o in picked for p in (natsd.CLIENT_PORT_BASE, natsd.CLUSTER_PORT_BASE)]
-        if all(_free(p) for p in ports):
-            return picked
-
-
-@pytest.fixture
-def cluster(make_mqtt_broker):
-    """cluster(n) -> n started Nodes named emqx<N>@127.0.0.1, seeds = all of them."""
-    nodes: list[Node] = []
-
-    def make(n: int) -> list[Node]:
-        names = [f"emqx{o}@127.0.0.1" for o in _offsets(n)]
-        for name in names:
-            nodes.append(Node(make_mqtt_broker({
-                "node": {"name": name},
-                "cluster": {"name": "testcl", "discovery_strategy": "static",
-                            "static": {"seeds": names}}})))
-        links = [nd.broker.cluster for nd in nodes]
-        wait_until(lambda: all(len(link.running_nodes()) == n for link in links), timeout=20,
-                   what="every node sees every other")
-        return nodes
-
-    yield make
-    for nd in nodes:
-        nd.stop()
 
 
 def _sees_filter(node: Node, other: Node, flt: str) -> bool:

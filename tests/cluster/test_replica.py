@@ -1,0 +1,105 @@
+"""Replicated state (emqpy/cluster/replica.py): retained messages, bans, API keys, built-in
+authn users, config changes and rules made on one node apply on the others, survive a restart
+of a node, and reach a node that was down when they were made."""
+from __future__ import annotations
+
+import httpx
+
+from support.mqttclient import uid
+from support.waiting import wait_until
+
+BUILTIN = "password_based:built_in_database"
+
+
+def _caught_up(*nodes) -> None:
+    wait_until(lambda: all(n.broker.cluster is not None and
+                           n.broker.cluster.replica.caught_up.is_set() for n in nodes),
+               timeout=20, what="the replicated store followed")
+
+
+def _retained(node, topic: str, timeout: float = 5.0, **login):
+    """Subscribe on `node` and return the retained message's payload (None: none came)."""
+    c = node.mqtt(uid("rs"), **login)
+    c.subscribe(topic, 1)
+    try:
+        return c.get(timeout=timeout).payload
+    except AssertionError:
+        return None
+    finally:
+        c.close()
+
+
+def _key_works(node, key: dict) -> bool:
+    r = httpx.get(node.api_url + "/nodes", auth=(key["api_key"], key["api_secret"]), timeout=10)
+    return r.status_code == 200
+
+
+def test_changes_on_one_node_apply_on_the_other_and_survive_its_restart(cluster):
+    a, b = cluster(2)
+    _caught_up(a, b)
+    topic = f"rs/{uid()}"
+    # retained message published on a
+    pub = a.mqtt(uid("pub"))
+    pub.publish(topic, b"kept", qos=1, retain=True)
+    wait_until(lambda: b.broker.retainer.lookup(topic), what="the retained message on b")
+    assert _retained(b, topic) == b"kept"
+    # ban made through a's API refuses the client on b
+    banned = uid("bad")
+    a.ok("POST", "/banned", json={"as": "clientid", "who": banned}, status=200)
+    wait_until(lambda: b.connack(banned) == 0x8A, what="b refuses the banned client")
+    # API key created on a works on b (same secret: the row is replicated, not re-created)
+    key = a.new_key(uid("k"))
+    wait_until(lambda: _key_works(b, key), what="a's API key on b")
+    # built-in authn: the authenticator and a user added on a authenticate on b
+    a.ok("POST", "/authentication", json={"mechanism": "password_based",
+                                          "backend": "built_in_database",
+                                          "user_id_type": "username"})
+    a.ok("POST", f"/authentication/{BUILTIN}/users", status=201,
+         json={"user_id": "alice", "password": "s3cret", "is_superuser": False})
+    wait_until(lambda: b.api.get(f"/authentication/{BUILTIN}/users/alice").status_code == 200,
+               what="alice on b")
+    assert b.connack(uid("al"), username="alice", password="s3cret") == 0
+    assert b.connack(uid("al"), username="alice", password="wrong") == 0x86
+    # a config change and a rule without an id (a picks the id, b gets the same one)
+    a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_packet_size": "512KB"}})
+    rule = a.ok("POST", "/rules", status=201,
+                json={"sql": 'SELECT * FROM "rs/#"', "actions": []})
+    wait_until(lambda: b.broker.config.mqtt.max_packet_size == 512 * 1024,
+               what="b's max_packet_size")
+    wait_until(lambda: b.api.get(f"/rules/{rule['id']}").status_code == 200, what="the rule on b")
+    # a deleted ban lets the client in on b again (with alice's credentials: authn is on now)
+    a.ok("DELETE", f"/banned/clientid/{banned}", status=204)
+    wait_until(lambda: b.connack(banned, username="alice", password="s3cret") == 0,
+               what="b lets the unbanned client in")
+
+    b.restart()
+    _caught_up(b)
+    assert b.broker.config.mqtt.max_packet_size == 512 * 1024
+    assert b.get(f"/rules/{rule['id']}")["sql"] == 'SELECT * FROM "rs/#"'
+    assert _retained(b, topic, username="alice", password="s3cret") == b"kept"
+    assert _key_works(b, key)
+    assert b.connack(uid("al"), username="alice", password="s3cret") == 0
+
+
+def test_a_node_down_during_changes_catches_up_when_it_returns(cluster):
+    a, b = cluster(2)
+    _caught_up(a, b)
+    b.stop()
+    topic = f"rs/{uid()}"
+    banned = uid("bad")
+    pub = a.mqtt(uid("pub"))
+    pub.publish(topic, b"while-down", qos=1, retain=True)
+    a.ok("POST", "/banned", json={"as": "clientid", "who": banned}, status=200)
+    a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": 42}})
+    b.start()
+    _caught_up(b)
+    wait_until(lambda: b.broker.config.mqtt.max_topic_levels == 42, timeout=20,
+               what="b caught up with the config change")
+    wait_until(lambda: b.connack(banned) == 0x8A, what="b refuses the client banned meanwhile")
+    wait_until(lambda: b.broker.retainer.lookup(topic), timeout=20,
+               what="the retained message published meanwhile")
+    assert _retained(b, topic) == b"while-down"
+    # and changes made on the returned node reach the other one
+    b.ok("POST", "/banned", json={"as": "username", "who": "mallory"}, status=200)
+    wait_until(lambda: a.connack(uid("m"), username="mallory", password="x") == 0x8A,
+               what="a refuses the user banned on b")

@@ -238,6 +238,9 @@ class Retainer:
         return len(msgs)
 
     def clear(self) -> None:
+        if self.on_change is not None:
+            for m in self.store.messages():
+                self.on_change(m.topic, None)
         self.store.clear()
         self._batch.clear()
         if self.writer is not None:

@@ -3,6 +3,8 @@ authn users, config changes and rules made on one node apply on the others, surv
 of a node, and reach a node that was down when they were made."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 
 from support.mqttclient import uid
@@ -79,6 +81,9 @@ def test_changes_on_one_node_apply_on_the_other_and_survive_its_restart(cluster)
     assert _retained(b, topic, username="alice", password="s3cret") == b"kept"
     assert _key_works(b, key)
     assert b.connack(uid("al"), username="alice", password="s3cret") == 0
+    # clearing the retained messages on a clears them on b
+    a.ok("DELETE", "/mqtt/retainer/messages", status=204)
+    wait_until(lambda: not b.broker.retainer.lookup(topic), what="b's retained messages cleared")
 
 
 def test_a_node_down_during_changes_catches_up_when_it_returns(cluster):
@@ -103,3 +108,30 @@ def test_a_node_down_during_changes_catches_up_when_it_returns(cluster):
     b.ok("POST", "/banned", json={"as": "username", "who": "mallory"}, status=200)
     wait_until(lambda: a.connack(uid("m"), username="mallory", password="x") == 0x8A,
                what="a refuses the user banned on b")
+
+
+def test_concurrent_changes_of_one_setting_end_the_same_on_every_node(cluster):
+    a, b = cluster(2)
+    _caught_up(a, b)
+
+    def put(node, value):
+        node.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": value}})
+
+    with ThreadPoolExecutor(2) as pool:
+        for i in range(5):  # each round both nodes change it at the same moment
+            list(pool.map(put, (a, b), (100 + i, 200 + i)))
+
+    def levels():
+        return (a.broker.config.mqtt.max_topic_levels, b.broker.config.mqtt.max_topic_levels)
+    # every change is in the log and both nodes applied all of it
+    wait_until(lambda: a.broker.cluster.replica._outbox.empty() and
+               b.broker.cluster.replica._outbox.empty() and
+               a.broker.cluster.replica.applied == b.broker.cluster.replica.applied ==
+               _last_seq(a) == 10, timeout=20, what="both nodes applied the whole log")
+    assert levels()[0] == levels()[1]
+    assert levels()[0] in (104, 204)
+
+
+def _last_seq(node) -> int:
+    replica = node.broker.cluster.replica
+    return node.call(lambda: replica.js.stream_info(replica.stream)).state.last_seq

@@ -31,6 +31,7 @@ import asyncio
 import base64
 import json
 import logging
+import re
 import time
 import uuid
 
@@ -49,10 +50,17 @@ LOCAL_ONLY = frozenset({
     "bridges_probe", "sso", "load_rebalance", "node_eviction", "mqtt/retainer/message",
     "mqtt/retainer/messages", "mqtt/delayed/messages", "rules/test",
 })
-# Requests whose result the origin generates at random: the replicas get the origin's rows of
-# the owning feature's backup table instead ((method, path) -> (table, key field of the row,
-# which the response also has)).
-AS_ROWS = {("POST", "/api/v5/api_key"): ("api_keys", "name")}
+# Requests whose result the origin generates at random (an API key's secret) or that carry a
+# password (never written to the log in clear): the replicas get the origin's rows of the
+# owning feature's backup table instead. (method, path pattern, table, key field of the rows);
+# the key's value is the pattern's `key` group, or else the answer's field of that name.
+AS_ROWS = [(m, re.compile(p), table, key) for m, p, table, key in (
+    ("POST", r"/api/v5/api_key", "api_keys", "name"),
+    ("POST", r"/api/v5/users", "dashboard_users", "username"),
+    ("POST", r"/api/v5/users/(?P<key>[^/]+)/change_pwd", "dashboard_users", "username"),
+    ("POST", r"/api/v5/authentication/[^/]+/users", "authn_users", "user_id"),
+    ("PUT", r"/api/v5/authentication/[^/]+/users/(?P<key>[^/]+)", "authn_users", "user_id"),
+)]
 # Creations whose id the origin picks when the body has none (the body may carry one).
 PIN_ID = frozenset({"/api/v5/rules"})
 META_KEY = "cluster.replica.applied"
@@ -126,30 +134,40 @@ class Replica:
             ret.on_change = None
         for t in self._tasks:
             t.cancel()
-        for sub in self._subs:
+        await self._unsubscribe()
+
+    async def _unsubscribe(self) -> None:
+        subs, self._subs = self._subs, []
+        for sub in subs:
             try:
                 await sub.unsubscribe()
             except Exception:  # the connection is already gone
                 pass
 
     async def _run(self) -> None:
-        """Set up the stream and bucket (retrying until JetStream has a quorum), wait for the
-        node to be up (replays go through its features and API), then follow both."""
+        """Set up the stream and bucket, wait for the node to be up (replays go through its
+        features and API), then follow both; all of it again, from the last applied entry,
+        whenever JetStream fails (no quorum yet, a leader being elected)."""
+        started = False
         while True:
             try:
                 await self._setup()
-                break
+                while not self.broker.running:
+                    await asyncio.sleep(0.05)
+                if not started:
+                    started = True
+                    self.ready.set()
+                    loop = asyncio.get_running_loop()
+                    self._tasks.append(loop.create_task(self._send_entries()))
+                    self._tasks.append(loop.create_task(self._send_retained()))
+                await self._follow()
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                log.info("cluster: replicated store not ready yet (%s); retrying", e)
+                log.info("cluster: replicated store not ready (%s: %s); retrying",
+                         type(e).__name__, e)
+                await self._unsubscribe()
                 await asyncio.sleep(RETRY)
-        while not self.broker.running:
-            await asyncio.sleep(0.05)
-        self.ready.set()
-        self._tasks.append(asyncio.get_running_loop().create_task(self._send_entries()))
-        self._tasks.append(asyncio.get_running_loop().create_task(self._send_retained()))
-        await self._follow()
 
     async def _setup(self) -> None:
         from nats.js.api import StorageType, StreamConfig
@@ -203,11 +221,13 @@ class Replica:
     def _entry_for(self, method, path, raw_path, query, content_type, body, actor, response):
         entry = {"id": uuid.uuid4().hex, "origin": self.node, "at": time.time(),
                  "resource": _resource(path)}
-        as_rows = AS_ROWS.get((method, path))
-        if as_rows is not None:
-            table, key = as_rows
+        for rows_method, pattern, table, key in AS_ROWS:
+            match = pattern.fullmatch(path) if rows_method == method else None
+            if match is None:
+                continue
             try:
-                wanted = json.loads(response)[key]
+                wanted = match.group("key") if "key" in pattern.groupindex else \
+                    json.loads(response)[key]
             except (ValueError, KeyError, TypeError):
                 log.error("cluster: cannot replicate %s %s: no %s in the answer", method, path,
                           key)

@@ -36,6 +36,12 @@ def _key_works(node, key: dict) -> bool:
     return r.status_code == 200
 
 
+def _login(node, username: str, password: str) -> int:
+    with node.client() as c:
+        return c.post("/api/v5/login", json={"username": username,
+                                             "password": password}).status_code
+
+
 def test_changes_on_one_node_apply_on_the_other_and_survive_its_restart(cluster):
     a, b = cluster(2)
     _caught_up(a, b)
@@ -62,6 +68,14 @@ def test_changes_on_one_node_apply_on_the_other_and_survive_its_restart(cluster)
                what="alice on b")
     assert b.connack(uid("al"), username="alice", password="s3cret") == 0
     assert b.connack(uid("al"), username="alice", password="wrong") == 0x86
+    # a dashboard user added on a logs in on b, with the password changed on a
+    a.ok("POST", "/users", json={"username": "carol", "password": "first-Pass1"})
+    wait_until(lambda: b.api.get("/users").status_code == 200 and
+               any(u["username"] == "carol" for u in b.get("/users")), what="carol on b")
+    a.ok("POST", "/users/carol/change_pwd", status=204,
+         json={"old_pwd": "first-Pass1", "new_pwd": "second-Pass2"})
+    wait_until(lambda: _login(b, "carol", "second-Pass2") == 200, what="carol's new password")
+    assert _login(b, "carol", "first-Pass1") == 401
     # a config change and a rule without an id (a picks the id, b gets the same one)
     a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_packet_size": "512KB"}})
     rule = a.ok("POST", "/rules", status=201,
@@ -84,6 +98,11 @@ def test_changes_on_one_node_apply_on_the_other_and_survive_its_restart(cluster)
     # clearing the retained messages on a clears them on b
     a.ok("DELETE", "/mqtt/retainer/messages", status=204)
     wait_until(lambda: not b.broker.retainer.lookup(topic), what="b's retained messages cleared")
+    # passwords travel as their hashes: none is in the replicated log's files
+    for path in (a.data_dir / "nats").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"s3cret" not in data and b"second-Pass2" not in data, path
 
 
 def test_a_node_down_during_changes_catches_up_when_it_returns(cluster):

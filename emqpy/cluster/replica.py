@@ -37,6 +37,8 @@ import uuid
 
 import msgpack
 
+from emqpy.store import register_migrations
+
 log = logging.getLogger("emqpy.cluster.replica")
 
 API_PREFIX = "/api/v5/"
@@ -60,10 +62,16 @@ AS_ROWS = [(m, re.compile(p), table, key) for m, p, table, key in (
     ("POST", r"/api/v5/users/(?P<key>[^/]+)/change_pwd", "dashboard_users", "username"),
     ("POST", r"/api/v5/authentication/[^/]+/users", "authn_users", "user_id"),
     ("PUT", r"/api/v5/authentication/[^/]+/users/(?P<key>[^/]+)", "authn_users", "user_id"),
+    ("POST", r"/api/v5/authentication/(?P<key>[^/]+)/import_users", "authn_users", "grp"),
 )]
 # Creations whose id the origin picks when the body has none (the body may carry one).
 PIN_ID = frozenset({"/api/v5/rules"})
 META_KEY = "cluster.replica.applied"
+# Entries made here and not yet in the log, kept until JetStream acknowledges them, so that a
+# restart meanwhile does not lose them (a two-node cluster has no quorum with a node down).
+register_migrations("cluster_replica", [
+    "CREATE TABLE replica_outbox (n INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL)",
+])
 RETRY = 1.0  # seconds between attempts while JetStream is unavailable
 
 
@@ -119,6 +127,10 @@ class Replica:
         self._app = None
         self._catch_up_to = 0
         self.applied = self._load_applied()
+        for n, data in self._load_outbox():
+            entry = msgpack.unpackb(data, raw=False)
+            self._mine[entry["id"]] = 0.0  # applied here before this start: re-apply after any
+            self._outbox.put_nowait((n, data))  # other node's change of the resource
 
     # -- start / stop ----------------------------------------------------------------------
     def start(self) -> None:
@@ -202,9 +214,15 @@ class Replica:
                                   opt_start_seq=self.applied + 1)))
         watcher = await self.kv.watchall()
         self._subs.append(watcher._sub)
+        seen: set | None = set()  # the bucket's keys, deleted ones included, at the start
         async for entry in watcher:
             if entry is None:  # the end of the bucket's current content
+                if seen is not None:
+                    self._push_unreplicated(seen)
+                    seen = None
                 continue
+            if seen is not None:
+                seen.add(entry.key)
             self._apply_retained(entry)
 
     # -- the change log: capture on the origin ---------------------------------------------
@@ -216,7 +234,13 @@ class Replica:
         if entry is None:
             return
         self._mine[entry["id"]] = time.monotonic()
-        self._outbox.put_nowait(entry)
+        data = msgpack.packb(entry, use_bin_type=True)
+        n = None
+        store = self.broker.store
+        if store is not None:
+            with store.transaction() as conn:
+                n = conn.execute("INSERT INTO replica_outbox(entry) VALUES (?)", (data,)).lastrowid
+        self._outbox.put_nowait((n, data))
 
     def _entry_for(self, method, path, raw_path, query, content_type, body, actor, response):
         entry = {"id": uuid.uuid4().hex, "origin": self.node, "at": time.time(),
@@ -244,11 +268,13 @@ class Replica:
 
     async def _send_entries(self) -> None:
         while True:
-            entry = await self._outbox.get()
-            data = msgpack.packb(entry, use_bin_type=True)
+            n, data = await self._outbox.get()
             while True:
                 try:
                     await self.js.publish(self.subject, data, stream=self.stream)
+                    store = self.broker.store
+                    if n is not None and store is not None and not store.closed:
+                        store.execute("DELETE FROM replica_outbox WHERE n=?", (n,))
                     break
                 except asyncio.CancelledError:
                     raise
@@ -335,6 +361,14 @@ class Replica:
             self._app = create_app(ApiContext(self.broker, self.broker.store))
         return self._app
 
+    def _load_outbox(self) -> list:
+        store = self.broker.store
+        if store is None:
+            return []
+        store.migrate("cluster_replica")
+        return [(r["n"], r["entry"]) for r in
+                store.query("SELECT n, entry FROM replica_outbox ORDER BY n")]
+
     def _load_applied(self) -> int:
         store = self.broker.store
         row = store.query_one("SELECT value FROM meta WHERE key=?", (META_KEY,)) \
@@ -379,6 +413,16 @@ class Replica:
                     continue
                 if self._retained_out.get(topic, ...) is msg:
                     del self._retained_out[topic]
+
+    def _push_unreplicated(self, keys: set) -> None:
+        """Retained messages stored here that the bucket never had (not even as deleted):
+        published here while the change could not reach it, before a restart."""
+        ret = self.broker.retainer
+        if ret is None:
+            return
+        for msg in ret.all():
+            if _retained_key(msg.topic) not in keys:
+                self._retained_changed(msg.topic, msg)
 
     def _apply_retained(self, entry) -> None:
         ret = self.broker.retainer

@@ -106,6 +106,8 @@ def test_changes_on_one_node_apply_on_the_other_and_survive_its_restart(cluster)
 
 
 def test_a_node_down_during_changes_catches_up_when_it_returns(cluster):
+    """Two nodes: with b down JetStream has no quorum, so a keeps the changes until b is back
+    (and keeps them across its own restart meanwhile); b then replays them."""
     a, b = cluster(2)
     _caught_up(a, b)
     b.stop()
@@ -115,6 +117,7 @@ def test_a_node_down_during_changes_catches_up_when_it_returns(cluster):
     pub.publish(topic, b"while-down", qos=1, retain=True)
     a.ok("POST", "/banned", json={"as": "clientid", "who": banned}, status=200)
     a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": 42}})
+    a.restart()  # with no quorum, the changes wait on a: they must survive its restart
     b.start()
     _caught_up(b)
     wait_until(lambda: b.broker.config.mqtt.max_topic_levels == 42, timeout=20,

@@ -124,7 +124,6 @@ class Replica:
         self._applying_retained = False
         self._tasks: list[asyncio.Task] = []
         self._subs: list = []
-        self._app = None
         self._catch_up_to = 0
         self.applied = self._load_applied()
         for n, data in self._load_outbox():
@@ -354,12 +353,9 @@ class Replica:
 
     def _api_app(self):
         api = getattr(self.broker, "api", None)
-        if api is not None and api.app is not None:
-            return api.app
-        if self._app is None:  # a node without the HTTP listener still applies changes
-            from emqpy.api.app import ApiContext, create_app
-            self._app = create_app(ApiContext(self.broker, self.broker.store))
-        return self._app
+        if api is None or api.app is None:  # installed without the API: nothing to replay with
+            raise RuntimeError("this node has no management API to apply the change with")
+        return api.app
 
     def _load_outbox(self) -> list:
         store = self.broker.store

@@ -11,6 +11,7 @@ from support.mqttclient import uid
 from support.waiting import wait_until
 
 BUILTIN = "password_based:built_in_database"
+RULES = "/authorization/sources/built_in_database/rules"
 
 
 def _caught_up(*nodes) -> None:
@@ -68,6 +69,13 @@ def test_changes_on_one_node_apply_on_the_other_and_survive_its_restart(cluster)
                what="alice on b")
     assert b.connack(uid("al"), username="alice", password="s3cret") == 0
     assert b.connack(uid("al"), username="alice", password="wrong") == 0x86
+    # authz: the built-in database source and its rules for alice
+    a.ok("POST", "/authorization/sources", status=204, json={"type": "built_in_database"})
+    a.ok("POST", f"{RULES}/users", status=204, json=[{"username": "alice", "rules": [
+        {"topic": "alice/#", "permission": "allow", "action": "all"}]}])
+    wait_until(lambda: b.api.get(f"{RULES}/users/alice").status_code == 200,
+               what="alice's authz rules on b")
+    assert b.get(f"{RULES}/users/alice")["rules"][0]["topic"] == "alice/#"
     # a dashboard user added on a logs in on b, with the password changed on a
     a.ok("POST", "/users", json={"username": "carol", "password": "first-Pass1"})
     wait_until(lambda: b.api.get("/users").status_code == 200 and

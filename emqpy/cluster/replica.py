@@ -128,8 +128,10 @@ class Replica:
         self.applied = self._load_applied()
         for n, data in self._load_outbox():
             entry = msgpack.unpackb(data, raw=False)
-            self._mine[entry["id"]] = 0.0  # applied here before this start: re-apply after any
-            self._outbox.put_nowait((n, data))  # other node's change of the resource
+            # applied here before this start: applied again if another node's change of the
+            # resource gets applied here before it comes back through the log
+            self._mine[entry["id"]] = 0.0
+            self._outbox.put_nowait((n, entry["id"], data))
 
     # -- start / stop ----------------------------------------------------------------------
     def start(self) -> None:
@@ -239,7 +241,7 @@ class Replica:
         if store is not None:
             with store.transaction() as conn:
                 n = conn.execute("INSERT INTO replica_outbox(entry) VALUES (?)", (data,)).lastrowid
-        self._outbox.put_nowait((n, data))
+        self._outbox.put_nowait((n, entry["id"], data))
 
     def _entry_for(self, method, path, raw_path, query, content_type, body, actor, response):
         entry = {"id": uuid.uuid4().hex, "origin": self.node, "at": time.time(),
@@ -267,10 +269,12 @@ class Replica:
 
     async def _send_entries(self) -> None:
         while True:
-            n, data = await self._outbox.get()
+            n, entry_id, data = await self._outbox.get()
             while True:
                 try:
-                    await self.js.publish(self.subject, data, stream=self.stream)
+                    # the id makes JetStream drop a retry of what it stored but did not confirm
+                    await self.js.publish(self.subject, data, stream=self.stream,
+                                          headers={"Nats-Msg-Id": entry_id})
                     store = self.broker.store
                     if n is not None and store is not None and not store.closed:
                         store.execute("DELETE FROM replica_outbox WHERE n=?", (n,))

@@ -73,6 +73,7 @@ register_migrations("cluster_replica", [
     "CREATE TABLE replica_outbox (n INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL)",
 ])
 RETRY = 1.0  # seconds between attempts while JetStream is unavailable
+RETAINED_BATCH = 64  # retained changes sent to the bucket at once
 
 
 def _replicated(method: str, path: str) -> bool:
@@ -391,28 +392,30 @@ class Replica:
         self._retained_wake.set()
 
     async def _send_retained(self) -> None:
-        from emqpy.retainer import backup, persist
         while True:
             await self._retained_wake.wait()
             self._retained_wake.clear()
             while self._retained_out:
-                topic, msg = next(iter(self._retained_out.items()))
-                try:
-                    if msg is None:
-                        await self.kv.delete(_retained_key(topic))
-                    else:
-                        row = dict(zip(backup._COLUMNS, persist.to_row(msg)))
-                        row["payload"] = base64.b64encode(row["payload"]).decode()
-                        await self.kv.put(_retained_key(topic), json.dumps(row).encode())
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:
-                    log.warning("cluster: retained message not yet replicated (%s); retrying",
-                                type(e).__name__)
+                # up to BATCH topics at once (one change per topic in flight keeps its order)
+                batch = list(self._retained_out.items())[:RETAINED_BATCH]
+                results = await asyncio.gather(*(self._put_retained(t, m) for t, m in batch),
+                                               return_exceptions=True)
+                failed = False
+                for (topic, msg), result in zip(batch, results):
+                    if isinstance(result, BaseException):
+                        failed = True
+                    elif self._retained_out.get(topic, ...) is msg:
+                        del self._retained_out[topic]
+                if failed:
+                    log.warning("cluster: retained messages not yet replicated; retrying")
                     await asyncio.sleep(RETRY)
-                    continue
-                if self._retained_out.get(topic, ...) is msg:
-                    del self._retained_out[topic]
+
+    async def _put_retained(self, topic: str, msg) -> None:
+        from emqpy.retainer import backup
+        if msg is None:
+            await self.kv.delete(_retained_key(topic))
+        else:
+            await self.kv.put(_retained_key(topic), json.dumps(backup.message_row(msg)).encode())
 
     def _push_unreplicated(self, keys: set) -> None:
         """Retained messages stored here that the bucket never had (not even as deleted):

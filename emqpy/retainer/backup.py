@@ -17,12 +17,14 @@ def export(broker) -> list[dict]:
     ret = broker.retainer
     if not ret.config.enable:
         return []
-    out = []
-    for msg in ret.all():
-        row = dict(zip(_COLUMNS, persist.to_row(msg)))
-        row["payload"] = base64.b64encode(row["payload"]).decode()
-        out.append(row)
-    return out
+    return [message_row(msg) for msg in ret.all()]
+
+
+def message_row(msg) -> dict:
+    """One retained message as its backup row (JSON-able; `restore` takes it back)."""
+    row = dict(zip(_COLUMNS, persist.to_row(msg)))
+    row["payload"] = base64.b64encode(row["payload"]).decode()
+    return row
 
 
 def restore(broker, rows: list) -> int:

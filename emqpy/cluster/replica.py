@@ -485,6 +485,8 @@ class CaptureChanges:
         if replica is None or not _replicated(scope["method"], path):
             return await self.app(scope, receive, send)
         body, answer, status = [], [], [0]
+        state = scope.setdefault("state", {})  # shared with inner copies of the scope: the
+        # authentication leaves the actor there
 
         async def recv():
             message = await receive()
@@ -501,7 +503,7 @@ class CaptureChanges:
         await self.app(scope, recv, snd)
         if 200 <= status[0] < 300:
             headers = dict(scope.get("headers") or [])
-            actor = (scope.get("state") or {}).get("actor")
+            actor = state.get("actor")
             replica.capture(scope["method"], path,
                             (scope.get("raw_path") or path.encode()).decode("latin-1"),
                             scope.get("query_string", b"").decode("latin-1"),

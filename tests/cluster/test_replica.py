@@ -165,3 +165,19 @@ def test_concurrent_changes_of_one_setting_end_the_same_on_every_node(cluster):
 def _last_seq(node) -> int:
     replica = node.broker.cluster.replica
     return node.call(lambda: replica.js.stream_info(replica.stream)).state.last_seq
+
+
+def test_three_nodes_keep_the_log_with_one_down_and_it_replays_what_it_missed(cluster):
+    a, b, c = cluster(3)
+    _caught_up(a, b, c)
+    assert a.broker.cluster.replica.replicas == 3
+    c.stop()
+    banned = uid("bad")
+    b.ok("POST", "/banned", json={"as": "clientid", "who": banned}, status=200)
+    # two of three servers are a quorum: the change is in the log before c returns
+    wait_until(lambda: a.broker.cluster.replica.applied == _last_seq(a) > 0 and
+               b.broker.cluster.replica._outbox.empty(), what="the ban in the log")
+    wait_until(lambda: a.connack(banned) == 0x8A, what="a refuses the client banned on b")
+    c.start()
+    _caught_up(c)
+    assert c.connack(banned) == 0x8A

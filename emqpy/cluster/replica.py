@@ -73,6 +73,7 @@ register_migrations("cluster_replica", [
     "CREATE TABLE replica_outbox (n INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL)",
 ])
 RETRY = 1.0  # seconds between attempts while JetStream is unavailable
+CONSUMER_HEARTBEAT = 1.0  # seconds; nats-py's default (5) leaves a node behind for 10 s
 RETAINED_BATCH = 64  # retained changes sent to the bucket at once
 
 
@@ -212,6 +213,8 @@ class Replica:
         self._catch_up_to = last
         self._subs.append(await self.js.subscribe(
             self.subject, stream=self.stream, cb=self._on_entry, ordered_consumer=True,
+            # two missed heartbeats re-create the consumer (its server may be the one down)
+            idle_heartbeat=CONSUMER_HEARTBEAT,
             config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                                   opt_start_seq=self.applied + 1)))
         watcher = await self.kv.watchall()

@@ -69,9 +69,10 @@ PIN_ID = frozenset({"/api/v5/rules"})
 META_KEY = "cluster.replica.applied"
 # Entries made here and not yet in the log, kept until JetStream acknowledges them, so that a
 # restart meanwhile does not lose them (a two-node cluster has no quorum with a node down).
-register_migrations("cluster_replica", [
+# Registered when a clustered node starts its replica: a single node never has the table.
+MIGRATIONS = [
     "CREATE TABLE replica_outbox (n INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL)",
-])
+]
 RETRY = 1.0  # seconds between attempts while JetStream is unavailable
 CONSUMER_HEARTBEAT = 1.0  # seconds; nats-py's default (5) leaves a node behind for 10 s
 RETAINED_BATCH = 64  # retained changes sent to the bucket at once
@@ -369,6 +370,7 @@ class Replica:
         store = self.broker.store
         if store is None:
             return []
+        register_migrations("cluster_replica", MIGRATIONS)
         store.migrate("cluster_replica")
         return [(r["n"], r["entry"]) for r in
                 store.query("SELECT n, entry FROM replica_outbox ORDER BY n")]

@@ -201,6 +201,23 @@ class Replica:
             self.kv = await js.create_key_value(bucket=self.bucket, history=1,
                                                 replicas=self.replicas)
         self.js = js
+        try:
+            await self.ensure_replicas(self.replicas)
+        except Exception as e:  # too few servers yet: the streams work with the replicas they have
+            log.warning("cluster: cannot keep the replicated store on %d servers yet: %s",
+                        self.replicas, e)
+
+    async def ensure_replicas(self, nodes: int) -> None:
+        """Keep the log and the bucket on min(3, nodes) servers: a cluster formed by invites
+        starts as one node, and the streams created then have one replica until it grows (the
+        membership calls this when a node joins)."""
+        self.replicas = want = max(1, min(3, nodes))
+        for name in (self.stream, f"KV_{self.bucket}"):
+            info = await self.js.stream_info(name)
+            if info.config.num_replicas < want:
+                info.config.num_replicas = want
+                await self.js.update_stream(info.config)
+                log.info("cluster: %s now kept on %d servers", name, want)
 
     async def _follow(self) -> None:
         from nats.js.api import ConsumerConfig, DeliverPolicy

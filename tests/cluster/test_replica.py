@@ -181,3 +181,13 @@ def test_three_nodes_keep_the_log_with_one_down_and_it_replays_what_it_missed(cl
     c.start()
     _caught_up(c)
     assert c.connack(banned) == 0x8A
+    # a log created while the cluster was smaller is spread again as it grows
+    replica = a.broker.cluster.replica
+
+    async def shrink_then_grow():
+        info = await replica.js.stream_info(replica.stream)
+        info.config.num_replicas = 1
+        await replica.js.update_stream(info.config)
+        await replica.ensure_replicas(len(a.broker.cluster.running_nodes()))
+        return (await replica.js.stream_info(replica.stream)).config.num_replicas
+    assert a.call(shrink_then_grow, timeout=20) == 3

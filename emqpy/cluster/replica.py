@@ -10,8 +10,8 @@ Two JetStream objects, replicated on min(3, nodes) servers:
   becomes one entry, and every other node replays it through its own API app, so it takes
   the same validation and the same owning feature's code path (which writes that node's
   SQLite and cluster.hocon: its local copy). A few results the origin generates (an API key's
-  secret, a rule's id) are pinned so that the replay produces the same state: see
-  `_entry_for`. The stream's sequence is the clock: every node applies the entries in the
+  secret, a rule's id) are pinned so that the replay produces the same state, and requests
+  carrying a password travel as the owning feature's hashed backup rows: see `AS_ROWS`. The stream's sequence is the clock: every node applies the entries in the
   same order, and records the last one it applied in its SQLite (``meta``), so a node that
   restarts or was down replays exactly what it missed. A node applies its own change at once
   (the API answers after it, as on a single node) and skips it in the log — unless another
@@ -23,7 +23,7 @@ Two JetStream objects, replicated on min(3, nodes) servers:
   retainer; a starting node's watcher first receives the whole bucket.
 
 Nothing here runs on a single node. Entries that cannot reach JetStream (no quorum: a two-node
-cluster with a node down) wait in order in memory and are retried.
+cluster with a node down) wait in order in the node's SQLite and are retried.
 """
 from __future__ import annotations
 

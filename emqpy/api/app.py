@@ -67,6 +67,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     errors.install_handlers(app)
     app.add_middleware(errors.InternalErrorMiddleware)
     app.add_middleware(routing.RawPathRouting)
+    from emqpy.cluster.replica import CaptureChanges
+    app.add_middleware(CaptureChanges)  # outermost: sees the request as it came
     for feature in features.manifests():
         for name in feature.routers:
             mod = importlib.import_module(name)

@@ -109,6 +109,9 @@ _MISSING_MSG = ("Missing authorization header. Use Basic auth with API key/secre
 
 async def _authenticate(request: Request) -> Actor:
     ctx = request.app.state.ctx
+    replica = request.scope.get("emqpy.replica")  # a change replayed from another node
+    if replica is not None:  # (emqpy.cluster.replica; a network request cannot set it)
+        return Actor(*replica)
     header = request.headers.get("authorization")
     if not header:
         raise _unauthorized("AUTHORIZATION_HEADER_ERROR", _MISSING_MSG)

@@ -76,6 +76,9 @@ async def _start(broker, routes: list[str] = (), nats_cluster: str = "") -> None
     from emqpy.cluster.sessions import SessionRegistry
     link.sessions = SessionRegistry(link)
     await link.sessions.start()
+    from emqpy.cluster.replica import Replica
+    link.replica = Replica(link)
+    link.replica.start()
     broker.cluster = link
     for fn in _link_callbacks.get(broker, ()):
         fn(link)
@@ -94,6 +97,7 @@ async def _stop(broker) -> None:
     if link is None:
         return
     broker.cluster = None
+    await link.replica.stop()
     link.sessions.stop()
     await link.stop()
     server = getattr(broker, "cluster_nats", None)

@@ -110,13 +110,14 @@ class NatsServer:
 
     def command(self) -> list[str]:
         cmd = [binary(), "--name", self.node_name, "--addr", self.host,
-               "--port", str(self.client_port), "--cluster_name", self.cluster_name,
-               "--cluster", f"nats://{self.host}:{self.cluster_port}",
+               "--port", str(self.client_port), "--jetstream",
                "--store_dir", str(self.store_dir), "--log", str(self.log_file)]
-        # JetStream in a cluster refuses to start without routes, as the one server of a
-        # machine's node.process_workers has (emqpy/cluster/workers.py)
+        # Without routes (the one server of a machine's node.process_workers,
+        # emqpy/cluster/workers.py) the server runs standalone: a clustered JetStream refuses
+        # to start without routes, and the worker group's replicated state needs JetStream.
         if self.routes:
-            cmd.append("--jetstream")
+            cmd += ["--cluster_name", self.cluster_name,
+                    "--cluster", f"nats://{self.host}:{self.cluster_port}"]
         if self.cookie:
             cmd += ["-c", str(self._write_auth_config())]
         elif self.routes:
@@ -127,9 +128,10 @@ class NatsServer:
         token, password = credentials(self.cookie)
         routes = [r.replace("nats://", f"nats://{ROUTE_USER}:{password}@", 1)
                   for r in self.routes]
-        text = (f"authorization {{ token: {json.dumps(token)} }}\n"
-                f"cluster {{ authorization {{ user: {json.dumps(ROUTE_USER)}, "
-                f"password: {json.dumps(password)} }}, routes: {json.dumps(routes)} }}\n")
+        text = f"authorization {{ token: {json.dumps(token)} }}\n"
+        if routes:
+            text += (f"cluster {{ authorization {{ user: {json.dumps(ROUTE_USER)}, "
+                     f"password: {json.dumps(password)} }}, routes: {json.dumps(routes)} }}\n")
         path = self.store_dir / "emqpy-auth.conf"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:

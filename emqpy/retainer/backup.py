@@ -19,9 +19,14 @@ def export(broker) -> Iterator[dict]:
     if not ret.config.enable:
         return
     for msg in ret.all():  # (a list: a snapshot, taken in chunks between loop turns)
-        row = dict(zip(_COLUMNS, persist.to_row(msg)))
-        row["payload"] = base64.b64encode(row["payload"]).decode()
-        yield row
+        yield message_row(msg)
+
+
+def message_row(msg) -> dict:
+    """One retained message as its backup row (JSON-able; `restore` takes it back)."""
+    row = dict(zip(_COLUMNS, persist.to_row(msg)))
+    row["payload"] = base64.b64encode(row["payload"]).decode()
+    return row
 
 
 def restore(broker, rows: list) -> int:

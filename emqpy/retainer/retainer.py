@@ -31,6 +31,9 @@ class Retainer:
         self._rate = self._config_rate()  # messages per second; None: no limit
         self._tokens = float(self._rate or 0)
         self._tokens_at = time.monotonic()
+        # fn(topic, msg or None) told of each retained message stored or deleted here by a
+        # PUBLISH or the API (the cluster replicates them); not of `put`, which applies others'
+        self.on_change = None
 
     @property
     def config(self):
@@ -168,6 +171,8 @@ class Retainer:
         _ = msg.id  # fixed now: the writer thread reads it
         self.store.put(msg)
         self._persist(topic, msg)
+        if self.on_change is not None:
+            self.on_change(topic, msg)
 
     def match(self, flt: str) -> list:
         if not self.config.enable:
@@ -221,6 +226,8 @@ class Retainer:
     def delete(self, topic: str) -> bool:
         if self.store.delete(topic):
             self._persist(topic, None)
+            if self.on_change is not None:
+                self.on_change(topic, None)
             return True
         return False
 
@@ -231,6 +238,9 @@ class Retainer:
         return len(msgs)
 
     def clear(self) -> None:
+        if self.on_change is not None:
+            for m in self.store.messages():
+                self.on_change(m.topic, None)
         self.store.clear()
         self._batch.clear()
         if self.writer is not None:

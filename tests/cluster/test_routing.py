@@ -7,6 +7,7 @@ from support.mqttclient import client, props, uid
 from support.node import Node
 from support.waiting import wait_until
 
+
 def _sees_filter(node: Node, other: Node, flt: str) -> bool:
     peer = node.broker.cluster.peers.get(other.broker.node_name)
     return peer is not None and flt in peer.filters

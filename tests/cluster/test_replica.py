@@ -1,0 +1,193 @@
+"""Replicated state (emqpy/cluster/replica.py): retained messages, bans, API keys, built-in
+authn users, config changes and rules made on one node apply on the others, survive a restart
+of a node, and reach a node that was down when they were made."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from support.mqttclient import uid
+from support.waiting import wait_until
+
+BUILTIN = "password_based:built_in_database"
+RULES = "/authorization/sources/built_in_database/rules"
+
+
+def _caught_up(*nodes) -> None:
+    wait_until(lambda: all(n.broker.cluster is not None and
+                           n.broker.cluster.replica.caught_up.is_set() for n in nodes),
+               timeout=20, what="the replicated store followed")
+
+
+def _retained(node, topic: str, timeout: float = 5.0, **login):
+    """Subscribe on `node` and return the retained message's payload (None: none came)."""
+    c = node.mqtt(uid("rs"), **login)
+    c.subscribe(topic, 1)
+    try:
+        return c.get(timeout=timeout).payload
+    except AssertionError:
+        return None
+    finally:
+        c.close()
+
+
+def _key_works(node, key: dict) -> bool:
+    r = httpx.get(node.api_url + "/nodes", auth=(key["api_key"], key["api_secret"]), timeout=10)
+    return r.status_code == 200
+
+
+def _login(node, username: str, password: str) -> int:
+    with node.client() as c:
+        return c.post("/api/v5/login", json={"username": username,
+                                             "password": password}).status_code
+
+
+def test_changes_on_one_node_apply_on_the_other_and_survive_its_restart(cluster):
+    a, b = cluster(2)
+    _caught_up(a, b)
+    topic = f"rs/{uid()}"
+    # retained message published on a
+    pub = a.mqtt(uid("pub"))
+    pub.publish(topic, b"kept", qos=1, retain=True)
+    wait_until(lambda: b.broker.retainer.lookup(topic), what="the retained message on b")
+    assert _retained(b, topic) == b"kept"
+    # ban made through a's API refuses the client on b
+    banned = uid("bad")
+    a.ok("POST", "/banned", json={"as": "clientid", "who": banned}, status=200)
+    wait_until(lambda: b.connack(banned) == 0x8A, what="b refuses the banned client")
+    # API key created on a works on b (same secret: the row is replicated, not re-created)
+    key = a.new_key(uid("k"))
+    wait_until(lambda: _key_works(b, key), what="a's API key on b")
+    # built-in authn: the authenticator and a user added on a authenticate on b
+    a.ok("POST", "/authentication", json={"mechanism": "password_based",
+                                          "backend": "built_in_database",
+                                          "user_id_type": "username"})
+    a.ok("POST", f"/authentication/{BUILTIN}/users", status=201,
+         json={"user_id": "alice", "password": "s3cret", "is_superuser": False})
+    wait_until(lambda: b.api.get(f"/authentication/{BUILTIN}/users/alice").status_code == 200,
+               what="alice on b")
+    assert b.connack(uid("al"), username="alice", password="s3cret") == 0
+    assert b.connack(uid("al"), username="alice", password="wrong") == 0x86
+    # authz: the built-in database source and its rules for alice
+    a.ok("POST", "/authorization/sources", status=204, json={"type": "built_in_database"})
+    a.ok("POST", f"{RULES}/users", status=204, json=[{"username": "alice", "rules": [
+        {"topic": "alice/#", "permission": "allow", "action": "all"}]}])
+    wait_until(lambda: b.api.get(f"{RULES}/users/alice").status_code == 200,
+               what="alice's authz rules on b")
+    assert b.get(f"{RULES}/users/alice")["rules"][0]["topic"] == "alice/#"
+    # a dashboard user added on a logs in on b, with the password changed on a
+    a.ok("POST", "/users", json={"username": "carol", "password": "first-Pass1"})
+    wait_until(lambda: b.api.get("/users").status_code == 200 and
+               any(u["username"] == "carol" for u in b.get("/users")), what="carol on b")
+    a.ok("POST", "/users/carol/change_pwd", status=204,
+         json={"old_pwd": "first-Pass1", "new_pwd": "second-Pass2"})
+    wait_until(lambda: _login(b, "carol", "second-Pass2") == 200, what="carol's new password")
+    assert _login(b, "carol", "first-Pass1") == 401
+    # a config change and a rule without an id (a picks the id, b gets the same one)
+    a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_packet_size": "512KB"}})
+    rule = a.ok("POST", "/rules", status=201,
+                json={"sql": 'SELECT * FROM "rs/#"', "actions": []})
+    wait_until(lambda: b.broker.config.mqtt.max_packet_size == 512 * 1024,
+               what="b's max_packet_size")
+    wait_until(lambda: b.api.get(f"/rules/{rule['id']}").status_code == 200, what="the rule on b")
+    # a deleted ban lets the client in on b again (with alice's credentials: authn is on now)
+    a.ok("DELETE", f"/banned/clientid/{banned}", status=204)
+    wait_until(lambda: b.connack(banned, username="alice", password="s3cret") == 0,
+               what="b lets the unbanned client in")
+
+    b.restart()
+    _caught_up(b)
+    assert b.broker.config.mqtt.max_packet_size == 512 * 1024
+    assert b.get(f"/rules/{rule['id']}")["sql"] == 'SELECT * FROM "rs/#"'
+    assert _retained(b, topic, username="alice", password="s3cret") == b"kept"
+    assert _key_works(b, key)
+    assert b.connack(uid("al"), username="alice", password="s3cret") == 0
+    # clearing the retained messages on a clears them on b
+    a.ok("DELETE", "/mqtt/retainer/messages", status=204)
+    wait_until(lambda: not b.broker.retainer.lookup(topic), what="b's retained messages cleared")
+    # passwords travel as their hashes: none is in the replicated log's files
+    for path in (a.data_dir / "nats").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"s3cret" not in data and b"second-Pass2" not in data, path
+
+
+def test_a_node_down_during_changes_catches_up_when_it_returns(cluster):
+    """Two nodes: with b down JetStream has no quorum, so a keeps the changes until b is back
+    (and keeps them across its own restart meanwhile); b then replays them."""
+    a, b = cluster(2)
+    _caught_up(a, b)
+    b.stop()
+    topic = f"rs/{uid()}"
+    banned = uid("bad")
+    pub = a.mqtt(uid("pub"))
+    pub.publish(topic, b"while-down", qos=1, retain=True)
+    a.ok("POST", "/banned", json={"as": "clientid", "who": banned}, status=200)
+    a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": 42}})
+    a.restart()  # with no quorum, the changes wait on a: they must survive its restart
+    b.start()
+    _caught_up(b)
+    wait_until(lambda: b.broker.config.mqtt.max_topic_levels == 42, timeout=20,
+               what="b caught up with the config change")
+    wait_until(lambda: b.connack(banned) == 0x8A, what="b refuses the client banned meanwhile")
+    wait_until(lambda: b.broker.retainer.lookup(topic), timeout=20,
+               what="the retained message published meanwhile")
+    assert _retained(b, topic) == b"while-down"
+    # and changes made on the returned node reach the other one
+    b.ok("POST", "/banned", json={"as": "username", "who": "mallory"}, status=200)
+    wait_until(lambda: a.connack(uid("m"), username="mallory", password="x") == 0x8A,
+               what="a refuses the user banned on b")
+
+
+def test_concurrent_changes_of_one_setting_end_the_same_on_every_node(cluster):
+    a, b = cluster(2)
+    _caught_up(a, b)
+
+    def put(node, value):
+        node.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": value}})
+
+    with ThreadPoolExecutor(2) as pool:
+        for i in range(5):  # each round both nodes change it at the same moment
+            list(pool.map(put, (a, b), (100 + i, 200 + i)))
+
+    def levels():
+        return (a.broker.config.mqtt.max_topic_levels, b.broker.config.mqtt.max_topic_levels)
+    # every change is in the log and both nodes applied all of it
+    wait_until(lambda: a.broker.cluster.replica._outbox.empty() and
+               b.broker.cluster.replica._outbox.empty() and
+               a.broker.cluster.replica.applied == b.broker.cluster.replica.applied ==
+               _last_seq(a) == 10, timeout=20, what="both nodes applied the whole log")
+    assert levels()[0] == levels()[1]
+    assert levels()[0] in (104, 204)
+
+
+def _last_seq(node) -> int:
+    replica = node.broker.cluster.replica
+    return node.call(lambda: replica.js.stream_info(replica.stream)).state.last_seq
+
+
+def test_three_nodes_keep_the_log_with_one_down_and_it_replays_what_it_missed(cluster):
+    a, b, c = cluster(3)
+    _caught_up(a, b, c)
+    assert a.broker.cluster.replica.replicas == 3
+    c.stop()
+    banned = uid("bad")
+    b.ok("POST", "/banned", json={"as": "clientid", "who": banned}, status=200)
+    # two of three servers are a quorum: the change is in the log before c returns
+    wait_until(lambda: a.broker.cluster.replica.applied == _last_seq(a) > 0 and
+               b.broker.cluster.replica._outbox.empty(), what="the ban in the log")
+    wait_until(lambda: a.connack(banned) == 0x8A, what="a refuses the client banned on b")
+    c.start()
+    _caught_up(c)
+    assert c.connack(banned) == 0x8A
+    # a log created while the cluster was smaller is spread again as it grows
+    replica = a.broker.cluster.replica
+
+    async def shrink_then_grow():
+        info = await replica.js.stream_info(replica.stream)
+        info.config.num_replicas = 1
+        await replica.js.update_stream(info.config)
+        await replica.ensure_replicas(len(a.broker.cluster.running_nodes()))
+        return (await replica.js.stream_info(replica.stream)).config.num_replicas
+    assert a.call(shrink_then_grow, timeout=20) == 3

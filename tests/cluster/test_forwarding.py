@@ -9,8 +9,6 @@ from support.waiting import wait_until
 
 from cluster.test_routing import _sees_filter
 
-__all__ = ["cluster"]  # pytest finds the fixture here by this name
-
 N = 3000
 PAYLOAD = 1024  # 3 MB in one write: the publishing node reads megabytes per iteration
 

@@ -25,6 +25,15 @@ def status_line(broker) -> str:
         for k in ("running_nodes", "stopped_nodes")) + "}\n"
 
 
+# verb -> (arguments after it, Membership method, what emqx ctl says on success / failure)
+_CHANGES = {
+    "join": (1, "join", "Join the cluster successfully.", "Failed to join the cluster"),
+    "leave": (0, "leave", "Leave the cluster successfully.", "Failed to leave the cluster"),
+    "force-leave": (1, "force_leave", "Remove the node from cluster successfully.",
+                    "Failed to remove the node from cluster"),
+}
+
+
 async def cmd_cluster(broker, args) -> str | None:
     """The command's output, or None for a usage error."""
     m = getattr(broker, "cluster_membership", None)
@@ -35,26 +44,14 @@ async def cmd_cluster(broker, args) -> str | None:
         return json.dumps(info, indent=2, separators=(",", " : ")) + "\n"
     if m is None and args and args[0] in ("join", "leave", "force-leave"):
         return "Cluster membership is given by cluster.nats.servers here.\n"
-    if len(args) == 2 and args[0] == "join":
+    verb = args[0] if args else None
+    if verb in _CHANGES and len(args) == 1 + _CHANGES[verb][0]:
+        _, method, done, failed = _CHANGES[verb]
         try:
-            await m.join(args[1])
+            await getattr(m, method)(*args[1:])
         except Ignored:
             return "Ignore.\n"
         except JoinError as e:
-            return f"Failed to join the cluster: {e}\n"
-        return "Join the cluster successfully.\n" + status_line(broker)
-    if args == ["leave"]:
-        try:
-            await m.leave()
-        except JoinError as e:
-            return f"Failed to leave the cluster: {e}\n"
-        return "Leave the cluster successfully.\n" + status_line(broker)
-    if len(args) == 2 and args[0] == "force-leave":
-        try:
-            await m.force_leave(args[1])
-        except Ignored:
-            return "Ignore.\n"
-        except JoinError as e:
-            return f"Failed to remove the node from cluster: {e}\n"
-        return "Remove the node from cluster successfully.\n" + status_line(broker)
+            return f"{failed}: {e}\n"
+        return f"{done}\n" + status_line(broker)
     return None

@@ -51,3 +51,8 @@ def cluster(make_mqtt_broker):
     yield make
     for nd in nodes:
         nd.stop()
+
+
+@pytest.fixture
+def two(cluster):
+    return cluster(2)

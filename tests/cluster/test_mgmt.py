@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 from emqpy.monitor import storage
 from support.mqttclient import client, uid
 from support.waiting import wait_until
 
-
-@pytest.fixture
-def two(cluster):
-    return cluster(2)
-
-
-def _sees_filter(node, other, flt: str) -> bool:
-    peer = node.broker.cluster.peers.get(other.broker.node_name)
-    return peer is not None and flt in peer.filters
+from cluster.test_routing import _sees_filter
 
 
 def test_clients_of_every_node_with_paging_and_node_filter(two):

@@ -11,15 +11,7 @@ import pytest
 from support.mqttclient import MqttClient, client, props, uid
 from support.waiting import wait_until
 
-
-@pytest.fixture
-def two(cluster):
-    return cluster(2)
-
-
-def _sees_filter(node, other, flt: str) -> bool:
-    peer = node.broker.cluster.peers.get(other.broker.node_name)
-    return peer is not None and flt in peer.filters
+from cluster.test_routing import _sees_filter
 
 
 @pytest.mark.parametrize("v5", [True, False], ids=["mqtt5", "mqtt311"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-
 from emqpy.monitor import storage
 from support.mqttclient import client, uid
 from support.waiting import wait_until

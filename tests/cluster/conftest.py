@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from emqpy.cluster import natsd
+from emqpy.cluster.membership import JOIN_PORT_BASE
 from support.node import Node
 from support.waiting import wait_until
 
@@ -22,11 +23,13 @@ def _free(port: int) -> bool:
 
 
 def _offsets(n: int) -> list[int]:
-    """Node-name numbers whose derived NATS ports (4222+N, 6222+N) are free here."""
+    """Node-name numbers whose derived ports (NATS 4222+N and 6222+N, join 4370+N) are free
+    here."""
     while True:
         base = random.randrange(20000, 50000, 10)
         picked = [base + i for i in range(n)]
-        ports = [p + o for o in picked for p in (natsd.CLIENT_PORT_BASE, natsd.CLUSTER_PORT_BASE)]
+        ports = [p + o for o in picked
+                 for p in (natsd.CLIENT_PORT_BASE, natsd.CLUSTER_PORT_BASE, JOIN_PORT_BASE)]
         if all(_free(p) for p in ports):
             return picked
 

@@ -5,38 +5,22 @@ keeps serving its own clients and routes again once its supervised server is bac
 from __future__ import annotations
 
 import asyncio
-import random
 import signal
-import socket
 
 import pytest
 
-from emqpy.cluster import natsd
-from emqpy.cluster.membership import JOIN_PORT_BASE, NATS_ALARM
+from emqpy.cluster.membership import NATS_ALARM
 from support.mqttclient import MqttClient, client, uid
 from support.node import Node
 from support.process import Proc
 from support.waiting import wait_until
 
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+from cluster.conftest import _offsets
 
 
 def _names(n: int) -> list[str]:
-    """Node names whose derived ports (NATS 4222+N and 6222+N, join 4370+N) are free here."""
-    while True:
-        base = random.randrange(20000, 50000, 10)
-        picked = [base + i for i in range(n)]
-        ports = [p + o for o in picked
-                 for p in (natsd.CLIENT_PORT_BASE, natsd.CLUSTER_PORT_BASE, JOIN_PORT_BASE)]
-        if all(_free(p) for p in ports):
-            return [f"emqx{o}@127.0.0.1" for o in picked]
+    """Node names whose derived ports (NATS and join) are free here."""
+    return [f"emqx{o}@127.0.0.1" for o in _offsets(n)]
 
 
 def _conf(name: str, **cluster) -> dict:

@@ -131,7 +131,8 @@ class ClusterLink:
         self._flush_scheduled = False
         self._tasks: list[asyncio.Task] = []
         self.started_at = int(time.time() * 1000)
-        self.stats = {"forwarded": 0, "received": 0}
+        # window_full: times a node's window filled and publishers feeding it were held back
+        self.stats = {"forwarded": 0, "received": 0, "window_full": 0}
         self.stopping = False
         self._rr: dict = {}  # (group, filter) -> round-robin position over nodes
         self._sticky: dict = {}  # (group, filter) -> the node a sticky group sticks to
@@ -433,6 +434,7 @@ class ClusterLink:
         window.sent += len(batch)
         if window.sent - window.acked > FORWARD_WINDOW and not window.congested:
             window.congested = True  # the publishers are held back as they queue more
+            self.stats["window_full"] += 1
         self._send(f"{self.prefix}.fwd.{node}", self._packer.pack((self.node, window.sent)) + batch)
 
     def _reopen(self, node: str) -> None:

@@ -56,6 +56,13 @@ def _nats_ports() -> tuple[int, int]:
     return free_port(), free_port()
 
 
+def _client_token() -> str:
+    """The token the embedded NATS server wants from clients (derived from `node.cookie`, the
+    default one here), as a sibling of `node.process_workers` gets it in its servers' URL."""
+    from emqpy.cluster.natsd import credentials
+    return credentials("emqxsecretcookie")[0]
+
+
 def start_nodes(n: int) -> list[Node]:
     """n = 1: one plain node. n = 2: node 1 clustered with its embedded NATS server, node 2
     using that server (the process_workers layout)."""
@@ -72,7 +79,8 @@ def start_nodes(n: int) -> list[Node]:
                        "EMQX_CLUSTER__NATS__CLIENT_PORT": str(client),
                        "EMQX_CLUSTER__NATS__CLUSTER_PORT": str(route)}),
                  Node({**common, "EMQX_NODE__NAME": name2,
-                       "EMQX_CLUSTER__NATS__SERVERS": f'["nats://127.0.0.1:{client}"]'})]
+                       "EMQX_CLUSTER__NATS__SERVERS":
+                           f'["nats://{_client_token()}@127.0.0.1:{client}"]'})]
     started = []
     try:
         for node in nodes:

@@ -592,7 +592,7 @@ class Broker:
                 else:  # a group may have members on other nodes too: one of all of them
                     n += self.cluster.dispatch_groups(route, msg, publisher)
         if self.cluster is not None:
-            n += self.cluster.forward(msg)
+            n += self.cluster.forward(msg, publisher)
         if not n:
             self.metrics.c["messages.dropped.no_subscribers"] += 1
             if "message.dropped" in hooks._points:

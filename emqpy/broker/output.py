@@ -25,22 +25,56 @@ from __future__ import annotations
 from emqpy.broker.protocol.states import CLOSED
 
 
-class Output:
+class Backpressure:
+    """Something publishers' messages wait for (a connection's output, or the cluster link's
+    window towards a node): while it is `congested`, the publishers that queue messages for
+    it stop reading (`throttle`) until `decongest` lets them all read again."""
+    __slots__ = ("congested", "_waiters")
+
+    def __init__(self):
+        self.congested = False
+        self._waiters = None  # publishers paused until this drains
+
+    def throttle(self, publisher) -> None:
+        """Congested: `publisher` (a Channel; None: nobody in particular) stops reading until
+        this drains."""
+        self.congested = True
+        if publisher is not None and publisher is not self:
+            waiters = self._waiters
+            if waiters is None:
+                waiters = self._waiters = set()
+            waiters.add(publisher)
+            if not publisher._read_paused and publisher.transport is not None:
+                publisher._read_paused = True
+                publisher.transport.pause_reading()
+
+    def decongest(self) -> None:
+        """Drained (or closed): the publishers held back for this read again."""
+        self.congested = False
+        waiters = self._waiters
+        if waiters:
+            self._waiters = None
+            for pub in waiters:
+                if pub._read_paused and pub.transport is not None and pub.state != CLOSED:
+                    pub._read_paused = False
+                    pub.transport.resume_reading()
+
+
+class Output(Backpressure):
     # (a base class of Channel: it reads the channel's `state` and calls its `close`)
     __slots__ = (
-        "broker", "transport", "queued", "queued_bytes", "high_watermark", "congested",
-        "_waiters", "_read_paused", "_paused_writing", "_send_timer",
+        "broker", "transport", "queued", "queued_bytes", "high_watermark",
+        "_read_paused", "_paused_writing", "_send_timer",
         "send_cnt", "send_oct", "send_pkt", "send_other", "send_q1", "send_q2",
     )
 
     def __init__(self, broker):
+        Backpressure.__init__(self)
         self.broker = broker
         self.transport = None
         self.queued: list[bytes] = []  # chunks for this iteration's write, one per packet
         self.queued_bytes = 0
         self.high_watermark = broker.out_high_watermark
-        self.congested = False
-        self._waiters = None  # publishers paused until this connection drains
         self._read_paused = False  # this connection's reading is paused by a congested one
         self._paused_writing = False  # the transport's buffer is over its limit
         self._send_timer = None  # closes the connection after send_timeout paused
@@ -120,32 +154,6 @@ class Output:
         self.queued.clear()
         self.queued_bytes = 0
         self.decongest()
-
-    # -- backpressure ----------------------------------------------------------------------
-
-    def throttle(self, publisher) -> None:
-        """This connection is congested: `publisher` (None: nobody in particular) stops
-        reading until it drains."""
-        self.congested = True
-        if publisher is not None and publisher is not self:
-            waiters = self._waiters
-            if waiters is None:
-                waiters = self._waiters = set()
-            waiters.add(publisher)
-            if not publisher._read_paused and publisher.transport is not None:
-                publisher._read_paused = True
-                publisher.transport.pause_reading()
-
-    def decongest(self) -> None:
-        """Drained (or closed): the publishers held back for this connection read again."""
-        self.congested = False
-        waiters = self._waiters
-        if waiters:
-            self._waiters = None
-            for pub in waiters:
-                if pub._read_paused and pub.transport is not None and pub.state != CLOSED:
-                    pub._read_paused = False
-                    pub.transport.resume_reading()
 
     # -- asyncio.Protocol flow control -----------------------------------------------------
 

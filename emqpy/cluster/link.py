@@ -8,6 +8,8 @@ Subjects (``<p>`` is ``emqpy.<cluster name>``):
   in a heartbeat) asks the owner for the whole table on ``<p>.dump.<node>``;
 - ``<p>.fwd.<node>``: messages for a node, batched per loop iteration, each with the filter it
   matched there (the receiver delivers to that filter's subscribers only, as EMQX does);
+- ``<p>.ack.<node>``: how far a receiver has processed the batches a node sent it, which
+  bounds the bytes in flight towards each node (`FORWARD_WINDOW`, see `Window`);
 - ``<p>.rpc.<node>``: requests to a node's registered functions (`call`/`register`), which the
   management API uses to answer for the whole cluster.
 
@@ -25,6 +27,7 @@ import zlib
 import msgpack
 
 from emqpy.broker.message import Message
+from emqpy.broker.output import Backpressure
 from emqpy.broker.overlap import merged_subscriptions, same_message_runs
 from emqpy.broker.router import Router
 
@@ -33,6 +36,31 @@ log = logging.getLogger("emqpy.cluster")
 HEARTBEAT = 1.0  # seconds between heartbeats
 DOWN_AFTER = 10.0  # a node silent this long is stopped: its routes are dropped
 FORWARD_BATCH = 64 * 1024  # bytes: a batch of forwarded messages goes out at this size
+FORWARD_WINDOW = 4 << 20  # bytes sent to a node and not yet acknowledged: over it, hold back
+FORWARD_RESUME = 2 << 20  # ... the publishers until this little is left in flight
+ACK_TIMEOUT = 3.0  # seconds without an ack while over the window: assume it lost, reopen
+
+
+class Window(Backpressure):
+    """Flow control towards one node. Forwarded batches carry the running total of bytes
+    sent to that node; the node acknowledges the total it has processed. Over FORWARD_WINDOW
+    bytes in flight the publishers whose messages go to that node stop reading (as for a
+    slow subscriber), and read again when acks bring it under FORWARD_RESUME: a node busy
+    with its own clients, which reads its NATS socket seldom, slows the publishers feeding it
+    instead of letting NATS buffer without bound (and cut it off as a slow consumer)."""
+    __slots__ = ("sent", "acked", "acked_at")
+
+    def __init__(self):
+        super().__init__()
+        self.sent = 0
+        self.acked = 0
+        self.acked_at = time.monotonic()
+
+    def reopen(self) -> None:
+        """Forget what is in flight (the node is gone, restarted, or its acks were lost)."""
+        self.acked = self.sent
+        self.acked_at = time.monotonic()
+        self.decongest()
 
 
 class Peer:
@@ -95,13 +123,16 @@ class ClusterLink:
         self.version = 0  # our route table's version: +1 per published batch of changes
         self._changes: list[tuple[str, int]] = []
         self._out: dict[str, bytearray] = {}  # node -> the batch it gets (see _queue)
+        self._windows: dict[str, Window] = {}  # node -> flow control towards it
+        self._acks: dict[str, int] = {}  # sender -> bytes of its batches processed (unsent)
         self._packer = msgpack.Packer()
         self._heads: dict[str, bytes] = {}  # filter -> its encoded [filter, None]
         self._forwarded = 0  # messages queued since the last flush (stats["forwarded"])
         self._flush_scheduled = False
         self._tasks: list[asyncio.Task] = []
         self.started_at = int(time.time() * 1000)
-        self.stats = {"forwarded": 0, "received": 0}
+        # window_full: times a node's window filled and publishers feeding it were held back
+        self.stats = {"forwarded": 0, "received": 0, "window_full": 0}
         self.stopping = False
         self._rr: dict = {}  # (group, filter) -> round-robin position over nodes
         self._sticky: dict = {}  # (group, filter) -> the node a sticky group sticks to
@@ -122,6 +153,7 @@ class ClusterLink:
         await self.nc.subscribe(f"{p}.routes", cb=self._on_routes)
         await self.nc.subscribe(f"{p}.dump.{self.node}", cb=self._on_dump_request)
         await self.nc.subscribe(f"{p}.fwd.{self.node}", cb=self._on_forward)
+        await self.nc.subscribe(f"{p}.ack.{self.node}", cb=self._on_ack)
         await self.nc.subscribe(f"{p}.rpc.{self.node}", cb=self._on_rpc)
         self._tasks.append(asyncio.get_running_loop().create_task(self._heartbeats()))
 
@@ -165,12 +197,19 @@ class ClusterLink:
                 log.warning("cluster: %s is down (silent for %.0f s)", peer.name, now - peer.last_seen)
                 self._set_filters(peer, set())
                 peer.version = -1
+                self._reopen(peer.name)
+        for node, window in self._windows.items():
+            if window.congested and now - window.acked_at > ACK_TIMEOUT:
+                log.warning("cluster: no forwarding ack from %s for %.0f s: resuming", node,
+                            now - window.acked_at)
+                window.reopen()
 
     def forget(self, name: str) -> None:
         """A node left the cluster: drop it and its filters."""
         peer = self.peers.pop(name, None)
         if peer is not None:
             self._set_filters(peer, set())
+        self._reopen(name)
 
     def running_nodes(self) -> list[str]:
         now = time.monotonic()
@@ -192,6 +231,7 @@ class ClusterLink:
         if up_since != peer.up_since:  # a new incarnation: its old table is gone
             peer.up_since = up_since
             peer.version = -1
+            self._reopen(name)  # (and what was in flight to the old one)
         peer.last_seen = time.monotonic()
         if peer.version != version:
             self._sync(peer)
@@ -286,10 +326,11 @@ class ClusterLink:
         peer.version = version
 
     # -- forwarding ------------------------------------------------------------------------
-    def forward(self, msg: Message) -> int:
+    def forward(self, msg: Message, publisher=None) -> int:
         """After local routing: queue `msg` for every node with plain subscribers of a matching
         filter (once per node and filter), and for shared groups that have no member here
-        (those with members here went through `dispatch_groups`); returns forwards queued."""
+        (those with members here went through `dispatch_groups`); returns forwards queued.
+        `publisher`: the Channel it came from (held back while a node's window is full)."""
         routes = self.remote.match(msg.topic)
         if not routes:
             return 0
@@ -300,7 +341,7 @@ class ClusterLink:
             for node in route.subs:
                 if body is None:
                     body = self._packer.pack(message_fields(msg))
-                self._queue(node, route.filter, None, body)
+                self._queue(node, route.filter, None, body, publisher)
                 n += 1
             if route.groups:
                 here = local.get(route.filter)
@@ -310,7 +351,7 @@ class ClusterLink:
                     if body is None:
                         body = self._packer.pack(message_fields(msg))
                     self._queue(self._pick(group, route.filter, sorted(nodes), msg),
-                                route.filter, group, body)
+                                route.filter, group, body, publisher)
                     n += 1
         return n
 
@@ -329,7 +370,8 @@ class ClusterLink:
             if node == self.node:
                 n += group.dispatch(msg, None, publisher)
             else:
-                self._queue(node, route.filter, name, self._packer.pack(message_fields(msg)))
+                self._queue(node, route.filter, name, self._packer.pack(message_fields(msg)),
+                            publisher)
                 n += 1
         return n
 
@@ -353,15 +395,26 @@ class ClusterLink:
             return cur
         return random.choice(nodes)
 
-    # A batch for a node is a run of msgpack objects, two per message: [filter, group] and the
-    # message's fields (encoded once in `forward`, whatever the number of nodes and filters).
-    # It goes out at the end of the loop iteration, or as soon as it reaches FORWARD_BATCH
-    # bytes (NATS refuses messages over its max_payload, 1 MB by default).
-    def _queue(self, node: str, flt: str, group: str | None, body: bytes) -> None:
+    # A batch for a node is a run of msgpack objects: [sender, bytes sent to the node up to the
+    # end of this batch] (see Window), then two per message: [filter, group] and the message's
+    # fields (encoded once in `forward`, whatever the number of nodes and filters). It goes out
+    # at the end of the loop iteration, or as soon as it reaches FORWARD_BATCH bytes (NATS
+    # refuses messages over its max_payload, 1 MB by default).
+    def _queue(self, node: str, flt: str, group: str | None, body: bytes,
+               publisher=None) -> None:
         batch = self._out.get(node)
         if batch is None:
             batch = self._out[node] = bytearray()
             self._schedule()
+            window = self._windows.get(node)
+            if window is None:
+                window = self._windows[node] = Window()
+            if window.congested:
+                window.throttle(publisher)
+        elif publisher is not None:
+            window = self._windows[node]
+            if window.congested:
+                window.throttle(publisher)
         head = self._heads.get(flt) if group is None else None
         if head is None:
             head = self._packer.pack((flt, group))
@@ -374,7 +427,30 @@ class ClusterLink:
         self._forwarded += 1
         if len(batch) >= FORWARD_BATCH:
             del self._out[node]
-            self._send(f"{self.prefix}.fwd.{node}", bytes(batch))
+            self._send_batch(node, batch)
+
+    def _send_batch(self, node: str, batch: bytearray) -> None:
+        window = self._windows[node]
+        window.sent += len(batch)
+        if window.sent - window.acked > FORWARD_WINDOW and not window.congested:
+            window.congested = True  # the publishers are held back as they queue more
+            self.stats["window_full"] += 1
+        self._send(f"{self.prefix}.fwd.{node}", self._packer.pack((self.node, window.sent)) + batch)
+
+    def _reopen(self, node: str) -> None:
+        window = self._windows.get(node)
+        if window is not None:
+            window.reopen()
+
+    async def _on_ack(self, m) -> None:
+        node, total = msgpack.unpackb(m.data)
+        window = self._windows.get(node)
+        if window is None or total <= window.acked:
+            return
+        window.acked = min(total, window.sent)  # (a late ack from before a reopen: capped)
+        window.acked_at = time.monotonic()
+        if window.congested and window.sent - window.acked <= FORWARD_RESUME:
+            window.decongest()
 
     def _send(self, subject: str, data: bytes) -> None:
         if self.nc is None:
@@ -396,6 +472,7 @@ class ClusterLink:
         nc = self.nc
         if nc is None:
             self._out.clear()
+            self._acks.clear()
             return
         if self._changes:
             base = self.version
@@ -408,7 +485,12 @@ class ClusterLink:
         if self._out:
             out, self._out = self._out, {}
             for node, batch in out.items():
-                self._send(f"{self.prefix}.fwd.{node}", bytes(batch))
+                self._send_batch(node, batch)
+        if self._acks:
+            acks, self._acks = self._acks, {}
+            for sender, total in acks.items():
+                asyncio.ensure_future(nc.publish(f"{self.prefix}.ack.{sender}",
+                                                 msgpack.packb((self.node, total))))
         if self._forwarded:
             self.stats["forwarded"] += self._forwarded
             self._forwarded = 0
@@ -418,6 +500,9 @@ class ClusterLink:
         routes = broker.router.routes
         unpacker = msgpack.Unpacker(raw=False)
         unpacker.feed(m.data)
+        sender, total = unpacker.unpack()
+        self._schedule()
+        self._acks[sender] = total  # acknowledged at the end of this loop iteration
         if broker.overlap_single:
             self._deliver_merged([[flt, group, *unpacker.unpack()] for flt, group in unpacker])
             return

@@ -63,3 +63,6 @@ class Feature:
     # it keeps itself rather than in cluster.hocon (or applies with work of its own).
     backup_tables: tuple[BackupTable, ...] = ()
     backup_config: BackupConfig | None = None
+    # Tables a cluster replicates as rows (emqpy/cluster/replica.py) that are no part of a data
+    # backup (login tokens); same shape as a backup table, whose table_set is unused.
+    cluster_tables: tuple[BackupTable, ...] = ()

@@ -44,10 +44,10 @@ log = logging.getLogger("emqpy.cluster.replica")
 API_PREFIX = "/api/v5/"
 MUTATING = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 # First path segments under /api/v5 whose changes stay on the node they were made on: they act
-# on its connections, files, traces or logins (the management helper answers those for the
-# cluster), or they test without changing anything. Retained messages go through the bucket.
+# on its connections, files or traces (the management helper answers those for the cluster),
+# or they test without changing anything. Retained messages go through the bucket.
 LOCAL_ONLY = frozenset({
-    "login", "logout", "publish", "clients", "nodes", "cluster", "trace", "data", "alarms",
+    "publish", "clients", "nodes", "cluster", "trace", "data", "alarms",
     "subscriptions", "rule_test", "connectors_probe", "actions_probe", "sources_probe",
     "bridges_probe", "sso", "load_rebalance", "node_eviction", "mqtt/retainer/message",
     "mqtt/retainer/messages", "mqtt/delayed/messages", "rules/test",
@@ -64,6 +64,10 @@ AS_ROWS = [(m, re.compile(p), table, key) for m, p, table, key in (
     ("PUT", r"/api/v5/authentication/[^/]+/users/(?P<key>[^/]+)", "authn_users", "user_id"),
     ("POST", r"/api/v5/authentication/(?P<key>[^/]+)/import_users", "authn_users", "grp"),
 )]
+# A login: the new token's row (its hash, never the token nor the password) goes to the other
+# nodes, so the token works on all of them (EMQX keeps tokens in a replicated table); a logout
+# is replayed with the token's id in its actor.
+LOGIN = API_PREFIX + "login"
 # Creations whose id the origin picks when the body has none (the body may carry one).
 PIN_ID = frozenset({"/api/v5/rules"})
 META_KEY = "cluster.replica.applied"
@@ -268,6 +272,17 @@ class Replica:
     def _entry_for(self, method, path, raw_path, query, content_type, body, actor, response):
         entry = {"id": uuid.uuid4().hex, "origin": self.node, "at": time.time(),
                  "resource": _resource(path)}
+        if method == "POST" and path == LOGIN:
+            from emqpy.dashboard import admin
+            try:
+                row = admin.token_row(self.broker.store, json.loads(response)["token"])
+            except (ValueError, KeyError, TypeError):
+                row = None
+            if row is None:
+                log.error("cluster: cannot replicate a login: no token in the answer")
+                return None
+            entry.update(kind="rows", table="dashboard_tokens", rows=[row])
+            return entry
         for rows_method, pattern, table, key in AS_ROWS:
             match = pattern.fullmatch(path) if rows_method == method else None
             if match is None:
@@ -286,7 +301,8 @@ class Replica:
             body = _pin_generated_id(body, response)
         entry.update(kind="request", method=method, path=path, raw_path=raw_path, query=query,
                      content_type=content_type, body=body,
-                     actor=[actor.kind, actor.name] if actor is not None else None)
+                     actor=[actor.kind, actor.name, actor.token_jti] if actor is not None
+                     else None)
         return entry
 
     async def _send_entries(self) -> None:
@@ -469,7 +485,7 @@ class Replica:
 def _table(name: str):
     from emqpy import features
     for feature in features.manifests():
-        for table in feature.backup_tables:
+        for table in feature.backup_tables + feature.cluster_tables:
             if table.name == name:
                 return table
     raise LookupError(f"no backup table {name!r}")

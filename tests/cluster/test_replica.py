@@ -191,3 +191,35 @@ def test_three_nodes_keep_the_log_with_one_down_and_it_replays_what_it_missed(cl
         await replica.ensure_replicas(len(a.broker.cluster.running_nodes()))
         return (await replica.js.stream_info(replica.stream)).config.num_replicas
     assert a.call(shrink_then_grow, timeout=20) == 3
+
+
+def _token_works(node, token: str) -> bool:
+    with node.client(headers={"Authorization": "Bearer " + token}) as c:
+        return c.get("/api/v5/nodes").status_code == 200
+
+
+def test_login_tokens_work_on_every_node_and_logout_ends_them_everywhere(cluster):
+    a, b = cluster(2)
+    _caught_up(a, b)
+    token = a.token()
+    wait_until(lambda: _token_works(b, token), what="a's token accepted by b")
+    with b.client(headers={"Authorization": "Bearer " + token}) as c:
+        assert c.post("/api/v5/logout", json={"username": "admin"}).status_code == 204
+    wait_until(lambda: not _token_works(a, token), what="the logout on b ends the token on a")
+    assert not _token_works(b, token)
+    # what travels is the token's hash: a node that never saw the row refuses it, and the
+    # log's files hold neither the token nor its signature
+    other = b.token()
+    wait_until(lambda: _token_works(a, other), what="b's token accepted by a")
+    for path in (a.data_dir / "nats").rglob("*"):
+        if path.is_file():
+            assert other.encode() not in path.read_bytes(), path
+    # a password changed on one node ends the user's sessions on every node
+    a.ok("POST", "/users", json={"username": "dave", "password": "first-Pass1"})
+    wait_until(lambda: _login(b, "dave", "first-Pass1") == 200, what="dave on b")
+    dave = b.token("dave", "first-Pass1")
+    wait_until(lambda: _token_works(a, dave), what="dave's token on a")
+    a.ok("POST", "/users/dave/change_pwd", status=204,
+         json={"old_pwd": "first-Pass1", "new_pwd": "second-Pass2"})
+    wait_until(lambda: not _token_works(b, dave), what="dave's token ended on b")
+    assert not _token_works(a, dave)

@@ -47,7 +47,7 @@ MUTATING = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 # on its connections, files or traces (the management helper answers those for the cluster),
 # or they test without changing anything. Retained messages go through the bucket.
 LOCAL_ONLY = frozenset({
-    "publish", "clients", "nodes", "cluster", "trace", "data", "alarms",
+    "publish", "clients", "nodes", "cluster", "trace", "data/export", "data/files", "alarms",
     "subscriptions", "rule_test", "connectors_probe", "actions_probe", "sources_probe",
     "bridges_probe", "sso", "load_rebalance", "node_eviction", "mqtt/retainer/message",
     "mqtt/retainer/messages", "mqtt/delayed/messages", "rules/test",
@@ -68,6 +68,14 @@ AS_ROWS = [(m, re.compile(p), table, key) for m, p, table, key in (
 # nodes, so the token works on all of them (EMQX keeps tokens in a replicated table); a logout
 # is replayed with the token's id in its actor.
 LOGIN = API_PREFIX + "login"
+# A data import applies to the cluster, as in EMQX 5.8 (its tables and config are the
+# cluster's): the backup's content goes to a JetStream object store and the other nodes import
+# it from there, except the retained messages, which reach them through the retained bucket.
+DATA_IMPORT = API_PREFIX + "data/import"
+IMPORT_SKIPS = frozenset({"retained_messages"})
+# `emqpy ctl` runs its commands through one endpoint: only those changing replicated state go
+# into the log (admins: the user's hashed row, or the deletion; data import: as above).
+CTL = API_PREFIX + "emqpy/ctl"
 # Creations whose id the origin picks when the body has none (the body may carry one).
 PIN_ID = frozenset({"/api/v5/rules"})
 META_KEY = "cluster.replica.applied"
@@ -119,6 +127,8 @@ class Replica:
         self.stream = f"EMQPY_STATE_{name}"
         self.subject = f"{link.prefix}.state"
         self.bucket = f"EMQPY_RETAINED_{name}"
+        self.files_bucket = f"EMQPY_FILES_{name}"
+        self.files = None
         self.js = None
         self.kv = None
         self.ready = asyncio.Event()
@@ -190,7 +200,7 @@ class Replica:
                 await asyncio.sleep(RETRY)
 
     async def _setup(self) -> None:
-        from nats.js.api import StorageType, StreamConfig
+        from nats.js.api import ObjectStoreConfig, StorageType, StreamConfig
         from nats.js.errors import BucketNotFoundError, NotFoundError
         js = self.link.nc.jetstream(timeout=5)
         try:
@@ -204,6 +214,11 @@ class Replica:
         except BucketNotFoundError:
             self.kv = await js.create_key_value(bucket=self.bucket, history=1,
                                                 replicas=self.replicas)
+        try:
+            self.files = await js.object_store(self.files_bucket)
+        except BucketNotFoundError:
+            self.files = await js.create_object_store(
+                self.files_bucket, config=ObjectStoreConfig(replicas=self.replicas))
         self.js = js
         try:
             await self.ensure_replicas(self.replicas)
@@ -216,7 +231,7 @@ class Replica:
         starts as one node, and the streams created then have one replica until it grows (the
         membership calls this when a node joins)."""
         self.replicas = want = max(1, min(3, nodes))
-        for name in (self.stream, f"KV_{self.bucket}"):
+        for name in (self.stream, f"KV_{self.bucket}", f"OBJ_{self.files_bucket}"):
             info = await self.js.stream_info(name)
             if info.config.num_replicas < want:
                 info.config.num_replicas = want
@@ -283,6 +298,14 @@ class Replica:
                 return None
             entry.update(kind="rows", table="dashboard_tokens", rows=[row])
             return entry
+        if method == "POST" and path == DATA_IMPORT:
+            try:
+                filename = json.loads(body)["filename"]
+            except (ValueError, KeyError, TypeError):
+                return None
+            return self._import_entry(entry, filename)
+        if method == "POST" and path == CTL:
+            return self._ctl_entry(entry, body, response, raw_path, actor)
         for rows_method, pattern, table, key in AS_ROWS:
             match = pattern.fullmatch(path) if rows_method == method else None
             if match is None:
@@ -305,9 +328,59 @@ class Replica:
                      else None)
         return entry
 
+    def _import_entry(self, entry: dict, filename: str) -> dict | None:
+        from emqpy.backup import archive
+        try:
+            path = archive.find_file(self.broker, filename)
+            content = path.read_bytes()
+        except (archive.NotFound, OSError) as e:  # deleted right after its import
+            log.error("cluster: cannot replicate the import of %s: %s", filename, e)
+            return None
+        entry.update(kind="import", filename=path.name, archive=content)
+        return entry
+
+    def _ctl_entry(self, entry, body, response, raw_path, actor) -> dict | None:
+        try:
+            args = json.loads(body)["args"]
+            done = json.loads(response)["status"] == 0
+        except (ValueError, KeyError, TypeError):
+            return None
+        if not done or not isinstance(args, list) or len(args) < 3:
+            return None
+        entry["resource"] = "/".join(args[:2])
+        if args[0] == "admins" and args[1] in ("add", "passwd"):
+            rows = [r for r in _table("dashboard_users").export(self.broker)
+                    if r["username"] == args[2]]
+            entry.update(kind="rows", table="dashboard_users", rows=rows)
+            return entry
+        if args[:2] == ["admins", "del"]:
+            entry.update(kind="request", method="POST", path=CTL, raw_path=raw_path, query="",
+                         content_type="application/json", body=body,
+                         actor=[actor.kind, actor.name, None] if actor is not None else None)
+            return entry
+        if args[:2] == ["data", "import"] and "Data has been imported" in \
+                json.loads(response)["output"]:
+            return self._import_entry(entry, args[2])
+        return None
+
     async def _send_entries(self) -> None:
         while True:
             n, entry_id, data = await self._outbox.get()
+            entry = msgpack.unpackb(data, raw=False)
+            if "archive" in entry:  # a backup's content goes to the object store first
+                content = entry.pop("archive")
+                while True:
+                    try:
+                        await self.files.put(entry_id, content)
+                        break
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as e:
+                        log.warning("cluster: imported backup not yet in the replicated store"
+                                    " (%s); retrying", type(e).__name__)
+                        await asyncio.sleep(RETRY)
+                entry["object"] = entry_id
+                data = msgpack.packb(entry, use_bin_type=True)
             while True:
                 try:
                     # the id makes JetStream drop a retry of what it stored but did not confirm
@@ -347,6 +420,15 @@ class Replica:
             self.caught_up.set()
 
     async def _apply(self, entry: dict) -> None:
+        if entry["kind"] == "import":
+            from emqpy.backup import archive
+            content = (await self.files.get(entry["object"])).data
+            result = await archive.import_archive(self.broker, content, entry["filename"],
+                                                  skip_tables=IMPORT_SKIPS)
+            if not result.ok:
+                log.warning("cluster: importing %s from %s: %s", entry["filename"],
+                            entry["origin"], result.message())
+            return
         if entry["kind"] == "rows":
             n = _table(entry["table"]).restore(self.broker, entry["rows"])
             if asyncio.iscoroutine(n):

@@ -3,6 +3,9 @@ authn users, config changes and rules made on one node apply on the others, surv
 of a node, and reach a node that was down when they were made."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -223,3 +226,62 @@ def test_login_tokens_work_on_every_node_and_logout_ends_them_everywhere(cluster
          json={"old_pwd": "first-Pass1", "new_pwd": "second-Pass2"})
     wait_until(lambda: not _token_works(b, dave), what="dave's token ended on b")
     assert not _token_works(a, dave)
+
+
+def _ctl(node, *args: str) -> subprocess.CompletedProcess:
+    """`emqpy ctl` as its own process against a node of the cluster."""
+    env = {**os.environ, "EMQX_NODE__NAME": node.name,
+           "EMQX_DASHBOARD__LISTENERS__HTTP__BIND": f"127.0.0.1:{node.http_port}"}
+    return subprocess.run([sys.executable, "-m", "emqpy", "ctl", "--data-dir",
+                           str(node.data_dir), *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_a_data_import_and_ctl_changes_apply_on_every_node(cluster):
+    """As in EMQX 5.8, importing a backup on one node imports it into the cluster; `emqpy ctl`
+    changes of replicated state (admins, banned) reach every node, and only those."""
+    a, b = cluster(2)
+    _caught_up(a, b)
+    banned, topic = uid("bad"), f"rs/{uid()}"
+    a.ok("POST", "/banned", json={"as": "clientid", "who": banned}, status=200)
+    a.mqtt(uid("pub")).publish(topic, b"in-backup", qos=1, retain=True)
+    a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": 77}})
+    wait_until(lambda: b.connack(banned) == 0x8A and b.broker.retainer.lookup(topic),
+               what="the state on b")
+    backup = a.ok("POST", "/data/export")["filename"]
+    # undone on both nodes, then the import on a brings it back on both
+    a.ok("DELETE", f"/banned/clientid/{banned}", status=204)
+    a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": 128}})
+    wait_until(lambda: b.connack(banned) == 0 and
+               b.broker.config.mqtt.max_topic_levels == 128, what="the undo on b")
+    a.ok("POST", "/data/import", status=204, json={"filename": backup})
+    wait_until(lambda: b.connack(banned) == 0x8A, what="the imported ban on b")
+    wait_until(lambda: b.broker.config.mqtt.max_topic_levels == 77,
+               what="the imported config on b")
+    assert b.broker.retainer.lookup(topic)
+    assert not (b.data_dir / "backup" / backup).exists()  # data, not the file
+    # ctl: a dashboard user added and its password reset on a log in on b; deleted on both
+    r = _ctl(a, "admins", "add", "erin", "first-Pass1", "by ctl")
+    assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
+    wait_until(lambda: _login(b, "erin", "first-Pass1") == 200, what="erin on b")
+    assert _ctl(a, "admins", "passwd", "erin", "second-Pass2").returncode == 0
+    wait_until(lambda: _login(b, "erin", "second-Pass2") == 200, what="erin's new password")
+    r = _ctl(b, "admins", "del", "erin")
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: _login(a, "erin", "second-Pass2") == 401, what="erin gone from a")
+    r = _ctl(b, "admins", "del", "erin")
+    assert (r.returncode, r.stderr) == (1, "Error: User not found\n")
+    # ctl banned goes through the API: on both nodes
+    assert _ctl(b, "banned", "add", "clientid", "ctl-bad").returncode == 0
+    wait_until(lambda: a.connack("ctl-bad") == 0x8A, what="the ctl ban on a")
+    # a ctl import on b reaches a too (the file given by its path)
+    a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": 100}})
+    wait_until(lambda: b.broker.config.mqtt.max_topic_levels == 100, what="100 on b")
+    r = _ctl(b, "data", "import", str(a.data_dir / "backup" / backup))
+    assert "Data has been imported successfully" in r.stdout, r.stdout + r.stderr
+    wait_until(lambda: a.broker.config.mqtt.max_topic_levels == 77, what="ctl import on a")
+    # a ctl command acting on one node stays there: a listener stopped on b runs on a
+    assert _ctl(b, "listeners", "stop", "tcp:default").returncode == 0
+    a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": 99}})
+    wait_until(lambda: b.broker.config.mqtt.max_topic_levels == 99, what="the log went on")
+    assert a.connack(uid("up")) == 0

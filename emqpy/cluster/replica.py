@@ -20,7 +20,9 @@ Two JetStream objects, replicated on min(3, nodes) servers:
   sequence number).
 - **retained messages**, a KV bucket (one key per topic, the last value only): the retainer's
   change hook puts or deletes the topic's message, every node's watcher stores it in its own
-  retainer; a starting node's watcher first receives the whole bucket.
+  retainer; a starting node's watcher first receives the whole bucket. A message with an
+  expiry is put with that per-message TTL (NATS 2.11+), so the server drops it when it
+  expires: a node starting later never restores it, and no node has to delete it.
 
 Nothing here runs on a single node. Entries that cannot reach JetStream (no quorum: a two-node
 cluster with a node down) wait in order in the node's SQLite and are retried.
@@ -31,6 +33,7 @@ import asyncio
 import base64
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -129,6 +132,7 @@ class Replica:
         self.bucket = f"EMQPY_RETAINED_{name}"
         self.files_bucket = f"EMQPY_FILES_{name}"
         self.files = None
+        self._ttl = False  # the bucket takes per-message TTLs
         self.js = None
         self.kv = None
         self.ready = asyncio.Event()
@@ -214,6 +218,16 @@ class Replica:
         except BucketNotFoundError:
             self.kv = await js.create_key_value(bucket=self.bucket, history=1,
                                                 replicas=self.replicas)
+        kv_stream = await js.stream_info(f"KV_{self.bucket}")
+        self._ttl = bool(kv_stream.config.allow_msg_ttl)
+        if not self._ttl:  # a bucket made by an older nats-py, or a NATS before 2.11
+            try:
+                kv_stream.config.allow_msg_ttl = True
+                await js.update_stream(kv_stream.config)
+                self._ttl = True
+            except Exception as e:
+                log.warning("cluster: retained messages kept without their expiry in the "
+                            "replicated bucket (per-message TTL needs NATS 2.11+): %s", e)
         try:
             self.files = await js.object_store(self.files_bucket)
         except BucketNotFoundError:
@@ -534,8 +548,14 @@ class Replica:
         from emqpy.retainer import backup
         if msg is None:
             await self.kv.delete(_retained_key(topic))
-        else:
-            await self.kv.put(_retained_key(topic), json.dumps(backup.message_row(msg)).encode())
+            return
+        row = backup.message_row(msg)
+        ttl = None
+        if row["expire_at"] is not None and self._ttl:  # whole seconds, at least one (NATS's TTL)
+            ttl = max(1, math.ceil(row["expire_at"] - time.time()))
+        # kv.put cannot give a TTL: the same message, published on the key's subject
+        await self.js.publish(f"$KV.{self.bucket}.{_retained_key(topic)}",
+                              json.dumps(row).encode(), msg_ttl=ttl)
 
     def _push_unreplicated(self, keys: set) -> None:
         """Retained messages stored here that the bucket never had (not even as deleted):

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from support.mqttclient import uid
+from support.mqttclient import props, uid
 from support.waiting import wait_until
 
 BUILTIN = "password_based:built_in_database"
@@ -285,3 +285,38 @@ def test_a_data_import_and_ctl_changes_apply_on_every_node(cluster):
     a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": 99}})
     wait_until(lambda: b.broker.config.mqtt.max_topic_levels == 99, what="the log went on")
     assert a.connack(uid("up")) == 0
+
+
+def _in_bucket(node, topic: str) -> bool:
+    from nats.js.errors import KeyNotFoundError
+    from emqpy.cluster.replica import _retained_key
+    replica = node.broker.cluster.replica
+
+    async def get():
+        try:
+            await replica.kv.get(_retained_key(topic))
+        except KeyNotFoundError:
+            return False
+        return True
+    return node.call(get)
+
+
+def test_an_expired_retained_message_leaves_the_bucket(cluster):
+    """A retained message with an expiry is kept in the bucket with that TTL: once expired, a
+    node starting later cannot restore it from there."""
+    a, b = cluster(2)
+    _caught_up(a, b)
+    short, kept = f"rs/{uid()}", f"rs/{uid()}"
+    pub = a.mqtt(uid("pub"))
+    pub.publish(short, b"brief", qos=1, retain=True,
+                properties=props(MessageExpiryInterval=2))
+    pub.publish(kept, b"kept", qos=1, retain=True)
+    wait_until(lambda: b.broker.retainer.lookup(short) and b.broker.retainer.lookup(kept),
+               what="both messages on b")
+    assert _in_bucket(a, short) and _in_bucket(a, kept)
+    wait_until(lambda: not _in_bucket(b, short), timeout=10, what="the expired one gone")
+    assert _in_bucket(b, kept)
+    b.restart()
+    _caught_up(b)
+    assert _retained(b, short, timeout=1) is None
+    assert _retained(b, kept) == b"kept"

@@ -91,6 +91,14 @@ MIGRATIONS = [
 RETRY = 1.0  # seconds between attempts while JetStream is unavailable
 CONSUMER_HEARTBEAT = 1.0  # seconds; nats-py's default (5) leaves a node behind for 10 s
 RETAINED_BATCH = 64  # retained changes sent to the bucket at once
+# How long a starting node waits, before opening its MQTT listeners, to apply what the log has
+# that it has not (EMQX waits for its tables to load). Not longer: a cluster that lost its
+# quorum must not keep a node's clients out; it then catches up while serving.
+CATCH_UP_WAIT = 15.0
+# ... of which JetStream must answer within the first seconds: when it does not, it has no
+# quorum (the first node of a new cluster, a cluster with too many nodes down) and there is
+# nothing to catch up from for now.
+REACH_WAIT = 3.0
 
 
 def _replicated(method: str, path: str) -> bool:
@@ -137,6 +145,7 @@ class Replica:
         self.kv = None
         self.ready = asyncio.Event()
         self.caught_up = asyncio.Event()
+        self.reached = asyncio.Event()  # JetStream answered: the log and bucket are set up
         self._outbox: asyncio.Queue = asyncio.Queue()
         self._retained_out: dict[str, object] = {}  # topic -> msg (None: delete), in order
         self._retained_wake = asyncio.Event()
@@ -186,7 +195,8 @@ class Replica:
         while True:
             try:
                 await self._setup()
-                while not self.broker.running:
+                self.reached.set()
+                while not (self.broker.running or self._api_ready()):
                     await asyncio.sleep(0.05)
                 if not started:
                     started = True
@@ -202,6 +212,30 @@ class Replica:
                          type(e).__name__, e)
                 await self._unsubscribe()
                 await asyncio.sleep(RETRY)
+
+    def _api_ready(self) -> bool:
+        api = getattr(self.broker, "api", None)
+        return api is not None and api.app is not None
+
+    async def wait_caught_up(self, timeout: float = CATCH_UP_WAIT,
+                             reach: float = REACH_WAIT) -> bool:
+        """Wait (at most `timeout` s) until this node applied the log as it was when it
+        started following it; returns whether it did. Ends after `reach` s when JetStream
+        has not answered by then (no quorum): nothing can be caught up from it now."""
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(self.reached.wait(), min(reach, timeout))
+            await asyncio.wait_for(self.caught_up.wait(),
+                                   timeout - (time.monotonic() - started))
+        except asyncio.TimeoutError:
+            log.warning("cluster: accepting clients before this node caught up with the "
+                        "replicated state (%s); it goes on catching up",
+                        "not done in %.0f s" % timeout if self.reached.is_set() else
+                        "JetStream not answering")
+            return False
+        log.info("cluster: caught up with the replicated state in %.1f s",
+                 time.monotonic() - started)
+        return True
 
     async def _setup(self) -> None:
         from nats.js.api import ObjectStoreConfig, StorageType, StreamConfig

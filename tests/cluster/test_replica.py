@@ -254,13 +254,14 @@ def test_a_data_import_and_ctl_changes_apply_on_every_node(cluster):
     # undone on both nodes, then the import on a brings it back on both
     a.ok("DELETE", f"/banned/clientid/{banned}", status=204)
     a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": 128}})
-    wait_until(lambda: b.connack(banned) == 0 and
+    a.ok("DELETE", "/mqtt/retainer/messages", status=204)
+    wait_until(lambda: b.connack(banned) == 0 and not b.broker.retainer.lookup(topic) and
                b.broker.config.mqtt.max_topic_levels == 128, what="the undo on b")
     a.ok("POST", "/data/import", status=204, json={"filename": backup})
     wait_until(lambda: b.connack(banned) == 0x8A, what="the imported ban on b")
     wait_until(lambda: b.broker.config.mqtt.max_topic_levels == 77,
                what="the imported config on b")
-    assert b.broker.retainer.lookup(topic)
+    wait_until(lambda: b.broker.retainer.lookup(topic), what="the imported retained message")
     assert not (b.data_dir / "backup" / backup).exists()  # data, not the file
     # ctl: a dashboard user added and its password reset on a log in on b; deleted on both
     r = _ctl(a, "admins", "add", "erin", "first-Pass1", "by ctl")

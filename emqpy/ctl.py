@@ -29,6 +29,10 @@ class CtlError(Exception):
     pass
 
 
+class NodeDown(CtlError):
+    """The broker cannot be reached (not running, or its HTTP listener is disabled)."""
+
+
 # -- credentials ----------------------------------------------------------------------------------
 
 def _write_secret(path: Path, text: str) -> None:
@@ -93,7 +97,7 @@ class Node:
         self.node_name = config.node.name
         bind = config.dashboard.listeners.http.bind
         if bind.disabled:
-            raise CtlError("the dashboard HTTP listener is disabled "
+            raise NodeDown("the dashboard HTTP listener is disabled "
                            "(dashboard.listeners.http.bind = 0); emqpy ctl needs it")
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(bind.host, bind.host)
         if ":" in host:
@@ -118,7 +122,7 @@ class Node:
         except urllib.error.HTTPError as e:
             return Response(e.code, e.read())
         except (urllib.error.URLError, OSError):
-            raise CtlError(f"Node '{self.node_name}' not responding to pings.") from None
+            raise NodeDown(f"Node '{self.node_name}' not responding to pings.") from None
 
     def request(self, method: str, path: str, *, json_body=None, params=None) -> Response:
         url = self.base + path + ("?" + urlencode(params) if params else "")
@@ -238,6 +242,23 @@ def run_banned(node: Node, args: list[str]) -> tuple[int, str]:
     return 0, "ok\n"
 
 
+def run_admins(config, data_dir: Path, args: list[str]) -> int:
+    """In the running broker (a cluster replicates the change), else in its database."""
+    from emqpy.dashboard.cli import USAGE, admins_main, valid
+    if not valid(args):
+        sys.stderr.write(USAGE)
+        return 2
+    try:
+        status, out = run_remote(Node(config, data_dir), ["admins", *args])
+    except NodeDown:
+        return admins_main(args, data_dir)
+    except CtlError as e:
+        sys.stderr.write(f"{e}\n")
+        return 1
+    (sys.stdout if status == 0 else sys.stderr).write(out)
+    return status
+
+
 # -- entry point ----------------------------------------------------------------------------------
 
 def _load_config(args):
@@ -267,8 +288,7 @@ def main(argv: list[str]) -> int:
         return 2
     data_dir = Path(args.data_dir or config.node.data_dir)
     if args.command == "admins":
-        from emqpy.dashboard.cli import admins_main
-        return admins_main(args.rest, data_dir)
+        return run_admins(config, data_dir, args.rest)
     try:
         node = Node(config, data_dir)
         if args.command == "retainer":

@@ -54,6 +54,10 @@ class Feature:
     # setup(broker): at broker start, once the store is open and before the listeners; sync,
     # or it returns an awaitable that the node awaits before the next feature (I/O at start).
     setup: Callable[[Any], Any] | None = None
+    # await before_clients(broker): at broker start, once every feature is set up and the API
+    # runs, before the MQTT listeners open (EMQX starts its listeners once its tables are
+    # loaded: the cluster's replicated state catches up here, for a bounded time).
+    before_clients: Callable[[Any], Awaitable[None]] | None = None
     # await teardown(broker): at broker stop, before the store closes.
     teardown: Callable[[Any], Awaitable[None]] | None = None
     # Modules whose ``router`` (paths relative to /api/v5) and ``root_router`` (paths outside
@@ -63,3 +67,6 @@ class Feature:
     # it keeps itself rather than in cluster.hocon (or applies with work of its own).
     backup_tables: tuple[BackupTable, ...] = ()
     backup_config: BackupConfig | None = None
+    # Tables a cluster replicates as rows (emqpy/cluster/replica.py) that are no part of a data
+    # backup (login tokens); same shape as a backup table, whose table_set is unused.
+    cluster_tables: tuple[BackupTable, ...] = ()

@@ -5,7 +5,8 @@
 
 Start order: the core takes the loop; the store opens; every feature of emqpy.features is set
 up in that list's order (they may read the store and fill the core's extension slots); the
-MQTT listeners and the HTTP API start; clients are let in. Stop runs the other way. This is the
+HTTP API starts; the features' `before_clients` run (a cluster node catches up with the
+replicated state, through the API); the MQTT listeners start; clients are let in. Stop runs the other way. This is the
 only module that knows every layer; nothing below imports it.
 """
 from __future__ import annotations
@@ -36,10 +37,16 @@ class Node(Broker):
         self._open_store()
         await self._setup_features()
         try:
-            await start_listeners(self)
             await self._start_api()
+            for feature in self._features:
+                if feature.before_clients is not None:
+                    await feature.before_clients(self)
+            await start_listeners(self)
         except BaseException:
             await self._close_listeners()
+            if self.api is not None:
+                await self.api.stop()
+                self.api = None
             await self._teardown_features()
             self._close_store()
             raise

@@ -350,17 +350,26 @@ async def import_file(broker, filename: str, progress: Progress | None = None) -
     path = find_file(broker, filename)
     check_name(path.name)
     say(f"Importing data from {str(path)!r}...")
-    files = await asyncio.to_thread(lambda: read_archive(path.read_bytes(), path.name))
+    content = await asyncio.to_thread(path.read_bytes)
+    return await import_archive(broker, content, path.name, say)
+
+
+async def import_archive(broker, content: bytes, name: str, progress: Progress | None = None,
+                         skip_tables: frozenset = frozenset()) -> ImportResult:
+    """Import a backup's content (`name` its file name); the tables named in `skip_tables`
+    are left out (a cluster's other nodes, which get retained messages another way)."""
+    say = progress or (lambda line: None)
+    files = await asyncio.to_thread(read_archive, content, name)
     conf = parse_cluster_hocon(files)
     config_errors = await import_config(broker, conf, say) if conf else {}
     if not conf:
         say("No cluster configuration to be imported.")
-    db_errors = await import_tables(broker, files, say)
-    emqx_errors, not_read = await import_emqx_tables(broker, files, say)
+    db_errors = await import_tables(broker, files, say, skip_tables)
+    emqx_errors, not_read = await import_emqx_tables(broker, files, say, skip_tables)
     db_errors.update(emqx_errors)
-    for name in not_read:
-        log.warning("backup %s: %s is not a table emqpy reads: not imported", path.name, name)
-        say(f"[warning] Not imported: {name}.")
+    for table in not_read:
+        log.warning("backup %s: %s is not a table emqpy reads: not imported", name, table)
+        say(f"[warning] Not imported: {table}.")
     return ImportResult(db_errors, config_errors, not_read)
 
 
@@ -417,8 +426,9 @@ def _emqx_rows(data: bytes, name: str, convert) -> list[dict]:
     return convert(records)
 
 
-async def import_emqx_tables(broker, files: dict[str, bytes],
-                             say: Progress) -> tuple[dict[str, str], list[str]]:
+async def import_emqx_tables(broker, files: dict[str, bytes], say: Progress,
+                             skip_tables: frozenset = frozenset()
+                             ) -> tuple[dict[str, str], list[str]]:
     """The Mnesia tables of an EMQX backup, each through the converter a feature declares
     for it (``BackupTable.emqx_tables``; decoded and converted in a thread); returns the
     errors and the files no feature reads (an EMQX table emqpy has no feature for, such as
@@ -434,6 +444,8 @@ async def import_emqx_tables(broker, files: dict[str, bytes],
             not_read.append(path)
             continue
         table, convert = takers[name]
+        if table.name in skip_tables:
+            continue
         say(f"Importing {name} database table...")
         try:
             rows = await asyncio.to_thread(_emqx_rows, files[path], name, convert)
@@ -452,10 +464,13 @@ def _json_rows(data: bytes) -> list:
     return rows
 
 
-async def import_tables(broker, files: dict[str, bytes], say: Progress) -> dict[str, str]:
+async def import_tables(broker, files: dict[str, bytes], say: Progress,
+                        skip_tables: frozenset = frozenset()) -> dict[str, str]:
     say("Importing built-in database...")
     errors: dict[str, str] = {}
     for t in backup_tables():
+        if t.name in skip_tables:
+            continue
         data = files.get(f"{TABLES_DIR}/{t.name}.json")
         if data is None:
             say(f"No backup file for {t.name} database table...")

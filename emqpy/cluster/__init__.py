@@ -84,6 +84,13 @@ async def _start(broker, routes: list[str] = (), nats_cluster: str = "") -> None
         fn(link)
 
 
+async def before_clients(broker) -> None:
+    """A clustered node opens its listeners once it has caught up with the replicated state
+    (bounded: replica.CATCH_UP_WAIT)."""
+    if broker.cluster is not None:
+        await broker.cluster.replica.wait_caught_up()
+
+
 async def teardown(broker) -> None:
     membership = getattr(broker, "cluster_membership", None)
     if membership is not None:
@@ -106,4 +113,5 @@ async def _stop(broker) -> None:
         await asyncio.to_thread(server.stop)
 
 
-FEATURE = Feature("cluster", setup=setup, teardown=teardown, routers=("emqpy.cluster.api",))
+FEATURE = Feature("cluster", setup=setup, before_clients=before_clients, teardown=teardown,
+                  routers=("emqpy.cluster.api",))

@@ -20,7 +20,9 @@ Two JetStream objects, replicated on min(3, nodes) servers:
   sequence number).
 - **retained messages**, a KV bucket (one key per topic, the last value only): the retainer's
   change hook puts or deletes the topic's message, every node's watcher stores it in its own
-  retainer; a starting node's watcher first receives the whole bucket.
+  retainer; a starting node's watcher first receives the whole bucket. A message with an
+  expiry is put with that per-message TTL (NATS 2.11+), so the server drops it when it
+  expires: a node starting later never restores it, and no node has to delete it.
 
 Nothing here runs on a single node. Entries that cannot reach JetStream (no quorum: a two-node
 cluster with a node down) wait in order in the node's SQLite and are retried.
@@ -31,6 +33,7 @@ import asyncio
 import base64
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -44,10 +47,10 @@ log = logging.getLogger("emqpy.cluster.replica")
 API_PREFIX = "/api/v5/"
 MUTATING = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 # First path segments under /api/v5 whose changes stay on the node they were made on: they act
-# on its connections, files, traces or logins (the management helper answers those for the
-# cluster), or they test without changing anything. Retained messages go through the bucket.
+# on its connections, files or traces (the management helper answers those for the cluster),
+# or they test without changing anything. Retained messages go through the bucket.
 LOCAL_ONLY = frozenset({
-    "login", "logout", "publish", "clients", "nodes", "cluster", "trace", "data", "alarms",
+    "publish", "clients", "nodes", "cluster", "trace", "data/export", "data/files", "alarms",
     "subscriptions", "rule_test", "connectors_probe", "actions_probe", "sources_probe",
     "bridges_probe", "sso", "load_rebalance", "node_eviction", "mqtt/retainer/message",
     "mqtt/retainer/messages", "mqtt/delayed/messages", "rules/test",
@@ -64,6 +67,18 @@ AS_ROWS = [(m, re.compile(p), table, key) for m, p, table, key in (
     ("PUT", r"/api/v5/authentication/[^/]+/users/(?P<key>[^/]+)", "authn_users", "user_id"),
     ("POST", r"/api/v5/authentication/(?P<key>[^/]+)/import_users", "authn_users", "grp"),
 )]
+# A login: the new token's row (its hash, never the token nor the password) goes to the other
+# nodes, so the token works on all of them (EMQX keeps tokens in a replicated table); a logout
+# is replayed with the token's id in its actor.
+LOGIN = API_PREFIX + "login"
+# A data import applies to the cluster, as in EMQX 5.8 (its tables and config are the
+# cluster's): the backup's content goes to a JetStream object store and the other nodes import
+# it from there, except the retained messages, which reach them through the retained bucket.
+DATA_IMPORT = API_PREFIX + "data/import"
+IMPORT_SKIPS = frozenset({"retained_messages"})
+# `emqpy ctl` runs its commands through one endpoint: only those changing replicated state go
+# into the log (admins: the user's hashed row, or the deletion; data import: as above).
+CTL = API_PREFIX + "emqpy/ctl"
 # Creations whose id the origin picks when the body has none (the body may carry one).
 PIN_ID = frozenset({"/api/v5/rules"})
 META_KEY = "cluster.replica.applied"
@@ -76,6 +91,14 @@ MIGRATIONS = [
 RETRY = 1.0  # seconds between attempts while JetStream is unavailable
 CONSUMER_HEARTBEAT = 1.0  # seconds; nats-py's default (5) leaves a node behind for 10 s
 RETAINED_BATCH = 64  # retained changes sent to the bucket at once
+# How long a starting node waits, before opening its MQTT listeners, to apply what the log has
+# that it has not (EMQX waits for its tables to load). Not longer: a cluster that lost its
+# quorum must not keep a node's clients out; it then catches up while serving.
+CATCH_UP_WAIT = 15.0
+# ... of which JetStream must answer within the first seconds: when it does not, it has no
+# quorum (the first node of a new cluster, a cluster with too many nodes down) and there is
+# nothing to catch up from for now.
+REACH_WAIT = 3.0
 
 
 def _replicated(method: str, path: str) -> bool:
@@ -115,10 +138,14 @@ class Replica:
         self.stream = f"EMQPY_STATE_{name}"
         self.subject = f"{link.prefix}.state"
         self.bucket = f"EMQPY_RETAINED_{name}"
+        self.files_bucket = f"EMQPY_FILES_{name}"
+        self.files = None
+        self._ttl = False  # the bucket takes per-message TTLs
         self.js = None
         self.kv = None
         self.ready = asyncio.Event()
         self.caught_up = asyncio.Event()
+        self.reached = asyncio.Event()  # JetStream answered: the log and bucket are set up
         self._outbox: asyncio.Queue = asyncio.Queue()
         self._retained_out: dict[str, object] = {}  # topic -> msg (None: delete), in order
         self._retained_wake = asyncio.Event()
@@ -168,7 +195,8 @@ class Replica:
         while True:
             try:
                 await self._setup()
-                while not self.broker.running:
+                self.reached.set()
+                while not (self.broker.running or self._api_ready()):
                     await asyncio.sleep(0.05)
                 if not started:
                     started = True
@@ -185,8 +213,32 @@ class Replica:
                 await self._unsubscribe()
                 await asyncio.sleep(RETRY)
 
+    def _api_ready(self) -> bool:
+        api = getattr(self.broker, "api", None)
+        return api is not None and api.app is not None
+
+    async def wait_caught_up(self, timeout: float = CATCH_UP_WAIT,
+                             reach: float = REACH_WAIT) -> bool:
+        """Wait (at most `timeout` s) until this node applied the log as it was when it
+        started following it; returns whether it did. Ends after `reach` s when JetStream
+        has not answered by then (no quorum): nothing can be caught up from it now."""
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(self.reached.wait(), min(reach, timeout))
+            await asyncio.wait_for(self.caught_up.wait(),
+                                   timeout - (time.monotonic() - started))
+        except asyncio.TimeoutError:
+            log.warning("cluster: accepting clients before this node caught up with the "
+                        "replicated state (%s); it goes on catching up",
+                        "not done in %.0f s" % timeout if self.reached.is_set() else
+                        "JetStream not answering")
+            return False
+        log.info("cluster: caught up with the replicated state in %.1f s",
+                 time.monotonic() - started)
+        return True
+
     async def _setup(self) -> None:
-        from nats.js.api import StorageType, StreamConfig
+        from nats.js.api import ObjectStoreConfig, StorageType, StreamConfig
         from nats.js.errors import BucketNotFoundError, NotFoundError
         js = self.link.nc.jetstream(timeout=5)
         try:
@@ -200,6 +252,21 @@ class Replica:
         except BucketNotFoundError:
             self.kv = await js.create_key_value(bucket=self.bucket, history=1,
                                                 replicas=self.replicas)
+        kv_stream = await js.stream_info(f"KV_{self.bucket}")
+        self._ttl = bool(kv_stream.config.allow_msg_ttl)
+        if not self._ttl:  # a bucket made by an older nats-py, or a NATS before 2.11
+            try:
+                kv_stream.config.allow_msg_ttl = True
+                await js.update_stream(kv_stream.config)
+                self._ttl = True
+            except Exception as e:
+                log.warning("cluster: retained messages kept without their expiry in the "
+                            "replicated bucket (per-message TTL needs NATS 2.11+): %s", e)
+        try:
+            self.files = await js.object_store(self.files_bucket)
+        except BucketNotFoundError:
+            self.files = await js.create_object_store(
+                self.files_bucket, config=ObjectStoreConfig(replicas=self.replicas))
         self.js = js
         try:
             await self.ensure_replicas(self.replicas)
@@ -212,7 +279,7 @@ class Replica:
         starts as one node, and the streams created then have one replica until it grows (the
         membership calls this when a node joins)."""
         self.replicas = want = max(1, min(3, nodes))
-        for name in (self.stream, f"KV_{self.bucket}"):
+        for name in (self.stream, f"KV_{self.bucket}", f"OBJ_{self.files_bucket}"):
             info = await self.js.stream_info(name)
             if info.config.num_replicas < want:
                 info.config.num_replicas = want
@@ -268,6 +335,25 @@ class Replica:
     def _entry_for(self, method, path, raw_path, query, content_type, body, actor, response):
         entry = {"id": uuid.uuid4().hex, "origin": self.node, "at": time.time(),
                  "resource": _resource(path)}
+        if method == "POST" and path == LOGIN:
+            from emqpy.dashboard import admin
+            try:
+                row = admin.token_row(self.broker.store, json.loads(response)["token"])
+            except (ValueError, KeyError, TypeError):
+                row = None
+            if row is None:
+                log.error("cluster: cannot replicate a login: no token in the answer")
+                return None
+            entry.update(kind="rows", table="dashboard_tokens", rows=[row])
+            return entry
+        if method == "POST" and path == DATA_IMPORT:
+            try:
+                filename = json.loads(body)["filename"]
+            except (ValueError, KeyError, TypeError):
+                return None
+            return self._import_entry(entry, filename)
+        if method == "POST" and path == CTL:
+            return self._ctl_entry(entry, body, response, raw_path, actor)
         for rows_method, pattern, table, key in AS_ROWS:
             match = pattern.fullmatch(path) if rows_method == method else None
             if match is None:
@@ -286,12 +372,63 @@ class Replica:
             body = _pin_generated_id(body, response)
         entry.update(kind="request", method=method, path=path, raw_path=raw_path, query=query,
                      content_type=content_type, body=body,
-                     actor=[actor.kind, actor.name] if actor is not None else None)
+                     actor=[actor.kind, actor.name, actor.token_jti] if actor is not None
+                     else None)
         return entry
+
+    def _import_entry(self, entry: dict, filename: str) -> dict | None:
+        from emqpy.backup import archive
+        try:
+            path = archive.find_file(self.broker, filename)
+            content = path.read_bytes()
+        except (archive.NotFound, OSError) as e:  # deleted right after its import
+            log.error("cluster: cannot replicate the import of %s: %s", filename, e)
+            return None
+        entry.update(kind="import", filename=path.name, archive=content)
+        return entry
+
+    def _ctl_entry(self, entry, body, response, raw_path, actor) -> dict | None:
+        try:
+            args = json.loads(body)["args"]
+            done = json.loads(response)["status"] == 0
+        except (ValueError, KeyError, TypeError):
+            return None
+        if not done or not isinstance(args, list) or len(args) < 3:
+            return None
+        entry["resource"] = "/".join(args[:2])
+        if args[0] == "admins" and args[1] in ("add", "passwd"):
+            rows = [r for r in _table("dashboard_users").export(self.broker)
+                    if r["username"] == args[2]]
+            entry.update(kind="rows", table="dashboard_users", rows=rows)
+            return entry
+        if args[:2] == ["admins", "del"]:
+            entry.update(kind="request", method="POST", path=CTL, raw_path=raw_path, query="",
+                         content_type="application/json", body=body,
+                         actor=[actor.kind, actor.name, None] if actor is not None else None)
+            return entry
+        if args[:2] == ["data", "import"] and "Data has been imported" in \
+                json.loads(response)["output"]:
+            return self._import_entry(entry, args[2])
+        return None
 
     async def _send_entries(self) -> None:
         while True:
             n, entry_id, data = await self._outbox.get()
+            entry = msgpack.unpackb(data, raw=False)
+            if "archive" in entry:  # a backup's content goes to the object store first
+                content = entry.pop("archive")
+                while True:
+                    try:
+                        await self.files.put(entry_id, content)
+                        break
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as e:
+                        log.warning("cluster: imported backup not yet in the replicated store"
+                                    " (%s); retrying", type(e).__name__)
+                        await asyncio.sleep(RETRY)
+                entry["object"] = entry_id
+                data = msgpack.packb(entry, use_bin_type=True)
             while True:
                 try:
                     # the id makes JetStream drop a retry of what it stored but did not confirm
@@ -331,6 +468,15 @@ class Replica:
             self.caught_up.set()
 
     async def _apply(self, entry: dict) -> None:
+        if entry["kind"] == "import":
+            from emqpy.backup import archive
+            content = (await self.files.get(entry["object"])).data
+            result = await archive.import_archive(self.broker, content, entry["filename"],
+                                                  skip_tables=IMPORT_SKIPS)
+            if not result.ok:
+                log.warning("cluster: importing %s from %s: %s", entry["filename"],
+                            entry["origin"], result.message())
+            return
         if entry["kind"] == "rows":
             n = _table(entry["table"]).restore(self.broker, entry["rows"])
             if asyncio.iscoroutine(n):
@@ -436,8 +582,14 @@ class Replica:
         from emqpy.retainer import backup
         if msg is None:
             await self.kv.delete(_retained_key(topic))
-        else:
-            await self.kv.put(_retained_key(topic), json.dumps(backup.message_row(msg)).encode())
+            return
+        row = backup.message_row(msg)
+        ttl = None
+        if row["expire_at"] is not None and self._ttl:  # whole seconds, at least one (NATS's TTL)
+            ttl = max(1, math.ceil(row["expire_at"] - time.time()))
+        # kv.put cannot give a TTL: the same message, published on the key's subject
+        await self.js.publish(f"$KV.{self.bucket}.{_retained_key(topic)}",
+                              json.dumps(row).encode(), msg_ttl=ttl)
 
     def _push_unreplicated(self, keys: set) -> None:
         """Retained messages stored here that the bucket never had (not even as deleted):
@@ -469,7 +621,7 @@ class Replica:
 def _table(name: str):
     from emqpy import features
     for feature in features.manifests():
-        for table in feature.backup_tables:
+        for table in feature.backup_tables + feature.cluster_tables:
             if table.name == name:
                 return table
     raise LookupError(f"no backup table {name!r}")

@@ -14,4 +14,7 @@ FEATURE = Feature("dashboard", routers=("emqpy.dashboard.api", "emqpy.dashboard.
                 backup.restore_users, emqx_tables={"emqx_admin": backup.users_from_emqx},
                 threaded=True),
     BackupTable("api_keys", "api_keys", backup.export_api_keys, backup.restore_api_keys,
-                emqx_tables={"emqx_app": backup.api_keys_from_emqx}, threaded=True)))
+                emqx_tables={"emqx_app": backup.api_keys_from_emqx}, threaded=True)),
+                  cluster_tables=(
+    BackupTable("dashboard_tokens", "", backup.export_tokens, backup.restore_tokens,
+                threaded=True),))

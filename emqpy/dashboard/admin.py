@@ -38,7 +38,15 @@ register_migrations("dashboard", [
         "created_at REAL NOT NULL, expires_at REAL NOT NULL)",
         "CREATE INDEX dashboard_tokens_user ON dashboard_tokens(username)",
     ],
+    # A token is checked against the SHA-256 of it kept in its row, not against a key of the
+    # node, so that the row alone (replicated in a cluster) makes it valid on every node.
+    # Tokens signed before have no hash: their users log in again.
+    [
+        "DELETE FROM dashboard_tokens",
+        "ALTER TABLE dashboard_tokens ADD COLUMN token_hash TEXT NOT NULL DEFAULT ''",
+    ],
 ])
+TOKEN_COLUMNS = ("jti", "username", "created_at", "expires_at", "token_hash")
 
 
 class AdminError(Exception):
@@ -239,26 +247,25 @@ def ensure_default_user(store: Store, username: str, password: str) -> bool:
 
 # -- tokens -----------------------------------------------------------------------------------
 
-def _jwt_secret(store: Store) -> str:
-    secret = store.get_meta("dashboard.jwt_secret")
-    if secret is None:
-        secret = secrets.token_urlsafe(32)
-        store.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('dashboard.jwt_secret', ?)",
-                      (secret,))
-        secret = store.get_meta("dashboard.jwt_secret")
-    return secret
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def sign_token(store: Store, username: str, ttl_s: float) -> str:
+    """A new login token: a JWT (EMQX's form) whose row keeps only its hash. The signing key
+    is random and thrown away: what makes the token valid is its row (jti, hash, expiry), which
+    a cluster replicates without anything that could make a token (`token_row`)."""
     now = time.time()
     jti = secrets.token_hex(16)
-    store.execute("INSERT INTO dashboard_tokens(jti, username, created_at, expires_at) "
-                  "VALUES (?, ?, ?, ?)", (jti, username, now, now + ttl_s))
+    token = jwt.encode({"sub": username, "jti": jti, "iat": int(now), "exp": int(now + ttl_s)},
+                       secrets.token_bytes(32), algorithm="HS256")
+    store.execute("INSERT INTO dashboard_tokens(jti, username, created_at, expires_at, "
+                  "token_hash) VALUES (?, ?, ?, ?, ?)",
+                  (jti, username, now, now + ttl_s, _token_hash(token)))
     # Old expired tokens of this user are pruned here rather than by a timer.
     store.execute("DELETE FROM dashboard_tokens WHERE username=? AND expires_at < ?",
                   (username, now - 86400))
-    return jwt.encode({"sub": username, "jti": jti, "iat": int(now), "exp": int(now + ttl_s)},
-                      _jwt_secret(store), algorithm="HS256")
+    return token
 
 
 @dataclass
@@ -268,14 +275,21 @@ class TokenCheck:
     error: str | None = None  # None, "TOKEN_TIME_OUT" or "BAD_TOKEN"
 
 
-def verify_token(store: Store, token: str) -> TokenCheck:
+def _token_jti(token: str) -> str | None:
     try:
-        claims = jwt.decode(token, _jwt_secret(store), algorithms=["HS256"],
-                            options={"verify_exp": False, "require": ["sub", "jti", "exp"]})
+        claims = jwt.decode(token, options={"verify_signature": False,
+                                            "require": ["sub", "jti", "exp"]})
     except jwt.PyJWTError:
-        return TokenCheck(error="BAD_TOKEN")
-    row = store.query_one("SELECT * FROM dashboard_tokens WHERE jti=?", (claims["jti"],))
-    if row is None or row["username"] != claims["sub"]:
+        return None
+    jti = claims["jti"]
+    return jti if isinstance(jti, str) else None
+
+
+def verify_token(store: Store, token: str) -> TokenCheck:
+    jti = _token_jti(token)
+    row = store.query_one("SELECT * FROM dashboard_tokens WHERE jti=?", (jti,)) \
+        if jti is not None else None
+    if row is None or not hmac.compare_digest(row["token_hash"], _token_hash(token)):
         return TokenCheck(error="BAD_TOKEN")
     if row["expires_at"] <= time.time():
         store.execute("DELETE FROM dashboard_tokens WHERE jti=?", (row["jti"],))
@@ -285,6 +299,20 @@ def verify_token(store: Store, token: str) -> TokenCheck:
 
 def destroy_token(store: Store, jti: str) -> None:
     store.execute("DELETE FROM dashboard_tokens WHERE jti=?", (jti,))
+
+
+def token_row(store: Store, token: str) -> dict | None:
+    """The stored row of a token this node signed (what a cluster replicates of a login)."""
+    jti = _token_jti(token)
+    row = store.query_one(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM dashboard_tokens "
+                          "WHERE jti=?", (jti,)) if jti is not None else None
+    return dict(row) if row is not None else None
+
+
+def restore_token_rows(store: Store, rows: list) -> int:
+    """Store token rows another node made (its logins), unless their user is gone here."""
+    rows = [r for r in rows if isinstance(r, dict) and get_user(store, r.get("username")) is not None]
+    return store.replace_rows("dashboard_tokens", TOKEN_COLUMNS, rows, required=TOKEN_COLUMNS)
 
 
 # -- API keys ---------------------------------------------------------------------------------

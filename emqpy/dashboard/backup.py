@@ -25,9 +25,28 @@ def export_api_keys(broker) -> list[dict]:
 
 
 def restore_users(broker, rows: list) -> int:
-    return _store(broker).replace_rows(
+    store = _store(broker)
+    before = {r["username"]: r["pwd_hash"] for r in
+              store.dump_rows("dashboard_users", ("username", "pwd_hash"))}
+    n = store.replace_rows(
         "dashboard_users", _USER_COLUMNS, rows, defaults={"description": ""},
         required=("username", "pwd_hash", "created_at", "password_ts"))
+    # a user whose password changed is logged out, as by a password change here
+    for row in rows:
+        name = row["username"]
+        if name in before and before[name] != row["pwd_hash"]:
+            store.execute("DELETE FROM dashboard_tokens WHERE username=?", (name,))
+    return n
+
+
+def export_tokens(broker) -> list[dict]:
+    from emqpy.dashboard.admin import TOKEN_COLUMNS
+    return _store(broker).dump_rows("dashboard_tokens", TOKEN_COLUMNS, order="created_at")
+
+
+def restore_tokens(broker, rows: list) -> int:
+    from emqpy.dashboard.admin import restore_token_rows
+    return restore_token_rows(_store(broker), rows)
 
 
 def restore_api_keys(broker, rows: list) -> int:

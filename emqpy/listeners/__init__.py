@@ -63,9 +63,12 @@ def build_listener(broker, ltype: str, name: str, cfg: Any) -> Listener:
 
 
 async def start_listeners(broker) -> None:
-    """Create every configured listener and start the enabled ones (broker start)."""
+    """Create every configured listener and start the enabled ones (broker start); one that
+    exists already (a cluster's replayed listener change made it) is left as it is."""
     for ltype in LISTENER_TYPES:
         for name, cfg in getattr(broker.config.listeners, ltype).items():
+            if f"{ltype}:{name}" in broker.listeners:
+                continue
             lst = build_listener(broker, ltype, name, cfg)
             broker.listeners[lst.id] = lst
             if cfg.enable:

@@ -3,7 +3,8 @@ running broker and returns what `emqx ctl` would print (like emqx_ctl, which run
 the node). Hidden from the OpenAPI document: it is emqpy's own, not part of EMQX's API.
 
 Commands: status, broker [stats|metrics], clients list|show|kick, topics list|show,
-subscriptions list|show|add|del, listeners [start|stop|restart <Id>], rules list|show. The retainer and banned
+subscriptions list|show|add|del, listeners [start|stop|restart <Id>], rules list|show, admins
+add|passwd|del (when the broker runs; `emqpy ctl` falls back to the store). The retainer and banned
 commands are run by the ctl process through the public endpoints of those features.
 """
 from __future__ import annotations
@@ -262,10 +263,21 @@ async def cmd_cluster(broker, args) -> str:
     return out
 
 
+def cmd_admins(broker, args) -> str:
+    from emqpy.dashboard import admin, cli  # (the dashboard's own commands)
+    if not cli.valid(args):
+        raise Usage(usage_for("admins"))
+    try:
+        cli.run(broker.store, args)
+    except admin.AdminError as e:
+        raise Usage(f"Error: {e.message}\n") from None
+    return "ok\n"
+
+
 COMMANDS = {"status": cmd_status, "broker": cmd_broker, "clients": cmd_clients,
             "topics": cmd_topics, "subscriptions": cmd_subscriptions, "listeners": cmd_listeners,
             "rules": cmd_rules, "trace": cmd_trace, "traces": cmd_traces, "data": cmd_data,
-            "cluster": cmd_cluster}
+            "cluster": cmd_cluster, "admins": cmd_admins}
 
 
 async def run(broker, argv: list[str]) -> tuple[int, str]:

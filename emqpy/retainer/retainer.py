@@ -32,7 +32,7 @@ class Retainer:
         self._tokens = float(self._rate or 0)
         self._tokens_at = time.monotonic()
         # fn(topic, msg or None) told of each retained message stored or deleted here by a
-        # PUBLISH or the API (the cluster replicates them); not of `put`, which applies others'
+        # PUBLISH, the API or a backup's import (the cluster replicates them)
         self.on_change = None
 
     @property
@@ -168,11 +168,7 @@ class Retainer:
         if cfg.msg_expiry_interval and msg.expire_at is None:
             msg = msg.copy()  # the live delivery keeps its own (absent) expiry
             msg.expire_at = time.monotonic() + cfg.msg_expiry_interval
-        _ = msg.id  # fixed now: the writer thread reads it
-        self.store.put(msg)
-        self._persist(topic, msg)
-        if self.on_change is not None:
-            self.on_change(topic, msg)
+        self.put(msg)
 
     def match(self, flt: str) -> list:
         if not self.config.enable:
@@ -218,10 +214,14 @@ class Retainer:
         return list(self.store.messages())
 
     def put(self, msg) -> None:
-        """Store a retained message as it is (a restored backup's), replacing the topic's."""
+        """Store a retained message as it is (a PUBLISH's once checked, a restored backup's,
+        another node's), replacing the topic's; `on_change` is told (the cluster's replica
+        ignores what it applies itself)."""
         _ = msg.id  # fixed now: the writer thread reads it
         self.store.put(msg)
         self._persist(msg.topic, msg)
+        if self.on_change is not None:
+            self.on_change(msg.topic, msg)
 
     def delete(self, topic: str) -> bool:
         if self.store.delete(topic):

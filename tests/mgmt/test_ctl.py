@@ -9,8 +9,11 @@ import stat
 import subprocess
 import sys
 
+import httpx
 import pytest
 
+from emqpy.dashboard import admin
+from emqpy.store import Store
 from support.mqttclient import MqttClient, props
 from support.process import Proc
 
@@ -144,3 +147,27 @@ def test_wrong_data_dir_is_explained(node, tmp_path):
     r = subprocess.run([sys.executable, "-m", "emqpy", "ctl", "--data-dir", str(tmp_path),
                         "status"], env=node.env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "refused the ctl credentials" in r.stderr
+
+
+def test_admins_run_in_the_running_broker_or_else_in_its_database(node, tmp_path):
+    def login(password):
+        return httpx.post(f"http://127.0.0.1:{node.http_port}/api/v5/login", timeout=30,
+                          json={"username": "ctl_admin", "password": password}).status_code
+    assert node.out("admins", "add", "ctl_admin", "first-Pass1", "by ctl") == "ok\n"
+    assert login("first-Pass1") == 200
+    assert node.out("admins", "passwd", "ctl_admin", "second-Pass2") == "ok\n"
+    assert login("second-Pass2") == 200
+    r = node.ctl("admins", "passwd", "ctl_admin", "weak")
+    assert r.returncode == 1 and r.stderr.startswith("Error: ")
+    assert node.out("admins", "del", "ctl_admin") == "ok\n"
+    assert login("second-Pass2") == 401
+    assert node.ctl("admins", "add", "x").returncode == 2
+    # no broker running: the command writes the database
+    stopped = Proc(tmp_path)
+    r = stopped.ctl("admins", "add", "offline_admin", "first-Pass1")
+    assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
+    store = Store.open(tmp_path)
+    try:
+        assert admin.get_user(store, "offline_admin") is not None
+    finally:
+        store.close()

@@ -37,6 +37,9 @@ TEST_DEFAULTS = {
 }
 
 
+START_TIMEOUT = 60.0
+
+
 class BrokerThread:
     host = HOST
 
@@ -54,7 +57,9 @@ class BrokerThread:
         self._error = None
         self._thread = threading.Thread(target=self._run, name="emqpy-broker", daemon=True)
         self._thread.start()
-        self._ready.wait(30)
+        # (a clustered node may wait for NATS and for its catch-up with the replicated state)
+        if not self._ready.wait(START_TIMEOUT):
+            raise TimeoutError(f"the broker did not start within {START_TIMEOUT:g} s")
         if self._error is not None:
             raise self._error
         return self

@@ -22,12 +22,13 @@ def login(page, api, to="#/dashboard/overview", user="admin", password="public")
         page.get_by_role("button", name="Skip").click()
 
 
-# every visible control has a name: its aria-label, placeholder, label or text
+# every visible control has a name: its aria-label, label, text or title (a placeholder is
+# not a name: it is gone once the field is filled)
 ACCESSIBLE_NAME_CHECK = """() => {
   const unnamed = [];
   for (const el of document.querySelectorAll('button, input, select, textarea, a[href]')) {
     if (el.type === 'hidden' || !el.checkVisibility()) continue;
-    const label = el.getAttribute('aria-label') || el.getAttribute('placeholder')
+    const label = el.getAttribute('aria-label')
       || (el.labels && el.labels.length && el.labels[0].innerText.trim())
       || el.innerText.trim() || el.getAttribute('title');
     if (!label) unnamed.push(el.outerHTML.slice(0, 120));

@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from emqpy.mgmt.ctl_usage import COMMANDS, USAGE_PAIRS, usage, usage_for
+from emqpy.secretfile import write_secret
 
 CTL_KEY_NAME = "emqpy_ctl"
 SECRET_FILE = "ctl.secret"
@@ -34,18 +35,6 @@ class NodeDown(CtlError):
 
 
 # -- credentials ----------------------------------------------------------------------------------
-
-def _write_secret(path: Path, text: str) -> None:
-    """Create the file readable by its owner only (never briefly world-readable)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
 
 def ctl_credentials(data_dir: Path, *, renew: bool = False) -> tuple[str, str]:
     """The (api_key, secret) pair of `emqpy ctl`: the one in the secret file, or a new one
@@ -72,7 +61,7 @@ def ctl_credentials(data_dir: Path, *, renew: bool = False) -> tuple[str, str]:
                                         desc="emqpy ctl (local operator)", source="ctl")
         except admin.AdminError as e:
             raise CtlError(f"cannot create the ctl API key: {e.message}") from None
-        _write_secret(path, f"{view['api_key']}:{view['api_secret']}\n")
+        write_secret(path, f"{view['api_key']}:{view['api_secret']}\n")
         return view["api_key"], view["api_secret"]
     finally:
         store.close()

@@ -12,7 +12,7 @@ LAYERS: dict[str, int] = {
     # what everything reads: config models and loading, time formatting, background tasks,
     # EMQX's ${...} templates, EMQX's rates of counters
     "emqpy.config": 1, "emqpy.timefmt": 1, "emqpy.background": 1, "emqpy.templates": 1,
-    "emqpy.rates": 1,
+    "emqpy.rates": 1, "emqpy.secretfile": 1,
     # the message core: router, sessions, channel, hook points, extension slots
     "emqpy.broker": 2,
     # the platform features are written against: the feature manifest and list, the store,

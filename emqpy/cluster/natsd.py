@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
 import shutil
 import socket
@@ -21,6 +20,8 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
+
+from emqpy.secretfile import write_secret
 
 log = logging.getLogger("emqpy.cluster")
 
@@ -133,12 +134,7 @@ class NatsServer:
             text += (f"cluster {{ authorization {{ user: {json.dumps(ROUTE_USER)}, "
                      f"password: {json.dumps(password)} }}, routes: {json.dumps(routes)} }}\n")
         path = self.store_dir / "emqpy-auth.conf"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
+        write_secret(path, text)
         return path
 
     def start(self, timeout: float = 10.0) -> "NatsServer":

@@ -130,14 +130,19 @@ class Window:
         return total
 
     def sample(self):
-        return (time.monotonic(), sum(cpu_seconds(p) for p in self.pids), self._gen(),
+        return (time.monotonic(), [cpu_seconds(p) for p in self.pids], self._gen(),
                 machine_busy_seconds())
 
     @staticmethod
     def cpu(a, b) -> dict:
         secs = b[0] - a[0]
-        broker, gen, busy = ((b[i] - a[i]) * 100 / secs for i in (1, 2, 3))
-        return {"broker CPU%": broker, "bench CPU%": gen, "other CPU%": max(0.0, busy - broker - gen)}
+        per_node = [(y - x) * 100 / secs for x, y in zip(a[1], b[1])]
+        broker = sum(per_node)
+        gen, busy = ((b[i] - a[i]) * 100 / secs for i in (2, 3))
+        out = {"broker CPU%": broker, "bench CPU%": gen, "other CPU%": max(0.0, busy - broker - gen)}
+        if len(per_node) > 1:  # which node is the bottleneck (node 1's includes its NATS server)
+            out["per node CPU%"] = " / ".join(f"{c:.0f}" for c in per_node)
+        return out
 
 
 def measure(nodes: list[Node], placement: list[tuple[int, list[Group]]], warmup: float,
@@ -254,7 +259,8 @@ def main(argv=None) -> int:
                         node.stop()
                 results.setdefault((name, n), []).append(fig)
                 print(f"rep {rep + 1} {name} {n} node(s): "
-                      + ", ".join(f"{k} {v:,.2f}" for k, v in fig.items()), file=sys.stderr)
+                      + ", ".join(f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v}"
+                                  for k, v in fig.items()), file=sys.stderr)
     print(f"\n{args.reps} repetition(s), medians; {os.cpu_count()} cores; "
           f"{args.duration:.0f} s windows after {args.warmup:.0f} s warm-up\n")
     print("| scenario | figure | 1 node | 2 nodes | 2/1 | CPU% brokers 1 / 2 | bench CPU% 1 / 2 | other CPU% 1 / 2 |")

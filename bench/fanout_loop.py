@@ -54,12 +54,12 @@ class NullTransport(asyncio.Transport):
 
 
 def _call_write_instead() -> None:
-    src = textwrap.dedent(inspect.getsource(Broker._fanout_qos0))
+    src = textwrap.dedent(inspect.getsource(Broker.fanout_qos0))
     start, end = src.index("        queued = ch.queued"), src.index("        n += 1")
     src = src[:start] + "        ch.write(w, publisher)\n" + src[end:]
     scope: dict = {}
     exec(compile(src, "fanout_with_call", "exec"), broker_module.__dict__, scope)
-    Broker._fanout_qos0 = scope["_fanout_qos0"]
+    Broker.fanout_qos0 = scope["fanout_qos0"]
 
 
 def main() -> None:

@@ -200,7 +200,7 @@ class Broker:
         self.acked_hooked = "message.acked" in points  # (read once per acknowledgement)
         self.completed_hooked = "delivery.completed" in points  # (as acked_hooked)
         # QoS 0 fan-out may write subscribers' output inline, bypassing Channel.send_publish
-        # (message.delivered runs there too: _fanout_qos0)
+        # (message.delivered runs there too: fanout_qos0)
         self.qos0_inline = not self.upgrade_qos
         if "client.authorize" in points:
             self.authorize = self._authorize_with_hooks
@@ -574,14 +574,14 @@ class Broker:
         if self.overlap_single and len(routes) > 1:  # one copy per client (broker/overlap.py)
             merged = merged_subscriptions(routes, msg)
             if fast:
-                n += self._fanout_qos0(msg, merged, publisher)
+                n += self.fanout_qos0(msg, merged, publisher)
             else:
                 for sub in merged.values():
                     n += sub.session.deliver(msg, sub, None, False, publisher)
         for route in routes:
             if merged is None:
                 if fast:
-                    n += self._fanout_qos0(msg, route.subs, publisher)
+                    n += self.fanout_qos0(msg, route.subs, publisher)
                 else:
                     for sub in route.subs.values():
                         n += sub.session.deliver(msg, sub, None, False, publisher)
@@ -599,7 +599,7 @@ class Broker:
                 hooks.run("message.dropped", msg, "no_subscribers")
         return n
 
-    def _fanout_qos0(self, msg: Message, subs: dict, publisher) -> int:
+    def fanout_qos0(self, msg: Message, subs: dict, publisher) -> int:
         """Session.deliver + Channel.send_publish + Output.write, inlined for the common case
         of a QoS 0 message to connected subscribers: fan-out runs this once per subscriber
         (the output buffer's fields it uses are Output's public interface)."""

@@ -188,7 +188,7 @@ class Channel(Output, asyncio.Protocol):
                 return
         elif not task.cancelled() and task.exception() is not None:
             log.error("deferred check failed: %r", task.exception())
-        if self.transport is not None:
+        if self.transport is not None and not self._read_holds:  # (else: when they drain)
             self.transport.resume_reading()
         if pending:
             self._process(pending)

@@ -13,7 +13,7 @@ interface below, never through the channel's private state.
   delivery path: Broker.publish -> Session.deliver -> send_publish -> write) stops reading
   until this connection drains (`throttle`). Messages from nowhere in particular (the API,
   `$SYS`, wills) pass None and are never held back.
-* The QoS 0 fan-out (`Broker._fanout_qos0`) runs once per subscriber per message, where
+* The QoS 0 fan-out (`Broker.fanout_qos0`) runs once per subscriber per message, where
   calling `write` would add a fifth to its time (bench/fanout_loop.py: ~118 -> ~140 ns per
   subscriber), so it does what `write` does inline, through these public fields only: when `queued` is empty, append the connection
   to `broker.dirty` and call `broker.schedule_flush()` unless `broker.flush_scheduled`; append
@@ -28,7 +28,8 @@ from emqpy.broker.protocol.states import CLOSED
 class Backpressure:
     """Something publishers' messages wait for (a connection's output, or the cluster link's
     window towards a node): while it is `congested`, the publishers that queue messages for
-    it stop reading (`throttle`) until `decongest` lets them all read again."""
+    it stop reading (`throttle`) until `decongest` lets them read again. A publisher counts
+    the things holding it back (`_read_holds`) and reads again when the last one drains."""
     __slots__ = ("congested", "_waiters")
 
     def __init__(self):
@@ -43,20 +44,23 @@ class Backpressure:
             waiters = self._waiters
             if waiters is None:
                 waiters = self._waiters = set()
-            waiters.add(publisher)
-            if not publisher._read_paused and publisher.transport is not None:
-                publisher._read_paused = True
-                publisher.transport.pause_reading()
+            if publisher not in waiters:
+                waiters.add(publisher)
+                publisher._read_holds += 1
+                if publisher._read_holds == 1 and publisher.transport is not None:
+                    publisher.transport.pause_reading()
 
     def decongest(self) -> None:
-        """Drained (or closed): the publishers held back for this read again."""
+        """Drained (or closed): the publishers held back for this read again, those that
+        nothing else holds back (a publisher may feed several congested things at once)."""
         self.congested = False
         waiters = self._waiters
         if waiters:
             self._waiters = None
             for pub in waiters:
-                if pub._read_paused and pub.transport is not None and pub.state != CLOSED:
-                    pub._read_paused = False
+                pub._read_holds -= 1
+                if not pub._read_holds and pub.transport is not None and pub.state != CLOSED \
+                        and pub._pending is None:  # (not while it waits for an I/O answer)
                     pub.transport.resume_reading()
 
 
@@ -64,7 +68,7 @@ class Output(Backpressure):
     # (a base class of Channel: it reads the channel's `state` and calls its `close`)
     __slots__ = (
         "broker", "transport", "queued", "queued_bytes", "high_watermark",
-        "_read_paused", "_paused_writing", "_send_timer",
+        "_read_holds", "_paused_writing", "_send_timer",
         "send_cnt", "send_oct", "send_pkt", "send_other", "send_q1", "send_q2",
     )
 
@@ -75,7 +79,7 @@ class Output(Backpressure):
         self.queued: list[bytes] = []  # chunks for this iteration's write, one per packet
         self.queued_bytes = 0
         self.high_watermark = broker.out_high_watermark
-        self._read_paused = False  # this connection's reading is paused by a congested one
+        self._read_holds = 0  # congested things this connection feeds: it reads when none
         self._paused_writing = False  # the transport's buffer is over its limit
         self._send_timer = None  # closes the connection after send_timeout paused
         # Counters (see Channel.stats): socket writes and their bytes; MQTT packets handed to

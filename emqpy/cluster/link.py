@@ -30,6 +30,7 @@ from emqpy.broker.message import Message
 from emqpy.broker.output import Backpressure
 from emqpy.broker.overlap import merged_subscriptions, same_message_runs
 from emqpy.broker.router import Router
+from emqpy.mqtt.packets import Publish, parse_plain_publish
 
 log = logging.getLogger("emqpy.cluster")
 
@@ -92,8 +93,10 @@ def message_fields(msg: Message) -> list:
             msg.username, msg.peerhost, msg.timestamp, msg.flags, remaining]
 
 
-def message_from_fields(fields: list) -> Message:
-    topic, payload, qos, retain, props, sender, username, peerhost, ts, flags, remaining = fields
+def message_from_record(rec: list) -> Message:
+    """The message of a record [filter, group, *message_fields]."""
+    _, _, topic, payload, qos, retain, props, sender, username, peerhost, ts, flags, remaining \
+        = rec
     msg = Message(topic, payload, qos, retain, None, sender, username, peerhost, ts)
     if props:
         msg.lazy_props(props)  # decoded only if something reads them
@@ -108,7 +111,49 @@ def pack_message(flt: str, group: str | None, msg: Message) -> list:
 
 
 def unpack_message(rec: list) -> tuple[str, str | None, Message]:
-    return rec[0], rec[1], message_from_fields(rec[2:])
+    """A record of either form: (filter, group, message)."""
+    msg = message_from_raw_record(rec) if len(rec) == 9 else message_from_record(rec)
+    return rec[0], rec[1], msg
+
+
+def message_from_raw_record(rec: list) -> Message:
+    """The message of a record [filter, group, *raw_fields]: a QoS 0 message that arrived
+    as a PUBLISH whose body every subscriber of its protocol family gets as it is, which the
+    sender forwarded as that body (see `raw_fields`)."""
+    _, _, body, v5, sender, username, peerhost, ts, flags = rec
+    parsed = parse_plain_publish(body, False, v5, False, 1 << 16)
+    if parsed is not None:
+        topic, payload, props, _, _ = parsed
+        msg = Message(topic, payload, 0, False, None, sender, username, peerhost, ts)
+        if props is not None:
+            msg.lazy_props(props)
+    else:  # (properties beyond the inline parser's: the full decoder)
+        pkt = Publish.decode(0, body, 5 if v5 else 4)
+        msg = Message(pkt.topic, pkt.payload, 0, False, pkt.props or None, sender, username,
+                      peerhost, ts)
+    msg.raw_body = body
+    msg.raw_v5 = v5
+    msg.flags = flags
+    return msg
+
+
+def raw_fields(msg: Message) -> list | None:
+    """A QoS 0 message that kept its incoming PUBLISH body (`Message.raw_body`) as that body
+    and the few fields it does not hold; None for any other message. The receiving node then
+    skips both encoding its fields and encoding the PUBLISH for its subscribers."""
+    body = msg.raw_body
+    if body is None or msg.qos or msg.retain or msg.expire_at is not None:
+        return None
+    return [body, msg.raw_v5, msg.sender, msg.username, msg.peerhost, msg.timestamp, msg.flags]
+
+
+class _Batch:
+    """The records queued for one node (see ClusterLink._queue)."""
+    __slots__ = ("data", "count")
+
+    def __init__(self):
+        self.data = bytearray()
+        self.count = 0
 
 
 class ClusterLink:
@@ -122,11 +167,11 @@ class ClusterLink:
         self.remote = Router()  # remote nodes' filters; a route's subs: node name -> node name
         self.version = 0  # our route table's version: +1 per published batch of changes
         self._changes: list[tuple[str, int]] = []
-        self._out: dict[str, bytearray] = {}  # node -> the batch it gets (see _queue)
+        self._out: dict[str, _Batch] = {}  # node -> the batch it gets (see _queue)
         self._windows: dict[str, Window] = {}  # node -> flow control towards it
         self._acks: dict[str, int] = {}  # sender -> bytes of its batches processed (unsent)
         self._packer = msgpack.Packer()
-        self._heads: dict[str, bytes] = {}  # filter -> its encoded [filter, None]
+        self._heads: dict[str, bytes] = {}  # filter -> its record's encoded head
         self._forwarded = 0  # messages queued since the last flush (stats["forwarded"])
         self._flush_scheduled = False
         self._tasks: list[asyncio.Task] = []
@@ -340,7 +385,7 @@ class ClusterLink:
         for route in routes:
             for node in route.subs:
                 if body is None:
-                    body = self._packer.pack(message_fields(msg))
+                    body = self._body(msg)
                 self._queue(node, route.filter, None, body, publisher)
                 n += 1
             if route.groups:
@@ -349,7 +394,7 @@ class ClusterLink:
                     if here is not None and group in here.groups:
                         continue
                     if body is None:
-                        body = self._packer.pack(message_fields(msg))
+                        body = self._body(msg)
                     self._queue(self._pick(group, route.filter, sorted(nodes), msg),
                                 route.filter, group, body, publisher)
                     n += 1
@@ -370,8 +415,7 @@ class ClusterLink:
             if node == self.node:
                 n += group.dispatch(msg, None, publisher)
             else:
-                self._queue(node, route.filter, name, self._packer.pack(message_fields(msg)),
-                            publisher)
+                self._queue(node, route.filter, name, self._body(msg), publisher)
                 n += 1
         return n
 
@@ -395,16 +439,28 @@ class ClusterLink:
             return cur
         return random.choice(nodes)
 
-    # A batch for a node is a run of msgpack objects: [sender, bytes sent to the node up to the
-    # end of this batch] (see Window), then two per message: [filter, group] and the message's
-    # fields (encoded once in `forward`, whatever the number of nodes and filters). It goes out
-    # at the end of the loop iteration, or as soon as it reaches FORWARD_BATCH bytes (NATS
-    # refuses messages over its max_payload, 1 MB by default).
+    # A batch for a node is one msgpack array: the sender, the bytes sent to the node up to the
+    # end of this batch (see Window), then a record per message and matching filter there:
+    # [filter, group, *message_fields] or [filter, group, *raw_fields]. A record is written as
+    # its array header, its head (filter, group: encoded once per plain filter) and the
+    # message's fields (encoded once in `forward`, whatever the number of nodes and filters);
+    # the batch's array header, which needs the count, is written when it goes out: at the end
+    # of the loop iteration, or as soon as it reaches FORWARD_BATCH bytes (NATS refuses
+    # messages over its max_payload, 1 MB by default). The receiver decodes a batch in one
+    # call and delivers QoS 0 records as the broker's inline fan-out does (`_on_forward`).
+    def _body(self, msg: Message) -> bytes:
+        """The message's fields encoded (`raw_fields`, else `message_fields`) as an array
+        (of under 16 items: its header is one byte, 0x90 + its length)."""
+        fields = raw_fields(msg)
+        if fields is None:
+            fields = message_fields(msg)
+        return self._packer.pack(fields)
+
     def _queue(self, node: str, flt: str, group: str | None, body: bytes,
                publisher=None) -> None:
         batch = self._out.get(node)
         if batch is None:
-            batch = self._out[node] = bytearray()
+            batch = self._out[node] = _Batch()
             self._schedule()
             window = self._windows.get(node)
             if window is None:
@@ -417,25 +473,30 @@ class ClusterLink:
                 window.throttle(publisher)
         head = self._heads.get(flt) if group is None else None
         if head is None:
-            head = self._packer.pack((flt, group))
+            head = self._packer.pack(flt) + self._packer.pack(group)
             if group is None:
                 if len(self._heads) >= 10_000:  # filters come and go: keep it bounded
                     self._heads.clear()
                 self._heads[flt] = head
-        batch += head
-        batch += body
+        data = batch.data
+        data.append(body[0] + 2)  # the record's array header: the head adds two items
+        data += head
+        data += memoryview(body)[1:]
+        batch.count += 1
         self._forwarded += 1
-        if len(batch) >= FORWARD_BATCH:
+        if len(data) >= FORWARD_BATCH:
             del self._out[node]
             self._send_batch(node, batch)
 
-    def _send_batch(self, node: str, batch: bytearray) -> None:
+    def _send_batch(self, node: str, batch: _Batch) -> None:
         window = self._windows[node]
-        window.sent += len(batch)
+        window.sent += len(batch.data)
         if window.sent - window.acked > FORWARD_WINDOW and not window.congested:
             window.congested = True  # the publishers are held back as they queue more
             self.stats["window_full"] += 1
-        self._send(f"{self.prefix}.fwd.{node}", self._packer.pack((self.node, window.sent)) + batch)
+        pack = self._packer.pack
+        self._send(f"{self.prefix}.fwd.{node}", b"\xdd" + (batch.count + 2).to_bytes(4, "big")
+                   + pack(self.node) + pack(window.sent) + batch.data)
 
     def _reopen(self, node: str) -> None:
         window = self._windows.get(node)
@@ -498,23 +559,25 @@ class ClusterLink:
     async def _on_forward(self, m) -> None:
         broker = self.broker
         routes = broker.router.routes
-        unpacker = msgpack.Unpacker(raw=False)
-        unpacker.feed(m.data)
-        sender, total = unpacker.unpack()
+        batch = msgpack.unpackb(m.data, raw=False)
+        sender, total = batch[0], batch[1]
         self._schedule()
         self._acks[sender] = total  # acknowledged at the end of this loop iteration
+        self.stats["received"] += len(batch) - 2
         if broker.overlap_single:
-            self._deliver_merged([[flt, group, *unpacker.unpack()] for flt, group in unpacker])
+            self._deliver_merged(batch[2:])
             return
-        n = 0
-        for flt, group in unpacker:
-            fields = unpacker.unpack()
-            n += 1
-            route = routes.get(flt)
+        inline = broker.qos0_inline
+        for i in range(2, len(batch)):
+            rec = batch[i]
+            route = routes.get(rec[0])
             if route is None:  # unsubscribed meanwhile
                 continue
-            self._deliver(route, group, message_from_fields(fields))
-        self.stats["received"] += n
+            msg = message_from_raw_record(rec) if len(rec) == 9 else message_from_record(rec)
+            if rec[1] is None and inline and msg.qos == 0 and msg.expire_at is None:
+                broker.fanout_qos0(msg, route.subs, None)  # (as a local QoS 0 publish)
+            else:
+                self._deliver(route, rec[1], msg)
 
     @staticmethod
     def _deliver(route, group: str | None, msg: Message) -> None:
@@ -532,7 +595,6 @@ class ClusterLink:
         routes = self.broker.router.routes
         for run in same_message_runs(recs):
             flt, group, msg = unpack_message(run[0])
-            self.stats["received"] += len(run)
             if len(run) > 1:
                 found = [r for r in (routes.get(rec[0]) for rec in run) if r]
                 for sub in merged_subscriptions(found, msg).values():

@@ -203,7 +203,7 @@ class ConnLimiter:
         ch = self.ch
         t = ch.transport
         # not while a congested subscriber or an I/O answer holds the reading back
-        if t is not None and not ch._read_paused and ch._pending is None \
+        if t is not None and not ch._read_holds and ch._pending is None \
                 and ch.state != CLOSED:
             t.resume_reading()
 

@@ -192,6 +192,25 @@ def test_congested_subscriber_holds_back_its_publisher(core):
     assert [p.payload for p in st.take(4)][-3:] == [b"x" * 600, b"x" * 600, b"y"]
 
 
+def test_a_publisher_feeding_two_congested_subscribers_waits_for_both(core):
+    a, at = _connect(core, "slow-a")
+    b, bt = _connect(core, "slow-b")
+    for ch in (a, b):
+        ch.data_received(R.subscribe_packet(1, [("big", 0)], version=4))
+        ch.high_watermark = 1000
+    pub, pt = _connect(core, "fast")
+    core.settle()
+    b.pause_writing()  # b's socket buffer is full: it stays congested after the flush
+
+    pub.data_received(R.publish_packet("big", b"x" * 1200, version=4))
+    assert a.congested and b.congested and not pt.reading
+    core.settle()  # a drains; b does not
+    assert not a.congested and b.congested
+    assert not pt.reading  # (a's drain used to let it read again)
+    b.resume_writing()
+    assert not b.congested and pt.reading
+
+
 def test_packets_wait_for_an_asynchronous_authentication(core):
     answered = core.loop.create_future()
 

@@ -5,7 +5,7 @@ window the publisher is held back and released by the receiver's acks, and nothi
 from __future__ import annotations
 
 from emqpy.cluster import link
-from support.mqttclient import client, uid
+from support.mqttclient import client, props, uid
 from support.rawmqtt import RawClient, publish_packet
 from support.waiting import wait_until
 
@@ -54,3 +54,35 @@ def test_a_full_window_holds_the_publisher_back_until_the_node_acks(cluster, mon
     wait_until(lambda: window.acked == window.sent and not window.congested,
                what="every forwarded byte acknowledged")
     assert window.sent > N * PAYLOAD
+
+
+def test_qos0_bodies_forwarded_as_received_reach_either_protocol(cluster):
+    """A QoS 0 message travels between nodes as the PUBLISH body it arrived with (the receiver
+    reuses it for subscribers of the same protocol family): MQTT 3.1.1 and 5 publishers, with
+    and without properties, each reach a 3.1.1 and a 5 subscriber on the other node whole."""
+    a, b = cluster(2)
+    topic = f"cl/{uid()}"
+    subs = {4: client(b), 5: client(b, v5=True)}
+    for sub in subs.values():
+        sub.subscribe(f"{topic}/#", qos=0)
+    wait_until(lambda: _sees_filter(a, b, f"{topic}/#"))
+    pubs = {4: client(a), 5: client(a, v5=True)}
+    pubs[4].publish(f"{topic}/from4", b"plain", qos=0)
+    pubs[5].publish(f"{topic}/from5", b"bare", qos=0)
+    pubs[5].publish(f"{topic}/from5/props", "withprops", qos=0,
+                    properties=props(UserProperty=[("k", "v"), ("k", "w")],
+                                     ContentType="text/plain", PayloadFormatIndicator=1))
+    for version, sub in subs.items():
+        got = {m.topic: m for m in sub.get_many(3)}
+        assert {t: m.payload for t, m in got.items()} == {
+            f"{topic}/from4": b"plain", f"{topic}/from5": b"bare",
+            f"{topic}/from5/props": b"withprops"}
+        assert all(m.qos == 0 and not m.retain for m in got.values())
+        if version == 5:
+            p = got[f"{topic}/from5/props"].properties
+            assert p.UserProperty == [("k", "v"), ("k", "w")]
+            assert p.ContentType == "text/plain" and p.PayloadFormatIndicator == 1
+            assert not hasattr(got[f"{topic}/from4"].properties, "UserProperty")
+        sub.expect_none()
+    for c in (*subs.values(), *pubs.values()):
+        c.close()

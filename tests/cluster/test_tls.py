@@ -19,10 +19,12 @@ from emqpy.cluster import natsd
 from emqpy.cluster.membership import JoinError, join_address, request
 from listeners.helpers import issue_cert
 from support.node import Node
+from support.servers import wait_port
 from support.waiting import wait_until
 
 from cluster.conftest import _offsets
 from cluster.test_membership import _conf, _names, _routes
+from cluster.test_workers import MAIN, SIBLING, Workers
 
 
 class Authority:
@@ -280,3 +282,22 @@ def test_unusable_tls_files_stop_the_start_with_the_key_named(make_mqtt_broker, 
                              "tls": {"enable": True, "cacertfile": str(tmp_path / "ca.pem")}})
     with pytest.raises(tls.TlsError, match=r"^cluster\.nats\.tls\.cacertfile: cannot load"):
         tls.external_context(validate_config(conf))
+
+
+def test_process_workers_siblings_use_tls_to_a_public_nats_port(authority, tmp_path):
+    """node.process_workers with rpc.protocol = ssl and the main's NATS client port on all
+    interfaces: that port takes TLS clients only, and the sibling connects to it with the
+    cluster's certificate."""
+    rpc = authority("cluster-ca").rpc(MAIN)
+    w = Workers(tmp_path, extra_conf=(
+        'cluster.nats.host = "0.0.0.0"\n'
+        f'rpc {{ protocol = ssl, certfile = "{rpc["certfile"]}", keyfile = "{rpc["keyfile"]}", '
+        f'cacertfile = "{rpc["cacertfile"]}" }}\n'))
+    try:
+        wait_port(w.api_port, w.proc, seconds=30)
+        wait_until(lambda: w.running() == sorted([MAIN, SIBLING]), timeout=30,
+                   what="the main process and its sibling both running over TLS")
+        nats_conf = (tmp_path / "data" / "nats" / "emqpy-auth.conf").read_text()
+        assert nats_conf.count("tls {") == 1 and "verify: true" in nats_conf  # client port
+    finally:
+        w.close()

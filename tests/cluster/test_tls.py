@@ -150,7 +150,7 @@ def test_static_nodes_route_over_tls_and_the_ports_speak_tls_only(nodes, authori
                timeout=30, what="both nodes see each other over TLS routes")
     _routes(a, b)
     _routes(b, a)
-    # the route port asks for TLS and a plaintext route is refused
+    # the route port speaks TLS only: a plaintext route is refused
     _route_port_speaks_tls_only(_cluster_port(a), ca, "probe@127.0.0.1")
     # the client port is on loopback: no TLS there (the node's own connection)
     assert not _info(a.broker.cluster_nats.client_port).get("tls_required")

@@ -49,7 +49,7 @@ async def _start(broker, routes: list[str] = (), nats_cluster: str = "") -> None
     """Start the embedded NATS (routed to `routes`, NATS route URLs; its cluster name
     `nats_cluster`, default ``cluster.name``) unless ``cluster.nats.servers`` names one, and
     the link over it."""
-    from emqpy.cluster import natsd
+    from emqpy.cluster import natsd, tls
     from emqpy.cluster.link import ClusterLink
     c = broker.config.cluster
     node = broker.node_name
@@ -58,18 +58,23 @@ async def _start(broker, routes: list[str] = (), nats_cluster: str = "") -> None
     if not servers:
         offset = natsd.node_offset(node)
         data = Path(broker.config.node.data_dir)
+        host = c.nats.host or natsd.node_host(node)
+        secure = tls.enabled(broker.config)  # rpc.protocol = ssl: routes, public client port
         server = natsd.NatsServer(
-            node_name=node, cluster_name=nats_cluster or c.name,
-            host=c.nats.host or natsd.node_host(node),
+            node_name=node, cluster_name=nats_cluster or c.name, host=host,
             client_port=c.nats.client_port or natsd.CLIENT_PORT_BASE + offset,
             cluster_port=c.nats.cluster_port or natsd.CLUSTER_PORT_BASE + offset,
             routes=list(routes),
             store_dir=data / "nats", log_file=data / "log" / "nats-server.log",
-            cookie=broker.config.node.cookie)
+            cookie=broker.config.node.cookie,
+            route_tls=tls.nats_server_block(broker.config) if secure else "",
+            client_tls=tls.nats_server_block(broker.config)
+            if secure and not tls.is_loopback(host) else "")
         await asyncio.to_thread(server.start)
         broker.cluster_nats = server
         servers = [server.connect_url]
-    link = ClusterLink(broker, servers, c.name)
+    link = ClusterLink(broker, servers, c.name,
+                       **tls.nats_connect_options(broker.config, servers, natsd.node_host(node)))
     await link.start()
     from emqpy.cluster import mgmt
     mgmt.register(link)  # the management API's calls between nodes

@@ -157,10 +157,11 @@ class _Batch:
 
 
 class ClusterLink:
-    def __init__(self, broker, servers: list[str], cluster_name: str):
+    def __init__(self, broker, servers: list[str], cluster_name: str, **connect_options):
         self.broker = broker
         self.node = broker.node_name
         self.servers = servers
+        self.connect_options = connect_options  # nats-py's TLS options (emqpy/cluster/tls.py)
         self.prefix = f"emqpy.{cluster_name}"
         self.nc = None
         self.peers: dict[str, Peer] = {}
@@ -192,7 +193,7 @@ class ClusterLink:
         self.nc = await nats.connect(
             self.servers, name=self.node, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
             allow_reconnect=True, error_cb=self._error, disconnected_cb=self._disconnected,
-            reconnected_cb=self._reconnected)
+            reconnected_cb=self._reconnected, **self.connect_options)
         p = self.prefix
         await self.nc.subscribe(f"{p}.hb", cb=self._on_heartbeat)
         await self.nc.subscribe(f"{p}.routes", cb=self._on_routes)

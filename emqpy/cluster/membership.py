@@ -6,7 +6,8 @@ distribution port: 4370 plus the number its name ends in, or ``cluster.join_port
 node starts its own NATS if it had none, then sends the invited node its member list over that
 port; the invited node leaves the cluster it was in (if any), starts its NATS routed to the
 members and answers with its own addresses. Both sides prove they know ``node.cookie`` (HMAC
-over both sides' nonces and the message: the cookie never travels).
+over both sides' nonces and the message: the cookie never travels). With ``rpc.protocol = ssl``
+the join port speaks TLS only, both sides showing a certificate of the cluster's CA (tls.py).
 
 The member list (name -> NATS route URL and join address) is kept in
 ``<data_dir>/cluster/membership.json``: a node restarted with one rejoins its cluster. Changes go
@@ -23,13 +24,14 @@ import json
 import logging
 import os
 import secrets
+import ssl
 import struct
 import time
 from pathlib import Path
 
 import msgpack
 
-from emqpy.cluster import _start, _stop, natsd
+from emqpy.cluster import _start, _stop, natsd, tls
 
 log = logging.getLogger("emqpy.cluster")
 
@@ -38,6 +40,7 @@ MAX_FRAME = 1 << 20
 HANDSHAKE_TIMEOUT = 10.0
 DEFAULT_INVITE_TIMEOUT = 15.0
 WATCH_INTERVAL = 1.0
+ROUTE_CHECK_EVERY = 10  # watch rounds between checks of the silent peers' route ports (TLS)
 NATS_ALARM = "cluster_nats_down"
 
 
@@ -60,6 +63,8 @@ def atom(name: str) -> str:
 
 
 # -- the join wire protocol: 4-byte length + JSON, one request and one reply per connection ----
+# The requester speaks first (its nonce), so that a requester without TLS facing a listener with
+# TLS is refused at once instead of both sides waiting for the other.
 
 def _proof(cookie: str, *parts: str) -> str:
     return hmac.new(cookie.encode(), "|".join(parts).encode(), hashlib.sha256).hexdigest()
@@ -75,8 +80,15 @@ async def _send(writer, obj) -> None:
     await writer.drain()
 
 
+class TlsMismatch(ValueError):
+    """A TLS handshake on the join port of a node without TLS."""
+
+
 async def _recv(reader) -> dict:
-    (n,) = struct.unpack(">I", await reader.readexactly(4))
+    head = await reader.readexactly(4)
+    if head[0] == 0x16 and head[1] == 0x03:  # a TLS record: handshake
+        raise TlsMismatch("a TLS handshake on a join port without TLS")
+    (n,) = struct.unpack(">I", head)
     if n > MAX_FRAME:
         raise ValueError(f"join frame of {n} bytes")
     obj = json.loads(await reader.readexactly(n))
@@ -86,16 +98,39 @@ async def _recv(reader) -> dict:
 
 
 async def request(node: str, address: tuple[str, int], cookie: str, body: dict,
-                  timeout: float) -> object:
+                  timeout: float, ssl_context: ssl.SSLContext | None = None) -> object:
     """Send `body` to `node`'s join listener and return its result (JoinError when it refuses,
-    cannot be reached or does not prove the cookie)."""
+    cannot be reached or does not prove the cookie). With `ssl_context` (rpc.protocol = ssl)
+    over TLS, `node`'s certificate expected to name the host of `address`."""
+    mine = secrets.token_hex(16)
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(*address)
             try:
-                hello = await _recv(reader)
-                mine = secrets.token_hex(16)
-                await _send(writer, {"nonce": mine, "body": body,
+                if ssl_context is not None:
+                    try:
+                        await writer.start_tls(ssl_context, server_hostname=address[0])
+                    except (ssl.SSLError, ssl.CertificateError, ConnectionError) as e:
+                        log.warning("cluster: TLS with the join port of %s (%s:%d) failed: %s "
+                                    "(every node needs rpc.protocol = ssl and a certificate "
+                                    "of the same CA naming its host)", node, *address,
+                                    str(e) or "closed during the handshake")
+                        raise JoinError(f"{{tls_handshake_failed,{atom(node)}}}") from None
+                await _send(writer, {"nonce": mine})
+                try:
+                    hello = await _recv(reader)
+                except (asyncio.IncompleteReadError, ConnectionResetError):
+                    if ssl_context is None:  # closed at once: what a TLS-only port does
+                        log.warning("cluster: %s closed its join port on this node's request "
+                                    "at once: does it have rpc.protocol = ssl (this node: tcp)?",
+                                    node)
+                        raise JoinError(f"{{tls_required,{atom(node)}}}") from None
+                    # under TLS 1.3 a listener refusing this node's certificate does so after
+                    # the handshake, closing the connection
+                    log.warning("cluster: %s closed its join port on this node's request at "
+                                "once: it does not accept this node's certificate", node)
+                    raise JoinError(f"{{tls_handshake_failed,{atom(node)}}}") from None
+                await _send(writer, {"body": body,
                                      "proof": _proof(cookie, "req", hello["nonce"], mine,
                                                      _canon(body))})
                 reply = await _recv(reader)
@@ -137,6 +172,12 @@ class Membership:
         self._watch: asyncio.Task | None = None
         self._checked = False
         self._background: set[asyncio.Task] = set()  # referenced until done
+        # rpc.protocol = ssl: the join port speaks TLS only (made here: bad files stop the start)
+        secure = tls.enabled(broker.config)
+        self.tls_server = tls.server_context(broker.config) if secure else None
+        self.tls_client = tls.client_context(broker.config) if secure else None
+        self._route_tls_reported: dict[str, str] = {}  # route URL -> the TLS problem logged
+        self._route_check_running = False
 
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
@@ -206,7 +247,9 @@ class Membership:
     async def _listen(self) -> None:
         host, port = self.join_addr
         try:
-            self.server = await asyncio.start_server(self._serve, host, port)
+            self.server = await asyncio.start_server(
+                self._serve, host, port, ssl=self.tls_server,
+                ssl_handshake_timeout=HANDSHAKE_TIMEOUT if self.tls_server else None)
         except OSError as e:  # another node on this host has it: this one cannot be invited
             # (info, not a warning: brokers with the default name in one test run share it)
             log.info("cluster: cannot listen for invitations on %s:%d (%s); set "
@@ -267,7 +310,7 @@ class Membership:
             try:
                 entry = await request(node, self.address_of(node), self.cookie, {
                     "op": "join", "cluster": self.cluster_name, "id": self.cluster_id,
-                    "inviter": self.node, "members": self.members}, timeout)
+                    "inviter": self.node, "members": self.members}, timeout, self.tls_client)
                 if not (isinstance(entry, dict) and "route" in entry and "join" in entry):
                     raise JoinError(f"bad answer from {node}: {entry!r}")
             except BaseException:
@@ -297,7 +340,7 @@ class Membership:
         if node == self.node:
             raise Ignored()
         await request(node, join_address(node), self.cookie,
-                      {"op": "invite", "node": self.node}, timeout + 5)
+                      {"op": "invite", "node": self.node}, timeout + 5, self.tls_client)
         await self.wait_running(node, 5.0)
 
     async def leave(self) -> None:
@@ -424,8 +467,10 @@ class Membership:
         """Restart the embedded nats-server when it dies; alarm while this node has no NATS
         (it keeps serving its own clients; routing to the others resumes when NATS is back)."""
         broker = self.broker
+        rounds = 0
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
+            rounds += 1
             try:
                 link, server = broker.cluster, broker.cluster_nats
                 if link is None:
@@ -441,6 +486,9 @@ class Membership:
                         continue
                 connected = link.nc is not None and link.nc.is_connected
                 self._alarm(not connected, "no connection to NATS")
+                if (server is not None and rounds % ROUTE_CHECK_EVERY == 1
+                        and not self._route_check_running):
+                    self._spawn(self._check_route_tls(link))  # (seconds: not in this loop)
                 if connected and not self._checked and self.members:
                     peers = [n for n in link.running_nodes() if n != self.node]
                     if peers:
@@ -449,6 +497,32 @@ class Membership:
                 raise
             except Exception:
                 log.exception("cluster: NATS watch failed")
+
+    async def _check_route_tls(self, link) -> None:
+        """Say in the log why a member that is not running here cannot be routed to when TLS
+        is the reason (TLS on one side only, a certificate of another CA): the NATS servers
+        refuse each other's routes, and without this only their own logs would tell."""
+        self._route_check_running = True
+        try:
+            await self._check_routes(link)
+        finally:
+            self._route_check_running = False
+
+    async def _check_routes(self, link) -> None:
+        running = set(link.running_nodes())
+        routes = {n: e["route"] for n, e in self.members.items() if n != self.node}
+        routes.update({s: natsd.route_url(s) for s in self.seeds if s != self.node})
+        for node, url in routes.items():
+            if node in running or node in self.removed:
+                continue
+            problem = await asyncio.to_thread(tls.route_problem, url, self.tls_client)
+            if problem is None:
+                self._route_tls_reported.pop(url, None)
+            elif self._route_tls_reported.get(url) != problem:
+                self._route_tls_reported[url] = problem
+                log.error("cluster: cannot route to %s: its NATS route port %s %s; every node "
+                          "needs the same rpc.protocol and, with ssl, a certificate of the "
+                          "same CA (rpc.cacertfile) naming its host", node, url, problem)
 
     def _alarm(self, down: bool, why: str) -> None:
         alarms = self.broker.alarms
@@ -466,9 +540,10 @@ class Membership:
         mine = secrets.token_hex(16)
         try:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+                theirs = str((await _recv(reader))["nonce"])
                 await _send(writer, {"node": self.node, "nonce": mine})
                 req = await _recv(reader)
-            body, theirs = req["body"], str(req["nonce"])
+            body = req["body"]
             if not hmac.compare_digest(str(req.get("proof")),
                                        _proof(self.cookie, "req", mine, theirs, _canon(body))):
                 log.warning("cluster: refused a join request with a wrong cookie from %s",
@@ -483,6 +558,10 @@ class Membership:
                 reply = {"ok": False, "reason": str(e)}
             reply["proof"] = _proof(self.cookie, "rep", theirs, mine, _canon(reply))
             await _send(writer, reply)
+        except TlsMismatch:
+            log.warning("cluster: refused a TLS connection to the join port from %s: this "
+                        "node has rpc.protocol = tcp (every node needs the same)",
+                        writer.get_extra_info("peername"))
         except (OSError, asyncio.IncompleteReadError, ValueError, KeyError, TypeError,
                 TimeoutError) as e:
             log.info("cluster: dropped a join connection: %s", type(e).__name__)

@@ -81,11 +81,12 @@ class NatsServer:
     """One nats-server process with a client port for this node and a cluster (route) port
     for the others; JetStream state under ``store_dir``. With a ``cookie`` its clients and
     routes must authenticate (credentials in a config file readable by the owner only, not on
-    the command line)."""
+    the command line). ``route_tls`` / ``client_tls``: the body of a nats-server ``tls`` block
+    (emqpy/cluster/tls.py) for the routes / the client port."""
 
     def __init__(self, *, node_name: str, cluster_name: str, host: str, client_port: int,
                  cluster_port: int, routes: list[str], store_dir: Path, log_file: Path,
-                 cookie: str = ""):
+                 cookie: str = "", route_tls: str = "", client_tls: str = ""):
         self.node_name = node_name
         self.cluster_name = cluster_name
         self.host = host
@@ -95,19 +96,22 @@ class NatsServer:
         self.store_dir = store_dir
         self.log_file = log_file
         self.cookie = cookie
+        self.route_tls = route_tls
+        self.client_tls = client_tls
         self.proc: subprocess.Popen | None = None
 
     @property
     def client_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-        return f"nats://{host}:{self.client_port}"
+        return f"{'tls' if self.client_tls else 'nats'}://{host}:{self.client_port}"
 
     @property
     def connect_url(self) -> str:
         """`client_url` with the client token, for this node's own connection."""
         if not self.cookie:
             return self.client_url
-        return self.client_url.replace("nats://", f"nats://{credentials(self.cookie)[0]}@", 1)
+        scheme, rest = self.client_url.split("://", 1)
+        return f"{scheme}://{credentials(self.cookie)[0]}@{rest}"
 
     def command(self) -> list[str]:
         cmd = [binary(), "--name", self.node_name, "--addr", self.host,
@@ -119,20 +123,27 @@ class NatsServer:
         if self.routes:
             cmd += ["--cluster_name", self.cluster_name,
                     "--cluster", f"nats://{self.host}:{self.cluster_port}"]
-        if self.cookie:
-            cmd += ["-c", str(self._write_auth_config())]
+        if self.cookie or self.route_tls or self.client_tls:
+            cmd += ["-c", str(self._write_config())]
         elif self.routes:
             cmd += ["--routes", ",".join(self.routes)]
         return cmd
 
-    def _write_auth_config(self) -> Path:
-        token, password = credentials(self.cookie)
-        routes = [r.replace("nats://", f"nats://{ROUTE_USER}:{password}@", 1)
-                  for r in self.routes]
-        text = f"authorization {{ token: {json.dumps(token)} }}\n"
+    def _write_config(self) -> Path:
+        routes = list(self.routes)
+        text = cluster = ""
+        if self.cookie:
+            token, password = credentials(self.cookie)
+            routes = [r.replace("nats://", f"nats://{ROUTE_USER}:{password}@", 1) for r in routes]
+            text += f"authorization {{ token: {json.dumps(token)} }}\n"
+            cluster += (f"authorization {{ user: {json.dumps(ROUTE_USER)}, "
+                        f"password: {json.dumps(password)} }}, ")
+        if self.client_tls:
+            text += f"tls {{ {self.client_tls} }}\n"
         if routes:
-            text += (f"cluster {{ authorization {{ user: {json.dumps(ROUTE_USER)}, "
-                     f"password: {json.dumps(password)} }}, routes: {json.dumps(routes)} }}\n")
+            if self.route_tls:
+                cluster += f"tls {{ {self.route_tls} }}, "
+            text += f"cluster {{ {cluster}routes: {json.dumps(routes)} }}\n"
         path = self.store_dir / "emqpy-auth.conf"
         write_secret(path, text)
         return path
@@ -152,7 +163,7 @@ class NatsServer:
                 raise RuntimeError(f"nats-server exited ({self.proc.returncode}): {err[-500:]} "
                                    f"(see {self.log_file})")
             try:
-                with socket.create_connection((self.client_url[7:].rpartition(":")[0],
+                with socket.create_connection((self.client_url.split("://")[1].rpartition(":")[0],
                                                self.client_port), timeout=0.2):
                     log.info("cluster: nats-server for %s on %s, routes %s", self.node_name,
                              self.client_url, self.routes or "none")

@@ -36,6 +36,7 @@ from .sections import (
     Node,
     OverloadProtection,
     Retainer,
+    Rpc,
     Sysmon,
     SysTopics,
 )
@@ -59,6 +60,7 @@ class EmqxConfig(BaseModel):
     listeners: Listeners = Listeners()
     api_key: ApiKey = ApiKey()
     cluster: Cluster = Cluster()
+    rpc: Rpc = Rpc()
     overload_protection: OverloadProtection = OverloadProtection()
     prometheus: Prometheus = Prometheus()
     authentication: AuthenticatorChain = []

@@ -461,6 +461,22 @@ class ClusterStatic(Section):
     seeds: list[str] = []
 
 
+class ClusterNatsTls(Section):
+    """emqpy's keys ``cluster.nats.tls``: TLS to the servers of ``cluster.nats.servers`` (an
+    existing NATS), named as EMQX's client ``ssl`` options. Off: a ``tls://`` server URL still
+    uses TLS, with the cluster's certificates (``rpc.*``) when ``rpc.protocol = ssl``."""
+
+    sensitive_fields = frozenset({"password"})
+
+    enable: bool = False
+    cacertfile: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    password: str | None = None  # of the key file
+    verify: Literal["verify_peer", "verify_none"] = "verify_peer"
+    server_name_indication: str | None = None  # "disable", or the name to expect
+
+
 class ClusterNats(Section):
     """emqpy's keys (EMQX clusters over Erlang distribution): the NATS cluster that carries the
     nodes' traffic. ``servers`` empty: each node runs its own nats-server (ports: the base
@@ -469,6 +485,7 @@ class ClusterNats(Section):
     host: str = ""
     client_port: int = 0
     cluster_port: int = 0
+    tls: ClusterNatsTls = ClusterNatsTls()
 
 
 class Cluster(Section):
@@ -485,6 +502,63 @@ class Cluster(Section):
     # emqpy's key: the port of the join listener (manual discovery's invitations); 0: 4370 plus
     # the number the node's name ends in, as EMQX's distribution port
     join_port: Annotated[int, Field(ge=0, le=65535)] = 0
+
+
+_RPC_ALIASES = {"driver": "protocol", "tcp_server_port": "server_port",
+                "ssl_server_port": "server_port", "tcp_client_num": "client_num"}
+
+
+class Rpc(Section):
+    """Root ``rpc`` (EMQX's gen_rpc between nodes). emqpy reads ``protocol`` (EMQX's alias
+    ``driver``) and the three files: ``ssl`` puts the traffic between nodes (NATS routes, a
+    node's non-loopback NATS connection, the join listener) under mutual TLS with the cluster's
+    CA (docs/cluster.md). The other keys tune gen_rpc and are kept as given."""
+
+    mode: Literal["sync", "async"] = "async"
+    protocol: Literal["tcp", "ssl"] = "tcp"
+    async_batch_size: int = 256
+    port_discovery: Literal["manual", "stateless"] = "stateless"
+    server_port: Int(1, 65535) = 5369
+    client_num: Int(1, 256) = 10
+    connect_timeout: Duration = "5s"
+    certfile: str | None = None
+    keyfile: str | None = None
+    cacertfile: str | None = None
+    send_timeout: Duration = "5s"
+    authentication_timeout: Duration = "5s"
+    call_receive_timeout: Duration = "15s"
+    socket_keepalive_idle: DurationS = "15m"
+    socket_keepalive_interval: DurationS = "75s"
+    socket_keepalive_count: int = 9
+    socket_sndbuf: ByteSize = "1MB"
+    socket_recbuf: ByteSize = "1MB"
+    socket_buffer: ByteSize = "1MB"
+    insecure_fallback: bool = True
+    ciphers: list[str] = []
+    tls_versions: list[Literal["tlsv1.3", "tlsv1.2", "tlsv1.1", "tlsv1"]] = ["tlsv1.3", "tlsv1.2"]
+    listen_address: str = "0.0.0.0"
+    ipv6_only: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not _RPC_ALIASES.keys().isdisjoint(data):
+            data = dict(data)
+            for old, new in _RPC_ALIASES.items():
+                if old in data:
+                    data.setdefault(new, data.pop(old))
+        return data
+
+    @model_validator(mode="after")
+    def _ssl_needs_files(self) -> "Rpc":
+        if self.protocol == "ssl":
+            for key in ("certfile", "keyfile", "cacertfile"):
+                if not getattr(self, key):
+                    raise ValueError(f"{key} is required with protocol = ssl "
+                                     "(mutual TLS between nodes)")
+            if not self.tls_versions:
+                raise ValueError("tls_versions: empty")
+        return self
 
 
 class OverloadProtection(Section):

@@ -49,7 +49,7 @@ def _alive(pid: int) -> bool:
 class Workers:
     """The `emqpy start` process (and through it its sibling and NATS server)."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, extra_conf: str = ""):
         self.mqtt_port, self.api_port = free_port(), free_port()
         conf = tmp / "emqx.conf"
         conf.write_text(f"""
@@ -60,7 +60,7 @@ listeners.ssl.default.enable = false
 listeners.ws.default.enable = false
 listeners.wss.default.enable = false
 dashboard.listeners.http.bind = {self.api_port}
-""")
+{extra_conf}""")
         env = dict(os.environ, PYTHONPATH=str(ROOT), EMQX_LOG_DIR=str(tmp / "log"))
         self.out = open(tmp / "emqpy.out", "wb")
         self.proc = subprocess.Popen(

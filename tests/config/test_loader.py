@@ -74,7 +74,8 @@ def test_emqx_style_conf_file(tmp_path, data_dir):
     assert cfg.cluster.name == "emqxcl"
     assert cfg.dump("cluster") == {
         "name": "emqxcl", "discovery_strategy": "manual", "static": {"seeds": []},
-        "nats": {"servers": [], "host": "", "client_port": 0, "cluster_port": 0},
+        "nats": {"servers": [], "host": "", "client_port": 0, "cluster_port": 0,
+                 "tls": {"enable": False, "verify": "verify_peer"}},
         "join_port": 0}
     # as written, like EMQX's GET /configs
     assert cfg.dump("mqtt")["idle_timeout"] == "1h30m"
@@ -206,6 +207,27 @@ def test_bad_values_name_the_key(tmp_path, data_dir, conf, message):
     text = str(ei.value)
     assert text.startswith(message)
     assert "\n" not in text
+
+
+def test_rpc_keys_as_emqx_names_them(tmp_path, data_dir):
+    """rpc.protocol (alias driver) = ssl turns TLS between nodes on and needs the three files;
+    the env form works too."""
+    assert load_config(env={}, data_dir=data_dir).rpc.protocol == "tcp"
+    path = write(tmp_path / "emqx.conf", textwrap.dedent("""\
+        rpc { driver = ssl, certfile = "etc/node.pem", keyfile = "etc/node.key",
+              cacertfile = "etc/ca.pem", tcp_server_port = 5370, connect_timeout = 2s }
+        """))
+    rpc = load_config(path, env={}, data_dir=data_dir).rpc
+    assert (rpc.protocol, rpc.certfile, rpc.cacertfile) == ("ssl", "etc/node.pem", "etc/ca.pem")
+    assert (rpc.server_port, rpc.connect_timeout) == (5370, 2.0)
+    env = {"EMQX_RPC__PROTOCOL": "ssl", "EMQX_RPC__CERTFILE": "a.pem",
+           "EMQX_RPC__KEYFILE": "a.key", "EMQX_RPC__CACERTFILE": "ca.pem"}
+    assert load_config(env=env, data_dir=data_dir).rpc.keyfile == "a.key"
+    env.pop("EMQX_RPC__CACERTFILE")
+    with pytest.raises(ConfigError, match=r"^rpc: cacertfile is required with protocol = ssl"):
+        load_config(env=env, data_dir=data_dir)
+    with pytest.raises(ConfigError, match=r"^rpc\.protocol: "):
+        load_config(env={"EMQX_RPC__PROTOCOL": "quic"}, data_dir=data_dir)
 
 
 def test_bad_override_names_the_key(data_dir):

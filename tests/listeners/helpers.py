@@ -20,7 +20,7 @@ from support.waiting import WAIT
 
 
 
-def _cert(subject_cn, issuer_key, issuer_name, key, *, ca=False, sans=(), eku=None):
+def issue_cert(subject_cn, issuer_key, issuer_name, key, *, ca=False, sans=(), eku=None):
     now = datetime.datetime.now(datetime.timezone.utc)
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "test"),
                       x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)])
@@ -69,16 +69,16 @@ def pki(tmp_path_factory) -> Pki:
         return p
 
     ca_key = key()
-    ca = _cert("Test Root CA", ca_key, None, ca_key, ca=True)
+    ca = issue_cert("Test Root CA", ca_key, None, ca_key, ca=True)
     skey = key()
-    srv = _cert("localhost", ca_key, ca.subject, skey, sans=("localhost", "127.0.0.1"),
+    srv = issue_cert("localhost", ca_key, ca.subject, skey, sans=("localhost", "127.0.0.1"),
                 eku=ExtendedKeyUsageOID.SERVER_AUTH)
     ckey = key()
-    cli = _cert("device-42", ca_key, ca.subject, ckey, eku=ExtendedKeyUsageOID.CLIENT_AUTH)
+    cli = issue_cert("device-42", ca_key, ca.subject, ckey, eku=ExtendedKeyUsageOID.CLIENT_AUTH)
     ikey = key()
-    inter = _cert("Test Intermediate", ca_key, ca.subject, ikey, ca=True)
+    inter = issue_cert("Test Intermediate", ca_key, ca.subject, ikey, ca=True)
     dkey = key()
-    deep = _cert("deep-device", ikey, inter.subject, dkey, eku=ExtendedKeyUsageOID.CLIENT_AUTH)
+    deep = issue_cert("deep-device", ikey, inter.subject, dkey, eku=ExtendedKeyUsageOID.CLIENT_AUTH)
     deep_path = d / "deep-client.pem"
     deep_path.write_bytes(deep.public_bytes(serialization.Encoding.PEM)
                           + inter.public_bytes(serialization.Encoding.PEM))

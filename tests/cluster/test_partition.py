@@ -1,0 +1,132 @@
+"""Network partition between two nodes: each node's NATS route port is reached through a TCP
+proxy the test controls (the nodes' only traffic between them: each node's link, JetStream and
+replicated state go over its own nats-server, which routes to the other's). Cut, each side
+serves its own clients and sees the other stopped; healed, with no manual step, they route to
+each other again and what changed on either side meanwhile reaches the other."""
+from __future__ import annotations
+
+import pytest
+
+from emqpy.cluster import natsd
+from support.mqttclient import client, uid
+from support.node import Node
+from support.servers import free_port
+from support.tcpproxy import TcpProxy
+from support.waiting import wait_until
+
+from cluster.conftest import _offsets
+from cluster.test_membership import _routes
+
+
+@pytest.fixture
+def partitioned(make_mqtt_broker):
+    """Two nodes clustered by static seeds whose NATS routes go through proxies: ->
+    (a, b, proxies). A node's real route port is a free one; the proxy listens on the port
+    its name derives (6222+N), which is what the other node routes to."""
+    made: list = []
+    proxies: list[TcpProxy] = []
+    names = [f"emqx{o}@127.0.0.1" for o in _offsets(2)]
+    try:
+        for name in names:
+            real = free_port()
+            proxies.append(TcpProxy(natsd.CLUSTER_PORT_BASE + natsd.node_offset(name), real))
+            made.append(Node(make_mqtt_broker({
+                "node": {"name": name},
+                "cluster": {"name": "testpt", "discovery_strategy": "static",
+                            "static": {"seeds": names},
+                            "nats": {"cluster_port": real}}})))
+        a, b = made
+        wait_until(lambda: _statuses(a) == _statuses(b) == {n: "running" for n in names},
+                   timeout=30, what="both nodes running on both")
+        yield a, b, proxies
+    finally:
+        for nd in made:
+            nd.stop()
+        for p in proxies:
+            p.close()
+
+
+def _statuses(node: Node) -> dict:
+    return {n["node"]: n["node_status"] for n in node.get("/nodes")}
+
+
+def _local_pubsub(node: Node) -> None:
+    """A node's own clients are served: a message from one reaches the other."""
+    topic = f"pt/local/{uid()}"
+    sub, pub = client(node), client(node)
+    sub.subscribe(topic, qos=1)
+    pub.publish(topic, "here", qos=1)
+    assert sub.get().payload == b"here"
+    sub.close()
+    pub.close()
+
+
+def _retained(node: Node, topic: str) -> bytes | None:
+    msg = node.broker.retainer.lookup(topic)
+    return msg[0].payload if msg else None
+
+
+def _banned(node: Node) -> set[str]:
+    return {b["who"] for b in node.get("/banned?limit=1000")["data"]}
+
+
+def _levels(node: Node) -> int:
+    return node.broker.config.mqtt.max_topic_levels
+
+
+def test_a_partition_heals_by_itself(partitioned):
+    a, b, proxies = partitioned
+    _routes(a, b)
+    _routes(b, a)
+    # the routes go through the proxies (one way or both: NATS keeps one set between two servers)
+    assert sum(p.connections() for p in proxies)
+    # a subscriber on b that stays connected through the partition
+    topic = f"pt/cross/{uid()}"
+    far = client(b)
+    far.subscribe(topic, qos=1)
+
+    for p in proxies:
+        p.cut()
+    wait_until(lambda: _statuses(a)[b.name] == "stopped", timeout=20, what="a sees b stopped")
+    wait_until(lambda: _statuses(b)[a.name] == "stopped", timeout=20, what="b sees a stopped")
+    _local_pubsub(a)
+    _local_pubsub(b)
+    near = client(a)
+    near.publish(topic, "lost", qos=1)  # nowhere to go: b is cut off
+    far.expect_none()
+
+    # replicated state changed on each side meanwhile, one of them on both sides
+    ban_a, ban_b = uid("ban-a"), uid("ban-b")
+    a.ok("POST", "/banned", json={"as": "clientid", "who": ban_a})
+    b.ok("POST", "/banned", json={"as": "clientid", "who": ban_b})
+    kept_b, both = f"pt/kept/{uid()}", f"pt/both/{uid()}"
+    pub_b = client(b)
+    pub_b.publish(kept_b, "from b", qos=1, retain=True)
+    pub_b.publish(both, "b's", qos=1, retain=True)
+    near.publish(both, "a's", qos=1, retain=True)
+    wait_until(lambda: _retained(b, both) == b"b's", what="b's own retained message")
+    wait_until(lambda: _retained(a, both) == b"a's", what="a's own retained message")
+    assert _retained(a, kept_b) is None
+    a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": 71}})
+    b.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": 72}})
+
+    for p in proxies:
+        p.heal()
+    wait_until(lambda: _statuses(a) == _statuses(b) == {a.name: "running", b.name: "running"},
+               timeout=30, what="both running on both after the heal")
+    _routes(a, b)
+    _routes(b, a)
+    near.publish(topic, "across", qos=1)
+    assert far.get().payload == b"across"
+    wait_until(lambda: {ban_a, ban_b} <= _banned(a) and {ban_a, ban_b} <= _banned(b),
+               timeout=30, what="each side's ban on both")
+    wait_until(lambda: _retained(a, kept_b) == b"from b", timeout=30,
+               what="b's retained message on a")
+    # the topic retained on both sides: both end with the same one
+    wait_until(lambda: _retained(a, both) == _retained(b, both), timeout=30,
+               what="one retained message for the topic on both")
+    # and the setting changed on both sides: both end with the same value, one of the two
+    wait_until(lambda: _levels(a) == _levels(b), timeout=30, what="one value on both")
+    assert _levels(a) in (71, 72)
+    for c in (far, near, pub_b):
+        c.close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 import zlib
@@ -35,6 +36,11 @@ log = logging.getLogger("emqpy.cluster")
 
 HEARTBEAT = 1.0  # seconds between heartbeats
 DOWN_AFTER = 10.0  # a node silent this long is stopped: its routes are dropped
+# A node silent this long is asked whether it is still there: when NATS has nobody on its
+# subject ("no responders": its process or its NATS died, or the network to it is cut), it
+# is stopped at once instead of after DOWN_AFTER.
+PROBE_AFTER = 2.5 * HEARTBEAT
+PING = "cluster.ping"  # the call a probe makes (any answer, even an error, means alive)
 FORWARD_BATCH = 64 * 1024  # bytes: a batch of forwarded messages goes out at this size
 FORWARD_WINDOW = 4 << 20  # bytes sent to a node and not yet acknowledged: over it, hold back
 FORWARD_RESUME = 2 << 20  # ... the publishers until this little is left in flight
@@ -64,7 +70,7 @@ class Window(Backpressure):
 
 
 class Peer:
-    __slots__ = ("name", "version", "last_seen", "filters", "up_since", "syncing")
+    __slots__ = ("name", "version", "last_seen", "filters", "up_since", "syncing", "probing")
 
     def __init__(self, name: str):
         self.name = name
@@ -73,6 +79,7 @@ class Peer:
         self.filters: set[str] = set()
         self.up_since = 0
         self.syncing = False
+        self.probing = False
 
 
 def _split(key: str) -> tuple[str | None, str]:
@@ -140,6 +147,7 @@ class ClusterLink:
         self.flushers: list = []
         self.rpcs: dict = {}  # name -> fn(*args) (or coroutine function) other nodes may call
         self.admit = None  # fn(node) -> bool: whether a node is one of ours (membership.py)
+        self.register(PING, lambda: True)
 
     # -- start / stop ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -193,16 +201,38 @@ class ClusterLink:
     def _expire_peers(self) -> None:
         now = time.monotonic()
         for peer in list(self.peers.values()):
-            if peer.version >= 0 and now - peer.last_seen > DOWN_AFTER:
-                log.warning("cluster: %s is down (silent for %.0f s)", peer.name, now - peer.last_seen)
-                self._set_filters(peer, set())
-                peer.version = -1
-                self._reopen(peer.name)
+            silent = now - peer.last_seen
+            if silent > DOWN_AFTER:
+                if peer.version >= 0:  # (once)
+                    self._node_down(peer, "silent for %.0f s" % silent)
+            elif silent > PROBE_AFTER and not peer.probing:
+                peer.probing = True
+                self._tasks.append(asyncio.get_running_loop().create_task(self._probe(peer)))
+                self._tasks = [t for t in self._tasks if not t.done()]
         for node, window in self._windows.items():
             if window.congested and now - window.acked_at > ACK_TIMEOUT:
                 log.warning("cluster: no forwarding ack from %s for %.0f s: resuming", node,
                             now - window.acked_at)
                 window.reopen()
+
+    async def _probe(self, peer: Peer) -> None:
+        try:
+            await self.call(peer.name, PING, timeout=DOWN_AFTER - PROBE_AFTER)
+        except NodeDown:
+            pass  # (marked stopped by `call`)
+        except RpcError as e:  # no answer in time: left to DOWN_AFTER
+            log.info("cluster: %s silent: %s", peer.name, e)
+        finally:
+            peer.probing = False
+
+    def _node_down(self, peer: Peer, why: str) -> None:
+        """`peer` is stopped from now until its next heartbeat: its routes are dropped and
+        what was in flight to it forgotten."""
+        log.warning("cluster: %s is down (%s)", peer.name, why)
+        self._set_filters(peer, set())
+        peer.version = -1
+        peer.last_seen = -math.inf  # stopped: running_nodes leaves it out
+        self._reopen(peer.name)
 
     def forget(self, name: str) -> None:
         """A node left the cluster: drop it and its filters."""
@@ -548,12 +578,19 @@ class ClusterLink:
         self.rpcs[name] = fn
 
     async def call(self, node: str, name: str, *args, timeout: float = 5.0):
-        """`name(*args)` on `node`; raises RpcError when the node does not answer or fails."""
+        """`name(*args)` on `node`; raises RpcError when the node does not answer or fails,
+        NodeDown (and marks it stopped) when NATS has nobody on its subject: it is gone."""
         if self.nc is None:
             raise RpcError(f"{node}: not connected to the cluster")
+        from nats.errors import NoRespondersError
         try:
             answer = await self.nc.request(f"{self.prefix}.rpc.{node}",
                                            msgpack.packb([name, list(args)]), timeout=timeout)
+        except NoRespondersError:
+            peer = self.peers.get(node)
+            if peer is not None and time.monotonic() - peer.last_seen <= DOWN_AFTER:
+                self._node_down(peer, "no responders on its NATS subject")
+            raise NodeDown(f"{node} is down (no responders to {name})") from None
         except Exception as e:
             raise RpcError(f"{node} did not answer {name}: {type(e).__name__}") from None
         ok, result = msgpack.unpackb(answer.data, raw=False)
@@ -600,3 +637,7 @@ class ClusterLink:
 
 class RpcError(Exception):
     pass
+
+
+class NodeDown(RpcError):
+    """The node is not on NATS at all (as EMQX's ``badnode``): stopped, not merely slow."""

@@ -5,17 +5,20 @@ serves its own clients and sees the other stopped; healed, with no manual step, 
 each other again and what changed on either side meanwhile reaches the other."""
 from __future__ import annotations
 
+import signal
+import time
+
 import pytest
 
-from emqpy.cluster import natsd
-from support.mqttclient import client, uid
+from emqpy.cluster import link, natsd
+from support.mqttclient import MqttClient, client, uid
 from support.node import Node
 from support.servers import free_port
 from support.tcpproxy import TcpProxy
 from support.waiting import wait_until
 
 from cluster.conftest import _offsets
-from cluster.test_membership import _routes
+from cluster.test_membership import _names, _proc, _routes
 
 
 @pytest.fixture
@@ -130,3 +133,46 @@ def test_a_partition_heals_by_itself(partitioned):
     assert _levels(a) in (71, 72)
     for c in (far, near, pub_b):
         c.close()
+
+
+# -- a node killed: the others stop counting it at once -----------------------------------------
+
+def test_a_killed_node_is_left_out_at_once(make_mqtt_broker, tmp_path):
+    """kill -9 of a node (its nats-server dies with it): the other node's cluster-wide lists
+    answer at once with the running nodes' rows, and /nodes shows it stopped within a few
+    seconds, not after the heartbeats' DOWN_AFTER."""
+    names = _names(2)
+    a = Node(make_mqtt_broker({
+        "node": {"name": names[0], "cookie": "testcookie"},
+        "cluster": {"name": "testmb", "discovery_strategy": "static",
+                    "static": {"seeds": names}}}))
+    b = _proc(tmp_path, names[1], names)
+    try:
+        b.start()
+        wait_until(lambda: _statuses(a) == {n: "running" for n in names}, timeout=30,
+                   what="both nodes running")
+        here = [client(a, uid("here")) for _ in range(2)]
+        there = MqttClient("127.0.0.1", b.mqtt_port, uid("there"))
+        there.connect()
+        wait_until(lambda: a.get("/clients")["meta"]["count"] == 3, what="3 clients listed")
+
+        b.proc.send_signal(signal.SIGKILL)
+        b.proc.wait(10)
+        b.proc = None
+        started = time.monotonic()
+        listed = a.get("/clients")
+        took = time.monotonic() - started
+        assert sorted(c["clientid"] for c in listed["data"]) == \
+            sorted(c.client_id for c in here)
+        assert listed["meta"]["count"] == 2
+        assert took < 2, f"/clients took {took:.1f} s"
+        assert {s["node"] for s in a.get("/subscriptions")["data"]} <= {a.name}
+        wait_until(lambda: _statuses(a)[names[1]] == "stopped", timeout=link.DOWN_AFTER / 2,
+                   what="b stopped")
+        assert a.broker.cluster.stopped_nodes() == [names[1]]
+        assert a.get("/stats?aggregate=true")["connections.count"] == 2
+        for c in here:
+            c.close()
+    finally:
+        b.stop()
+        a.stop()

@@ -41,6 +41,14 @@ DOWN_AFTER = 10.0  # a node silent this long is stopped: its routes are dropped
 # is stopped at once instead of after DOWN_AFTER.
 PROBE_AFTER = 2.5 * HEARTBEAT
 PING = "cluster.ping"  # the call a probe makes (any answer, even an error, means alive)
+# The format of forwarded batches and their acks. Nodes say theirs in each heartbeat (header
+# PROTOCOL_HEADER; a node of a version before that says nothing: 0) and route only between
+# nodes of the same one: a node of another never gets this node's route table, nor this node
+# its, so neither forwards to the other a batch it would misread (log line and alarm instead).
+# Bump it with any change of what `_send_batch`/`_on_forward`/`_on_ack` exchange.
+FORWARD_PROTOCOL = 2
+PROTOCOL_HEADER = "Emqpy-Forward-Protocol"
+PROTOCOL_ALARM = "cluster_protocol_mismatch/"  # + the node's name
 FORWARD_BATCH = 64 * 1024  # bytes: a batch of forwarded messages goes out at this size
 FORWARD_WINDOW = 4 << 20  # bytes sent to a node and not yet acknowledged: over it, hold back
 FORWARD_RESUME = 2 << 20  # ... the publishers until this little is left in flight
@@ -70,7 +78,8 @@ class Window(Backpressure):
 
 
 class Peer:
-    __slots__ = ("name", "version", "last_seen", "filters", "up_since", "syncing", "probing")
+    __slots__ = ("name", "version", "last_seen", "filters", "up_since", "syncing", "probing",
+                 "protocol", "routable")
 
     def __init__(self, name: str):
         self.name = name
@@ -80,6 +89,8 @@ class Peer:
         self.up_since = 0
         self.syncing = False
         self.probing = False
+        self.protocol: int | None = None  # its forwarding protocol (None: not heard yet)
+        self.routable = False  # its protocol is ours: routes are exchanged with it
 
 
 def _split(key: str) -> tuple[str | None, str]:
@@ -148,6 +159,7 @@ class ClusterLink:
         self.rpcs: dict = {}  # name -> fn(*args) (or coroutine function) other nodes may call
         self.admit = None  # fn(node) -> bool: whether a node is one of ours (membership.py)
         self.register(PING, lambda: True)
+        self.protocol = FORWARD_PROTOCOL  # (tests play a node of another version with it)
 
     # -- start / stop ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -192,7 +204,8 @@ class ClusterLink:
             try:
                 if self.nc is not None and self.nc.is_connected:
                     await self.nc.publish(f"{self.prefix}.hb", msgpack.packb(
-                        [self.node, self.version, self.started_at]))
+                        [self.node, self.version, self.started_at]),
+                        headers={PROTOCOL_HEADER: str(self.protocol)})
                 self._expire_peers()
             except Exception:
                 log.exception("cluster: heartbeat failed")
@@ -232,6 +245,9 @@ class ClusterLink:
         self._set_filters(peer, set())
         peer.version = -1
         peer.last_seen = -math.inf  # stopped: running_nodes leaves it out
+        peer.protocol = None  # (told again by its next heartbeat)
+        peer.routable = False
+        self._protocol_alarm(peer.name, None)
         self._reopen(peer.name)
 
     def forget(self, name: str) -> None:
@@ -239,6 +255,7 @@ class ClusterLink:
         peer = self.peers.pop(name, None)
         if peer is not None:
             self._set_filters(peer, set())
+        self._protocol_alarm(name, None)
         self._reopen(name)
 
     def running_nodes(self) -> list[str]:
@@ -263,8 +280,40 @@ class ClusterLink:
             peer.version = -1
             self._reopen(name)  # (and what was in flight to the old one)
         peer.last_seen = time.monotonic()
-        if peer.version != version:
+        try:
+            protocol = int((m.headers or {}).get(PROTOCOL_HEADER, 0))
+        except ValueError:
+            protocol = -1
+        routable = protocol == self.protocol
+        if protocol != peer.protocol or routable != peer.routable:
+            peer.protocol, peer.routable = protocol, routable
+            if not routable:  # no routes to it, none from it
+                self._set_filters(peer, set())
+                peer.version = -1
+                self._reopen(name)
+            self._protocol_alarm(name, protocol)
+        if routable and peer.version != version:
             self._sync(peer)
+
+    def _protocol_alarm(self, node: str, protocol: int | None) -> None:
+        """Raise (another protocol) or clear (ours, or None: the node is gone) the alarm of
+        a node this node cannot exchange forwarded messages with."""
+        alarms = self.broker.alarms
+        name = PROTOCOL_ALARM + node
+        if protocol is None or protocol == self.protocol:
+            if alarms is not None and alarms.deactivate(name):
+                log.info("cluster: %s is gone or speaks forwarding protocol %s again", node,
+                         self.protocol)
+            return
+        log.error("cluster: %s speaks forwarding protocol %s, this node %s (another emqpy "
+                  "version): no messages are routed between them", node, protocol or "unknown",
+                  self.protocol)
+        if alarms is not None:
+            alarms.activate(name, {"node": node, "protocol": protocol,
+                                   "this_node_protocol": self.protocol},
+                            f"{node} runs an emqpy version whose cluster forwarding this node "
+                            f"cannot read: messages are not routed between {node} and "
+                            f"{self.node}")
 
     # -- route tables ----------------------------------------------------------------------
     def local_route_changed(self, key: str, added: bool) -> None:
@@ -282,6 +331,12 @@ class ClusterLink:
         return keys
 
     async def _on_dump_request(self, m) -> None:
+        try:
+            _, protocol = msgpack.unpackb(m.data)
+        except (ValueError, TypeError):  # a node before protocol versions (empty request)
+            protocol = 0
+        if protocol != self.protocol:  # it would forward us batches we cannot read
+            return
         await m.respond(msgpack.packb([self.version, self.local_filters()]))
 
     def _sync(self, peer: Peer) -> None:
@@ -291,8 +346,12 @@ class ClusterLink:
 
         async def fetch():
             try:
-                answer = await self.nc.request(f"{self.prefix}.dump.{peer.name}", b"", timeout=5)
+                answer = await self.nc.request(f"{self.prefix}.dump.{peer.name}",
+                                               msgpack.packb([self.node, self.protocol]),
+                                               timeout=5)
                 version, filters = msgpack.unpackb(answer.data)
+                if not peer.routable:  # found another protocol (or down) meanwhile
+                    return
                 self._set_filters(peer, set(filters))
                 peer.version = version
             except Exception as e:
@@ -342,6 +401,8 @@ class ClusterLink:
         if peer is None:
             peer = self.peers[name] = Peer(name)
         peer.last_seen = time.monotonic()
+        if not peer.routable:  # another protocol, or not known until its heartbeat
+            return
         if peer.version != base:  # missed something (or never synced): take the whole table
             self._sync(peer)
             return

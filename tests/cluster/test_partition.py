@@ -5,9 +5,11 @@ serves its own clients and sees the other stopped; healed, with no manual step, 
 each other again and what changed on either side meanwhile reaches the other."""
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 
+import msgpack
 import pytest
 
 from emqpy.cluster import link, natsd
@@ -176,3 +178,69 @@ def test_a_killed_node_is_left_out_at_once(make_mqtt_broker, tmp_path):
     finally:
         b.stop()
         a.stop()
+
+
+# -- nodes of another emqpy version ---------------------------------------------------------------
+
+def _alarms(node: Node) -> set[str]:
+    return {x["name"] for x in node.get("/alarms?activated=true&limit=1000")["data"]}
+
+
+def test_nodes_of_another_forwarding_protocol_do_not_route_to_each_other(cluster):
+    a, b = cluster(2)
+    _routes(a, b)
+    theirs = link.FORWARD_PROTOCOL + 1  # b plays a node of a later version
+    b.call(lambda: setattr(b.broker.cluster, "protocol", theirs))
+    wait_until(lambda: link.PROTOCOL_ALARM + b.name in _alarms(a)
+               and link.PROTOCOL_ALARM + a.name in _alarms(b), what="both alarmed")
+    alarm = next(x for x in a.get("/alarms?activated=true")["data"]
+                 if x["name"] == link.PROTOCOL_ALARM + b.name)
+    assert alarm["details"] == {"node": b.name, "protocol": theirs,
+                                "this_node_protocol": link.FORWARD_PROTOCOL}
+    # neither has the other's filters any more, nor learns new ones: nothing crosses
+    topic = f"pt/version/{uid()}"
+    subs = {n: client(n) for n in (a, b)}
+    for s in subs.values():
+        s.subscribe(topic, qos=1)
+    pubs = {n: client(n) for n in (a, b)}
+    pubs[a].publish(topic, "from a", qos=1)
+    pubs[b].publish(topic, "from b", qos=1)
+    assert subs[a].get().payload == b"from a" and subs[b].get().payload == b"from b"
+    subs[a].expect_none()
+    subs[b].expect_none()
+    assert not a.broker.cluster.remote.match(topic) and not b.broker.cluster.remote.match(topic)
+    assert _statuses(a) == {a.name: "running", b.name: "running"}  # it does run
+    # b back on this version: the alarms clear and messages cross again
+    b.call(lambda: setattr(b.broker.cluster, "protocol", link.FORWARD_PROTOCOL))
+    wait_until(lambda: link.PROTOCOL_ALARM + b.name not in _alarms(a)
+               and link.PROTOCOL_ALARM + a.name not in _alarms(b), what="alarms cleared")
+    _routes(a, b)
+    _routes(b, a)
+    for c in (*subs.values(), *pubs.values()):
+        c.close()
+
+
+def test_a_node_from_before_protocol_versions_gets_no_route_table(cluster):
+    """Such a node's heartbeat has no protocol header, and its request for a node's table is
+    an empty one: it is alarmed, and not answered (so it never forwards here)."""
+    (a,) = cluster(1)
+    old = "emqx-old@127.0.0.1"
+    prefix = a.broker.cluster.prefix
+
+    async def play_old_node():
+        import nats
+        nc = await nats.connect(a.broker.cluster_nats.connect_url, allow_reconnect=False)
+        try:
+            await nc.publish(f"{prefix}.hb", msgpack.packb([old, 0, 1]))
+            await nc.flush()
+            with pytest.raises(nats.errors.TimeoutError):
+                await nc.request(f"{prefix}.dump.{a.name}", b"", timeout=1)
+            # (one of this version is answered)
+            answer = await nc.request(f"{prefix}.dump.{a.name}",
+                                      msgpack.packb([old, link.FORWARD_PROTOCOL]), timeout=5)
+            return msgpack.unpackb(answer.data)
+        finally:
+            await nc.close()
+    version, filters = asyncio.run(play_old_node())
+    assert isinstance(version, int) and isinstance(filters, list)
+    wait_until(lambda: link.PROTOCOL_ALARM + old in _alarms(a), what="the old node alarmed")

@@ -75,11 +75,20 @@ def _banned(node: Node) -> set[str]:
     return {b["who"] for b in node.get("/banned?limit=1000")["data"]}
 
 
+def _waiting(node: Node) -> int:
+    """Changes made on `node` that wait for the replicated log (no quorum)."""
+    return node.store.query_one("SELECT count(*) AS n FROM replica_outbox")["n"]
+
+
 def _levels(node: Node) -> int:
     return node.broker.config.mqtt.max_topic_levels
 
 
-def test_a_partition_heals_by_itself(partitioned):
+@pytest.mark.parametrize("how", ["cut", "stall"])
+def test_a_partition_heals_by_itself(partitioned, how):
+    """`cut`: the connections close and new ones are refused; `stall`: nothing gets through
+    and nobody is told (NATS finds out when its writes time out, the nodes when heartbeats
+    stop)."""
     a, b, proxies = partitioned
     _routes(a, b)
     _routes(b, a)
@@ -91,9 +100,12 @@ def test_a_partition_heals_by_itself(partitioned):
     far.subscribe(topic, qos=1)
 
     for p in proxies:
-        p.cut()
-    wait_until(lambda: _statuses(a)[b.name] == "stopped", timeout=20, what="a sees b stopped")
-    wait_until(lambda: _statuses(b)[a.name] == "stopped", timeout=20, what="b sees a stopped")
+        getattr(p, how)()
+    # stopped for the API and for routing (a stall is found by the heartbeats, DOWN_AFTER)
+    for node, other in ((a, b), (b, a)):
+        wait_until(lambda: _statuses(node)[other.name] == "stopped"
+                   and node.broker.cluster.stopped_nodes() == [other.name], timeout=20,
+                   what=f"{node.name} sees {other.name} stopped")
     _local_pubsub(a)
     _local_pubsub(b)
     near = client(a)
@@ -114,6 +126,9 @@ def test_a_partition_heals_by_itself(partitioned):
     assert _retained(a, kept_b) is None
     a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": 71}})
     b.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": 72}})
+    # two nodes cut in two: neither side has the JetStream quorum, changes wait on each side
+    # (each is queued once its request has been answered)
+    wait_until(lambda: _waiting(a) == _waiting(b) == 2, what="both changes waiting on each")
 
     for p in proxies:
         p.heal()
@@ -123,6 +138,8 @@ def test_a_partition_heals_by_itself(partitioned):
     _routes(b, a)
     near.publish(topic, "across", qos=1)
     assert far.get().payload == b"across"
+    wait_until(lambda: _waiting(a) == _waiting(b) == 0, timeout=30,
+               what="the changes made meanwhile in the replicated log")
     wait_until(lambda: {ban_a, ban_b} <= _banned(a) and {ban_a, ban_b} <= _banned(b),
                timeout=30, what="each side's ban on both")
     wait_until(lambda: _retained(a, kept_b) == b"from b", timeout=30,

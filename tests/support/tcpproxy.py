@@ -1,6 +1,8 @@
 """A TCP proxy a test controls, to break the network between two programs and mend it:
 `cut()` closes every connection through it and refuses new ones (as a link that went down
-and a peer that cannot be reached), `heal()` lets connections through again."""
+and a peer that cannot be reached), `stall()` keeps the connections but moves no byte in either
+direction (as a network that silently drops packets: neither side is told), and `heal()` lets
+everything through again (what a stall held back arrives then)."""
 from __future__ import annotations
 
 import socket
@@ -16,6 +18,8 @@ class TcpProxy:
         self.listener = socket.create_server(("127.0.0.1", port))
         self.port = self.listener.getsockname()[1]
         self.open = True
+        self.flowing = threading.Event()  # cleared while stalled
+        self.flowing.set()
         self.accepted = 0  # connections relayed since start
         self._lock = threading.Lock()
         self._pairs: set[tuple[socket.socket, socket.socket]] = set()
@@ -31,12 +35,18 @@ class TcpProxy:
         for pair in pairs:
             _close(*pair)
 
+    def stall(self) -> None:
+        """Relay nothing, close nothing (new connections are accepted and stall too)."""
+        self.flowing.clear()
+
     def heal(self) -> None:
         with self._lock:
             self.open = True
+        self.flowing.set()
 
     def close(self) -> None:
         self.cut()
+        self.flowing.set()
         self.listener.close()  # ends the accept loop
         self._thread.join(5)
 
@@ -77,6 +87,7 @@ class TcpProxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                self.flowing.wait()
                 dst.sendall(data)
         except OSError:
             pass

@@ -49,6 +49,10 @@ PING = "cluster.ping"  # the call a probe makes (any answer, even an error, mean
 FORWARD_PROTOCOL = 2
 PROTOCOL_HEADER = "Emqpy-Forward-Protocol"
 PROTOCOL_ALARM = "cluster_protocol_mismatch/"  # + the node's name
+# EMQX's alarm of a partition: raised when a stopped node comes back without having restarted
+# (it ran, unreachable: a partition, or a NATS outage on one side), cleared once its route
+# table is fetched again.
+PARTITION_ALARM = "partition"
 FORWARD_BATCH = 64 * 1024  # bytes: a batch of forwarded messages goes out at this size
 FORWARD_WINDOW = 4 << 20  # bytes sent to a node and not yet acknowledged: over it, hold back
 FORWARD_RESUME = 2 << 20  # ... the publishers until this little is left in flight
@@ -275,11 +279,14 @@ class ClusterLink:
         if peer is None:
             peer = self.peers[name] = Peer(name)
             log.info("cluster: %s joined", name)
+        now = time.monotonic()
         if up_since != peer.up_since:  # a new incarnation: its old table is gone
             peer.up_since = up_since
             peer.version = -1
             self._reopen(name)  # (and what was in flight to the old one)
-        peer.last_seen = time.monotonic()
+        elif now - peer.last_seen > DOWN_AFTER:
+            self._partition_alarm(name, True)
+        peer.last_seen = now
         try:
             protocol = int((m.headers or {}).get(PROTOCOL_HEADER, 0))
         except ValueError:
@@ -314,6 +321,19 @@ class ClusterLink:
                             f"{node} runs an emqpy version whose cluster forwarding this node "
                             f"cannot read: messages are not routed between {node} and "
                             f"{self.node}")
+
+    def _partition_alarm(self, node: str, occurred: bool) -> None:
+        alarms = self.broker.alarms
+        if alarms is None:
+            return
+        if occurred:
+            log.warning("cluster: %s is back without a restart: a partition healed", node)
+            alarms.activate(PARTITION_ALARM, {"occurred": node},
+                            f"Partition occurs at node {node}")
+        elif PARTITION_ALARM in alarms.active \
+                and alarms.active[PARTITION_ALARM].details.get("occurred") == node:
+            alarms.deactivate(PARTITION_ALARM, {"healed": node},
+                              f"Partition healed at node {node}")
 
     # -- route tables ----------------------------------------------------------------------
     def local_route_changed(self, key: str, added: bool) -> None:
@@ -354,6 +374,7 @@ class ClusterLink:
                     return
                 self._set_filters(peer, set(filters))
                 peer.version = version
+                self._partition_alarm(peer.name, False)
             except Exception as e:
                 log.warning("cluster: could not fetch the routes of %s: %s", peer.name, e)
             finally:
@@ -400,9 +421,9 @@ class ClusterLink:
         peer = self.peers.get(name)
         if peer is None:
             peer = self.peers[name] = Peer(name)
-        peer.last_seen = time.monotonic()
-        if not peer.routable:  # another protocol, or not known until its heartbeat
+        if not peer.routable:  # another protocol, stopped, or not known until its heartbeat
             return
+        peer.last_seen = time.monotonic()
         if peer.version != base:  # missed something (or never synced): take the whole table
             self._sync(peer)
             return

@@ -147,6 +147,14 @@ def test_a_partition_heals_by_itself(partitioned, how):
                timeout=30, what="both running on both after the heal")
     _routes(a, b)
     _routes(b, a)
+    # EMQX's partition alarm, raised when the other came back without a restart and cleared
+    # once its routes were fetched again
+    for node, other in ((a, b), (b, a)):
+        wait_until(lambda: link.PARTITION_ALARM not in _alarms(node), what="partition healed")
+        assert {"name": link.PARTITION_ALARM, "details": {"occurred": other.name},
+                "message": f"Partition occurs at node {other.name}"}.items() <= next(
+            x for x in node.get("/alarms?activated=false")["data"]
+            if x["name"] == link.PARTITION_ALARM).items()
     near.publish(topic, "across", qos=1)
     assert far.get().payload == b"across"
     wait_until(lambda: _waiting(a) == _waiting(b) == 0, timeout=30,

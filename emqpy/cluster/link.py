@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 import zlib
@@ -36,6 +37,23 @@ log = logging.getLogger("emqpy.cluster")
 
 HEARTBEAT = 1.0  # seconds between heartbeats
 DOWN_AFTER = 10.0  # a node silent this long is stopped: its routes are dropped
+# A node silent this long is asked whether it is still there: when NATS has nobody on its
+# subject ("no responders": its process or its NATS died, or the network to it is cut), it
+# is stopped at once instead of after DOWN_AFTER.
+PROBE_AFTER = 2.5 * HEARTBEAT
+PING = "cluster.ping"  # the call a probe makes (any answer, even an error, means alive)
+# The format of forwarded batches and their acks. Nodes say theirs in each heartbeat (header
+# PROTOCOL_HEADER; a node of a version before that says nothing: 0) and route only between
+# nodes of the same one: a node of another never gets this node's route table, nor this node
+# its, so neither forwards to the other a batch it would misread (log line and alarm instead).
+# Bump it with any change of what `_send_batch`/`_on_forward`/`_on_ack` exchange.
+FORWARD_PROTOCOL = 3
+PROTOCOL_HEADER = "Emqpy-Forward-Protocol"
+PROTOCOL_ALARM = "cluster_protocol_mismatch/"  # + the node's name
+# EMQX's alarm of a partition: raised when a stopped node comes back without having restarted
+# (it ran, unreachable: a partition, or a NATS outage on one side), cleared once its route
+# table is fetched again.
+PARTITION_ALARM = "partition"
 FORWARD_BATCH = 64 * 1024  # bytes: a batch of forwarded messages goes out at this size
 FORWARD_WINDOW = 4 << 20  # bytes sent to a node and not yet acknowledged: over it, hold back
 FORWARD_RESUME = 2 << 20  # ... the publishers until this little is left in flight
@@ -65,7 +83,8 @@ class Window(Backpressure):
 
 
 class Peer:
-    __slots__ = ("name", "version", "last_seen", "filters", "up_since", "syncing")
+    __slots__ = ("name", "version", "last_seen", "filters", "up_since", "syncing", "probing",
+                 "protocol", "routable")
 
     def __init__(self, name: str):
         self.name = name
@@ -74,6 +93,9 @@ class Peer:
         self.filters: set[str] = set()
         self.up_since = 0
         self.syncing = False
+        self.probing = False
+        self.protocol: int | None = None  # its forwarding protocol (None: not heard yet)
+        self.routable = False  # its protocol is ours: routes are exchanged with it
 
 
 def _split(key: str) -> tuple[str | None, str]:
@@ -186,6 +208,8 @@ class ClusterLink:
         self.flushers: list = []
         self.rpcs: dict = {}  # name -> fn(*args) (or coroutine function) other nodes may call
         self.admit = None  # fn(node) -> bool: whether a node is one of ours (membership.py)
+        self.register(PING, lambda: True)
+        self.protocol = FORWARD_PROTOCOL  # (tests play a node of another version with it)
 
     # -- start / stop ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -230,7 +254,8 @@ class ClusterLink:
             try:
                 if self.nc is not None and self.nc.is_connected:
                     await self.nc.publish(f"{self.prefix}.hb", msgpack.packb(
-                        [self.node, self.version, self.started_at]))
+                        [self.node, self.version, self.started_at]),
+                        headers={PROTOCOL_HEADER: str(self.protocol)})
                 self._expire_peers()
             except Exception:
                 log.exception("cluster: heartbeat failed")
@@ -239,22 +264,48 @@ class ClusterLink:
     def _expire_peers(self) -> None:
         now = time.monotonic()
         for peer in list(self.peers.values()):
-            if peer.version >= 0 and now - peer.last_seen > DOWN_AFTER:
-                log.warning("cluster: %s is down (silent for %.0f s)", peer.name, now - peer.last_seen)
-                self._set_filters(peer, set())
-                peer.version = -1
-                self._reopen(peer.name)
+            silent = now - peer.last_seen
+            if silent > DOWN_AFTER:
+                if peer.version >= 0:  # (once)
+                    self._node_down(peer, "silent for %.0f s" % silent)
+            elif silent > PROBE_AFTER and not peer.probing:
+                peer.probing = True
+                self._tasks.append(asyncio.get_running_loop().create_task(self._probe(peer)))
+                self._tasks = [t for t in self._tasks if not t.done()]
         for node, window in self._windows.items():
             if window.congested and now - window.acked_at > ACK_TIMEOUT:
                 log.warning("cluster: no forwarding ack from %s for %.0f s: resuming", node,
                             now - window.acked_at)
                 window.reopen()
 
+    async def _probe(self, peer: Peer) -> None:
+        try:
+            await self.call(peer.name, PING, timeout=DOWN_AFTER - PROBE_AFTER)
+        except NodeDown:
+            pass  # (marked stopped by `call`)
+        except RpcError as e:  # no answer in time: left to DOWN_AFTER
+            log.info("cluster: %s silent: %s", peer.name, e)
+        finally:
+            peer.probing = False
+
+    def _node_down(self, peer: Peer, why: str) -> None:
+        """`peer` is stopped from now until its next heartbeat: its routes are dropped and
+        what was in flight to it forgotten."""
+        log.warning("cluster: %s is down (%s)", peer.name, why)
+        self._set_filters(peer, set())
+        peer.version = -1
+        peer.last_seen = -math.inf  # stopped: running_nodes leaves it out
+        peer.protocol = None  # (told again by its next heartbeat)
+        peer.routable = False
+        self._protocol_alarm(peer.name, None)
+        self._reopen(peer.name)
+
     def forget(self, name: str) -> None:
         """A node left the cluster: drop it and its filters."""
         peer = self.peers.pop(name, None)
         if peer is not None:
             self._set_filters(peer, set())
+        self._protocol_alarm(name, None)
         self._reopen(name)
 
     def running_nodes(self) -> list[str]:
@@ -274,13 +325,61 @@ class ClusterLink:
         if peer is None:
             peer = self.peers[name] = Peer(name)
             log.info("cluster: %s joined", name)
+        now = time.monotonic()
         if up_since != peer.up_since:  # a new incarnation: its old table is gone
             peer.up_since = up_since
             peer.version = -1
             self._reopen(name)  # (and what was in flight to the old one)
-        peer.last_seen = time.monotonic()
-        if peer.version != version:
+        elif now - peer.last_seen > DOWN_AFTER:
+            self._partition_alarm(name, True)
+        peer.last_seen = now
+        try:
+            protocol = int((m.headers or {}).get(PROTOCOL_HEADER, 0))
+        except ValueError:
+            protocol = -1
+        routable = protocol == self.protocol
+        if protocol != peer.protocol or routable != peer.routable:
+            peer.protocol, peer.routable = protocol, routable
+            if not routable:  # no routes to it, none from it
+                self._set_filters(peer, set())
+                peer.version = -1
+                self._reopen(name)
+            self._protocol_alarm(name, protocol)
+        if routable and peer.version != version:
             self._sync(peer)
+
+    def _protocol_alarm(self, node: str, protocol: int | None) -> None:
+        """Raise (another protocol) or clear (ours, or None: the node is gone) the alarm of
+        a node this node cannot exchange forwarded messages with."""
+        alarms = self.broker.alarms
+        name = PROTOCOL_ALARM + node
+        if protocol is None or protocol == self.protocol:
+            if alarms is not None and alarms.deactivate(name):
+                log.info("cluster: %s is gone or speaks forwarding protocol %s again", node,
+                         self.protocol)
+            return
+        log.error("cluster: %s speaks forwarding protocol %s, this node %s (another emqpy "
+                  "version): no messages are routed between them", node, protocol or "unknown",
+                  self.protocol)
+        if alarms is not None:
+            alarms.activate(name, {"node": node, "protocol": protocol,
+                                   "this_node_protocol": self.protocol},
+                            f"{node} runs an emqpy version whose cluster forwarding this node "
+                            f"cannot read: messages are not routed between {node} and "
+                            f"{self.node}")
+
+    def _partition_alarm(self, node: str, occurred: bool) -> None:
+        alarms = self.broker.alarms
+        if alarms is None:
+            return
+        if occurred:
+            log.warning("cluster: %s is back without a restart: a partition healed", node)
+            alarms.activate(PARTITION_ALARM, {"occurred": node},
+                            f"Partition occurs at node {node}")
+        elif PARTITION_ALARM in alarms.active \
+                and alarms.active[PARTITION_ALARM].details.get("occurred") == node:
+            alarms.deactivate(PARTITION_ALARM, {"healed": node},
+                              f"Partition healed at node {node}")
 
     # -- route tables ----------------------------------------------------------------------
     def local_route_changed(self, key: str, added: bool) -> None:
@@ -298,6 +397,12 @@ class ClusterLink:
         return keys
 
     async def _on_dump_request(self, m) -> None:
+        try:
+            _, protocol = msgpack.unpackb(m.data)
+        except (ValueError, TypeError):  # a node before protocol versions (empty request)
+            protocol = 0
+        if protocol != self.protocol:  # it would forward us batches we cannot read
+            return
         await m.respond(msgpack.packb([self.version, self.local_filters()]))
 
     def _sync(self, peer: Peer) -> None:
@@ -307,10 +412,15 @@ class ClusterLink:
 
         async def fetch():
             try:
-                answer = await self.nc.request(f"{self.prefix}.dump.{peer.name}", b"", timeout=5)
+                answer = await self.nc.request(f"{self.prefix}.dump.{peer.name}",
+                                               msgpack.packb([self.node, self.protocol]),
+                                               timeout=5)
                 version, filters = msgpack.unpackb(answer.data)
+                if not peer.routable:  # found another protocol (or down) meanwhile
+                    return
                 self._set_filters(peer, set(filters))
                 peer.version = version
+                self._partition_alarm(peer.name, False)
             except Exception as e:
                 log.warning("cluster: could not fetch the routes of %s: %s", peer.name, e)
             finally:
@@ -357,6 +467,8 @@ class ClusterLink:
         peer = self.peers.get(name)
         if peer is None:
             peer = self.peers[name] = Peer(name)
+        if not peer.routable:  # another protocol, stopped, or not known until its heartbeat
+            return
         peer.last_seen = time.monotonic()
         if peer.version != base:  # missed something (or never synced): take the whole table
             self._sync(peer)
@@ -611,12 +723,19 @@ class ClusterLink:
         self.rpcs[name] = fn
 
     async def call(self, node: str, name: str, *args, timeout: float = 5.0):
-        """`name(*args)` on `node`; raises RpcError when the node does not answer or fails."""
+        """`name(*args)` on `node`; raises RpcError when the node does not answer or fails,
+        NodeDown (and marks it stopped) when NATS has nobody on its subject: it is gone."""
         if self.nc is None:
             raise RpcError(f"{node}: not connected to the cluster")
+        from nats.errors import NoRespondersError
         try:
             answer = await self.nc.request(f"{self.prefix}.rpc.{node}",
                                            msgpack.packb([name, list(args)]), timeout=timeout)
+        except NoRespondersError:
+            peer = self.peers.get(node)
+            if peer is not None and time.monotonic() - peer.last_seen <= DOWN_AFTER:
+                self._node_down(peer, "no responders on its NATS subject")
+            raise NodeDown(f"{node} is down (no responders to {name})") from None
         except Exception as e:
             raise RpcError(f"{node} did not answer {name}: {type(e).__name__}") from None
         ok, result = msgpack.unpackb(answer.data, raw=False)
@@ -663,3 +782,7 @@ class ClusterLink:
 
 class RpcError(Exception):
     pass
+
+
+class NodeDown(RpcError):
+    """The node is not on NATS at all (as EMQX's ``badnode``): stopped, not merely slow."""

@@ -7,7 +7,8 @@ A list is paged node by node as EMQX does: the running nodes in name order, each
 its rows from the offset still to skip (and its count of matches), one node after the other
 until the page is full; the nodes after that are asked for their counts only, all at once.
 Each node scans its own rows (``pagination.scan_slice``), so no node sends more than a page.
-A node that fails to answer is EMQX's 500 NODE_DOWN.
+A node that fails to answer is EMQX's 500 NODE_DOWN; one found gone meanwhile (see `_on`) is
+left out, as EMQX lists the running nodes only.
 """
 from __future__ import annotations
 
@@ -50,14 +51,19 @@ async def node_page(broker, kind: str, query: dict, offset: int, limit: int) -> 
     return {"count": n, "data": data}
 
 
-async def _on(broker, node: str, name: str, *args):
+async def _on(broker, node: str, name: str, *args, gone_ok: bool = False):
+    """`name(*args)` on `node`; a node that fails is EMQX's 500 NODE_DOWN, except with
+    `gone_ok` one NATS knows nothing of any more (it died since the running nodes were
+    listed: EMQX's list of running nodes would not have had it): None."""
     if node == broker.node_name:
         fn = broker.cluster.rpcs[name]
         return await fn(*args)
-    from emqpy.cluster.link import RpcError
+    from emqpy.cluster.link import NodeDown, RpcError
     try:
         return await broker.cluster.call(node, name, *args)
     except RpcError as e:
+        if gone_ok and isinstance(e, NodeDown):
+            return None
         raise ApiError(500, "NODE_DOWN", f"bad rpc call {node}, Reason {e}") from None
 
 
@@ -72,6 +78,7 @@ async def page(broker, kind: str, query: dict, params, node: str | None = None, 
     """The response of one page of a `kind` list over the cluster (or over `node` only)."""
     check_node(broker, node)
     nodes = [node] if node is not None else broker.cluster.running_nodes()
+    gone_ok = node is None  # the whole cluster's list: of the running nodes
     skip, want = params.offset, params.limit
     data: list = []
     total = 0
@@ -80,14 +87,17 @@ async def page(broker, kind: str, query: dict, params, node: str | None = None, 
         if not want:
             rest = nodes[i:]
             break
-        got = await _on(broker, name, PAGE, kind, query, skip, want)
+        got = await _on(broker, name, PAGE, kind, query, skip, want, gone_ok=gone_ok)
+        if got is None:
+            continue
         total += got["count"]
         data.extend(got["data"])
         want -= len(got["data"])
         skip = max(0, skip - got["count"])
     if rest:
-        counts = await asyncio.gather(*(_on(broker, n, PAGE, kind, query, 0, 0) for n in rest))
-        total += sum(c["count"] for c in counts)
+        counts = await asyncio.gather(*(_on(broker, n, PAGE, kind, query, 0, 0,
+                                            gone_ok=gone_ok) for n in rest))
+        total += sum(c["count"] for c in counts if c is not None)
     meta = {"page": params.page, "limit": params.limit}
     if count:
         meta["count"] = total

@@ -45,7 +45,7 @@ log = logging.getLogger("emqpy.cluster")
 
 TAKE = "session.take"  # take(clientid) on the node that has the session
 TAKEOVER_TIMEOUT = 3.0  # seconds a CONNECT waits for the other nodes' answers
-CLAIMED = "session.claimed"  # claimed([clientid...]) -> those the node has, with their clean flag
+CLAIMED = "session.claimed"  # claimed([clientid...]) -> those the node has (see _claimed)
 CLAIMED_BATCH = 1000  # client ids asked about at once
 
 
@@ -102,22 +102,25 @@ class SessionRegistry:
         broker.discard_session(sess, "discarded" if clean else "takenover")
 
     def _claimed(self, clientids: list) -> list:
-        """Which of `clientids` have a session here: [[clientid, whether its connection
-        started clean (False when offline)]...]."""
+        """Which of `clientids` have a session here: [[clientid, its creation time, whether
+        its connection started clean (False when offline)]...]."""
         broker = self.broker
         out = []
         for clientid in clientids:
-            if clientid in broker.sessions:
+            sess = broker.sessions.get(clientid)
+            if sess is not None:
                 ch = broker.channels.get(clientid)
                 pkt = ch.connect_pkt if ch is not None else None
-                out.append([clientid, bool(pkt.clean_start) if pkt is not None else False])
+                out.append([clientid, sess.created_at,
+                            bool(pkt.clean_start) if pkt is not None else False])
         return out
 
     async def settle_restored(self) -> None:
         """Before clients are let in: the offline sessions here (brought back from the data
-        dir) that another running node also has are older than that node's (this one was
-        down): give them up to it. Asks the nodes heard from since the link started, after a
-        heartbeat round, so that every running node has had the time to be heard."""
+        dir) that another running node has a newer session of (made while this one was down)
+        are given up to it; the newer one stays, so two nodes that both restored a client's
+        session agree. Asks the nodes heard from since the link started, after a heartbeat
+        round, so that every running node has had the time to be heard."""
         broker = self.broker
         offline = [cid for cid, sess in broker.sessions.items() if sess.channel is None]
         if not offline:
@@ -129,9 +132,10 @@ class SessionRegistry:
             answers = await self.link.call_all(CLAIMED, offline[i:i + CLAIMED_BATCH],
                                                include_self=False)
             for node, claimed in answers.items():
-                for clientid, clean in claimed:
+                for clientid, created_at, clean in claimed:
                     sess = broker.sessions.get(clientid)
-                    if sess is not None and sess.channel is None:
+                    if sess is not None and sess.channel is None and \
+                            sess.created_at < created_at:
                         await self._leave_to(node, clientid, clean)
                         given += 1
         if given:

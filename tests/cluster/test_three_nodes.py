@@ -381,8 +381,8 @@ def test_the_kill_of_a_node_loses_no_qos1_message_and_it_comes_back(trio):
         got.update(int(x) for x in _payloads(on_b))
         return len(got) == total
     wait_until(all_on_b, what="the whole numbered run on b")
-    # c's client notices and reconnects to b (its session died with c), where messages from
-    # a reach it
+    # c's client notices and reconnects to b (its session is on c's disk, out of reach), where
+    # messages from a reach it
     on_c.wait_disconnected()
     moved = b.mqtt(on_c.client_id, clean=False, expiry=300)
     assert (moved.connack_rc, moved.session_present) == (0, False)
@@ -411,7 +411,7 @@ def test_the_kill_of_a_node_loses_no_qos1_message_and_it_comes_back(trio):
                    what=f"{m.name} sees three running nodes again")
     m = wait_until(lambda: _retained_on(c, retained), what="the retained message on c")
     assert m.payload == b"while c was down"
-    # the client that moved is on b only: c did not bring its old session back from disk
+    # the client that moved is on b only: c gave the session it restored from disk to b
     for m in trio:
         rows = m.ok("GET", "/clients", params={"clientid": moved.client_id})["data"]
         assert [(r["node"], r["connected"]) for r in rows] == [(b.name, True)], m.name

@@ -91,9 +91,11 @@ async def _start(broker, routes: list[str] = (), nats_cluster: str = "") -> None
 
 async def before_clients(broker) -> None:
     """A clustered node opens its listeners once it has caught up with the replicated state
-    (bounded: replica.CATCH_UP_WAIT)."""
+    (bounded: replica.CATCH_UP_WAIT) and given up the restored sessions whose clients
+    connected to another node while it was down (sessions.py)."""
     if broker.cluster is not None:
         await broker.cluster.replica.wait_caught_up()
+        await broker.cluster.sessions.settle_restored()
 
 
 async def teardown(broker) -> None:

@@ -37,6 +37,7 @@ import math
 import re
 import time
 import uuid
+from datetime import datetime
 
 import msgpack
 
@@ -76,6 +77,14 @@ LOGIN = API_PREFIX + "login"
 # it from there, except the retained messages, which reach them through the retained bucket.
 DATA_IMPORT = API_PREFIX + "data/import"
 IMPORT_SKIPS = frozenset({"retained_messages"})
+# The object store keeps the newest imports only (each is a whole backup, kept on up to three
+# servers), and any stored in the last IMPORT_GRACE seconds, so that the running nodes fetch a
+# burst of imports before it goes. A node that replays an older import's entry later (down
+# across more newer imports, or joining afterwards) cannot import it, says so in its log, and
+# goes on with the log. (Deleting once applied everywhere would not serve a node that joins
+# later either, and would keep everything while a member is down for good.)
+IMPORTS_KEPT = 3
+IMPORT_GRACE = 60.0
 # `emqpy ctl` runs its commands through one endpoint: only those changing replicated state go
 # into the log (admins: the user's hashed row, or the deletion; data import: as above).
 CTL = API_PREFIX + "emqpy/ctl"
@@ -444,6 +453,30 @@ class Replica:
                     log.warning("cluster: change not yet in the replicated log (%s); retrying",
                                 type(e).__name__)
                     await asyncio.sleep(RETRY)
+            if "object" in entry:  # (once its entry is in the log: never before it)
+                await self._prune_imports()
+
+    async def _prune_imports(self) -> None:
+        """Delete all but the newest IMPORTS_KEPT imported backups from the object store."""
+        from nats.js.errors import NotFoundError
+        try:
+            # in the order they were stored (the store's metadata stream, last per object)
+            stored = await self.files.list(ignore_deletes=True)
+        except NotFoundError:  # (nats-py's answer for an empty store)
+            return
+        except Exception as e:
+            log.warning("cluster: cannot list the imported backups to prune them: %s", e)
+            return
+        for info in stored[:-IMPORTS_KEPT]:
+            if _age(info) < IMPORT_GRACE:
+                continue
+            try:
+                await self.files.delete(info.name)
+            except NotFoundError:  # another node pruned it first
+                pass
+            except Exception as e:
+                log.warning("cluster: cannot delete the imported backup %s (from %s) from the"
+                            " replicated store: %s", info.name, info.mtime, e)
 
     # -- the change log: apply on every node -----------------------------------------------
     async def _on_entry(self, msg) -> None:
@@ -469,8 +502,15 @@ class Replica:
 
     async def _apply(self, entry: dict) -> None:
         if entry["kind"] == "import":
+            from nats.js.errors import ObjectNotFoundError
             from emqpy.backup import archive
-            content = (await self.files.get(entry["object"])).data
+            try:
+                content = (await self.files.get(entry["object"])).data
+            except ObjectNotFoundError:
+                log.error("cluster: %s, imported on %s, is no longer in the replicated store "
+                          "(it keeps the newest %d imports): not imported on this node",
+                          entry["filename"], entry["origin"], IMPORTS_KEPT)
+                return
             result = await archive.import_archive(self.broker, content, entry["filename"],
                                                   skip_tables=IMPORT_SKIPS)
             if not result.ok:
@@ -616,6 +656,14 @@ class Replica:
             log.exception("cluster: bad retained message %s in the bucket", entry.key)
         finally:
             self._applying_retained = False
+
+
+def _age(info) -> float:
+    """Seconds since an object was stored (by its putter's clock; unknown: very old)."""
+    try:
+        return time.time() - datetime.fromisoformat(info.mtime).timestamp()
+    except (TypeError, ValueError):
+        return math.inf
 
 
 def _table(name: str):

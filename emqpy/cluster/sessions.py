@@ -15,6 +15,12 @@ Every connection is also announced after the fact (``client.connected``, batched
 iteration on ``<p>.conn``): a node that still has the client (a clean start, or a takeover
 that timed out) ends it then, and hands its session over unless the new one started clean.
 
+A node that restarts brings its persistent sessions back from its data dir (emqpy/durable);
+before it lets clients in it asks the running nodes which of those client ids they have
+(``session.claimed``): a client that connected elsewhere while this node was down has its old
+session handed over there (or dropped, if it started clean), as the announcement it missed
+would have done, instead of a second copy staying here with its routes.
+
 Wills, as the local broker and EMQX do: the old connection's will is published by its node
 when it is taken over (at once without a will delay); a delayed will (MQTT 5) is dropped
 when the client is back on another node within the delay, and published at once when a
@@ -22,13 +28,15 @@ clean start there discards the session.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 
 import msgpack
 
 from emqpy.broker.protocol.states import CLOSED
 from emqpy.broker.session import Session
-from emqpy.cluster.link import pack_message, unpack_message
+from emqpy.cluster.link import HEARTBEAT, pack_message, unpack_message
 from emqpy.mqtt import reason_codes as rc
 from emqpy.mqtt.packets import SubOpts
 from emqpy.mqtt.topic import matches
@@ -37,6 +45,8 @@ log = logging.getLogger("emqpy.cluster")
 
 TAKE = "session.take"  # take(clientid) on the node that has the session
 TAKEOVER_TIMEOUT = 3.0  # seconds a CONNECT waits for the other nodes' answers
+CLAIMED = "session.claimed"  # claimed([clientid...]) -> those the node has (see _claimed)
+CLAIMED_BATCH = 1000  # client ids asked about at once
 
 
 class SessionRegistry:
@@ -52,6 +62,7 @@ class SessionRegistry:
         self.broker.hooks.add("client.connected", self._connected_here)
         self.link.flushers.append(self._flush)
         self.link.register(TAKE, self._take)
+        self.link.register(CLAIMED, self._claimed)
 
     def stop(self) -> None:
         self.broker.hooks.remove("client.connected", self._connected_here)
@@ -76,13 +87,60 @@ class SessionRegistry:
             if ch is not None:
                 broker.metrics.c["session.takenover"] += 1
                 ch.close(rc.SESSION_TAKEN_OVER, "discarded" if clean else "takenover")
+            await self._leave_to(node, clientid, clean)
+
+    async def _leave_to(self, node: str, clientid: str, clean: bool) -> None:
+        """`clientid` is now `node`'s: end its session here, handing it over there unless
+        the client started clean."""
+        broker = self.broker
+        sess = broker.sessions.get(clientid)
+        if sess is None:
+            return
+        _end_delayed_will(broker, sess, publish=clean)
+        if not clean:
+            await self._hand_over(node, clientid, sess)
+        broker.discard_session(sess, "discarded" if clean else "takenover")
+
+    def _claimed(self, clientids: list) -> list:
+        """Which of `clientids` have a session here: [[clientid, its creation time, whether
+        its connection started clean (False when offline)]...]."""
+        broker = self.broker
+        out = []
+        for clientid in clientids:
             sess = broker.sessions.get(clientid)
-            if sess is None:
-                continue
-            _end_delayed_will(broker, sess, publish=clean)
-            if not clean:
-                await self._hand_over(node, clientid, sess)
-            broker.discard_session(sess, "discarded" if clean else "takenover")
+            if sess is not None:
+                ch = broker.channels.get(clientid)
+                pkt = ch.connect_pkt if ch is not None else None
+                out.append([clientid, sess.created_at,
+                            bool(pkt.clean_start) if pkt is not None else False])
+        return out
+
+    async def settle_restored(self) -> None:
+        """Before clients are let in: the offline sessions here (brought back from the data
+        dir) that another running node has a newer session of (made while this one was down)
+        are given up to it; the newer one stays, so two nodes that both restored a client's
+        session agree. Asks the nodes heard from since the link started, after a heartbeat
+        round, so that every running node has had the time to be heard."""
+        broker = self.broker
+        offline = [cid for cid, sess in broker.sessions.items() if sess.channel is None]
+        if not offline:
+            return
+        heard_by = self.link.started_at / 1000 + 1.5 * HEARTBEAT
+        await asyncio.sleep(max(0.0, heard_by - time.time()))
+        given = 0
+        for i in range(0, len(offline), CLAIMED_BATCH):
+            answers = await self.link.call_all(CLAIMED, offline[i:i + CLAIMED_BATCH],
+                                               include_self=False)
+            for node, claimed in answers.items():
+                for clientid, created_at, clean in claimed:
+                    sess = broker.sessions.get(clientid)
+                    if sess is not None and sess.channel is None and \
+                            sess.created_at < created_at:
+                        await self._leave_to(node, clientid, clean)
+                        given += 1
+        if given:
+            log.info("cluster: %d restored session(s) given up to the node(s) their clients "
+                     "connected to meanwhile", given)
 
     async def _hand_over(self, node: str, clientid: str, sess) -> None:
         subs, msgs = _state(sess)

@@ -10,6 +10,7 @@ import pytest
 from emqpy.cluster import natsd
 from emqpy.cluster.membership import JOIN_PORT_BASE
 from support.node import Node
+from support.process import Proc
 from support.waiting import wait_until
 
 
@@ -32,6 +33,27 @@ def _offsets(n: int) -> list[int]:
                  for p in (natsd.CLIENT_PORT_BASE, natsd.CLUSTER_PORT_BASE, JOIN_PORT_BASE)]
         if all(_free(p) for p in ports):
             return picked
+
+
+def _names(n: int) -> list[str]:
+    """Node names whose derived ports (NATS and join) are free here."""
+    return [f"emqx{o}@127.0.0.1" for o in _offsets(n)]
+
+
+def _proc(tmp_path, name: str, seeds: list[str] | None = None) -> Proc:
+    d = tmp_path / name.partition("@")[0]
+    d.mkdir()
+    env = {"EMQX_NODE__NAME": name, "EMQX_NODE__COOKIE": "testcookie",
+           "EMQX_CLUSTER__NAME": "testmb", "EMQX_CLUSTER__DISCOVERY_STRATEGY": "manual"}
+    if seeds:
+        env["EMQX_CLUSTER__DISCOVERY_STRATEGY"] = "static"
+        env["EMQX_CLUSTER__STATIC__SEEDS"] = "[" + ",".join(f'"{s}"' for s in seeds) + "]"
+    return Proc(d, env=env)
+
+
+def _statuses(p: Proc) -> dict:
+    with p.api() as api:
+        return {n["node"]: n["node_status"] for n in api.get("/nodes").json()}
 
 
 @pytest.fixture

@@ -15,12 +15,7 @@ from support.node import Node
 from support.process import Proc
 from support.waiting import wait_until
 
-from cluster.conftest import _offsets
-
-
-def _names(n: int) -> list[str]:
-    """Node names whose derived ports (NATS and join) are free here."""
-    return [f"emqx{o}@127.0.0.1" for o in _offsets(n)]
+from cluster.conftest import _names, _proc, _statuses
 
 
 def _conf(name: str, **cluster) -> dict:
@@ -223,22 +218,6 @@ def test_nats_outage_raises_an_alarm_and_routing_resumes(standalone):
 
 
 # -- nodes as processes: restart and kill -9 -------------------------------------------------
-
-def _proc(tmp_path, name: str, seeds: list[str] | None = None) -> Proc:
-    d = tmp_path / name.partition("@")[0]
-    d.mkdir()
-    env = {"EMQX_NODE__NAME": name, "EMQX_NODE__COOKIE": "testcookie",
-           "EMQX_CLUSTER__NAME": "testmb", "EMQX_CLUSTER__DISCOVERY_STRATEGY": "manual"}
-    if seeds:
-        env["EMQX_CLUSTER__DISCOVERY_STRATEGY"] = "static"
-        env["EMQX_CLUSTER__STATIC__SEEDS"] = "[" + ",".join(f'"{s}"' for s in seeds) + "]"
-    return Proc(d, env=env)
-
-
-def _statuses(p: Proc) -> dict:
-    with p.api() as api:
-        return {n["node"]: n["node_status"] for n in api.get("/nodes").json()}
-
 
 def _proc_routes(pub: Proc, sub: Proc, timeout: float = 30) -> None:
     topic = f"mb/{uid()}"

@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from emqpy.cluster import replica as replica_module
+
 from support.mqttclient import props, uid
 from support.waiting import wait_until
 
@@ -170,7 +172,20 @@ def _last_seq(node) -> int:
     return node.call(lambda: replica.js.stream_info(replica.stream)).state.last_seq
 
 
-def test_three_nodes_keep_the_log_with_one_down_and_it_replays_what_it_missed(cluster):
+def _stored_imports(node) -> list[str]:
+    from nats.js.errors import NotFoundError
+    files = node.broker.cluster.replica.files
+
+    async def names():
+        try:
+            return [info.name for info in await files.list(ignore_deletes=True)]
+        except NotFoundError:  # empty
+            return []
+    return node.call(names)
+
+
+def test_three_nodes_keep_the_log_with_one_down_and_it_replays_what_it_missed(
+        cluster, monkeypatch, caplog):
     a, b, c = cluster(3)
     _caught_up(a, b, c)
     assert a.broker.cluster.replica.replicas == 3
@@ -181,11 +196,31 @@ def test_three_nodes_keep_the_log_with_one_down_and_it_replays_what_it_missed(cl
     wait_until(lambda: a.broker.cluster.replica.applied == _last_seq(a) > 0 and
                b.broker.cluster.replica._outbox.empty(), what="the ban in the log")
     wait_until(lambda: a.connack(banned) == 0x8A, what="a refuses the client banned on b")
+    # the object store keeps the newest imported backups only (here one, with no grace
+    # time): of two imports made while c is down, c finds the first gone, says so, and
+    # imports the second
+    monkeypatch.setattr(replica_module, "IMPORTS_KEPT", 1)
+    monkeypatch.setattr(replica_module, "IMPORT_GRACE", 0.0)
+    backups = []
+    for levels in (71, 72):
+        a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": levels}})
+        backups.append(a.ok("POST", "/data/export")["filename"])
+    a.ok("PUT", "/configs/global_zone", json={"mqtt": {"max_topic_levels": 70}})
+    for backup, levels in zip(backups, (71, 72)):
+        a.ok("POST", "/data/import", status=204, json={"filename": backup})
+        wait_until(lambda: b.broker.config.mqtt.max_topic_levels == levels,
+                   what=f"{backup} imported on b")
+    wait_until(lambda: len(_stored_imports(a)) == 1, what="the first import pruned")
     c.start()
     # its MQTT listeners opened once it had replayed what it missed (as EMQX's wait for its
     # tables): the first client it accepts is already checked against the ban
     assert c.broker.cluster.replica.caught_up.is_set()
     assert c.connack(banned) == 0x8A
+    assert c.broker.config.mqtt.max_topic_levels == 72
+    assert [r.getMessage() for r in caplog.records if "no longer in the replicated store"
+            in r.getMessage()] == [f"cluster: {backups[0]}, imported on {a.name}, is no longer "
+                                   "in the replicated store (it keeps the newest 1 imports): "
+                                   "not imported on this node"]
     # a log created while the cluster was smaller is spread again as it grows
     replica = a.broker.cluster.replica
 

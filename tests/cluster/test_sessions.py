@@ -102,3 +102,28 @@ def test_delayed_will_dropped_when_the_client_is_back_elsewhere(two):
     watcher.expect_none(timeout=0.5)
     for c in (watcher, back):
         c.close()
+
+
+def test_a_restored_session_goes_to_the_node_its_client_reconnected_to(two):
+    """b restores its persistent sessions from disk when it restarts; one whose client came
+    back on a while b was down is handed over to a, with the messages queued for it, before b
+    lets clients in, instead of staying on b as a second copy."""
+    a, b = two
+    cid = uid("back")
+    first = client(b, cid, v5=True, clean=False, expiry=300)
+    first.subscribe("rb/#", qos=1)
+    first.disconnect()
+    pub = client(b)
+    for i in range(3):
+        pub.publish(f"rb/{i}", str(i), qos=1)
+    wait_until(lambda: len(b.broker.sessions[cid].mqueue) == 3)
+    pub.close()
+    b.stop()
+    again = client(a, cid, v5=True, clean=False, expiry=300)  # b cannot hand it over now
+    assert again.session_present is False
+    b.start()
+    assert cid not in b.broker.sessions
+    assert sorted(int(m.payload) for m in again.get_many(3)) == [0, 1, 2]
+    assert "rb/#" in a.broker.sessions[cid].subscriptions
+    again.expect_none()
+    again.close()

@@ -49,7 +49,8 @@ class Proc:
         threading.Thread(target=read, daemon=True).start()
         while True:
             line = lines.get(timeout=START_WAIT)
-            assert line is not None, "the broker exited during start"
+            assert line is not None, \
+                "the broker exited during start:\n" + "".join(self.output[-30:])
             if "is running" in line:
                 return self
 

@@ -99,6 +99,11 @@ CATCH_UP_WAIT = 15.0
 # quorum (the first node of a new cluster, a cluster with too many nodes down) and there is
 # nothing to catch up from for now.
 REACH_WAIT = 3.0
+# Timeouts of the requests asking whether JetStream answers yet: one sent before the NATS
+# servers have elected their JetStream leader gets no answer at all, and a single 5 s wait
+# would keep a node from its catch-up long after the leader is there (a new cluster elects
+# one within a second): short ones for the first 2 s, then doubling up to the usual 5 s.
+PROBE_TIMEOUTS = (0.25,) * 8 + (0.5, 1.0, 2.0, 5.0)
 
 
 def _replicated(method: str, path: str) -> bool:
@@ -240,6 +245,7 @@ class Replica:
     async def _setup(self) -> None:
         from nats.js.api import ObjectStoreConfig, StorageType, StreamConfig
         from nats.js.errors import BucketNotFoundError, NotFoundError
+        await self._reach_jetstream()
         js = self.link.nc.jetstream(timeout=5)
         try:
             await js.stream_info(self.stream)
@@ -273,6 +279,22 @@ class Replica:
         except Exception as e:  # too few servers yet: the streams work with the replicas they have
             log.warning("cluster: cannot keep the replicated store on %d servers yet: %s",
                         self.replicas, e)
+
+    async def _reach_jetstream(self) -> None:
+        """Return once JetStream answers a request (the last timeout is the usual 5 s: one
+        longer wait that fails is an error, as any failed setup request)."""
+        for timeout in PROBE_TIMEOUTS:
+            started = time.monotonic()
+            try:
+                await self.link.nc.jetstream(timeout=timeout).account_info()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if timeout == PROBE_TIMEOUTS[-1]:
+                    raise
+                # no responders (the server is still starting) fails at once
+                await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - started)))
 
     async def ensure_replicas(self, nodes: int) -> None:
         """Keep the log and the bucket on min(3, nodes) servers: a cluster formed by invites

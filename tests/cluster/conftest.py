@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -35,17 +36,23 @@ def _offsets(n: int) -> list[int]:
 
 
 @pytest.fixture
-def cluster(make_mqtt_broker):
-    """cluster(n) -> n started Nodes named emqx<N>@127.0.0.1, seeds = all of them."""
+def cluster(make_mqtt_broker, tmp_path_factory):
+    """cluster(n) -> n started Nodes named emqx<N>@127.0.0.1, seeds = all of them.
+
+    The nodes start at the same time, as a cluster's nodes do when it is deployed: one at a
+    time, each would wait for a JetStream that cannot answer before the next one is there
+    (replica.REACH_WAIT)."""
     nodes: list[Node] = []
 
     def make(n: int) -> list[Node]:
         names = [f"emqx{o}@127.0.0.1" for o in _offsets(n)]
-        for name in names:
-            nodes.append(Node(make_mqtt_broker({
-                "node": {"name": name},
-                "cluster": {"name": "testcl", "discovery_strategy": "static",
-                            "static": {"seeds": names}}})))
+        confs = [({"node": {"name": name},
+                   "cluster": {"name": "testcl", "discovery_strategy": "static",
+                               "static": {"seeds": names}}},
+                  tmp_path_factory.mktemp("emqpy-data")) for name in names]
+        with ThreadPoolExecutor(n) as pool:
+            started = [pool.submit(make_mqtt_broker, *conf) for conf in confs]
+        nodes.extend(Node(f.result()) for f in started)
         links = [nd.broker.cluster for nd in nodes]
         wait_until(lambda: all(len(link.running_nodes()) == n for link in links), timeout=20,
                    what="every node sees every other")

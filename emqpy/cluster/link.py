@@ -182,13 +182,16 @@ class ClusterLink:
     async def _heartbeats(self) -> None:
         while True:
             try:
-                if self.nc is not None and self.nc.is_connected:
-                    await self.nc.publish(f"{self.prefix}.hb", msgpack.packb(
-                        [self.node, self.version, self.started_at]))
+                await self._beat()
                 self._expire_peers()
             except Exception:
                 log.exception("cluster: heartbeat failed")
             await asyncio.sleep(HEARTBEAT)
+
+    async def _beat(self) -> None:
+        if self.nc is not None and self.nc.is_connected:
+            await self.nc.publish(f"{self.prefix}.hb", msgpack.packb(
+                [self.node, self.version, self.started_at]))
 
     def _expire_peers(self) -> None:
         now = time.monotonic()
@@ -228,13 +231,16 @@ class ClusterLink:
         if peer is None:
             peer = self.peers[name] = Peer(name)
             log.info("cluster: %s joined", name)
-        if up_since != peer.up_since:  # a new incarnation: its old table is gone
+        new = up_since != peer.up_since
+        if new:  # a new incarnation: its old table is gone
             peer.up_since = up_since
             peer.version = -1
             self._reopen(name)  # (and what was in flight to the old one)
         peer.last_seen = time.monotonic()
         if peer.version != version:
             self._sync(peer)
+        if new:  # it may have started after our last beat: it hears us now, not in a second
+            await self._beat()
 
     # -- route tables ----------------------------------------------------------------------
     def local_route_changed(self, key: str, added: bool) -> None:

@@ -99,11 +99,12 @@ CATCH_UP_WAIT = 15.0
 # quorum (the first node of a new cluster, a cluster with too many nodes down) and there is
 # nothing to catch up from for now.
 REACH_WAIT = 3.0
-# Timeouts of the requests asking whether JetStream answers yet: one sent before the NATS
-# servers have elected their JetStream leader gets no answer at all, and a single 5 s wait
-# would keep a node from its catch-up long after the leader is there (a new cluster elects
-# one within a second): short ones for the first 2 s, then doubling up to the usual 5 s.
-PROBE_TIMEOUTS = (0.25,) * 8 + (0.5, 1.0, 2.0, 5.0)
+# A request sent to JetStream before its servers have elected a leader gets no answer at
+# all, and one wait for it (5 s) would hold a node's catch-up long after the leader is there
+# (a new cluster elects one within a second): a node asks again every PROBE_INTERVAL, each
+# ask waiting up to 5 s, until one is answered (or PROBE_FOR passes: then it logs and retries).
+PROBE_INTERVAL = 0.25
+PROBE_FOR = 10.0
 
 
 def _replicated(method: str, path: str) -> bool:
@@ -281,20 +282,27 @@ class Replica:
                         self.replicas, e)
 
     async def _reach_jetstream(self) -> None:
-        """Return once JetStream answers a request (the last timeout is the usual 5 s: one
-        longer wait that fails is an error, as any failed setup request)."""
-        for timeout in PROBE_TIMEOUTS:
-            started = time.monotonic()
-            try:
-                await self.link.nc.jetstream(timeout=timeout).account_info()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if timeout == PROBE_TIMEOUTS[-1]:
-                    raise
-                # no responders (the server is still starting) fails at once
-                await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - started)))
+        """Return once JetStream answers (see PROBE_INTERVAL); raise the last error when it
+        has not for PROBE_FOR seconds."""
+        js = self.link.nc.jetstream(timeout=5)
+        asks: set[asyncio.Future] = set()
+        error: BaseException = TimeoutError("JetStream did not answer")
+        give_up = time.monotonic() + PROBE_FOR
+        try:
+            while time.monotonic() < give_up:
+                asks.add(asyncio.ensure_future(js.account_info()))
+                done, asks = await asyncio.wait(asks, timeout=PROBE_INTERVAL,
+                                                return_when=asyncio.FIRST_COMPLETED)
+                failed = [ask.exception() for ask in done]  # (each one's error retrieved)
+                if None in failed:
+                    return
+                if failed:  # no answer in time, or at once a 503 without a quorum:
+                    error = failed[-1]  # the next ask after the interval
+                    await asyncio.sleep(PROBE_INTERVAL)
+            raise error
+        finally:
+            for ask in asks:
+                ask.cancel()
 
     async def ensure_replicas(self, nodes: int) -> None:
         """Keep the log and the bucket on min(3, nodes) servers: a cluster formed by invites

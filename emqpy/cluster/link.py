@@ -34,7 +34,6 @@ from emqpy.broker.router import Router
 log = logging.getLogger("emqpy.cluster")
 
 HEARTBEAT = 1.0  # seconds between heartbeats
-DOWN_AFTER = 10.0  # a node silent this long is stopped: its routes are dropped
 FORWARD_BATCH = 64 * 1024  # bytes: a batch of forwarded messages goes out at this size
 FORWARD_WINDOW = 4 << 20  # bytes sent to a node and not yet acknowledged: over it, hold back
 FORWARD_RESUME = 2 << 20  # ... the publishers until this little is left in flight
@@ -140,6 +139,8 @@ class ClusterLink:
         self.flushers: list = []
         self.rpcs: dict = {}  # name -> fn(*args) (or coroutine function) other nodes may call
         self.admit = None  # fn(node) -> bool: whether a node is one of ours (membership.py)
+        # a node silent this long is stopped: its routes are dropped (cluster.down_after)
+        self.down_after = broker.config.cluster.down_after
 
     # -- start / stop ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -196,7 +197,7 @@ class ClusterLink:
     def _expire_peers(self) -> None:
         now = time.monotonic()
         for peer in list(self.peers.values()):
-            if peer.version >= 0 and now - peer.last_seen > DOWN_AFTER:
+            if peer.version >= 0 and now - peer.last_seen > self.down_after:
                 log.warning("cluster: %s is down (silent for %.0f s)", peer.name, now - peer.last_seen)
                 self._set_filters(peer, set())
                 peer.version = -1
@@ -217,11 +218,11 @@ class ClusterLink:
     def running_nodes(self) -> list[str]:
         now = time.monotonic()
         return sorted([self.node] + [p.name for p in self.peers.values()
-                                     if now - p.last_seen <= DOWN_AFTER])
+                                     if now - p.last_seen <= self.down_after])
 
     def stopped_nodes(self) -> list[str]:
         now = time.monotonic()
-        return sorted(p.name for p in self.peers.values() if now - p.last_seen > DOWN_AFTER)
+        return sorted(p.name for p in self.peers.values() if now - p.last_seen > self.down_after)
 
     async def _on_heartbeat(self, m) -> None:
         name, version, up_since = msgpack.unpackb(m.data)

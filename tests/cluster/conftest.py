@@ -10,6 +10,7 @@ import pytest
 
 from emqpy.cluster import natsd
 from emqpy.cluster.membership import JOIN_PORT_BASE
+from emqpy.testing import _merge
 from support.node import Node
 from support.waiting import wait_until
 
@@ -37,18 +38,19 @@ def _offsets(n: int) -> list[int]:
 
 @pytest.fixture
 def cluster(make_mqtt_broker, tmp_path_factory):
-    """cluster(n) -> n started Nodes named emqx<N>@127.0.0.1, seeds = all of them.
+    """cluster(n, config=None) -> n started Nodes named emqx<N>@127.0.0.1, seeds = all of
+    them, with `config` (EMQX-shaped overrides) merged into each node's.
 
     The nodes start at the same time, as a cluster's nodes do when it is deployed: one at a
     time, each would wait for a JetStream that cannot answer before the next one is there
     (replica.REACH_WAIT)."""
     nodes: list[Node] = []
 
-    def make(n: int) -> list[Node]:
+    def make(n: int, config: dict | None = None) -> list[Node]:
         names = [f"emqx{o}@127.0.0.1" for o in _offsets(n)]
-        confs = [({"node": {"name": name},
-                   "cluster": {"name": "testcl", "discovery_strategy": "static",
-                               "static": {"seeds": names}}},
+        confs = [(_merge({"node": {"name": name},
+                          "cluster": {"name": "testcl", "discovery_strategy": "static",
+                                      "static": {"seeds": names}}}, config or {}),
                   tmp_path_factory.mktemp("emqpy-data")) for name in names]
         with ThreadPoolExecutor(n) as pool:
             started = [pool.submit(make_mqtt_broker, *conf) for conf in confs]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-from emqpy.cluster import link
 from emqpy.monitor import storage
 from support.mqttclient import client, uid
 from support.waiting import wait_until
@@ -157,11 +156,10 @@ def test_queue_of_an_offline_client_on_another_node_and_sessions_count(two):
     pub.close()
 
 
-def test_a_node_that_went_away(two, monkeypatch):
+def test_a_node_that_went_away(cluster):
     # a node silent for 4 s (not 10) is stopped: what the test waits for comes sooner, and
     # its first checks still run while b counts as running
-    monkeypatch.setattr(link, "DOWN_AFTER", 4.0)
-    a, b = two
+    a, b = cluster(2, {"cluster": {"down_after": "4s"}})
     mine = client(a)
     client(b)
     b.stop()

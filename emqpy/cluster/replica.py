@@ -306,7 +306,10 @@ class Replica:
             raise error
         finally:
             for task in asks:
-                task.cancel()
+                if not task.done():
+                    task.cancel()
+                elif not task.cancelled():
+                    task.exception()  # (one that ended meanwhile: its error is not "lost")
 
     async def ensure_replicas(self, nodes: int) -> None:
         """Keep the log and the bucket on min(3, nodes) servers: a cluster formed by invites

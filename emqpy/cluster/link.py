@@ -36,10 +36,9 @@ from emqpy.mqtt.packets import Publish, parse_plain_publish
 log = logging.getLogger("emqpy.cluster")
 
 HEARTBEAT = 1.0  # seconds between heartbeats
-DOWN_AFTER = 10.0  # a node silent this long is stopped: its routes are dropped
 # A node silent this long is asked whether it is still there: when NATS has nobody on its
 # subject ("no responders": its process or its NATS died, or the network to it is cut), it
-# is stopped at once instead of after DOWN_AFTER.
+# is stopped at once instead of after `cluster.down_after` (ClusterLink.down_after).
 PROBE_AFTER = 2.5 * HEARTBEAT
 PING = "cluster.ping"  # the call a probe makes (any answer, even an error, means alive)
 # The format of forwarded batches and their acks. Nodes say theirs in each heartbeat (header
@@ -210,6 +209,8 @@ class ClusterLink:
         self.admit = None  # fn(node) -> bool: whether a node is one of ours (membership.py)
         self.register(PING, lambda: True)
         self.protocol = FORWARD_PROTOCOL  # (tests play a node of another version with it)
+        # a node silent this long is stopped: its routes are dropped (cluster.down_after)
+        self.down_after = broker.config.cluster.down_after
 
     # -- start / stop ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -252,20 +253,23 @@ class ClusterLink:
     async def _heartbeats(self) -> None:
         while True:
             try:
-                if self.nc is not None and self.nc.is_connected:
-                    await self.nc.publish(f"{self.prefix}.hb", msgpack.packb(
-                        [self.node, self.version, self.started_at]),
-                        headers={PROTOCOL_HEADER: str(self.protocol)})
+                await self._beat()
                 self._expire_peers()
             except Exception:
                 log.exception("cluster: heartbeat failed")
             await asyncio.sleep(HEARTBEAT)
 
+    async def _beat(self) -> None:
+        if self.nc is not None and self.nc.is_connected:
+            await self.nc.publish(f"{self.prefix}.hb", msgpack.packb(
+                [self.node, self.version, self.started_at]),
+                headers={PROTOCOL_HEADER: str(self.protocol)})
+
     def _expire_peers(self) -> None:
         now = time.monotonic()
         for peer in list(self.peers.values()):
             silent = now - peer.last_seen
-            if silent > DOWN_AFTER:
+            if silent > self.down_after:
                 if peer.version >= 0:  # (once)
                     self._node_down(peer, "silent for %.0f s" % silent)
             elif silent > PROBE_AFTER and not peer.probing:
@@ -280,10 +284,10 @@ class ClusterLink:
 
     async def _probe(self, peer: Peer) -> None:
         try:
-            await self.call(peer.name, PING, timeout=DOWN_AFTER - PROBE_AFTER)
+            await self.call(peer.name, PING, timeout=max(1.0, self.down_after - PROBE_AFTER))
         except NodeDown:
             pass  # (marked stopped by `call`)
-        except RpcError as e:  # no answer in time: left to DOWN_AFTER
+        except RpcError as e:  # no answer in time: left to down_after
             log.info("cluster: %s silent: %s", peer.name, e)
         finally:
             peer.probing = False
@@ -311,11 +315,11 @@ class ClusterLink:
     def running_nodes(self) -> list[str]:
         now = time.monotonic()
         return sorted([self.node] + [p.name for p in self.peers.values()
-                                     if now - p.last_seen <= DOWN_AFTER])
+                                     if now - p.last_seen <= self.down_after])
 
     def stopped_nodes(self) -> list[str]:
         now = time.monotonic()
-        return sorted(p.name for p in self.peers.values() if now - p.last_seen > DOWN_AFTER)
+        return sorted(p.name for p in self.peers.values() if now - p.last_seen > self.down_after)
 
     async def _on_heartbeat(self, m) -> None:
         name, version, up_since = msgpack.unpackb(m.data)
@@ -326,11 +330,12 @@ class ClusterLink:
             peer = self.peers[name] = Peer(name)
             log.info("cluster: %s joined", name)
         now = time.monotonic()
-        if up_since != peer.up_since:  # a new incarnation: its old table is gone
+        new = up_since != peer.up_since
+        if new:  # a new incarnation: its old table is gone
             peer.up_since = up_since
             peer.version = -1
             self._reopen(name)  # (and what was in flight to the old one)
-        elif now - peer.last_seen > DOWN_AFTER:
+        elif now - peer.last_seen > self.down_after:
             self._partition_alarm(name, True)
         peer.last_seen = now
         try:
@@ -347,6 +352,8 @@ class ClusterLink:
             self._protocol_alarm(name, protocol)
         if routable and peer.version != version:
             self._sync(peer)
+        if new:  # it may have started after our last beat: it hears us now, not in a second
+            await self._beat()
 
     def _protocol_alarm(self, node: str, protocol: int | None) -> None:
         """Raise (another protocol) or clear (ours, or None: the node is gone) the alarm of
@@ -733,7 +740,7 @@ class ClusterLink:
                                            msgpack.packb([name, list(args)]), timeout=timeout)
         except NoRespondersError:
             peer = self.peers.get(node)
-            if peer is not None and time.monotonic() - peer.last_seen <= DOWN_AFTER:
+            if peer is not None and time.monotonic() - peer.last_seen <= self.down_after:
                 self._node_down(peer, "no responders on its NATS subject")
             raise NodeDown(f"{node} is down (no responders to {name})") from None
         except Exception as e:

@@ -108,6 +108,13 @@ CATCH_UP_WAIT = 15.0
 # quorum (the first node of a new cluster, a cluster with too many nodes down) and there is
 # nothing to catch up from for now.
 REACH_WAIT = 3.0
+# A JetStream request that reaches JetStream, or a stream, while it has no leader (its servers
+# are still electing one: a new cluster, a node back after a restart) gets no answer at all,
+# and one wait for it (5 s) would hold a node's start and catch-up long after the leader is
+# there: the reads of the setup are asked again every PROBE_INTERVAL, each ask waiting up to
+# 5 s, until one is answered (or PROBE_FOR passes: then the node logs it and starts over).
+PROBE_INTERVAL = 0.25
+PROBE_FOR = 10.0
 
 
 def _replicated(method: str, path: str) -> bool:
@@ -250,18 +257,19 @@ class Replica:
         from nats.js.api import ObjectStoreConfig, StorageType, StreamConfig
         from nats.js.errors import BucketNotFoundError, NotFoundError
         js = self.link.nc.jetstream(timeout=5)
+        await self._answer(js.account_info)
         try:
-            await js.stream_info(self.stream)
+            await self._answer(lambda: js.stream_info(self.stream))
         except NotFoundError:
             await js.add_stream(StreamConfig(
                 name=self.stream, subjects=[self.subject], num_replicas=self.replicas,
                 storage=StorageType.FILE))
         try:
-            self.kv = await js.key_value(self.bucket)
+            self.kv = await self._answer(lambda: js.key_value(self.bucket))
         except BucketNotFoundError:
             self.kv = await js.create_key_value(bucket=self.bucket, history=1,
                                                 replicas=self.replicas)
-        kv_stream = await js.stream_info(f"KV_{self.bucket}")
+        kv_stream = await self._answer(lambda: js.stream_info(f"KV_{self.bucket}"))
         self._ttl = bool(kv_stream.config.allow_msg_ttl)
         if not self._ttl:  # a bucket made by an older nats-py, or a NATS before 2.11
             try:
@@ -272,7 +280,7 @@ class Replica:
                 log.warning("cluster: retained messages kept without their expiry in the "
                             "replicated bucket (per-message TTL needs NATS 2.11+): %s", e)
         try:
-            self.files = await js.object_store(self.files_bucket)
+            self.files = await self._answer(lambda: js.object_store(self.files_bucket))
         except BucketNotFoundError:
             self.files = await js.create_object_store(
                 self.files_bucket, config=ObjectStoreConfig(replicas=self.replicas))
@@ -282,6 +290,35 @@ class Replica:
         except Exception as e:  # too few servers yet: the streams work with the replicas they have
             log.warning("cluster: cannot keep the replicated store on %d servers yet: %s",
                         self.replicas, e)
+
+    async def _answer(self, ask):
+        """The first answer to `ask()`, a JetStream request (its result, or the API error it
+        answered with), asking again every PROBE_INTERVAL while none came; raises the last
+        failure when none came for PROBE_FOR seconds."""
+        from nats.js.errors import APIError, ServiceUnavailableError
+        asks: set[asyncio.Future] = set()
+        error: BaseException = TimeoutError("JetStream did not answer")
+        give_up = time.monotonic() + PROBE_FOR
+        try:
+            while time.monotonic() < give_up:
+                asks.add(asyncio.ensure_future(ask()))
+                done, asks = await asyncio.wait(asks, timeout=PROBE_INTERVAL,
+                                                return_when=asyncio.FIRST_COMPLETED)
+                outcomes = [(task, task.exception()) for task in done]  # (all retrieved)
+                for task, e in outcomes:
+                    if e is None or (isinstance(e, APIError)
+                                     and not isinstance(e, ServiceUnavailableError)):
+                        return task.result()  # (an API error, e.g. not found, is an answer)
+                    error = e  # no answer in time (no leader), no responders, or 503 (no quorum)
+                if done:  # the next ask after the interval
+                    await asyncio.sleep(PROBE_INTERVAL)
+            raise error
+        finally:
+            for task in asks:
+                if not task.done():
+                    task.cancel()
+                elif not task.cancelled():
+                    task.exception()  # (one that ended meanwhile: its error is not "lost")
 
     async def ensure_replicas(self, nodes: int) -> None:
         """Keep the log and the bucket on min(3, nodes) servers: a cluster formed by invites
@@ -297,7 +334,7 @@ class Replica:
 
     async def _follow(self) -> None:
         from nats.js.api import ConsumerConfig, DeliverPolicy
-        info = await self.js.stream_info(self.stream)
+        info = await self._answer(lambda: self.js.stream_info(self.stream))
         last = info.state.last_seq
         if info.state.first_seq > self.applied + 1 and info.state.messages:
             log.error("cluster: the change log starts at %d but this node applied only up to %d:"

@@ -502,6 +502,18 @@ class Cluster(Section):
     # emqpy's key: the port of the join listener (manual discovery's invitations); 0: 4370 plus
     # the number the node's name ends in, as EMQX's distribution port
     join_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    # emqpy's key (hidden, as EMQX's node.dist_net_ticktime): a node whose heartbeats (one a
+    # second) have not come for this long counts as stopped, and its routes are dropped
+    down_after: Duration = "10s"
+
+    hidden_fields = frozenset({"down_after"})
+
+    @model_validator(mode="after")
+    def _check_down_after(self) -> "Cluster":
+        if self.down_after < 2:
+            raise ValueError("cluster.down_after must be at least 2s (a heartbeat is sent "
+                             "every second)")
+        return self
 
 
 _RPC_ALIASES = {"driver": "protocol", "tcp_server_port": "server_port",

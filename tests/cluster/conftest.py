@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from emqpy.cluster import natsd
 from emqpy.cluster.membership import JOIN_PORT_BASE
+from emqpy.testing import _merge
 from support.node import Node
 from support.process import Proc
 from support.waiting import wait_until
@@ -44,7 +46,9 @@ def _proc(tmp_path, name: str, seeds: list[str] | None = None) -> Proc:
     d = tmp_path / name.partition("@")[0]
     d.mkdir()
     env = {"EMQX_NODE__NAME": name, "EMQX_NODE__COOKIE": "testcookie",
-           "EMQX_CLUSTER__NAME": "testmb", "EMQX_CLUSTER__DISCOVERY_STRATEGY": "manual"}
+           "EMQX_CLUSTER__NAME": "testmb", "EMQX_CLUSTER__DISCOVERY_STRATEGY": "manual",
+           # a killed node counts as stopped after 4 s of silence (default 10 s)
+           "EMQX_CLUSTER__DOWN_AFTER": "4s"}
     if seeds:
         env["EMQX_CLUSTER__DISCOVERY_STRATEGY"] = "static"
         env["EMQX_CLUSTER__STATIC__SEEDS"] = "[" + ",".join(f'"{s}"' for s in seeds) + "]"
@@ -57,17 +61,24 @@ def _statuses(p: Proc) -> dict:
 
 
 @pytest.fixture
-def cluster(make_mqtt_broker):
-    """cluster(n) -> n started Nodes named emqx<N>@127.0.0.1, seeds = all of them."""
+def cluster(make_mqtt_broker, tmp_path_factory):
+    """cluster(n, config=None) -> n started Nodes named emqx<N>@127.0.0.1, seeds = all of
+    them, with `config` (EMQX-shaped overrides) merged into each node's.
+
+    The nodes start at the same time, as a cluster's nodes do when it is deployed: one at a
+    time, each would wait for a JetStream that cannot answer before the next one is there
+    (replica.REACH_WAIT)."""
     nodes: list[Node] = []
 
-    def make(n: int) -> list[Node]:
+    def make(n: int, config: dict | None = None) -> list[Node]:
         names = [f"emqx{o}@127.0.0.1" for o in _offsets(n)]
-        for name in names:
-            nodes.append(Node(make_mqtt_broker({
-                "node": {"name": name},
-                "cluster": {"name": "testcl", "discovery_strategy": "static",
-                            "static": {"seeds": names}}})))
+        confs = [(_merge({"node": {"name": name},
+                          "cluster": {"name": "testcl", "discovery_strategy": "static",
+                                      "static": {"seeds": names}}}, config or {}),
+                  tmp_path_factory.mktemp("emqpy-data")) for name in names]
+        with ThreadPoolExecutor(n) as pool:
+            started = [pool.submit(make_mqtt_broker, *conf) for conf in confs]
+        nodes.extend(Node(f.result()) for f in started)
         links = [nd.broker.cluster for nd in nodes]
         wait_until(lambda: all(len(link.running_nodes()) == n for link in links), timeout=20,
                    what="every node sees every other")

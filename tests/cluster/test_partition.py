@@ -112,7 +112,7 @@ def test_a_partition_heals_by_itself(partitioned, how):
 
     for p in proxies:
         getattr(p, how)()
-    # stopped for the API and for routing (a stall is found by the heartbeats, DOWN_AFTER)
+    # stopped for the API and for routing (a stall: by the heartbeats, cluster.down_after)
     for node, other in ((a, b), (b, a)):
         wait_until(lambda: _statuses(node)[other.name] == "stopped"
                    and node.broker.cluster.stopped_nodes() == [other.name], timeout=20,
@@ -176,7 +176,7 @@ def test_a_partition_heals_by_itself(partitioned, how):
 def test_a_killed_node_is_left_out_at_once(make_mqtt_broker, tmp_path):
     """kill -9 of a node (its nats-server dies with it): the other node's cluster-wide lists
     answer at once with the running nodes' rows, and /nodes shows it stopped within a few
-    seconds, not after the heartbeats' DOWN_AFTER."""
+    seconds, not after the heartbeats' cluster.down_after (10 s)."""
     names = _names(2)
     a = Node(make_mqtt_broker({
         "node": {"name": names[0], "cookie": "testcookie"},
@@ -203,8 +203,8 @@ def test_a_killed_node_is_left_out_at_once(make_mqtt_broker, tmp_path):
         assert listed["meta"]["count"] == 2
         assert took < 2, f"/clients took {took:.1f} s"
         assert {s["node"] for s in a.get("/subscriptions")["data"]} <= {a.name}
-        wait_until(lambda: _statuses(a)[names[1]] == "stopped", timeout=link.DOWN_AFTER / 2,
-                   what="b stopped")
+        wait_until(lambda: _statuses(a)[names[1]] == "stopped",
+                   timeout=a.broker.cluster.down_after / 2, what="b stopped")
         assert a.broker.cluster.stopped_nodes() == [names[1]]
         assert a.get("/stats?aggregate=true")["connections.count"] == 2
         for c in here:

@@ -63,20 +63,20 @@ def _merge(subs: list, msg) -> Subscription:
 
 
 def same_message_runs(recs: list):
-    """The records of a cluster forward batch (emqpy.cluster.link: [filter, group, message
-    fields...]) in runs: the consecutive plain-subscription records of one message, one per
+    """The records of a cluster forward batch (emqpy.cluster.link: [message fields...,
+    filter, group]) in runs: the consecutive plain-subscription records of one message, one per
     filter, which the sender queues together for each node; every other record alone."""
     run: list = []
     filters: set = set()
     for rec in recs:
-        if run and rec[1] is None and run[0][1] is None and rec[0] not in filters \
-                and rec[2:-1] == run[0][2:-1]:  # (the last: expiry left, read per record)
+        if run and rec[-1] is None and run[0][-1] is None and rec[-2] not in filters \
+                and rec[:-3] == run[0][:-3]:  # (the third last: expiry left, read per record)
             run.append(rec)
-            filters.add(rec[0])
+            filters.add(rec[-2])
             continue
         if run:
             yield run
         run = [rec]
-        filters = {rec[0]}
+        filters = {rec[-2]}
     if run:
         yield run

@@ -115,8 +115,8 @@ def message_fields(msg: Message) -> list:
 
 
 def message_from_record(rec: list) -> Message:
-    """The message of a record [filter, group, *message_fields]."""
-    _, _, topic, payload, qos, retain, props, sender, username, peerhost, ts, flags, remaining \
+    """The message of a record [*message_fields, filter, group]."""
+    topic, payload, qos, retain, props, sender, username, peerhost, ts, flags, remaining, _, _ \
         = rec
     msg = Message(topic, payload, qos, retain, None, sender, username, peerhost, ts)
     if props:
@@ -128,20 +128,20 @@ def message_from_record(rec: list) -> Message:
 
 
 def pack_message(flt: str, group: str | None, msg: Message) -> list:
-    return [flt, group, *message_fields(msg)]
+    return [*message_fields(msg), flt, group]
 
 
 def unpack_message(rec: list) -> tuple[str, str | None, Message]:
     """A record of either form: (filter, group, message)."""
     msg = message_from_raw_record(rec) if len(rec) == 9 else message_from_record(rec)
-    return rec[0], rec[1], msg
+    return rec[-2], rec[-1], msg
 
 
 def message_from_raw_record(rec: list) -> Message:
-    """The message of a record [filter, group, *raw_fields]: a QoS 0 message that arrived
+    """The message of a record [*raw_fields, filter, group]: a QoS 0 message that arrived
     as a PUBLISH whose body every subscriber of its protocol family gets as it is, which the
     sender forwarded as that body (see `raw_fields`)."""
-    _, _, body, v5, sender, username, peerhost, ts, flags = rec
+    body, v5, sender, username, peerhost, ts, flags, _, _ = rec
     parsed = parse_plain_publish(body, False, v5, False, 1 << 16)
     if parsed is not None:
         topic, payload, props, _, _ = parsed
@@ -193,7 +193,7 @@ class ClusterLink:
         self._windows: dict[str, Window] = {}  # node -> flow control towards it
         self._acks: dict[str, int] = {}  # sender -> bytes of its batches processed (unsent)
         self._packer = msgpack.Packer()
-        self._heads: dict[str, bytes] = {}  # filter -> its record's encoded head
+        self._tails: dict[str, bytes] = {}  # filter -> its record's encoded tail
         self._forwarded = 0  # messages queued since the last flush (stats["forwarded"])
         self._flush_scheduled = False
         self._tasks: list[asyncio.Task] = []
@@ -561,9 +561,10 @@ class ClusterLink:
 
     # A batch for a node is one msgpack array: the sender, the bytes sent to the node up to the
     # end of this batch (see Window), then a record per message and matching filter there:
-    # [filter, group, *message_fields] or [filter, group, *raw_fields]. A record is written as
-    # its array header, its head (filter, group: encoded once per plain filter) and the
-    # message's fields (encoded once in `forward`, whatever the number of nodes and filters);
+    # [*message_fields, filter, group] or [*raw_fields, filter, group]. A record is written as
+    # the message's fields (encoded once in `forward`, whatever the number of nodes and
+    # filters, its array header counting two more) and its tail (filter, group: encoded once
+    # per plain filter);
     # the batch's array header, which needs the count, is written when it goes out: at the end
     # of the loop iteration, or as soon as it reaches FORWARD_BATCH bytes (NATS refuses
     # messages over its max_payload, 1 MB by default). The receiver decodes a batch in one
@@ -591,17 +592,18 @@ class ClusterLink:
             window = self._windows[node]
             if window.congested:
                 window.throttle(publisher)
-        head = self._heads.get(flt) if group is None else None
-        if head is None:
-            head = self._packer.pack(flt) + self._packer.pack(group)
+        tail = self._tails.get(flt) if group is None else None
+        if tail is None:
+            tail = self._packer.pack(flt) + self._packer.pack(group)
             if group is None:
-                if len(self._heads) >= 10_000:  # filters come and go: keep it bounded
-                    self._heads.clear()
-                self._heads[flt] = head
+                if len(self._tails) >= 10_000:  # filters come and go: keep it bounded
+                    self._tails.clear()
+                self._tails[flt] = tail
         data = batch.data
-        data.append(body[0] + 2)  # the record's array header: the head adds two items
-        data += head
-        data += memoryview(body)[1:]
+        start = len(data)
+        data += body
+        data[start] += 2  # the array header (0x90 + length): the tail adds two items
+        data += tail
         batch.count += 1
         self._forwarded += 1
         if len(data) >= FORWARD_BATCH:
@@ -690,14 +692,14 @@ class ClusterLink:
         inline = broker.qos0_inline
         for i in range(2, len(batch)):
             rec = batch[i]
-            route = routes.get(rec[0])
+            route = routes.get(rec[-2])
             if route is None:  # unsubscribed meanwhile
                 continue
             msg = message_from_raw_record(rec) if len(rec) == 9 else message_from_record(rec)
-            if rec[1] is None and inline and msg.qos == 0 and msg.expire_at is None:
+            if rec[-1] is None and inline and msg.qos == 0 and msg.expire_at is None:
                 broker.fanout_qos0(msg, route.subs, None)  # (as a local QoS 0 publish)
             else:
-                self._deliver(route, rec[1], msg)
+                self._deliver(route, rec[-1], msg)
 
     @staticmethod
     def _deliver(route, group: str | None, msg: Message) -> None:
@@ -716,7 +718,7 @@ class ClusterLink:
         for run in same_message_runs(recs):
             flt, group, msg = unpack_message(run[0])
             if len(run) > 1:
-                found = [r for r in (routes.get(rec[0]) for rec in run) if r]
+                found = [r for r in (routes.get(rec[-2]) for rec in run) if r]
                 for sub in merged_subscriptions(found, msg).values():
                     sub.session.deliver(msg, sub, None, False, None)
                 continue

@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 import socket
 import ssl
-import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,11 +19,10 @@ from yarl import URL
 
 from emqpy.templates import Template, to_text
 from emqpy.listeners.certs import resolve_path
+from emqpy.listeners.tls import set_versions_and_ciphers
 
 from .worker import FAIL, OK, RETRY
 
-_TLS_VERSIONS = {"tlsv1": ssl.TLSVersion.TLSv1, "tlsv1.1": ssl.TLSVersion.TLSv1_1,
-                 "tlsv1.2": ssl.TLSVersion.TLSv1_2, "tlsv1.3": ssl.TLSVersion.TLSv1_3}
 _KEEPALIVE_SECONDS = 30.0  # how long an idle pooled connection is kept (EMQX's ehttpc: 30s)
 
 
@@ -65,18 +63,7 @@ def client_ssl_context(opts, data_dir: Path) -> ssl.SSLContext:
                                 _pem_file(opts.keyfile, data_dir, "key"), opts.password or None)
         except (ssl.SSLError, OSError) as e:
             raise ConnectorError(f"ssl.certfile/keyfile: cannot load: {e}") from None
-    versions = [_TLS_VERSIONS[v] for v in opts.versions]
-    if not versions:
-        raise ConnectorError("ssl.versions: empty")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ctx.minimum_version, ctx.maximum_version = min(versions), max(versions)
-    legacy = [c for c in opts.ciphers if not c.startswith("TLS_")]
-    if legacy:
-        try:
-            ctx.set_ciphers(":".join(legacy))
-        except ssl.SSLError:
-            raise ConnectorError(f"ssl.ciphers: no usable cipher in {legacy}") from None
+    set_versions_and_ciphers(ctx, opts.versions, opts.ciphers, "ssl", ConnectorError)
     return ctx
 
 

@@ -14,13 +14,11 @@ import ipaddress
 import json
 import socket
 import ssl
-import warnings
 from pathlib import Path
 
 from emqpy.listeners.certs import resolve_path
+from emqpy.listeners.tls import VERSIONS, set_versions_and_ciphers
 
-_VERSIONS = {"tlsv1": ssl.TLSVersion.TLSv1, "tlsv1.1": ssl.TLSVersion.TLSv1_1,
-             "tlsv1.2": ssl.TLSVersion.TLSv1_2, "tlsv1.3": ssl.TLSVersion.TLSv1_3}
 # nats-server's min_version names
 _NATS_VERSIONS = {"tlsv1": "1.0", "tlsv1.1": "1.1", "tlsv1.2": "1.2", "tlsv1.3": "1.3"}
 
@@ -66,16 +64,8 @@ def _context(config, purpose: int) -> ssl.SSLContext:
     except (ssl.SSLError, OSError) as e:
         raise TlsError(f"rpc.cacertfile: cannot load {paths['cacertfile']}: {e}") from None
     ctx.verify_mode = ssl.CERT_REQUIRED  # both ways: a node proves itself with the cluster's CA
-    versions = [_VERSIONS[v] for v in config.rpc.tls_versions]
-    with warnings.catch_warnings():  # TLS 1.0/1.1 are deprecated, and asked for on purpose
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ctx.minimum_version, ctx.maximum_version = min(versions), max(versions)
-    legacy = [c for c in config.rpc.ciphers if not c.startswith("TLS_")]
-    if legacy:
-        try:
-            ctx.set_ciphers(":".join(legacy))
-        except ssl.SSLError:
-            raise TlsError(f"rpc.ciphers: no usable cipher in {legacy}") from None
+    set_versions_and_ciphers(ctx, config.rpc.tls_versions, config.rpc.ciphers, "rpc", TlsError,
+                             versions_key="tls_versions")
     return ctx
 
 
@@ -93,7 +83,7 @@ def client_context(config) -> ssl.SSLContext:
 def nats_server_block(config, *, verify: bool = True) -> str:
     """The body of a nats-server ``tls { }`` block with the cluster's certificates."""
     paths = files(config)
-    lowest = min(config.rpc.tls_versions, key=lambda v: _VERSIONS[v])
+    lowest = min(config.rpc.tls_versions, key=lambda v: VERSIONS[v])
     return (f"cert_file: {json.dumps(paths['certfile'])}, key_file: {json.dumps(paths['keyfile'])}, "
             f"ca_file: {json.dumps(paths['cacertfile'])}, verify: {json.dumps(verify)}, "
             f"min_version: {json.dumps(_NATS_VERSIONS[lowest])}, timeout: 5")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from emqpy.listeners.certs import ETC_VAR, ensure_default_certs, resolve_path
 
-_VERSIONS = {
+VERSIONS = {  # EMQX's names of TLS versions
     "tlsv1": ssl.TLSVersion.TLSv1, "tlsv1.1": ssl.TLSVersion.TLSv1_1,
     "tlsv1.2": ssl.TLSVersion.TLSv1_2, "tlsv1.3": ssl.TLSVersion.TLSv1_3,
 }
@@ -19,6 +19,37 @@ _VERSIONS = {
 
 class TlsConfigError(ValueError):
     pass
+
+
+def set_versions_and_ciphers(ctx: ssl.SSLContext, versions: list[str], ciphers: list[str],
+                             where: str, error: type[Exception],
+                             versions_key: str = "versions") -> None:
+    """EMQX's `versions` and `ciphers` options on a context (listeners, connectors' clients,
+    links between cluster nodes); raises `error` naming the option (`where`.`versions_key`,
+    `where`.ciphers)."""
+    wanted = [VERSIONS[v] for v in versions]
+    if not wanted:
+        raise error(f"{where}.{versions_key}: empty")
+    try:
+        with warnings.catch_warnings():  # TLS 1.0/1.1 are deprecated, and configured on purpose
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = min(wanted)
+            ctx.maximum_version = max(wanted)
+    except ValueError as e:
+        raise error(f"{where}.{versions_key}: {e}") from None
+    # OpenSSL names; TLS 1.3 suites (TLS_AES_...) cannot be narrowed from Python, and all of
+    # OpenSSL's defaults are strong, so they are accepted and left to OpenSSL.
+    legacy = [c for c in ciphers if not c.startswith("TLS_")]
+    spec = ":".join(legacy)
+    if min(wanted) < ssl.TLSVersion.TLSv1_2:
+        # OpenSSL 3 refuses TLS 1.0/1.1 at its default security level: asking for them in
+        # `versions` means meaning it.
+        spec = (spec or "DEFAULT") + ":@SECLEVEL=0"
+    if spec:
+        try:
+            ctx.set_ciphers(spec)
+        except ssl.SSLError:
+            raise error(f"{where}.ciphers: no usable cipher in {legacy}") from None
 
 
 def server_context(opts, data_dir: Path) -> ssl.SSLContext:
@@ -48,29 +79,7 @@ def server_context(opts, data_dir: Path) -> ssl.SSLContext:
         ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)
     if verify_peer:
         ctx.verify_mode = ssl.CERT_REQUIRED if opts.fail_if_no_peer_cert else ssl.CERT_OPTIONAL
-    versions = [_VERSIONS[v] for v in opts.versions]
-    if not versions:
-        raise TlsConfigError("ssl_options.versions: empty")
-    try:
-        with warnings.catch_warnings():  # TLS 1.0/1.1 are deprecated, and configured on purpose
-            warnings.simplefilter("ignore", DeprecationWarning)
-            ctx.minimum_version = min(versions)
-            ctx.maximum_version = max(versions)
-    except ValueError as e:
-        raise TlsConfigError(f"ssl_options.versions: {e}") from None
-    # OpenSSL names; TLS 1.3 suites (TLS_AES_...) cannot be narrowed from Python, and all of
-    # OpenSSL's defaults are strong, so they are accepted and left to OpenSSL.
-    legacy = [c for c in opts.ciphers if not c.startswith("TLS_")]
-    spec = ":".join(legacy)
-    if min(versions) < ssl.TLSVersion.TLSv1_2:
-        # OpenSSL 3 refuses TLS 1.0/1.1 at its default security level: asking for them in
-        # `versions` means meaning it.
-        spec = (spec or "DEFAULT") + ":@SECLEVEL=0"
-    if spec:
-        try:
-            ctx.set_ciphers(spec)
-        except ssl.SSLError:
-            raise TlsConfigError(f"ssl_options.ciphers: no usable cipher in {legacy}") from None
+    set_versions_and_ciphers(ctx, opts.versions, opts.ciphers, "ssl_options", TlsConfigError)
     if opts.honor_cipher_order:
         ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
     if not opts.client_renegotiation or not opts.secure_renegotiate:

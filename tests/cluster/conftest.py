@@ -11,6 +11,7 @@ import pytest
 from emqpy.cluster import natsd
 from emqpy.cluster.membership import JOIN_PORT_BASE
 from emqpy.testing import _merge
+from support.mqttclient import client, uid
 from support.node import Node
 from support.process import Proc
 from support.waiting import wait_until
@@ -93,3 +94,20 @@ def cluster(make_mqtt_broker, tmp_path_factory):
 @pytest.fixture
 def two(cluster):
     return cluster(2)
+
+
+def offline_with_three_queued(node: Node, prefix: str, v5: bool = True) -> str:
+    """A client that subscribed to `<prefix>/#` (QoS 1) on `node` with a persistent session
+    and went away, with three QoS 1 messages (payloads 0, 1, 2) queued for it: its client id."""
+    cid = uid(prefix.replace("/", "-"))
+    expiry = 300 if v5 else None
+    first = client(node, cid, v5=v5, clean=False, expiry=expiry)
+    assert first.session_present is False
+    first.subscribe(f"{prefix}/#", qos=1)
+    first.disconnect()
+    pub = client(node)
+    for i in range(3):
+        pub.publish(f"{prefix}/{i}", str(i), qos=1)
+    wait_until(lambda: len(node.broker.sessions[cid].mqueue) == 3)
+    pub.close()
+    return cid

@@ -7,6 +7,8 @@ from support.mqttclient import client, props, uid
 from support.node import Node
 from support.waiting import wait_until
 
+from cluster.conftest import offline_with_three_queued
+
 
 def _sees_filter(node: Node, other: Node, flt: str) -> bool:
     peer = node.broker.cluster.peers.get(other.broker.node_name)
@@ -158,19 +160,11 @@ def test_connecting_on_another_node_takes_the_session_over(cluster):
 
 def test_queued_messages_follow_the_session(cluster):
     a, b = cluster(2)
-    cid = uid("sleeper")
-    first = client(a, cid, v5=True, clean=False, expiry=300)
-    first.subscribe("cl/sleep/#", qos=1)
-    first.disconnect()
-    pub = client(a)
-    for i in range(3):
-        pub.publish(f"cl/sleep/{i}", str(i), qos=1)
-    wait_until(lambda: len(a.broker.sessions[cid].mqueue) == 3)
+    cid = offline_with_three_queued(a, "cl/sleep")
     back = client(b, cid, v5=True, clean=False, expiry=300)
     assert sorted(int(m.payload) for m in back.get_many(3)) == [0, 1, 2]
     wait_until(lambda: not _registered(a, cid))
-    for c_ in (back, pub):
-        c_.close()
+    back.close()
 
 
 def test_clean_start_elsewhere_discards_the_old_session(cluster):

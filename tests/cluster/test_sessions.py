@@ -11,23 +11,15 @@ import pytest
 from support.mqttclient import MqttClient, client, props, uid
 from support.waiting import wait_until
 
+from cluster.conftest import offline_with_three_queued
 from cluster.test_routing import _sees_filter
 
 
 @pytest.mark.parametrize("v5", [True, False], ids=["mqtt5", "mqtt311"])
 def test_queued_messages_move_with_session_present(two, v5):
     a, b = two
-    cid = uid("mover")
-    expiry = 300 if v5 else None
-    first = client(a, cid, v5=v5, clean=False, expiry=expiry)
-    assert first.session_present is False
-    first.subscribe("mv/#", qos=1)
-    first.disconnect()
-    pub = client(a)
-    for i in range(3):
-        pub.publish(f"mv/{i}", str(i), qos=1)
-    wait_until(lambda: len(a.broker.sessions[cid].mqueue) == 3)
-    back = client(b, cid, v5=v5, clean=False, expiry=expiry)
+    cid = offline_with_three_queued(a, "mv", v5)
+    back = client(b, cid, v5=v5, clean=False, expiry=300 if v5 else None)
     assert back.session_present is True
     # in place before the CONNACK: the session and its subscription are on b already
     assert "mv/#" in b.broker.sessions[cid].subscriptions
@@ -35,6 +27,7 @@ def test_queued_messages_move_with_session_present(two, v5):
     assert sorted(int(m.payload) for m in back.get_many(3)) == [0, 1, 2]
     back.expect_none()  # once each
     wait_until(lambda: _sees_filter(a, b, "mv/#"))
+    pub = client(a)
     pub.publish("mv/after", "after", qos=1)
     assert back.get().payload == b"after"
     back.expect_none()
@@ -109,15 +102,7 @@ def test_a_restored_session_goes_to_the_node_its_client_reconnected_to(two):
     back on a while b was down is handed over to a, with the messages queued for it, before b
     lets clients in, instead of staying on b as a second copy."""
     a, b = two
-    cid = uid("back")
-    first = client(b, cid, v5=True, clean=False, expiry=300)
-    first.subscribe("rb/#", qos=1)
-    first.disconnect()
-    pub = client(b)
-    for i in range(3):
-        pub.publish(f"rb/{i}", str(i), qos=1)
-    wait_until(lambda: len(b.broker.sessions[cid].mqueue) == 3)
-    pub.close()
+    cid = offline_with_three_queued(b, "rb")
     b.stop()
     again = client(a, cid, v5=True, clean=False, expiry=300)  # b cannot hand it over now
     assert again.session_present is False

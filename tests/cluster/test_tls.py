@@ -12,12 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from emqpy.cluster import natsd
 from emqpy.cluster.membership import JoinError, join_address, request
-from listeners.helpers import issue_cert
+from listeners.helpers import issue_cert, write_pem
 from support.node import Node
 from support.servers import wait_port
 from support.waiting import wait_until
@@ -37,14 +36,7 @@ class Authority:
         self.ca_file = self._write("ca.pem", self.cert)
 
     def _write(self, name: str, obj) -> Path:
-        path = self.folder / name
-        if hasattr(obj, "public_bytes") and not hasattr(obj, "private_bytes"):
-            path.write_bytes(obj.public_bytes(serialization.Encoding.PEM))
-        else:
-            path.write_bytes(obj.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-        return path
+        return write_pem(self.folder / name, obj)
 
     def rpc(self, node: str) -> dict:
         """The `rpc` config of `node`: its own certificate (server and client use) of this CA."""

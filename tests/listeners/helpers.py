@@ -51,6 +51,17 @@ class Pki:
     deep_chain: Path        # intermediate CA certificate, sent by the client
 
 
+def write_pem(path: Path, obj) -> Path:
+    """A certificate or a private key (unencrypted PKCS#8) as a PEM file."""
+    if isinstance(obj, x509.Certificate):
+        path.write_bytes(obj.public_bytes(serialization.Encoding.PEM))
+    else:
+        path.write_bytes(obj.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return path
+
+
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory) -> Pki:
     d = tmp_path_factory.mktemp("pki")
@@ -59,14 +70,7 @@ def pki(tmp_path_factory) -> Pki:
         return ec.generate_private_key(ec.SECP256R1())
 
     def write(name, obj):
-        p = d / name
-        if isinstance(obj, x509.Certificate):
-            p.write_bytes(obj.public_bytes(serialization.Encoding.PEM))
-        else:
-            p.write_bytes(obj.private_bytes(serialization.Encoding.PEM,
-                                            serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()))
-        return p
+        return write_pem(d / name, obj)
 
     ca_key = key()
     ca = issue_cert("Test Root CA", ca_key, None, ca_key, ca=True)

@@ -36,12 +36,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 # bench/compare.py: broker start-up, /proc meters and the load generator's runner
 from compare import (Emqpy, ScenarioError, cpu_seconds, free_port, machine_busy_seconds,  # noqa: E402
-                     rss_kb)
+                     process_cpu_seconds, rss_kb)
 from emqpy.bench.hist import percentiles  # noqa: E402
 from emqpy.bench.runner import Run  # noqa: E402
 from emqpy.bench.spec import Group, Spec  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 class Node(Emqpy):
@@ -118,20 +117,9 @@ class Window:
         self.pids = [nd.pid for nd in nodes]
         self.gen = [os.getpid()] + [p.pid for r in runs for p in r.procs]
 
-    def _gen(self) -> float:
-        total = 0.0
-        for pid in self.gen:
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fl = f.read().rsplit(")", 1)[1].split()
-                total += (int(fl[11]) + int(fl[12])) / CLK_TCK
-            except (OSError, IndexError, ValueError):
-                pass
-        return total
-
     def sample(self):
-        return (time.monotonic(), [cpu_seconds(p) for p in self.pids], self._gen(),
-                machine_busy_seconds())
+        return (time.monotonic(), [cpu_seconds(p) for p in self.pids],
+                process_cpu_seconds(self.gen), machine_busy_seconds())
 
     @staticmethod
     def cpu(a, b) -> dict:

@@ -97,9 +97,10 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
+def process_cpu_seconds(pids) -> float:
+    """CPU seconds (user + system) of these processes, each on its own (a gone one: 0)."""
     total = 0
-    for p in _tree(pid):
+    for p in pids:
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
@@ -107,6 +108,11 @@ def cpu_seconds(pid: int) -> float:
         except (OSError, IndexError, ValueError):
             pass
     return total / CLK_TCK
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its descendants."""
+    return process_cpu_seconds(_tree(pid))
 
 
 def rss_kb(pid: int) -> int:
@@ -136,15 +142,8 @@ class Meter:
         self.gen = [os.getpid()] + ([p.pid for p in run.procs] if run else [])
 
     def _sample(self):
-        gen = 0.0
-        for p in self.gen:
-            try:
-                with open(f"/proc/{p}/stat") as f:
-                    fl = f.read().rsplit(")", 1)[1].split()
-                gen += (int(fl[11]) + int(fl[12])) / CLK_TCK
-            except (OSError, IndexError, ValueError):
-                pass
-        return time.monotonic(), cpu_seconds(self.bpid), gen, machine_busy_seconds()
+        return (time.monotonic(), cpu_seconds(self.bpid), process_cpu_seconds(self.gen),
+                machine_busy_seconds())
 
     def start(self):
         self.a = self._sample()

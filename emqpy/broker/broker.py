@@ -668,6 +668,44 @@ class Broker:
             self.delivered_hook.skipped(msg, n)
         return n + other
 
+    def fanout_qos0_frames(self, frames, count: int, largest: int, v5: bool, sender: str,
+                           subs: dict) -> bool:
+        """`count` QoS 0 PUBLISH packets encoded back to back (`frames`, the largest
+        `largest` bytes, all of one protocol family and one sender) to `subs` as one chunk
+        each: what `fanout_qos0` would write for each message, when every subscriber is one
+        it writes to itself (connected, of that family, no mountpoint, no topic alias, no
+        subscription identifier, not the sender under no_local, packets under its maximum)
+        and no `message.delivered` callback wants each message. False, writing nothing,
+        otherwise: the caller then delivers the messages one by one."""
+        if not self.qos0_inline or self.delivered_hook is not None:
+            return False
+        channels = []
+        for sub in subs.values():
+            sess = sub.session
+            ch = sess.channel
+            if ch is None or ch.mountpoint or ch.alias_max or (ch.version == 5) != v5 or (
+                    sub.sub_ids and v5) or ((sub.no_local or sess.ignore_loop) and
+                                            sender == sess.clientid) or (
+                    ch.client_max_packet and largest > ch.client_max_packet):
+                return False
+            channels.append(ch)
+        dirty = self.dirty
+        size = len(frames)
+        for ch in channels:
+            queued = ch.queued
+            if not queued:
+                dirty.append(ch)
+                if not self.flush_scheduled:
+                    self.schedule_flush()
+            queued.append(frames)
+            ch.send_pkt += count - 1  # (Output counts a chunk as one packet)
+            n = ch.queued_bytes + size
+            ch.queued_bytes = n
+            if n > ch.high_watermark or ch.congested:
+                ch.throttle(None)
+        self.metrics.sent_q[0] += count * len(channels)
+        return True
+
     def publish_from_system(self, topic: str, payload: bytes, qos: int = 0,
                             retain: bool = False, props: dict | None = None) -> int:
         msg = Message(topic, payload, qos, retain, props, sender="")

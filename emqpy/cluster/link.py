@@ -9,7 +9,7 @@ Subjects (``<p>`` is ``emqpy.<cluster name>``):
 - ``<p>.fwd.<node>``: messages for a node, batched per loop iteration, each with the filter it
   matched there (the receiver delivers to that filter's subscribers only, as EMQX does);
 - ``<p>.ack.<node>``: how far a receiver has processed the batches a node sent it, which
-  bounds the bytes in flight towards each node (`FORWARD_WINDOW`, see `Window`);
+  bounds the bytes in flight towards each node (`window_limit`, see `Window`);
 - ``<p>.rpc.<node>``: requests to a node's registered functions (`call`/`register`), which the
   management API uses to answer for the whole cluster.
 
@@ -22,6 +22,7 @@ import asyncio
 import logging
 import math
 import random
+import struct
 import time
 import zlib
 
@@ -31,7 +32,8 @@ from emqpy.broker.message import Message
 from emqpy.broker.output import Backpressure
 from emqpy.broker.overlap import merged_subscriptions, same_message_runs
 from emqpy.broker.router import Router
-from emqpy.mqtt.packets import Publish, parse_plain_publish
+from emqpy.mqtt.packets import Publish, fixed_header, parse_plain_publish
+from emqpy.mqtt.properties import decode_varint
 
 log = logging.getLogger("emqpy.cluster")
 
@@ -46,7 +48,7 @@ PING = "cluster.ping"  # the call a probe makes (any answer, even an error, mean
 # nodes of the same one: a node of another never gets this node's route table, nor this node
 # its, so neither forwards to the other a batch it would misread (log line and alarm instead).
 # Bump it with any change of what `_send_batch`/`_on_forward`/`_on_ack` exchange.
-FORWARD_PROTOCOL = 3
+FORWARD_PROTOCOL = 4
 PROTOCOL_HEADER = "Emqpy-Forward-Protocol"
 PROTOCOL_ALARM = "cluster_protocol_mismatch/"  # + the node's name
 # EMQX's alarm of a partition: raised when a stopped node comes back without having restarted
@@ -54,16 +56,25 @@ PROTOCOL_ALARM = "cluster_protocol_mismatch/"  # + the node's name
 # table is fetched again.
 PARTITION_ALARM = "partition"
 FORWARD_BATCH = 64 * 1024  # bytes: a batch of forwarded messages goes out at this size
-FORWARD_WINDOW = 4 << 20  # bytes sent to a node and not yet acknowledged: over it, hold back
-FORWARD_RESUME = 2 << 20  # ... the publishers until this little is left in flight
+# Bytes sent to a node and not yet acknowledged: over it, hold back the publishers until half
+# of it is left in flight. A node saturated by its own clients reads its NATS socket once
+# per loop iteration and acks a few iterations later: the window is what reaches it per ack
+# round trip, so its share of the node's work (bench/README.md, fan-in: 4 MiB 1.15x, 16 MiB
+# 1.33x the one-node figure).
+FORWARD_WINDOW = 16 << 20
+# ... and what all the nodes forwarding to one node may have in flight together (each gets
+# its share of it when there are more than three): NATS cuts off a client it holds more
+# than 64 MB for (its default max_pending) as a slow consumer.
+FORWARD_WINDOWS_TOTAL = 48 << 20
+READ_BUFFER = 8 << 20  # bytes nats-py reads at once (see ClusterLink.start)
 ACK_TIMEOUT = 3.0  # seconds without an ack while over the window: assume it lost, reopen
 
 
 class Window(Backpressure):
     """Flow control towards one node. Forwarded batches carry the running total of bytes
-    sent to that node; the node acknowledges the total it has processed. Over FORWARD_WINDOW
-    bytes in flight the publishers whose messages go to that node stop reading (as for a
-    slow subscriber), and read again when acks bring it under FORWARD_RESUME: a node busy
+    sent to that node; the node acknowledges the total it has processed. Over the window
+    (`ClusterLink.window_limit`) the publishers whose messages go to that node stop reading
+    (as for a slow subscriber), and read again when acks bring it under half: a node busy
     with its own clients, which reads its NATS socket seldom, slows the publishers feeding it
     instead of letting NATS buffer without bound (and cut it off as a slow consumer)."""
     __slots__ = ("sent", "acked", "acked_at")
@@ -169,12 +180,55 @@ def raw_fields(msg: Message) -> list | None:
 
 
 class _Batch:
-    """The records queued for one node (see ClusterLink._queue)."""
-    __slots__ = ("data", "count")
+    """The records queued for one node (see ClusterLink._queue), the last of them perhaps a
+    run still growing (`_Run`)."""
+    __slots__ = ("data", "count", "run")
 
     def __init__(self):
         self.data = bytearray()
         self.count = 0
+        self.run: _Run | None = None
+
+
+class _Run:
+    """Consecutive QoS 0 messages from one publisher, each kept as the PUBLISH packet it
+    arrived as, for one plain filter on a node: the receiver writes the packets to each
+    subscriber as one chunk (`Broker.fanout_qos0_frames`). A record
+    [frames, timestamps, count, largest, v5, sender, username, peerhost, flags, filter, None]
+    once closed (`ClusterLink._close_run`)."""
+    __slots__ = ("frames", "stamps", "largest", "flt", "publisher", "msg")
+
+    def __init__(self, flt: str, msg: Message, publisher):
+        self.frames = bytearray()
+        self.stamps: list[float] = []
+        self.largest = 0
+        self.flt = flt
+        self.publisher = publisher
+        self.msg = msg  # the first one: its sender, username, peerhost, flags, family
+
+    def takes(self, flt: str, msg: Message, publisher) -> bool:
+        first = self.msg
+        return flt == self.flt and msg.flags == first.flags and msg.raw_v5 == first.raw_v5 \
+            and (publisher is self.publisher if publisher is not None else (
+                msg.sender == first.sender and msg.username == first.username
+                and msg.peerhost == first.peerhost))
+
+
+RUN_RECORD = 11  # the length of a run's record (message records have 13 items, raw ones 9)
+_STAMP = struct.Struct("<d")
+
+
+def run_messages(rec: list):
+    """The messages of a run's record, one by one (the path for subscribers that
+    `Broker.fanout_qos0_frames` does not write to)."""
+    frames, stamps, _, _, v5, sender, username, peerhost, flags, flt, _ = rec
+    pos = 0
+    for (ts,) in _STAMP.iter_unpack(stamps):
+        size, start = decode_varint(frames, pos + 1)  # (after the fixed header's first byte)
+        pos = start + size
+        body = frames[start:pos]
+        yield message_from_raw_record([body, v5, sender, username, peerhost, ts, flags,
+                                       flt, None])
 
 
 class ClusterLink:
@@ -215,6 +269,13 @@ class ClusterLink:
     # -- start / stop ----------------------------------------------------------------------
     async def start(self) -> None:
         import nats
+        import nats.aio.client
+        # nats-py stops reading its socket while it holds twice this much unparsed (its read
+        # size, 32 KiB by default): forwarded batches then wait in the kernel while the node
+        # reads its own publishers' sockets whole each loop iteration, and the node that
+        # forwards to it idles on its window. (nats-py has no option for it; it reads the
+        # module's value at connect time.)
+        nats.aio.client.DEFAULT_BUFFER_SIZE = READ_BUFFER
         self.nc = await nats.connect(
             self.servers, name=self.node, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
             allow_reconnect=True, error_cb=self._error, disconnected_cb=self._disconnected,
@@ -502,8 +563,19 @@ class ClusterLink:
         n = 0
         body = None  # the message encoded once, whatever the number of nodes and filters
         local = self.broker.router.routes
+        # a QoS 0 message that kept its PUBLISH packet, for one filter only (where several
+        # match, `_deliver_merged` needs its records side by side), goes in a run
+        frame = None
+        if len(routes) == 1 and msg.raw_body is not None and raw_fields(msg) is not None:
+            raw = msg.raw_body
+            size = len(raw)
+            frame = (bytes((0x30, size)) if size < 128 else fixed_header(0x30, size)) + raw
         for route in routes:
             for node in route.subs:
+                if frame is not None:
+                    self._queue_in_run(node, route.filter, msg, frame, publisher)
+                    n += 1
+                    continue
                 if body is None:
                     body = self._body(msg)
                 self._queue(node, route.filter, None, body, publisher)
@@ -577,8 +649,8 @@ class ClusterLink:
             fields = message_fields(msg)
         return self._packer.pack(fields)
 
-    def _queue(self, node: str, flt: str, group: str | None, body: bytes,
-               publisher=None) -> None:
+    def _batch(self, node: str, publisher) -> _Batch:
+        """The batch for `node`, holding `publisher` back while the node's window is full."""
         batch = self._out.get(node)
         if batch is None:
             batch = self._out[node] = _Batch()
@@ -592,6 +664,39 @@ class ClusterLink:
             window = self._windows[node]
             if window.congested:
                 window.throttle(publisher)
+        return batch
+
+    def _queue_in_run(self, node: str, flt: str, msg: Message, frame: bytes,
+                      publisher) -> None:
+        batch = self._batch(node, publisher)
+        run = batch.run
+        if run is None or not run.takes(flt, msg, publisher):
+            if run is not None:
+                self._close_run(batch)
+            run = batch.run = _Run(flt, msg, publisher)
+        run.frames += frame
+        run.stamps.append(msg.timestamp)
+        if len(frame) > run.largest:
+            run.largest = len(frame)
+        self._forwarded += 1
+        if len(batch.data) + len(run.frames) >= FORWARD_BATCH:
+            del self._out[node]
+            self._send_batch(node, batch)
+
+    def _close_run(self, batch: _Batch) -> None:
+        run, batch.run = batch.run, None
+        msg = run.msg
+        batch.data += self._packer.pack([
+            run.frames, struct.pack(f"<{len(run.stamps)}d", *run.stamps), len(run.stamps),
+            run.largest, msg.raw_v5, msg.sender, msg.username, msg.peerhost, msg.flags,
+            run.flt, None])
+        batch.count += 1
+
+    def _queue(self, node: str, flt: str, group: str | None, body: bytes,
+               publisher=None) -> None:
+        batch = self._batch(node, publisher)
+        if batch.run is not None:
+            self._close_run(batch)
         tail = self._tails.get(flt) if group is None else None
         if tail is None:
             tail = self._packer.pack(flt) + self._packer.pack(group)
@@ -611,14 +716,20 @@ class ClusterLink:
             self._send_batch(node, batch)
 
     def _send_batch(self, node: str, batch: _Batch) -> None:
+        if batch.run is not None:
+            self._close_run(batch)
         window = self._windows[node]
         window.sent += len(batch.data)
-        if window.sent - window.acked > FORWARD_WINDOW and not window.congested:
+        if window.sent - window.acked > self.window_limit() and not window.congested:
             window.congested = True  # the publishers are held back as they queue more
             self.stats["window_full"] += 1
         pack = self._packer.pack
         self._send(f"{self.prefix}.fwd.{node}", b"\xdd" + (batch.count + 2).to_bytes(4, "big")
                    + pack(self.node) + pack(window.sent) + batch.data)
+
+    def window_limit(self) -> int:
+        """The bytes this node may have in flight towards another (see FORWARD_WINDOW)."""
+        return min(FORWARD_WINDOW, FORWARD_WINDOWS_TOTAL // max(1, len(self.peers)))
 
     def _reopen(self, node: str) -> None:
         window = self._windows.get(node)
@@ -632,7 +743,7 @@ class ClusterLink:
             return
         window.acked = min(total, window.sent)  # (a late ack from before a reopen: capped)
         window.acked_at = time.monotonic()
-        if window.congested and window.sent - window.acked <= FORWARD_RESUME:
+        if window.congested and window.sent - window.acked <= self.window_limit() // 2:
             window.decongest()
 
     def _send(self, subject: str, data: bytes) -> None:
@@ -685,14 +796,19 @@ class ClusterLink:
         sender, total = batch[0], batch[1]
         self._schedule()
         self._acks[sender] = total  # acknowledged at the end of this loop iteration
-        self.stats["received"] += len(batch) - 2
+        received = len(batch) - 2
         if broker.overlap_single:
-            self._deliver_merged(batch[2:])
+            self.stats["received"] += received + self._deliver_merged(batch[2:])
             return
         inline = broker.qos0_inline
         for i in range(2, len(batch)):
             rec = batch[i]
             route = routes.get(rec[-2])
+            if len(rec) == RUN_RECORD:
+                received += rec[2] - 1
+                if route is not None:
+                    self._deliver_run(route, rec)
+                continue
             if route is None:  # unsubscribed meanwhile
                 continue
             msg = message_from_raw_record(rec) if len(rec) == 9 else message_from_record(rec)
@@ -700,6 +816,7 @@ class ClusterLink:
                 broker.fanout_qos0(msg, route.subs, None)  # (as a local QoS 0 publish)
             else:
                 self._deliver(route, rec[-1], msg)
+        self.stats["received"] += received
 
     @staticmethod
     def _deliver(route, group: str | None, msg: Message) -> None:
@@ -711,9 +828,40 @@ class ClusterLink:
             if g is not None:
                 g.dispatch(msg, None, None)
 
-    def _deliver_merged(self, recs: list) -> None:
+    def _deliver_run(self, route, rec: list) -> None:
+        frames, _, count, largest, v5, sender = rec[:6]
+        broker = self.broker
+        if broker.fanout_qos0_frames(frames, count, largest, v5, sender, route.subs):
+            return
+        for msg in run_messages(rec):
+            if broker.qos0_inline:
+                broker.fanout_qos0(msg, route.subs, None)
+            else:
+                self._deliver(route, None, msg)
+
+    def _deliver_merged(self, recs: list) -> int:
         """mqtt.overlapping_subscriptions = single: the records of one message for several
-        filters here (queued back to back by the sender) make one copy per client."""
+        filters here (queued back to back by the sender) make one copy per client (a run's
+        messages match one filter each: as they are). Returns the records' messages beyond
+        one per record."""
+        more = 0
+        records: list = []  # message records up to the next run
+        for rec in recs:
+            if len(rec) != RUN_RECORD:
+                records.append(rec)
+                continue
+            if records:
+                self._deliver_records_merged(records)
+                records = []
+            more += rec[2] - 1
+            route = self.broker.router.routes.get(rec[-2])
+            if route is not None:
+                self._deliver_run(route, rec)
+        if records:
+            self._deliver_records_merged(records)
+        return more
+
+    def _deliver_records_merged(self, recs: list) -> None:
         routes = self.broker.router.routes
         for run in same_message_runs(recs):
             flt, group, msg = unpack_message(run[0])

@@ -46,7 +46,6 @@ def test_a_full_window_holds_the_publisher_back_until_the_node_acks(cluster, mon
     stops reading after each one until the receiving node acknowledges it; nothing is lost, and
     at the end the acks cover every byte sent."""
     monkeypatch.setattr(link, "FORWARD_WINDOW", 64 * 1024)
-    monkeypatch.setattr(link, "FORWARD_RESUME", 32 * 1024)
     a, b = _burst(cluster, "held")
     link_a = a.broker.cluster
     assert link_a.stats["window_full"] > 1  # (each window the 3 MB burst filled: held back)
@@ -89,3 +88,54 @@ def test_qos0_bodies_forwarded_as_received_reach_either_protocol(cluster):
         sub.expect_none()
     for c in (*subs.values(), *pubs.values()):
         c.close()
+
+
+def _numbered_burst(a, topic: str, n: int, version: int = 4) -> None:
+    """n QoS 0 messages (payload: their number) written at once by a raw publisher on `a`:
+    one loop iteration's worth, which the sender forwards as runs (link._Run)."""
+    pub = RawClient(a.host, a.port, version=version)
+    pub.connect(uid("runpub"))
+    pub.send(b"".join(publish_packet(topic, b"%d" % i, version=version) for i in range(n)))
+    pub.close()
+
+
+def _numbers(sub, n: int) -> list[int]:
+    got: list[int] = []
+    wait_until(lambda: got.extend(int(m.payload) for m in sub.drain()) or len(got) >= n,
+               timeout=20, what=f"{n} messages")
+    return got
+
+
+def test_a_run_of_packets_is_written_whole_and_counted_per_message(cluster):
+    """QoS 0 messages of one publisher for one filter cross as one run of PUBLISH packets,
+    which the receiver writes to a plain subscriber of the same protocol family as one chunk
+    (Broker.fanout_qos0_frames): every message arrives in order, and the subscriber's
+    send_msg, the node's messages.sent and the link's received count each message."""
+    a, b = cluster(2)
+    topic = f"cl/{uid()}"
+    sub = client(b)
+    sub.subscribe(topic, qos=0)
+    wait_until(lambda: _sees_filter(a, b, topic))
+    before = b.api.get(f"/clients/{sub.client_id}").json()["send_msg"]
+    sent_before = b.broker.metrics.sent_q[0]
+    received_before = b.broker.cluster.stats["received"]
+    _numbered_burst(a, topic, 500)
+    assert _numbers(sub, 500) == list(range(500))
+    assert b.api.get(f"/clients/{sub.client_id}").json()["send_msg"] - before == 500
+    assert b.broker.metrics.sent_q[0] - sent_before == 500
+    assert b.broker.cluster.stats["received"] - received_before == 500
+
+
+def test_a_run_reaches_subscribers_it_cannot_be_written_to_as_it_is(cluster):
+    """A run whose subscribers are not all plain subscribers of the sender's protocol family
+    (here an MQTT 5 subscriber of a 3.1.1 publisher, beside a 3.1.1 one) is delivered one
+    message at a time: each gets every message, in order, encoded for its own protocol."""
+    a, b = cluster(2)
+    topic = f"cl/{uid()}"
+    subs = [client(b), client(b, v5=True)]
+    for sub in subs:
+        sub.subscribe(topic, qos=0)
+    wait_until(lambda: _sees_filter(a, b, topic))
+    _numbered_burst(a, topic, 300)
+    for sub in subs:
+        assert _numbers(sub, 300) == list(range(300))

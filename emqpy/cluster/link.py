@@ -201,7 +201,7 @@ class _Run:
     def __init__(self, flt: str, msg: Message, publisher):
         self.frames = bytearray()
         self.stamps: list[float] = []
-        self.largest = 0
+        self.largest = 0  # the largest body (the record says the largest packet)
         self.flt = flt
         self.publisher = publisher
         self.msg = msg  # the first one: its sender, username, peerhost, flags, family
@@ -214,6 +214,7 @@ class _Run:
                 and msg.peerhost == first.peerhost))
 
 
+_QOS0_HEADERS = tuple(bytes((0x30, n)) for n in range(128))  # a QoS 0 PUBLISH's fixed header
 RUN_RECORD = 11  # the length of a run's record (message records have 13 items, raw ones 9)
 _STAMP = struct.Struct("<d")
 
@@ -565,15 +566,13 @@ class ClusterLink:
         local = self.broker.router.routes
         # a QoS 0 message that kept its PUBLISH packet, for one filter only (where several
         # match, `_deliver_merged` needs its records side by side), goes in a run
-        frame = None
-        if len(routes) == 1 and msg.raw_body is not None and raw_fields(msg) is not None:
-            raw = msg.raw_body
-            size = len(raw)
-            frame = (bytes((0x30, size)) if size < 128 else fixed_header(0x30, size)) + raw
+        raw = msg.raw_body
+        in_run = raw is not None and len(routes) == 1 and not msg.qos and not msg.retain \
+            and msg.expire_at is None  # (raw_fields' conditions, without its list)
         for route in routes:
             for node in route.subs:
-                if frame is not None:
-                    self._queue_in_run(node, route.filter, msg, frame, publisher)
+                if in_run:
+                    self._queue_in_run(node, route.filter, msg, raw, publisher)
                     n += 1
                     continue
                 if body is None:
@@ -666,20 +665,32 @@ class ClusterLink:
                 window.throttle(publisher)
         return batch
 
-    def _queue_in_run(self, node: str, flt: str, msg: Message, frame: bytes,
+    def _queue_in_run(self, node: str, flt: str, msg: Message, raw: bytes,
                       publisher) -> None:
-        batch = self._batch(node, publisher)
-        run = batch.run
-        if run is None or not run.takes(flt, msg, publisher):
-            if run is not None:
-                self._close_run(batch)
-            run = batch.run = _Run(flt, msg, publisher)
-        run.frames += frame
+        """Add `msg`, kept as the PUBLISH body `raw`, to the run for (flt, publisher) that the
+        node's batch ends with, or to a new one."""
+        batch = self._out.get(node)
+        run = batch.run if batch is not None else None
+        # (the common case: the publisher's next message for the same filter. A publisher
+        # already in the batch was held back then if the window was full, and the window
+        # fills only when a batch goes out, which ends it: no check to repeat)
+        if run is None or run.publisher is not publisher or publisher is None \
+                or run.flt != flt or run.msg.flags != msg.flags:
+            batch = self._batch(node, publisher)
+            run = batch.run
+            if run is None or not run.takes(flt, msg, publisher):
+                if run is not None:
+                    self._close_run(batch)
+                run = batch.run = _Run(flt, msg, publisher)
+        frames = run.frames
+        size = len(raw)
+        frames += _QOS0_HEADERS[size] if size < 128 else fixed_header(0x30, size)
+        frames += raw
         run.stamps.append(msg.timestamp)
-        if len(frame) > run.largest:
-            run.largest = len(frame)
+        if size > run.largest:
+            run.largest = size
         self._forwarded += 1
-        if len(batch.data) + len(run.frames) >= FORWARD_BATCH:
+        if len(frames) + len(batch.data) >= FORWARD_BATCH:
             del self._out[node]
             self._send_batch(node, batch)
 
@@ -688,7 +699,7 @@ class ClusterLink:
         msg = run.msg
         batch.data += self._packer.pack([
             run.frames, struct.pack(f"<{len(run.stamps)}d", *run.stamps), len(run.stamps),
-            run.largest, msg.raw_v5, msg.sender, msg.username, msg.peerhost, msg.flags,
+            len(fixed_header(0x30, run.largest)) + run.largest, msg.raw_v5, msg.sender, msg.username, msg.peerhost, msg.flags,
             run.flt, None])
         batch.count += 1
 

@@ -4,8 +4,10 @@ over the limit used to be refused by NATS and lost without a word); with a small
 window the publisher is held back and released by the receiver's acks, and nothing is lost."""
 from __future__ import annotations
 
+import time
+
 from emqpy.cluster import link
-from support.mqttclient import client, props, uid
+from support.mqttclient import MqttClient, client, props, uid
 from support.rawmqtt import RawClient, publish_packet
 from support.waiting import wait_until
 
@@ -139,3 +141,24 @@ def test_a_run_reaches_subscribers_it_cannot_be_written_to_as_it_is(cluster):
     _numbered_burst(a, topic, 300)
     for sub in subs:
         assert _numbers(sub, 300) == list(range(300))
+
+
+def test_a_run_respects_a_subscribers_maximum_packet_size(cluster):
+    """An MQTT 5 subscriber with a Maximum Packet Size gets the run's packets that fit and
+    not the others (EMQX drops them for that subscriber), in order: a run with a packet over
+    its maximum is not written to it whole."""
+    a, b = cluster(2)
+    topic = f"cl/{uid()}"
+    sub = MqttClient(b.host, b.port, version=5)
+    sub.connect(properties=props("CONNECT", MaximumPacketSize=100))
+    sub.subscribe(topic, qos=0)
+    wait_until(lambda: _sees_filter(a, b, topic))
+    pub = RawClient(a.host, a.port, version=5)
+    pub.connect(uid("runpub"))
+    # even numbers small, odd ones over 100 bytes as packets
+    pub.send(b"".join(publish_packet(topic, b"%d" % i + (b"" if i % 2 == 0 else b" " * 120),
+                                     version=5) for i in range(40)))
+    pub.close()
+    assert _numbers(sub, 20) == list(range(0, 40, 2))
+    time.sleep(0.3)
+    assert sub.drain() == []

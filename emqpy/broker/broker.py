@@ -103,7 +103,7 @@ class Broker:
         self.prometheus_pusher = None
         self.bridges = None  # emqpy.bridge: connectors and actions (bridge.service.BridgeService)
         # emqpy.cluster: the link to the other nodes (cluster.link.ClusterLink: forward(msg)
-        # after local routing, dispatch_groups for shared groups, local_route_changed when a
+        # after local routing when its `remote` Router (the other nodes' filters) matches, dispatch_groups for shared groups, local_route_changed when a
         # filter gets its first or loses its last subscriber here; sessions.take_before_connack
         # in the CONNECT path: a session on another node); None on a single node
         self.cluster = None
@@ -567,7 +567,7 @@ class Broker:
                 self.retainer.on_publish(msg)
         n = 0
         fast = msg.qos == 0 and msg.expire_at is None and self.qos0_inline
-        routes = self.router._cache.get(msg.topic)
+        routes = self.router.cache.get(msg.topic)
         if routes is None:
             routes = self.router.match(msg.topic)
         merged = None
@@ -591,8 +591,11 @@ class Broker:
                         n += group.dispatch(msg, None, publisher)
                 else:  # a group may have members on other nodes too: one of all of them
                     n += self.cluster.dispatch_groups(route, msg, publisher)
-        if self.cluster is not None:
-            n += self.cluster.forward(msg, publisher)
+        cluster = self.cluster
+        if cluster is not None:
+            remote = cluster.remote.cache.get(msg.topic)  # (most topics: no call at all)
+            if remote is None or remote:
+                n += cluster.forward(msg, publisher, remote)
         if not n:
             self.metrics.c["messages.dropped.no_subscribers"] += 1
             if "message.dropped" in hooks._points:

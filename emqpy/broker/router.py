@@ -60,7 +60,8 @@ class Router:
         self.routes: dict[str, Route] = {}
         self._exact: dict[str, Route] = {}
         self._root = _Node()
-        self._cache: dict[str, tuple] = {}
+        # topic -> what match(topic) returns: hot paths read it before calling match
+        self.cache: dict[str, tuple] = {}
         self._n_wild = 0
         self.n_dollar = 0  # filters starting with "$": only they can match $SYS topics
 
@@ -81,7 +82,7 @@ class Router:
                 self._n_wild += 1
             else:
                 self._exact[flt] = route
-            self._cache.clear()
+            self.cache.clear()
         return route
 
     def drop_if_empty(self, route: Route) -> None:
@@ -91,7 +92,7 @@ class Router:
         del self.routes[flt]
         if flt[:1] == "$":
             self.n_dollar -= 1
-        self._cache.clear()
+        self.cache.clear()
         if flt in self._exact:
             del self._exact[flt]
             return
@@ -109,7 +110,7 @@ class Router:
                 break
 
     def match(self, topic: str) -> tuple:
-        routes = self._cache.get(topic)
+        routes = self.cache.get(topic)
         if routes is not None:
             return routes
         exact = self._exact.get(topic)
@@ -122,9 +123,9 @@ class Router:
             routes = tuple(found)
         else:
             routes = (exact,) if exact is not None else ()
-        if len(self._cache) >= self.CACHE_MAX:
-            self._cache.clear()
-        self._cache[topic] = routes
+        if len(self.cache) >= self.CACHE_MAX:
+            self.cache.clear()
+        self.cache[topic] = routes
         return routes
 
     def _walk(self, node: _Node, levels: list, i: int, found: list, dollar: bool) -> None:

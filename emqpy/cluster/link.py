@@ -553,28 +553,32 @@ class ClusterLink:
         peer.version = version
 
     # -- forwarding ------------------------------------------------------------------------
-    def forward(self, msg: Message, publisher=None) -> int:
+    def forward(self, msg: Message, publisher=None, routes: tuple | None = None) -> int:
         """After local routing: queue `msg` for every node with plain subscribers of a matching
         filter (once per node and filter), and for shared groups that have no member here
         (those with members here went through `dispatch_groups`); returns forwards queued.
-        `publisher`: the Channel it came from (held back while a node's window is full)."""
-        routes = self.remote.match(msg.topic)
-        if not routes:
-            return 0
+        `publisher`: the Channel it came from (held back while a node's window is full);
+        `routes`: what `remote.match` returns for its topic, if the caller has it."""
+        if routes is None:
+            routes = self.remote.match(msg.topic)
+            if not routes:
+                return 0
+        raw = msg.raw_body
+        # a QoS 0 message that kept its PUBLISH packet, for one filter only (where several
+        # match, `_deliver_merged` needs its records side by side), goes in a run
+        if raw is not None and len(routes) == 1 and not msg.qos and not msg.retain \
+                and msg.expire_at is None:  # (raw_fields' conditions, without its list)
+            route = routes[0]
+            if not route.groups:
+                for node in route.subs:
+                    self._queue_in_run(node, route.filter, msg, raw, publisher)
+                self._forwarded += len(route.subs)
+                return len(route.subs)
         n = 0
         body = None  # the message encoded once, whatever the number of nodes and filters
         local = self.broker.router.routes
-        # a QoS 0 message that kept its PUBLISH packet, for one filter only (where several
-        # match, `_deliver_merged` needs its records side by side), goes in a run
-        raw = msg.raw_body
-        in_run = raw is not None and len(routes) == 1 and not msg.qos and not msg.retain \
-            and msg.expire_at is None  # (raw_fields' conditions, without its list)
         for route in routes:
             for node in route.subs:
-                if in_run:
-                    self._queue_in_run(node, route.filter, msg, raw, publisher)
-                    n += 1
-                    continue
                 if body is None:
                     body = self._body(msg)
                 self._queue(node, route.filter, None, body, publisher)
@@ -689,7 +693,6 @@ class ClusterLink:
         run.stamps.append(msg.timestamp)
         if size > run.largest:
             run.largest = size
-        self._forwarded += 1
         if len(frames) + len(batch.data) >= FORWARD_BATCH:
             del self._out[node]
             self._send_batch(node, batch)

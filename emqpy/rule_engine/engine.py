@@ -427,7 +427,7 @@ class Engine:
         no rule selects costs one lookup in the index's per-topic cache, in a closure."""
         ignored: set = set()
 
-        def on_message_publish(msg, cache=index._cache, match=index.match,
+        def on_message_publish(msg, cache=index.cache, match=index.match,
                                matched=self._publish_matched, ignored=ignored):
             routes = cache.get(msg.topic)
             if routes is None:

@@ -692,20 +692,9 @@ class Broker:
                     ch.client_max_packet and largest > ch.client_max_packet):
                 return False
             channels.append(ch)
-        dirty = self.dirty
-        size = len(frames)
         for ch in channels:
-            queued = ch.queued
-            if not queued:
-                dirty.append(ch)
-                if not self.flush_scheduled:
-                    self.schedule_flush()
-            queued.append(frames)
+            ch.write(frames)
             ch.send_pkt += count - 1  # (Output counts a chunk as one packet)
-            n = ch.queued_bytes + size
-            ch.queued_bytes = n
-            if n > ch.high_watermark or ch.congested:
-                ch.throttle(None)
         self.metrics.sent_q[0] += count * len(channels)
         return True
 

@@ -75,7 +75,13 @@ async def _start(broker, routes: list[str] = (), nats_cluster: str = "") -> None
         servers = [server.connect_url]
     link = ClusterLink(broker, servers, c.name,
                        **tls.nats_connect_options(broker.config, servers, natsd.node_host(node)))
-    await link.start()
+    try:
+        await link.start()
+    except BaseException:
+        if broker.cluster_nats is not None:
+            await asyncio.to_thread(broker.cluster_nats.stop)
+            broker.cluster_nats = None
+        raise
     from emqpy.cluster import mgmt
     mgmt.register(link)  # the management API's calls between nodes
     from emqpy.cluster.sessions import SessionRegistry

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import math
 import random
+import ssl
 import struct
 import time
 import zlib
@@ -66,6 +67,7 @@ FORWARD_WINDOW = 16 << 20
 # its share of it when there are more than three): NATS cuts off a client it holds more
 # than 64 MB for (its default max_pending) as a slow consumer.
 FORWARD_WINDOWS_TOTAL = 48 << 20
+CONNECT_WAIT = 30.0  # seconds a node's first connection to NATS may take (see start)
 READ_BUFFER = 8 << 20  # bytes nats-py reads at once (see ClusterLink.start)
 ACK_TIMEOUT = 3.0  # seconds without an ack while over the window: assume it lost, reopen
 
@@ -266,6 +268,9 @@ class ClusterLink:
         self.protocol = FORWARD_PROTOCOL  # (tests play a node of another version with it)
         # a node silent this long is stopped: its routes are dropped (cluster.down_after)
         self.down_after = broker.config.cluster.down_after
+        self._connecting = None  # the first connection to NATS, while it is being made
+        self._connect_error = None  # ... the last error it met
+        self._refused = False  # ... whether that was a TLS handshake that failed
 
     # -- start / stop ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -277,10 +282,24 @@ class ClusterLink:
         # forwards to it idles on its window. (nats-py has no option for it; it reads the
         # module's value at connect time.)
         nats.aio.client.DEFAULT_BUFFER_SIZE = READ_BUFFER
-        self.nc = await nats.connect(
+        # nats-py retries a first connection as long as later ones (for ever): a refused
+        # certificate ends it at once (`_error`), anything else after CONNECT_WAIT
+        self._connecting = asyncio.ensure_future(nats.connect(
             self.servers, name=self.node, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
             allow_reconnect=True, error_cb=self._error, disconnected_cb=self._disconnected,
-            reconnected_cb=self._reconnected, **self.connect_options)
+            reconnected_cb=self._reconnected, **self.connect_options))
+        try:
+            self.nc = await asyncio.wait_for(self._connecting, CONNECT_WAIT)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            refused, error = self._refused, self._connect_error
+            if error is None and not refused:
+                raise  # (cancelled from outside)
+            raise RuntimeError(
+                f"cluster: cannot connect to NATS at {', '.join(self.servers)}"
+                + (": its TLS handshake failed" if refused else f" within {CONNECT_WAIT:.0f} s")
+                + f" ({error})") from None
+        finally:
+            self._connecting = None
         p = self.prefix
         await self.nc.subscribe(f"{p}.hb", cb=self._on_heartbeat)
         await self.nc.subscribe(f"{p}.routes", cb=self._on_routes)
@@ -303,6 +322,12 @@ class ClusterLink:
 
     async def _error(self, e) -> None:
         log.warning("cluster: NATS error: %s", e)
+        connecting = self._connecting
+        if connecting is not None:  # the first connection
+            self._connect_error = e
+            if isinstance(e, ssl.SSLError):  # a certificate refused: retrying will not help
+                self._refused = True
+                connecting.cancel()
 
     async def _disconnected(self) -> None:
         if not self.stopping:

@@ -261,6 +261,23 @@ def test_an_external_nats_over_tls_with_credentials(external_nats, nodes):
     _routes(a, b)
 
 
+def test_a_refused_tls_handshake_with_nats_stops_the_start_at_once(external_nats, authority,
+                                                                    make_mqtt_broker):
+    """A node whose CA does not know the NATS server's certificate (nats-py would retry it
+    for ever): its start fails within seconds, saying the TLS handshake failed, and nothing
+    of it keeps running."""
+    server, _ = external_nats
+    other = authority("other-ca").rpc("x@127.0.0.1")
+    (name,) = _names(1)
+    conf = _conf(name, nats={"servers": [server.connect_url], "tls": {
+        "enable": True, "cacertfile": other["cacertfile"], "certfile": other["certfile"],
+        "keyfile": other["keyfile"]}})
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"cannot connect to NATS at .*TLS handshake failed"):
+        make_mqtt_broker(conf)
+    assert time.monotonic() - t0 < 15
+
+
 def test_unusable_tls_files_stop_the_start_with_the_key_named(make_mqtt_broker, tmp_path):
     from emqpy.cluster import tls
     from emqpy.config import validate_config

@@ -23,7 +23,6 @@ import logging
 import math
 import random
 import ssl
-import struct
 import time
 import zlib
 
@@ -33,8 +32,10 @@ from emqpy.broker.message import Message
 from emqpy.broker.output import Backpressure
 from emqpy.broker.overlap import merged_subscriptions, same_message_runs
 from emqpy.broker.router import Router
-from emqpy.mqtt.packets import Publish, fixed_header, parse_plain_publish
-from emqpy.mqtt.properties import decode_varint
+from emqpy.cluster.records import (QOS0_HEADERS, RUN_RECORD, Batch, Run, message_fields,
+                                   message_from_raw_record, message_from_record, raw_fields,
+                                   run_messages, unpack_message)
+from emqpy.mqtt.packets import fixed_header
 
 log = logging.getLogger("emqpy.cluster")
 
@@ -118,122 +119,6 @@ def _split(key: str) -> tuple[str | None, str]:
     return None, key
 
 
-def message_fields(msg: Message) -> list:
-    """A message as msgpack-able fields (its properties as the encoded block)."""
-    remaining = None
-    if msg.expire_at is not None:
-        remaining = max(0.0, msg.expire_at - time.monotonic())
-    return [msg.topic, msg.payload, msg.qos, msg.retain, msg.props_block(), msg.sender,
-            msg.username, msg.peerhost, msg.timestamp, msg.flags, remaining]
-
-
-def message_from_record(rec: list) -> Message:
-    """The message of a record [*message_fields, filter, group]."""
-    topic, payload, qos, retain, props, sender, username, peerhost, ts, flags, remaining, _, _ \
-        = rec
-    msg = Message(topic, payload, qos, retain, None, sender, username, peerhost, ts)
-    if props:
-        msg.lazy_props(props)  # decoded only if something reads them
-    if remaining is not None:
-        msg.expire_at = time.monotonic() + remaining
-    msg.flags = flags
-    return msg
-
-
-def pack_message(flt: str, group: str | None, msg: Message) -> list:
-    return [*message_fields(msg), flt, group]
-
-
-def unpack_message(rec: list) -> tuple[str, str | None, Message]:
-    """A record of either form: (filter, group, message)."""
-    msg = message_from_raw_record(rec) if len(rec) == 9 else message_from_record(rec)
-    return rec[-2], rec[-1], msg
-
-
-def message_from_raw_record(rec: list) -> Message:
-    """The message of a record [*raw_fields, filter, group]: a QoS 0 message that arrived
-    as a PUBLISH whose body every subscriber of its protocol family gets as it is, which the
-    sender forwarded as that body (see `raw_fields`)."""
-    body, v5, sender, username, peerhost, ts, flags, _, _ = rec
-    parsed = parse_plain_publish(body, False, v5, False, 1 << 16)
-    if parsed is not None:
-        topic, payload, props, _, _ = parsed
-        msg = Message(topic, payload, 0, False, None, sender, username, peerhost, ts)
-        if props is not None:
-            msg.lazy_props(props)
-    else:  # (properties beyond the inline parser's: the full decoder)
-        pkt = Publish.decode(0, body, 5 if v5 else 4)
-        msg = Message(pkt.topic, pkt.payload, 0, False, pkt.props or None, sender, username,
-                      peerhost, ts)
-    msg.raw_body = body
-    msg.raw_v5 = v5
-    msg.flags = flags
-    return msg
-
-
-def raw_fields(msg: Message) -> list | None:
-    """A QoS 0 message that kept its incoming PUBLISH body (`Message.raw_body`) as that body
-    and the few fields it does not hold; None for any other message. The receiving node then
-    skips both encoding its fields and encoding the PUBLISH for its subscribers."""
-    body = msg.raw_body
-    if body is None or msg.qos or msg.retain or msg.expire_at is not None:
-        return None
-    return [body, msg.raw_v5, msg.sender, msg.username, msg.peerhost, msg.timestamp, msg.flags]
-
-
-class _Batch:
-    """The records queued for one node (see ClusterLink._queue), the last of them perhaps a
-    run still growing (`_Run`)."""
-    __slots__ = ("data", "count", "run")
-
-    def __init__(self):
-        self.data = bytearray()
-        self.count = 0
-        self.run: _Run | None = None
-
-
-class _Run:
-    """Consecutive QoS 0 messages from one publisher, each kept as the PUBLISH packet it
-    arrived as, for one plain filter on a node: the receiver writes the packets to each
-    subscriber as one chunk (`Broker.fanout_qos0_frames`). A record
-    [frames, timestamps, count, largest, v5, sender, username, peerhost, flags, filter, None]
-    once closed (`ClusterLink._close_run`)."""
-    __slots__ = ("frames", "stamps", "largest", "flt", "publisher", "msg")
-
-    def __init__(self, flt: str, msg: Message, publisher):
-        self.frames = bytearray()
-        self.stamps: list[float] = []
-        self.largest = 0  # the largest body (the record says the largest packet)
-        self.flt = flt
-        self.publisher = publisher
-        self.msg = msg  # the first one: its sender, username, peerhost, flags, family
-
-    def takes(self, flt: str, msg: Message, publisher) -> bool:
-        first = self.msg
-        return flt == self.flt and msg.flags == first.flags and msg.raw_v5 == first.raw_v5 \
-            and (publisher is self.publisher if publisher is not None else (
-                msg.sender == first.sender and msg.username == first.username
-                and msg.peerhost == first.peerhost))
-
-
-_QOS0_HEADERS = tuple(bytes((0x30, n)) for n in range(128))  # a QoS 0 PUBLISH's fixed header
-RUN_RECORD = 11  # the length of a run's record (message records have 13 items, raw ones 9)
-_STAMP = struct.Struct("<d")
-
-
-def run_messages(rec: list):
-    """The messages of a run's record, one by one (the path for subscribers that
-    `Broker.fanout_qos0_frames` does not write to)."""
-    frames, stamps, _, _, v5, sender, username, peerhost, flags, flt, _ = rec
-    pos = 0
-    for (ts,) in _STAMP.iter_unpack(stamps):
-        size, start = decode_varint(frames, pos + 1)  # (after the fixed header's first byte)
-        pos = start + size
-        body = frames[start:pos]
-        yield message_from_raw_record([body, v5, sender, username, peerhost, ts, flags,
-                                       flt, None])
-
-
 class ClusterLink:
     def __init__(self, broker, servers: list[str], cluster_name: str, **connect_options):
         self.broker = broker
@@ -246,7 +131,7 @@ class ClusterLink:
         self.remote = Router()  # remote nodes' filters; a route's subs: node name -> node name
         self.version = 0  # our route table's version: +1 per published batch of changes
         self._changes: list[tuple[str, int]] = []
-        self._out: dict[str, _Batch] = {}  # node -> the batch it gets (see _queue)
+        self._out: dict[str, Batch] = {}  # node -> the batch it gets (see _queue)
         self._windows: dict[str, Window] = {}  # node -> flow control towards it
         self._acks: dict[str, int] = {}  # sender -> bytes of its batches processed (unsent)
         self._packer = msgpack.Packer()
@@ -264,6 +149,9 @@ class ClusterLink:
         self.flushers: list = []
         self.rpcs: dict = {}  # name -> fn(*args) (or coroutine function) other nodes may call
         self.admit = None  # fn(node) -> bool: whether a node is one of ours (membership.py)
+        # fn(node) called when a stopped node comes back without a restart (a partition
+        # healed; sessions.py reconciles the clients both sides took meanwhile)
+        self.on_back: list = []
         self.register(PING, lambda: True)
         self.protocol = FORWARD_PROTOCOL  # (tests play a node of another version with it)
         # a node silent this long is stopped: its routes are dropped (cluster.down_after)
@@ -424,6 +312,8 @@ class ClusterLink:
             self._reopen(name)  # (and what was in flight to the old one)
         elif now - peer.last_seen > self.down_after:
             self._partition_alarm(name, True)
+            for fn in self.on_back:
+                fn(name)
         peer.last_seen = now
         try:
             protocol = int((m.headers or {}).get(PROTOCOL_HEADER, 0))
@@ -659,14 +549,12 @@ class ClusterLink:
             return cur
         return random.choice(nodes)
 
-    # A batch for a node is one msgpack array: the sender, the bytes sent to the node up to the
-    # end of this batch (see Window), then a record per message and matching filter there:
-    # [*message_fields, filter, group] or [*raw_fields, filter, group]. A record is written as
-    # the message's fields (encoded once in `forward`, whatever the number of nodes and
-    # filters, its array header counting two more) and its tail (filter, group: encoded once
-    # per plain filter);
-    # the batch's array header, which needs the count, is written when it goes out: at the end
-    # of the loop iteration, or as soon as it reaches FORWARD_BATCH bytes (NATS refuses
+    # A batch's records (emqpy/cluster/records.py) are written as they come: a message
+    # record as the message's fields (encoded once in `forward`, whatever the number of nodes
+    # and filters, its array header counting two more) and its tail (filter, group: encoded
+    # once per plain filter); a run as it closes (another record comes, or the batch goes).
+    # The batch's array header, which needs the count, is written when it goes out: at the
+    # end of the loop iteration, or as soon as it reaches FORWARD_BATCH bytes (NATS refuses
     # messages over its max_payload, 1 MB by default). The receiver decodes a batch in one
     # call and delivers QoS 0 records as the broker's inline fan-out does (`_on_forward`).
     def _body(self, msg: Message) -> bytes:
@@ -677,11 +565,11 @@ class ClusterLink:
             fields = message_fields(msg)
         return self._packer.pack(fields)
 
-    def _batch(self, node: str, publisher) -> _Batch:
+    def _batch(self, node: str, publisher) -> Batch:
         """The batch for `node`, holding `publisher` back while the node's window is full."""
         batch = self._out.get(node)
         if batch is None:
-            batch = self._out[node] = _Batch()
+            batch = self._out[node] = Batch()
             self._schedule()
             window = self._windows.get(node)
             if window is None:
@@ -710,10 +598,10 @@ class ClusterLink:
             if run is None or not run.takes(flt, msg, publisher):
                 if run is not None:
                     self._close_run(batch)
-                run = batch.run = _Run(flt, msg, publisher)
+                run = batch.run = Run(flt, msg, publisher)
         frames = run.frames
         size = len(raw)
-        frames += _QOS0_HEADERS[size] if size < 128 else fixed_header(0x30, size)
+        frames += QOS0_HEADERS[size] if size < 128 else fixed_header(0x30, size)
         frames += raw
         run.stamps.append(msg.timestamp)
         if size > run.largest:
@@ -722,13 +610,9 @@ class ClusterLink:
             del self._out[node]
             self._send_batch(node, batch)
 
-    def _close_run(self, batch: _Batch) -> None:
+    def _close_run(self, batch: Batch) -> None:
         run, batch.run = batch.run, None
-        msg = run.msg
-        batch.data += self._packer.pack([
-            run.frames, struct.pack(f"<{len(run.stamps)}d", *run.stamps), len(run.stamps),
-            len(fixed_header(0x30, run.largest)) + run.largest, msg.raw_v5, msg.sender, msg.username, msg.peerhost, msg.flags,
-            run.flt, None])
+        batch.data += self._packer.pack(run.record())
         batch.count += 1
 
     def _queue(self, node: str, flt: str, group: str | None, body: bytes,
@@ -754,7 +638,7 @@ class ClusterLink:
             del self._out[node]
             self._send_batch(node, batch)
 
-    def _send_batch(self, node: str, batch: _Batch) -> None:
+    def _send_batch(self, node: str, batch: Batch) -> None:
         if batch.run is not None:
             self._close_run(batch)
         window = self._windows[node]

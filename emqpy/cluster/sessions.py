@@ -21,6 +21,11 @@ before it lets clients in it asks the running nodes which of those client ids th
 session handed over there (or dropped, if it started clean), as the announcement it missed
 would have done, instead of a second copy staying here with its routes.
 
+After a partition, a client may have connected on each side (each side's takeover could not
+reach the other): when a node comes back without a restart, each of the two asks the other
+which of its client ids it has too (``session.claimed``), and the side whose session is older
+ends it there (DISCONNECT 0x8E if it is connected) and hands it over to the newer one.
+
 Wills, as the local broker and EMQX do: the old connection's will is published by its node
 when it is taken over (at once without a will delay); a delayed will (MQTT 5) is dropped
 when the client is back on another node within the delay, and published at once when a
@@ -36,7 +41,8 @@ import msgpack
 
 from emqpy.broker.protocol.states import CLOSED
 from emqpy.broker.session import Session
-from emqpy.cluster.link import HEARTBEAT, pack_message, unpack_message
+from emqpy.cluster.link import HEARTBEAT, RpcError
+from emqpy.cluster.records import pack_message, unpack_message
 from emqpy.mqtt import reason_codes as rc
 from emqpy.mqtt.packets import SubOpts
 from emqpy.mqtt.topic import matches
@@ -63,6 +69,7 @@ class SessionRegistry:
         self.link.flushers.append(self._flush)
         self.link.register(TAKE, self._take)
         self.link.register(CLAIMED, self._claimed)
+        self.link.on_back.append(self._reconcile_later)
 
     def stop(self) -> None:
         self.broker.hooks.remove("client.connected", self._connected_here)
@@ -81,13 +88,43 @@ class SessionRegistry:
         node, clients = msgpack.unpackb(m.data, raw=False)
         if node == self.link.node:
             return
-        broker = self.broker
         for clientid, clean in clients:
-            ch = broker.channels.get(clientid)
-            if ch is not None:
-                broker.metrics.c["session.takenover"] += 1
-                ch.close(rc.SESSION_TAKEN_OVER, "discarded" if clean else "takenover")
-            await self._leave_to(node, clientid, clean)
+            await self._yield_to(node, clientid, clean)
+
+    async def _yield_to(self, node: str, clientid: str, clean: bool) -> None:
+        """`clientid` connected on `node` since it connected here: close its connection here
+        (session taken over, or discarded when it started clean there) and leave it there."""
+        broker = self.broker
+        ch = broker.channels.get(clientid)
+        if ch is not None:
+            broker.metrics.c["session.takenover"] += 1
+            ch.close(rc.SESSION_TAKEN_OVER, "discarded" if clean else "takenover")
+        await self._leave_to(node, clientid, clean)
+
+    def _reconcile_later(self, node: str) -> None:
+        task = self.broker.loop.create_task(self._reconcile(node))
+        self.link._tasks.append(task)
+
+    async def _reconcile(self, node: str) -> None:
+        """`node` is back after a partition: of the client ids with a session both here and
+        there, the older session (by creation time, then node name) yields to the newer."""
+        broker = self.broker
+        ours = list(broker.sessions)
+        given = 0
+        for i in range(0, len(ours), CLAIMED_BATCH):
+            try:
+                claimed = await self.link.call(node, CLAIMED, ours[i:i + CLAIMED_BATCH])
+            except RpcError as e:
+                log.warning("cluster: could not compare sessions with %s: %s", node, e)
+                return
+            for clientid, created_at, clean in claimed:
+                sess = broker.sessions.get(clientid)
+                if sess is not None and (sess.created_at, self.link.node) < (created_at, node):
+                    await self._yield_to(node, clientid, clean)
+                    given += 1
+        if given:
+            log.info("cluster: %d session(s) that clients opened on both sides of a partition "
+                     "given up to %s, where they are newer", given, node)
 
     async def _leave_to(self, node: str, clientid: str, clean: bool) -> None:
         """`clientid` is now `node`'s: end its session here, handing it over there unless

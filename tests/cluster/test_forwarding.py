@@ -94,7 +94,7 @@ def test_qos0_bodies_forwarded_as_received_reach_either_protocol(cluster):
 
 def _numbered_burst(a, topic: str, n: int, version: int = 4) -> None:
     """n QoS 0 messages (payload: their number) written at once by a raw publisher on `a`:
-    one loop iteration's worth, which the sender forwards as runs (link._Run)."""
+    one loop iteration's worth, which the sender forwards as runs (records.Run)."""
     pub = RawClient(a.host, a.port, version=version)
     pub.connect(uid("runpub"))
     pub.send(b"".join(publish_packet(topic, b"%d" % i, version=version) for i in range(n)))

@@ -18,7 +18,7 @@ import msgpack
 import pytest
 
 from emqpy.cluster import link, natsd
-from support.mqttclient import MqttClient, client, uid
+from support.mqttclient import MqttClient, client, props, uid
 from support.node import Node
 from support.servers import free_port
 from support.tcpproxy import TcpProxy
@@ -171,6 +171,44 @@ def test_a_partition_heals_by_itself(partitioned, how):
         c.close()
 
 
+def test_a_client_on_both_sides_of_a_partition_keeps_its_newer_session(partitioned):
+    """A client id connected on a, then (the partition hiding a from b's takeover) on b:
+    two sessions, one per side. Healed, a's older one yields to b's newer one: a closes its
+    connection with 0x8E (session taken over) and hands its subscriptions to b, and the
+    cluster lists the client once."""
+    a, b, proxies = partitioned
+    cid = uid("both")
+    expiry = props("CONNECT", SessionExpiryInterval=300)
+    old = MqttClient(a.host, a.port, cid, version=5, clean=False)
+    old.connect(properties=expiry)
+    old.subscribe("pt/old/#", qos=1)
+    for p in proxies:
+        p.cut()
+    for node, other in ((a, b), (b, a)):
+        wait_until(lambda: _statuses(node)[other.name] == "stopped", timeout=20,
+                   what=f"{node.name} sees {other.name} stopped")
+    new = MqttClient(b.host, b.port, cid, version=5, clean=False)
+    new.connect(properties=expiry)
+    assert new.session_present is False  # (a's session is out of reach)
+    new.subscribe("pt/new/#", qos=1)
+    assert not old.disconnected.is_set()
+    for p in proxies:
+        p.heal()
+    assert old.wait_disconnected(timeout=30) == 0x8E
+    assert not new.disconnected.is_set()
+    for node in (a, b):
+        wait_until(lambda: [(c["clientid"], c["node"]) for c in node.get(
+            f"/clients?clientid={cid}")["data"]] == [(cid, b.name)], timeout=20,
+            what=f"{cid} listed once, on {b.name}, by {node.name}")
+    assert {s["topic"] for s in b.get(f"/clients/{cid}/subscriptions")} == {
+        "pt/old/#", "pt/new/#"}
+    pub = client(a)
+    pub.publish("pt/old/1", "kept", qos=1)
+    assert new.get().payload == b"kept"
+    pub.close()
+    new.close()
+
+
 # -- a node killed: the others stop counting it at once -----------------------------------------
 
 def test_a_killed_node_is_left_out_at_once(make_mqtt_broker, tmp_path):
@@ -278,3 +316,42 @@ def test_a_node_from_before_protocol_versions_gets_no_route_table(cluster):
     version, filters = asyncio.run(play_old_node())
     assert isinstance(version, int) and isinstance(filters, list)
     wait_until(lambda: link.PROTOCOL_ALARM + old in _alarms(a), what="the old node alarmed")
+
+
+# -- three nodes, one cut off: the majority keeps the log --------------------------------------
+
+def test_three_nodes_the_majority_keeps_writing_and_the_minority_catches_up(cluster):
+    """Node c cut off from a and b (its nats-server frozen: its routes stall, as in a network
+    partition that drops packets). a and b, two of three JetStream servers, keep the log:
+    a ban made on a applies on b during the partition; c serves its own clients, and its own
+    change waits in its outbox. Healed: c applies what the majority wrote, its change reaches
+    a and b, and all three route to each other again."""
+    a, b, c = cluster(3, {"cluster": {"down_after": "4s"}})
+    for node in (a, b, c):
+        wait_until(lambda: node.broker.cluster.replica.caught_up.is_set(), what="caught up")
+    _routes(a, c)
+    nats_c = c.broker.cluster_nats.proc
+    nats_c.send_signal(signal.SIGSTOP)
+    try:
+        for node in (a, b):
+            wait_until(lambda: _statuses(node)[c.name] == "stopped", timeout=20,
+                       what=f"{node.name} sees {c.name} stopped")
+        ban_a, ban_c = uid("ban-a"), uid("ban-c")
+        a.ok("POST", "/banned", json={"as": "clientid", "who": ban_a})
+        wait_until(lambda: ban_a in _banned(b), timeout=20, what="a's ban applied on b")
+        assert _waiting(a) == 0  # in the log: a and b are a quorum
+        _routes(a, b)
+        _local_pubsub(c)
+        c.ok("POST", "/banned", json={"as": "clientid", "who": ban_c})
+        wait_until(lambda: _waiting(c) == 1, what="c's ban waiting for the log")
+        assert ban_a not in _banned(c) and ban_c not in _banned(a)
+    finally:
+        nats_c.send_signal(signal.SIGCONT)
+    wait_until(lambda: all(_statuses(n) == {x.name: "running" for x in (a, b, c)}
+                           for n in (a, b, c)), timeout=40, what="all three running on all")
+    wait_until(lambda: _waiting(c) == 0, timeout=30, what="c's ban in the log")
+    for node in (a, b, c):
+        wait_until(lambda: {ban_a, ban_c} <= _banned(node), timeout=30,
+                   what=f"both bans on {node.name}")
+    _routes(c, a)
+    _routes(b, c)

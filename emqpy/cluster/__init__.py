@@ -82,6 +82,14 @@ async def _start(broker, routes: list[str] = (), nats_cluster: str = "") -> None
             await asyncio.to_thread(broker.cluster_nats.stop)
             broker.cluster_nats = None
         raise
+    if tls.enabled(broker.config):  # rpc.protocol = ssl: new certificates without a restart
+        membership = getattr(broker, "cluster_membership", None)
+        contexts = [] if membership is None else [membership.tls_server, membership.tls_client]
+        if not c.nats.tls.enable and "tls" in link.connect_options:  # (the rpc.* files)
+            contexts.append(link.connect_options["tls"])
+        reloader = tls.CertReloader(broker.config, contexts,
+                                    lambda: getattr(broker, "cluster_nats", None))
+        link.add_task(reloader.run())
     from emqpy.cluster import mgmt
     mgmt.register(link)  # the management API's calls between nodes
     from emqpy.cluster.sessions import SessionRegistry

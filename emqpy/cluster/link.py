@@ -195,7 +195,12 @@ class ClusterLink:
         await self.nc.subscribe(f"{p}.fwd.{self.node}", cb=self._on_forward)
         await self.nc.subscribe(f"{p}.ack.{self.node}", cb=self._on_ack)
         await self.nc.subscribe(f"{p}.rpc.{self.node}", cb=self._on_rpc)
-        self._tasks.append(asyncio.get_running_loop().create_task(self._heartbeats()))
+        self.add_task(self._heartbeats())
+
+    def add_task(self, coro) -> None:
+        """Run `coro` while the link runs (cancelled when it stops)."""
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(asyncio.get_running_loop().create_task(coro))
 
     async def stop(self) -> None:
         self.stopping = True
@@ -249,8 +254,7 @@ class ClusterLink:
                     self._node_down(peer, "silent for %.0f s" % silent)
             elif silent > PROBE_AFTER and not peer.probing:
                 peer.probing = True
-                self._tasks.append(asyncio.get_running_loop().create_task(self._probe(peer)))
-                self._tasks = [t for t in self._tasks if not t.done()]
+                self.add_task(self._probe(peer))
         for node, window in self._windows.items():
             if window.congested and now - window.acked_at > ACK_TIMEOUT:
                 log.warning("cluster: no forwarding ack from %s for %.0f s: resuming", node,
@@ -409,8 +413,7 @@ class ClusterLink:
                 log.warning("cluster: could not fetch the routes of %s: %s", peer.name, e)
             finally:
                 peer.syncing = False
-        self._tasks.append(asyncio.get_running_loop().create_task(fetch()))
-        self._tasks = [t for t in self._tasks if not t.done()]
+        self.add_task(fetch())
 
     def _set_filters(self, peer: Peer, filters: set[str]) -> None:
         for flt in peer.filters - filters:

@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -114,24 +115,30 @@ class NatsServer:
         return f"{scheme}://{credentials(self.cookie)[0]}@{rest}"
 
     def command(self) -> list[str]:
-        cmd = [binary(), "--name", self.node_name, "--addr", self.host,
-               "--port", str(self.client_port), "--jetstream",
-               "--store_dir", str(self.store_dir), "--log", str(self.log_file)]
+        cmd = [binary(), "--addr", self.host, "--port", str(self.client_port),
+               "--log", str(self.log_file)]
+        if self.cookie or self.route_tls or self.client_tls:
+            return cmd + ["-c", str(self._write_config())]
+        cmd += ["--name", self.node_name, "--jetstream", "--store_dir", str(self.store_dir)]
         # Without routes (the one server of a machine's node.process_workers,
         # emqpy/cluster/workers.py) the server runs standalone: a clustered JetStream refuses
         # to start without routes, and the worker group's replicated state needs JetStream.
         if self.routes:
             cmd += ["--cluster_name", self.cluster_name,
-                    "--cluster", f"nats://{self.host}:{self.cluster_port}"]
-        if self.cookie or self.route_tls or self.client_tls:
-            cmd += ["-c", str(self._write_config())]
-        elif self.routes:
-            cmd += ["--routes", ",".join(self.routes)]
+                    "--cluster", f"nats://{self.host}:{self.cluster_port}",
+                    "--routes", ",".join(self.routes)]
         return cmd
 
     def _write_config(self) -> Path:
         routes = list(self.routes)
-        text = cluster = ""
+        cluster = ""
+        # (the whole of it but the ports and the log, not in flags: a reload (new TLS files)
+        # reads this file alone, and a clustered JetStream refuses one without its names)
+        text = (f"server_name: {json.dumps(self.node_name)}\n"
+                f"jetstream {{ store_dir: {json.dumps(str(self.store_dir))} }}\n")
+        if self.routes:
+            cluster = (f"name: {json.dumps(self.cluster_name)}, "
+                       f"listen: {json.dumps(f'{self.host}:{self.cluster_port}')}, ")
         if self.cookie:
             token, password = credentials(self.cookie)
             routes = [r.replace("nats://", f"nats://{ROUTE_USER}:{password}@", 1) for r in routes]
@@ -173,6 +180,11 @@ class NatsServer:
         self.stop()
         raise RuntimeError(f"nats-server did not accept clients on {self.client_url} "
                            f"within {timeout:.0f} s (see {self.log_file})")
+
+    def reload(self) -> None:
+        """Read the configuration again (new TLS files: nats-server's SIGHUP)."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGHUP)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

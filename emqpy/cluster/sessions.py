@@ -102,8 +102,7 @@ class SessionRegistry:
         await self._leave_to(node, clientid, clean)
 
     def _reconcile_later(self, node: str) -> None:
-        task = self.broker.loop.create_task(self._reconcile(node))
-        self.link._tasks.append(task)
+        self.link.add_task(self._reconcile(node))
 
     async def _reconcile(self, node: str) -> None:
         """`node` is back after a partition: of the client ids with a session both here and

@@ -10,8 +10,11 @@ routes.
 """
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
+import logging
+import os
 import socket
 import ssl
 from pathlib import Path
@@ -19,6 +22,9 @@ from pathlib import Path
 from emqpy.listeners.certs import resolve_path
 from emqpy.listeners.tls import VERSIONS, set_versions_and_ciphers
 
+log = logging.getLogger("emqpy.cluster")
+
+RELOAD_EVERY = 10.0  # seconds between two looks at the rpc.* files (see CertReloader)
 # nats-server's min_version names
 _NATS_VERSIONS = {"tlsv1": "1.0", "tlsv1.1": "1.1", "tlsv1.2": "1.2", "tlsv1.3": "1.3"}
 
@@ -149,3 +155,60 @@ def route_problem(url: str, context: ssl.SSLContext | None, timeout: float = 1.0
     except (OSError, ValueError):
         return None
     return None
+
+
+class CertReloader:
+    """New certificates without a restart, as EMQX's nodes get them (Erlang's ssl reads the
+    files again for new connections once its PEM cache expires): every RELOAD_EVERY seconds
+    the rpc.* files are looked at, and when they changed and load (a certificate with its
+    key), the contexts this node made from them load them again, for the connections made
+    from then on, and the embedded nats-server reloads its configuration (SIGHUP), which
+    names the files. Until they load, the old ones stay in use, with an error in the log.
+    A CA is only ever added: a CA taken out of rpc.cacertfile stays trusted until a
+    restart."""
+
+    def __init__(self, config, contexts: list[ssl.SSLContext], nats_server):
+        self.config = config
+        self.contexts = contexts
+        self.nats_server = nats_server  # fn() -> the running NatsServer, or None
+        self.seen = self.stamp()
+
+    def stamp(self) -> tuple:
+        out = []
+        for path in files(self.config).values():
+            try:
+                st = os.stat(path)
+                out.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def check(self) -> bool:
+        """Reload if the files changed since last seen; True when reloaded."""
+        now = self.stamp()
+        if now == self.seen:
+            return False
+        self.seen = now  # (a pair caught half-written changes again: looked at next time)
+        try:
+            _context(self.config, ssl.PROTOCOL_TLS_SERVER)  # all of them load, together
+        except TlsError as e:
+            log.error("cluster: the new TLS files do not load, the old ones stay: %s", e)
+            return False
+        paths = files(self.config)
+        for ctx in self.contexts:
+            ctx.load_cert_chain(paths["certfile"], paths["keyfile"])
+            ctx.load_verify_locations(paths["cacertfile"])
+        server = self.nats_server()
+        if server is not None:
+            server.reload()
+        log.info("cluster: TLS certificates reloaded from %s", paths["certfile"])
+        return True
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(RELOAD_EVERY)
+            try:
+                self.check()
+            except Exception:
+                log.exception("cluster: reloading the TLS files failed")
+

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from emqpy.cluster import natsd
+from emqpy.cluster import natsd, tls
 from emqpy.cluster.membership import JoinError, join_address, request
 from listeners.helpers import issue_cert, write_pem
 from support.node import Node
@@ -152,6 +153,42 @@ def test_static_nodes_route_over_tls_and_the_ports_speak_tls_only(nodes, authori
     assert time.monotonic() - started < 3
 
 
+def _served_serial(port: int, ca: Authority) -> int:
+    """The serial number of the certificate a node's TLS port shows (to a client of the
+    cluster's CA with a certificate of its own)."""
+    rpc = ca.rpc("tester@127.0.0.1")
+    ctx = ssl.create_default_context(cafile=rpc["cacertfile"])
+    ctx.load_cert_chain(rpc["certfile"], rpc["keyfile"])
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
+                         server_hostname="127.0.0.1") as s:
+        der = s.getpeercert(binary_form=True)
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def test_new_certificate_files_are_used_without_a_restart(nodes, authority, monkeypatch):
+    """rpc.certfile/keyfile replaced on disk (a renewal): within a check (RELOAD_EVERY) the
+    node's route port and join listener show the new certificate, and the nodes still
+    route to each other; files that do not load leave the old certificate in use."""
+    monkeypatch.setattr(tls, "RELOAD_EVERY", 0.2)
+    ca = authority("cluster-ca")
+    names = _names(2)
+    a, b = nodes(names, ca, discovery_strategy="static", static={"seeds": names})
+    wait_until(lambda: all(len(n.broker.cluster.running_nodes()) == 2 for n in (a, b)),
+               timeout=30, what="both nodes see each other over TLS routes")
+    ports = [_cluster_port(a), join_address(a.name)[1]]
+    before = [_served_serial(port, ca) for port in ports]
+    assert before[0] == before[1]
+    certfile = Path(ca.rpc(a.name)["certfile"])  # a new key and certificate, same files
+    wait_until(lambda: all(_served_serial(port, ca) != before[0] for port in ports),
+               timeout=15, what="the new certificate on the route port and the join port")
+    renewed = _served_serial(ports[0], ca)
+    _routes(a, b)
+    _routes(b, a)
+    certfile.write_text("not a certificate")
+    time.sleep(1)  # (several checks)
+    assert [_served_serial(port, ca) for port in ports] == [renewed, renewed]
+
+
 def test_a_public_client_port_takes_tls_clients_only(nodes, authority):
     ca = authority("cluster-ca")
     names = _names(2)
@@ -279,7 +316,6 @@ def test_a_refused_tls_handshake_with_nats_stops_the_start_at_once(external_nats
 
 
 def test_unusable_tls_files_stop_the_start_with_the_key_named(make_mqtt_broker, tmp_path):
-    from emqpy.cluster import tls
     from emqpy.config import validate_config
     (name,) = _names(1)
     conf = _conf(name)

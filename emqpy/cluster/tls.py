@@ -90,7 +90,8 @@ def nats_server_block(config, *, verify: bool = True) -> str:
     """The body of a nats-server ``tls { }`` block with the cluster's certificates."""
     paths = files(config)
     lowest = min(config.rpc.tls_versions, key=lambda v: VERSIONS[v])
-    return (f"cert_file: {json.dumps(paths['certfile'])}, key_file: {json.dumps(paths['keyfile'])}, "
+    return (f"cert_file: {json.dumps(paths['certfile'])}, "
+            f"key_file: {json.dumps(paths['keyfile'])}, "
             f"ca_file: {json.dumps(paths['cacertfile'])}, verify: {json.dumps(verify)}, "
             f"min_version: {json.dumps(_NATS_VERSIONS[lowest])}, timeout: 5")
 

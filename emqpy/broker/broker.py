@@ -103,9 +103,10 @@ class Broker:
         self.prometheus_pusher = None
         self.bridges = None  # emqpy.bridge: connectors and actions (bridge.service.BridgeService)
         # emqpy.cluster: the link to the other nodes (cluster.link.ClusterLink: forward(msg)
-        # after local routing when its `remote` Router (the other nodes' filters) matches, dispatch_groups for shared groups, local_route_changed when a
-        # filter gets its first or loses its last subscriber here; sessions.take_before_connack
-        # in the CONNECT path: a session on another node); None on a single node
+        # after local routing when its `remote` Router (the other nodes' filters) matches,
+        # dispatch_groups for shared groups, local_route_changed when a filter gets its first
+        # or loses its last subscriber here; sessions.take_before_connack in the CONNECT
+        # path: a session on another node); None on a single node
         self.cluster = None
         self.traces = None  # emqpy.trace: the stored traces and their schedule (TraceService)
         # emqpy.trace: the running traces (trace.tracer.Tracer); None while nothing is traced

@@ -46,12 +46,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _paths(config) -> dict[str, Path]:
+    rpc, data = config.rpc, Path(config.node.data_dir)
+    return {key: resolve_path(getattr(rpc, key), data).absolute()
+            for key in ("certfile", "keyfile", "cacertfile")}
+
+
 def files(config) -> dict[str, str]:
     """The cluster's certificate, key and CA as absolute paths (for nats-server's config)."""
-    rpc, data = config.rpc, Path(config.node.data_dir)
     out = {}
-    for key in ("certfile", "keyfile", "cacertfile"):
-        path = resolve_path(getattr(rpc, key), data).absolute()
+    for key, path in _paths(config).items():
         if not path.is_file():
             raise TlsError(f"rpc.{key}: no such file {path}")
         out[key] = str(path)
@@ -176,7 +180,7 @@ class CertReloader:
 
     def stamp(self) -> tuple:
         out = []
-        for path in files(self.config).values():
+        for path in _paths(self.config).values():  # (one missing while replaced: None)
             try:
                 st = os.stat(path)
                 out.append((st.st_mtime_ns, st.st_size))
